@@ -1,0 +1,181 @@
+"""The one place boto3 clients are made: target, retries, assumed roles and call counting.
+
+Every client of a run comes from one `AwsClients`, which holds one boto3 session (sessions are
+not thread-safe to create clients from concurrently, so creation is locked; clients themselves
+are thread-safe and shared by the engine's workers). A `CallRecorder` hooked on botocore's
+events counts each API call by operation and splits reads from mutating calls: that is how
+"a no-op run makes no mutating call" is proved rather than claimed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+DEFAULT_EXECUTE_API_TEMPLATE = "https://{api_id}.execute-api.{region}.amazonaws.com/{stage}"
+
+# Operation names that only read. Everything else is counted as mutating, so an unknown
+# operation can never hide a change.
+_READ_PREFIXES = ("Get", "Describe", "List", "Head", "Query", "Scan", "BatchGet", "Lookup", "Search")
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(_READ_PREFIXES)
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    """Where and as whom a run talks to AWS."""
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None  # the local cloud, LocalStack; None means real AWS
+    role_arn: str | None = None
+    external_id: str | None = None
+    retry_mode: str = "standard"  # or "adaptive": client-side rate limiting on throttles
+    max_attempts: int = 8
+    execute_api_url_template: str = DEFAULT_EXECUTE_API_TEMPLATE
+
+    def stage_url(self, api_id: str, stage: str) -> str:
+        return self.execute_api_url_template.format(api_id=api_id, stage=stage, region=self.region)
+
+
+@dataclass(frozen=True)
+class CallCounts:
+    total: int
+    mutating: int
+    by_operation: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def reads(self) -> int:
+        return self.total - self.mutating
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "mutating": self.mutating, "by_operation": dict(self.by_operation)}
+
+
+class CallRecorder:
+    """Counts API calls (not HTTP attempts: a retried call counts once) per `service.Operation`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def __call__(self, model: Any = None, **_: Any) -> None:
+        name = f"{model.service_model.endpoint_prefix}.{model.name}"
+        with self._lock:
+            self._counts[name] += 1
+
+    def snapshot(self) -> CallCounts:
+        with self._lock:
+            counts = dict(self._counts)
+        mutating = sum(n for op, n in counts.items() if not is_read(op.split(".", 1)[1]))
+        return CallCounts(total=sum(counts.values()), mutating=mutating, by_operation=dict(sorted(counts.items())))
+
+    def since(self, before: CallCounts) -> CallCounts:
+        now = self.snapshot()
+        diff = {op: n - before.by_operation.get(op, 0) for op, n in now.by_operation.items()}
+        diff = {op: n for op, n in diff.items() if n}
+        mutating = sum(n for op, n in diff.items() if not is_read(op.split(".", 1)[1]))
+        return CallCounts(total=sum(diff.values()), mutating=mutating, by_operation=diff)
+
+
+# A hook is (event name, handler, first): registered on every client this factory makes.
+# Tests and the benchmark use it to inject latency or faults below the retry layer.
+Hook = tuple[str, Callable[..., Any], bool]
+
+
+class AwsClients:
+    """Shared, lazily created boto3 clients for one target, all counted by one recorder."""
+
+    def __init__(
+        self,
+        target: AwsTarget,
+        recorder: CallRecorder | None = None,
+        hooks: tuple[Hook, ...] = (),
+        session: boto3.Session | None = None,
+    ) -> None:
+        self.target = target
+        self.recorder = recorder or CallRecorder()
+        self._hooks = hooks
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._session = session
+        self._account_id: str | None = None
+        self._config = Config(
+            region_name=target.region,
+            retries={"mode": target.retry_mode, "max_attempts": target.max_attempts},
+            max_pool_connections=32,
+            connect_timeout=10,
+            read_timeout=60,
+        )
+
+    def _base_session(self) -> boto3.Session:
+        if self._session is None:
+            base = boto3.Session(region_name=self.target.region)
+            if self.target.role_arn:
+                base = self._assume(base)
+            self._session = base
+        return self._session
+
+    def _assume(self, base: boto3.Session) -> boto3.Session:
+        """Per-environment role (an account per environment is common): short-lived credentials."""
+        sts = base.client("sts", endpoint_url=self.target.endpoint_url, config=self._config)
+        kwargs: dict[str, Any] = {"RoleArn": self.target.role_arn, "RoleSessionName": "envport"}
+        if self.target.external_id:
+            kwargs["ExternalId"] = self.target.external_id
+        creds = sts.assume_role(**kwargs)["Credentials"]
+        return boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=self.target.region,
+        )
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            existing = self._clients.get(service)
+            if existing is not None:
+                return existing
+            client = self._base_session().client(
+                service, endpoint_url=self.target.endpoint_url, config=self._config
+            )
+            client.meta.events.register("before-call.*.*", self.recorder)
+            for event, handler, first in self._hooks:
+                if first:
+                    client.meta.events.register_first(event, handler)
+                else:
+                    client.meta.events.register(event, handler)
+            self._clients[service] = client
+            return client
+
+    @property
+    def account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = self.client("sts").get_caller_identity()["Account"]
+        return self._account_id
+
+    @property
+    def region(self) -> str:
+        return self.target.region
+
+    @property
+    def partition(self) -> str:
+        if self.target.region.startswith("cn-"):
+            return "aws-cn"
+        if self.target.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError, or '' for anything else."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""

@@ -1,0 +1,241 @@
+"""The one shape every managed resource has: observe, desired, diff, create, update, delete.
+
+It follows Crossplane's managed reconciler: read what is live (by deterministic name and tag,
+never from memory of an earlier run), compare it field by field with what the spec asks for,
+then create, update or leave alone. `observe` makes read calls only, which is what lets `plan`
+and `drift` share the exact comparison that `apply` acts on (R-VER-3, R-OPS-2).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..aws import AwsClients
+from ..names import Names
+from ..spec import EnvironmentSpec
+
+# What a value will be once a resource it depends on exists (shown by `plan`, like Terraform).
+UNKNOWN = "(known after apply)"
+# What `found` says for a field or a resource that is not there.
+MISSING = "(missing)"
+PRESENT = "(present)"
+WHOLE = "(resource)"  # the field name of a finding about a whole resource
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    """One difference: `resource` key, `field` path, `wanted` value, `found` value."""
+
+    resource: str
+    field: str
+    wanted: Any
+    found: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"resource": self.resource, "field": self.field, "wanted": self.wanted, "found": self.found}
+
+
+@dataclass
+class Observed:
+    """What is live: `state` holds the comparable fields, `attrs` the ids and ARNs others need."""
+
+    state: dict[str, Any]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What a resource needs while it runs; one per engine run, shared by its worker threads.
+
+    `attrs` maps a resource key to the attributes it published (ids, ARNs); each key is written
+    by exactly one resource, and only after every reader of it is scheduled to wait for it, so
+    plain dict access is safe under the GIL.
+    """
+
+    spec: EnvironmentSpec
+    aws: AwsClients
+    options: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sleep: Callable[[float], None] = time.sleep
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def names(self) -> Names:
+        return self.spec.names
+
+    @property
+    def region(self) -> str:
+        return self.aws.region
+
+    @property
+    def account_id(self) -> str:
+        return self.aws.account_id
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)
+
+    def attr(self, key: str, name: str) -> Any:
+        """An attribute another resource published, or UNKNOWN while that resource does not exist."""
+        return self.attrs.get(key, {}).get(name, UNKNOWN)
+
+    def cached(self, name: str, make: Callable[[], Any]) -> Any:
+        """Compute once per run (the bundle's zip, for example), safely across threads."""
+        with self._lock:
+            if name not in self._cache:
+                self._cache[name] = make()
+            return self._cache[name]
+
+    # --- ARNs that follow from names alone, so dependents need not wait to learn them ---
+    def arn(self, service: str, resource: str, region: str | None = None) -> str:
+        region = self.region if region is None else region
+        return f"arn:{self.aws.partition}:{service}:{region}:{self.account_id}:{resource}"
+
+    @property
+    def table_arn(self) -> str:
+        return self.arn("dynamodb", f"table/{self.names.table}")
+
+    @property
+    def function_arn(self) -> str:
+        return self.arn("lambda", f"function:{self.names.function}")
+
+    @property
+    def function_role_arn(self) -> str:
+        return self.arn("iam", f"role/{self.names.function_role}", region="")
+
+    @property
+    def dlq_arn(self) -> str:
+        return self.arn("sqs", self.names.dlq)
+
+    @property
+    def topic_arn(self) -> str:
+        return self.arn("sns", self.names.topic)
+
+    def log_group_arn(self, name: str) -> str:
+        return self.arn("logs", f"log-group:{name}")
+
+    @property
+    def kms_key_arn(self) -> str:
+        """The key that encrypts the table and the function's environment (R-DB-4, R-FN-3)."""
+        return self.spec.kms_key_arn or self.attr("kms_key", "arn")
+
+    # --- tags in the shapes the different AWS APIs want (R-ENV-3) ---
+    def tag_list(self, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
+        return [{key: k, value: v} for k, v in sorted(self.spec.tags.items())]
+
+    @property
+    def tag_dict(self) -> dict[str, str]:
+        return dict(self.spec.tags)
+
+
+class Resource:
+    """Base of every managed resource kind. Subclasses set the class attributes and the methods.
+
+    - `observe(ctx)`: read calls only; None when the resource does not exist.
+    - `desired(ctx)`: the comparable fields the spec asks for (same keys as `Observed.state`).
+    - `diff(ctx, desired, observed)`: the field differences; the default compares key by key.
+    - `create` / `update`: make it so, return the attributes dependents need (like `Observed.attrs`).
+    - `delete(ctx, observed)`: remove it; must tolerate it being gone already.
+    - `outputs(ctx, attrs)`: the environment outputs this resource contributes (R-ENV-4).
+    """
+
+    key: ClassVar[str]
+    kind: ClassVar[str]
+    depends_on: ClassVar[tuple[str, ...]] = ()
+    shared: ClassVar[bool] = False  # account-level: kept when an environment is destroyed
+
+    def observe(self, ctx: Context) -> Observed | None:
+        raise NotImplementedError
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def diff(self, ctx: Context, desired: dict[str, Any], observed: Observed) -> list[FieldDiff]:
+        return compare(self.key, desired, observed.state)
+
+    def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def update(
+        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        raise NotImplementedError
+
+    def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.key}>"
+
+
+def compare(resource: str, desired: dict[str, Any], found: dict[str, Any]) -> list[FieldDiff]:
+    """Field-level differences; a desired value of UNKNOWN is not compared (it will be known later).
+
+    Keys present only in `found` are differences too (wanted MISSING): an extra policy statement
+    or an alarm nobody asked for is drift.
+    """
+    diffs = []
+    for name, wanted in desired.items():
+        if wanted == UNKNOWN:
+            continue
+        have = found.get(name, MISSING)
+        if not _same(wanted, have):
+            diffs.append(FieldDiff(resource, name, wanted, have))
+    for name, have in found.items():
+        if name not in desired:
+            diffs.append(FieldDiff(resource, name, MISSING, have))
+    return diffs
+
+
+def _same(wanted: Any, found: Any) -> bool:
+    if isinstance(wanted, float) or isinstance(found, float):
+        try:
+            return float(wanted) == float(found)
+        except (TypeError, ValueError):
+            return False
+    return bool(wanted == found)
+
+
+def retry_until(
+    ctx: Context,
+    attempt: Callable[[], Any],
+    retry_if: Callable[[BaseException], bool],
+    *,
+    tries: int = 8,
+    first_delay: float = 0.5,
+    max_delay: float = 8.0,
+) -> Any:
+    """Bounded exponential backoff for AWS's eventual consistency (a new IAM role, a new key)."""
+    delay = first_delay
+    for attempt_no in range(tries):
+        try:
+            return attempt()
+        except Exception as exc:
+            if attempt_no == tries - 1 or not retry_if(exc):
+                raise
+            ctx.sleep(delay)
+            delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")
+
+
+def wait_for(
+    ctx: Context,
+    check: Callable[[], bool],
+    what: str,
+    *,
+    timeout: float = 300.0,
+    interval: float = 1.0,
+) -> None:
+    """Poll `check` until it is true; raise TimeoutError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        ctx.sleep(interval)

@@ -1,0 +1,357 @@
+"""What one environment asks for: an immutable spec built from plain values.
+
+Everything the engine provisions is derived from an `EnvironmentSpec`; nothing is read from
+globals or hard-coded names. Validation collects every problem before raising, so an
+operator fixes a bad definition in one round trip, and it runs before any AWS call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from .names import PROJECT, Names
+
+STAGES = ("dev", "staging", "prod")
+SUFFIX_RE = re.compile(r"^[a-z][a-z0-9-]{2,19}$")
+SUFFIX_RULE = "3 to 20 characters: lower-case letters, digits and hyphens, starting with a letter"
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,64}$")
+KMS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[0-9a-f-]{36}|alias/[\w/-]+)$")
+TAG_VALUE_RE = re.compile(r"^[\w\s.:/=+\-@]{0,256}$")
+ORIGIN_RE = re.compile(r"^(\*|https?://[a-z0-9.-]+(:\d{1,5})?)$")
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
+
+
+class SpecError(ValueError):
+    """Every problem of a definition at once: field, value given, what is allowed."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        lines = [f"{p.field}: {p.value!r} is not allowed; {p.allowed}" for p in problems]
+        super().__init__("invalid environment definition:\n  " + "\n  ".join(lines))
+
+    def as_dicts(self) -> list[dict[str, str]]:
+        return [{"field": p.field, "value": repr(p.value), "allowed": p.allowed} for p in self.problems]
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    value: Any
+    allowed: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The knobs that differ between stages (R-ENV-2); each one can be overridden per environment.
+
+    Alarm thresholds are per 5-minute period: counts for errors/throttles, milliseconds for
+    p90 durations and latencies.
+    """
+
+    memory_mb: int
+    timeout_s: int
+    reserved_concurrency: int
+    throttle_rate: int
+    throttle_burst: int
+    quota_per_day: int
+    log_retention_days: int
+    pitr: bool
+    deletion_protection: bool
+    billing_mode: str
+    read_capacity: int
+    write_capacity: int
+    max_read_capacity: int
+    max_write_capacity: int
+    log_level: str
+    alarm_lambda_errors: int
+    alarm_lambda_throttles: int
+    alarm_lambda_p90_ms: int
+    alarm_api_5xx: int
+    alarm_api_4xx: int
+    alarm_api_p90_ms: int
+    alarm_dynamodb_throttles: int
+    alarm_dynamodb_system_errors: int
+
+
+PROFILES: dict[str, Settings] = {
+    "dev": Settings(
+        memory_mb=256, timeout_s=10, reserved_concurrency=10, throttle_rate=50, throttle_burst=100,
+        quota_per_day=100_000, log_retention_days=7, pitr=False, deletion_protection=False,
+        billing_mode="PAY_PER_REQUEST", read_capacity=5, write_capacity=5, max_read_capacity=20,
+        max_write_capacity=20, log_level="DEBUG", alarm_lambda_errors=10, alarm_lambda_throttles=10,
+        alarm_lambda_p90_ms=5000, alarm_api_5xx=10, alarm_api_4xx=200, alarm_api_p90_ms=5000,
+        alarm_dynamodb_throttles=10, alarm_dynamodb_system_errors=5,
+    ),
+    "staging": Settings(
+        memory_mb=512, timeout_s=10, reserved_concurrency=50, throttle_rate=200, throttle_burst=400,
+        quota_per_day=1_000_000, log_retention_days=30, pitr=True, deletion_protection=False,
+        billing_mode="PAY_PER_REQUEST", read_capacity=5, write_capacity=5, max_read_capacity=100,
+        max_write_capacity=100, log_level="INFO", alarm_lambda_errors=5, alarm_lambda_throttles=5,
+        alarm_lambda_p90_ms=3000, alarm_api_5xx=5, alarm_api_4xx=100, alarm_api_p90_ms=3000,
+        alarm_dynamodb_throttles=5, alarm_dynamodb_system_errors=1,
+    ),
+    "prod": Settings(
+        memory_mb=1024, timeout_s=15, reserved_concurrency=100, throttle_rate=1000, throttle_burst=2000,
+        quota_per_day=10_000_000, log_retention_days=90, pitr=True, deletion_protection=True,
+        billing_mode="PAY_PER_REQUEST", read_capacity=5, write_capacity=5, max_read_capacity=1000,
+        max_write_capacity=1000, log_level="INFO", alarm_lambda_errors=1, alarm_lambda_throttles=1,
+        alarm_lambda_p90_ms=1000, alarm_api_5xx=1, alarm_api_4xx=50, alarm_api_p90_ms=1500,
+        alarm_dynamodb_throttles=1, alarm_dynamodb_system_errors=1,
+    ),
+}
+
+# Allowed range of every override: (type, low, high) for numbers, a tuple of choices, or bool.
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "memory_mb": (128, 10240),
+    "timeout_s": (1, 29),  # API Gateway's integration timeout caps a useful Lambda timeout at 29 s
+    "reserved_concurrency": (0, 1000),
+    "throttle_rate": (1, 1000),  # R-API-2: up to 1000 requests per second
+    "throttle_burst": (1, 5000),
+    "quota_per_day": (1, 1_000_000_000),
+    "read_capacity": (5, 40000),  # R-DB-2: at least 5
+    "write_capacity": (5, 40000),
+    "max_read_capacity": (5, 40000),
+    "max_write_capacity": (5, 40000),
+    "alarm_lambda_errors": (1, 1_000_000),
+    "alarm_lambda_throttles": (1, 1_000_000),
+    "alarm_lambda_p90_ms": (1, 900_000),
+    "alarm_api_5xx": (1, 1_000_000),
+    "alarm_api_4xx": (1, 1_000_000),
+    "alarm_api_p90_ms": (1, 29_000),
+    "alarm_dynamodb_throttles": (1, 1_000_000),
+    "alarm_dynamodb_system_errors": (1, 1_000_000),
+}
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "log_retention_days": LOG_RETENTION_DAYS,
+    "billing_mode": BILLING_MODES,
+    "log_level": LOG_LEVELS,
+}
+_BOOLS = ("pitr", "deletion_protection")
+OVERRIDABLE: tuple[str, ...] = tuple(f.name for f in fields(Settings))
+
+
+def describe_allowed(key: str) -> str:
+    """Human text of what an override accepts; used in errors and in the CLI's help."""
+    if key in _INT_RANGES:
+        low, high = _INT_RANGES[key]
+        return f"an integer from {low} to {high}"
+    if key in _CHOICES:
+        return "one of " + ", ".join(str(c) for c in _CHOICES[key])
+    if key in _BOOLS:
+        return "true or false"
+    return "one of the override keys: " + ", ".join(OVERRIDABLE)
+
+
+def parse_override(key: str, raw: Any) -> Any:
+    """Turn a value from a form or `--set KEY=VALUE` into its typed form; raise ValueError if it can't be."""
+    if key in _BOOLS:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise ValueError(raw)
+    if key in _INT_RANGES or key == "log_retention_days":
+        if isinstance(raw, bool):
+            raise ValueError(raw)
+        if isinstance(raw, int):
+            return raw
+        text = str(raw).strip()
+        if not re.fullmatch(r"-?\d+", text):
+            raise ValueError(raw)
+        return int(text)
+    if key in _CHOICES:
+        return str(raw).strip().upper() if key in ("billing_mode", "log_level") else raw
+    raise KeyError(key)
+
+
+def _check_setting(key: str, value: Any) -> bool:
+    if key in _BOOLS:
+        return isinstance(value, bool)
+    if key in _INT_RANGES:
+        low, high = _INT_RANGES[key]
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    return value in _CHOICES[key]
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """One environment, fully resolved: the stage profile with the overrides applied."""
+
+    suffix: str
+    stage: str
+    region: str
+    settings: Settings
+    owner: str = ""
+    cost_centre: str = ""
+    alarm_emails: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ("*",)
+    kms_key_arn: str | None = None  # None: the engine manages one key per environment
+    overrides: tuple[tuple[str, Any], ...] = ()
+    project: str = PROJECT
+
+    @property
+    def names(self) -> Names:
+        return Names(project=self.project, suffix=self.suffix, stage=self.stage)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """R-ENV-3: the tags every resource that takes tags carries."""
+        tags = {
+            "Environment": self.suffix,
+            "Stage": self.stage,
+            "Project": self.project,
+            "ManagedBy": "envport",
+        }
+        if self.owner:
+            tags["Owner"] = self.owner
+        if self.cost_centre:
+            tags["CostCentre"] = self.cost_centre
+        return tags
+
+    @property
+    def protected(self) -> bool:
+        return self.settings.deletion_protection
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready snapshot, stored with every deployment so a run can be explained later."""
+        data = asdict(self)
+        data["overrides"] = dict(self.overrides)
+        return data
+
+
+def build_spec(
+    *,
+    suffix: str,
+    stage: str,
+    region: str = "us-east-1",
+    owner: str = "",
+    cost_centre: str = "",
+    alarm_emails: Iterable[str] = (),
+    cors_origins: Iterable[str] = ("*",),
+    kms_key_arn: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> EnvironmentSpec:
+    """Validate plain values and return the resolved spec, or raise SpecError listing every problem."""
+    problems: list[Problem] = []
+    suffix = suffix if isinstance(suffix, str) else str(suffix)
+    if not SUFFIX_RE.fullmatch(suffix):
+        problems.append(Problem("suffix", suffix, SUFFIX_RULE))
+    elif suffix.endswith("-") or "--" in suffix:
+        problems.append(Problem("suffix", suffix, "no trailing or doubled hyphen; " + SUFFIX_RULE))
+    if stage not in STAGES:
+        problems.append(Problem("stage", stage, "one of " + ", ".join(STAGES)))
+    if not isinstance(region, str) or not REGION_RE.fullmatch(region):
+        problems.append(Problem("region", region, "an AWS region name such as us-east-1 or eu-west-2"))
+    for name, value in (("owner", owner), ("cost_centre", cost_centre)):
+        if not isinstance(value, str) or not TAG_VALUE_RE.fullmatch(value):
+            problems.append(Problem(name, value, "up to 256 letters, digits, spaces and . : / = + - @ _"))
+    emails = tuple(alarm_emails)
+    for email in emails:
+        if not isinstance(email, str) or not EMAIL_RE.fullmatch(email):
+            problems.append(Problem("alarm_emails", email, "e-mail addresses such as ops@example.com"))
+    if len(set(emails)) != len(emails):
+        problems.append(Problem("alarm_emails", list(emails), "each address once"))
+    origins = tuple(cors_origins) or ("*",)
+    for origin in origins:
+        if not isinstance(origin, str) or not ORIGIN_RE.fullmatch(origin):
+            problems.append(Problem("cors_origins", origin, "* or origins such as https://app.example.com"))
+    if "*" in origins and len(origins) > 1:
+        problems.append(Problem("cors_origins", list(origins), "* alone, or a list of origins without *"))
+    if kms_key_arn is not None and not KMS_ARN_RE.fullmatch(kms_key_arn):
+        problems.append(Problem("kms_key_arn", kms_key_arn, "a KMS key or alias ARN, or empty"))
+
+    typed: dict[str, Any] = {}
+    for key, raw in (overrides or {}).items():
+        if key not in OVERRIDABLE:
+            problems.append(Problem(key, raw, describe_allowed("")))
+            continue
+        try:
+            value = parse_override(key, raw)
+        except (ValueError, TypeError):
+            problems.append(Problem(key, raw, describe_allowed(key)))
+            continue
+        if not _check_setting(key, value):
+            problems.append(Problem(key, raw, describe_allowed(key)))
+            continue
+        typed[key] = value
+
+    settings = replace(PROFILES.get(stage, PROFILES["dev"]), **typed)
+    if settings.throttle_burst < settings.throttle_rate and "throttle_burst" not in {p.field for p in problems}:
+        problems.append(
+            Problem("throttle_burst", settings.throttle_burst, f"at least the rate ({settings.throttle_rate})")
+        )
+    if settings.billing_mode == "PROVISIONED":
+        if settings.max_read_capacity < settings.read_capacity:
+            problems.append(Problem("max_read_capacity", settings.max_read_capacity,
+                                    f"at least read_capacity ({settings.read_capacity})"))
+        if settings.max_write_capacity < settings.write_capacity:
+            problems.append(Problem("max_write_capacity", settings.max_write_capacity,
+                                    f"at least write_capacity ({settings.write_capacity})"))
+    if problems:
+        raise SpecError(problems)
+    return EnvironmentSpec(
+        suffix=suffix,
+        stage=stage,
+        region=region,
+        settings=settings,
+        owner=owner,
+        cost_centre=cost_centre,
+        alarm_emails=emails,
+        cors_origins=origins,
+        kms_key_arn=kms_key_arn or None,
+        overrides=tuple(sorted(typed.items())),
+    )
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> EnvironmentSpec:
+    """Rebuild a spec from `EnvironmentSpec.to_dict()` (a stored snapshot), validating again."""
+    return build_spec(
+        suffix=data["suffix"],
+        stage=data["stage"],
+        region=data.get("region", "us-east-1"),
+        owner=data.get("owner", ""),
+        cost_centre=data.get("cost_centre", ""),
+        alarm_emails=data.get("alarm_emails", ()),
+        cors_origins=data.get("cors_origins", ("*",)),
+        kms_key_arn=data.get("kms_key_arn"),
+        overrides=data.get("overrides") or {},
+    )
+
+
+def profile_table() -> list[dict[str, Any]]:
+    """Rows of the stage-profile table (R-ENV-2), for the README and the admin."""
+    return [
+        {"setting": name, **{stage: getattr(PROFILES[stage], name) for stage in STAGES}}
+        for name in OVERRIDABLE
+    ]
+
+
+__all__ = [
+    "OVERRIDABLE",
+    "PROFILES",
+    "STAGES",
+    "EnvironmentSpec",
+    "Problem",
+    "Settings",
+    "SpecError",
+    "build_spec",
+    "describe_allowed",
+    "parse_override",
+    "profile_table",
+    "spec_from_dict",
+]
