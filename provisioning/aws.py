@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,11 +66,30 @@ class CallRecorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._by_node: Counter[str] = Counter()
+        self._local = threading.local()
 
     def __call__(self, model: Any = None, **_: Any) -> None:
         name = f"{model.service_model.endpoint_prefix}.{model.name}"
+        node = getattr(self._local, "node", None)
         with self._lock:
             self._counts[name] += 1
+            if node is not None:
+                self._by_node[node] += 1
+
+    @contextmanager
+    def attributing(self, node: str) -> Iterator[None]:
+        """Count the calls this thread makes meanwhile against `node` (a resource key)."""
+        previous = getattr(self._local, "node", None)
+        self._local.node = node
+        try:
+            yield
+        finally:
+            self._local.node = previous
+
+    def calls_of(self, node: str) -> int:
+        with self._lock:
+            return self._by_node[node]
 
     def snapshot(self) -> CallCounts:
         with self._lock:

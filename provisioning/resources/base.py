@@ -60,6 +60,7 @@ class Context:
     aws: AwsClients
     options: dict[str, Any] = field(default_factory=dict)
     attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)  # run-level facts, e.g. the teardown backup
     sleep: Callable[[float], None] = time.sleep
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -1,0 +1,268 @@
+"""plan / apply / drift / destroy of one environment: the engine's public face.
+
+Each operation builds the resource graph for the spec, runs one small function per resource
+(`reconcile.assess`, `converge` or `remove`) through `graph.run`, and returns a `RunResult`
+that a CLI prints, a Celery task stores and a test asserts on. Progress goes out as plain
+`StepEvent`s through a callback. Nothing here knows about Django, the local cloud or moto.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import graph
+from .aws import AwsClients, AwsTarget, CallCounts
+from .reconcile import Action, Outcome, assess, converge, remove
+from .resources import resources_for
+from .resources.base import Context, FieldDiff, Resource
+from .spec import EnvironmentSpec
+
+
+class DestroyRefused(RuntimeError):
+    """Teardown of a protected environment: the operator must lift the protection first."""
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A step started or finished; `action` is known once the resource has been observed."""
+
+    phase: str  # started / finished
+    resource: str
+    kind: str
+    started: float
+    action: str | None = None
+    status: str | None = None  # succeeded / failed / skipped, when finished
+    seconds: float | None = None
+    calls: int = 0
+    error: str | None = None
+    diffs: tuple[FieldDiff, ...] = ()
+
+
+@dataclass
+class Step:
+    resource: str
+    kind: str
+    action: str
+    status: str
+    started: float
+    seconds: float
+    calls: int = 0
+    diffs: list[FieldDiff] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.resource,
+            "kind": self.kind,
+            "action": self.action,
+            "status": self.status,
+            "started": round(self.started, 4),
+            "seconds": round(self.seconds, 4),
+            "calls": self.calls,
+            "diffs": [d.to_dict() for d in self.diffs],
+            "error": self.error,
+        }
+
+
+@dataclass
+class RunResult:
+    operation: str  # plan / apply / drift / destroy
+    environment: str
+    ok: bool
+    steps: list[Step]
+    outputs: dict[str, Any]
+    calls: CallCounts
+    wall_s: float
+    error: str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[FieldDiff]:
+        """Every field difference: what drift reports, and what a plan would change."""
+        return [d for s in self.steps for d in s.diffs if self.operation != "destroy"]
+
+    @property
+    def changes(self) -> list[Step]:
+        return [s for s in self.steps if s.action != Action.NOOP.value]
+
+    def step(self, resource: str) -> Step:
+        return next(s for s in self.steps if s.resource == resource)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "environment": self.environment,
+            "ok": self.ok,
+            "steps": [s.to_dict() for s in self.steps],
+            "findings": [d.to_dict() for d in self.findings],
+            "outputs": self.outputs,
+            "calls": self.calls.to_dict(),
+            "wall_s": round(self.wall_s, 4),
+            "error": self.error,
+            "notes": self.notes,
+        }
+
+
+EventSink = Callable[[StepEvent], None]
+
+
+class Engine:
+    """One environment's operations against one AWS target, sharing clients and a call recorder."""
+
+    def __init__(
+        self,
+        spec: EnvironmentSpec,
+        target: AwsTarget | None = None,
+        *,
+        clients: AwsClients | None = None,
+        on_event: EventSink | None = None,
+        workers: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+        resources: Sequence[Resource] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.clients = clients or AwsClients(target or AwsTarget(region=spec.region))
+        self.on_event = on_event
+        self.workers = workers
+        self.sleep = sleep
+        self.resources = {r.key: r for r in (resources if resources is not None else resources_for(spec))}
+        self.deps = {
+            key: {d for d in r.depends_on if d in self.resources} for key, r in self.resources.items()
+        }
+
+    # --- operations ------------------------------------------------------------------------
+    def plan(self) -> RunResult:
+        """Read-only: per resource, create / update / no-op with the field diffs."""
+        return self._run("plan", self.deps, self._assess)
+
+    def drift(self) -> RunResult:
+        """The same comparison as plan, reported as findings (R-OPS-2, R-VER-3)."""
+        return self._run("drift", self.deps, self._assess)
+
+    def apply(self) -> RunResult:
+        return self._run("apply", self.deps, lambda ctx, r: converge(r, ctx))
+
+    def destroy(self, backup: bool = True) -> RunResult:
+        """Remove every resource of the environment in reverse order (R-OPS-4)."""
+        if self.spec.protected:
+            raise DestroyRefused(
+                f"environment {self.spec.suffix} has deletion protection (stage {self.spec.stage}); "
+                "lift it (deletion_protection=false) and provision before tearing it down"
+            )
+        own = {k: r for k, r in self.resources.items() if not r.shared}
+        deps = {k: {d for d in graph.reverse(self.deps)[k] if d in own} for k in own}
+        return self._run("destroy", deps, lambda ctx, r: remove(r, ctx), options={"backup": backup})
+
+    # --- machinery -------------------------------------------------------------------------
+    @staticmethod
+    def _assess(ctx: Context, resource: Resource) -> Outcome:
+        outcome, _desired, _observed = assess(resource, ctx)
+        ctx.attrs[resource.key] = outcome.attrs
+        return outcome
+
+    def _emit(self, event: StepEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _run(
+        self,
+        operation: str,
+        deps: dict[str, set[str]],
+        work: Callable[[Context, Resource], Outcome],
+        options: dict[str, Any] | None = None,
+    ) -> RunResult:
+        recorder = self.clients.recorder
+        before = recorder.snapshot()
+        ctx = Context(spec=self.spec, aws=self.clients, options=options or {}, sleep=self.sleep)
+        calls_before = {k: recorder.calls_of(k) for k in deps}
+        t0 = time.monotonic()
+
+        def node_work(key: str) -> Outcome:
+            with recorder.attributing(key):
+                return work(ctx, self.resources[key])
+
+        def on_start(key: str, started: float) -> None:
+            self._emit(StepEvent("started", key, self.resources[key].kind, started))
+
+        steps: dict[str, Step] = {}
+
+        def on_finish(node: graph.NodeRun) -> None:
+            resource = self.resources[node.key]
+            outcome: Outcome | None = node.value
+            step = Step(
+                resource=node.key,
+                kind=resource.kind,
+                action=outcome.action.value if outcome else ("skipped" if node.status == "skipped" else "error"),
+                status=node.status,
+                started=node.started,
+                seconds=node.seconds,
+                calls=recorder.calls_of(node.key) - calls_before[node.key],
+                diffs=list(outcome.diffs) if outcome else [],
+                error=_describe(node.error) if node.error else None,
+            )
+            if node.status == "skipped":
+                step.error = "skipped: a resource it depends on failed"
+            steps[node.key] = step
+            self._emit(
+                StepEvent(
+                    "finished", step.resource, step.kind, step.started, step.action, step.status,
+                    step.seconds, step.calls, step.error, tuple(step.diffs),
+                )
+            )
+
+        error: str | None = None
+        try:
+            graph.run(deps, node_work, workers=self.workers, on_start=on_start, on_finish=on_finish)
+        except graph.CycleError as exc:
+            error = str(exc)
+        ordered = [steps[k] for k in graph.topological(deps) if k in steps]
+        ordered.sort(key=lambda s: s.started)
+        failed = [s for s in ordered if s.status == "failed"]
+        if failed and error is None:
+            error = "; ".join(f"{s.resource}: {s.error}" for s in failed)
+        outputs = {} if operation == "destroy" else self._outputs(ctx, ordered)
+        return RunResult(
+            operation=operation,
+            environment=self.spec.suffix,
+            ok=error is None,
+            steps=ordered,
+            outputs=outputs,
+            calls=recorder.since(before),
+            wall_s=time.monotonic() - t0,
+            error=error,
+            notes=dict(ctx.notes),
+        )
+
+    def _outputs(self, ctx: Context, steps: list[Step]) -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        for step in steps:
+            attrs = ctx.attrs.get(step.resource)
+            if step.status == "succeeded" and attrs:
+                outputs.update(self.resources[step.resource].outputs(ctx, attrs))
+        return {k: v for k, v in outputs.items() if v is not None}
+
+
+def _describe(error: BaseException) -> str:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code") if hasattr(error, "response") else None
+    text = str(error) or type(error).__name__
+    return f"{code}: {text}" if code and code not in text else text
+
+
+# --- module-level shortcuts: one call, one result ---------------------------------------
+def plan(spec: EnvironmentSpec, target: AwsTarget | None = None, **kwargs: Any) -> RunResult:
+    return Engine(spec, target, **kwargs).plan()
+
+
+def apply(spec: EnvironmentSpec, target: AwsTarget | None = None, **kwargs: Any) -> RunResult:
+    return Engine(spec, target, **kwargs).apply()
+
+
+def drift(spec: EnvironmentSpec, target: AwsTarget | None = None, **kwargs: Any) -> RunResult:
+    return Engine(spec, target, **kwargs).drift()
+
+
+def destroy(spec: EnvironmentSpec, target: AwsTarget | None = None, backup: bool = True, **kwargs: Any) -> RunResult:
+    return Engine(spec, target, **kwargs).destroy(backup=backup)

@@ -1,0 +1,128 @@
+"""The environment's customer-managed KMS key: encrypts the table and the function's environment.
+
+One key per environment (R-DB-4, R-FN-3), found by its alias. The alias is created after the
+key, so a run that died in between leaves a key without an alias; observe finds such an orphan
+by its tags and adopts it, so a re-run never makes a second key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..aws import error_code
+from .base import Context, Observed, Resource
+
+ROLE_TAG = "envport:purpose"
+ROLE_VALUE = "environment-key"
+
+
+class KmsKey(Resource):
+    key = "kms_key"
+    kind = "kms key"
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        return {
+            "alias": ctx.names.kms_alias,
+            "KeyState": "Enabled",
+            "KeyRotationEnabled": True,
+            "tags": self._tags(ctx),
+        }
+
+    def _tags(self, ctx: Context) -> dict[str, str]:
+        return {**ctx.tag_dict, ROLE_TAG: ROLE_VALUE}
+
+    def observe(self, ctx: Context) -> Observed | None:
+        kms = ctx.client("kms")
+        alias = ctx.names.kms_alias
+        try:
+            meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+            found_alias: str | None = alias
+        except Exception as exc:
+            if error_code(exc) != "NotFoundException":
+                raise
+            meta, found_alias = self._find_orphan(ctx), None
+            if meta is None:
+                return None
+        if meta["KeyState"] in ("PendingDeletion", "PendingReplicaDeletion"):
+            return None
+        key_id = meta["KeyId"]
+        rotation = kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id).get("Tags", [])}
+        state = {
+            "alias": found_alias or "(missing)",
+            "KeyState": meta["KeyState"],
+            "KeyRotationEnabled": rotation,
+            "tags": tags,
+        }
+        return Observed(state, {"arn": meta["Arn"], "id": key_id, "alias_exists": found_alias is not None})
+
+    def _find_orphan(self, ctx: Context) -> dict[str, Any] | None:
+        """A key of this environment whose alias was never made (the run died in between)."""
+        tagging = ctx.client("resourcegroupstaggingapi")
+        pages = tagging.get_paginator("get_resources").paginate(
+            ResourceTypeFilters=["kms:key"],
+            TagFilters=[
+                {"Key": "Environment", "Values": [ctx.spec.suffix]},
+                {"Key": "ManagedBy", "Values": ["envport"]},
+                {"Key": ROLE_TAG, "Values": [ROLE_VALUE]},
+            ],
+        )
+        for page in pages:
+            for item in page.get("ResourceTagMappingList", []):
+                meta = ctx.client("kms").describe_key(KeyId=item["ResourceARN"])["KeyMetadata"]
+                if meta["KeyState"] == "Enabled":
+                    return meta
+        return None
+
+    def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
+        kms = ctx.client("kms")
+        meta = kms.create_key(
+            Description=f"envport {ctx.spec.suffix}: table and function environment encryption",
+            KeyUsage="ENCRYPT_DECRYPT",
+            Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(self._tags(ctx).items())],
+        )["KeyMetadata"]
+        kms.enable_key_rotation(KeyId=meta["KeyId"])
+        self._point_alias(ctx, meta["KeyId"])
+        return {"arn": meta["Arn"], "id": meta["KeyId"], "alias_exists": True}
+
+    def _point_alias(self, ctx: Context, key_id: str) -> None:
+        kms = ctx.client("kms")
+        try:
+            kms.create_alias(AliasName=ctx.names.kms_alias, TargetKeyId=key_id)
+        except Exception as exc:
+            # The alias survived a key scheduled for deletion: move it to the live key.
+            if error_code(exc) != "AlreadyExistsException":
+                raise
+            kms.update_alias(AliasName=ctx.names.kms_alias, TargetKeyId=key_id)
+
+    def update(self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list) -> dict[str, Any]:
+        kms = ctx.client("kms")
+        key_id = observed.attrs["id"]
+        fields = {d.field for d in diffs}
+        if "alias" in fields:
+            self._point_alias(ctx, key_id)
+        if "KeyState" in fields:
+            kms.enable_key(KeyId=key_id)
+        if "KeyRotationEnabled" in fields:
+            kms.enable_key_rotation(KeyId=key_id)
+        if "tags" in fields:
+            wanted, found = desired["tags"], observed.state["tags"]
+            stale = [k for k in found if k not in wanted]
+            if stale:
+                kms.untag_resource(KeyId=key_id, TagKeys=stale)
+            kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in wanted.items()])
+        return {**observed.attrs, "alias_exists": True}
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        """KMS never deletes at once: the alias goes now, the key after the 7-day minimum window."""
+        kms = ctx.client("kms")
+        if observed.attrs.get("alias_exists"):
+            try:
+                kms.delete_alias(AliasName=ctx.names.kms_alias)
+            except Exception as exc:
+                if error_code(exc) != "NotFoundException":
+                    raise
+        kms.schedule_key_deletion(KeyId=observed.attrs["id"], PendingWindowInDays=7)
+
+    def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {"kms_key_arn": attrs.get("arn")}
