@@ -7,6 +7,7 @@ by its tags and adopts it, so a re-run never makes a second key.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..aws import error_code
@@ -25,7 +26,35 @@ class KmsKey(Resource):
             "alias": ctx.names.kms_alias,
             "KeyState": "Enabled",
             "KeyRotationEnabled": True,
+            "policy": self._policy(ctx),
             "tags": self._tags(ctx),
+        }
+
+    def _policy(self, ctx: Context) -> dict[str, Any]:
+        """The default root statement, plus CloudWatch: alarms publish to the key-encrypted topic.
+
+        Without the CloudWatch statement every alarm action fails silently while the alarm
+        itself looks healthy; an AWS-managed key's policy cannot be edited to allow it.
+        """
+        account = f"arn:{ctx.aws.partition}:iam::{ctx.account_id}:root"
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersKeyThroughIam",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": account},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                },
+            ],
         }
 
     def _tags(self, ctx: Context) -> dict[str, str]:
@@ -47,11 +76,13 @@ class KmsKey(Resource):
             return None
         key_id = meta["KeyId"]
         rotation = kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+        policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
         tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id).get("Tags", [])}
         state = {
             "alias": found_alias or "(missing)",
             "KeyState": meta["KeyState"],
             "KeyRotationEnabled": rotation,
+            "policy": policy,
             "tags": tags,
         }
         return Observed(state, {"arn": meta["Arn"], "id": key_id, "alias_exists": found_alias is not None})
@@ -79,6 +110,7 @@ class KmsKey(Resource):
         meta = kms.create_key(
             Description=f"envport {ctx.spec.suffix}: table and function environment encryption",
             KeyUsage="ENCRYPT_DECRYPT",
+            Policy=json.dumps(self._policy(ctx)),
             Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(self._tags(ctx).items())],
         )["KeyMetadata"]
         kms.enable_key_rotation(KeyId=meta["KeyId"])
@@ -103,6 +135,8 @@ class KmsKey(Resource):
             self._point_alias(ctx, key_id)
         if "KeyState" in fields:
             kms.enable_key(KeyId=key_id)
+        if "policy" in fields:
+            kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(desired["policy"]))
         if "KeyRotationEnabled" in fields:
             kms.enable_key_rotation(KeyId=key_id)
         if "tags" in fields:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
@@ -34,6 +36,9 @@ def test_kms_key_is_created_with_rotation_alias_and_tags(ctx: Context) -> None:
     tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=meta["KeyId"])["Tags"]}
     assert tags["Environment"] == "dev1" and tags["Project"] == "envport" and tags["ManagedBy"] == "envport"
     assert tags["Owner"] == "team-a" and tags["CostCentre"] == "cc-42"
+    policy = json.loads(kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"])
+    cloudwatch = next(s for s in policy["Statement"] if s["Sid"] == "CloudWatchAlarmsPublishToEncryptedTopic")
+    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}  # R-OBS-1: alarms reach the topic
     before = ctx.aws.recorder.snapshot()
     assert converge(KmsKey(), ctx).action is Action.NOOP
     assert ctx.aws.recorder.since(before).mutating == 0

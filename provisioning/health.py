@@ -1,0 +1,88 @@
+"""Is an environment healthy, degraded or down? (R-OPS-3)
+
+Cheap enough to run every five minutes for every environment: one DescribeAlarms call, the
+reads that find the endpoint and key, and one light authenticated request. Down: the API does
+not answer with a 2xx. Degraded: it answers, but an alarm is firing or the answer is slower
+than the stage's latency threshold. Healthy otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import http
+from .aws import AwsClients, AwsTarget
+from .reconcile import assess
+from .resources.alarms import ALARMS, alarm_name
+from .resources.base import Context
+from .resources.rest_api import RestApi
+from .resources.usage_plan import UsagePlan
+from .spec import EnvironmentSpec
+
+
+@dataclass
+class HealthReport:
+    environment: str
+    status: str  # healthy / degraded / down
+    alarms_in_alarm: list[str] = field(default_factory=list)
+    probe_status: int | None = None
+    probe_latency_ms: float | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def endpoint_and_key(ctx: Context) -> tuple[str | None, str | None]:
+    """The stage URL and API key id, read live (never from a database that may be stale)."""
+    outputs: dict[str, Any] = {}
+    for resource in (RestApi(), UsagePlan()):
+        outcome, _desired, observed = assess(resource, ctx)
+        ctx.attrs[resource.key] = outcome.attrs
+        if observed is not None:
+            outputs.update(resource.outputs(ctx, outcome.attrs))
+    return outputs.get("api_endpoint"), outputs.get("api_key_id")
+
+
+def check_health(
+    spec: EnvironmentSpec,
+    target: AwsTarget | None = None,
+    *,
+    clients: AwsClients | None = None,
+    timeout: float = 10.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HealthReport:
+    clients = clients or AwsClients(target or AwsTarget(region=spec.region))
+    ctx = Context(spec=spec, aws=clients, sleep=sleep)
+    report = HealthReport(spec.suffix, "down")
+    # Exact names, not the prefix: environment "dev1"'s prefix also matches "dev1-x"'s alarms.
+    pages = clients.client("cloudwatch").get_paginator("describe_alarms").paginate(
+        AlarmNames=[alarm_name(spec.names, a.short) for a in ALARMS]
+    )
+    report.alarms_in_alarm = sorted(
+        a["AlarmName"] for page in pages for a in page.get("MetricAlarms", []) if a["StateValue"] == "ALARM"
+    )
+    endpoint, key_id = endpoint_and_key(ctx)
+    if not endpoint or not key_id:
+        report.detail = "no API endpoint or key: the environment is not provisioned"
+        return report
+    key = clients.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
+    resp = http.request("GET", endpoint.rstrip("/") + "/items?limit=1", headers={"x-api-key": key}, timeout=timeout)
+    report.probe_status, report.probe_latency_ms = resp.status, round(resp.latency_ms, 2)
+    slow_ms = spec.settings.alarm_api_p90_ms
+    if resp.status is None or not 200 <= resp.status < 300:
+        report.status = "down"
+        report.detail = f"GET /items answered {resp.status or resp.error}"
+    elif report.alarms_in_alarm or resp.latency_ms > slow_ms:
+        report.status = "degraded"
+        reasons = [f"alarms firing: {', '.join(report.alarms_in_alarm)}"] if report.alarms_in_alarm else []
+        if resp.latency_ms > slow_ms:
+            reasons.append(f"probe took {resp.latency_ms:.0f} ms (threshold {slow_ms} ms)")
+        report.detail = "; ".join(reasons)
+    else:
+        report.status = "healthy"
+        report.detail = f"GET /items answered {resp.status} in {resp.latency_ms:.0f} ms; no alarm firing"
+    return report
