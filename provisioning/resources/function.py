@@ -1,0 +1,269 @@
+"""The one Lambda function that serves every /items route (R-FN-1..7).
+
+python3.12 on arm64; memory, timeout and reserved concurrency from the stage profile (R-FN-6);
+environment variables encrypted with the environment's KMS key (R-FN-3); X-Ray active tracing
+(R-FN-4); failed asynchronous invocations to the SQS dead-letter queue (R-FN-5); JSON logs into
+the log group that exists before it with its retention (R-FN-7, R-FN-10).
+
+The code is the deterministic bundle (R-FN-2): its SHA-256 is compared with the live
+`CodeSha256`, so an unchanged bundle is never uploaded again. Every other change goes through
+one UpdateFunctionConfiguration carrying only the fields that differ, and nothing at all is
+called when nothing differs (R-OPS-1).
+
+Two behaviours of real Lambda shape create and update:
+- IAM is eventually consistent: a role created seconds ago may not be assumable yet
+  ("The role defined for the function cannot be assumed by Lambda"), and a policy just put may
+  not be visible to the DLQ permission check yet; both are retried with bounded backoff.
+- A function is usable only when `State` is Active and `LastUpdateStatus` Successful, and a
+  second update while one is in progress fails with ResourceConflictException; every create or
+  update therefore waits for that before the next call, and before dependents (the API's
+  integration) go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..aws import error_code
+from ..bundle import Bundle, build_bundle
+from ..names import HANDLER, INDEX_NAME
+from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed, Resource, retry_until, wait_for
+
+RUNTIME = "python3.12"
+ARCHITECTURES = ["arm64"]
+# The spec speaks Python's logging level names (the handler's LOG_LEVEL); Lambda's log-level
+# controls use their own.
+LAMBDA_LOG_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
+LOGGING_FIELDS = ("LogFormat", "LogGroup", "ApplicationLogLevel", "SystemLogLevel")
+# desired/observed field -> how UpdateFunctionConfiguration takes it
+SIMPLE_CONFIG_FIELDS = ("Runtime", "Handler", "Role", "MemorySize", "Timeout", "KMSKeyArn")
+CODE_FIELDS = ("CodeSha256", "Architectures")
+_BUSY = ("in progress", "currently in the following state")
+_IAM_NOT_READY = (
+    "cannot be assumed by Lambda",
+    "does not have permissions to call",  # e.g. SendMessage on the DLQ, checked on create/update
+)
+
+
+class Function(Resource):
+    key = "function"
+    kind = "lambda-function"
+    depends_on = ("function_role", "dlq", "function_log_group", "kms_key")
+
+    # --- read ---
+    def observe(self, ctx: Context) -> Observed | None:
+        """One GetFunction: configuration, code hash, tags and concurrency in one read."""
+        try:
+            response = ctx.client("lambda").get_function(FunctionName=ctx.names.function)
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        config = response["Configuration"]
+        logging_config = config.get("LoggingConfig") or {}
+        state: dict[str, Any] = {
+            "Runtime": config.get("Runtime", MISSING),
+            "Architectures": config.get("Architectures", ["x86_64"]),
+            "Handler": config.get("Handler", MISSING),
+            "Role": config.get("Role", MISSING),
+            "MemorySize": config.get("MemorySize", MISSING),
+            "Timeout": config.get("Timeout", MISSING),
+            "ReservedConcurrentExecutions": (response.get("Concurrency") or {}).get(
+                "ReservedConcurrentExecutions", MISSING
+            ),
+            "Environment.Variables": (config.get("Environment") or {}).get("Variables", {}),
+            "KMSKeyArn": config.get("KMSKeyArn") or MISSING,
+            "TracingConfig.Mode": (config.get("TracingConfig") or {}).get("Mode", MISSING),
+            "DeadLetterConfig.TargetArn": (config.get("DeadLetterConfig") or {}).get("TargetArn") or MISSING,
+            **{f"LoggingConfig.{name}": logging_config.get(name, MISSING) for name in LOGGING_FIELDS},
+            "CodeSha256": config.get("CodeSha256", MISSING),
+            "tags": {k: v for k, v in (response.get("Tags") or {}).items() if not k.startswith("aws:")},
+        }
+        return Observed(state=state, attrs=_attrs(config))
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        spec, settings, names = ctx.spec, ctx.spec.settings, ctx.names
+        return {
+            "Runtime": RUNTIME,
+            "Architectures": list(ARCHITECTURES),
+            "Handler": HANDLER,
+            "Role": ctx.function_role_arn,
+            "MemorySize": settings.memory_mb,
+            "Timeout": settings.timeout_s,
+            "ReservedConcurrentExecutions": settings.reserved_concurrency,
+            "Environment.Variables": {
+                "TABLE_NAME": names.table,
+                "INDEX_NAME": INDEX_NAME,
+                "ENVIRONMENT": spec.suffix,
+                "STAGE": spec.stage,
+                "LOG_LEVEL": settings.log_level,
+                "CORS_ALLOW_ORIGINS": ",".join(spec.cors_origins),
+            },
+            "KMSKeyArn": ctx.kms_key_arn,
+            "TracingConfig.Mode": "Active",
+            "DeadLetterConfig.TargetArn": ctx.dlq_arn,
+            "LoggingConfig.LogFormat": "JSON",
+            "LoggingConfig.LogGroup": names.function_log_group,
+            "LoggingConfig.ApplicationLogLevel": LAMBDA_LOG_LEVELS[settings.log_level],
+            "LoggingConfig.SystemLogLevel": "INFO",
+            "CodeSha256": _bundle(ctx).sha256_b64,
+            "tags": ctx.tag_dict,
+        }
+
+    # --- write ---
+    def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
+        _require_known(ctx, desired)
+        client = ctx.client("lambda")
+        params: dict[str, Any] = {
+            "FunctionName": ctx.names.function,
+            "Code": {"ZipFile": _bundle(ctx).data},
+            "Architectures": desired["Architectures"],
+            "Publish": False,
+            "Tags": desired["tags"],
+            **_config_params(desired, set(desired)),
+        }
+        try:
+            config = _retrying(ctx, lambda: client.create_function(**params))
+        except Exception as exc:
+            if error_code(exc) != "ResourceConflictException":
+                raise
+            # Created by a run we did not see finish: adopt it rather than fail or duplicate.
+            observed = self.observe(ctx)
+            if observed is None:
+                raise
+            return self.update(ctx, desired, observed, self.diff(ctx, desired, observed))
+        _wait_ready(ctx)
+        _set_concurrency(ctx, desired["ReservedConcurrentExecutions"])
+        return _attrs(config)
+
+    def update(
+        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
+    ) -> dict[str, Any]:
+        client = ctx.client("lambda")
+        name = ctx.names.function
+        changed = {d.field for d in diffs if desired.get(d.field, MISSING) != UNKNOWN}
+        attrs = dict(observed.attrs)
+        params = _config_params(desired, changed)
+        if params:
+            config = _retrying(ctx, lambda: client.update_function_configuration(FunctionName=name, **params))
+            attrs.update(_attrs(config))
+            _wait_ready(ctx)
+        if changed & set(CODE_FIELDS):
+            code: dict[str, Any] = {"FunctionName": name, "ZipFile": _bundle(ctx).data}
+            if "Architectures" in changed:  # only UpdateFunctionCode can change the architecture
+                code["Architectures"] = desired["Architectures"]
+            config = _retrying(ctx, lambda: client.update_function_code(**code))
+            attrs.update(_attrs(config))
+            _wait_ready(ctx)
+        if "ReservedConcurrentExecutions" in changed:
+            _set_concurrency(ctx, desired["ReservedConcurrentExecutions"])
+        if "tags" in changed:
+            _retag(client, attrs["arn"], desired["tags"], observed.state.get("tags"))
+        return attrs
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        """Deleting the function also drops its concurrency setting; its log group is its own resource."""
+        try:
+            ctx.client("lambda").delete_function(FunctionName=ctx.names.function)
+        except Exception as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+
+    def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
+        """R-ENV-4."""
+        return {"function_name": attrs.get("name"), "function_arn": attrs.get("arn")}
+
+
+def _bundle(ctx: Context) -> Bundle:
+    """Built once per run, shared by desired/create/update and every thread."""
+    bundle: Bundle = ctx.cached("bundle", build_bundle)
+    return bundle
+
+
+def _attrs(config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "arn": config["FunctionArn"],
+        "name": config["FunctionName"],
+        "version": config.get("Version", "$LATEST"),
+        "code_sha256": config.get("CodeSha256"),
+    }
+
+
+def _config_params(desired: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+    """UpdateFunctionConfiguration/CreateFunction parameters for `fields` only.
+
+    Nested settings are sent whole (every LoggingConfig field when any differs), so one
+    parameter never mixes a new value with whatever AWS would keep or default for the rest.
+    """
+    params: dict[str, Any] = {name: desired[name] for name in SIMPLE_CONFIG_FIELDS if name in fields}
+    if "Environment.Variables" in fields:
+        params["Environment"] = {"Variables": desired["Environment.Variables"]}
+    if "TracingConfig.Mode" in fields:
+        params["TracingConfig"] = {"Mode": desired["TracingConfig.Mode"]}
+    if "DeadLetterConfig.TargetArn" in fields:
+        params["DeadLetterConfig"] = {"TargetArn": desired["DeadLetterConfig.TargetArn"]}
+    if any(f"LoggingConfig.{name}" in fields for name in LOGGING_FIELDS):
+        params["LoggingConfig"] = {name: desired[f"LoggingConfig.{name}"] for name in LOGGING_FIELDS}
+    return params
+
+
+def _require_known(ctx: Context, desired: dict[str, Any]) -> None:
+    unknown = sorted(name for name, value in desired.items() if value == UNKNOWN)
+    if unknown:
+        raise RuntimeError(
+            f"cannot create {ctx.names.function}: {', '.join(unknown)} not known yet "
+            "(the resources it depends on must exist first)"
+        )
+
+
+def _retryable(exc: BaseException) -> bool:
+    """IAM not yet propagated, or the function busy (an update a crashed run left in progress)."""
+    code = error_code(exc)
+    if code == "ResourceConflictException":
+        return any(text in str(exc) for text in _BUSY)
+    return code in ("InvalidParameterValueException", "AccessDeniedException") and any(
+        text in str(exc) for text in _IAM_NOT_READY
+    )
+
+
+def _retrying(ctx: Context, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = retry_until(ctx, call, _retryable, tries=10, first_delay=1.0, max_delay=8.0)
+    return result
+
+
+def _is_ready(config: dict[str, Any]) -> bool:
+    state, last_update = config.get("State", "Active"), config.get("LastUpdateStatus")
+    return state == "Active" and last_update in (None, "Successful")
+
+
+def _wait_ready(ctx: Context) -> None:
+    """Poll until Active and Successful; a Failed state is raised at once, with AWS's reason."""
+    name = ctx.names.function
+
+    def ready() -> bool:
+        config = ctx.client("lambda").get_function_configuration(FunctionName=name)
+        if config.get("State") == "Failed" or config.get("LastUpdateStatus") == "Failed":
+            reason = config.get("LastUpdateStatusReason") or config.get("StateReason") or "no reason given"
+            raise RuntimeError(f"Lambda function {name} failed: {reason}")
+        return _is_ready(config)
+
+    wait_for(ctx, ready, f"Lambda function {name} to be Active with its last update Successful", timeout=300)
+
+
+def _set_concurrency(ctx: Context, reserved: int | None) -> None:
+    client, name = ctx.client("lambda"), ctx.names.function
+    if reserved is None:
+        client.delete_function_concurrency(FunctionName=name)
+    else:
+        client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+
+
+def _retag(client: Any, arn: str, wanted: dict[str, str], found: Any) -> None:
+    found = found if isinstance(found, dict) else {}
+    to_set = {k: v for k, v in wanted.items() if found.get(k) != v}
+    to_remove = sorted(set(found) - set(wanted))
+    if to_set:
+        client.tag_resource(Resource=arn, Tags=to_set)
+    if to_remove:
+        client.untag_resource(Resource=arn, TagKeys=to_remove)
