@@ -1,0 +1,78 @@
+"""``python -m localcloud``: run the local cloud in the foreground until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+DESCRIPTION = """\
+Run an embedded AWS on one port: moto's services (API Gateway, Lambda, DynamoDB, IAM, SQS, SNS,
+CloudWatch, Logs, KMS, ...), an execute-api gateway that serves the stages of the REST APIs created
+in it, and a Lambda runtime that runs each function's uploaded zip in worker processes.
+
+All state lives in memory in this process and is lost when it exits. Stop it with Ctrl-C (SIGINT)
+or SIGTERM.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m localcloud",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=4566, help="port to bind; 0 picks a free one (default: 4566)"
+    )
+    parser.add_argument("--region", default="us-east-1", help="region to advertise (default: us-east-1)")
+    parser.add_argument("--log-level", default="INFO", help="log level of localcloud and of functions' logs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    from .server import LocalCloud
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+    cloud = LocalCloud(host=args.host, port=args.port, region=args.region).start()
+    url = cloud.endpoint_url
+    print(
+        f"localcloud is running (state in memory, lost at exit)\n"
+        f"  AWS endpoint URL: {url}\n"
+        f"  stage URL:        {cloud.stage_url_template}/{{path}}\n"
+        f"  invocations:      {url}/_localcloud/invocations\n"
+        f"  region:           {cloud.region}\n"
+        f"\n"
+        f"Point clients at it:\n"
+        f"  aws --endpoint-url {url} --region {cloud.region} apigateway get-rest-apis\n"
+        f"  export AWS_ENDPOINT_URL={url} AWS_DEFAULT_REGION={cloud.region} "
+        f"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing\n"
+        f'  boto3.client("lambda", endpoint_url="{url}", region_name="{cloud.region}")\n'
+        f"\n"
+        f"Reset all state: curl -X POST {url}/moto-api/reset    Stop: Ctrl-C or SIGTERM",
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        print("localcloud: shutting down", flush=True)
+        cloud.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Lambda's Invoke API (``POST /2015-03-31/functions/{name}/invocations``) served by our runtime.
+
+moto would need Docker to run the function; here the call runs the function's zip in a worker, with
+the same concurrency rules as the gateway. When the function cannot be resolved the request is left
+to moto, which answers the errors (ResourceNotFoundException and so on) as AWS does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import threading
+from typing import Any
+from urllib.parse import unquote
+
+from werkzeug.wrappers import Request, Response
+
+from .runtime import FunctionThrottled, Runtime
+
+logger = logging.getLogger("localcloud.lambda")
+
+INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+_CREDENTIAL = re.compile(r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/")
+
+
+class LambdaInvokeAPI:
+    def __init__(self, runtime: Runtime, default_region: str) -> None:
+        self.runtime = runtime
+        self.default_region = default_region
+
+    def handle(self, environ: dict[str, Any]) -> Response | None:
+        """Answer an Invoke call, or None to let moto answer it."""
+        from moto.awslambda.utils import get_backend, make_function_arn
+
+        request = Request(environ)
+        match = INVOKE_PATH.match(request.path)
+        if not match:
+            return None
+        name = unquote(match.group("name"))
+        qualifier = request.args.get("Qualifier")
+        account, region = self._account_and_region(request)
+        try:
+            backend = get_backend(account, region)
+            fn = backend.get_function(name, qualifier)
+            latest = backend.get_function(fn.function_name)
+        except Exception:
+            return None
+
+        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return Response(b"", status=204)
+        raw = request.get_data()
+        try:
+            event = json.loads(raw) if raw else {}
+        except ValueError:
+            return _error(
+                400,
+                "InvalidRequestContentException",
+                "Could not parse request body into json: Unexpected character",
+            )
+        arn = make_function_arn(region, account, fn.function_name)
+        qualified_name = name.count(":") == 7 if name.startswith("arn:") else ":" in name
+        if qualified_name:
+            qualifier = name.rsplit(":", 1)[1]
+        if qualifier:
+            arn = f"{arn}:{qualifier}"
+        reserved = latest.reserved_concurrency
+        reserved = int(reserved) if reserved not in (None, "") else None
+
+        if invocation_type == "Event":
+            # Asynchronous: accepted at once; AWS queues events rather than throttling the caller.
+            def run() -> None:
+                try:
+                    self.runtime.invoke(fn, event, invoked_arn=arn, source="invoke-event")
+                except FunctionThrottled:
+                    logger.warning("asynchronous invocation of %s throttled and dropped", arn)
+
+            threading.Thread(target=run, daemon=True).start()
+            return Response(b"", status=202)
+
+        try:
+            result = self.runtime.invoke(
+                fn, event, invoked_arn=arn, source="invoke", reserved_concurrency=reserved
+            )
+        except FunctionThrottled:
+            response = _error(429, "TooManyRequestsException", "Rate Exceeded.")
+            body = {
+                "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+                "Type": "User",
+                "message": "Rate Exceeded.",
+            }
+            response.set_data(json.dumps(body).encode())
+            return response
+        response = Response(result.payload, status=200, content_type="application/json")
+        response.headers["X-Amz-Executed-Version"] = result.executed_version
+        response.headers["x-amzn-RequestId"] = result.record["request_id"]
+        if result.function_error:
+            response.headers["X-Amz-Function-Error"] = "Unhandled"
+        if request.headers.get("X-Amz-Log-Type") == "Tail":
+            tail = "\n".join(result.log_lines).encode("utf-8")[-4096:]
+            response.headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode("ascii")
+        return response
+
+    def _account_and_region(self, request: Request) -> tuple[str, str]:
+        from moto.iam.models import get_account_id_from
+
+        auth = request.headers.get("Authorization", "")
+        found = _CREDENTIAL.search(auth)
+        region = found.group("region") if found else self.default_region
+        if "MOTO_ACCOUNT_ID" in os.environ:
+            return os.environ["MOTO_ACCOUNT_ID"], region
+        if request.headers.get("x-moto-account-id"):
+            return request.headers["x-moto-account-id"], region
+        return get_account_id_from(found.group("key") if found else "AKIAEXAMPLE"), region
+
+
+def _error(status: int, error_type: str, message: str) -> Response:
+    response = Response(
+        json.dumps({"Type": "User", "message": message}).encode(),
+        status=status,
+        content_type="application/json",
+    )
+    response.headers["x-amzn-ErrorType"] = error_type
+    return response

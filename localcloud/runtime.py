@@ -1,0 +1,657 @@
+"""Runs Lambda functions held by moto: the exact uploaded zip, in worker processes.
+
+One pool of warm workers per function version (and per configuration: a new CodeSha256, handler,
+runtime, environment, timeout or memory size starts new workers and retires the old ones). A worker
+is a separate ``python localcloud/worker.py`` process; see that module for the protocol. The first
+invocation of a worker is a cold start (spawn + import of the handler's module), later ones are warm.
+
+Concurrency is per function, as on AWS: with reserved concurrency N at most N invocations run at
+once and the next one is throttled at once (``TooManyRequestsException``; N = 0 throttles every
+invocation); without a reservation invocations queue for a free slot once ``max_concurrency``
+workers of the function are busy (AWS would scale further, up to the account's limit).
+
+Each invocation leaves a record (see ``Runtime.invocations``), the last ``max_records`` are kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import contextlib
+import datetime as dt
+import hashlib
+import io
+import json
+import logging
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger("localcloud.runtime")
+function_logger = logging.getLogger("localcloud.function")
+
+WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
+INIT_TIMEOUT_S = 10.0  # AWS gives the init phase of an on-demand function 10 s
+LOG_TAIL_LINES = 50
+
+# Environment variables that Lambda sets itself and a function's configuration cannot override.
+RESERVED_ENV = (
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+)
+
+
+class FunctionThrottled(Exception):
+    """Reserved concurrency exhausted (AWS: 429 TooManyRequestsException, Reason
+    ReservedFunctionConcurrentInvocationLimitExceeded)."""
+
+
+class CodeUnavailable(Exception):
+    """The function has no zip we can run (image package, missing S3 object, hash mismatch)."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What a worker is started from: a frozen copy of a moto ``LambdaFunction``'s settings."""
+
+    account_id: str
+    region: str
+    name: str
+    version: str
+    function_arn: str
+    code_sha256: str
+    handler: str
+    runtime: str
+    environment: tuple[tuple[str, str], ...]
+    timeout_s: float
+    memory_size: int
+    # The moto object itself: a function deleted and created again is a new function (new workers).
+    identity: int = 0
+
+    @property
+    def pool_key(self) -> tuple[str, str, str, str]:
+        return (self.account_id, self.region, self.name, self.version)
+
+    @property
+    def function_key(self) -> tuple[str, str, str]:
+        return (self.account_id, self.region, self.name)
+
+    @classmethod
+    def from_moto(cls, fn: Any) -> FunctionSpec:
+        env = fn.environment_vars or {}
+        return cls(
+            account_id=fn.account_id,
+            region=fn.region,
+            name=fn.function_name,
+            version=str(fn.version),
+            function_arn=fn.function_arn,
+            code_sha256=getattr(fn, "code_sha_256", "") or "",
+            handler=fn.handler or "",
+            runtime=fn.run_time or "",
+            environment=tuple(sorted((str(k), str(v)) for k, v in env.items())),
+            timeout_s=float(fn.timeout or 3),
+            memory_size=int(fn.memory_size or 128),
+            identity=id(fn),
+        )
+
+
+@dataclass
+class InvocationResult:
+    """The outcome of one invocation, in the terms of Lambda's Invoke API."""
+
+    status: str  # ok | error | timeout | crash | throttled
+    payload: bytes  # the response payload (the handler's JSON result, or an error object)
+    record: dict[str, Any]
+    executed_version: str = "$LATEST"
+    log_lines: list[str] = field(default_factory=list)
+
+    @property
+    def function_error(self) -> bool:
+        return self.status in ("error", "timeout", "crash")
+
+
+class _WorkerGone(Exception):
+    pass
+
+
+class Worker:
+    """One execution environment: a child process plus the threads that read its pipes."""
+
+    def __init__(self, spec: FunctionSpec, task_root: str, env: dict[str, str], log_sink: _LogSink) -> None:
+        self.spec = spec
+        self.log_stream = env["AWS_LAMBDA_LOG_STREAM_NAME"]
+        self.invocations = 0
+        self.last_used = time.monotonic()
+        self.retired = False
+        self._answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._log_lock = threading.Lock()
+        self._log_lines: list[str] = []
+        self._report_seen = threading.Event()
+        self._log_sink = log_sink
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", WORKER_SCRIPT, "--task-root", task_root],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=task_root,
+            env=env,
+        )
+        self.pid = self.proc.pid
+        threading.Thread(target=self._read_protocol, name=f"lc-proto-{self.pid}", daemon=True).start()
+        threading.Thread(target=self._read_logs, name=f"lc-logs-{self.pid}", daemon=True).start()
+
+    # -- pipe readers -------------------------------------------------------------------------
+    def _read_protocol(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            for raw in self.proc.stdout:
+                try:
+                    self._answers.put(json.loads(raw))
+                except ValueError:
+                    logger.warning("worker %s: unreadable protocol line %r", self.pid, raw[:200])
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._answers.put(None)
+            self.proc.stdout.close()
+
+    def _read_logs(self) -> None:
+        assert self.proc.stderr is not None
+        try:
+            for raw in self.proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                with self._log_lock:
+                    self._log_lines.append(line)
+                    if len(self._log_lines) > 1000:
+                        del self._log_lines[:500]
+                if line.startswith("REPORT RequestId:"):
+                    self._report_seen.set()
+                function_logger.info("[%s] %s", self.spec.name, line)
+                self._log_sink.write(self.spec, self.log_stream, line)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.proc.stderr.close()
+
+    def take_log(self, wait_for_report: bool) -> list[str]:
+        if wait_for_report:
+            self._report_seen.wait(1.0)
+        with self._log_lock:
+            lines, self._log_lines = self._log_lines, []
+        self._report_seen.clear()
+        return lines
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def wait_ready(self) -> tuple[float, dict[str, Any] | None]:
+        """Wait for the worker's init; returns (init_ms, error object or None)."""
+        try:
+            message = self._answers.get(timeout=INIT_TIMEOUT_S)
+        except queue.Empty:
+            self.kill()
+            return INIT_TIMEOUT_S * 1000, {
+                "errorMessage": f"Init phase timed out after {INIT_TIMEOUT_S:.2f} seconds",
+                "errorType": "Sandbox.Timedout",
+            }
+        if message is None:
+            code = self._exit_code()
+            return 0.0, {
+                "errorMessage": f"Runtime exited with error: exit status {code}",
+                "errorType": "Runtime.ExitError",
+            }
+        return float(message.get("init_ms") or 0.0), message.get("error")
+
+    def invoke(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Send one invocation; returns the worker's answer. Raises TimeoutError or _WorkerGone."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(request).encode("utf-8") + b"\n")
+            self.proc.stdin.flush()
+        except (OSError, ValueError) as exc:
+            raise _WorkerGone(str(exc)) from exc
+        try:
+            answer = self._answers.get(timeout=timeout_s)
+        except queue.Empty:
+            raise TimeoutError from None
+        if answer is None:
+            raise _WorkerGone(f"exit status {self._exit_code()}")
+        return answer
+
+    def _exit_code(self) -> int | None:
+        try:
+            return self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Ask the worker to finish (end of input), kill it if it does not."""
+        if self.proc.poll() is None:
+            try:
+                if self.proc.stdin:
+                    self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close_pipes()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for pipe in (self.proc.stdin,):
+            try:
+                if pipe:
+                    pipe.close()
+            except OSError:
+                pass
+
+
+class _Pool:
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self.idle: list[Worker] = []
+        self.busy: set[Worker] = set()
+
+
+class _LogSink:
+    """Writes a function's log lines to moto's CloudWatch Logs, into /aws/lambda/NAME, one stream per
+    worker, when that log group exists (we never create it: provisioning owns it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def write(self, spec: FunctionSpec, stream: str, line: str) -> None:
+        try:
+            from moto.logs.models import logs_backends
+
+            backend = logs_backends[spec.account_id][spec.region]
+            group_name = f"/aws/lambda/{spec.name}"
+            with self._lock:
+                group = backend.groups.get(group_name)
+                if group is None:
+                    return
+                if stream not in group.streams:
+                    group.create_log_stream(stream)
+                group.put_log_events(stream, [{"timestamp": int(time.time() * 1000), "message": line}])
+        except Exception:  # logs are best effort, never fail an invocation
+            logger.debug("could not write a log line to CloudWatch Logs", exc_info=True)
+
+
+class Runtime:
+    def __init__(
+        self,
+        endpoint_url: str,
+        work_dir: str | None = None,
+        *,
+        max_records: int = 1000,
+        max_concurrency: int = 10,
+        idle_timeout_s: float = 900.0,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self._own_work_dir = work_dir is None
+        self.work_dir = work_dir or tempfile.mkdtemp(prefix="localcloud-")
+        self.max_concurrency = max_concurrency
+        self.idle_timeout_s = idle_timeout_s
+        self._lock = threading.Lock()
+        self._slots = threading.Condition(self._lock)
+        self._inflight: dict[tuple[str, str, str], int] = collections.defaultdict(int)
+        self._pools: dict[tuple[str, str, str, str], _Pool] = {}
+        self._records: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_records)
+        self._code_locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+        self._log_sink = _LogSink()
+        self._closed = False
+
+    # -- public -------------------------------------------------------------------------------
+    def invoke(
+        self,
+        fn: Any,
+        event: Any,
+        *,
+        invoked_arn: str | None = None,
+        source: str = "direct",
+        reserved_concurrency: int | None = None,
+    ) -> InvocationResult:
+        """Run moto function object ``fn`` (a specific version) with ``event``; blocks until done.
+
+        ``reserved_concurrency`` is the function's setting (it lives on the unqualified function on
+        AWS, so callers pass the value read from $LATEST); it raises FunctionThrottled when exhausted.
+        """
+        spec = FunctionSpec.from_moto(fn)
+        request_id = str(uuid.uuid4())
+        started_at = time.time()
+        t0 = time.perf_counter()
+        record: dict[str, Any] = {
+            "request_id": request_id,
+            "function_name": spec.name,
+            "function_arn": invoked_arn or spec.function_arn,
+            "version": spec.version,
+            "code_sha256": spec.code_sha256,
+            "source": source,
+            "status": None,
+            "error_type": None,
+            "cold": False,
+            "init_ms": None,
+            "duration_ms": 0.0,
+            "total_ms": 0.0,
+            "max_memory_mb": None,
+            "memory_size": spec.memory_size,
+            "worker_pid": None,
+            "started_at": started_at,
+            "log": [],
+        }
+
+        def finish(
+            status: str, payload: bytes, error_type: str | None = None, lines: list[str] | None = None
+        ):
+            record["status"] = status
+            record["error_type"] = error_type
+            record["total_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+            record["log"] = (lines or [])[-LOG_TAIL_LINES:]
+            with self._lock:
+                self._records.append(record)
+            return InvocationResult(status, payload, record, spec.version, lines or [])
+
+        try:
+            self._acquire_slot(spec, reserved_concurrency)
+        except FunctionThrottled:
+            body = {
+                "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+                "Type": "User",
+                "message": "Rate Exceeded.",
+            }
+            finish("throttled", json.dumps(body).encode(), "TooManyRequestsException")
+            raise
+
+        worker: Worker | None = None
+        try:
+            try:
+                task_root = self._code_dir(fn, spec)
+            except CodeUnavailable as exc:
+                err = {"errorMessage": str(exc), "errorType": "Runtime.InvalidEntrypoint"}
+                return finish("error", json.dumps(err).encode(), err["errorType"])
+
+            try:
+                worker, cold = self._take_worker(spec, task_root)
+            except (OSError, RuntimeError) as exc:
+                logger.exception("could not start a worker for %s", spec.name)
+                err = {"errorMessage": f"could not start the runtime: {exc}", "errorType": "Runtime.Unknown"}
+                return finish("error", json.dumps(err).encode(), err["errorType"])
+            record["worker_pid"] = worker.pid
+            record["cold"] = cold
+            if cold:
+                init_ms, init_error = worker.wait_ready()
+                record["init_ms"] = round(init_ms, 3)
+                if init_error is not None:
+                    lines = worker.take_log(wait_for_report=False)
+                    self._discard(worker)
+                    worker = None
+                    err = dict(init_error)
+                    err.setdefault("requestId", request_id)
+                    return finish("error", json.dumps(err).encode(), err.get("errorType"), lines)
+
+            deadline = time.time() + spec.timeout_s
+            request = {
+                "type": "invoke",
+                "request_id": request_id,
+                "event": event,
+                "deadline_ms": int(deadline * 1000),
+                "invoked_function_arn": invoked_arn or spec.function_arn,
+            }
+            worker.invocations += 1
+            t_invoke = time.perf_counter()
+            try:
+                answer = worker.invoke(request, spec.timeout_s)
+            except TimeoutError:
+                record["duration_ms"] = round((time.perf_counter() - t_invoke) * 1000, 3)
+                worker.kill()
+                lines = worker.take_log(wait_for_report=False)
+                self._discard(worker)
+                worker = None
+                stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                message = f"{stamp} {request_id} Task timed out after {spec.timeout_s:.2f} seconds"
+                function_logger.info("[%s] %s", spec.name, message)
+                err = {"errorMessage": message, "errorType": "Sandbox.Timedout"}
+                return finish("timeout", json.dumps(err).encode(), "Sandbox.Timedout", [*lines, message])
+            except _WorkerGone as exc:
+                record["duration_ms"] = round((time.perf_counter() - t_invoke) * 1000, 3)
+                lines = worker.take_log(wait_for_report=False)
+                self._discard(worker)
+                worker = None
+                err = {
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {exc}",
+                    "errorType": "Runtime.ExitError",
+                }
+                function_logger.info("[%s] %s", spec.name, err["errorMessage"])
+                return finish("crash", json.dumps(err).encode(), "Runtime.ExitError", lines)
+
+            record["duration_ms"] = answer.get("duration_ms", 0.0)
+            record["max_memory_mb"] = answer.get("max_memory_mb")
+            lines = worker.take_log(wait_for_report=True)
+            if answer.get("ok"):
+                return finish("ok", str(answer.get("payload", "null")).encode("utf-8"), None, lines)
+            err = answer.get("error") or {"errorMessage": "unknown error", "errorType": "Runtime.Unknown"}
+            return finish("error", json.dumps(err).encode(), err.get("errorType"), lines)
+        finally:
+            if worker is not None:
+                self._return_worker(worker)
+            self._release_slot(spec)
+
+    def invocations(self, function_name: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            records = [dict(r) for r in self._records if function_name in (None, r["function_name"])]
+        return records[-limit:] if limit else records
+
+    def clear_invocations(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def workers(self) -> list[dict[str, Any]]:
+        with self._lock:
+            out = []
+            for pool in self._pools.values():
+                for w, state in [(w, "idle") for w in pool.idle] + [(w, "busy") for w in pool.busy]:
+                    out.append(
+                        {
+                            "function_name": w.spec.name,
+                            "version": w.spec.version,
+                            "code_sha256": w.spec.code_sha256,
+                            "pid": w.pid,
+                            "state": state,
+                            "invocations": w.invocations,
+                        }
+                    )
+            return out
+
+    def stop_all(self) -> None:
+        """Stop every worker (used by reset and stop); invocations in flight see a crash."""
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+            workers = []
+            for pool in pools:
+                workers.extend(pool.idle)
+                for w in pool.busy:
+                    w.retired = True
+                    workers.append(w)
+                pool.idle = []
+        for w in workers:
+            w.kill()
+
+    def shutdown(self) -> None:
+        self._closed = True
+        self.stop_all()
+        if self._own_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    # -- concurrency --------------------------------------------------------------------------
+    def _acquire_slot(self, spec: FunctionSpec, reserved: int | None) -> None:
+        key = spec.function_key
+        with self._slots:
+            if reserved is not None:
+                if self._inflight[key] >= reserved:
+                    raise FunctionThrottled(spec.name)
+            else:
+                deadline = time.monotonic() + max(spec.timeout_s, 30.0)
+                while self._inflight[key] >= self.max_concurrency:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise FunctionThrottled(spec.name)
+                    self._slots.wait(remaining)
+            self._inflight[key] += 1
+
+    def _release_slot(self, spec: FunctionSpec) -> None:
+        with self._slots:
+            self._inflight[spec.function_key] -= 1
+            self._slots.notify_all()
+
+    # -- workers ------------------------------------------------------------------------------
+    def _take_worker(self, spec: FunctionSpec, task_root: str) -> tuple[Worker, bool]:
+        if self._closed:
+            raise RuntimeError("runtime is shut down")
+        stale: list[Worker] = []
+        chosen: Worker | None = None
+        with self._lock:
+            pool = self._pools.get(spec.pool_key)
+            if pool is not None and pool.spec != spec:
+                # New code or configuration: retire the old environments.
+                stale.extend(pool.idle)
+                for w in pool.busy:
+                    w.retired = True
+                pool = None
+            if pool is None:
+                pool = self._pools[spec.pool_key] = _Pool(spec)
+            now = time.monotonic()
+            keep = []
+            for w in pool.idle:
+                if not w.alive() or now - w.last_used > self.idle_timeout_s:
+                    stale.append(w)
+                else:
+                    keep.append(w)
+            pool.idle = keep
+            if pool.idle:
+                chosen = pool.idle.pop()  # most recently used first
+                pool.busy.add(chosen)
+        for w in stale:
+            w.stop()
+        if chosen is not None:
+            return chosen, False
+        worker = Worker(spec, task_root, self._environment(spec, task_root), self._log_sink)
+        with self._lock:
+            current = self._pools.get(spec.pool_key)
+            if current is not None and current.spec == spec:
+                current.busy.add(worker)
+            else:  # pragma: no cover - reconfigured while we were spawning
+                worker.retired = True
+        return worker, True
+
+    def _return_worker(self, worker: Worker) -> None:
+        worker.last_used = time.monotonic()
+        with self._lock:
+            pool = self._pools.get(worker.spec.pool_key)
+            if pool is not None:
+                pool.busy.discard(worker)
+            reuse = pool is not None and pool.spec == worker.spec and not worker.retired and worker.alive()
+            if reuse:
+                pool.idle.append(worker)
+        if not reuse:
+            worker.stop()
+
+    def _discard(self, worker: Worker) -> None:
+        worker.kill()
+        with self._lock:
+            pool = self._pools.get(worker.spec.pool_key)
+            if pool is not None:
+                pool.busy.discard(worker)
+
+    def _environment(self, spec: FunctionSpec, task_root: str) -> dict[str, str]:
+        today = dt.datetime.now(dt.UTC)
+        stream = f"{today:%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
+        env: dict[str, str] = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "PYTHONUNBUFFERED": "1",
+        }
+        if "SYSTEMROOT" in os.environ:  # pragma: no cover - Windows needs it to start Python
+            env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
+        env.update({k: v for k, v in spec.environment if k not in RESERVED_ENV})
+        env.update(
+            {
+                "_HANDLER": spec.handler,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime or 'python3.11'}",
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+                "AWS_REGION": spec.region,
+                "AWS_DEFAULT_REGION": spec.region,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                # Not reserved on AWS, but always ours: a function run here must never reach real AWS.
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "LAMBDA_TASK_ROOT": task_root,
+                "LAMBDA_RUNTIME_DIR": os.path.dirname(WORKER_SCRIPT),
+            }
+        )
+        return env
+
+    # -- code ---------------------------------------------------------------------------------
+    def _code_dir(self, fn: Any, spec: FunctionSpec) -> str:
+        code = getattr(fn, "code_bytes", b"") or b""
+        if not code:
+            raise CodeUnavailable(f"function {spec.name} has no zip package to run")
+        digest = hashlib.sha256(code)
+        if spec.code_sha256 and base64.b64encode(digest.digest()).decode() != spec.code_sha256:
+            raise CodeUnavailable(f"function {spec.name}: code bytes do not match CodeSha256")
+        target = os.path.join(self.work_dir, "code", digest.hexdigest())
+        if os.path.isdir(target):
+            return target
+        with self._code_locks[digest.hexdigest()]:
+            if os.path.isdir(target):
+                return target
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            staging = tempfile.mkdtemp(prefix=".unpack-", dir=os.path.dirname(target))
+            try:
+                with zipfile.ZipFile(io.BytesIO(code)) as zf:
+                    zf.extractall(staging)
+            except zipfile.BadZipFile as exc:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise CodeUnavailable(f"function {spec.name}: the package is not a zip file") from exc
+            os.rename(staging, target)
+        return target

@@ -1,0 +1,254 @@
+"""One Lambda execution environment: runs a function's handler in its own process.
+
+Started by ``localcloud.runtime`` as ``python <this file> --task-root DIR`` with the function's
+environment (``_HANDLER``, ``AWS_*``, its own variables). Standard library only, so that the
+function sees nothing of localcloud and nothing of moto on its import path.
+
+Protocol (JSON lines): the parent writes requests on the worker's stdin and reads answers on the
+worker's *original* stdout. At start-up the worker keeps private duplicates of fds 0 and 1, then
+points fd 0 at /dev/null and fd 1 at fd 2, so whatever the handler prints (``print``, ``logging``,
+C extensions writing to fd 1) goes to stderr - the log stream - and can never corrupt the protocol.
+
+    worker -> parent  {"type": "ready", "init_ms": 12.3, "error": null | {errorMessage, errorType, ...}}
+    parent -> worker  {"type": "invoke", "request_id": "...", "event": {...}, "deadline_ms": 1700000000000,
+                       "invoked_function_arn": "..."}
+    worker -> parent  {"type": "result", "request_id": "...", "ok": true, "payload": "<json text>",
+                       "duration_ms": 1.2, "max_memory_mb": 30}
+                      {"type": "result", "request_id": "...", "ok": false, "error": {...}, ...}
+
+A handler that exits the process (``os._exit``, ``sys.exit``) or a timeout is detected by the parent
+(end of file on the protocol pipe, or no answer before the deadline); the parent then replaces the
+worker.
+"""
+
+from __future__ import annotations
+
+import decimal
+import importlib
+import io
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+try:  # not available on Windows
+    import resource
+except ImportError:  # pragma: no cover
+    resource = None  # type: ignore[assignment]
+
+
+def _take_protocol_fds() -> tuple[io.BufferedReader, io.BufferedWriter]:
+    proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    # sys.stdout keeps writing to fd 1, which is now the log stream.
+    sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb"), encoding="utf-8", line_buffering=True)
+    sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb"), encoding="utf-8", line_buffering=True)
+    sys.stdin = io.TextIOWrapper(os.fdopen(0, "rb"), encoding="utf-8")
+    return proto_in, proto_out  # type: ignore[return-value]
+
+
+class LambdaContext:
+    """The context object that the Python runtime passes to a handler (awslambdaric's shape)."""
+
+    def __init__(self, request_id: str, deadline_ms: int, invoked_function_arn: str) -> None:
+        self.aws_request_id = request_id
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        # A string, as in the real runtime (it reads the environment variable).
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.invoked_function_arn = invoked_function_arn
+        self.client_context = None
+        self.identity = None
+        self.tenant_id = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+    def __repr__(self) -> str:
+        return (
+            f"LambdaContext([aws_request_id={self.aws_request_id},function_name={self.function_name},"
+            f"function_version={self.function_version},memory_limit_in_mb={self.memory_limit_in_mb}])"
+        )
+
+
+class _RequestIdFilter(logging.Filter):
+    request_id = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _RequestIdFilter.request_id
+        return True
+
+
+def _setup_logging() -> None:
+    """Install the runtime's root handler, as AWS does (so ``logging.basicConfig`` is a no-op)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RequestIdFilter())
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    logging.getLogger().addHandler(handler)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _error(
+    exc: BaseException, error_type: str | None = None, request_id: str | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "errorMessage": str(exc),
+        "errorType": error_type or type(exc).__name__,
+        "stackTrace": [line.rstrip("\n") for line in traceback.format_tb(exc.__traceback__)],
+    }
+    if request_id:
+        out["requestId"] = request_id
+    return out
+
+
+def _max_memory_mb() -> int | None:
+    # VmHWM is this process's peak RSS since exec; ru_maxrss would include the parent's before exec.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(int(line.split()[1]) / 1024)
+    except (OSError, ValueError):
+        pass
+    if resource is None:  # pragma: no cover
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss / 1024) if sys.platform != "darwin" else int(rss / 1024 / 1024)
+
+
+def _load_handler() -> Any:
+    spec = os.environ.get("_HANDLER", "")
+    if "." not in spec:
+        raise ValueError(f"Bad handler '{spec}': not enough values to unpack (expected 2, got 1)")
+    module_name, func_name = spec.rsplit(".", 1)
+    module_name = module_name.replace("/", ".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _InitError(
+            f"Unable to import module '{module_name}': {exc}", "Runtime.ImportModuleError"
+        ) from exc
+    except SyntaxError as exc:
+        raise _InitError(
+            f"Syntax error in module '{module_name}': {exc}", "Runtime.UserCodeSyntaxError"
+        ) from exc
+    try:
+        return getattr(module, func_name)
+    except AttributeError as exc:
+        raise _InitError(
+            f"Handler '{func_name}' missing on module '{module_name}'", "Runtime.HandlerNotFound"
+        ) from exc
+
+
+class _InitError(Exception):
+    def __init__(self, message: str, error_type: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def _send(out: io.BufferedWriter, message: dict[str, Any]) -> None:
+    out.write(json.dumps(message).encode("utf-8") + b"\n")
+    out.flush()
+
+
+def main(argv: list[str]) -> int:
+    task_root = argv[argv.index("--task-root") + 1] if "--task-root" in argv else os.getcwd()
+    proto_in, proto_out = _take_protocol_fds()
+
+    # The function's code comes first on the import path, as /var/task does on AWS; this file's
+    # own directory (Python puts the script's directory first) must not be visible to the function.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    sys.path.insert(0, task_root)
+    os.chdir(task_root)
+    _setup_logging()
+
+    started = time.perf_counter()
+    try:
+        handler = _load_handler()
+    except _InitError as exc:
+        print(f"[ERROR] {exc.error_type}: {exc}", file=sys.stderr, flush=True)
+        _send(proto_out, {"type": "ready", "init_ms": 0.0, "error": _error(exc, exc.error_type)})
+        return 1
+    except Exception as exc:
+        print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        traceback.print_exc(file=sys.stderr)
+        _send(proto_out, {"type": "ready", "init_ms": 0.0, "error": _error(exc, "Runtime.Unknown")})
+        return 1
+    init_ms = (time.perf_counter() - started) * 1000
+    _send(proto_out, {"type": "ready", "init_ms": round(init_ms, 3), "error": None})
+
+    version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    init_report = f"\tInit Duration: {init_ms:.2f} ms"
+    for line in proto_in:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        if request.get("type") != "invoke":
+            continue
+        request_id = request["request_id"]
+        _RequestIdFilter.request_id = request_id
+        context = LambdaContext(request_id, request["deadline_ms"], request.get("invoked_function_arn", ""))
+        print(f"START RequestId: {request_id} Version: {version}", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        answer: dict[str, Any] = {"type": "result", "request_id": request_id}
+        try:
+            result = handler(request["event"], context)
+            try:
+                answer["payload"] = json.dumps(result, default=_json_default)
+                answer["ok"] = True
+            except (TypeError, ValueError) as exc:
+                answer["ok"] = False
+                answer["error"] = _error(
+                    Exception(f"Unable to marshal response: {exc}"), "Runtime.MarshalError", request_id
+                )
+        except Exception as exc:
+            answer["ok"] = False
+            answer["error"] = _error(exc, request_id=request_id)
+            sys.stdout.flush()
+            print(
+                f"[ERROR] {type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc)),
+                file=sys.stderr,
+                end="",
+                flush=True,
+            )
+        duration_ms = (time.perf_counter() - t0) * 1000
+        memory = _max_memory_mb()
+        sys.stdout.flush()
+        print(f"END RequestId: {request_id}", file=sys.stderr, flush=True)
+        print(
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\t"
+            f"Memory Size: {context.memory_limit_in_mb} MB\tMax Memory Used: {memory} MB{init_report}",
+            file=sys.stderr,
+            flush=True,
+        )
+        answer["duration_ms"] = round(duration_ms, 3)
+        answer["max_memory_mb"] = memory
+        init_report = ""
+        _send(proto_out, answer)
+        _RequestIdFilter.request_id = ""
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
