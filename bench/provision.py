@@ -20,7 +20,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+for key, value in {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
     os.environ.setdefault(key, value)
 
 from moto import mock_aws  # noqa: E402
@@ -35,7 +39,11 @@ from provisioning.spec import build_spec  # noqa: E402
 
 def _figures(result: RunResult) -> dict[str, Any]:
     assert result.ok, result.error
-    return {"wall_s": round(result.wall_s, 4), "calls": result.calls.total, "mutating_calls": result.calls.mutating}
+    return {
+        "wall_s": round(result.wall_s, 4),
+        "calls": result.calls.total,
+        "mutating_calls": result.calls.mutating,
+    }
 
 
 def one_round(latency_s: float) -> dict[str, Any]:
@@ -60,7 +68,9 @@ def one_round(latency_s: float) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="delay added to every AWS call, in ms")
     parser.add_argument("--runs", type=int, default=3, help="rounds; the median of each figure is reported")
     args = parser.parse_args()

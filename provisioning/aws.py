@@ -70,7 +70,7 @@ class CallRecorder:
         self._local = threading.local()
 
     def __call__(self, model: Any = None, **_: Any) -> None:
-        name = f"{model.service_model.endpoint_prefix}.{model.name}"
+        name = f"{model.service_model.service_name}.{model.name}"
         node = getattr(self._local, "node", None)
         with self._lock:
             self._counts[name] += 1
@@ -95,7 +95,9 @@ class CallRecorder:
         with self._lock:
             counts = dict(self._counts)
         mutating = sum(n for op, n in counts.items() if not is_read(op.split(".", 1)[1]))
-        return CallCounts(total=sum(counts.values()), mutating=mutating, by_operation=dict(sorted(counts.items())))
+        return CallCounts(
+            total=sum(counts.values()), mutating=mutating, by_operation=dict(sorted(counts.items()))
+        )
 
     def since(self, before: CallCounts) -> CallCounts:
         now = self.snapshot()

@@ -195,7 +195,9 @@ class Engine:
             step = Step(
                 resource=node.key,
                 kind=resource.kind,
-                action=outcome.action.value if outcome else ("skipped" if node.status == "skipped" else "error"),
+                action=outcome.action.value
+                if outcome
+                else ("skipped" if node.status == "skipped" else "error"),
                 status=node.status,
                 started=node.started,
                 seconds=node.seconds,
@@ -208,8 +210,16 @@ class Engine:
             steps[node.key] = step
             self._emit(
                 StepEvent(
-                    "finished", step.resource, step.kind, step.started, step.action, step.status,
-                    step.seconds, step.calls, step.error, tuple(step.diffs),
+                    "finished",
+                    step.resource,
+                    step.kind,
+                    step.started,
+                    step.action,
+                    step.status,
+                    step.seconds,
+                    step.calls,
+                    step.error,
+                    tuple(step.diffs),
                 )
             )
 
@@ -264,5 +274,7 @@ def drift(spec: EnvironmentSpec, target: AwsTarget | None = None, **kwargs: Any)
     return Engine(spec, target, **kwargs).drift()
 
 
-def destroy(spec: EnvironmentSpec, target: AwsTarget | None = None, backup: bool = True, **kwargs: Any) -> RunResult:
+def destroy(
+    spec: EnvironmentSpec, target: AwsTarget | None = None, backup: bool = True, **kwargs: Any
+) -> RunResult:
     return Engine(spec, target, **kwargs).destroy(backup=backup)

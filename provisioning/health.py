@@ -59,8 +59,10 @@ def check_health(
     ctx = Context(spec=spec, aws=clients, sleep=sleep)
     report = HealthReport(spec.suffix, "down")
     # Exact names, not the prefix: environment "dev1"'s prefix also matches "dev1-x"'s alarms.
-    pages = clients.client("cloudwatch").get_paginator("describe_alarms").paginate(
-        AlarmNames=[alarm_name(spec.names, a.short) for a in ALARMS]
+    pages = (
+        clients.client("cloudwatch")
+        .get_paginator("describe_alarms")
+        .paginate(AlarmNames=[alarm_name(spec.names, a.short) for a in ALARMS])
     )
     report.alarms_in_alarm = sorted(
         a["AlarmName"] for page in pages for a in page.get("MetricAlarms", []) if a["StateValue"] == "ALARM"
@@ -70,7 +72,9 @@ def check_health(
         report.detail = "no API endpoint or key: the environment is not provisioned"
         return report
     key = clients.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
-    resp = http.request("GET", endpoint.rstrip("/") + "/items?limit=1", headers={"x-api-key": key}, timeout=timeout)
+    resp = http.request(
+        "GET", endpoint.rstrip("/") + "/items?limit=1", headers={"x-api-key": key}, timeout=timeout
+    )
     report.probe_status, report.probe_latency_ms = resp.status, round(resp.latency_ms, 2)
     slow_ms = spec.settings.alarm_api_p90_ms
     if resp.status is None or not 200 <= resp.status < 300:

@@ -36,8 +36,18 @@ class _Raw:
 
 # The services the engine calls; their event names use the hyphenated service id.
 _SERVICES = (
-    "apigateway", "lambda", "dynamodb", "cloudwatch", "iam", "sns", "sqs", "logs", "kms",
-    "application-autoscaling", "resourcegroupstaggingapi", "sts",
+    "apigateway",
+    "lambda",
+    "dynamodb",
+    "cloudwatch",
+    "iam",
+    "sns",
+    "sqs",
+    "logs",
+    "kms",
+    "application-autoscaling",
+    "resourcegroupstaggingapi",
+    "sts",
 )
 
 
@@ -79,24 +89,35 @@ class FaultInjector:
 
     def __init__(self, rate: float = 0.2, seed: int = 7) -> None:
         self.rate = rate
-        self._random = random.Random(seed)
+        self.seed = seed
         self._lock = threading.Lock()
+        self._per_operation: dict[str, int] = {}
         self.injected = 0
         self.attempts = 0
 
     def __call__(self, request: Any = None, event_name: str = "", **_: Any) -> AWSResponse | None:
+        # The n-th attempt of an operation always gets the same roll, whatever order the
+        # engine's threads happen to run in: the same seed gives the same faults.
         with self._lock:
             self.attempts += 1
-            roll = self._random.random()
-            if roll >= self.rate:
-                return None
+            n = self._per_operation[event_name] = self._per_operation.get(event_name, 0) + 1
+        draw = random.Random(f"{self.seed}:{event_name}:{n}")
+        roll = draw.random()
+        if roll >= self.rate:
+            return None
+        throttle = draw.random() < 0.5
+        with self._lock:
             self.injected += 1
-            throttle = self._random.random() < 0.5
+        # botocore emits before-send to every handler and takes the first answer; point this
+        # attempt nowhere so an in-process emulator registered after us does not act on it too.
+        # The failed attempt never reaches the service, as a throttle refused at the door.
+        url = request.url
+        request.url = "https://envport-injected-fault.invalid/"
         service = event_name.split(".")[1] if "." in event_name else ""
         if throttle and _protocol(service) in ("query", "ec2", "json", "rest-json", "rest-xml"):
             # CBOR services (CloudWatch) get a 5xx instead: a CBOR error body is not worth forging.
-            return throttling_response(service, request.url)
-        return server_error_response(request.url, 500 if roll < self.rate / 2 else 503)
+            return throttling_response(service, url)
+        return server_error_response(url, 500 if roll < self.rate / 2 else 503)
 
     def hook(self) -> Hook:
         return ("before-send.*.*", self, True)

@@ -64,4 +64,6 @@ def remove(resource: Resource, ctx: Context) -> Outcome:
         return Outcome(resource.key, resource.kind, Action.NOOP)
     ctx.attrs[resource.key] = dict(observed.attrs)
     resource.delete(ctx, observed)
-    return Outcome(resource.key, resource.kind, Action.DELETE, [FieldDiff(resource.key, WHOLE, MISSING, PRESENT)])
+    return Outcome(
+        resource.key, resource.kind, Action.DELETE, [FieldDiff(resource.key, WHOLE, MISSING, PRESENT)]
+    )

@@ -26,8 +26,28 @@ ORIGIN_RE = re.compile(r"^(\*|https?://[a-z0-9.-]+(:\d{1,5})?)$")
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
@@ -87,28 +107,79 @@ class Settings:
 
 PROFILES: dict[str, Settings] = {
     "dev": Settings(
-        memory_mb=256, timeout_s=10, reserved_concurrency=10, throttle_rate=50, throttle_burst=100,
-        quota_per_day=100_000, log_retention_days=7, pitr=False, deletion_protection=False,
-        billing_mode="PAY_PER_REQUEST", read_capacity=5, write_capacity=5, max_read_capacity=20,
-        max_write_capacity=20, log_level="DEBUG", alarm_lambda_errors=10, alarm_lambda_throttles=10,
-        alarm_lambda_p90_ms=5000, alarm_api_5xx=10, alarm_api_4xx=200, alarm_api_p90_ms=5000,
-        alarm_dynamodb_throttles=10, alarm_dynamodb_system_errors=5,
+        memory_mb=256,
+        timeout_s=10,
+        reserved_concurrency=10,
+        throttle_rate=50,
+        throttle_burst=100,
+        quota_per_day=100_000,
+        log_retention_days=7,
+        pitr=False,
+        deletion_protection=False,
+        billing_mode="PAY_PER_REQUEST",
+        read_capacity=5,
+        write_capacity=5,
+        max_read_capacity=20,
+        max_write_capacity=20,
+        log_level="DEBUG",
+        alarm_lambda_errors=10,
+        alarm_lambda_throttles=10,
+        alarm_lambda_p90_ms=5000,
+        alarm_api_5xx=10,
+        alarm_api_4xx=200,
+        alarm_api_p90_ms=5000,
+        alarm_dynamodb_throttles=10,
+        alarm_dynamodb_system_errors=5,
     ),
     "staging": Settings(
-        memory_mb=512, timeout_s=10, reserved_concurrency=50, throttle_rate=200, throttle_burst=400,
-        quota_per_day=1_000_000, log_retention_days=30, pitr=True, deletion_protection=False,
-        billing_mode="PAY_PER_REQUEST", read_capacity=5, write_capacity=5, max_read_capacity=100,
-        max_write_capacity=100, log_level="INFO", alarm_lambda_errors=5, alarm_lambda_throttles=5,
-        alarm_lambda_p90_ms=3000, alarm_api_5xx=5, alarm_api_4xx=100, alarm_api_p90_ms=3000,
-        alarm_dynamodb_throttles=5, alarm_dynamodb_system_errors=1,
+        memory_mb=512,
+        timeout_s=10,
+        reserved_concurrency=50,
+        throttle_rate=200,
+        throttle_burst=400,
+        quota_per_day=1_000_000,
+        log_retention_days=30,
+        pitr=True,
+        deletion_protection=False,
+        billing_mode="PAY_PER_REQUEST",
+        read_capacity=5,
+        write_capacity=5,
+        max_read_capacity=100,
+        max_write_capacity=100,
+        log_level="INFO",
+        alarm_lambda_errors=5,
+        alarm_lambda_throttles=5,
+        alarm_lambda_p90_ms=3000,
+        alarm_api_5xx=5,
+        alarm_api_4xx=100,
+        alarm_api_p90_ms=3000,
+        alarm_dynamodb_throttles=5,
+        alarm_dynamodb_system_errors=1,
     ),
     "prod": Settings(
-        memory_mb=1024, timeout_s=15, reserved_concurrency=100, throttle_rate=1000, throttle_burst=2000,
-        quota_per_day=10_000_000, log_retention_days=90, pitr=True, deletion_protection=True,
-        billing_mode="PAY_PER_REQUEST", read_capacity=5, write_capacity=5, max_read_capacity=1000,
-        max_write_capacity=1000, log_level="INFO", alarm_lambda_errors=1, alarm_lambda_throttles=1,
-        alarm_lambda_p90_ms=1000, alarm_api_5xx=1, alarm_api_4xx=50, alarm_api_p90_ms=1500,
-        alarm_dynamodb_throttles=1, alarm_dynamodb_system_errors=1,
+        memory_mb=1024,
+        timeout_s=15,
+        reserved_concurrency=100,
+        throttle_rate=1000,
+        throttle_burst=2000,
+        quota_per_day=10_000_000,
+        log_retention_days=90,
+        pitr=True,
+        deletion_protection=True,
+        billing_mode="PAY_PER_REQUEST",
+        read_capacity=5,
+        write_capacity=5,
+        max_read_capacity=1000,
+        max_write_capacity=1000,
+        log_level="INFO",
+        alarm_lambda_errors=1,
+        alarm_lambda_throttles=1,
+        alarm_lambda_p90_ms=1000,
+        alarm_api_5xx=1,
+        alarm_api_4xx=50,
+        alarm_api_p90_ms=1500,
+        alarm_dynamodb_throttles=1,
+        alarm_dynamodb_system_errors=1,
     ),
 }
 
@@ -291,17 +362,31 @@ def build_spec(
         typed[key] = value
 
     settings = replace(PROFILES.get(stage, PROFILES["dev"]), **typed)
-    if settings.throttle_burst < settings.throttle_rate and "throttle_burst" not in {p.field for p in problems}:
+    if settings.throttle_burst < settings.throttle_rate and "throttle_burst" not in {
+        p.field for p in problems
+    }:
         problems.append(
-            Problem("throttle_burst", settings.throttle_burst, f"at least the rate ({settings.throttle_rate})")
+            Problem(
+                "throttle_burst", settings.throttle_burst, f"at least the rate ({settings.throttle_rate})"
+            )
         )
     if settings.billing_mode == "PROVISIONED":
         if settings.max_read_capacity < settings.read_capacity:
-            problems.append(Problem("max_read_capacity", settings.max_read_capacity,
-                                    f"at least read_capacity ({settings.read_capacity})"))
+            problems.append(
+                Problem(
+                    "max_read_capacity",
+                    settings.max_read_capacity,
+                    f"at least read_capacity ({settings.read_capacity})",
+                )
+            )
         if settings.max_write_capacity < settings.write_capacity:
-            problems.append(Problem("max_write_capacity", settings.max_write_capacity,
-                                    f"at least write_capacity ({settings.write_capacity})"))
+            problems.append(
+                Problem(
+                    "max_write_capacity",
+                    settings.max_write_capacity,
+                    f"at least write_capacity ({settings.write_capacity})",
+                )
+            )
     if problems:
         raise SpecError(problems)
     return EnvironmentSpec(

@@ -83,7 +83,13 @@ class _Api:
         self.checks: list[CheckResult] = []
 
     def call(
-        self, method: str, path: str, *, body: Any = None, key: str | None = "default", raw: str | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        key: str | None = "default",
+        raw: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> http.Response:
         sent = {"Content-Type": "application/json", "Origin": self.origin, **(headers or {})}
@@ -94,7 +100,11 @@ class _Api:
         return http.request(method, self.endpoint + path, headers=sent, body=payload, timeout=self.timeout)
 
     def record(
-        self, name: str, requirement: str, resp: http.Response, expected_status: int,
+        self,
+        name: str,
+        requirement: str,
+        resp: http.Response,
+        expected_status: int,
         extra: Callable[[http.Response], tuple[bool, str, str]] | None = None,
     ) -> bool:
         passed = resp.status == expected_status
@@ -105,7 +115,9 @@ class _Api:
             passed, expected, found = ok, f"{expected}; {want}", f"{found}; {got}"
         elif not passed and resp.body:
             found += f"; body {resp.body[:200].decode(errors='replace')}"
-        self.checks.append(CheckResult(name, requirement, passed, resp.status, resp.latency_ms, expected, found))
+        self.checks.append(
+            CheckResult(name, requirement, passed, resp.status, resp.latency_ms, expected, found)
+        )
         return passed
 
 
@@ -129,15 +141,23 @@ def _journey(api: _Api, marker: str) -> None:
     path = f"/items/{item_id}"
     api.record("read item", "R-VER-1", api.call("GET", path), 200, _field("id", item_id))
     renamed = marker + "-updated"
-    api.record("update item", "R-VER-1",
-               api.call("PUT", path, body={"name": renamed, "version": item.get("version")}), 200,
-               _field("version", (item.get("version") or 0) + 1))
+    api.record(
+        "update item",
+        "R-VER-1",
+        api.call("PUT", path, body={"name": renamed, "version": item.get("version")}),
+        200,
+        _field("version", (item.get("version") or 0) + 1),
+    )
     api.record("read back update", "R-VER-1", api.call("GET", path), 200, _field("name", renamed))
 
     def listed(resp: http.Response) -> tuple[bool, str, str]:
         items = (resp.json() or {}).get("items") or []
         ids = [i.get("id") for i in items if isinstance(i, dict)]
-        return item_id in ids, f"item {item_id} in the newest 100", f"{len(ids)} items, present={item_id in ids}"
+        return (
+            item_id in ids,
+            f"item {item_id} in the newest 100",
+            f"{len(ids)} items, present={item_id in ids}",
+        )
 
     api.record("list items", "R-VER-1", api.call("GET", "/items?limit=100"), 200, listed)
     if api.record("delete item", "R-VER-1", api.call("DELETE", path), 204):
@@ -148,12 +168,19 @@ def _journey(api: _Api, marker: str) -> None:
 def _negative(api: _Api) -> None:
     """R-VER-2: the API refuses what it must refuse, and answers the browser's preflight."""
     api.record("no api key", "R-VER-2", api.call("GET", "/items", key=None), 403)
-    api.record("wrong api key", "R-VER-2", api.call("GET", "/items", key="envport-wrong-" + uuid.uuid4().hex), 403)
+    api.record(
+        "wrong api key", "R-VER-2", api.call("GET", "/items", key="envport-wrong-" + uuid.uuid4().hex), 403
+    )
     api.record("invalid json", "R-VER-2", api.call("POST", "/items", raw="{not json"), 400)
     api.record("unknown id", "R-VER-2", api.call("GET", f"/items/{uuid.uuid4()}"), 404)
     preflight = api.call(
-        "OPTIONS", "/items", key=None,
-        headers={"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-api-key"},
+        "OPTIONS",
+        "/items",
+        key=None,
+        headers={
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-api-key",
+        },
     )
 
     def cors(resp: http.Response) -> tuple[bool, str, str]:
@@ -193,7 +220,9 @@ def verify(
         expected = "; ".join(f"{d.field}={_short(d.wanted)}" for d in diffs) or "as defined"
         found = "; ".join(f"{d.field}={_short(d.found)}" for d in diffs) or (step.error or "as defined")
         passed = step.status == "succeeded" and not diffs
-        report.checks.append(CheckResult(f"live config: {step.resource}", "R-VER-3", passed, None, None, expected, found))
+        report.checks.append(
+            CheckResult(f"live config: {step.resource}", "R-VER-3", passed, None, None, expected, found)
+        )
     key_id = live.outputs.get("api_key_id")
     if not report.endpoint or not key_id:
         report.error = "the environment has no API endpoint or key yet: provision it first"

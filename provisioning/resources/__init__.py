@@ -1,0 +1,41 @@
+"""The catalogue: which resources an environment is made of, and what each depends on."""
+
+from __future__ import annotations
+
+from .base import Resource
+
+
+def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
+    """Every managed resource of one environment, in no particular order (the graph orders them)."""
+    from .alarms import Alarms
+    from .apigw_account import ApiGatewayAccount
+    from .dashboard import Dashboard
+    from .dlq import DeadLetterQueue
+    from .function import Function
+    from .kms_key import KmsKey
+    from .log_group import access_log_group, function_log_group
+    from .permission import InvokePermission
+    from .rest_api import RestApi
+    from .role import FunctionRole
+    from .table import Table
+    from .topic import AlarmTopic
+    from .usage_plan import UsagePlan
+
+    resources: list[Resource] = [
+        Table(),
+        function_log_group(),
+        access_log_group(),
+        DeadLetterQueue(),
+        FunctionRole(),
+        Function(),
+        ApiGatewayAccount(),
+        RestApi(),
+        UsagePlan(),
+        InvokePermission(),
+        AlarmTopic(),
+        Alarms(),
+        Dashboard(),
+    ]
+    if spec.kms_key_arn is None:
+        resources.insert(0, KmsKey())
+    return resources

@@ -127,7 +127,9 @@ class KmsKey(Resource):
                 raise
             kms.update_alias(AliasName=ctx.names.kms_alias, TargetKeyId=key_id)
 
-    def update(self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list
+    ) -> dict[str, Any]:
         kms = ctx.client("kms")
         key_id = observed.attrs["id"]
         fields = {d.field for d in diffs}

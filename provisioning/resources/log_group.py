@@ -52,11 +52,15 @@ class LogGroup(Resource):
         logs.put_retention_policy(logGroupName=name, retentionInDays=desired["retentionInDays"])
         return {"name": name, "arn": ctx.log_group_arn(name)}
 
-    def update(self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list
+    ) -> dict[str, Any]:
         logs = ctx.client("logs")
         fields = {d.field for d in diffs}
         if "retentionInDays" in fields:
-            logs.put_retention_policy(logGroupName=observed.attrs["name"], retentionInDays=desired["retentionInDays"])
+            logs.put_retention_policy(
+                logGroupName=observed.attrs["name"], retentionInDays=desired["retentionInDays"]
+            )
         if "tags" in fields:
             stale = [k for k in observed.state["tags"] if k not in desired["tags"]]
             if stale:

@@ -43,10 +43,14 @@ class Table(Resource):
             "tags": ctx.tag_dict,
         }
         if s.billing_mode == "PROVISIONED":
-            for (scope, direction) in _DIMENSIONS:
+            for scope, direction in _DIMENSIONS:
                 low = s.read_capacity if direction == "read" else s.write_capacity
                 high = s.max_read_capacity if direction == "read" else s.max_write_capacity
-                state[f"autoscaling.{scope}.{direction}"] = {"min": low, "max": high, "target": TARGET_UTILISATION}
+                state[f"autoscaling.{scope}.{direction}"] = {
+                    "min": low,
+                    "max": high,
+                    "target": TARGET_UTILISATION,
+                }
         if "(known after apply)" in str(state["SSE"]):
             state["SSE"] = "(known after apply)"
         return state
@@ -109,12 +113,18 @@ class Table(Resource):
         found: dict[str, Any] = {}
         for (scope, direction), dimension in _DIMENSIONS.items():
             target = next(
-                (t for t in targets if t["ResourceId"] == ids[scope] and t["ScalableDimension"] == dimension), None
+                (t for t in targets if t["ResourceId"] == ids[scope] and t["ScalableDimension"] == dimension),
+                None,
             )
             if target is None:
                 continue
             policy = next(
-                (p for p in policies if p["ResourceId"] == ids[scope] and p["ScalableDimension"] == dimension), None
+                (
+                    p
+                    for p in policies
+                    if p["ResourceId"] == ids[scope] and p["ScalableDimension"] == dimension
+                ),
+                None,
             )
             value = (policy or {}).get("TargetTrackingScalingPolicyConfiguration", {}).get("TargetValue")
             found[f"autoscaling.{scope}.{direction}"] = {
@@ -226,7 +236,9 @@ class Table(Resource):
             )
 
     # --- update --------------------------------------------------------------------------
-    def update(self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list
+    ) -> dict[str, Any]:
         ddb = ctx.client("dynamodb")
         name = ctx.names.table
         fields = {d.field for d in diffs}
@@ -279,7 +291,8 @@ class Table(Resource):
         }
         if s.billing_mode == "PROVISIONED":
             create["ProvisionedThroughput"] = {
-                "ReadCapacityUnits": s.read_capacity, "WriteCapacityUnits": s.write_capacity
+                "ReadCapacityUnits": s.read_capacity,
+                "WriteCapacityUnits": s.write_capacity,
             }
         ctx.client("dynamodb").update_table(
             TableName=ctx.names.table,
@@ -302,8 +315,10 @@ class Table(Resource):
             arn = backup["BackupDetails"]["BackupArn"]
             wait_for(
                 ctx,
-                lambda: ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"]
-                == "AVAILABLE",
+                lambda: (
+                    ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"]
+                    == "AVAILABLE"
+                ),
                 f"backup of {name}",
                 timeout=900,
                 interval=2,

@@ -20,8 +20,13 @@ def _ddb():
 
 
 def _with(ctx: Context, **overrides) -> Context:
-    spec = build_spec(suffix=ctx.spec.suffix, stage=ctx.spec.stage, owner=ctx.spec.owner,
-                      cost_centre=ctx.spec.cost_centre, overrides=overrides)
+    spec = build_spec(
+        suffix=ctx.spec.suffix,
+        stage=ctx.spec.stage,
+        owner=ctx.spec.owner,
+        cost_centre=ctx.spec.cost_centre,
+        overrides=overrides,
+    )
     return Context(spec=spec, aws=ctx.aws, attrs=ctx.attrs, sleep=ctx.sleep)
 
 
@@ -38,7 +43,9 @@ def test_kms_key_is_created_with_rotation_alias_and_tags(ctx: Context) -> None:
     assert tags["Owner"] == "team-a" and tags["CostCentre"] == "cc-42"
     policy = json.loads(kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"])
     cloudwatch = next(s for s in policy["Statement"] if s["Sid"] == "CloudWatchAlarmsPublishToEncryptedTopic")
-    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}  # R-OBS-1: alarms reach the topic
+    assert cloudwatch["Principal"] == {
+        "Service": "cloudwatch.amazonaws.com"
+    }  # R-OBS-1: alarms reach the topic
     before = ctx.aws.recorder.snapshot()
     assert converge(KmsKey(), ctx).action is Action.NOOP
     assert ctx.aws.recorder.since(before).mutating == 0
@@ -47,11 +54,17 @@ def test_kms_key_is_created_with_rotation_alias_and_tags(ctx: Context) -> None:
 def test_kms_key_orphaned_before_its_alias_is_adopted_not_duplicated(ctx: Context) -> None:
     # R-OPS-1: a run that died between CreateKey and CreateAlias
     kms = boto3.client("kms", region_name="us-east-1")
-    orphan = kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in
-                                  {**ctx.tag_dict, "envport:purpose": "environment-key"}.items()])
+    orphan = kms.create_key(
+        Tags=[
+            {"TagKey": k, "TagValue": v}
+            for k, v in {**ctx.tag_dict, "envport:purpose": "environment-key"}.items()
+        ]
+    )
     outcome = converge(KmsKey(), ctx)
     assert outcome.action is Action.UPDATE
-    assert kms.describe_key(KeyId="alias/envport-dev1")["KeyMetadata"]["KeyId"] == orphan["KeyMetadata"]["KeyId"]
+    assert (
+        kms.describe_key(KeyId="alias/envport-dev1")["KeyMetadata"]["KeyId"] == orphan["KeyMetadata"]["KeyId"]
+    )
     assert len(kms.list_keys()["Keys"]) == 1
 
 
@@ -103,7 +116,9 @@ def test_table_noop_then_pitr_change_touches_only_pitr(ctx: Context) -> None:
     assert outcome.action is Action.UPDATE
     assert [d.field for d in outcome.diffs] == ["PointInTimeRecovery"]
     calls = ctx.aws.recorder.since(before)
-    mutating = {op: n for op, n in calls.by_operation.items() if not op.split(".")[1].startswith(("Describe", "List"))}
+    mutating = {
+        op: n for op, n in calls.by_operation.items() if not op.split(".")[1].startswith(("Describe", "List"))
+    }
     assert mutating == {"dynamodb.UpdateContinuousBackups": 1}
 
 
@@ -112,8 +127,10 @@ def test_table_drift_is_reported_and_repaired(ctx: Context) -> None:
     converge(KmsKey(), ctx)
     converge(Table(), ctx)
     ddb = _ddb()
-    ddb.update_time_to_live(TableName="envport-dev1-items",
-                            TimeToLiveSpecification={"Enabled": False, "AttributeName": "expiresAt"})
+    ddb.update_time_to_live(
+        TableName="envport-dev1-items",
+        TimeToLiveSpecification={"Enabled": False, "AttributeName": "expiresAt"},
+    )
     ddb.update_table(TableName="envport-dev1-items", DeletionProtectionEnabled=True)
     outcome, _, _ = assess(Table(), ctx)
     found = {d.field: (d.wanted, d.found) for d in outcome.diffs}
@@ -125,8 +142,14 @@ def test_table_drift_is_reported_and_repaired(ctx: Context) -> None:
 
 def test_provisioned_table_gets_capacity_and_target_tracking(ctx: Context) -> None:
     # R-DB-2
-    changed = _with(ctx, billing_mode="PROVISIONED", read_capacity=5, write_capacity=6,
-                    max_read_capacity=50, max_write_capacity=60)
+    changed = _with(
+        ctx,
+        billing_mode="PROVISIONED",
+        read_capacity=5,
+        write_capacity=6,
+        max_read_capacity=50,
+        max_write_capacity=60,
+    )
     converge(KmsKey(), changed)
     converge(Table(), changed)
     table = _ddb().describe_table(TableName="envport-dev1-items")["Table"]

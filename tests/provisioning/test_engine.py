@@ -21,8 +21,14 @@ REGION = "us-east-1"
 
 
 def _spec(suffix: str = "stg1", stage: str = "staging", **overrides: Any) -> EnvironmentSpec:
-    return build_spec(suffix=suffix, stage=stage, owner="team-a", cost_centre="cc-42",
-                      alarm_emails=["ops@example.com"], overrides=overrides)
+    return build_spec(
+        suffix=suffix,
+        stage=stage,
+        owner="team-a",
+        cost_centre="cc-42",
+        alarm_emails=["ops@example.com"],
+        overrides=overrides,
+    )
 
 
 def _engine(spec: EnvironmentSpec, **kwargs: Any) -> Engine:
@@ -46,15 +52,21 @@ def inventory(suffix: str) -> Counter[str]:
     counts: Counter[str] = Counter()
     apigw = _c("apigateway")
     counts["rest_api"] = sum(1 for a in apigw.get_rest_apis(limit=500)["items"] if a["name"] == base)
-    counts["usage_plan"] = sum(1 for p in apigw.get_usage_plans(limit=500)["items"] if p["name"] == f"{base}-plan")
+    counts["usage_plan"] = sum(
+        1 for p in apigw.get_usage_plans(limit=500)["items"] if p["name"] == f"{base}-plan"
+    )
     counts["api_key"] = sum(1 for k in apigw.get_api_keys(limit=500)["items"] if k["name"] == f"{base}-key")
     alarms = _c("cloudwatch").describe_alarms(AlarmNamePrefix=f"{base}-")["MetricAlarms"]
     counts["alarm"] = len(alarms)
-    counts["function"] = sum(1 for f in _c("lambda").list_functions()["Functions"] if f["FunctionName"] == f"{base}-api")
+    counts["function"] = sum(
+        1 for f in _c("lambda").list_functions()["Functions"] if f["FunctionName"] == f"{base}-api"
+    )
     counts["table"] = sum(1 for t in _c("dynamodb").list_tables()["TableNames"] if t == f"{base}-items")
     counts["role"] = sum(1 for r in _c("iam").list_roles()["Roles"] if r["RoleName"] == f"{base}-fn-role")
     counts["queue"] = len(_c("sqs").list_queues(QueueNamePrefix=f"{base}-dlq").get("QueueUrls", []))
-    counts["topic"] = sum(1 for t in _c("sns").list_topics()["Topics"] if t["TopicArn"].endswith(f":{base}-alarms"))
+    counts["topic"] = sum(
+        1 for t in _c("sns").list_topics()["Topics"] if t["TopicArn"].endswith(f":{base}-alarms")
+    )
     counts["dashboard"] = len(_c("cloudwatch").list_dashboards(DashboardNamePrefix=base)["DashboardEntries"])
     groups = _c("logs").describe_log_groups()["logGroups"]
     counts["log_group"] = sum(1 for g in groups if base in g["logGroupName"])
@@ -62,7 +74,9 @@ def inventory(suffix: str) -> Counter[str]:
     live_keys = []
     for key in kms.list_keys()["Keys"]:
         meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
-        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])}
+        tags = {
+            t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])
+        }
         if meta["KeyState"] == "Enabled" and tags.get("Environment") == suffix:
             live_keys.append(key["KeyId"])
     counts["kms_key"] = len(live_keys)
@@ -78,10 +92,23 @@ def _permission_statements(function: str) -> list[dict[str, Any]]:
         return []
 
 
-FULL = Counter({
-    "rest_api": 1, "usage_plan": 1, "api_key": 1, "alarm": 8, "function": 1, "table": 1, "role": 1,
-    "queue": 1, "topic": 1, "dashboard": 1, "log_group": 2, "kms_key": 1, "permission": 1,
-})
+FULL = Counter(
+    {
+        "rest_api": 1,
+        "usage_plan": 1,
+        "api_key": 1,
+        "alarm": 8,
+        "function": 1,
+        "table": 1,
+        "role": 1,
+        "queue": 1,
+        "topic": 1,
+        "dashboard": 1,
+        "log_group": 2,
+        "kms_key": 1,
+        "permission": 1,
+    }
+)
 
 
 def test_apply_creates_every_resource_once_and_records_outputs(cloud: None) -> None:
@@ -107,10 +134,17 @@ def test_every_taggable_resource_carries_the_environment_tags(cloud: None) -> No
     # R-ENV-3
     result = _engine(_spec()).apply()
     assert result.ok, result.error
-    wanted = {"Environment": "stg1", "Project": "envport", "ManagedBy": "envport", "Owner": "team-a",
-              "CostCentre": "cc-42"}
+    wanted = {
+        "Environment": "stg1",
+        "Project": "envport",
+        "ManagedBy": "envport",
+        "Owner": "team-a",
+        "CostCentre": "cc-42",
+    }
     tagging = _c("resourcegroupstaggingapi")
-    found = tagging.get_resources(TagFilters=[{"Key": "Environment", "Values": ["stg1"]}])["ResourceTagMappingList"]
+    found = tagging.get_resources(TagFilters=[{"Key": "Environment", "Values": ["stg1"]}])[
+        "ResourceTagMappingList"
+    ]
     kinds = Counter(m["ResourceARN"].split(":")[2] for m in found)
     assert kinds["dynamodb"] == 1 and kinds["lambda"] == 1 and kinds["sqs"] == 1 and kinds["sns"] == 1
     assert kinds["logs"] == 2 and kinds["cloudwatch"] == 8 and kinds["kms"] == 1
@@ -122,7 +156,9 @@ def test_every_taggable_resource_carries_the_environment_tags(cloud: None) -> No
     assert wanted.items() <= api["tags"].items()
     plan = next(p for p in apigw.get_usage_plans()["items"] if p["name"] == "envport-stg1-plan")
     assert wanted.items() <= plan["tags"].items()
-    role_tags = {t["Key"]: t["Value"] for t in _c("iam").list_role_tags(RoleName="envport-stg1-fn-role")["Tags"]}
+    role_tags = {
+        t["Key"]: t["Value"] for t in _c("iam").list_role_tags(RoleName="envport-stg1-fn-role")["Tags"]
+    }
     assert wanted.items() <= role_tags.items()
 
 
@@ -149,11 +185,23 @@ def test_plan_is_read_only_and_lists_creates(cloud: None) -> None:
 def test_changed_spec_updates_only_what_changed(cloud: None) -> None:
     # R-ENV-2, R-OPS-1
     assert _engine(_spec()).apply().ok
-    changed = _spec(memory_mb=1024, throttle_rate=300, throttle_burst=600, log_retention_days=60,
-                    alarm_api_5xx=9, pitr=False)
+    changed = _spec(
+        memory_mb=1024,
+        throttle_rate=300,
+        throttle_burst=600,
+        log_retention_days=60,
+        alarm_api_5xx=9,
+        pitr=False,
+    )
     planned = _engine(changed).plan()
     assert {s.resource for s in planned.changes} == {
-        "function", "rest_api", "usage_plan", "function_log_group", "access_log_group", "alarms", "table",
+        "function",
+        "rest_api",
+        "usage_plan",
+        "function_log_group",
+        "access_log_group",
+        "alarms",
+        "table",
     }
     result = _engine(changed).apply()
     assert result.ok, result.error
@@ -225,19 +273,31 @@ def _tamper(outputs: dict[str, Any]) -> None:
     apigw = _c("apigateway")
     api_id = outputs["api_id"]
     items = next(r for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/items")
-    apigw.update_method(restApiId=api_id, resourceId=items["id"], httpMethod="GET",
-                        patchOperations=[{"op": "replace", "path": "/apiKeyRequired", "value": "false"}])
+    apigw.update_method(
+        restApiId=api_id,
+        resourceId=items["id"],
+        httpMethod="GET",
+        patchOperations=[{"op": "replace", "path": "/apiKeyRequired", "value": "false"}],
+    )
     plan_id = outputs["usage_plan_id"]
-    apigw.update_usage_plan(usagePlanId=plan_id,
-                            patchOperations=[{"op": "replace", "path": "/throttle/rateLimit", "value": "999"}])
+    apigw.update_usage_plan(
+        usagePlanId=plan_id,
+        patchOperations=[{"op": "replace", "path": "/throttle/rateLimit", "value": "999"}],
+    )
     _c("cloudwatch").delete_alarms(AlarmNames=[f"{base}-lambda-errors"])
-    _c("dynamodb").update_continuous_backups(TableName=f"{base}-items",
-                                             PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
+    _c("dynamodb").update_continuous_backups(
+        TableName=f"{base}-items", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
+    )
     iam = _c("iam")
-    doc = json.loads(json.dumps(iam.get_role_policy(RoleName=f"{base}-fn-role",
-                                                    PolicyName=f"{base}-fn-access")["PolicyDocument"]))
+    doc = json.loads(
+        json.dumps(
+            iam.get_role_policy(RoleName=f"{base}-fn-role", PolicyName=f"{base}-fn-access")["PolicyDocument"]
+        )
+    )
     doc["Statement"].append({"Sid": "Broad", "Effect": "Allow", "Action": "*", "Resource": "*"})
-    iam.put_role_policy(RoleName=f"{base}-fn-role", PolicyName=f"{base}-fn-access", PolicyDocument=json.dumps(doc))
+    iam.put_role_policy(
+        RoleName=f"{base}-fn-role", PolicyName=f"{base}-fn-access", PolicyDocument=json.dumps(doc)
+    )
     _c("logs").put_retention_policy(logGroupName=f"/aws/lambda/{base}-api", retentionInDays=1)
     _c("dynamodb").update_table(TableName=f"{base}-items", DeletionProtectionEnabled=True)
 

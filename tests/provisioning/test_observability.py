@@ -105,8 +105,8 @@ def test_create_call_counts(env: Context) -> None:
         assert converge(resource, env).action is Action.CREATE
         counts[resource.key] = env.aws.recorder.since(before).by_operation
     assert counts["topic"] == {"sns.GetTopicAttributes": 1, "sns.CreateTopic": 1, "sns.Subscribe": 1}
-    assert counts["alarms"] == {"monitoring.DescribeAlarms": 1, "monitoring.PutMetricAlarm": 8}
-    assert counts["dashboard"] == {"monitoring.GetDashboard": 1, "monitoring.PutDashboard": 1}
+    assert counts["alarms"] == {"cloudwatch.DescribeAlarms": 1, "cloudwatch.PutMetricAlarm": 8}
+    assert counts["dashboard"] == {"cloudwatch.GetDashboard": 1, "cloudwatch.PutDashboard": 1}
     noop = {}
     for resource in resources():
         before = env.aws.recorder.snapshot()
@@ -115,8 +115,8 @@ def test_create_call_counts(env: Context) -> None:
     assert noop["topic"] == {
         "sns.GetTopicAttributes": 1, "sns.ListSubscriptionsByTopic": 1, "sns.ListTagsForResource": 1,
     }
-    assert noop["alarms"] == {"monitoring.DescribeAlarms": 1, "tagging.GetResources": 1}
-    assert noop["dashboard"] == {"monitoring.GetDashboard": 1}
+    assert noop["alarms"] == {"cloudwatch.DescribeAlarms": 1, "resourcegroupstaggingapi.GetResources": 1}
+    assert noop["dashboard"] == {"cloudwatch.GetDashboard": 1}
 
 
 def test_topic_is_encrypted_tagged_and_subscribed(built: Context) -> None:  # R-OBS-1, R-ENV-3, R-ENV-4
@@ -237,7 +237,7 @@ def test_threshold_override_puts_exactly_one_alarm(built: Context) -> None:  # R
     before = built.aws.recorder.snapshot()
     assert converge_all(changed) == [Action.NOOP, Action.UPDATE, Action.NOOP]
     calls = built.aws.recorder.since(before)
-    assert calls.mutating == 1 and calls.by_operation["monitoring.PutMetricAlarm"] == 1
+    assert calls.mutating == 1 and calls.by_operation["cloudwatch.PutMetricAlarm"] == 1
     name = alarm_name(built.names, "api-5xx")
     assert live_alarms(name)[name]["Threshold"] == 7
 
@@ -250,7 +250,7 @@ def test_deleted_alarm_is_one_finding_and_only_it_is_recreated(built: Context) -
     before = built.aws.recorder.snapshot()
     assert converge(Alarms(), built).action is Action.UPDATE
     calls = built.aws.recorder.since(before)
-    assert calls.mutating == 1 and calls.by_operation["monitoring.PutMetricAlarm"] == 1
+    assert calls.mutating == 1 and calls.by_operation["cloudwatch.PutMetricAlarm"] == 1
     arn = live_alarms(name)[name]["AlarmArn"]
     tags = {t["Key"]: t["Value"] for t in cw().list_tags_for_resource(ResourceARN=arn)["Tags"]}
     assert tags == built.spec.tags  # tags applied on re-create
@@ -282,7 +282,7 @@ def test_tampered_alarm_fields_are_reported_and_repaired(built: Context) -> None
     before = built.aws.recorder.snapshot()
     converge(Alarms(), built)
     calls = built.aws.recorder.since(before).by_operation
-    assert calls["monitoring.PutMetricAlarm"] == 1 and calls["monitoring.TagResource"] == 1
+    assert calls["cloudwatch.PutMetricAlarm"] == 1 and calls["cloudwatch.TagResource"] == 1
     assert assess(Alarms(), built)[0].action is Action.NOOP
 
 
@@ -294,7 +294,7 @@ def test_tag_only_drift_uses_tag_resource_not_put(built: Context) -> None:
     before = built.aws.recorder.snapshot()
     converge(Alarms(), built)
     calls = built.aws.recorder.since(before)
-    assert calls.mutating == 1 and calls.by_operation["monitoring.TagResource"] == 1
+    assert calls.mutating == 1 and calls.by_operation["cloudwatch.TagResource"] == 1
 
 
 def test_extra_alarm_is_drift_but_another_environments_is_not(built: Context) -> None:  # R-OPS-2, R-OPS-4
@@ -311,7 +311,7 @@ def test_extra_alarm_is_drift_but_another_environments_is_not(built: Context) ->
     before = built.aws.recorder.snapshot()
     converge(Alarms(), built)
     calls = built.aws.recorder.since(before)
-    assert calls.mutating == 1 and calls.by_operation["monitoring.DeleteAlarms"] == 1
+    assert calls.mutating == 1 and calls.by_operation["cloudwatch.DeleteAlarms"] == 1
     left = live_alarms(built.names.alarm_prefix)
     assert ours not in left and theirs in left
 
@@ -384,7 +384,7 @@ def test_dashboard_drift_is_short_and_readable(built: Context) -> None:  # R-OBS
     before = built.aws.recorder.snapshot()
     converge(Dashboard(), built)
     calls = built.aws.recorder.since(before)
-    assert calls.mutating == 1 and calls.by_operation["monitoring.PutDashboard"] == 1
+    assert calls.mutating == 1 and calls.by_operation["cloudwatch.PutDashboard"] == 1
     assert cw().get_dashboard(DashboardName=built.names.dashboard)["DashboardBody"] == body_json(built)
 
 

@@ -1,0 +1,504 @@
+"""The environment's REST API: routes, CORS, gateway responses, deployment and stage (R-API-1/3/4).
+
+API Gateway's control-plane quotas are per account, tiny and shared by every environment
+(CreateDeployment 1 per 5 s, DeleteRestApi 1 per 30 s, GetResources 5 per 2 s), so:
+
+- `observe` makes four reads: get_rest_apis, get_resources(embed=methods) (methods with their
+  integrations and responses), get_gateway_responses and get_stage;
+- `update` patches only the fields that differ, never re-puts an existing method (AWS answers
+  ConflictException), and deploys at most once, and only when the definition changed: stage
+  settings (logging, tracing, throttling) apply without a deployment.
+
+REST API names are not unique in AWS. The API is the one with this environment's name AND tags
+(`Environment` = suffix, `ManagedBy` = envport); an untagged namesake belongs to someone else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..aws import error_code
+from . import rest_api_parts as parts
+from .base import MISSING, Context, FieldDiff, Observed, Resource, compare
+from .rest_api_parts import MethodSpec
+
+
+@dataclass
+class LiveApi:
+    """What `update` needs to know about the live API beyond the compared fields: ids, and which
+    children exist (AWS refuses to put what exists and to patch what does not)."""
+
+    api_id: str
+    root_id: str
+    resource_ids: dict[str, str] = field(default_factory=dict)
+    integration_responses: set[str] = field(default_factory=set)  # method keys with a 200 response
+    stage_exists: bool = False
+    duplicates: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ObservedApi(Observed):
+    live: LiveApi | None = None
+
+
+def _tags_of(item: dict[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in (item.get("tags") or {}).items() if not k.startswith("aws:")}
+
+
+class RestApi(Resource):
+    """One REGIONAL REST API with `/items` and `/items/{id}` proxied to the function."""
+
+    key = "rest_api"
+    kind = "apigateway-rest-api"
+    depends_on = ("apigw_account", "access_log_group")
+
+    # --- reading ---
+    def observe(self, ctx: Context) -> Observed | None:
+        found, duplicates = self._find(ctx)
+        if found is None:
+            return None
+        apigw = ctx.client("apigateway")
+        api_id = found["id"]
+        resources = self._pages(apigw, "get_resources", restApiId=api_id, embed=["methods"])
+        gateway = self._pages(apigw, "get_gateway_responses", restApiId=api_id)
+        stage = self._stage(ctx, api_id)
+        live = LiveApi(
+            api_id=api_id,
+            root_id=found.get("rootResourceId") or next(r["id"] for r in resources if r["path"] == "/"),
+            resource_ids={r["path"]: r["id"] for r in resources},
+            integration_responses=_with_ok_integration_response(resources),
+            stage_exists=stage is not None,
+            duplicates=duplicates,
+        )
+        state: dict[str, Any] = {
+            "endpointConfiguration.types": sorted(
+                (found.get("endpointConfiguration") or {}).get("types", [])
+            ),
+            "tags": _tags_of(found),
+            "duplicates": duplicates,
+            **parts.flatten_resources(resources),
+            **parts.flatten_gateway_responses(gateway),
+            **parts.flatten_stage(stage),
+        }
+        return ObservedApi(state=state, attrs=self._attrs(ctx, live), live=live)
+
+    def _find(self, ctx: Context) -> tuple[dict[str, Any] | None, list[str]]:
+        """The oldest API with this name and this environment's tags; the others are duplicates
+        (left by concurrent runs) and are reported, never adopted."""
+        wanted = ctx.names.rest_api
+        mine = [
+            item
+            for item in self._pages(ctx.client("apigateway"), "get_rest_apis")
+            if item.get("name") == wanted
+            and _tags_of(item).get("Environment") == ctx.spec.suffix
+            and _tags_of(item).get("ManagedBy") == "envport"
+        ]
+        if not mine:
+            return None, []
+        mine.sort(key=lambda item: (str(item.get("createdDate", "")), item["id"]))
+        return mine[0], sorted(item["id"] for item in mine[1:])
+
+    @staticmethod
+    def _pages(client: Any, operation: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every item of a paginated read, with the largest page API Gateway allows (fewest calls)."""
+        paginator = client.get_paginator(operation)
+        items: list[dict[str, Any]] = []
+        for page in paginator.paginate(**kwargs, PaginationConfig={"PageSize": 500}):
+            items.extend(page.get("items", []))
+        return items
+
+    def _stage(self, ctx: Context, api_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(ctx.client("apigateway").get_stage(restApiId=api_id, stageName=ctx.names.api_stage))
+        except Exception as exc:
+            if error_code(exc) == "NotFoundException":
+                return None
+            raise
+
+    # --- wanting ---
+    def integration_uri(self, ctx: Context) -> str:
+        """Derived from the function's deterministic ARN: the API need not wait for the function."""
+        return parts.lambda_integration_uri(ctx.aws.partition, ctx.region, ctx.function_arn)
+
+    def origin(self, ctx: Context) -> str:
+        return parts.allowed_origin(ctx.spec.cors_origins)
+
+    def definition(self, ctx: Context) -> dict[str, Any]:
+        return parts.definition_fields(self.integration_uri(ctx), self.origin(ctx))
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        definition = self.definition(ctx)
+        settings = ctx.spec.settings
+        return {
+            "endpointConfiguration.types": ["REGIONAL"],
+            "tags": ctx.tag_dict,
+            "duplicates": [],
+            **definition,
+            **parts.stage_fields(
+                # Access logs want the log group ARN without the trailing ':*'.
+                log_group_arn=ctx.log_group_arn(ctx.names.access_log_group),
+                rate=settings.throttle_rate,
+                burst=settings.throttle_burst,
+                tags=ctx.tag_dict,
+                digest=parts.definition_digest(definition),
+            ),
+        }
+
+    # --- acting ---
+    def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
+        """Create the API with its tags in one call (so a crash right after leaves a findable API),
+        then fill it in exactly as an update of an empty API would."""
+        api = ctx.client("apigateway").create_rest_api(
+            name=ctx.names.rest_api,
+            description=f"envport environment {ctx.spec.suffix} ({ctx.spec.stage})",
+            endpointConfiguration={"types": ["REGIONAL"]},
+            apiKeySource="HEADER",
+            tags=ctx.tag_dict,
+        )
+        live = LiveApi(
+            api_id=api["id"], root_id=api["rootResourceId"], resource_ids={"/": api["rootResourceId"]}
+        )
+        found = {"endpointConfiguration.types": ["REGIONAL"], "tags": ctx.tag_dict, "duplicates": []}
+        return self._apply(ctx, desired, live, compare(self.key, desired, found))
+
+    def update(
+        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
+    ) -> dict[str, Any]:
+        assert isinstance(observed, ObservedApi) and observed.live is not None
+        return self._apply(ctx, desired, observed.live, diffs)
+
+    def _apply(
+        self, ctx: Context, desired: dict[str, Any], live: LiveApi, diffs: list[FieldDiff]
+    ) -> dict[str, Any]:
+        by_field = {d.field: d for d in diffs}
+        apigw = ctx.client("apigateway")
+        if "duplicates" in by_field:
+            self._delete_apis(ctx, live.duplicates)
+        if "endpointConfiguration.types" in by_field:
+            self._fix_endpoint(ctx, live, by_field["endpointConfiguration.types"].found)
+        if "tags" in by_field:
+            retag(apigw, self._api_arn(ctx, live.api_id), by_field["tags"].found, ctx.tag_dict)
+        self._fix_resources(ctx, live, by_field)
+        for spec in parts.method_specs(self.integration_uri(ctx), self.origin(ctx)):
+            mine = {
+                parts.split_method_key(f)[1]: d
+                for f, d in by_field.items()
+                if f.startswith(spec.key) and parts.split_method_key(f)[0] == spec.key
+            }
+            if mine:
+                MethodFixer(apigw, live, spec).fix(mine)
+        self._fix_gateway_responses(ctx, live, desired, by_field)
+        redeploy = not live.stage_exists or any(parts.is_definition_field(f) for f in by_field)
+        self._fix_stage(ctx, live, desired, by_field, redeploy)
+        return self._attrs(ctx, live)
+
+    def _delete_apis(self, ctx: Context, api_ids: list[str]) -> None:
+        """Duplicates carry this environment's name and tags, so they are provably ours (a run that
+        raced another); DeleteRestApi is limited to 1 per 30 s, which the SDK's retries absorb."""
+        for api_id in api_ids:
+            try:
+                ctx.client("apigateway").delete_rest_api(restApiId=api_id)
+            except Exception as exc:
+                if error_code(exc) != "NotFoundException":
+                    raise
+
+    def _fix_endpoint(self, ctx: Context, live: LiveApi, found: Any) -> None:
+        current = found[0] if isinstance(found, list) and found else "EDGE"
+        ctx.client("apigateway").update_rest_api(
+            restApiId=live.api_id,
+            patchOperations=[
+                {"op": "replace", "path": f"/endpointConfiguration/types/{current}", "value": "REGIONAL"}
+            ],
+        )
+
+    def _fix_resources(self, ctx: Context, live: LiveApi, by_field: dict[str, FieldDiff]) -> None:
+        apigw = ctx.client("apigateway")
+        for name, d in sorted(by_field.items(), key=lambda item: item[0].count("/")):
+            if not name.startswith("resource:") or d.found != MISSING:
+                continue
+            path = name.removeprefix("resource:")
+            parent, _, part = path.rpartition("/")
+            created = apigw.create_resource(
+                restApiId=live.api_id, parentId=live.resource_ids[parent or "/"], pathPart=part
+            )
+            live.resource_ids[path] = created["id"]
+        extras = [
+            n.removeprefix("resource:")
+            for n, d in by_field.items()
+            if n.startswith("resource:") and d.wanted == MISSING
+        ]
+        for path in extras:
+            if not any(path.startswith(other + "/") for other in extras):  # deleting a parent removes it
+                apigw.delete_resource(restApiId=live.api_id, resourceId=live.resource_ids[path])
+        for name, d in by_field.items():
+            if name.startswith("method:") and d.wanted == MISSING and not parts.split_method_key(name)[1]:
+                verb, path = parts.parse_method_key(name)
+                apigw.delete_method(
+                    restApiId=live.api_id, resourceId=live.resource_ids[path], httpMethod=verb
+                )
+
+    def _fix_gateway_responses(
+        self, ctx: Context, live: LiveApi, desired: dict[str, Any], by_field: dict[str, FieldDiff]
+    ) -> None:
+        """PutGatewayResponse replaces the whole customisation, so one call per type that differs."""
+        for rtype in parts.GATEWAY_RESPONSE_TYPES:
+            prefix = f"gateway_response:{rtype}."
+            if not any(name.startswith(prefix) for name in by_field):
+                continue
+            params = {
+                parts.GATEWAY_HEADER + name.removeprefix(prefix): value
+                for name, value in desired.items()
+                if name.startswith(prefix)
+            }
+            ctx.client("apigateway").put_gateway_response(
+                restApiId=live.api_id, responseType=rtype, responseParameters=params
+            )
+
+    def _fix_stage(
+        self,
+        ctx: Context,
+        live: LiveApi,
+        desired: dict[str, Any],
+        by_field: dict[str, FieldDiff],
+        redeploy: bool,
+    ) -> None:
+        """At most one CreateDeployment and one UpdateStage; settings-only changes deploy nothing."""
+        apigw = ctx.client("apigateway")
+        stage = ctx.names.api_stage
+        description = parts.stage_description(desired["stage.deployedDefinition"])
+        deployment_id = None
+        if redeploy:
+            # Without stageName: the stage is created or repointed below, keeping its settings.
+            deployment_id = apigw.create_deployment(restApiId=live.api_id, description=description)["id"]
+        if not live.stage_exists:
+            apigw.create_stage(
+                restApiId=live.api_id,
+                stageName=stage,
+                deploymentId=deployment_id,
+                description=description,
+                tracingEnabled=desired["stage.tracingEnabled"],
+                tags=desired["stage.tags"],
+            )
+            live.stage_exists = True
+            settings = [
+                n
+                for n in desired
+                if n.startswith(parts.STAGE_PREFIX)
+                and n not in ("stage.tracingEnabled", "stage.tags", "stage.deployedDefinition")
+            ]
+            ops = parts.stage_patch_ops(desired, settings)
+        else:
+            ops = parts.stage_patch_ops(desired, [n for n in by_field if n.startswith(parts.STAGE_PREFIX)])
+            if deployment_id is not None:
+                ops.append({"op": "replace", "path": "/deploymentId", "value": deployment_id})
+                ops.append({"op": "replace", "path": "/description", "value": description})
+            if "stage.tags" in by_field:
+                stage_arn = f"{self._api_arn(ctx, live.api_id)}/stages/{stage}"
+                retag(apigw, stage_arn, by_field["stage.tags"].found, desired["stage.tags"])
+        if ops:
+            apigw.update_stage(restApiId=live.api_id, stageName=stage, patchOperations=ops)
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        """One DeleteRestApi (1 per 30 s per account) removes the API with its stage and deployments."""
+        ids = [observed.attrs["id"]]
+        if isinstance(observed, ObservedApi) and observed.live is not None:
+            ids += observed.live.duplicates
+        self._delete_apis(ctx, ids)
+
+    # --- publishing ---
+    def _api_arn(self, ctx: Context, api_id: str) -> str:
+        return f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::/restapis/{api_id}"
+
+    def _attrs(self, ctx: Context, live: LiveApi) -> dict[str, Any]:
+        return {
+            "id": live.api_id,
+            "root_resource_id": live.root_id,
+            "stage": ctx.names.api_stage,
+            "execution_arn": ctx.arn("execute-api", live.api_id),
+        }
+
+    def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
+        stage = attrs.get("stage", ctx.names.api_stage)
+        return {
+            "api_id": attrs["id"],
+            "api_endpoint": ctx.aws.target.stage_url(attrs["id"], stage),
+            "api_stage": stage,
+        }
+
+
+def retag(apigw: Any, arn: str, found: Any, wanted: dict[str, str]) -> None:
+    """Make an API Gateway resource's tags exactly `wanted`: untag strays, tag what differs."""
+    found = found if isinstance(found, dict) else {}
+    extra = sorted(set(found) - set(wanted))
+    if extra:
+        apigw.untag_resource(resourceArn=arn, tagKeys=extra)
+    if any(found.get(k) != v for k, v in wanted.items()):
+        apigw.tag_resource(resourceArn=arn, tags=wanted)
+
+
+def _with_ok_integration_response(resources: list[dict[str, Any]]) -> set[str]:
+    out = set()
+    for resource in resources:
+        for verb, method in (resource.get("resourceMethods") or {}).items():
+            integration = (method or {}).get("methodIntegration") or {}
+            if "200" in (integration.get("integrationResponses") or {}):
+                out.add(parts.method_key(verb, resource["path"]))
+    return out
+
+
+class MethodFixer:
+    """Repairs one method with the fewest calls: patches for what exists, puts for what does not.
+
+    The order matters to AWS: a method response must declare a header before an integration
+    response maps a value to it.
+    """
+
+    def __init__(self, apigw: Any, live: LiveApi, spec: MethodSpec) -> None:
+        self.apigw = apigw
+        self.live = live
+        self.spec = spec
+        self.ids = {
+            "restApiId": live.api_id,
+            "resourceId": live.resource_ids[spec.path],
+            "httpMethod": spec.verb,
+        }
+
+    def fix(self, diffs: dict[str, FieldDiff]) -> None:
+        """`diffs` maps the method's field ('' for the method itself) to its difference."""
+        whole = diffs.get("")
+        if whole is not None and whole.found == MISSING:
+            self.create()
+            return
+        self._patch_method(diffs)
+        for name, d in diffs.items():
+            if name.startswith("methodResponse."):
+                self._fix_method_response(name.split(".")[1], d)
+        integration_put = self._fix_integration(diffs)
+        if not integration_put and any(n.startswith("response.") for n in diffs):
+            self._fix_integration_response(diffs)
+
+    def create(self) -> None:
+        spec = self.spec
+        kwargs: dict[str, Any] = {"authorizationType": "NONE", "apiKeyRequired": spec.api_key_required}
+        if spec.request_parameters:
+            kwargs["requestParameters"] = dict(spec.request_parameters)
+        self.apigw.put_method(**self.ids, **kwargs)
+        for code in spec.method_responses:
+            self._put_method_response(code)
+        self._put_integration()
+
+    def _put_method_response(self, code: str) -> None:
+        headers = self.spec.method_responses[code]
+        self.apigw.put_method_response(
+            **self.ids,
+            statusCode=code,
+            responseParameters={parts.METHOD_HEADER + h: False for h in headers},
+        )
+
+    def _put_integration(self) -> None:
+        """PutIntegration replaces an integration (and its responses), so they are put again."""
+        self.apigw.put_integration(**self.ids, **self.spec.integration)
+        for code in self.spec.integration_responses:
+            self._put_integration_response(code)
+
+    def _put_integration_response(self, code: str) -> None:
+        values = self.spec.integration_responses[code]
+        self.apigw.put_integration_response(
+            **self.ids,
+            statusCode=code,
+            responseParameters={parts.METHOD_HEADER + h: v for h, v in values.items()},
+        )
+
+    def _patch_method(self, diffs: dict[str, FieldDiff]) -> None:
+        ops: list[dict[str, str]] = []
+        if "authorizationType" in diffs:
+            ops.append({"op": "replace", "path": "/authorizationType", "value": "NONE"})
+        if "apiKeyRequired" in diffs:
+            ops.append(
+                {
+                    "op": "replace",
+                    "path": "/apiKeyRequired",
+                    "value": parts.patch_value(self.spec.api_key_required),
+                }
+            )
+        if "requestParameters" in diffs:
+            found = diffs["requestParameters"].found
+            ops += _map_ops(
+                "/requestParameters", found if isinstance(found, dict) else {}, self.spec.request_parameters
+            )
+        if ops:
+            self.apigw.update_method(**self.ids, patchOperations=ops)
+
+    def _fix_integration(self, diffs: dict[str, FieldDiff]) -> bool:
+        """True when the integration was put whole (missing, or of another type, which no patch changes)."""
+        if "integration.type" in diffs:
+            self._put_integration()
+            return True
+        ops: list[dict[str, str]] = []
+        if "integration.uri" in diffs:
+            ops.append({"op": "replace", "path": "/uri", "value": self.spec.integration["uri"]})
+        if "integration.httpMethod" in diffs:
+            ops.append(
+                {
+                    "op": "replace",
+                    "path": "/httpMethod",
+                    "value": self.spec.integration["integrationHttpMethod"],
+                }
+            )
+        if "integration.requestTemplates" in diffs:
+            found = diffs["integration.requestTemplates"].found
+            wanted = self.spec.integration.get("requestTemplates") or {}
+            ops += _map_ops("/requestTemplates", found if isinstance(found, dict) else {}, wanted)
+        if ops:
+            self.apigw.update_integration(**self.ids, patchOperations=ops)
+        return False
+
+    def _fix_method_response(self, code: str, d: FieldDiff) -> None:
+        if d.wanted == MISSING:
+            self.apigw.delete_method_response(**self.ids, statusCode=code)
+        elif d.found == MISSING:
+            self._put_method_response(code)
+        else:
+            found = {parts.METHOD_HEADER + h: False for h in d.found}
+            wanted = {parts.METHOD_HEADER + h: False for h in d.wanted}
+            ops = _map_ops("/responseParameters", found, wanted, keep_values=True)
+            if ops:
+                self.apigw.update_method_response(**self.ids, statusCode=code, patchOperations=ops)
+
+    def _fix_integration_response(self, diffs: dict[str, FieldDiff]) -> None:
+        if self.spec.key not in self.live.integration_responses:
+            for code in self.spec.integration_responses:
+                self._put_integration_response(code)
+            return
+        ops = []
+        for name, d in diffs.items():
+            if not name.startswith("response."):
+                continue
+            path = "/responseParameters/" + parts.escape_patch(
+                parts.METHOD_HEADER + name.removeprefix("response.")
+            )
+            if d.wanted == MISSING:
+                ops.append({"op": "remove", "path": path})
+            else:
+                ops.append(
+                    {"op": "add" if d.found == MISSING else "replace", "path": path, "value": d.wanted}
+                )
+        self.apigw.update_integration_response(**self.ids, statusCode="200", patchOperations=ops)
+
+
+def _map_ops(
+    prefix: str, found: dict[str, Any], wanted: dict[str, Any], keep_values: bool = False
+) -> list[dict[str, str]]:
+    """Patch operations that turn map `found` into `wanted` (add, replace, remove per key)."""
+    ops: list[dict[str, str]] = []
+    for key, value in wanted.items():
+        path = f"{prefix}/{parts.escape_patch(key)}"
+        if key not in found:
+            ops.append({"op": "add", "path": path, "value": parts.patch_value(value)})
+        elif found[key] != value and not keep_values:
+            ops.append({"op": "replace", "path": path, "value": parts.patch_value(value)})
+    for key in found:
+        if key not in wanted:
+            ops.append({"op": "remove", "path": f"{prefix}/{parts.escape_patch(key)}"})
+    return ops
