@@ -44,17 +44,27 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=300, help="warm requests, and per client for throughput")
+    parser.add_argument(
+        "--requests", type=int, default=300, help="warm requests, and per client for throughput"
+    )
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     # Throttling out of the way: this measures the gateway and the function, not the usage plan.
-    spec = build_spec(suffix="benchver", stage="dev",
-                      overrides={"throttle_rate": 1000, "throttle_burst": 5000, "reserved_concurrency": 50})
+    spec = build_spec(
+        suffix="benchver",
+        stage="dev",
+        overrides={"throttle_rate": 1000, "throttle_burst": 5000, "reserved_concurrency": 50},
+    )
     with LocalCloud(port=0) as cloud:
-        target = AwsTarget(region=cloud.region, endpoint_url=cloud.endpoint_url,
-                           execute_api_url_template=cloud.stage_url_template)
+        target = AwsTarget(
+            region=cloud.region,
+            endpoint_url=cloud.endpoint_url,
+            execute_api_url_template=cloud.stage_url_template,
+        )
         applied = Engine(spec, target).apply()
         assert applied.ok, applied.error
         outputs = applied.outputs
@@ -89,7 +99,11 @@ def main() -> None:
             warm.append(resp.latency_ms)
 
         def client(_: int) -> int:
-            return sum(1 for _ in range(args.requests // 2) if http.request("GET", url, headers=headers).status == 200)
+            return sum(
+                1
+                for _ in range(args.requests // 2)
+                if http.request("GET", url, headers=headers).status == 200
+            )
 
         started = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
@@ -99,11 +113,17 @@ def main() -> None:
     out: dict[str, Any] = {
         "verify_runs": args.runs,
         "verify_wall_s": {"p50": round(statistics.median(walls), 3), "max": round(max(walls), 3)},
-        "check_latency_ms": {name: {"p50": pct(v, 50), "p95": pct(v, 95)} for name, v in sorted(per_check.items())},
+        "check_latency_ms": {
+            name: {"p50": pct(v, 50), "p95": pct(v, 95)} for name, v in sorted(per_check.items())
+        },
         "cold_start_ms": {"p50": round(statistics.median(colds), 1), "runs": len(colds)},
         "warm_request_ms": {"p50": pct(warm, 50), "p95": pct(warm, 95), "n": len(warm)},
-        "throughput": {"clients": args.clients, "requests": ok, "seconds": round(elapsed, 3),
-                       "rps": round(ok / elapsed, 1)},
+        "throughput": {
+            "clients": args.clients,
+            "requests": ok,
+            "seconds": round(elapsed, 3),
+            "rps": round(ok / elapsed, 1),
+        },
     }
     print(json.dumps(out))
 

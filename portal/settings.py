@@ -1,10 +1,234 @@
-"""Django settings (placeholder until the portal issue; lets pytest-django start)."""
+"""envport settings: every value from an environment variable, with a default that runs locally.
 
+The defaults give a working portal on a laptop with nothing installed: SQLite under var/, Redis
+if it answers (else a filesystem broker), and the local cloud as the only AWS it can reach.
+Real AWS needs ENVPORT_TARGET=aws, explicitly. ENVPORT_ENV=production turns DEBUG off and the
+deployment hardening on (it passes `manage.py check --deploy`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
 from pathlib import Path
 
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.broker import choose_broker
+from provisioning.aws import DEFAULT_EXECUTE_API_TEMPLATE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-SECRET_KEY = "dev-only"
-DEBUG = True
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth"]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "var" / "test.sqlite3"}}
+VAR_DIR = Path(os.environ.get("ENVPORT_VAR_DIR") or BASE_DIR / "var")
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r}: use true or false")
+
+
+def _list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name, "")
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    return items or default
+
+
+ENVPORT_ENV = _env("ENVPORT_ENV", "development")
+PRODUCTION = ENVPORT_ENV == "production"
+# Under pytest (in this process, not inherited by subprocesses a test starts).
+TESTING = "pytest" in sys.modules or _env("ENVPORT_TESTING") == "1"
+DEBUG = _bool("DJANGO_DEBUG", not PRODUCTION)
+
+
+def _secret_key() -> str:
+    key = _env("DJANGO_SECRET_KEY")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DEBUG is off (ENVPORT_ENV=production)")
+    path = VAR_DIR / "dev-secret-key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = _list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must list the portal's host names in production")
+CSRF_TRUSTED_ORIGINS = _list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ------------------------------------------------------------------------------
+# Tests use ENVPORT_TEST_DATABASE_URL when set (CI: PostgreSQL; pytest-django creates test_<name>),
+# else SQLite; everything else uses DATABASE_URL, by default SQLite under var/.
+_DEFAULT_DB = f"sqlite:///{VAR_DIR / 'envport.sqlite3'}"
+_DB_URL = (_env("ENVPORT_TEST_DATABASE_URL") or _DEFAULT_DB) if TESTING else _env("DATABASE_URL", _DEFAULT_DB)
+DATABASES = {"default": dj_database_url.parse(_DB_URL, conn_max_age=0 if TESTING else 60)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Several processes (web, worker, beat) share one file: wait for a lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
 USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise serves from it (collectstatic fills it in production)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if not DEBUG and not TESTING
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# --- production hardening (manage.py check --deploy) --------------------------------------
+if not DEBUG:
+    SECURE_SSL_REDIRECT = _bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(_env("DJANGO_SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- the AWS target ------------------------------------------------------------------------
+# local (default): the local cloud, always through an endpoint, with dummy credentials if none
+# are given, so a newcomer can never reach a real account by accident. aws: real AWS, only when
+# asked for; the standard credential chain, or a role per environment (Environment.role_arn).
+ENVPORT_TARGET = _env("ENVPORT_TARGET", "local").lower()
+if ENVPORT_TARGET not in ("local", "aws"):
+    raise ImproperlyConfigured(f"ENVPORT_TARGET={ENVPORT_TARGET!r}: use local (the default) or aws")
+if ENVPORT_TARGET == "local":
+    ENVPORT_AWS_ENDPOINT_URL: str | None = _env("AWS_ENDPOINT_URL", "http://127.0.0.1:4566").rstrip("/")
+    if not os.environ.get("AWS_ACCESS_KEY_ID"):
+        os.environ["AWS_ACCESS_KEY_ID"] = "envport-local"
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "envport-local"
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+    _EXECUTE_API = "{endpoint}/restapis/{api_id}/{stage}/_user_request_"
+else:
+    ENVPORT_AWS_ENDPOINT_URL = _env("AWS_ENDPOINT_URL") or None
+    _EXECUTE_API = DEFAULT_EXECUTE_API_TEMPLATE
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+ENVPORT_EXECUTE_API_URL = _env("ENVPORT_EXECUTE_API_URL", _EXECUTE_API).replace(
+    "{endpoint}", ENVPORT_AWS_ENDPOINT_URL or ""
+)
+ENVPORT_AWS_RETRY_MODE = _env("ENVPORT_AWS_RETRY_MODE", "standard")
+ENVPORT_ENGINE_WORKERS = int(_env("ENVPORT_ENGINE_WORKERS", "8"))
+
+# --- runs: heartbeats and the reaper -------------------------------------------------------
+ENVPORT_HEARTBEAT_SECONDS = float(_env("ENVPORT_HEARTBEAT_SECONDS", "15"))
+ENVPORT_STALE_AFTER_SECONDS = float(_env("ENVPORT_STALE_AFTER_SECONDS", "300"))
+
+# --- Celery --------------------------------------------------------------------------------
+REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
+_BROKER = choose_broker(explicit=_env("CELERY_BROKER_URL") or None, redis_url=REDIS_URL, var_dir=VAR_DIR)
+CELERY_BROKER_URL = _BROKER.url
+ENVPORT_BROKER_WARNING = _BROKER.warning
+CELERY_BROKER_TRANSPORT_OPTIONS = dict(_BROKER.transport_options)
+if not _BROKER.is_filesystem:
+    # With acks_late, Redis redelivers an unacknowledged task after this many seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = int(_env("ENVPORT_VISIBILITY_TIMEOUT", "3600"))
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_TASK_IGNORE_RESULT = True  # outcomes live in the database (Deployment), not a result backend
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- logging: never an API key value -------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "portal.logutil.RedactSecrets"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": _env("ENVPORT_LOG_LEVEL", "INFO")},
+    "loggers": {
+        # botocore's debug output contains request and response bodies (get_api_key's value).
+        "botocore": {"level": "WARNING"},
+        "boto3": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

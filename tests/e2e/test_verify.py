@@ -44,8 +44,11 @@ def _failed(report: VerifyReport) -> dict[str, Any]:
 def _redeploy(cloud: LocalCloud, api_id: str, stage: str) -> None:
     apigw = cloud.client("apigateway")
     deployment = apigw.create_deployment(restApiId=api_id)["id"]
-    apigw.update_stage(restApiId=api_id, stageName=stage,
-                       patchOperations=[{"op": "replace", "path": "/deploymentId", "value": deployment}])
+    apigw.update_stage(
+        restApiId=api_id,
+        stageName=stage,
+        patchOperations=[{"op": "replace", "path": "/deploymentId", "value": deployment}],
+    )
 
 
 def test_a_fresh_environment_passes_every_check(local_cloud: LocalCloud, target: AwsTarget) -> None:
@@ -55,8 +58,15 @@ def test_a_fresh_environment_passes_every_check(local_cloud: LocalCloud, target:
     report = _verify(spec, target)
     assert report.ok, _failed(report)
     names = [c.name for c in report.checks]
-    for journey in ("create item", "read item", "update item", "read back update", "list items", "delete item",
-                    "read deleted item"):
+    for journey in (
+        "create item",
+        "read item",
+        "update item",
+        "read back update",
+        "list items",
+        "delete item",
+        "read deleted item",
+    ):
         assert journey in names
     for negative in ("no api key", "wrong api key", "invalid json", "unknown id", "cors preflight"):
         assert negative in names
@@ -65,19 +75,29 @@ def test_a_fresh_environment_passes_every_check(local_cloud: LocalCloud, target:
     assert all(c.status is not None and c.latency_ms is not None and c.latency_ms > 0 for c in http_checks)
     assert all(c.expected and c.found for c in report.checks)
     # nothing left behind
-    key = local_cloud.client("apigateway").get_api_key(apiKey=outputs["api_key_id"], includeValue=True)["value"]
+    key = local_cloud.client("apigateway").get_api_key(apiKey=outputs["api_key_id"], includeValue=True)[
+        "value"
+    ]
     listed = http.request("GET", outputs["api_endpoint"] + "/items?limit=100", headers={"x-api-key": key})
     assert listed.status == 200 and listed.json()["items"] == []
 
 
-def test_dropping_api_key_required_fails_the_matching_checks(local_cloud: LocalCloud, target: AwsTarget) -> None:
+def test_dropping_api_key_required_fails_the_matching_checks(
+    local_cloud: LocalCloud, target: AwsTarget
+) -> None:
     # R-VER-2, R-VER-3
     spec = _spec("ver-nokey")
     outputs = _apply(spec, target)
     apigw = local_cloud.client("apigateway")
-    items = next(r for r in apigw.get_resources(restApiId=outputs["api_id"])["items"] if r["path"] == "/items")
-    apigw.update_method(restApiId=outputs["api_id"], resourceId=items["id"], httpMethod="GET",
-                        patchOperations=[{"op": "replace", "path": "/apiKeyRequired", "value": "false"}])
+    items = next(
+        r for r in apigw.get_resources(restApiId=outputs["api_id"])["items"] if r["path"] == "/items"
+    )
+    apigw.update_method(
+        restApiId=outputs["api_id"],
+        resourceId=items["id"],
+        httpMethod="GET",
+        patchOperations=[{"op": "replace", "path": "/apiKeyRequired", "value": "false"}],
+    )
     _redeploy(local_cloud, outputs["api_id"], "dev")
     report = _verify(spec, target)
     failed = _failed(report)
@@ -88,12 +108,15 @@ def test_dropping_api_key_required_fails_the_matching_checks(local_cloud: LocalC
     assert report.check("create item").passed  # the rest still works
 
 
-def test_detaching_the_key_from_the_usage_plan_fails_the_journey(local_cloud: LocalCloud, target: AwsTarget) -> None:
+def test_detaching_the_key_from_the_usage_plan_fails_the_journey(
+    local_cloud: LocalCloud, target: AwsTarget
+) -> None:
     # R-VER-1, R-VER-3
     spec = _spec("ver-detach")
     outputs = _apply(spec, target)
-    local_cloud.client("apigateway").delete_usage_plan_key(usagePlanId=outputs["usage_plan_id"],
-                                                           keyId=outputs["api_key_id"])
+    local_cloud.client("apigateway").delete_usage_plan_key(
+        usagePlanId=outputs["usage_plan_id"], keyId=outputs["api_key_id"]
+    )
     report = _verify(spec, target)
     failed = _failed(report)
     assert failed["create item"][0].startswith("HTTP 201")
@@ -105,8 +128,10 @@ def _raising_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("lambda_bundle/__init__.py", "")
-        zf.writestr("lambda_bundle/handler.py",
-                    "def lambda_handler(event, context):\n    raise RuntimeError('broken on purpose')\n")
+        zf.writestr(
+            "lambda_bundle/handler.py",
+            "def lambda_handler(event, context):\n    raise RuntimeError('broken on purpose')\n",
+        )
     return buffer.getvalue()
 
 
@@ -116,7 +141,9 @@ def test_a_function_that_raises_fails_the_journey_and_leaves_nothing(
     # R-VER-1, R-VER-3
     spec = _spec("ver-raise")
     outputs = _apply(spec, target)
-    local_cloud.client("lambda").update_function_code(FunctionName=outputs["function_name"], ZipFile=_raising_zip())
+    local_cloud.client("lambda").update_function_code(
+        FunctionName=outputs["function_name"], ZipFile=_raising_zip()
+    )
     report = _verify(spec, target)
     failed = _failed(report)
     assert failed["create item"][0].startswith("HTTP 201")
@@ -127,20 +154,29 @@ def test_a_function_that_raises_fails_the_journey_and_leaves_nothing(
     assert _verify(spec, target).ok
 
 
-def test_two_environments_do_not_see_each_others_data_or_keys(local_cloud: LocalCloud, target: AwsTarget) -> None:
+def test_two_environments_do_not_see_each_others_data_or_keys(
+    local_cloud: LocalCloud, target: AwsTarget
+) -> None:
     # R-ENV-1, R-API-2
     a, b = _spec("side-a"), _spec("side-b")
     out_a, out_b = _apply(a, target), _apply(b, target)
     apigw = local_cloud.client("apigateway")
     key_a = apigw.get_api_key(apiKey=out_a["api_key_id"], includeValue=True)["value"]
     key_b = apigw.get_api_key(apiKey=out_b["api_key_id"], includeValue=True)["value"]
-    created = http.request("POST", out_a["api_endpoint"] + "/items", headers={"x-api-key": key_a},
-                           body=json.dumps({"name": "only in a"}))
+    created = http.request(
+        "POST",
+        out_a["api_endpoint"] + "/items",
+        headers={"x-api-key": key_a},
+        body=json.dumps({"name": "only in a"}),
+    )
     assert created.status == 201
     assert http.request("GET", out_b["api_endpoint"] + "/items", headers={"x-api-key": key_a}).status == 403
     assert http.request("GET", out_a["api_endpoint"] + "/items", headers={"x-api-key": key_b}).status == 403
     in_b = http.request("GET", out_b["api_endpoint"] + "/items", headers={"x-api-key": key_b})
     assert in_b.status == 200 and in_b.json()["items"] == []
     item_id = created.json()["id"]
-    assert http.request("GET", f"{out_b['api_endpoint']}/items/{item_id}", headers={"x-api-key": key_b}).status == 404
+    assert (
+        http.request("GET", f"{out_b['api_endpoint']}/items/{item_id}", headers={"x-api-key": key_b}).status
+        == 404
+    )
     assert _verify(a, target).ok and _verify(b, target).ok

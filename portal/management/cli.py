@@ -1,0 +1,265 @@
+"""What the envport commands share: exit codes, refusals, following a run, printing it.
+
+Exit codes: 0 the run succeeded; 1 it failed (a failed step, a failed check, drift found);
+2 refused before anything ran (bad input with every problem listed, an unknown environment, a
+run already going, a teardown not confirmed). `--json` prints exactly one JSON document on
+stdout; messages and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, NoReturn, TextIO
+
+from django.core.management.base import BaseCommand, OutputWrapper
+
+from portal import actions
+from portal.documents import deployment_document, refusal_document
+from portal.models import ACTIVE_STATUSES, Deployment, Environment, Step
+
+OK, RUN_FAILED, BAD_INPUT = 0, 1, 2
+POLL_S = 0.5
+QUEUED_HINT_S = 10.0
+_sleep = time.sleep  # replaced in tests
+
+
+class Exit(SystemExit):
+    """Leave the command with an exit code (manage.py exits with it; tests catch it)."""
+
+
+def expected_steps(kind: str, spec_snapshot: dict[str, Any]) -> int | None:
+    """How many steps a run will have, for the progress bar; None when unknown."""
+    if kind in (Deployment.Kind.VERIFY, Deployment.Kind.HEALTH):
+        return None
+    try:
+        from provisioning.resources import resources_for
+        from provisioning.spec import spec_from_dict
+
+        resources = resources_for(spec_from_dict(spec_snapshot))
+    except Exception:
+        return None
+    if kind == Deployment.Kind.TEARDOWN:
+        resources = [r for r in resources if not r.shared]
+    return len(resources)
+
+
+class StepPrinter:
+    """Steps as they finish: a line each, and on a terminal a progress bar below them."""
+
+    WIDTH = 30
+
+    def __init__(
+        self, out: OutputWrapper | TextIO, total: int | None, enabled: bool, tty: bool, prefix: str = ""
+    ):
+        self.out, self.total, self.enabled, self.tty, self.prefix = out, total, enabled, tty, prefix
+        self.count = 0
+        self.t0 = time.monotonic()
+
+    def _write(self, text: str) -> None:
+        self.out.write(text, ending="") if isinstance(self.out, OutputWrapper) else self.out.write(text)
+        self.out.flush()
+
+    def step(self, step: Step) -> None:
+        self.count += 1
+        if not self.enabled:
+            return
+        mark = {"succeeded": "ok  ", "failed": "FAIL", "skipped": "skip"}.get(step.status, step.status[:4])
+        line = (
+            f"{self.prefix}{mark} {step.resource:<26} {step.action:<8} {step.seconds:7.2f} s "
+            f"{step.calls:4d} calls"
+        )
+        if step.error:
+            line += f"  {step.error.splitlines()[0][:160]}"
+        if self.tty:
+            self._write("\r\033[K" + line + "\n" + self._bar())
+        else:
+            self._write(line + "\n")
+
+    def _bar(self) -> str:
+        elapsed = time.monotonic() - self.t0
+        if not self.total:
+            return f"{self.prefix}{self.count} steps, {elapsed:.1f} s"
+        done = min(self.count, self.total)
+        filled = round(self.WIDTH * done / self.total)
+        return (
+            f"{self.prefix}[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{self.total}  {elapsed:.1f} s"
+        )
+
+    def resumed(self) -> None:
+        self.count = 0
+        if self.enabled:
+            self._write(("\r\033[K" if self.tty else "") + f"{self.prefix}(resumed by another worker)\n")
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            self._write("\r\033[K")
+
+
+class EnvportCommand(BaseCommand):
+    """Base of the envport commands: refusals, running or following a deployment, reporting it."""
+
+    def add_json(self, parser: Any) -> None:
+        parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+    # --- refusals (exit 2) ----------------------------------------------------------------------
+    def refuse(
+        self,
+        message: str,
+        problems: list[str] | None = None,
+        *,
+        as_json: bool = False,
+        environment: str = "",
+        kind: str = "",
+    ) -> NoReturn:
+        problems = problems or [message]
+        self.stderr.write(f"error: {message}")
+        for problem in problems:
+            if problem != message:
+                self.stderr.write(f"  - {problem}")
+        if as_json:
+            self.print_json(refusal_document(environment, kind, message, problems))
+        raise Exit(BAD_INPUT)
+
+    def refuse_action(
+        self, exc: actions.ActionError, *, as_json: bool, environment: str, kind: str
+    ) -> NoReturn:
+        self.refuse(exc.message, exc.problems, as_json=as_json, environment=environment, kind=kind)
+
+    def environment(self, suffix: str, *, as_json: bool, kind: str = "") -> Environment:
+        try:
+            return actions.get_environment(suffix)
+        except actions.NotFound as exc:
+            self.refuse_action(exc, as_json=as_json, environment=suffix, kind=kind)
+
+    def print_json(self, document: Any) -> None:
+        self.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str))
+
+    # --- running ----------------------------------------------------------------------------------
+    def request(self, env: Environment, kind: str, options: dict[str, Any], *, as_json: bool) -> Deployment:
+        try:
+            return actions.request_deployment(actions.Actor.cli(), env, kind, options)
+        except actions.ActionError as exc:
+            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
+
+    def printer(self, dep: Deployment, *, as_json: bool, prefix: str = "") -> StepPrinter:
+        total = expected_steps(dep.kind, dep.spec_snapshot)
+        return StepPrinter(self.stdout, total, enabled=not as_json, tty=self.stdout.isatty(), prefix=prefix)
+
+    def execute_runs(self, deps: list[Deployment], *, inline: bool, as_json: bool) -> list[Deployment]:
+        """Run in this process (--inline), or enqueue each and follow them until they all finish."""
+        multiple = len(deps) > 1
+        printers = {
+            d.pk: self.printer(d, as_json=as_json, prefix=f"{d.environment.suffix}: " if multiple else "")
+            for d in deps
+        }
+        if not as_json:
+            where = "in this process" if inline else "on a worker"
+            for dep in deps:
+                self.stderr.write(f"deployment #{dep.pk}: {dep.kind} {dep.environment.suffix} ({where})")
+        if inline:
+            finished = []
+            for dep in deps:
+                finished.append(actions.run_deployment(dep.pk, progress=printers[dep.pk].step))
+                printers[dep.pk].close()
+            return finished
+        for dep in deps:
+            actions.enqueue(dep)
+        return self.follow(deps, printers)
+
+    def follow(self, deps: list[Deployment], printers: dict[int, StepPrinter]) -> list[Deployment]:
+        """Poll the database every 0.5 s; print steps as they finish; return once all are done."""
+        seen = {d.pk: 0 for d in deps}
+        attempts = {d.pk: d.attempts for d in deps}
+        t0 = time.monotonic()
+        hinted = False
+        try:
+            while True:
+                current = {
+                    d.pk: d for d in Deployment.objects.filter(pk__in=seen).select_related("environment")
+                }
+                for dep in current.values():
+                    if dep.attempts > max(attempts[dep.pk], 1):
+                        printers[dep.pk].resumed()
+                        seen[dep.pk] = 0
+                    attempts[dep.pk] = dep.attempts
+                query = Step.objects.none()
+                for pk, position in seen.items():
+                    query = query | Step.objects.filter(deployment_id=pk, position__gt=position)
+                for step in query.order_by("deployment_id", "position"):
+                    printers[step.deployment_id].step(step)
+                    seen[step.deployment_id] = max(seen[step.deployment_id], step.position)
+                if all(d.status not in ACTIVE_STATUSES for d in current.values()):
+                    for printer in printers.values():
+                        printer.close()
+                    return [current[d.pk] for d in deps]
+                queued = [d for d in current.values() if d.status == Deployment.Status.QUEUED]
+                if queued and not hinted and time.monotonic() - t0 > QUEUED_HINT_S:
+                    hinted = True
+                    self.stderr.write(
+                        f"still queued after {QUEUED_HINT_S:.0f} s: is a Celery worker running? "
+                        "(`make up` starts one; `--inline` runs in this process)"
+                    )
+                _sleep(POLL_S)
+        except KeyboardInterrupt:
+            self.stderr.write(
+                "\nstopped following; the run goes on: " + ", ".join(f"deployment #{pk}" for pk in seen)
+            )
+            raise Exit(130) from None
+
+    # --- reporting --------------------------------------------------------------------------------
+    def report(self, dep: Deployment, *, as_json: bool) -> int:
+        code = OK if dep.status == Deployment.Status.SUCCEEDED else RUN_FAILED
+        document = deployment_document(dep)
+        if as_json:
+            self.print_json(document)
+        else:
+            self.print_text(document)
+        if dep.error:
+            self.stderr.write(f"error: {dep.error}")
+        return code
+
+    def print_text(self, doc: dict[str, Any]) -> None:
+        seconds = f" in {doc['seconds']:.1f} s" if doc["seconds"] is not None else ""
+        calls = doc["calls"]
+        self.stdout.write(
+            f"{doc['kind']} {doc['environment']}: {doc['status']}{seconds} "
+            f"(deployment #{doc['deployment']}; AWS calls {calls['total']}, {calls['mutating']} mutating)"
+        )
+        if doc["kind"] == Deployment.Kind.PLAN:
+            changes = [s for s in doc["steps"] if s["action"] != "no-op"]
+            self.stdout.write(f"plan: {len(changes)} of {len(doc['steps'])} resources would change")
+            for step in doc["steps"]:
+                if step["action"] != "no-op":
+                    self.stdout.write(f"  {step['action']:<8} {step['resource']}")
+                    for diff in step["diffs"]:
+                        self.stdout.write(f"      {diff['field']}: {diff['found']!r} -> {diff['wanted']!r}")
+        if doc["outputs"]:
+            self.stdout.write("outputs:")
+            for key, value in doc["outputs"].items():
+                self.stdout.write(f"  {key:<18} {value}")
+        if doc["checks"]:
+            passed = sum(1 for c in doc["checks"] if c["passed"])
+            self.stdout.write(f"checks: {passed} of {len(doc['checks'])} passed")
+            for check in doc["checks"]:
+                mark = "PASS" if check["passed"] else "FAIL"
+                status = check["status"] if check["status"] is not None else "-"
+                latency = f"{check['latency_ms']:.1f} ms" if check["latency_ms"] is not None else ""
+                line = f"  {mark} {check['name']:<40} {status!s:>4} {latency:>10}"
+                if not check["passed"]:
+                    line += f"  expected {check['expected']}, found {check['found']}"
+                self.stdout.write(line)
+        if doc["findings"]:
+            self.stdout.write(f"findings: {len(doc['findings'])}")
+            for f in doc["findings"]:
+                self.stdout.write(
+                    f"  {f['resource']}.{f['field']}: wanted {f['wanted']!r}, found {f['found']!r}"
+                )
+
+
+def stdin_is_tty() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False

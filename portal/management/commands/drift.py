@@ -1,0 +1,69 @@
+"""manage.py drift NAME|--all [--inline] [--json]"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal import actions
+from portal.documents import deployment_document
+from portal.management.cli import RUN_FAILED, EnvportCommand, Exit
+from portal.models import Deployment
+
+
+class Command(EnvportCommand):
+    help = (
+        "Compare every managed resource with its definition (R-OPS-2); --all checks every provisioned "
+        "environment. Exit 0 no drift, 1 drift found (or the check failed), 2 refused."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("name", nargs="?", help="the environment's suffix")
+        parser.add_argument("--all", action="store_true", help="every provisioned environment")
+        parser.add_argument(
+            "--inline", action="store_true", help="run in this process (no broker, no worker)"
+        )
+        self.add_json(parser)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        as_json, kind = opts["json"], Deployment.Kind.DRIFT
+        if bool(opts["name"]) == bool(opts["all"]):
+            self.refuse("give an environment's name or --all (not both)", as_json=as_json, kind=kind)
+        if not opts["all"]:
+            env = self.environment(opts["name"], as_json=as_json, kind=kind)
+            dep = self.request(env, kind, {}, as_json=as_json)
+            (dep,) = self.execute_runs([dep], inline=opts["inline"], as_json=as_json)
+            code = self.report(dep, as_json=as_json)
+            if code:
+                raise Exit(code)
+            return
+        self.handle_all(inline=opts["inline"], as_json=as_json)
+
+    def handle_all(self, *, inline: bool, as_json: bool) -> None:
+        actor = actions.Actor.cli()
+        deps, skipped = [], []
+        for env in actions.provisioned().order_by("suffix"):
+            try:
+                deps.append(actions.request_deployment(actor, env, Deployment.Kind.DRIFT))
+            except actions.ActionError as exc:
+                skipped.append({"environment": env.suffix, "reason": exc.message})
+                self.stderr.write(f"skipped {env.suffix}: {exc.message}")
+        finished = self.execute_runs(deps, inline=inline, as_json=as_json) if deps else []
+        failed = [d for d in finished if d.status != Deployment.Status.SUCCEEDED]
+        if as_json:
+            self.print_json(
+                {
+                    "kind": "drift",
+                    "status": "failed" if failed else "succeeded",
+                    "environments": [deployment_document(d) for d in finished],
+                    "skipped": skipped,
+                }
+            )
+        else:
+            if not finished:
+                self.stdout.write("no provisioned environment to check")
+            for dep in finished:
+                self.print_text(deployment_document(dep))
+        for dep in failed:
+            self.stderr.write(f"error: {dep.environment.suffix}: {dep.error}")
+        if failed:
+            raise Exit(RUN_FAILED)

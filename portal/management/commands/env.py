@@ -1,0 +1,222 @@
+"""manage.py env create|update|list|show: define environments (validated by the engine's build_spec).
+
+    env create NAME --stage dev|staging|prod [--region R] [--owner O] [--cost-centre C]
+               [--alarm-email E]... [--set KEY=VALUE]... [--expires DATE]
+    env update NAME [--set KEY=VALUE]... [--owner O] [--cost-centre C] [--alarm-email E]...
+               [--expires DATE|none]
+    env list [--json]
+    env show NAME [--json]
+
+`--set KEY=` (empty value) in an update goes back to the stage default. `--expires` takes a date
+(2025-07-01, the start of that day, UTC), a date and time (ISO 8601), or a delay (+7d, +12h).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from portal import actions
+from portal.documents import environment_document
+from portal.management.cli import EnvportCommand
+from portal.models import Environment
+from provisioning.spec import OVERRIDABLE, STAGES
+
+_DELAY = re.compile(r"^\+?(\d+)([dh])$")
+
+
+def parse_sets(items: list[str]) -> tuple[dict[str, str], list[str]]:
+    """`KEY=VALUE` strings to a dict (typed later by build_spec), and a problem per malformed one."""
+    values: dict[str, str] = {}
+    problems = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"--set {item!r}: use KEY=VALUE, KEY one of {', '.join(OVERRIDABLE)}")
+        elif key in values:
+            problems.append(f"--set {key}: given twice")
+        else:
+            values[key] = value.strip()
+    return values, problems
+
+
+def parse_expires(raw: str | None, now: dt.datetime | None = None) -> tuple[dt.datetime | None, list[str]]:
+    if raw is None or raw.strip().lower() in ("", "none", "never"):
+        return None, []
+    text = raw.strip()
+    now = now or timezone.now()
+    delay = _DELAY.match(text)
+    if delay:
+        amount, unit = int(delay.group(1)), delay.group(2)
+        return now + (dt.timedelta(days=amount) if unit == "d" else dt.timedelta(hours=amount)), []
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            value = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
+        else:
+            value = dt.datetime.fromisoformat(text)
+            if timezone.is_naive(value):
+                value = value.replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None, [f"--expires {raw!r}: a date (2025-07-01), an ISO date and time, or a delay (+7d, +12h)"]
+    return value, []
+
+
+class Command(EnvportCommand):
+    help = "Create, update, list and show environments. Exit 0 done, 2 refused (every problem listed)."
+
+    def add_arguments(self, parser: Any) -> None:
+        sub = parser.add_subparsers(dest="action", required=True, metavar="create|update|list|show")
+
+        create = sub.add_parser("create", help="define a new environment")
+        create.add_argument("name", help="the suffix that names every resource (R-ENV-1)")
+        create.add_argument("--stage", required=True, help="stage profile: " + " | ".join(STAGES))
+        create.add_argument("--region", default="us-east-1")
+        self._common(create)
+        self.add_json(create)
+
+        update = sub.add_parser("update", help="change an environment's overrides or details")
+        update.add_argument("name")
+        self._common(update)
+        self.add_json(update)
+
+        listing = sub.add_parser("list", help="every environment")
+        self.add_json(listing)
+
+        show = sub.add_parser(
+            "show", help="one environment: settings (inherited vs overridden), outputs, state"
+        )
+        show.add_argument("name")
+        self.add_json(show)
+
+    def _common(self, parser: Any) -> None:
+        parser.add_argument("--owner", default=None)
+        parser.add_argument("--cost-centre", dest="cost_centre", default=None)
+        parser.add_argument("--alarm-email", dest="alarm_emails", action="append", default=None, metavar="E")
+        parser.add_argument(
+            "--set",
+            dest="sets",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a stage-profile setting: " + ", ".join(OVERRIDABLE),
+        )
+        parser.add_argument("--expires", default=None, metavar="DATE")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        getattr(self, f"handle_{opts['action']}")(opts)
+
+    # --- create / update --------------------------------------------------------------------------
+    def handle_create(self, opts: dict[str, Any]) -> None:
+        as_json, name = opts["json"], opts["name"]
+        sets, problems = parse_sets(opts["sets"])
+        expires, more = parse_expires(opts["expires"])
+        problems += more
+        fields = {
+            "suffix": name,
+            "stage": opts["stage"],
+            "region": opts["region"],
+            "owner": opts["owner"] or "",
+            "cost_centre": opts["cost_centre"] or "",
+            "alarm_emails": opts["alarm_emails"] or [],
+            "overrides": sets,
+            "expires_at": expires,
+        }
+        if problems:  # still validate the rest, so that every problem is listed at once
+            try:
+                Environment(**fields).full_clean()
+            except ValidationError as exc:
+                problems += actions.problems_of(exc)
+            self.refuse(
+                f"invalid environment {name!r}", problems, as_json=as_json, environment=name, kind="env"
+            )
+        try:
+            env = actions.create_environment(actions.Actor.cli(), **fields)
+        except actions.ActionError as exc:
+            self.refuse(exc.message, exc.problems, as_json=as_json, environment=name, kind="env")
+        self.done(env, "created", as_json)
+
+    def handle_update(self, opts: dict[str, Any]) -> None:
+        as_json, name = opts["json"], opts["name"]
+        env = self.environment(name, as_json=as_json, kind="env")
+        sets, problems = parse_sets(opts["sets"])
+        fields: dict[str, Any] = {}
+        if opts["expires"] is not None:
+            fields["expires_at"], more = parse_expires(opts["expires"])
+            problems += more
+        for key in ("owner", "cost_centre", "alarm_emails"):
+            if opts[key] is not None:
+                fields[key] = opts[key]
+        if problems:
+            self.refuse(
+                f"invalid update of {name!r}", problems, as_json=as_json, environment=name, kind="env"
+            )
+        try:
+            env = actions.update_environment(actions.Actor.cli(), env, overrides=sets, **fields)
+        except actions.ActionError as exc:
+            self.refuse(exc.message, exc.problems, as_json=as_json, environment=name, kind="env")
+        self.done(env, "updated", as_json)
+
+    def done(self, env: Environment, verb: str, as_json: bool) -> None:
+        env = actions.get_environment(env.suffix)
+        if as_json:
+            self.print_json(environment_document(env))
+        else:
+            self.stdout.write(f"environment {env.suffix} {verb}")
+            self.print_environment(env)
+
+    # --- list / show ------------------------------------------------------------------------------
+    def handle_list(self, opts: dict[str, Any]) -> None:
+        envs = list(Environment.objects.select_related("last_deployment").order_by("suffix"))
+        if opts["json"]:
+            self.print_json({"environments": [environment_document(e) for e in envs]})
+            return
+        if not envs:
+            self.stdout.write("no environments yet: manage.py env create NAME --stage dev")
+            return
+        header = f"{'NAME':<20} {'STAGE':<8} {'REGION':<14} {'STATUS':<13} {'HEALTH':<9} {'DRIFT':<8} EXPIRES"
+        self.stdout.write(header)
+        for e in envs:
+            expires = e.expires_at.strftime("%Y-%m-%d %H:%M") if e.expires_at else "-"
+            self.stdout.write(
+                f"{e.suffix:<20} {e.stage:<8} {e.region:<14} {e.status:<13} {e.health:<9} "
+                f"{e.drift_state:<8} {expires}"
+            )
+
+    def handle_show(self, opts: dict[str, Any]) -> None:
+        env = self.environment(opts["name"], as_json=opts["json"], kind="env")
+        if opts["json"]:
+            self.print_json(environment_document(env))
+        else:
+            self.print_environment(env)
+
+    def print_environment(self, env: Environment) -> None:
+        doc = environment_document(env)
+        self.stdout.write(
+            f"{env.suffix}: stage {env.stage}, region {env.region}, status {env.status}, "
+            f"health {env.health}, drift {env.drift_state}"
+        )
+        for label, value in (
+            ("owner", env.owner),
+            ("cost centre", env.cost_centre),
+            ("alarm e-mails", ", ".join(env.alarm_emails)),
+            ("expires", doc["expires_at"]),
+        ):
+            if value:
+                self.stdout.write(f"  {label}: {value}")
+        self.stdout.write("settings (* overridden):")
+        for key, row in doc["settings"].items():
+            mark = "*" if row["source"] == "overridden" else " "
+            default = f"   (stage default {row['default']})" if row["source"] == "overridden" else ""
+            self.stdout.write(f"  {mark} {key:<30} {row['value']}{default}")
+        if doc["outputs"]:
+            self.stdout.write("outputs:")
+            for key, value in doc["outputs"].items():
+                self.stdout.write(f"    {key:<18} {value}")
+        if doc["last_deployment"]:
+            last = doc["last_deployment"]
+            self.stdout.write(f"last deployment: #{last['id']} {last['kind']} {last['status']}")

@@ -1,0 +1,66 @@
+"""manage.py teardown NAME [--no-backup] [--yes] [--inline] [--json]"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from portal.management.cli import EnvportCommand, Exit, stdin_is_tty
+from portal.models import Deployment
+
+
+class Command(EnvportCommand):
+    help = (
+        "Delete every resource of an environment and nothing else (R-OPS-4). A table holding items is "
+        "backed up first unless --no-backup. Needs --yes, or typing the name on a terminal; a prod "
+        "environment always needs --yes, and one with deletion protection is refused by the engine."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("name", help="the environment's suffix")
+        parser.add_argument(
+            "--no-backup", action="store_true", help="do not back up a table that holds items"
+        )
+        parser.add_argument("--yes", action="store_true", help="confirm without a prompt")
+        parser.add_argument(
+            "--inline", action="store_true", help="run in this process (no broker, no worker)"
+        )
+        self.add_json(parser)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        as_json, kind = opts["json"], Deployment.Kind.TEARDOWN
+        env = self.environment(opts["name"], as_json=as_json, kind=kind)
+        if not opts["yes"]:
+            self.confirm(env.suffix, env.stage, as_json=as_json)
+        dep = self.request(env, kind, {"backup": not opts["no_backup"]}, as_json=as_json)
+        (dep,) = self.execute_runs([dep], inline=opts["inline"], as_json=as_json)
+        code = self.report(dep, as_json=as_json)
+        if code:
+            raise Exit(code)
+
+    def confirm(self, suffix: str, stage: str, *, as_json: bool) -> None:
+        kind = Deployment.Kind.TEARDOWN
+        if stage == "prod":
+            self.refuse(
+                f"teardown of prod environment {suffix} needs --yes",
+                as_json=as_json,
+                environment=suffix,
+                kind=kind,
+            )
+        if not stdin_is_tty():
+            self.refuse(
+                "teardown needs --yes (or type the name to confirm, on a terminal)",
+                as_json=as_json,
+                environment=suffix,
+                kind=kind,
+            )
+        self.stderr.write(f"This deletes every resource of {suffix}. Type its name to confirm: ", ending="")
+        self.stderr.flush()
+        typed = sys.stdin.readline().strip()
+        if typed != suffix:
+            self.refuse(
+                f"confirmation {typed!r} does not match {suffix!r}; nothing was done",
+                as_json=as_json,
+                environment=suffix,
+                kind=kind,
+            )

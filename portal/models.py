@@ -1,0 +1,367 @@
+"""The portal's records: environments, the deployments run on them, and what each run found.
+
+Validation of an environment is the engine's (`provisioning.spec.build_spec`): `Environment.clean`
+calls it and maps its problems onto fields, so the portal holds no second copy of the rules.
+Run records (Deployment, Step, CheckResult, DriftFinding, AuditEvent) are written by
+`portal.actions` only, and are read-only everywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from provisioning.spec import (
+    OVERRIDABLE,
+    PROFILES,
+    ROLE_ARN_RE,
+    STAGES,
+    EnvironmentSpec,
+    SpecError,
+    build_spec,
+    describe_allowed,
+)
+
+# The Environment fields that build_spec validates; an override key maps to "overrides".
+SPEC_FIELDS = ("suffix", "stage", "region", "owner", "cost_centre", "alarm_emails", "overrides")
+
+
+class Environment(models.Model):
+    class DesiredState(models.TextChoices):
+        PRESENT = "present"
+        ABSENT = "absent"
+
+    class Status(models.TextChoices):
+        NEW = "new"
+        PROVISIONING = "provisioning"
+        READY = "ready"
+        FAILED = "failed"
+        TEARING_DOWN = "tearing_down", "tearing down"
+        TORN_DOWN = "torn_down", "torn down"
+
+    class Health(models.TextChoices):
+        UNKNOWN = "unknown"
+        HEALTHY = "healthy"
+        DEGRADED = "degraded"
+        DOWN = "down"
+
+    class Drift(models.TextChoices):
+        UNKNOWN = "unknown"
+        CLEAN = "clean"
+        DRIFTED = "drifted"
+
+    suffix = models.CharField(max_length=20, unique=True, help_text="Names every resource (R-ENV-1).")
+    stage = models.CharField(max_length=16, choices=[(s, s) for s in STAGES], default="dev")
+    region = models.CharField(max_length=32, default="us-east-1")
+    owner = models.CharField(max_length=256, blank=True)
+    cost_centre = models.CharField(max_length=256, blank=True)
+    alarm_emails = models.JSONField(default=list, blank=True, help_text="A list of e-mail addresses.")
+    overrides = models.JSONField(
+        default=dict, blank=True, help_text="Stage-profile settings this environment overrides (R-ENV-2)."
+    )
+    role_arn = models.CharField(max_length=2048, blank=True, help_text="Assumed for every run, if set.")
+    external_id = models.CharField(max_length=1224, blank=True)
+    desired_state = models.CharField(
+        max_length=16, choices=DesiredState.choices, default=DesiredState.PRESENT
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Previews: torn down after this (R-OPS-5)."
+    )
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    outputs = models.JSONField(
+        default=dict, blank=True, help_text="R-ENV-4; the API key's id, never its value."
+    )
+    health = models.CharField(max_length=16, choices=Health.choices, default=Health.UNKNOWN)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    health_detail = models.TextField(blank=True)
+    drift_state = models.CharField(max_length=16, choices=Drift.choices, default=Drift.UNKNOWN)
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
+    last_deployment = models.ForeignKey(
+        "Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["suffix"]
+        indexes = [
+            models.Index(fields=["stage"], name="env_stage_idx"),
+            models.Index(fields=["status"], name="env_status_idx"),
+            models.Index(fields=["health"], name="env_health_idx"),
+            models.Index(fields=["drift_state"], name="env_drift_idx"),
+            models.Index(fields=["expires_at"], name="env_expires_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.suffix} ({self.stage})"
+
+    # --- the engine's view ----------------------------------------------------------------
+    def spec(self) -> EnvironmentSpec:
+        """The resolved spec; raises SpecError listing every problem."""
+        return build_spec(
+            suffix=self.suffix,
+            stage=self.stage,
+            region=self.region,
+            owner=self.owner,
+            cost_centre=self.cost_centre,
+            alarm_emails=self.alarm_emails or (),
+            overrides=self.overrides or {},
+        )
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        # build_spec (in clean) is the one validator of these fields: no duplicate messages.
+        super().clean_fields(exclude=set(exclude or ()) | set(SPEC_FIELDS))
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if not isinstance(self.alarm_emails, list):
+            errors.setdefault("alarm_emails", []).append("a list of e-mail addresses")
+        if not isinstance(self.overrides, dict):
+            errors.setdefault("overrides", []).append("an object of setting: value")
+        if not errors:
+            try:
+                spec = self.spec()
+            except SpecError as exc:
+                for problem in exc.problems:
+                    target = problem.field if problem.field in SPEC_FIELDS else "overrides"
+                    label = "" if target == problem.field else f"{problem.field}: "
+                    errors.setdefault(target, []).append(
+                        f"{label}{problem.value!r} is not allowed; {problem.allowed}"
+                    )
+            else:
+                self.overrides = dict(spec.overrides)  # typed: "512" -> 512, "yes" -> True
+        if len(self.region or "") > 32 and "region" not in errors:
+            errors["region"] = ["at most 32 characters"]
+        if self.role_arn and not ROLE_ARN_RE.fullmatch(self.role_arn):
+            errors.setdefault("role_arn", []).append(
+                "an IAM role ARN such as arn:aws:iam::123456789012:role/x"
+            )
+        if self.external_id and not self.role_arn:
+            errors.setdefault("external_id", []).append("only with a role ARN")
+        if errors:
+            raise ValidationError(errors)
+
+    def effective_settings(self) -> list[dict[str, Any]]:
+        """Each stage-profile setting: its value here, the stage default, and whether it is overridden."""
+        profile = PROFILES.get(self.stage, PROFILES["dev"])
+        try:
+            resolved = self.spec().settings
+        except SpecError:
+            resolved = profile
+        overrides = self.overrides if isinstance(self.overrides, dict) else {}
+        return [
+            {
+                "key": key,
+                "value": getattr(resolved, key),
+                "default": getattr(profile, key),
+                "source": "overridden" if key in overrides else "inherited",
+                "allowed": describe_allowed(key),
+            }
+            for key in OVERRIDABLE
+        ]
+
+    @property
+    def protected(self) -> bool:
+        try:
+            return self.spec().protected
+        except SpecError:
+            return PROFILES.get(self.stage, PROFILES["dev"]).deletion_protection
+
+
+ACTIVE_STATUSES = ("queued", "running")
+
+
+class Deployment(models.Model):
+    class Kind(models.TextChoices):
+        PLAN = "plan"
+        PROVISION = "provision"
+        VERIFY = "verify"
+        DRIFT = "drift"
+        HEALTH = "health"
+        TEARDOWN = "teardown"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Trigger(models.TextChoices):
+        USER = "user"
+        CLI = "cli"
+        SCHEDULE = "schedule"
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="deployments")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.USER)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="deployments"
+    )
+    options = models.JSONField(
+        default=dict, blank=True, help_text='For example {"verify": false}, {"backup": true}.'
+    )
+    spec_snapshot = models.JSONField(default=dict, blank=True, help_text="The spec as it was requested.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Times a worker started (or resumed) it."
+    )
+    requeued_at = models.DateTimeField(null=True, blank=True, help_text="When the reaper re-queued it.")
+
+    calls_total = models.PositiveIntegerField(default=0)
+    calls_mutating = models.PositiveIntegerField(default=0)
+    calls_by_operation = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment"],
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="one_active_deployment_per_environment",
+                violation_error_message="This environment already has a queued or running deployment.",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["environment", "-created_at"], name="dep_env_created_idx"),
+            models.Index(fields=["status", "heartbeat_at"], name="dep_status_heartbeat_idx"),
+            models.Index(fields=["kind", "-created_at"], name="dep_kind_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.environment.suffix} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class Step(models.Model):
+    """One resource's pass in a run, written as it finishes."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField(help_text="Order in which the steps finished.")
+    resource = models.CharField(max_length=64)
+    kind = models.CharField(max_length=64)
+    action = models.CharField(max_length=16)
+    status = models.CharField(max_length=16)
+    started_offset_s = models.FloatField(help_text="Seconds after the run started.")
+    seconds = models.FloatField()
+    calls = models.PositiveIntegerField(default=0)
+    diffs = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["deployment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "position"], name="step_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource}: {self.action} {self.status}"
+
+
+class CheckResult(models.Model):
+    """One verification check (R-VER-4) or health probe."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="checks")
+    position = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=200)
+    requirement = models.CharField(max_length=32, blank=True)
+    passed = models.BooleanField()
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    expected = models.TextField(blank=True)
+    found = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["deployment", "position"]
+        indexes = [models.Index(fields=["deployment", "passed"], name="check_dep_passed_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'pass' if self.passed else 'FAIL'}"
+
+
+class DriftFinding(models.Model):
+    """A field that differs from the definition, or a missing resource (R-OPS-2)."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="findings")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="drift_findings")
+    resource = models.CharField(max_length=64)
+    field = models.CharField(max_length=256)
+    wanted = models.JSONField(null=True, blank=True)
+    found = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["deployment", "resource", "field", "id"]
+        indexes = [models.Index(fields=["environment", "deployment"], name="finding_env_dep_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.resource}.{self.field}"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which environment, when, and from where."""
+
+    class Source(models.TextChoices):
+        UI = "ui"
+        CLI = "cli"
+        SCHEDULE = "schedule"
+
+    who = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+    )
+    actor = models.CharField(max_length=150, help_text="User name, or the CLI/schedule that acted.")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    action = models.CharField(max_length=64)
+    environment = models.ForeignKey(
+        Environment, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    environment_suffix = models.CharField(max_length=20, blank=True)
+    deployment = models.ForeignKey(
+        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    detail = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["environment_suffix", "-at"], name="audit_env_at_idx"),
+            models.Index(fields=["action", "-at"], name="audit_action_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        target = f" {self.environment_suffix}" if self.environment_suffix else ""
+        return f"{self.actor} {self.action}{target} ({self.source})"

@@ -1,0 +1,58 @@
+"""End to end on the local cloud, in process: provision, the real verification over HTTP (R-VER-1..4),
+health, drift and teardown, all through the CLI with --inline (no broker)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from portal import actions
+from portal.models import Deployment, Environment
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[object]:
+    from localcloud import LocalCloud
+
+    with LocalCloud(port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def local_target(settings, cloud):
+    settings.ENVPORT_TARGET = "local"
+    settings.ENVPORT_AWS_ENDPOINT_URL = cloud.endpoint_url
+    settings.ENVPORT_EXECUTE_API_URL = cloud.stage_url_template
+    return cloud
+
+
+def test_provision_verify_health_drift_teardown(cli, make_env, local_target):
+    make_env("e2e1", alarm_emails=["ops@example.com"])
+    result = cli("provision", "e2e1", "--inline", "--json")
+    assert result.code == 0, result.err + result.out
+    doc = result.json()
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert all(c["passed"] for c in doc["checks"]), [c for c in doc["checks"] if not c["passed"]]
+    requirements = {c["requirement"] for c in doc["checks"]}
+    assert {"R-VER-1", "R-VER-2", "R-VER-3"} <= requirements
+    assert checks["no api key"]["status"] == 403 and checks["read deleted item"]["status"] == 404
+    assert all(c["latency_ms"] is not None for c in doc["checks"] if c["requirement"] != "R-VER-3")
+    assert doc["outputs"]["api_endpoint"].startswith(local_target.endpoint_url)
+
+    env = Environment.objects.get()
+    health = actions.run_deployment(
+        actions.request_deployment(actions.Actor.schedule("health"), env, "health").pk
+    )
+    env.refresh_from_db()
+    assert health.status == "succeeded" and env.health == "healthy", env.health_detail
+
+    assert cli("verify", "e2e1", "--inline", "--json").code == 0
+    assert cli("drift", "e2e1", "--inline", "--json").code == 0
+
+    down = cli("teardown", "e2e1", "--yes", "--inline", "--json")
+    assert down.code == 0, down.err
+    assert Environment.objects.get().status == "torn_down"
+    assert Deployment.objects.filter(status="succeeded").count() == 5
