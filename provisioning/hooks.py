@@ -35,7 +35,7 @@ class _Raw:
 
 
 # The services the engine calls; their event names use the hyphenated service id.
-_SERVICES = (
+SERVICES = (
     "apigateway",
     "lambda",
     "dynamodb",
@@ -54,7 +54,7 @@ _SERVICES = (
 @lru_cache(maxsize=1)
 def _protocols() -> dict[str, str]:
     session = botocore.session.get_session()
-    models = (session.get_service_model(name) for name in _SERVICES)
+    models = (session.get_service_model(name) for name in SERVICES)
     return {m.service_id.hyphenize(): m.protocol for m in models}
 
 
