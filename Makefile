@@ -25,6 +25,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
 
+## Everything on embedded defaults: local cloud, worker, beat, web on :8000, a verified demo.
+up: $(STAMP)
+	VENV=$(VENV) bash scripts/up.sh
+
+down:
+	bash scripts/down.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
@@ -32,5 +39,5 @@ bench: $(STAMP)
 	$(PY) bench/provision.py --latency 50
 	$(PY) bench/verify.py
 
-clean:
+clean: down
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
