@@ -35,7 +35,7 @@ from typing import Any
 from ..aws import error_code
 from ..names import Names
 from ..spec import Settings
-from .base import MISSING, PRESENT, Context, FieldDiff, Observed, Resource, compare
+from .base import MISSING, PRESENT, Context, FieldDiff, Observed, Resource, compare, tag_changes, user_tags
 
 PERIOD = 300
 MISSING_DATA = "notBreaching"
@@ -43,7 +43,14 @@ OPERATOR = "GreaterThanOrEqualToThreshold"
 ALARM = "alarm:"  # state keys: "alarm:lambda-errors" -> PRESENT, "alarm:lambda-errors.Threshold" -> 10
 # DynamoDB item operations whose ThrottledRequests / SystemErrors are summed (at most 10 metrics).
 DYNAMODB_OPERATIONS = (
-    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem",
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
 )
 _NOT_FOUND = ("ResourceNotFound", "ResourceNotFoundException")
 _MANAGED_TAG = ("ManagedBy", "envport")
@@ -80,55 +87,91 @@ def _table(n: Names) -> dict[str, str]:
 
 ALARMS: tuple[AlarmDef, ...] = (
     AlarmDef(
-        "lambda-errors", "AWS/Lambda", "Errors", _lambda, lambda s: s.alarm_lambda_errors,
+        "lambda-errors",
+        "AWS/Lambda",
+        "Errors",
+        _lambda,
+        lambda s: s.alarm_lambda_errors,
         advice="Function {n.function}: {t} or more failed invocations (unhandled exceptions, timeouts) "
         "in 5 minutes. Look for ERROR lines and their request id in log group {n.function_log_group}; "
         "if a deploy just happened, roll it back.",
     ),
     AlarmDef(
-        "lambda-throttles", "AWS/Lambda", "Throttles", _lambda, lambda s: s.alarm_lambda_throttles,
+        "lambda-throttles",
+        "AWS/Lambda",
+        "Throttles",
+        _lambda,
+        lambda s: s.alarm_lambda_throttles,
         advice="Function {n.function}: {t} or more throttled invocations in 5 minutes; callers get "
         "errors. Traffic exceeds the reserved concurrency: compare ConcurrentExecutions on the dashboard, "
         "then raise reserved_concurrency for this environment or find the source of the traffic.",
     ),
     AlarmDef(
-        "lambda-duration-p90", "AWS/Lambda", "Duration", _lambda, lambda s: s.alarm_lambda_p90_ms,
-        statistic="p90", evaluation_periods=3, datapoints=2,
+        "lambda-duration-p90",
+        "AWS/Lambda",
+        "Duration",
+        _lambda,
+        lambda s: s.alarm_lambda_p90_ms,
+        statistic="p90",
+        evaluation_periods=3,
+        datapoints=2,
         advice="Function {n.function}: p90 duration at or above {t} ms in 2 of the last 3 5-minute "
         "periods. Check DynamoDB latency and throttles on the dashboard and X-Ray traces for the slow "
         "segment; frequent cold starts point at memory size.",
     ),
     AlarmDef(
-        "api-5xx", "AWS/ApiGateway", "5XXError", _api, lambda s: s.alarm_api_5xx,
+        "api-5xx",
+        "AWS/ApiGateway",
+        "5XXError",
+        _api,
+        lambda s: s.alarm_api_5xx,
         advice="API {n.rest_api} stage {n.api_stage}: {t} or more 5XX responses in 5 minutes. 502 is a "
         "function error or malformed response, 504 a timeout: check the function's alarms and logs "
         "({n.function_log_group}) and the access log {n.access_log_group}.",
     ),
     AlarmDef(
-        "api-4xx", "AWS/ApiGateway", "4XXError", _api, lambda s: s.alarm_api_4xx,
+        "api-4xx",
+        "AWS/ApiGateway",
+        "4XXError",
+        _api,
+        lambda s: s.alarm_api_4xx,
         advice="API {n.rest_api} stage {n.api_stage}: {t} or more 4XX responses in 5 minutes. Usually "
         "clients: 403 missing or wrong API key, 429 usage-plan throttling, 400 bad input. The access log "
         "{n.access_log_group} shows status and caller; a jump right after a deploy means a broken client "
         "or route.",
     ),
     AlarmDef(
-        "api-latency-p90", "AWS/ApiGateway", "Latency", _api, lambda s: s.alarm_api_p90_ms,
-        statistic="p90", evaluation_periods=3, datapoints=2,
+        "api-latency-p90",
+        "AWS/ApiGateway",
+        "Latency",
+        _api,
+        lambda s: s.alarm_api_p90_ms,
+        statistic="p90",
+        evaluation_periods=3,
+        datapoints=2,
         advice="API {n.rest_api} stage {n.api_stage}: p90 latency at or above {t} ms in 2 of the last 3 "
         "5-minute periods. If IntegrationLatency on the dashboard is as high, the function is slow (see "
         "its duration alarm); otherwise look at API Gateway throttling and the access log.",
     ),
     AlarmDef(
-        "dynamodb-throttles", "AWS/DynamoDB", "ThrottledRequests", _table,
-        lambda s: s.alarm_dynamodb_throttles, per_operation=True,
+        "dynamodb-throttles",
+        "AWS/DynamoDB",
+        "ThrottledRequests",
+        _table,
+        lambda s: s.alarm_dynamodb_throttles,
+        per_operation=True,
         advice="Table {n.table}: {t} or more throttled requests (summed over operations) in 5 minutes. "
         "On-demand tables throttle on hot partitions or a sudden doubling of traffic, provisioned ones "
         "when capacity or auto scaling lags. Check consumed capacity on the dashboard and Contributor "
         "Insights for hot keys.",
     ),
     AlarmDef(
-        "dynamodb-system-errors", "AWS/DynamoDB", "SystemErrors", _table,
-        lambda s: s.alarm_dynamodb_system_errors, per_operation=True,
+        "dynamodb-system-errors",
+        "AWS/DynamoDB",
+        "SystemErrors",
+        _table,
+        lambda s: s.alarm_dynamodb_system_errors,
+        per_operation=True,
         advice="Table {n.table}: {t} or more DynamoDB system errors (HTTP 500 from DynamoDB, summed over "
         "operations) in 5 minutes. The fault is on AWS's side and the SDK retries: check the AWS Health "
         "Dashboard for DynamoDB in this region and the function's error rate.",
@@ -163,7 +206,7 @@ class Alarms(Resource):
         tags = _tags_by_arn(ctx, described)
         state: dict[str, Any] = {}
         for name, alarm in sorted(described.items()):
-            short = name[len(prefix):]
+            short = name[len(prefix) :]
             arn = alarm["AlarmArn"]
             if short in _BY_SHORT:
                 if arn not in tags:  # untagged, or not yet in the eventually consistent tag index
@@ -212,7 +255,7 @@ class Alarms(Resource):
         retag: set[str] = set()
         extras: list[str] = []
         for finding in diffs:
-            short, _, field = finding.field[len(ALARM):].partition(".")
+            short, _, field = finding.field[len(ALARM) :].partition(".")
             if not field and finding.wanted == MISSING:
                 extras.append(alarm_name(ctx.names, short))
             elif field == "tags":
@@ -285,19 +328,21 @@ def _sum_over_operations(alarm: AlarmDef, names: Names) -> list[dict[str, Any]]:
     queries: list[dict[str, Any]] = []
     for index, operation in enumerate(DYNAMODB_OPERATIONS, start=1):
         dimensions = {**alarm.dimensions(names), "Operation": operation}
-        queries.append({
-            "Id": f"m{index}",
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": alarm.namespace,
-                    "MetricName": alarm.metric,
-                    "Dimensions": _dimension_list(dimensions),
+        queries.append(
+            {
+                "Id": f"m{index}",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": alarm.namespace,
+                        "MetricName": alarm.metric,
+                        "Dimensions": _dimension_list(dimensions),
+                    },
+                    "Period": PERIOD,
+                    "Stat": alarm.statistic,
                 },
-                "Period": PERIOD,
-                "Stat": alarm.statistic,
-            },
-            "ReturnData": False,  # the default is True, and exactly one query may return data
-        })
+                "ReturnData": False,  # the default is True, and exactly one query may return data
+            }
+        )
     ids = ",".join(q["Id"] for q in queries)
     total = {
         "Id": "total",
@@ -317,8 +362,13 @@ def _dimension_dict(dimensions: Iterable[dict[str, str]] | None) -> dict[str, st
 
 
 _COMMON_FIELDS = (
-    "AlarmDescription", "ActionsEnabled", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
-    "ComparisonOperator", "TreatMissingData",
+    "AlarmDescription",
+    "ActionsEnabled",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
 )
 _ACTION_FIELDS = ("AlarmActions", "OKActions", "InsufficientDataActions")
 _METRIC_FIELDS = ("Namespace", "MetricName", "Statistic", "ExtendedStatistic", "Period")
@@ -339,7 +389,7 @@ def _alarm_state(short: str, alarm: dict[str, Any], tags: dict[str, str]) -> dic
         state[f"{base}.Metrics"] = [_query_summary(q) for q in queries]
     else:
         state[f"{base}.Dimensions"] = _dimension_dict(alarm.get("Dimensions"))
-    state[f"{base}.tags"] = _own_tags(tags)
+    state[f"{base}.tags"] = user_tags(tags)
     return state
 
 
@@ -369,7 +419,7 @@ def _group(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for key, value in state.items():
         if not key.startswith(ALARM):
             continue
-        short, _, field = key[len(ALARM):].partition(".")
+        short, _, field = key[len(ALARM) :].partition(".")
         grouped.setdefault(short, {})
         if field:
             grouped[short][key] = value
@@ -420,18 +470,11 @@ def _is_ours(ctx: Context, tags: dict[str, str] | None) -> bool:
     return tags.get("Environment") == ctx.spec.suffix and tags.get(_MANAGED_TAG[0]) == _MANAGED_TAG[1]
 
 
-def _own_tags(tags: dict[str, str]) -> dict[str, str]:
-    """Tags AWS adds itself (`aws:` prefix) can be neither set nor removed: not ours to compare."""
-    return {k: v for k, v in tags.items() if not k.startswith("aws:")}
-
-
 # --- writes --------------------------------------------------------------------------------------
 
 
 def _retag(cloudwatch: Any, arn: str, wanted: dict[str, str], found: Any) -> None:
-    found = found if isinstance(found, dict) else {}
-    to_set = {k: v for k, v in wanted.items() if found.get(k) != v}
-    to_remove = sorted(set(found) - set(wanted))
+    to_set, to_remove = tag_changes(wanted, found)
     if to_set:
         cloudwatch.tag_resource(
             ResourceARN=arn, Tags=[{"Key": k, "Value": v} for k, v in sorted(to_set.items())]
@@ -443,7 +486,7 @@ def _retag(cloudwatch: Any, arn: str, wanted: dict[str, str], found: Any) -> Non
 def _delete_alarms(cloudwatch: Any, names: list[str]) -> None:
     for start in range(0, len(names), _DELETE_BATCH):
         try:
-            cloudwatch.delete_alarms(AlarmNames=names[start:start + _DELETE_BATCH])
+            cloudwatch.delete_alarms(AlarmNames=names[start : start + _DELETE_BATCH])
         except Exception as exc:
             if error_code(exc) not in _NOT_FOUND:
                 raise

@@ -195,6 +195,39 @@ def compare(resource: str, desired: dict[str, Any], found: dict[str, Any]) -> li
     return diffs
 
 
+def tag_changes(wanted: dict[str, str], found: Any) -> tuple[dict[str, str], list[str]]:
+    """Tags to set (new or changed) and keys to remove, so a retag touches only what differs."""
+    found = found if isinstance(found, dict) else {}
+    to_set = {k: v for k, v in wanted.items() if found.get(k) != v}
+    return to_set, sorted(set(found) - set(wanted))
+
+
+def user_tags(tags: dict[str, str] | None) -> dict[str, str]:
+    """Tags AWS adds itself (`aws:` prefix) can be neither set nor removed: not ours to compare."""
+    return {k: v for k, v in (tags or {}).items() if not k.startswith("aws:")}
+
+
+def oldest_of_mine(
+    ctx: Context, items: list[dict[str, Any]], name: str
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Adopt by name AND tags where AWS names are not unique (REST APIs, usage plans, keys).
+
+    The oldest match is ours; the ids of further matches (left by concurrent runs) are returned
+    so they can be reported as drift. Someone else's item with the same name is never adopted.
+    """
+    mine = [
+        item
+        for item in items
+        if item.get("name") == name
+        and user_tags(item.get("tags")).get("Environment") == ctx.spec.suffix
+        and user_tags(item.get("tags")).get("ManagedBy") == "envport"
+    ]
+    if not mine:
+        return None, []
+    mine.sort(key=lambda item: (str(item.get("createdDate", "")), item["id"]))
+    return mine[0], sorted(item["id"] for item in mine[1:])
+
+
 def _same(wanted: Any, found: Any) -> bool:
     if isinstance(wanted, float) or isinstance(found, float):
         try:

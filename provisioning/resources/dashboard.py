@@ -134,39 +134,69 @@ def _metric_widgets(n: Names, region: str) -> list[dict[str, Any]]:
     table = ("TableName", n.table)
     per_op = [("TableName", n.table, "Operation", op) for op in ITEM_OPERATIONS]
     return [
-        _graph(region, "Lambda: invocations, errors, throttles", [
-            ("AWS/Lambda", "Invocations", fn, "Sum", "Invocations"),
-            ("AWS/Lambda", "Errors", fn, "Sum", "Errors"),
-            ("AWS/Lambda", "Throttles", fn, "Sum", "Throttles"),
-        ]),
-        _graph(region, "Lambda: duration (ms)", [
-            ("AWS/Lambda", "Duration", fn, stat, stat) for stat in ("p50", "p90", "p99")
-        ]),
-        _graph(region, "Lambda: concurrent executions", [
-            ("AWS/Lambda", "ConcurrentExecutions", fn, "Maximum", "ConcurrentExecutions (max)"),
-        ]),
-        _graph(region, "API Gateway: requests and errors", [
-            ("AWS/ApiGateway", "Count", api, "Sum", "Requests"),
-            ("AWS/ApiGateway", "4XXError", api, "Sum", "4XX"),
-            ("AWS/ApiGateway", "5XXError", api, "Sum", "5XX"),
-        ]),
-        _graph(region, "API Gateway: latency p90 (ms)", [
-            ("AWS/ApiGateway", "Latency", api, "p90", "Latency p90"),
-            ("AWS/ApiGateway", "IntegrationLatency", api, "p90", "IntegrationLatency p90"),
-        ]),
-        _graph(region, "DynamoDB: consumed capacity", [
-            ("AWS/DynamoDB", "ConsumedReadCapacityUnits", table, "Sum", "Read units"),
-            ("AWS/DynamoDB", "ConsumedWriteCapacityUnits", table, "Sum", "Write units"),
-        ]),
-        _graph(region, "DynamoDB: throttled requests", [
-            ("AWS/DynamoDB", "ThrottledRequests", dims, "Sum", dims[3]) for dims in per_op
-        ], stacked=True),
-        _graph(region, "DynamoDB: successful request latency (ms)", [
-            ("AWS/DynamoDB", "SuccessfulRequestLatency", dims, "Average", dims[3]) for dims in per_op
-        ]),
-        _graph(region, "DynamoDB: system errors", [
-            ("AWS/DynamoDB", "SystemErrors", dims, "Sum", dims[3]) for dims in per_op
-        ], stacked=True),
+        _graph(
+            region,
+            "Lambda: invocations, errors, throttles",
+            [
+                ("AWS/Lambda", "Invocations", fn, "Sum", "Invocations"),
+                ("AWS/Lambda", "Errors", fn, "Sum", "Errors"),
+                ("AWS/Lambda", "Throttles", fn, "Sum", "Throttles"),
+            ],
+        ),
+        _graph(
+            region,
+            "Lambda: duration (ms)",
+            [("AWS/Lambda", "Duration", fn, stat, stat) for stat in ("p50", "p90", "p99")],
+        ),
+        _graph(
+            region,
+            "Lambda: concurrent executions",
+            [
+                ("AWS/Lambda", "ConcurrentExecutions", fn, "Maximum", "ConcurrentExecutions (max)"),
+            ],
+        ),
+        _graph(
+            region,
+            "API Gateway: requests and errors",
+            [
+                ("AWS/ApiGateway", "Count", api, "Sum", "Requests"),
+                ("AWS/ApiGateway", "4XXError", api, "Sum", "4XX"),
+                ("AWS/ApiGateway", "5XXError", api, "Sum", "5XX"),
+            ],
+        ),
+        _graph(
+            region,
+            "API Gateway: latency p90 (ms)",
+            [
+                ("AWS/ApiGateway", "Latency", api, "p90", "Latency p90"),
+                ("AWS/ApiGateway", "IntegrationLatency", api, "p90", "IntegrationLatency p90"),
+            ],
+        ),
+        _graph(
+            region,
+            "DynamoDB: consumed capacity",
+            [
+                ("AWS/DynamoDB", "ConsumedReadCapacityUnits", table, "Sum", "Read units"),
+                ("AWS/DynamoDB", "ConsumedWriteCapacityUnits", table, "Sum", "Write units"),
+            ],
+        ),
+        _graph(
+            region,
+            "DynamoDB: throttled requests",
+            [("AWS/DynamoDB", "ThrottledRequests", dims, "Sum", dims[3]) for dims in per_op],
+            stacked=True,
+        ),
+        _graph(
+            region,
+            "DynamoDB: successful request latency (ms)",
+            [("AWS/DynamoDB", "SuccessfulRequestLatency", dims, "Average", dims[3]) for dims in per_op],
+        ),
+        _graph(
+            region,
+            "DynamoDB: system errors",
+            [("AWS/DynamoDB", "SystemErrors", dims, "Sum", dims[3]) for dims in per_op],
+            stacked=True,
+        ),
     ]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..aws import error_code
-from .base import Context, FieldDiff, Observed, Resource, retry_until
+from .base import Context, FieldDiff, Observed, Resource, retry_until, tag_changes, user_tags
 
 RETENTION_SECONDS = 14 * 24 * 60 * 60
 # Attribute name -> the value we want, as SQS reports it (every attribute value is a string).
@@ -42,7 +42,7 @@ class DeadLetterQueue(Resource):
                 return None
             raise
         state: dict[str, Any] = {name: attributes.get(name, "") for name in QUEUE_ATTRIBUTES}
-        state["tags"] = _own_tags(tags)
+        state["tags"] = user_tags(tags)
         return Observed(state=state, attrs={"url": url, "arn": attributes["QueueArn"]})
 
     def desired(self, ctx: Context) -> dict[str, Any]:
@@ -84,15 +84,8 @@ class DeadLetterQueue(Resource):
                 raise
 
 
-def _own_tags(tags: dict[str, str]) -> dict[str, str]:
-    """Tags AWS adds itself (`aws:` prefix) can be neither set nor removed: not ours to compare."""
-    return {k: v for k, v in tags.items() if not k.startswith("aws:")}
-
-
 def _retag_queue(sqs: Any, url: str, wanted: dict[str, str], found: Any) -> None:
-    found = found if isinstance(found, dict) else {}
-    to_set = {k: v for k, v in wanted.items() if found.get(k) != v}
-    to_remove = sorted(set(found) - set(wanted))
+    to_set, to_remove = tag_changes(wanted, found)
     if to_set:
         sqs.tag_queue(QueueUrl=url, Tags=to_set)
     if to_remove:

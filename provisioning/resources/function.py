@@ -28,7 +28,18 @@ from typing import Any
 from ..aws import error_code
 from ..bundle import Bundle, build_bundle
 from ..names import HANDLER, INDEX_NAME
-from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed, Resource, retry_until, wait_for
+from .base import (
+    MISSING,
+    UNKNOWN,
+    Context,
+    FieldDiff,
+    Observed,
+    Resource,
+    retry_until,
+    tag_changes,
+    user_tags,
+    wait_for,
+)
 
 RUNTIME = "python3.12"
 ARCHITECTURES = ["arm64"]
@@ -78,7 +89,7 @@ class Function(Resource):
             "DeadLetterConfig.TargetArn": (config.get("DeadLetterConfig") or {}).get("TargetArn") or MISSING,
             **{f"LoggingConfig.{name}": logging_config.get(name, MISSING) for name in LOGGING_FIELDS},
             "CodeSha256": config.get("CodeSha256", MISSING),
-            "tags": {k: v for k, v in (response.get("Tags") or {}).items() if not k.startswith("aws:")},
+            "tags": user_tags(response.get("Tags")),
         }
         return Observed(state=state, attrs=_attrs(config))
 
@@ -260,9 +271,7 @@ def _set_concurrency(ctx: Context, reserved: int | None) -> None:
 
 
 def _retag(client: Any, arn: str, wanted: dict[str, str], found: Any) -> None:
-    found = found if isinstance(found, dict) else {}
-    to_set = {k: v for k, v in wanted.items() if found.get(k) != v}
-    to_remove = sorted(set(found) - set(wanted))
+    to_set, to_remove = tag_changes(wanted, found)
     if to_set:
         client.tag_resource(Resource=arn, Tags=to_set)
     if to_remove:

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from ..aws import error_code
-from .base import Context, Observed, Resource
+from .base import Context, Observed, Resource, tag_changes
 
 ROLE_TAG = "envport:purpose"
 ROLE_VALUE = "environment-key"
@@ -142,11 +142,11 @@ class KmsKey(Resource):
         if "KeyRotationEnabled" in fields:
             kms.enable_key_rotation(KeyId=key_id)
         if "tags" in fields:
-            wanted, found = desired["tags"], observed.state["tags"]
-            stale = [k for k in found if k not in wanted]
+            to_set, stale = tag_changes(desired["tags"], observed.state["tags"])
             if stale:
                 kms.untag_resource(KeyId=key_id, TagKeys=stale)
-            kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in wanted.items()])
+            if to_set:
+                kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in to_set.items()])
         return {**observed.attrs, "alias_exists": True}
 
     def delete(self, ctx: Context, observed: Observed) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..aws import error_code
 from ..names import Names
-from .base import Context, Observed, Resource
+from .base import Context, Observed, Resource, tag_changes
 
 
 class LogGroup(Resource):
@@ -62,10 +62,11 @@ class LogGroup(Resource):
                 logGroupName=observed.attrs["name"], retentionInDays=desired["retentionInDays"]
             )
         if "tags" in fields:
-            stale = [k for k in observed.state["tags"] if k not in desired["tags"]]
+            to_set, stale = tag_changes(desired["tags"], observed.state["tags"])
             if stale:
                 logs.untag_resource(resourceArn=observed.attrs["arn"], tagKeys=stale)
-            logs.tag_resource(resourceArn=observed.attrs["arn"], tags=desired["tags"])
+            if to_set:
+                logs.tag_resource(resourceArn=observed.attrs["arn"], tags=to_set)
         return observed.attrs
 
     def delete(self, ctx: Context, observed: Observed) -> None:

@@ -20,7 +20,17 @@ from typing import Any
 
 from ..aws import error_code
 from . import rest_api_parts as parts
-from .base import MISSING, Context, FieldDiff, Observed, Resource, compare
+from .base import (
+    MISSING,
+    Context,
+    FieldDiff,
+    Observed,
+    Resource,
+    compare,
+    oldest_of_mine,
+    tag_changes,
+    user_tags,
+)
 from .rest_api_parts import MethodSpec
 
 
@@ -42,10 +52,6 @@ class ObservedApi(Observed):
     live: LiveApi | None = None
 
 
-def _tags_of(item: dict[str, Any]) -> dict[str, str]:
-    return {k: v for k, v in (item.get("tags") or {}).items() if not k.startswith("aws:")}
-
-
 class RestApi(Resource):
     """One REGIONAL REST API with `/items` and `/items/{id}` proxied to the function."""
 
@@ -60,8 +66,8 @@ class RestApi(Resource):
             return None
         apigw = ctx.client("apigateway")
         api_id = found["id"]
-        resources = self._pages(apigw, "get_resources", restApiId=api_id, embed=["methods"])
-        gateway = self._pages(apigw, "get_gateway_responses", restApiId=api_id)
+        resources = all_items(apigw, "get_resources", restApiId=api_id, embed=["methods"])
+        gateway = all_items(apigw, "get_gateway_responses", restApiId=api_id)
         stage = self._stage(ctx, api_id)
         live = LiveApi(
             api_id=api_id,
@@ -75,7 +81,7 @@ class RestApi(Resource):
             "endpointConfiguration.types": sorted(
                 (found.get("endpointConfiguration") or {}).get("types", [])
             ),
-            "tags": _tags_of(found),
+            "tags": user_tags(found.get("tags")),
             "duplicates": duplicates,
             **parts.flatten_resources(resources),
             **parts.flatten_gateway_responses(gateway),
@@ -86,27 +92,7 @@ class RestApi(Resource):
     def _find(self, ctx: Context) -> tuple[dict[str, Any] | None, list[str]]:
         """The oldest API with this name and this environment's tags; the others are duplicates
         (left by concurrent runs) and are reported, never adopted."""
-        wanted = ctx.names.rest_api
-        mine = [
-            item
-            for item in self._pages(ctx.client("apigateway"), "get_rest_apis")
-            if item.get("name") == wanted
-            and _tags_of(item).get("Environment") == ctx.spec.suffix
-            and _tags_of(item).get("ManagedBy") == "envport"
-        ]
-        if not mine:
-            return None, []
-        mine.sort(key=lambda item: (str(item.get("createdDate", "")), item["id"]))
-        return mine[0], sorted(item["id"] for item in mine[1:])
-
-    @staticmethod
-    def _pages(client: Any, operation: str, **kwargs: Any) -> list[dict[str, Any]]:
-        """Every item of a paginated read, with the largest page API Gateway allows (fewest calls)."""
-        paginator = client.get_paginator(operation)
-        items: list[dict[str, Any]] = []
-        for page in paginator.paginate(**kwargs, PaginationConfig={"PageSize": 500}):
-            items.extend(page.get("items", []))
-        return items
+        return oldest_of_mine(ctx, all_items(ctx.client("apigateway"), "get_rest_apis"), ctx.names.rest_api)
 
     def _stage(self, ctx: Context, api_id: str) -> dict[str, Any] | None:
         try:
@@ -327,13 +313,20 @@ class RestApi(Resource):
         }
 
 
+def all_items(client: Any, operation: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated API Gateway read, in the largest pages it allows (fewest calls)."""
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator(operation).paginate(**kwargs, PaginationConfig={"PageSize": 500}):
+        items.extend(page.get("items", []))
+    return items
+
+
 def retag(apigw: Any, arn: str, found: Any, wanted: dict[str, str]) -> None:
     """Make an API Gateway resource's tags exactly `wanted`: untag strays, tag what differs."""
-    found = found if isinstance(found, dict) else {}
-    extra = sorted(set(found) - set(wanted))
+    to_set, extra = tag_changes(wanted, found)
     if extra:
         apigw.untag_resource(resourceArn=arn, tagKeys=extra)
-    if any(found.get(k) != v for k, v in wanted.items()):
+    if to_set:
         apigw.tag_resource(resourceArn=arn, tags=wanted)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..aws import error_code
 from ..names import INDEX_NAME
-from .base import UNKNOWN, Context, FieldDiff, Observed, Resource
+from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, tag_changes
 
 POLICY_VERSION = "2012-10-17"
 TRUSTED_SERVICE = "lambda.amazonaws.com"
@@ -241,10 +241,8 @@ def _ignore_missing(call: Any, **kwargs: Any) -> None:
 
 
 def _retag_role(iam: Any, name: str, wanted: dict[str, str], found: Any) -> None:
-    found = found if isinstance(found, dict) else {}
-    to_set = [{"Key": k, "Value": v} for k, v in sorted(wanted.items()) if found.get(k) != v]
-    to_remove = sorted(set(found) - set(wanted))
+    to_set, to_remove = tag_changes(wanted, found)
     if to_set:
-        iam.tag_role(RoleName=name, Tags=to_set)
+        iam.tag_role(RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in sorted(to_set.items())])
     if to_remove:
         iam.untag_role(RoleName=name, TagKeys=to_remove)

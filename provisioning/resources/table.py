@@ -12,7 +12,7 @@ from typing import Any
 
 from ..aws import error_code
 from ..names import INDEX_NAME, INDEX_PARTITION, INDEX_SORT, TTL_ATTRIBUTE
-from .base import Context, Observed, Resource, wait_for
+from .base import Context, Observed, Resource, tag_changes, wait_for
 
 TARGET_UTILISATION = 70.0
 _DIMENSIONS = {
@@ -272,10 +272,11 @@ class Table(Resource):
             self._wait_active(ctx)
         if "tags" in fields:
             arn = observed.attrs["arn"]
-            stale = [k for k in observed.state["tags"] if k not in desired["tags"]]
+            to_set, stale = tag_changes(desired["tags"], observed.state["tags"])
             if stale:
                 ddb.untag_resource(ResourceArn=arn, TagKeys=stale)
-            ddb.tag_resource(ResourceArn=arn, Tags=ctx.tag_list())
+            if to_set:
+                ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in to_set.items()])
         self._converge_extras(ctx, desired, observed.state)
         return observed.attrs
 

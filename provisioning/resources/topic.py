@@ -100,7 +100,7 @@ class AlarmTopic(Resource):
         for name, finding in changed.items():
             if not name.startswith(SUBSCRIPTION):
                 continue
-            address = name[len(SUBSCRIPTION):]
+            address = name[len(SUBSCRIPTION) :]
             if finding.wanted == PRESENT:
                 _subscribe(sns, arn, address)
             elif finding.wanted == MISSING:
@@ -121,7 +121,7 @@ class AlarmTopic(Resource):
 
 def _addresses(state: dict[str, Any]) -> list[str]:
     return sorted(
-        k[len(SUBSCRIPTION):] for k, v in state.items() if k.startswith(SUBSCRIPTION) and v == PRESENT
+        k[len(SUBSCRIPTION) :] for k, v in state.items() if k.startswith(SUBSCRIPTION) and v == PRESENT
     )
 
 

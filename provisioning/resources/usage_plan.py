@@ -12,21 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..aws import error_code
-from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, compare
-from .rest_api import retag
+from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, compare, oldest_of_mine, user_tags
+from .rest_api import all_items, retag
 
 NOT_FOUND = "NotFoundException"
-
-
-def _tags_of(item: dict[str, Any]) -> dict[str, str]:
-    return {k: v for k, v in (item.get("tags") or {}).items() if not k.startswith("aws:")}
-
-
-def _pages(client: Any, operation: str, **kwargs: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    for page in client.get_paginator(operation).paginate(**kwargs, PaginationConfig={"PageSize": 500}):
-        items.extend(page.get("items", []))
-    return items
 
 
 def _stage_ref(stage: dict[str, Any]) -> str:
@@ -44,12 +33,12 @@ class UsagePlan(Resource):
     # --- reading ---
     def observe(self, ctx: Context) -> Observed | None:
         apigw = ctx.client("apigateway")
-        api_key, key_dups = self._oldest_mine(
+        api_key, key_dups = oldest_of_mine(
             ctx,
-            _pages(apigw, "get_api_keys", nameQuery=ctx.names.api_key, includeValues=False),
+            all_items(apigw, "get_api_keys", nameQuery=ctx.names.api_key, includeValues=False),
             ctx.names.api_key,
         )
-        plan, plan_dups = self._oldest_mine(ctx, _pages(apigw, "get_usage_plans"), ctx.names.usage_plan)
+        plan, plan_dups = oldest_of_mine(ctx, all_items(apigw, "get_usage_plans"), ctx.names.usage_plan)
         if api_key is None and plan is None:
             return None
         state: dict[str, Any] = {"api_key.duplicates": key_dups, "duplicates": plan_dups}
@@ -57,33 +46,17 @@ class UsagePlan(Resource):
         if api_key is not None:
             attrs["api_key_id"] = api_key["id"]
             state["api_key.enabled"] = bool(api_key.get("enabled"))
-            state["api_key.tags"] = _tags_of(api_key)
+            state["api_key.tags"] = user_tags(api_key.get("tags"))
         if plan is not None:
             attrs["usage_plan_id"] = plan["id"]
             state.update(self._plan_fields(plan))
-            keys = _pages(apigw, "get_usage_plan_keys", usagePlanId=plan["id"])
+            keys = all_items(apigw, "get_usage_plan_keys", usagePlanId=plan["id"])
             state["usage_plan.keys"] = sorted(k["id"] for k in keys)
         return Observed(state=state, attrs=attrs)
 
-    def _oldest_mine(
-        self, ctx: Context, items: list[dict[str, Any]], name: str
-    ) -> tuple[dict[str, Any] | None, list[str]]:
-        """The oldest item with this exact name and this environment's tags, and the ids of the rest."""
-        mine = [
-            item
-            for item in items
-            if item.get("name") == name
-            and _tags_of(item).get("Environment") == ctx.spec.suffix
-            and _tags_of(item).get("ManagedBy") == "envport"
-        ]
-        if not mine:
-            return None, []
-        mine.sort(key=lambda item: (str(item.get("createdDate", "")), item["id"]))
-        return mine[0], sorted(item["id"] for item in mine[1:])
-
     @staticmethod
     def _plan_fields(plan: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"tags": _tags_of(plan)}
+        out: dict[str, Any] = {"tags": user_tags(plan.get("tags"))}
         throttle = plan.get("throttle") or {}
         quota = plan.get("quota") or {}
         for name in ("rateLimit", "burstLimit"):
