@@ -1,0 +1,58 @@
+"""The client factory: assumed roles, retry settings, and the call recorder's read/mutating split."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from provisioning.aws import AwsClients, AwsTarget, CallRecorder, is_read
+
+
+def test_operations_are_split_into_reads_and_mutations() -> None:
+    for op in ("GetRestApis", "DescribeTable", "ListTags", "Query", "Scan", "BatchGetItem", "HeadObject"):
+        assert is_read(op), op
+    for op in ("CreateTable", "PutMethod", "UpdateStage", "TagResource", "AddPermission", "AssumeRole"):
+        assert not is_read(op), op
+
+
+def test_recorder_counts_calls_per_operation_and_per_resource(mocked_aws: None) -> None:
+    recorder = CallRecorder()
+    clients = AwsClients(AwsTarget(region="us-east-1"), recorder=recorder)
+    sqs = clients.client("sqs")
+    before = recorder.snapshot()
+    with recorder.attributing("dlq"):
+        sqs.create_queue(QueueName="q1")
+        sqs.list_queues()
+    sqs.list_queues()
+    calls = recorder.since(before)
+    assert calls.by_operation == {"sqs.CreateQueue": 1, "sqs.ListQueues": 2}
+    assert (calls.total, calls.mutating, calls.reads) == (3, 1, 2)
+    assert recorder.calls_of("dlq") == 2
+    assert clients.client("sqs") is sqs  # one client per service, shared
+
+
+def test_a_role_per_environment_is_assumed_with_its_external_id(mocked_aws: None) -> None:
+    # an environment in its own account: the engine works as the role it names
+    iam = boto3.client("iam", region_name="us-east-1")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    role = iam.create_role(RoleName="envport-deployer", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    target = AwsTarget(region="eu-west-1", role_arn=role["Arn"], external_id="ext-123", retry_mode="adaptive")
+    clients = AwsClients(target)
+    identity = clients.client("sts").get_caller_identity()
+    assert ":assumed-role/envport-deployer/envport" in identity["Arn"]
+    assert clients.client("dynamodb").meta.region_name == "eu-west-1"
+    assert clients.client("dynamodb").meta.config.retries["mode"] == "adaptive"
+
+
+def test_stage_url_follows_the_configured_template() -> None:
+    assert AwsTarget(region="eu-west-2").stage_url("abc123", "prod") == (
+        "https://abc123.execute-api.eu-west-2.amazonaws.com/prod"
+    )
+    local = AwsTarget(
+        execute_api_url_template="http://127.0.0.1:4566/restapis/{api_id}/{stage}/_user_request_"
+    )
+    assert local.stage_url("abc123", "dev") == "http://127.0.0.1:4566/restapis/abc123/dev/_user_request_"
