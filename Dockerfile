@@ -1,0 +1,26 @@
+# One image for every envport service in docker-compose.yml: web (gunicorn), worker and beat
+# (Celery) and the local cloud. Runs as an unprivileged user; state that must survive lives in
+# PostgreSQL, so /app/var (ENVPORT_VAR_DIR: static files, scratch) is disposable.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DJANGO_SETTINGS_MODULE=portal.settings \
+    ENVPORT_VAR_DIR=/app/var
+
+WORKDIR /app
+
+# Dependencies first: this layer is rebuilt only when requirements.txt changes.
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+
+COPY . .
+RUN useradd --create-home --uid 10001 envport \
+    && mkdir -p /app/var \
+    && chown -R envport:envport /app/var
+USER envport
+
+EXPOSE 8000 4566
+CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
