@@ -157,8 +157,9 @@ STORAGES = {
 if not DEBUG:
     SECURE_SSL_REDIRECT = _bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Off only to serve plain HTTP on a LAN name (docker compose without TLS); check --deploy warns.
+    SESSION_COOKIE_SECURE = _bool("DJANGO_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_HSTS_SECONDS = int(_env("DJANGO_SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -197,7 +198,13 @@ ENVPORT_STALE_AFTER_SECONDS = float(_env("ENVPORT_STALE_AFTER_SECONDS", "300"))
 
 # --- Celery --------------------------------------------------------------------------------
 REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
-_BROKER = choose_broker(explicit=_env("CELERY_BROKER_URL") or None, redis_url=REDIS_URL, var_dir=VAR_DIR)
+# In production a worker that starts before Redis answers must wait for it, not fall back to a
+# filesystem queue nobody else reads: the explicit URL skips the probe and the fallback.
+_BROKER = choose_broker(
+    explicit=_env("CELERY_BROKER_URL") or (REDIS_URL if PRODUCTION else None),
+    redis_url=REDIS_URL,
+    var_dir=VAR_DIR,
+)
 CELERY_BROKER_URL = _BROKER.url
 ENVPORT_BROKER_WARNING = _BROKER.warning
 CELERY_BROKER_TRANSPORT_OPTIONS = dict(_BROKER.transport_options)

@@ -203,3 +203,17 @@ def test_logs_never_show_an_api_key_value():
     )
     RedactSecrets().filter(record)
     assert "AbCdEf0123456789xyzXYZ" not in record.getMessage() and "****" in record.getMessage()
+
+
+def test_production_never_falls_back_to_a_filesystem_broker(tmp_path):
+    """A production worker that starts before Redis answers waits for Redis instead of quietly
+    reading a filesystem queue nobody else writes to."""
+    env = {
+        "ENVPORT_ENV": "production",
+        "DJANGO_SECRET_KEY": "s" * 60,
+        "DJANGO_ALLOWED_HOSTS": "envport.example.com",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+    }
+    done = _run(env, "-c", PRINT_SETTINGS, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["broker"] == "redis://127.0.0.1:1/0"
