@@ -81,6 +81,7 @@ class _Api:
         self.origin = origin
         self.timeout = timeout
         self.checks: list[CheckResult] = []
+        self.created_id: str | None = None  # the journey's item until it is deleted
 
     def call(
         self,
@@ -137,7 +138,7 @@ def _journey(api: _Api, marker: str) -> None:
         return
     item = created.json() or {}
     item_id = item.get("id")
-    api.created_id = item_id  # type: ignore[attr-defined]
+    api.created_id = item_id
     path = f"/items/{item_id}"
     api.record("read item", "R-VER-1", api.call("GET", path), 200, _field("id", item_id))
     renamed = marker + "-updated"
@@ -161,7 +162,7 @@ def _journey(api: _Api, marker: str) -> None:
 
     api.record("list items", "R-VER-1", api.call("GET", "/items?limit=100"), 200, listed)
     if api.record("delete item", "R-VER-1", api.call("DELETE", path), 204):
-        api.created_id = None  # type: ignore[attr-defined]
+        api.created_id = None
     api.record("read deleted item", "R-VER-1", api.call("GET", path), 404)
 
 
@@ -231,16 +232,14 @@ def verify(
     key = engine.clients.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
     origin = spec.cors_origins[0] if spec.cors_origins[0] != "*" else "https://verify.envport.invalid"
     api = _Api(report.endpoint, key, origin, timeout)
-    api.created_id = None  # type: ignore[attr-defined]
     _settle(api, settle_s, sleep)
     marker = f"envport-verify-{uuid.uuid4().hex[:12]}"
     try:
         _journey(api, marker)
         _negative(api)
     finally:
-        leftover = getattr(api, "created_id", None)
-        if leftover:
-            api.call("DELETE", f"/items/{leftover}")
+        if api.created_id:
+            api.call("DELETE", f"/items/{api.created_id}")
     report.checks.extend(api.checks)
     report.wall_s, report.calls = time.monotonic() - started, recorder.since(before)
     return report
