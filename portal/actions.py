@@ -42,8 +42,10 @@ __all__ = [
     "create_environment",
     "enqueue",
     "get_environment",
+    "lift_protection",
     "reap_stale_deployments",
     "request_deployment",
+    "reveal_api_key",
     "run_deployment",
     "scheduled_drift_all",
     "scheduled_health_all",
@@ -255,6 +257,34 @@ def update_environment(
         env.save()
         audit(actor, "environment.updated", env, detail={"changed": changed})
     return env
+
+
+def lift_protection(actor: Actor, env: Environment) -> Environment:
+    """Turn deletion protection off (an override), so that a teardown is accepted; audited twice:
+    as the change it is, and as `environment.protection_lifted` so that it is easy to find."""
+    if not env.protected:
+        raise InvalidInput(f"environment {env.suffix} has no deletion protection to lift")
+    env = update_environment(actor, env, overrides={"deletion_protection": False})
+    audit(actor, "environment.protection_lifted", env, detail={"stage": env.stage})
+    return env
+
+
+def reveal_api_key(actor: Actor, env: Environment) -> str:
+    """The API key's value, read from AWS now (R-ENV-4: it is never stored); every reveal is audited."""
+    from provisioning.aws import AwsClients
+
+    from .targets import target_for
+
+    key_id = (env.outputs or {}).get("api_key_id")
+    if not key_id:
+        raise InvalidInput(f"environment {env.suffix} has no API key yet; provision it first")
+    try:
+        clients = AwsClients(target_for(env.region, env.role_arn, env.external_id))
+        value = clients.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
+    except Exception as exc:
+        raise ActionError(f"could not read API key {key_id} from AWS: {type(exc).__name__}: {exc}") from None
+    audit(actor, "environment.api_key_revealed", env, detail={"api_key_id": key_id})
+    return str(value)
 
 
 # --- deployments ---------------------------------------------------------------------------

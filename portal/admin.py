@@ -1,38 +1,54 @@
-"""Every model in the admin: environments editable (validated by build_spec), run records read-only.
+"""The operator console, built from Django admin's own parts.
+
+Every model is registered: environments are editable (validated by build_spec), run records are
+read-only. On top of that (see `portal.console`): the environment list shows state by symbol and
+word, the environment page has the Plan / Provision / Verify / Drift check / Teardown buttons as
+object tools (POST forms, checked on the server by role, `portal.permissions`), the deployment
+page follows a run live with a timeline picture, and the index is an overview.
 
 List pages select their related rows in the same query, so they cost a constant number of
-queries however many rows there are; a deployment page shows its steps, checks and findings
-inline.
+queries however many rows there are.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from provisioning.spec import OVERRIDABLE, PROFILES
 
 from . import actions
+from .console import views
+from .console.badges import ago, badge
 from .models import AuditEvent, CheckResult, Deployment, DriftFinding, Environment, Step
+from .permissions import allowed
+
+admin.site.site_header = "envport console"
+admin.site.site_title = "envport"
+admin.site.index_title = "Overview"
+admin.site.index_template = "admin/portal/console_index.html"
+
+
+class ConsoleMedia:
+    """The console's stylesheet (badges, panels) and its script (copy buttons, live polling)."""
+
+    css = {"all": ("portal/console.css",)}
+    js = ("portal/console.js",)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Run records are written by runs only: viewable, never added, changed or deleted here."""
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
+    Media = ConsoleMedia
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -44,26 +60,145 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-def _actor(request: HttpRequest) -> actions.Actor:
-    return actions.Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+# --- environments ---------------------------------------------------------------------------
+class ExpiryFilter(admin.SimpleListFilter):
+    """Previews about to be torn down by the expiry schedule (R-OPS-5)."""
+
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("24h", "expiring within 24 hours"),
+            ("7d", "expiring within 7 days"),
+            ("expired", "expired"),
+            ("never", "no expiry"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Environment]) -> QuerySet[Environment]:
+        now = timezone.now()
+        windows = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
+        if self.value() in windows:
+            return queryset.filter(expires_at__gt=now, expires_at__lte=now + windows[self.value()])
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now)
+        if self.value() == "never":
+            return queryset.filter(expires_at__isnull=True)
+        return queryset
+
+
+UNPROVISIONED = (Environment.Status.NEW, Environment.Status.TORN_DOWN)
+
+
+class EnvironmentForm(forms.ModelForm):
+    """The rules of `actions.update_environment` that a form must keep too: lifting deletion
+    protection through the overrides is the admin role's (like the button), and stage and region
+    (which rename or move every resource) change only while nothing is provisioned."""
+
+    may_lift_protection = True  # set per request by EnvironmentAdmin.get_form
+
+    class Meta:
+        model = Environment
+        fields = "__all__"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._was_protected = self.instance.protected if self.instance.pk else None
+        self._provisioned = bool(self.instance.pk) and self.instance.status not in UNPROVISIONED
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        env = self.instance
+        for name in actions.PLACEMENT:
+            if self._provisioned and name in self.changed_data:
+                self.add_error(name, "the environment is provisioned: tear it down before changing this")
+        was = self._was_protected
+        if was is None:  # a new environment starts from its stage's default
+            was = PROFILES.get(env.stage, PROFILES["dev"]).deletion_protection
+        if was and not env.protected and not self.may_lift_protection and not self.has_error("overrides"):
+            self.add_error(
+                "overrides",
+                "only an admin can lift deletion protection (Teardown page → Lift protection; audited)",
+            )
+
+
+PROFILE_GROUPS = (
+    ("Compute (Lambda)", ("memory_mb", "timeout_s", "reserved_concurrency", "log_level")),
+    ("API throttling and quota", ("throttle_rate", "throttle_burst", "quota_per_day")),
+    (
+        "Data (DynamoDB)",
+        (
+            "billing_mode",
+            "read_capacity",
+            "write_capacity",
+            "max_read_capacity",
+            "max_write_capacity",
+            "pitr",
+            "deletion_protection",
+        ),
+    ),
+    ("Logs", ("log_retention_days",)),
+    ("Alarm thresholds", tuple(k for k in OVERRIDABLE if k.startswith("alarm_"))),
+)
+
+
+def _profile_table(keys: tuple[str, ...]) -> Any:
+    """A read-only field: these settings' stage default and value here side by side, and the source."""
+
+    @admin.display(description="settings")
+    def show(self: Any, obj: Environment) -> SafeString:
+        rows = [row for row in obj.effective_settings() if row["key"] in keys]
+        body = format_html_join(
+            "",
+            '<tr class="ep-{}"><th scope="row">{}</th><td>{}</td><td><strong>{}</strong></td>'
+            '<td>{}</td><td class="ep-muted">{}</td></tr>',
+            ((r["source"], r["key"], r["default"], r["value"], r["source"], r["allowed"]) for r in rows),
+        )
+        return format_html(
+            '<table class="ep-profile"><thead><tr><th>setting</th><th>stage default ({})</th>'
+            "<th>this environment</th><th>source</th><th>allowed</th></tr></thead><tbody>{}</tbody></table>",
+            obj.stage,
+            body,
+        )
+
+    return show
 
 
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
+    Media = ConsoleMedia
+    form = EnvironmentForm
+    change_form_template = "admin/portal/environment/change_form.html"
     list_display = (
         "suffix",
         "stage",
         "region",
+        "status_badge",
+        "health_badge",
+        "drift_badge",
+        "last_deployment_summary",
+        "endpoint_link",
+        "owner",
+        "expires_at",
+    )
+    list_filter = (
+        "stage",
         "status",
         "health",
         "drift_state",
         "owner",
-        "expires_at",
-        "last_deployment_summary",
+        ExpiryFilter,
+        "desired_state",
+        "region",
     )
-    list_filter = ("stage", "status", "health", "drift_state", "desired_state", "region")
-    search_fields = ("suffix", "owner", "cost_centre")
+    search_fields = ("suffix", "owner", "cost_centre", "region")
     list_select_related = ("last_deployment",)
+    actions = ("verify_selected", "drift_selected")
+    profile_compute = _profile_table(PROFILE_GROUPS[0][1])
+    profile_api = _profile_table(PROFILE_GROUPS[1][1])
+    profile_data = _profile_table(PROFILE_GROUPS[2][1])
+    profile_logs = _profile_table(PROFILE_GROUPS[3][1])
+    profile_alarms = _profile_table(PROFILE_GROUPS[4][1])
     readonly_fields = (
         "status",
         "outputs",
@@ -77,6 +212,11 @@ class EnvironmentAdmin(admin.ModelAdmin):
         "updated_by",
         "created_at",
         "updated_at",
+        "profile_compute",
+        "profile_api",
+        "profile_data",
+        "profile_logs",
+        "profile_alarms",
     )
     fieldsets = (
         (
@@ -94,14 +234,20 @@ class EnvironmentAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Stage-profile overrides", {"fields": ("overrides",)}),
+        (
+            "Stage-profile overrides",
+            {
+                "fields": ("overrides",),
+                "description": 'A JSON object of setting: value, e.g. {"memory_mb": 512}; the tables '
+                "below show each setting's stage default next to its value here.",
+            },
+        ),
         ("AWS target", {"fields": ("role_arn", "external_id"), "classes": ("collapse",)}),
         (
             "State",
             {
                 "fields": (
                     "status",
-                    "outputs",
                     "health",
                     "health_checked_at",
                     "health_detail",
@@ -111,21 +257,99 @@ class EnvironmentAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Record", {"fields": ("created_by", "created_at", "updated_by", "updated_at")}),
+        (
+            "Record",
+            {"fields": ("created_by", "created_at", "updated_by", "updated_at"), "classes": ("collapse",)},
+        ),
     )
 
+    # --- list columns -------------------------------------------------------------------------
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Environment) -> SafeString:
+        return badge(obj.status)
+
+    @admin.display(description="health", ordering="health")
+    def health_badge(self, obj: Environment) -> SafeString:
+        return badge(obj.health)
+
+    @admin.display(description="drift", ordering="drift_state")
+    def drift_badge(self, obj: Environment) -> SafeString:
+        return badge(obj.drift_state)
+
     @admin.display(description="last deployment", ordering="last_deployment__created_at")
-    def last_deployment_summary(self, obj: Environment) -> str:
+    def last_deployment_summary(self, obj: Environment) -> SafeString | str:
         dep = obj.last_deployment
         if dep is None:
             return "-"
-        return f"#{dep.pk} {dep.kind} {dep.status}"
+        seconds = dep.duration_s
+        return format_html(
+            '<a href="{}">#{} {}</a> {} <span class="ep-muted">{}{}</span>',
+            reverse("admin:portal_deployment_change", args=[dep.pk]),
+            dep.pk,
+            dep.kind,
+            badge(dep.status),
+            ago(dep.finished_at or dep.created_at),
+            "" if seconds is None else f" · {seconds:.1f} s",
+        )
+
+    @admin.display(description="endpoint")
+    def endpoint_link(self, obj: Environment) -> SafeString | str:
+        url = (obj.outputs or {}).get("api_endpoint")
+        if not url:
+            return "-"
+        label = (obj.outputs or {}).get("api_id") or "endpoint"
+        return format_html('<a href="{}" title="{}" rel="noopener noreferrer">{} ↗</a>', url, url, label)
+
+    # --- the page -----------------------------------------------------------------------------
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Environment]:
+        return super().get_queryset(request).select_related("last_deployment", "created_by", "updated_by")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Environment | None = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is None:
+            return [fs for fs in fieldsets if fs[0] not in ("State", "Record")]
+        profile = [
+            (f"Stage profile: {title}", {"fields": (name,)})
+            for (title, _), name in zip(
+                PROFILE_GROUPS,
+                ("profile_compute", "profile_api", "profile_data", "profile_logs", "profile_alarms"),
+                strict=True,
+            )
+        ]
+        return fieldsets[:2] + profile + fieldsets[2:]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Environment | None = None) -> tuple[str, ...]:
         fields = tuple(self.readonly_fields)
         if obj is not None:
             fields += ("suffix",)  # it names every resource
         return fields
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.may_lift_protection = allowed(request.user, "lift_protection")
+        return form
+
+    def has_delete_permission(self, request: HttpRequest, obj: Environment | None = None) -> bool:
+        """Deleting the record of a provisioned environment would orphan its resources: tear down first."""
+        if obj is not None and obj.status not in UNPROVISIONED:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Environment | None = None,
+    ) -> Any:
+        if obj is not None:
+            context.update(views.environment_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self) -> list[Any]:
+        return views.environment_urls(self) + super().get_urls()
 
     def save_model(self, request: HttpRequest, obj: Environment, form: Any, change: bool) -> None:
         if not change:
@@ -134,45 +358,66 @@ class EnvironmentAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         action = "environment.updated" if change else "environment.created"
         changed = list(form.changed_data) if change else []
-        actions.audit(_actor(request), action, obj, detail={"changed": changed} if change else {})
+        actions.audit(views.actor(request), action, obj, detail={"changed": changed} if change else {})
+
+    # --- admin actions: the same runs for many environments at once ---------------------------
+    def _run_selected(self, request: HttpRequest, queryset: QuerySet[Environment], kind: str) -> None:
+        started, refused = [], []
+        for env in queryset:
+            if not allowed(request.user, kind, env):
+                refused.append(f"{env.suffix}: not allowed")
+                continue
+            try:
+                dep = actions.request_deployment(views.actor(request), env, kind)
+            except actions.ActionError as exc:
+                refused.append(exc.message)
+                continue
+            views.dispatch(dep)
+            started.append(f"{env.suffix} (#{dep.pk})")
+        if started:
+            self.message_user(request, f"{kind} started: " + ", ".join(started), messages.SUCCESS)
+        for reason in refused:
+            self.message_user(request, reason, messages.ERROR)
+
+    @admin.action(description="Verify selected environments", permissions=["verify"])
+    def verify_selected(self, request: HttpRequest, queryset: QuerySet[Environment]) -> None:
+        self._run_selected(request, queryset, Deployment.Kind.VERIFY)
+
+    @admin.action(description="Check selected environments for drift", permissions=["drift"])
+    def drift_selected(self, request: HttpRequest, queryset: QuerySet[Environment]) -> None:
+        self._run_selected(request, queryset, Deployment.Kind.DRIFT)
+
+    def has_verify_permission(self, request: HttpRequest) -> bool:
+        return allowed(request.user, "verify")
+
+    def has_drift_permission(self, request: HttpRequest) -> bool:
+        return allowed(request.user, "drift")
 
 
-class StepInline(ReadOnlyInline):
-    model = Step
-    fields = (
-        "position",
-        "resource",
-        "kind",
-        "action",
-        "status",
-        "started_offset_s",
-        "seconds",
-        "calls",
-        "diffs",
-        "error",
-    )
-    readonly_fields = fields
+# --- runs -----------------------------------------------------------------------------------
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
 
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
-class CheckResultInline(ReadOnlyInline):
-    model = CheckResult
-    fields = ("name", "requirement", "passed", "http_status", "latency_ms", "expected", "found")
-    readonly_fields = fields
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
-
-class DriftFindingInline(ReadOnlyInline):
-    model = DriftFinding
-    fields = ("resource", "field", "wanted", "found")
-    readonly_fields = fields
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Deployment)
 class DeploymentAdmin(ReadOnlyAdmin):
+    change_form_template = "admin/portal/deployment/change_form.html"
     list_display = (
         "id",
         "environment",
         "kind",
-        "status",
+        "status_badge",
         "trigger",
         "requested_by",
         "created_at",
@@ -184,8 +429,8 @@ class DeploymentAdmin(ReadOnlyAdmin):
     search_fields = ("environment__suffix", "error", "celery_task_id")
     list_select_related = ("environment", "requested_by")
     date_hierarchy = "created_at"
-    inlines = (StepInline, CheckResultInline, DriftFindingInline)
-    fields = (
+    actions = ("cancel_queued",)
+    record = (
         "environment",
         "kind",
         "status",
@@ -206,15 +451,53 @@ class DeploymentAdmin(ReadOnlyAdmin):
         "celery_task_id",
         "spec_snapshot",
     )
-    readonly_fields = fields
+    readonly_fields = record
+    fieldsets = (("Record", {"fields": record, "classes": ("collapse",)}),)
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("environment", "requested_by")
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Deployment) -> SafeString:
+        return badge(obj.status)
 
     @admin.display(description="duration")
     def duration(self, obj: Deployment) -> str:
         seconds = obj.duration_s
         return "-" if seconds is None else f"{seconds:.1f} s"
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Deployment | None = None,
+    ) -> Any:
+        if obj is not None:
+            context.update(views.deployment_context(request, obj))
+            context["subtitle"] = f"#{obj.pk} {obj.kind} of {obj.environment.suffix}"  # the status is live
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self) -> list[Any]:
+        return views.deployment_urls(self) + super().get_urls()
+
+    @admin.action(description="Cancel selected queued deployments", permissions=["cancel"])
+    def cancel_queued(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
+        for dep in queryset.select_related("environment"):
+            if not allowed(request.user, "provision", dep.environment):
+                self.message_user(request, f"#{dep.pk}: not allowed", messages.ERROR)
+                continue
+            try:
+                actions.cancel_deployment(views.actor(request), dep)
+            except actions.ActionError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                self.message_user(request, f"#{dep.pk} cancelled", messages.SUCCESS)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return allowed(request.user, "provision")
 
 
 @admin.register(Step)
@@ -243,7 +526,38 @@ class DriftFindingAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "actor", "source", "action", "environment_suffix", "deployment_id", "remote_addr")
-    list_filter = ("source", "action")
+    """The audit trail: who did what to which environment, when, and from where (UI, CLI, schedule)."""
+
+    list_display = (
+        "at",
+        "actor",
+        "source",
+        "action",
+        "environment_link",
+        "deployment_link",
+        "summary",
+        "remote_addr",
+    )
+    list_filter = ("source", "action", "environment_suffix", ("who", admin.RelatedOnlyFieldListFilter))
     search_fields = ("actor", "environment_suffix", "action")
     date_hierarchy = "at"
+
+    @admin.display(description="environment", ordering="environment_suffix")
+    def environment_link(self, obj: AuditEvent) -> SafeString | str:
+        if obj.environment_id is None:
+            return obj.environment_suffix or "-"
+        url = reverse("admin:portal_environment_change", args=[obj.environment_id])
+        return format_html('<a href="{}">{}</a>', url, obj.environment_suffix)
+
+    @admin.display(description="deployment", ordering="deployment_id")
+    def deployment_link(self, obj: AuditEvent) -> SafeString | str:
+        if obj.deployment_id is None:
+            return "-"
+        url = reverse("admin:portal_deployment_change", args=[obj.deployment_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.deployment_id)
+
+    @admin.display(description="detail")
+    def summary(self, obj: AuditEvent) -> str:
+        detail = obj.detail or {}
+        text = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, "", [], {}))
+        return text[:120] + ("…" if len(text) > 120 else "")

@@ -103,6 +103,18 @@ class Environment(models.Model):
             models.Index(fields=["drift_state"], name="env_drift_idx"),
             models.Index(fields=["expires_at"], name="env_expires_idx"),
         ]
+        # What the console's buttons need (granted to the viewer/operator/admin groups by
+        # migration 0003; portal.permissions maps each console action to one of these).
+        permissions = [
+            ("plan_environment", "Can plan an environment (read-only)"),
+            ("provision_environment", "Can provision an environment"),
+            ("verify_environment", "Can verify an environment"),
+            ("drift_environment", "Can check an environment for drift"),
+            ("teardown_environment", "Can tear down a non-prod environment"),
+            ("teardown_prod_environment", "Can tear down a prod environment"),
+            ("lift_protection_environment", "Can lift an environment's deletion protection"),
+            ("reveal_key_environment", "Can reveal an environment's API key"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.suffix} ({self.stage})"

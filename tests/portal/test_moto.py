@@ -132,6 +132,7 @@ def test_scheduled_drift_finds_a_tampered_environment(
 def test_expired_preview_is_torn_down_and_expired_protected_prod_stays(
     cli, make_env, moto_target, no_http_verify, eager_celery, django_capture_on_commit_callbacks
 ):
+    # R-OPS-5: a preview past its expiry is torn down by the schedule; R-OPS-4: protected prod refuses
     past = timezone.now() - dt.timedelta(hours=1)
     make_env("pr4966", expires_at=past)
     make_env("prodx", stage="prod", expires_at=past)

@@ -1,0 +1,70 @@
+"""Status badges: a symbol and a word for every state, so colour is never the only signal."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.timesince import timesince
+
+# value -> (symbol, tone); tone picks the colour in console.css (ok / warn / bad / busy / idle).
+BADGES: dict[str, tuple[str, str]] = {
+    # environment status
+    "new": ("○", "idle"),
+    "provisioning": ("⟳", "busy"),
+    "ready": ("✔", "ok"),
+    "failed": ("✖", "bad"),
+    "tearing_down": ("⟳", "busy"),
+    "torn_down": ("—", "idle"),
+    # health
+    "healthy": ("✔", "ok"),
+    "degraded": ("▲", "warn"),
+    "down": ("✖", "bad"),
+    "unknown": ("?", "idle"),
+    # drift
+    "clean": ("✔", "ok"),
+    "drifted": ("≠", "warn"),
+    # deployment status
+    "queued": ("…", "busy"),
+    "running": ("⟳", "busy"),
+    "succeeded": ("✔", "ok"),
+    "cancelled": ("⊘", "idle"),
+    # check result / step status
+    "passed": ("✔", "ok"),
+    "skipped": ("»", "idle"),
+}
+
+
+def badge(value: str, label: str | None = None) -> SafeString:
+    """`<span class="ep-badge ep-ok">✔ ready</span>`; the symbol is decorative, the word is read."""
+    symbol, tone = BADGES.get(value, ("·", "idle"))
+    text = label if label is not None else value.replace("_", " ")
+    return format_html(
+        '<span class="ep-badge ep-{}"><span aria-hidden="true">{}</span> {}</span>', tone, symbol, text
+    )
+
+
+def check_badge(passed: bool) -> SafeString:
+    return badge("passed", "pass") if passed else badge("failed", "FAIL")
+
+
+# A plan's or a step's action: the same symbols as the timeline's bars.
+ACTIONS: dict[str, tuple[str, str]] = {
+    "create": ("+", "ok"),
+    "update": ("~", "warn"),
+    "no-op": ("=", "idle"),
+    "delete": ("-", "bad"),
+}
+
+
+def action_badge(action: str) -> SafeString:
+    symbol, tone = ACTIONS.get(action, ("!", "bad"))
+    return format_html(
+        '<span class="ep-badge ep-{}"><span aria-hidden="true">{}</span> {}</span>', tone, symbol, action
+    )
+
+
+def ago(when: dt.datetime | None) -> str:
+    """How long ago, in its largest unit ("3 minutes ago"), or "never"."""
+    return f"{timesince(when).split(',')[0]} ago" if when else "never"

@@ -1,0 +1,425 @@
+"""The console's custom admin views: the buttons of an environment, and a deployment's live state.
+
+Each view is registered by its ModelAdmin's `get_urls` through `admin_site.admin_view` (staff
+login and CSRF), accepts only POST where it changes something, and checks the user's
+role on the server with `portal.permissions.allowed` whatever the page showed. The work itself is
+`portal.actions`, which writes the audit trail.
+
+Plan runs inline, in the request: it is read-only (one observe per resource, in parallel on the
+engine's threads: about a second against the local cloud, a few against AWS), and the operator
+wants to read it right away. Provision, verify, drift and teardown are sent to a Celery worker
+by `dispatch`, and the deployment page follows them live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_http_methods
+
+from portal import actions
+from portal.management.cli import expected_steps
+from portal.models import ACTIVE_STATUSES, Deployment, Environment
+from portal.permissions import allowed, allowed_actions
+from portal.svg import timeline
+from provisioning.spec import SpecError
+
+from . import plans
+from .hints import hint_for
+
+Kind, Status = Deployment.Kind, Deployment.Status
+QUEUED_HINT_S = 10
+
+
+def dispatch(dep: Deployment) -> None:
+    """Send a run to a worker once the request commits; tests replace this with a local runner."""
+    actions.enqueue(dep)
+
+
+# --- helpers --------------------------------------------------------------------------------
+def actor(request: HttpRequest) -> actions.Actor:
+    return actions.Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+
+
+def _object(model_admin: Any, request: HttpRequest, object_id: str) -> Any:
+    obj = model_admin.get_object(request, object_id)
+    if obj is None:
+        raise Http404(f"no {model_admin.opts.verbose_name} {object_id}")
+    if not model_admin.has_view_or_change_permission(request, obj):
+        raise PermissionDenied
+    return obj
+
+
+def _require(request: HttpRequest, action: str, env: Environment) -> None:
+    if not allowed(request.user, action, env):
+        raise PermissionDenied(f"your role does not allow {action} of {env.suffix}")
+
+
+def _admin_url(obj: Any, view: str = "change") -> str:
+    return reverse(f"admin:portal_{obj._meta.model_name}_{view}", args=[obj.pk])
+
+
+def _refused(request: HttpRequest, exc: actions.ActionError) -> None:
+    extra = [p for p in exc.problems if p != exc.message]
+    messages.error(request, exc.message + (": " + "; ".join(extra) if extra else ""))
+
+
+def _request(request: HttpRequest, env: Environment, kind: str, options: dict[str, Any] | None = None) -> Any:
+    """A queued deployment, or None with the refusal as a message (e.g. another run holds the env)."""
+    try:
+        return actions.request_deployment(actor(request), env, kind, options)
+    except actions.ActionError as exc:
+        _refused(request, exc)
+        return None
+
+
+# --- environment buttons --------------------------------------------------------------------
+def plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    env = _object(model_admin, request, object_id)
+    _require(request, "plan", env)
+    dep = _request(request, env, Kind.PLAN)
+    if dep is None:
+        return HttpResponseRedirect(_admin_url(env))
+    dep = actions.run_deployment(dep.pk)
+    if dep.status == Status.SUCCEEDED:
+        counts = plans.summary(dep.steps.all())
+        messages.success(
+            request,
+            f"Plan #{dep.pk} of {env.suffix}: {counts['create']} to create, {counts['update']} to update, "
+            f"{counts['unchanged']} unchanged. Nothing has changed yet.",
+        )
+    else:
+        messages.error(request, f"Plan #{dep.pk} of {env.suffix} failed: {dep.error.splitlines()[0]}")
+    return HttpResponseRedirect(_admin_url(dep))
+
+
+RUN_KINDS = {Kind.PROVISION: "provision", Kind.VERIFY: "verify", Kind.DRIFT: "drift"}
+
+
+def run_view(model_admin: Any, request: HttpRequest, object_id: str, kind: str) -> HttpResponse:
+    """Provision, verify or drift check: queued, sent to a worker, followed on the deployment page."""
+    if kind not in RUN_KINDS:
+        raise Http404(f"no such run: {kind}")
+    env = _object(model_admin, request, object_id)
+    _require(request, RUN_KINDS[kind], env)
+    dep = _request(request, env, kind)
+    if dep is None:
+        return HttpResponseRedirect(_admin_url(env))
+    dispatch(dep)
+    messages.success(request, f"{kind.capitalize()} of {env.suffix} started as deployment #{dep.pk}.")
+    return HttpResponseRedirect(_admin_url(dep))
+
+
+NAME_ATTRS = {
+    "kms_key": "kms_alias",
+    "function_log_group": "function_log_group",
+    "access_log_group": "access_log_group",
+    "dlq": "dlq",
+    "function_role": "function_role",
+    "table": "table",
+    "function": "function",
+    "rest_api": "rest_api",
+    "usage_plan": "usage_plan",
+    "permission": "permission_sid",
+    "topic": "topic",
+    "alarms": "alarm_prefix",
+    "dashboard": "dashboard",
+}
+
+
+def teardown_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """GET: what will be deleted, whether the table is backed up, and the protection; POST: do it."""
+    from provisioning.resources import resources_for
+
+    env = _object(model_admin, request, object_id)
+    _require(request, "teardown", env)
+    if request.method == "POST":
+        if env.protected:
+            messages.error(
+                request, f"{env.suffix} has deletion protection: an admin must lift it before a teardown."
+            )
+            return HttpResponseRedirect(request.path)
+        dep = _request(request, env, Kind.TEARDOWN, {"backup": request.POST.get("backup") == "on"})
+        if dep is None:
+            return HttpResponseRedirect(_admin_url(env))
+        dispatch(dep)
+        messages.warning(request, f"Teardown of {env.suffix} started as deployment #{dep.pk}.")
+        return HttpResponseRedirect(_admin_url(dep))
+    try:
+        spec = env.spec()
+    except SpecError as exc:
+        messages.error(request, f"{env.suffix}'s definition is invalid; fix it first: {exc}")
+        return HttpResponseRedirect(_admin_url(env))
+    doomed = [
+        {"key": r.key, "kind": r.kind, "name": getattr(spec.names, NAME_ATTRS.get(r.key, ""), "")}
+        for r in resources_for(spec)
+        if not r.shared
+    ]
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "original": env,
+        "title": f"Tear down {env.suffix}?",
+        "resources": sorted(doomed, key=lambda r: r["key"]),
+        "kept": [r.key for r in resources_for(spec) if r.shared],
+        "table_name": spec.names.table,
+        "can_lift": allowed(request.user, "lift_protection", env),
+    }
+    return TemplateResponse(request, "admin/portal/environment/teardown.html", context)
+
+
+def lift_protection_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    env = _object(model_admin, request, object_id)
+    _require(request, "lift_protection", env)
+    try:
+        actions.lift_protection(actor(request), env)
+    except actions.ActionError as exc:
+        _refused(request, exc)
+    else:
+        messages.warning(
+            request, f"Deletion protection of {env.suffix} lifted (audited); teardown is possible."
+        )
+    return HttpResponseRedirect(reverse("admin:portal_environment_teardown", args=[env.pk]))
+
+
+def reveal_key_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The key's value, read from AWS now, on a page that no cache keeps; the reveal is audited."""
+    env = _object(model_admin, request, object_id)
+    _require(request, "reveal_key", env)
+    try:
+        value = actions.reveal_api_key(actor(request), env)
+    except actions.ActionError as exc:
+        _refused(request, exc)
+        return HttpResponseRedirect(_admin_url(env))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "original": env,
+        "title": f"API key of {env.suffix}",
+        "key_id": env.outputs.get("api_key_id"),
+        "value": value,
+        "revealed_at": timezone.now(),
+    }
+    response = TemplateResponse(request, "admin/portal/environment/api_key.html", context)
+    response.render()
+    add_never_cache_headers(response)
+    response["Cache-Control"] += ", no-store"
+    return response
+
+
+def environment_urls(model_admin: Any) -> list[Any]:
+    wrap = _wrapper(model_admin)
+    return [
+        path("<path:object_id>/plan/", wrap(plan_view), name="portal_environment_plan"),
+        path("<path:object_id>/run/<str:kind>/", wrap(run_view), name="portal_environment_run"),
+        path(
+            "<path:object_id>/teardown/",
+            wrap(teardown_view, "GET", "POST"),
+            name="portal_environment_teardown",
+        ),
+        path(
+            "<path:object_id>/lift-protection/",
+            wrap(lift_protection_view),
+            name="portal_environment_lift_protection",
+        ),
+        path("<path:object_id>/reveal-key/", wrap(reveal_key_view), name="portal_environment_reveal_key"),
+    ]
+
+
+def environment_context(request: HttpRequest, env: Environment) -> dict[str, Any]:
+    """The environment page's console: buttons allowed, runs at a glance, outputs. Two queries."""
+    runs = Deployment.objects.filter(environment=env)
+    last_verification = (
+        runs.filter(kind__in=(Kind.PROVISION, Kind.VERIFY), status__in=(Status.SUCCEEDED, Status.FAILED))
+        .annotate(checks_total=Count("checks"), checks_passed=Count("checks", filter=Q(checks__passed=True)))
+        .filter(checks_total__gt=0)
+        .order_by("-created_at")
+        .first()
+    )
+    outputs = dict(env.outputs or {})
+    return {
+        "can": allowed_actions(request.user, env),
+        "last_deployment": env.last_deployment,
+        "last_verification": last_verification,
+        "active_run": runs.filter(status__in=ACTIVE_STATUSES).first(),
+        "outputs": sorted((k, v) for k, v in outputs.items() if k != "api_key_id"),
+        "api_key_id": outputs.get("api_key_id"),
+        "protected": env.protected,
+    }
+
+
+# --- deployments ----------------------------------------------------------------------------
+def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
+    """Everything the deployment page and its live endpoint show. Queries: steps, and once the run
+    has ended its checks and findings (three at most), whatever their numbers."""
+    now = now or timezone.now()
+    steps = list(dep.steps.all())
+    finished = not dep.active
+    checks = list(dep.checks.all()) if finished else []
+    findings = list(dep.findings.all()) if finished else []
+    total = expected_steps(dep.kind, dep.spec_snapshot)
+    if dep.started_at:
+        elapsed = ((dep.finished_at or now) - dep.started_at).total_seconds()
+    else:
+        elapsed = ((dep.finished_at or now) - dep.created_at).total_seconds()
+    done = len(steps)
+    percent = 100 if finished else (min(99, round(100 * done / total)) if total else None)
+    parts = {
+        "dep": dep,
+        "steps": steps,
+        "checks": checks,
+        "checks_passed": sum(1 for c in checks if c.passed),
+        "findings": findings,
+        "finished": finished,
+        "elapsed_s": round(max(elapsed, 0.0), 1),
+        "progress": {"done": done, "total": total, "percent": percent},
+        "message": _message(dep, done, total, elapsed, checks),
+        "timeline": timeline(steps),
+        "calls": sorted((dep.calls_by_operation or {}).items(), key=lambda kv: (-kv[1], kv[0])),
+        "hint": hint_for(dep.error) if dep.error else "",
+    }
+    if dep.kind == Kind.PLAN and finished:
+        parts["plan"] = {
+            "rows": sorted(steps, key=lambda s: (s.action == "no-op", s.resource)),
+            "summary": plans.summary(steps),
+            "fingerprint": plans.fingerprint(dep.spec_snapshot, steps),
+        }
+    return parts
+
+
+def _message(dep: Deployment, done: int, total: int | None, elapsed: float, checks: list[Any]) -> str:
+    of = f" of {total}" if total else ""
+    if dep.status == Status.QUEUED:
+        wait = " Is a Celery worker running?" if elapsed > QUEUED_HINT_S else ""
+        return f"Queued for {elapsed:.0f} s, waiting for a worker.{wait}"
+    if dep.status == Status.RUNNING:
+        if total and done >= total and dep.kind == Kind.PROVISION:
+            return f"Running: all {total} steps finished; verifying over HTTP… ({elapsed:.1f} s)"
+        return f"Running: {done}{of} steps finished ({elapsed:.1f} s)."
+    ended = {Status.SUCCEEDED: "Succeeded", Status.FAILED: "Failed", Status.CANCELLED: "Cancelled"}
+    text = f"{ended.get(dep.status, dep.status)} after {elapsed:.1f} s: {done} steps"
+    if checks:
+        text += f", {sum(1 for c in checks if c.passed)} of {len(checks)} checks passed"
+    return text + "."
+
+
+def live_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The deployment page polls this while the run is going: state, new steps, and the page's
+    fragments rendered by the same templates as the page itself."""
+    dep = _object(model_admin, request, object_id)
+    parts = deployment_parts(dep)
+    context = {**parts, "can_apply": _can_apply(request, dep)}
+    fragments = {
+        "ep-banner": render_to_string("admin/portal/deployment/_banner.html", context, request),
+        "ep-steps": render_to_string("admin/portal/deployment/_steps.html", context, request),
+        "ep-timeline": str(parts["timeline"]),
+    }
+    if parts["finished"]:
+        fragments["ep-results"] = render_to_string("admin/portal/deployment/_results.html", context, request)
+    response = JsonResponse(
+        {
+            "id": dep.pk,
+            "kind": dep.kind,
+            "status": dep.status,
+            "finished": parts["finished"],
+            "elapsed_s": parts["elapsed_s"],
+            "progress": parts["progress"],
+            "message": parts["message"],
+            "steps": [
+                {
+                    "position": s.position,
+                    "resource": s.resource,
+                    "action": s.action,
+                    "status": s.status,
+                    "started_offset_s": s.started_offset_s,
+                    "seconds": s.seconds,
+                    "error": s.error or None,
+                }
+                for s in parts["steps"]
+            ],
+            "checks": {"total": len(parts["checks"]), "passed": parts["checks_passed"]},
+            "html": fragments,
+        }
+    )
+    add_never_cache_headers(response)
+    return response
+
+
+def _can_apply(request: HttpRequest, dep: Deployment) -> bool:
+    return (
+        dep.kind == Kind.PLAN
+        and dep.status == Status.SUCCEEDED
+        and allowed(request.user, "provision", dep.environment)
+    )
+
+
+def apply_plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """Provision exactly what a plan showed: a fresh plan must have the same fingerprint (see plans)."""
+    planned = _object(model_admin, request, object_id)
+    env = planned.environment
+    _require(request, "provision", env)
+    if planned.kind != Kind.PLAN or planned.status != Status.SUCCEEDED:
+        messages.error(request, f"Deployment #{planned.pk} is not a successful plan: nothing to apply.")
+        return HttpResponseRedirect(_admin_url(planned))
+    wanted = plans.fingerprint(planned.spec_snapshot, planned.steps.all())
+    fresh = _request(request, env, Kind.PLAN, {"recheck_of": planned.pk})
+    if fresh is None:
+        return HttpResponseRedirect(_admin_url(planned))
+    fresh = actions.run_deployment(fresh.pk)
+    found = plans.fingerprint(fresh.spec_snapshot, fresh.steps.all())
+    if fresh.status != Status.SUCCEEDED or found != wanted:
+        messages.error(
+            request,
+            f"Nothing was applied: {env.suffix} changed since plan #{planned.pk} (its definition or its "
+            f"live resources), so a fresh plan differs. Review fresh plan #{fresh.pk} below and apply it "
+            "if it is what you want.",
+        )
+        return HttpResponseRedirect(_admin_url(fresh))
+    options = {"plan": planned.pk, "plan_fingerprint": wanted, "rechecked_by": fresh.pk}
+    dep = _request(request, env, Kind.PROVISION, options)
+    if dep is None:
+        return HttpResponseRedirect(_admin_url(planned))
+    dispatch(dep)
+    messages.success(
+        request,
+        f"Applying plan #{planned.pk} (fingerprint {wanted[:12]}) to {env.suffix} as deployment #{dep.pk}.",
+    )
+    return HttpResponseRedirect(_admin_url(dep))
+
+
+def deployment_urls(model_admin: Any) -> list[Any]:
+    wrap = _wrapper(model_admin)
+    return [
+        path("<path:object_id>/live/", wrap(live_view, "GET"), name="portal_deployment_live"),
+        path("<path:object_id>/apply/", wrap(apply_plan_view), name="portal_deployment_apply"),
+    ]
+
+
+def deployment_context(request: HttpRequest, dep: Deployment) -> dict[str, Any]:
+    return {
+        **deployment_parts(dep),
+        "can_apply": _can_apply(request, dep),
+        "live_url": reverse("admin:portal_deployment_live", args=[dep.pk]),
+    }
+
+
+def _wrapper(model_admin: Any) -> Callable[..., Callable[..., HttpResponse]]:
+    """A view bound to its ModelAdmin, limited to `methods` (POST unless told), behind the admin's
+    login, staff check and CSRF protection."""
+
+    def wrap(view: Callable[..., HttpResponse], *methods: str) -> Callable[..., HttpResponse]:
+        bound = require_http_methods(list(methods or ["POST"]))(partial(view, model_admin))
+        return model_admin.admin_site.admin_view(bound)
+
+    return wrap

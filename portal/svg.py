@@ -1,0 +1,132 @@
+"""Server-rendered SVG pictures for the console: a run's timeline and small sparklines.
+
+No chart library (the network is closed and the pictures are simple): the markup is built here,
+escaped, and returned as safe HTML. The timeline puts each step on a time axis from its start
+offset and duration; steps that ran at the same time go on different lanes (assigned greedily:
+the first lane that is free when the step starts), so parallel work is visible at a glance.
+Each bar carries its action as a symbol and its status in words, not by colour alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+ACTION_SYMBOL = {"create": "+", "update": "~", "delete": "-", "no-op": "=", "skipped": "»", "error": "!"}
+ACTION_FILL = {"create": "#2e7d32", "update": "#1565c0", "delete": "#b71c1c", "no-op": "#78909c"}
+FAILED_FILL, SKIPPED_FILL = "#c62828", "#bdbdbd"
+
+LEFT, RIGHT, TOP, BAR_H, GAP, AXIS_H = 8, 16, 8, 20, 4, 24
+
+
+def lanes(spans: Sequence[tuple[float, float]]) -> list[int]:
+    """For each (start, end), the lowest lane that is free at its start; returns lane per span."""
+    ends: list[float] = []
+    assigned = [0] * len(spans)
+    for i in sorted(range(len(spans)), key=lambda i: (spans[i][0], spans[i][1])):
+        start, end = spans[i]
+        lane = next((n for n, free_at in enumerate(ends) if free_at <= start + 1e-9), len(ends))
+        if lane == len(ends):
+            ends.append(end)
+        else:
+            ends[lane] = end
+        assigned[i] = lane
+    return assigned
+
+
+def _tick_step(total: float, target: int = 6) -> float:
+    """A round tick interval (1, 2 or 5 times a power of ten) giving about `target` ticks."""
+    raw = max(total / target, 1e-6)
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s" if value >= 1 else f"{value:.2f} s"
+
+
+def timeline(steps: Iterable[Any], width: int = 760) -> SafeString:
+    """Steps (resource, action, status, started_offset_s, seconds) as bars on a time axis."""
+    steps = list(steps)
+    if not steps:
+        return mark_safe('<p class="ep-muted">No step has finished yet.</p>')
+    spans = [(s.started_offset_s, s.started_offset_s + max(s.seconds, 0.0)) for s in steps]
+    lane_of = lanes(spans)
+    total = max(end for _, end in spans) or 1.0
+    scale = (width - LEFT - RIGHT) / total
+    n_lanes = max(lane_of) + 1
+    axis_y = TOP + n_lanes * (BAR_H + GAP)
+    height = axis_y + AXIS_H
+    out = [
+        f'<svg class="ep-timeline" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Timeline: {len(steps)} steps on {n_lanes} lanes over {_seconds(total)}">'
+    ]
+    tick = _tick_step(total)
+    for i in range(int(total / tick) + 1):
+        x = LEFT + i * tick * scale
+        anchor = "start" if i == 0 else "middle"
+        out.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{axis_y}" stroke="#e0e0e0"/>'
+            f'<text x="{x:.1f}" y="{axis_y + 14}" font-size="10" text-anchor="{anchor}" '
+            f'fill="#555">{_seconds(i * tick)}</text>'
+        )
+    for step, lane, (start, end) in zip(steps, lane_of, spans, strict=True):
+        x, y = LEFT + start * scale, TOP + lane * (BAR_H + GAP)
+        w = max((end - start) * scale, 2.0)
+        failed, skipped = step.status == "failed", step.status == "skipped"
+        fill = FAILED_FILL if failed else SKIPPED_FILL if skipped else ACTION_FILL.get(step.action, "#607d8b")
+        symbol = "✖" if failed else ACTION_SYMBOL.get(step.action, "·")
+        label = f"{symbol} {step.resource}"
+        chars = int((w - 6) / 6.2)  # about 6 px per character at 10 px: what fits in the bar
+        text = label if len(label) <= chars else (label[: chars - 1] + "…" if chars > 3 else "")
+        resource = escape(step.resource)
+        out.append(
+            f'<g class="ep-bar" data-status="{escape(step.status)}">'
+            f"<title>{resource}: {escape(step.action)}, {escape(step.status)}, "
+            f"{_seconds(end - start)} from {_seconds(start)}</title>"
+            f'<rect data-resource="{resource}" data-lane="{lane}" x="{x:.1f}" y="{y}" width="{w:.1f}" '
+            f'height="{BAR_H}" rx="3" fill="{fill}"'
+            + (' stroke="#000" stroke-dasharray="3 2"' if skipped or failed else "")
+            + "/>"
+            + (
+                f'<text x="{x + 4:.1f}" y="{y + 14}" font-size="10" fill="#fff">{escape(text)}</text>'
+                if text
+                else ""
+            )
+            + "</g>"
+        )
+    out.append("</svg>")
+    return mark_safe("".join(out))
+
+
+def sparkline(
+    values: Sequence[float | None], label: str, unit: str, width: int = 120, height: int = 24
+) -> SafeString:
+    """A small line of `values` (oldest first; None for a run with no value) with its last value named."""
+    points = [(i, v) for i, v in enumerate(values) if v is not None]
+    if not points:
+        return mark_safe(f'<span class="ep-muted" title="{escape(label)}: no data">-</span>')
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    span_v = (high - low) or 1.0
+    step_x = (width - 4) / max(len(values) - 1, 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return 2 + i * step_x, height - 3 - (v - low) / span_v * (height - 6)
+
+    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in points))
+    last_x, last_y = xy(*points[-1])
+    summary = (
+        f"{label}: last {points[-1][1]:.0f} {unit}, min {low:.0f}, max {high:.0f} over {len(points)} runs"
+    )
+    return mark_safe(
+        f'<svg class="ep-spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(summary)}">'
+        f"<title>{escape(summary)}</title>"
+        f'<polyline points="{coords}" fill="none" stroke="#1565c0" stroke-width="1.5"/>'
+        f'<circle cx="{last_x:.1f}" cy="{last_y:.1f}" r="2.5" fill="#1565c0"/></svg>'
+    )

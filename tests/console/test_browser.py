@@ -1,0 +1,164 @@
+"""The console in a real browser: Debian's Chromium, headless, driven by Playwright's sync API.
+
+An operator logs in, creates an environment, plans it, applies exactly that plan, and watches the
+deployment page (polling, no reload) until it says "succeeded" with every CRUD check green. The
+run is real: the portal's runner and the engine against the in-process local cloud, started in a
+thread of this process (where a Celery worker would run it), with the live server serving the
+pages. Screenshots go to docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth.models import Group, User
+from django.db import connection, transaction
+
+from portal import actions
+from portal.console import views
+from portal.models import Deployment, Environment
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(django_settings.BASE_DIR) / "docs" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[Any]:
+    from localcloud import LocalCloud
+
+    with LocalCloud(port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def worker_threads(
+    monkeypatch: pytest.MonkeyPatch, settings: Any, cloud: Any
+) -> Iterator[list[threading.Thread]]:
+    """Runs go to a thread of this process, once the request commits: what a Celery worker does."""
+    settings.ENVPORT_TARGET = "local"
+    settings.ENVPORT_AWS_ENDPOINT_URL = cloud.endpoint_url
+    settings.ENVPORT_EXECUTE_API_URL = cloud.stage_url_template
+    threads: list[threading.Thread] = []
+
+    def run(pk: int) -> None:
+        try:
+            actions.run_deployment(pk)
+        finally:
+            connection.close()
+
+    def dispatch(dep: Deployment) -> None:
+        def start() -> None:
+            thread = threading.Thread(target=run, args=(dep.pk,), name=f"run-{dep.pk}", daemon=True)
+            threads.append(thread)
+            thread.start()
+
+        transaction.on_commit(start)
+
+    monkeypatch.setattr(views, "dispatch", dispatch)
+    yield threads
+    for thread in threads:
+        thread.join(timeout=120)
+
+
+def test_operator_plans_provisions_and_watches_it_succeed(live_server, worker_threads, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"this test drives Debian's Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)"
+        )
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    user = User.objects.create_user("olivia", password="console-pw-1", is_staff=True)
+    user.groups.add(Group.objects.get(name="operator"))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    # No ORM call inside this block: Playwright runs it in another greenlet, where Django's
+    # context-local connections are other ones (opened, and never closed, by a query here).
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        page.set_default_timeout(30_000)
+
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("#id_username", "olivia")
+        page.fill("#id_password", "console-pw-1")
+        page.click("input[type=submit]")
+        expect(page.locator("#ep-overview")).to_be_visible()
+
+        # create an environment
+        page.goto(f"{live_server.url}/admin/portal/environment/add/")
+        page.fill("#id_suffix", "demo-shop")
+        page.select_option("#id_stage", "dev")
+        page.fill("#id_owner", "team-shop")
+        page.fill("#id_cost_centre", "cc-42")
+        page.fill("#id_overrides", '{"memory_mb": 512}')
+        page.click("input[name=_continue]")
+        expect(page.locator("#ep-glance")).to_be_visible()
+
+        # plan: read-only, every resource to create
+        page.click("button:has-text('Plan')")
+        expect(page.locator("#ep-plan")).to_be_visible()
+        expect(page.locator("#ep-plan")).to_contain_text("would create 14")
+        page.screenshot(path=str(SHOTS / "plan.png"), full_page=True)
+
+        # apply exactly this plan, and watch the run on the deployment page
+        page.locator("#ep-plan button", has_text="Apply exactly this plan").click()
+        expect(page.locator("#ep-live")).to_be_visible()
+        page.evaluate("window.__notReloaded = true")
+        assert page.get_attribute("#ep-live", "data-finished") == "false"  # it was still going
+        expect(page.locator("#ep-live[data-finished=true]")).to_be_attached(timeout=180_000)
+        assert page.evaluate("window.__notReloaded") is True  # updated in place, no reload
+        expect(page.locator("#ep-banner")).to_contain_text("This run has ended: succeeded.")
+        checks = page.locator("#ep-checks tbody tr")
+        assert checks.count() >= 20
+        assert page.locator('#ep-checks tr[data-passed="false"]').count() == 0
+        assert page.locator('#ep-checks tr[data-passed="true"]').count() == checks.count()
+        expect(page.locator("#ep-steps tbody tr")).to_have_count(14)
+        expect(page.locator("#ep-timeline svg rect")).to_have_count(14)
+        page.screenshot(path=str(SHOTS / "deployment.png"), full_page=True)
+
+        # verify again from the environment page: a second point on the overview's sparkline
+        page.click("text=Environment demo-shop")
+        page.click("button:has-text('Verify')")
+        expect(page.locator("#ep-live[data-finished=true]")).to_be_attached(timeout=120_000)
+        expect(page.locator("#ep-banner")).to_contain_text("This run has ended: succeeded.")
+        page.click("text=Environment demo-shop")
+        expect(page.locator("#ep-glance")).to_contain_text("checks passed")
+        expect(page.locator(".ep-outputs")).to_contain_text("api_endpoint")
+        page.screenshot(path=str(SHOTS / "environment.png"), full_page=True)
+
+        page.goto(f"{live_server.url}/admin/portal/environment/")
+        expect(page.locator("#result_list")).to_contain_text("demo-shop")
+        expect(page.locator("#result_list")).to_contain_text("succeeded")
+        page.screenshot(path=str(SHOTS / "environments.png"), full_page=True)
+
+        page.goto(f"{live_server.url}/admin/")
+        expect(page.locator("#ep-trends .ep-spark")).to_have_count(2)
+        page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+        browser.close()
+
+    env = Environment.objects.get(suffix="demo-shop")
+    assert env.created_by == user
+    provision = Deployment.objects.get(kind="provision")
+    assert provision.status == "succeeded", provision.error
+    assert provision.options["plan_fingerprint"]
+    env.refresh_from_db()
+    assert env.status == "ready" and env.outputs["api_endpoint"].startswith("http")
