@@ -94,17 +94,18 @@ class CallRecorder:
     def snapshot(self) -> CallCounts:
         with self._lock:
             counts = dict(self._counts)
-        mutating = sum(n for op, n in counts.items() if not is_read(op.split(".", 1)[1]))
-        return CallCounts(
-            total=sum(counts.values()), mutating=mutating, by_operation=dict(sorted(counts.items()))
-        )
+        return _call_counts(dict(sorted(counts.items())))
 
     def since(self, before: CallCounts) -> CallCounts:
         now = self.snapshot()
         diff = {op: n - before.by_operation.get(op, 0) for op, n in now.by_operation.items()}
-        diff = {op: n for op, n in diff.items() if n}
-        mutating = sum(n for op, n in diff.items() if not is_read(op.split(".", 1)[1]))
-        return CallCounts(total=sum(diff.values()), mutating=mutating, by_operation=diff)
+        return _call_counts({op: n for op, n in diff.items() if n})
+
+
+def _call_counts(by_operation: dict[str, int]) -> CallCounts:
+    """Totals of `service.Operation` -> count, splitting mutating calls from reads."""
+    mutating = sum(n for op, n in by_operation.items() if not is_read(op.split(".", 1)[1]))
+    return CallCounts(total=sum(by_operation.values()), mutating=mutating, by_operation=by_operation)
 
 
 # A hook is (event name, handler, first): registered on every client this factory makes.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import graph
-from .aws import AwsClients, AwsTarget, CallCounts
+from .aws import AwsClients, AwsTarget, CallCounts, error_code
 from .reconcile import Action, Outcome, assess, converge, remove
 from .resources import resources_for
 from .resources.base import Context, FieldDiff, Resource
@@ -153,7 +153,8 @@ class Engine:
                 "lift it (deletion_protection=false) and provision before tearing it down"
             )
         own = {k: r for k, r in self.resources.items() if not r.shared}
-        deps = {k: {d for d in graph.reverse(self.deps)[k] if d in own} for k in own}
+        dependents = graph.reverse(self.deps)
+        deps = {k: {d for d in dependents[k] if d in own} for k in own}
         return self._run("destroy", deps, lambda ctx, r: remove(r, ctx), options={"backup": backup})
 
     # --- machinery -------------------------------------------------------------------------
@@ -256,7 +257,7 @@ class Engine:
 
 
 def _describe(error: BaseException) -> str:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code") if hasattr(error, "response") else None
+    code = error_code(error)
     text = str(error) or type(error).__name__
     return f"{code}: {text}" if code and code not in text else text
 

@@ -8,7 +8,6 @@ the whole run: that is how a caller (or a test) stops a run between two steps, a
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -75,14 +74,14 @@ def run(
     """Run `work(key)` for every node once its dependencies succeeded; return every node's run."""
     topological(deps)  # refuse a cycle before doing anything
     t0 = time.monotonic()
+    # Only this thread reads or writes `results` and `futures`; the pool's threads run `work` alone.
     results: dict[str, NodeRun] = {}
-    lock = threading.Lock()
     futures: dict[Future[Any], tuple[str, float]] = {}
+    dependents = reverse(deps)
 
     def skip_dependents(failed: str) -> list[NodeRun]:
         skipped = []
         stack = [failed]
-        dependents = reverse(deps)
         while stack:
             for child in dependents[stack.pop()]:
                 if child not in results:
@@ -115,13 +114,12 @@ def run(
                     key, started = futures.pop(future)
                     seconds = time.monotonic() - t0 - started
                     error = future.exception()
-                    with lock:
-                        if error is None:
-                            node = NodeRun(key, "succeeded", started, seconds, value=future.result())
-                        else:
-                            node = NodeRun(key, "failed", started, seconds, error=error)
-                        results[key] = node
-                        skipped = skip_dependents(key) if error is not None else []
+                    if error is None:
+                        node = NodeRun(key, "succeeded", started, seconds, value=future.result())
+                    else:
+                        node = NodeRun(key, "failed", started, seconds, error=error)
+                    results[key] = node
+                    skipped = skip_dependents(key) if error is not None else []
                     if on_finish is not None:
                         on_finish(node)
                         for run_ in skipped:

@@ -15,11 +15,10 @@ from typing import Any
 
 from . import http
 from .aws import AwsClients, AwsTarget
-from .reconcile import assess
 from .resources.alarms import ALARMS, alarm_name
 from .resources.base import Context
-from .resources.rest_api import RestApi
-from .resources.usage_plan import UsagePlan
+from .resources.rest_api import find_api
+from .resources.usage_plan import find_api_key
 from .spec import EnvironmentSpec
 
 
@@ -37,14 +36,17 @@ class HealthReport:
 
 
 def endpoint_and_key(ctx: Context) -> tuple[str | None, str | None]:
-    """The stage URL and API key id, read live (never from a database that may be stale)."""
-    outputs: dict[str, Any] = {}
-    for resource in (RestApi(), UsagePlan()):
-        outcome, _desired, observed = assess(resource, ctx)
-        ctx.attrs[resource.key] = outcome.attrs
-        if observed is not None:
-            outputs.update(resource.outputs(ctx, outcome.attrs))
-    return outputs.get("api_endpoint"), outputs.get("api_key_id")
+    """The stage URL and API key id, read live (never from a database that may be stale).
+
+    Found exactly as the rest_api and usage_plan resources find them (name and tags), with one
+    list read each: their full observe (the API's resources and methods, gateway responses,
+    stage, the plan and its keys) says nothing about where the API answers, and GetResources
+    is one of API Gateway's smallest account-wide quotas.
+    """
+    api, _ = find_api(ctx)
+    key, _ = find_api_key(ctx)
+    endpoint = ctx.aws.target.stage_url(api["id"], ctx.names.api_stage) if api is not None else None
+    return endpoint, key["id"] if key is not None else None
 
 
 def check_health(

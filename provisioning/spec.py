@@ -183,7 +183,7 @@ PROFILES: dict[str, Settings] = {
     ),
 }
 
-# Allowed range of every override: (type, low, high) for numbers, a tuple of choices, or bool.
+# What each override accepts: an inclusive integer range, one of a tuple of choices, or a bool.
 _INT_RANGES: dict[str, tuple[int, int]] = {
     "memory_mb": (128, 10240),
     "timeout_s": (1, 29),  # API Gateway's integration timeout caps a useful Lambda timeout at 29 s

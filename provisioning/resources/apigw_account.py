@@ -12,7 +12,7 @@ from typing import Any
 
 from ..aws import error_code
 from ..names import APIGW_CLOUDWATCH_ROLE, PROJECT
-from .base import Context, FieldDiff, Observed, Resource, retry_until
+from .base import Context, FieldDiff, Observed, Resource, retry_until, tag_changes
 
 POLICY_NAME = f"{APIGW_CLOUDWATCH_ROLE}-push-logs"
 TRUSTED_SERVICE = "apigateway.amazonaws.com"
@@ -190,10 +190,10 @@ class ApiGatewayAccount(Resource):
     def _fix_tags(self, ctx: Context, found: dict[str, str]) -> None:
         iam = ctx.client("iam")
         wanted = shared_tags()
-        extra = sorted(set(found) - set(wanted))
+        to_set, extra = tag_changes(wanted, found)
         if extra:
             iam.untag_role(RoleName=APIGW_CLOUDWATCH_ROLE, TagKeys=extra)
-        if any(found.get(k) != v for k, v in wanted.items()):
+        if to_set:
             iam.tag_role(
                 RoleName=APIGW_CLOUDWATCH_ROLE, Tags=[{"Key": k, "Value": v} for k, v in wanted.items()]
             )

@@ -125,8 +125,8 @@ class Context:
         return self.spec.kms_key_arn or self.attr("kms_key", "arn")
 
     # --- tags in the shapes the different AWS APIs want (R-ENV-3) ---
-    def tag_list(self, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
-        return [{key: k, value: v} for k, v in sorted(self.spec.tags.items())]
+    def tag_list(self) -> list[dict[str, str]]:
+        return [{"Key": k, "Value": v} for k, v in sorted(self.spec.tags.items())]
 
     @property
     def tag_dict(self) -> dict[str, str]:

@@ -47,7 +47,7 @@ ARCHITECTURES = ["arm64"]
 # controls use their own.
 LAMBDA_LOG_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 LOGGING_FIELDS = ("LogFormat", "LogGroup", "ApplicationLogLevel", "SystemLogLevel")
-# desired/observed field -> how UpdateFunctionConfiguration takes it
+# Fields that CreateFunction and UpdateFunctionConfiguration take as they are, under the same name.
 SIMPLE_CONFIG_FIELDS = ("Runtime", "Handler", "Role", "MemorySize", "Timeout", "KMSKeyArn")
 CODE_FIELDS = ("CodeSha256", "Architectures")
 _BUSY = ("in progress", "currently in the following state")

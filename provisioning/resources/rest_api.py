@@ -61,7 +61,7 @@ class RestApi(Resource):
 
     # --- reading ---
     def observe(self, ctx: Context) -> Observed | None:
-        found, duplicates = self._find(ctx)
+        found, duplicates = find_api(ctx)
         if found is None:
             return None
         apigw = ctx.client("apigateway")
@@ -88,11 +88,6 @@ class RestApi(Resource):
             **parts.flatten_stage(stage),
         }
         return ObservedApi(state=state, attrs=self._attrs(ctx, live), live=live)
-
-    def _find(self, ctx: Context) -> tuple[dict[str, Any] | None, list[str]]:
-        """The oldest API with this name and this environment's tags; the others are duplicates
-        (left by concurrent runs) and are reported, never adopted."""
-        return oldest_of_mine(ctx, all_items(ctx.client("apigateway"), "get_rest_apis"), ctx.names.rest_api)
 
     def _stage(self, ctx: Context, api_id: str) -> dict[str, Any] | None:
         try:
@@ -294,7 +289,7 @@ class RestApi(Resource):
 
     # --- publishing ---
     def _api_arn(self, ctx: Context, api_id: str) -> str:
-        return f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::/restapis/{api_id}"
+        return apigateway_arn(ctx, f"/restapis/{api_id}")
 
     def _attrs(self, ctx: Context, live: LiveApi) -> dict[str, Any]:
         return {
@@ -311,6 +306,17 @@ class RestApi(Resource):
             "api_endpoint": ctx.aws.target.stage_url(attrs["id"], stage),
             "api_stage": stage,
         }
+
+
+def find_api(ctx: Context) -> tuple[dict[str, Any] | None, list[str]]:
+    """The oldest API with this name and this environment's tags; the others are duplicates
+    (left by concurrent runs) and are reported, never adopted."""
+    return oldest_of_mine(ctx, all_items(ctx.client("apigateway"), "get_rest_apis"), ctx.names.rest_api)
+
+
+def apigateway_arn(ctx: Context, path: str) -> str:
+    """The ARN TagResource/UntagResource take for an API Gateway resource: no account, a path."""
+    return f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::{path}"
 
 
 def all_items(client: Any, operation: str, **kwargs: Any) -> list[dict[str, Any]]:

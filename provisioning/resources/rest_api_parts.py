@@ -62,8 +62,8 @@ ACCESS_LOG_FIELDS = {
 }
 ACCESS_LOG_FORMAT = json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))
 
-# Stage method settings for every method (`*/*`): the update_stage patch path, the field of
-# get_stage's methodSettings, and how the value is sent (patch values are strings).
+# Stage method settings for every method (`*/*`): update_stage patch path -> the field of
+# get_stage's methodSettings that reports it.
 METHOD_SETTINGS: dict[str, str] = {
     "logging/loglevel": "loggingLevel",
     "logging/dataTrace": "dataTraceEnabled",

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..aws import error_code
 from ..names import INDEX_NAME
-from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, tag_changes
+from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, tag_changes, user_tags
 
 POLICY_VERSION = "2012-10-17"
 TRUSTED_SERVICE = "lambda.amazonaws.com"
@@ -119,7 +119,7 @@ class FunctionRole(Resource):
         attached = _paged(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
         state: dict[str, Any] = {
             TRUST_FIELD: canonical(role.get("AssumeRolePolicyDocument") or {}),
-            "tags": {t["Key"]: t["Value"] for t in role.get("Tags", []) if not t["Key"].startswith("aws:")},
+            "tags": user_tags({t["Key"]: t["Value"] for t in role.get("Tags", [])}),
             "OtherInlinePolicies": sorted(p for p in inline if p != ctx.names.function_policy),
             "AttachedManagedPolicies": sorted(p["PolicyArn"] for p in attached),
         }

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..aws import error_code
 from ..names import INDEX_NAME, INDEX_PARTITION, INDEX_SORT, TTL_ATTRIBUTE
-from .base import Context, Observed, Resource, tag_changes, wait_for
+from .base import UNKNOWN, Context, Observed, Resource, tag_changes, wait_for
 
 TARGET_UTILISATION = 70.0
 _DIMENSIONS = {
@@ -22,6 +22,28 @@ _DIMENSIONS = {
     ("index", "write"): "dynamodb:index:WriteCapacityUnits",
 }
 _METRICS = {"read": "DynamoDBReadCapacityUtilization", "write": "DynamoDBWriteCapacityUtilization"}
+
+
+def _throughput(ctx: Context) -> dict[str, int]:
+    """The starting capacity of a PROVISIONED table and its index; auto scaling moves it later."""
+    s = ctx.spec.settings
+    return {"ReadCapacityUnits": s.read_capacity, "WriteCapacityUnits": s.write_capacity}
+
+
+def _index_definition(ctx: Context) -> dict[str, Any]:
+    """The listing index (R-DB-3), the same on create_table and when added to an older table;
+    an on-demand table gives it no capacity settings."""
+    index: dict[str, Any] = {
+        "IndexName": INDEX_NAME,
+        "KeySchema": [
+            {"AttributeName": INDEX_PARTITION, "KeyType": "HASH"},
+            {"AttributeName": INDEX_SORT, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    if ctx.spec.settings.billing_mode == "PROVISIONED":
+        index["ProvisionedThroughput"] = _throughput(ctx)
+    return index
 
 
 class Table(Resource):
@@ -51,8 +73,8 @@ class Table(Resource):
                     "max": high,
                     "target": TARGET_UTILISATION,
                 }
-        if "(known after apply)" in str(state["SSE"]):
-            state["SSE"] = "(known after apply)"
+        if UNKNOWN in str(state["SSE"]):
+            state["SSE"] = UNKNOWN
         return state
 
     # --- observe -------------------------------------------------------------------------
@@ -138,14 +160,6 @@ class Table(Resource):
     def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
         ddb = ctx.client("dynamodb")
         s = ctx.spec.settings
-        index: dict[str, Any] = {
-            "IndexName": INDEX_NAME,
-            "KeySchema": [
-                {"AttributeName": INDEX_PARTITION, "KeyType": "HASH"},
-                {"AttributeName": INDEX_SORT, "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
         kwargs: dict[str, Any] = {
             "TableName": ctx.names.table,
             "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
@@ -160,10 +174,8 @@ class Table(Resource):
             "Tags": ctx.tag_list(),
         }
         if s.billing_mode == "PROVISIONED":
-            throughput = {"ReadCapacityUnits": s.read_capacity, "WriteCapacityUnits": s.write_capacity}
-            kwargs["ProvisionedThroughput"] = throughput
-            index["ProvisionedThroughput"] = throughput
-        kwargs["GlobalSecondaryIndexes"] = [index]
+            kwargs["ProvisionedThroughput"] = _throughput(ctx)
+        kwargs["GlobalSecondaryIndexes"] = [_index_definition(ctx)]
         try:
             ddb.create_table(**kwargs)
         except Exception as exc:
@@ -251,7 +263,7 @@ class Table(Resource):
         if "BillingMode" in fields:
             kwargs: dict[str, Any] = {"TableName": name, "BillingMode": s.billing_mode}
             if s.billing_mode == "PROVISIONED":
-                throughput = {"ReadCapacityUnits": s.read_capacity, "WriteCapacityUnits": s.write_capacity}
+                throughput = _throughput(ctx)
                 kwargs["ProvisionedThroughput"] = throughput
                 kwargs["GlobalSecondaryIndexUpdates"] = [
                     {"Update": {"IndexName": INDEX_NAME, "ProvisionedThroughput": throughput}}
@@ -281,27 +293,13 @@ class Table(Resource):
         return observed.attrs
 
     def _create_index(self, ctx: Context) -> None:
-        s = ctx.spec.settings
-        create: dict[str, Any] = {
-            "IndexName": INDEX_NAME,
-            "KeySchema": [
-                {"AttributeName": INDEX_PARTITION, "KeyType": "HASH"},
-                {"AttributeName": INDEX_SORT, "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-        if s.billing_mode == "PROVISIONED":
-            create["ProvisionedThroughput"] = {
-                "ReadCapacityUnits": s.read_capacity,
-                "WriteCapacityUnits": s.write_capacity,
-            }
         ctx.client("dynamodb").update_table(
             TableName=ctx.names.table,
             AttributeDefinitions=[
                 {"AttributeName": INDEX_PARTITION, "AttributeType": "S"},
                 {"AttributeName": INDEX_SORT, "AttributeType": "S"},
             ],
-            GlobalSecondaryIndexUpdates=[{"Create": create}],
+            GlobalSecondaryIndexUpdates=[{"Create": _index_definition(ctx)}],
         )
         self._wait_active(ctx)
 

@@ -26,7 +26,7 @@ import logging
 from typing import Any
 
 from ..aws import error_code
-from .base import MISSING, PRESENT, UNKNOWN, Context, FieldDiff, Observed, Resource
+from .base import MISSING, PRESENT, UNKNOWN, Context, FieldDiff, Observed, Resource, tag_changes, user_tags
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class AlarmTopic(Resource):
         tags = {t["Key"]: t["Value"] for t in sns.list_tags_for_resource(ResourceArn=arn).get("Tags", [])}
         state: dict[str, Any] = {
             "KmsMasterKeyId": attributes.get("KmsMasterKeyId", ""),
-            "tags": _own_tags(tags),
+            "tags": user_tags(tags),
         }
         state.update({subscription_key(address): PRESENT for address in subscriptions})
         # The subscription ARNs are what update needs to unsubscribe; dependents only use "arn".
@@ -156,15 +156,8 @@ def _unsubscribe(sns: Any, address: str, subscription_arn: str) -> None:
             raise
 
 
-def _own_tags(tags: dict[str, str]) -> dict[str, str]:
-    """Tags AWS adds itself (`aws:` prefix) can be neither set nor removed: not ours to compare."""
-    return {k: v for k, v in tags.items() if not k.startswith("aws:")}
-
-
 def _retag(sns: Any, arn: str, wanted: dict[str, str], found: Any) -> None:
-    found = found if isinstance(found, dict) else {}
-    to_set = {k: v for k, v in wanted.items() if found.get(k) != v}
-    to_remove = sorted(set(found) - set(wanted))
+    to_set, to_remove = tag_changes(wanted, found)
     if to_set:
         sns.tag_resource(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in sorted(to_set.items())])
     if to_remove:

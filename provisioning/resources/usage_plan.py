@@ -13,7 +13,8 @@ from typing import Any
 
 from ..aws import error_code
 from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, compare, oldest_of_mine, user_tags
-from .rest_api import all_items, retag
+from .rest_api import all_items, apigateway_arn, retag
+from .rest_api_parts import patch_value
 
 NOT_FOUND = "NotFoundException"
 
@@ -21,6 +22,14 @@ NOT_FOUND = "NotFoundException"
 def _stage_ref(stage: dict[str, Any]) -> str:
     """How UpdateUsagePlan names an API stage in /apiStages operations."""
     return f"{stage['apiId']}:{stage['stage']}"
+
+
+def find_api_key(ctx: Context) -> tuple[dict[str, Any] | None, list[str]]:
+    """The environment's key (never its value) and the ids of duplicates, as `oldest_of_mine`."""
+    found = all_items(
+        ctx.client("apigateway"), "get_api_keys", nameQuery=ctx.names.api_key, includeValues=False
+    )
+    return oldest_of_mine(ctx, found, ctx.names.api_key)
 
 
 class UsagePlan(Resource):
@@ -33,11 +42,7 @@ class UsagePlan(Resource):
     # --- reading ---
     def observe(self, ctx: Context) -> Observed | None:
         apigw = ctx.client("apigateway")
-        api_key, key_dups = oldest_of_mine(
-            ctx,
-            all_items(apigw, "get_api_keys", nameQuery=ctx.names.api_key, includeValues=False),
-            ctx.names.api_key,
-        )
+        api_key, key_dups = find_api_key(ctx)
         plan, plan_dups = oldest_of_mine(ctx, all_items(apigw, "get_usage_plans"), ctx.names.usage_plan)
         if api_key is None and plan is None:
             return None
@@ -167,7 +172,9 @@ class UsagePlan(Resource):
                 apiKey=key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": "true"}]
             )
         if "api_key.tags" in fields:
-            retag(apigw, self._arn(ctx, f"/apikeys/{key_id}"), fields["api_key.tags"].found, ctx.tag_dict)
+            retag(
+                apigw, apigateway_arn(ctx, f"/apikeys/{key_id}"), fields["api_key.tags"].found, ctx.tag_dict
+            )
 
     def _fix_plan(
         self, ctx: Context, plan_id: str, desired: dict[str, Any], fields: dict[str, FieldDiff]
@@ -181,7 +188,7 @@ class UsagePlan(Resource):
             ("quota.period", "/quota/period"),
         ):
             if name in fields:
-                ops.append({"op": "replace", "path": path, "value": _patch_value(desired[name])})
+                ops.append({"op": "replace", "path": path, "value": patch_value(desired[name])})
         if "apiStages" in fields:
             found = fields["apiStages"].found
             found_refs = {_stage_ref(s) for s in found} if isinstance(found, list) else set()
@@ -194,7 +201,7 @@ class UsagePlan(Resource):
         if ops:
             apigw.update_usage_plan(usagePlanId=plan_id, patchOperations=ops)
         if "tags" in fields:
-            retag(apigw, self._arn(ctx, f"/usageplans/{plan_id}"), fields["tags"].found, ctx.tag_dict)
+            retag(apigw, apigateway_arn(ctx, f"/usageplans/{plan_id}"), fields["tags"].found, ctx.tag_dict)
 
     def _fix_keys(
         self, ctx: Context, plan_id: str, key_id: str, fields: dict[str, FieldDiff], new_key: bool
@@ -208,9 +215,6 @@ class UsagePlan(Resource):
         for other in found or []:
             if other != key_id:
                 apigw.delete_usage_plan_key(usagePlanId=plan_id, keyId=other)
-
-    def _arn(self, ctx: Context, path: str) -> str:
-        return f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::{path}"
 
     def delete(self, ctx: Context, observed: Observed) -> None:
         """The plan first (AWS refuses to delete one that still names API stages), then the key."""
@@ -252,9 +256,3 @@ class UsagePlan(Resource):
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
         """Ids only: the key's value is fetched by whoever needs it, when they need it (R-ENV-4)."""
         return {"api_key_id": attrs.get("api_key_id"), "usage_plan_id": attrs.get("usage_plan_id")}
-
-
-def _patch_value(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
