@@ -6,7 +6,8 @@ gets a client of its own. The table and index names are read per call (see ``con
 
 Every write is conditional (R-FN-8): create requires that the id does not exist, replace
 and delete that it does, so no write can silently create or resurrect an item.
-Listing is a Query on the ``byCreatedAt`` index, newest first, never a Scan (R-FN-9).
+Listing is a Query on the listing index (``INDEX_NAME``, default ``byCreatedAt``), newest
+first, never a Scan (R-FN-9).
 """
 
 from __future__ import annotations
@@ -53,26 +54,14 @@ def now_iso() -> str:
 
 def create_item(fields: Mapping[str, Any]) -> dict[str, Any]:
     now = now_iso()
-    item = {
-        "id": str(uuid.uuid4()),
-        **fields,
-        "listKey": LIST_KEY,
-        "createdAt": now,
-        "updatedAt": now,
-        "version": 1,
-    }
+    item = _stored_item(str(uuid.uuid4()), fields, created_at=now, updated_at=now, version=1)
     put_new_item(item)
     return item
 
 
 def put_new_item(item: Mapping[str, Any]) -> None:
     try:
-        client().put_item(
-            TableName=config.table_name(),
-            Item=_to_dynamo(item),
-            ConditionExpression="attribute_not_exists(#id)",
-            ExpressionAttributeNames={"#id": "id"},
-        )
+        _put(item, "attribute_not_exists(#id)", {"#id": "id"})
     except ClientError as exc:
         if _is_condition_failure(exc):
             raise Conflict(f"item '{item['id']}' already exists") from exc
@@ -104,21 +93,19 @@ def replace_item(item_id: str, fields: Mapping[str, Any], expected_version: int 
                 f"version {expected_version} is stale: the current version of item "
                 f"'{shorten(item_id)}' is {current_version}; read it again and retry"
             )
-        item = {
-            "id": item_id,
-            **fields,
-            "listKey": LIST_KEY,
-            "createdAt": current["createdAt"],
-            "updatedAt": now_iso(),
-            "version": current_version + 1,
-        }
+        item = _stored_item(
+            item_id,
+            fields,
+            created_at=current["createdAt"],
+            updated_at=now_iso(),
+            version=current_version + 1,
+        )
         try:
-            client().put_item(
-                TableName=config.table_name(),
-                Item=_to_dynamo(item),
-                ConditionExpression="attribute_exists(#id) AND #version = :version",
-                ExpressionAttributeNames={"#id": "id", "#version": "version"},
-                ExpressionAttributeValues={":version": {"N": str(current_version)}},
+            _put(
+                item,
+                "attribute_exists(#id) AND #version = :version",
+                {"#id": "id", "#version": "version"},
+                {":version": {"N": str(current_version)}},
             )
         except ClientError as exc:
             if not _is_condition_failure(exc):
@@ -176,6 +163,38 @@ def list_page(
     if evaluated:
         return items, {"id": evaluated["id"]["S"], "createdAt": evaluated["createdAt"]["S"]}
     return items, None
+
+
+def _stored_item(
+    item_id: str, fields: Mapping[str, Any], *, created_at: str, updated_at: str, version: int
+) -> dict[str, Any]:
+    """The client's fields plus the server-owned attributes, which win over any of the same name."""
+    return {
+        "id": item_id,
+        **fields,
+        "listKey": LIST_KEY,
+        "createdAt": created_at,
+        "updatedAt": updated_at,
+        "version": version,
+    }
+
+
+def _put(
+    item: Mapping[str, Any],
+    condition: str,
+    names: Mapping[str, str],
+    values: Mapping[str, Any] | None = None,
+) -> None:
+    """A conditional put; a failed condition raises ClientError for the caller to judge."""
+    request: dict[str, Any] = {
+        "TableName": config.table_name(),
+        "Item": _to_dynamo(item),
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": dict(names),
+    }
+    if values is not None:
+        request["ExpressionAttributeValues"] = dict(values)
+    client().put_item(**request)
 
 
 def _key(item_id: str) -> dict[str, Any]:

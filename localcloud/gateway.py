@@ -34,7 +34,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .runtime import FunctionThrottled, InvocationResult, Runtime
+from .runtime import FunctionThrottled, InvocationResult, Runtime, reserved_concurrency
 from .snapshots import deployment_snapshot
 from .throttling import Throttles
 
@@ -64,13 +64,8 @@ GATEWAY_ERRORS: dict[str, tuple[int, str, str | None]] = {
     "LAMBDA_ERROR": (502, '{"message": "Internal server error"}', None),
     "LAMBDA_THROTTLED": (500, '{"message": "Internal server error"}', "InternalServerErrorException"),
 }
-ERROR_MESSAGES = {
-    "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",
-    "INVALID_API_KEY": "Forbidden",
-    "THROTTLED": "Too Many Requests",
-    "QUOTA_EXCEEDED": "Limit Exceeded",
-    "INTEGRATION_TIMEOUT": "Endpoint request timed out",
-}
+# The kinds that are gateway response types of their own; the others fall back to DEFAULT_4XX/5XX.
+OWN_RESPONSE_TYPES = frozenset(GATEWAY_ERRORS) - {"LAMBDA_ERROR", "LAMBDA_THROTTLED"}
 
 
 class _Route:
@@ -199,7 +194,7 @@ class Gateway:
             return self._mock(snapshot, request, route, method, integration, request_id)
         if kind == "AWS_PROXY":
             return self._lambda_proxy(
-                backend, api, stage, snapshot, request, route, method, integration, request_id, api_key, path
+                api, stage, snapshot, request, route, integration, request_id, api_key, path
             )
         logger.warning("integration type %s is not served by localcloud (%s %s)", kind, verb, resource_path)
         return self._error(snapshot, request, "API_CONFIGURATION_ERROR", request_id, route=route)
@@ -233,7 +228,8 @@ class Gateway:
 
     def _stage_allows(self, api_id: str, stage: Any, resource_path: str, verb: str) -> bool:
         settings = stage.method_settings or {}
-        specific = settings.get(_method_setting_key(resource_path, verb)) or {}
+        key = _method_setting_key(resource_path, verb)
+        specific = settings.get(key) or {}
         general = settings.get("*/*") or {}
         rate = specific.get("throttlingRateLimit", general.get("throttlingRateLimit"))
         burst = specific.get("throttlingBurstLimit", general.get("throttlingBurstLimit"))
@@ -241,11 +237,7 @@ class Gateway:
             return True
         rate = float(rate if rate is not None else 10000.0)
         burst = float(burst if burst is not None else 5000.0)
-        scope = (
-            _method_setting_key(resource_path, verb)
-            if _method_setting_key(resource_path, verb) in settings
-            else "*/*"
-        )
+        scope = key if key in settings else "*/*"
         return self.throttles.allow(("stage", api_id, stage.name, scope), rate, burst)
 
     # -- MOCK -----------------------------------------------------------------------------------
@@ -261,7 +253,7 @@ class Gateway:
         templates = integration.get("requestTemplates") or {}
         template = templates.get("application/json") or next(iter(templates.values()), None) or ""
         status = 200
-        found = re.search(r'"?statusCode"?\s*:\s*"?(\d{3})', template or "")
+        found = re.search(r'"?statusCode"?\s*:\s*"?(\d{3})', template)
         if found:
             status = int(found.group(1))
         responses = integration.get("integrationResponses") or {}
@@ -309,22 +301,18 @@ class Gateway:
                 continue
             value = _resolve(source, request, route)
             if value is not None:
-                name = target[len("method.response.header.") :]
-                headers = [h for h in headers if h[0].lower() != name.lower()]
-                headers.append((name, value))
+                headers = _set_header(headers, target[len("method.response.header.") :], value)
         body = (chosen.get("responseTemplates") or {}).get("application/json") or ""
         return _response(int(out_status), body.encode("utf-8"), headers, request_id)
 
     # -- AWS_PROXY ------------------------------------------------------------------------------
     def _lambda_proxy(
         self,
-        backend: Any,
         api: Any,
         stage: Any,
         snapshot: dict[str, Any],
         request: Request,
         route: _Route,
-        method: dict[str, Any],
         integration: dict[str, Any],
         request_id: str,
         api_key: Any,
@@ -369,8 +357,7 @@ class Gateway:
                 return self._error(snapshot, request, "API_CONFIGURATION_ERROR", request_id, route=route)
 
         event = _proxy_event(request, api, stage, snapshot, route, path, request_id, api_key)
-        reserved = latest.reserved_concurrency
-        reserved = int(reserved) if reserved not in (None, "") else None
+        reserved = reserved_concurrency(latest)
         timeout_ms = int(integration.get("timeoutInMillis") or DEFAULT_INTEGRATION_TIMEOUT_MS)
 
         outcome: dict[str, Any] = {}
@@ -434,9 +421,7 @@ class Gateway:
         response_type = kind
         if snapshot is not None:
             responses = snapshot.get("gateway_responses") or {}
-            configured = (
-                responses.get(kind) if kind in ERROR_MESSAGES or kind == "API_CONFIGURATION_ERROR" else None
-            )
+            configured = responses.get(kind) if kind in OWN_RESPONSE_TYPES else None
             if configured is not None and configured.get("statusCode"):
                 status = int(configured["statusCode"])
             if configured is None:
@@ -451,9 +436,7 @@ class Gateway:
                     continue
                 value = _resolve(source, request, route)
                 if value is not None:
-                    name = target[len("gatewayresponse.header.") :]
-                    headers = [h for h in headers if h[0].lower() != name.lower()]
-                    headers.append((name, value))
+                    headers = _set_header(headers, target[len("gatewayresponse.header.") :], value)
             template = (configured.get("responseTemplates") or {}).get("application/json")
             if template:
                 message = json.loads(body).get("message", "")
@@ -513,6 +496,11 @@ def _limits(throttle: dict[str, Any]) -> tuple[float, float]:
     rate = float(rate) if rate is not None else 10000.0
     burst = float(burst) if burst is not None else max(rate, 1.0)
     return rate, burst
+
+
+def _set_header(headers: list[tuple[str, str]], name: str, value: str) -> list[tuple[str, str]]:
+    """``headers`` with every ``name`` header (any casing) replaced by one holding ``value``."""
+    return [h for h in headers if h[0].lower() != name.lower()] + [(name, value)]
 
 
 def _substitute_stage_variables(text: str, variables: dict[str, str]) -> str:

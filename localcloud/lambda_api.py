@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from .runtime import FunctionThrottled, Runtime
+from .runtime import THROTTLED_PAYLOAD, FunctionThrottled, Runtime, reserved_concurrency
 
 logger = logging.getLogger("localcloud.lambda")
 
@@ -67,8 +67,7 @@ class LambdaInvokeAPI:
             qualifier = name.rsplit(":", 1)[1]
         if qualifier:
             arn = f"{arn}:{qualifier}"
-        reserved = latest.reserved_concurrency
-        reserved = int(reserved) if reserved not in (None, "") else None
+        reserved = reserved_concurrency(latest)
 
         if invocation_type == "Event":
             # Asynchronous: accepted at once; AWS queues events rather than throttling the caller.
@@ -87,12 +86,7 @@ class LambdaInvokeAPI:
             )
         except FunctionThrottled:
             response = _error(429, "TooManyRequestsException", "Rate Exceeded.")
-            body = {
-                "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
-                "Type": "User",
-                "message": "Rate Exceeded.",
-            }
-            response.set_data(json.dumps(body).encode())
+            response.set_data(THROTTLED_PAYLOAD)
             return response
         response = Response(result.payload, status=200, content_type="application/json")
         response.headers["X-Amz-Executed-Version"] = result.executed_version

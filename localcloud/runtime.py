@@ -71,6 +71,22 @@ class FunctionThrottled(Exception):
     ReservedFunctionConcurrentInvocationLimitExceeded)."""
 
 
+# The body of Lambda's answer to a throttled Invoke.
+THROTTLED_PAYLOAD = json.dumps(
+    {
+        "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+        "Type": "User",
+        "message": "Rate Exceeded.",
+    }
+).encode()
+
+
+def reserved_concurrency(fn: Any) -> int | None:
+    """A moto function's reserved concurrency setting, or None when it has none."""
+    value = fn.reserved_concurrency
+    return int(value) if value not in (None, "") else None
+
+
 class CodeUnavailable(Exception):
     """The function has no zip we can run (image package, missing S3 object, hash mismatch)."""
 
@@ -272,12 +288,10 @@ class Worker:
         self._close_pipes()
 
     def _close_pipes(self) -> None:
-        for pipe in (self.proc.stdin,):
-            try:
-                if pipe:
-                    pipe.close()
-            except OSError:
-                pass
+        """Close our end of stdin; the reader threads close stdout and stderr themselves."""
+        with contextlib.suppress(OSError):
+            if self.proc.stdin:
+                self.proc.stdin.close()
 
 
 class _Pool:
@@ -388,12 +402,7 @@ class Runtime:
         try:
             self._acquire_slot(spec, reserved_concurrency)
         except FunctionThrottled:
-            body = {
-                "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
-                "Type": "User",
-                "message": "Rate Exceeded.",
-            }
-            finish("throttled", json.dumps(body).encode(), "TooManyRequestsException")
+            finish("throttled", THROTTLED_PAYLOAD, "TooManyRequestsException")
             raise
 
         worker: Worker | None = None
