@@ -145,6 +145,8 @@ UPDATABLE = (
 )
 # Changing these renames or moves resources: only while nothing is provisioned.
 PLACEMENT = ("stage", "region")
+# The statuses in which an environment has no resources (placement may change, the record may go).
+UNPROVISIONED = (Environment.Status.NEW, Environment.Status.TORN_DOWN)
 
 
 def get_environment(suffix: str) -> Environment:
@@ -229,7 +231,7 @@ def update_environment(
         raise InvalidInput(
             "cannot update " + ", ".join(unknown), [f"{name}: cannot be changed" for name in unknown]
         )
-    provisioned = env.status not in (Environment.Status.NEW, Environment.Status.TORN_DOWN)
+    provisioned = env.status not in UNPROVISIONED
     moved = [n for n in PLACEMENT if n in fields and fields[n] != getattr(env, n)]
     if moved and provisioned:
         raise InvalidInput(

@@ -60,6 +60,33 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ConsolePageAdmin(admin.ModelAdmin):
+    """A model whose page has console views (`portal.console.views`): their URLs come before the
+    admin's own, and the change page gets their context."""
+
+    def console_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def console_urls(self) -> list[Any]:
+        raise NotImplementedError
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> Any:
+        if obj is not None:
+            context.update(self.console_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self) -> list[Any]:
+        return self.console_urls() + super().get_urls()
+
+
 # --- environments ---------------------------------------------------------------------------
 class ExpiryFilter(admin.SimpleListFilter):
     """Previews about to be torn down by the expiry schedule (R-OPS-5)."""
@@ -87,9 +114,6 @@ class ExpiryFilter(admin.SimpleListFilter):
         return queryset
 
 
-UNPROVISIONED = (Environment.Status.NEW, Environment.Status.TORN_DOWN)
-
-
 class EnvironmentForm(forms.ModelForm):
     """The rules of `actions.update_environment` that a form must keep too: lifting deletion
     protection through the overrides is the admin role's (like the button), and stage and region
@@ -104,7 +128,7 @@ class EnvironmentForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._was_protected = self.instance.protected if self.instance.pk else None
-        self._provisioned = bool(self.instance.pk) and self.instance.status not in UNPROVISIONED
+        self._provisioned = bool(self.instance.pk) and self.instance.status not in actions.UNPROVISIONED
 
     def _post_clean(self) -> None:
         super()._post_clean()
@@ -140,6 +164,8 @@ PROFILE_GROUPS = (
     ("Logs", ("log_retention_days",)),
     ("Alarm thresholds", tuple(k for k in OVERRIDABLE if k.startswith("alarm_"))),
 )
+# EnvironmentAdmin's read-only fields showing PROFILE_GROUPS, in the same order.
+PROFILE_FIELDS = ("profile_compute", "profile_api", "profile_data", "profile_logs", "profile_alarms")
 
 
 def _profile_table(keys: tuple[str, ...]) -> Any:
@@ -165,7 +191,7 @@ def _profile_table(keys: tuple[str, ...]) -> Any:
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(admin.ModelAdmin):
+class EnvironmentAdmin(ConsolePageAdmin):
     Media = ConsoleMedia
     form = EnvironmentForm
     change_form_template = "admin/portal/environment/change_form.html"
@@ -212,11 +238,7 @@ class EnvironmentAdmin(admin.ModelAdmin):
         "updated_by",
         "created_at",
         "updated_at",
-        "profile_compute",
-        "profile_api",
-        "profile_data",
-        "profile_logs",
-        "profile_alarms",
+        *PROFILE_FIELDS,
     )
     fieldsets = (
         (
@@ -310,11 +332,7 @@ class EnvironmentAdmin(admin.ModelAdmin):
             return [fs for fs in fieldsets if fs[0] not in ("State", "Record")]
         profile = [
             (f"Stage profile: {title}", {"fields": (name,)})
-            for (title, _), name in zip(
-                PROFILE_GROUPS,
-                ("profile_compute", "profile_api", "profile_data", "profile_logs", "profile_alarms"),
-                strict=True,
-            )
+            for (title, _), name in zip(PROFILE_GROUPS, PROFILE_FIELDS, strict=True)
         ]
         return fieldsets[:2] + profile + fieldsets[2:]
 
@@ -331,25 +349,15 @@ class EnvironmentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Environment | None = None) -> bool:
         """Deleting the record of a provisioned environment would orphan its resources: tear down first."""
-        if obj is not None and obj.status not in UNPROVISIONED:
+        if obj is not None and obj.status not in actions.UNPROVISIONED:
             return False
         return super().has_delete_permission(request, obj)
 
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: Environment | None = None,
-    ) -> Any:
-        if obj is not None:
-            context.update(views.environment_context(request, obj))
-        return super().render_change_form(request, context, add, change, form_url, obj)
+    def console_context(self, request: HttpRequest, obj: Environment) -> dict[str, Any]:
+        return views.environment_context(request, obj)
 
-    def get_urls(self) -> list[Any]:
-        return views.environment_urls(self) + super().get_urls()
+    def console_urls(self) -> list[Any]:
+        return views.environment_urls(self)
 
     def save_model(self, request: HttpRequest, obj: Environment, form: Any, change: bool) -> None:
         if not change:
@@ -395,23 +403,8 @@ class EnvironmentAdmin(admin.ModelAdmin):
 
 
 # --- runs -----------------------------------------------------------------------------------
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Deployment)
-class DeploymentAdmin(ReadOnlyAdmin):
+class DeploymentAdmin(ConsolePageAdmin, ReadOnlyAdmin):
     change_form_template = "admin/portal/deployment/change_form.html"
     list_display = (
         "id",
@@ -466,22 +459,12 @@ class DeploymentAdmin(ReadOnlyAdmin):
         seconds = obj.duration_s
         return "-" if seconds is None else f"{seconds:.1f} s"
 
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context: dict[str, Any],
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj: Deployment | None = None,
-    ) -> Any:
-        if obj is not None:
-            context.update(views.deployment_context(request, obj))
-            context["subtitle"] = f"#{obj.pk} {obj.kind} of {obj.environment.suffix}"  # the status is live
-        return super().render_change_form(request, context, add, change, form_url, obj)
+    def console_context(self, request: HttpRequest, obj: Deployment) -> dict[str, Any]:
+        subtitle = f"#{obj.pk} {obj.kind} of {obj.environment.suffix}"  # the status is live
+        return {**views.deployment_context(request, obj), "subtitle": subtitle}
 
-    def get_urls(self) -> list[Any]:
-        return views.deployment_urls(self) + super().get_urls()
+    def console_urls(self) -> list[Any]:
+        return views.deployment_urls(self)
 
     @admin.action(description="Cancel selected queued deployments", permissions=["cancel"])
     def cancel_queued(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:

@@ -4,8 +4,10 @@
 died and the task came back), rebuilds the spec from the snapshot, runs the engine with a
 callback that writes each Step as it finishes, then stores the outcome on the Deployment and the
 Environment. A resumed run replaces the Steps of the lost one; the engine's idempotence finishes
-the job. Writes: one INSERT per Step, bulk INSERTs for checks and findings, one UPDATE each for
-the Deployment and the Environment at the end.
+the job. Writes: one INSERT per Step (so the console can follow it), an UPDATE of the
+Environment's status when the first step of a provision or teardown starts, a heartbeat UPDATE at
+most every 2 s between steps (besides `_Heartbeat`'s), bulk INSERTs for checks and findings, and
+one UPDATE each for the Deployment and the Environment at the end.
 """
 
 from __future__ import annotations
@@ -135,7 +137,8 @@ class _Run:
             Kind.TEARDOWN: EnvStatus.TEARING_DOWN,
         }.get(dep.kind)
 
-    # Called by the engine on the thread that runs it (graph.run calls back on its own thread).
+    # graph.run calls back on the thread that called it, never from its pool: the run's own
+    # database connection, and no lock needed for `position`.
     def on_event(self, event: StepEvent) -> None:
         if self.started_env_status is not None:
             Environment.objects.filter(pk=self.dep.environment_id).update(status=self.started_env_status)

@@ -8,6 +8,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
+from ..svg import ACTION_SYMBOL
+
 # value -> (symbol, tone); tone picks the colour in console.css (ok / warn / bad / busy / idle).
 BADGES: dict[str, tuple[str, str]] = {
     # environment status
@@ -39,7 +41,10 @@ BADGES: dict[str, tuple[str, str]] = {
 def badge(value: str, label: str | None = None) -> SafeString:
     """`<span class="ep-badge ep-ok">✔ ready</span>`; the symbol is decorative, the word is read."""
     symbol, tone = BADGES.get(value, ("·", "idle"))
-    text = label if label is not None else value.replace("_", " ")
+    return _badge(tone, symbol, label if label is not None else value.replace("_", " "))
+
+
+def _badge(tone: str, symbol: str, text: str) -> SafeString:
     return format_html(
         '<span class="ep-badge ep-{}"><span aria-hidden="true">{}</span> {}</span>', tone, symbol, text
     )
@@ -51,18 +56,14 @@ def check_badge(passed: bool) -> SafeString:
 
 # A plan's or a step's action: the same symbols as the timeline's bars.
 ACTIONS: dict[str, tuple[str, str]] = {
-    "create": ("+", "ok"),
-    "update": ("~", "warn"),
-    "no-op": ("=", "idle"),
-    "delete": ("-", "bad"),
+    action: (ACTION_SYMBOL[action], tone)
+    for action, tone in (("create", "ok"), ("update", "warn"), ("no-op", "idle"), ("delete", "bad"))
 }
 
 
 def action_badge(action: str) -> SafeString:
     symbol, tone = ACTIONS.get(action, ("!", "bad"))
-    return format_html(
-        '<span class="ep-badge ep-{}"><span aria-hidden="true">{}</span> {}</span>', tone, symbol, action
-    )
+    return _badge(tone, symbol, action)
 
 
 def ago(when: dt.datetime | None) -> str:

@@ -29,7 +29,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
 from portal import actions
-from portal.management.cli import expected_steps
+from portal.management.cli import QUEUED_HINT_S, expected_steps
 from portal.models import ACTIVE_STATUSES, Deployment, Environment
 from portal.permissions import allowed, allowed_actions
 from portal.svg import timeline
@@ -39,7 +39,6 @@ from . import plans
 from .hints import hint_for
 
 Kind, Status = Deployment.Kind, Deployment.Status
-QUEUED_HINT_S = 10
 
 
 def dispatch(dep: Deployment) -> None:
@@ -161,9 +160,10 @@ def teardown_view(model_admin: Any, request: HttpRequest, object_id: str) -> Htt
     except SpecError as exc:
         messages.error(request, f"{env.suffix}'s definition is invalid; fix it first: {exc}")
         return HttpResponseRedirect(_admin_url(env))
+    resources = resources_for(spec)
     doomed = [
         {"key": r.key, "kind": r.kind, "name": getattr(spec.names, NAME_ATTRS.get(r.key, ""), "")}
-        for r in resources_for(spec)
+        for r in resources
         if not r.shared
     ]
     context = {
@@ -172,7 +172,7 @@ def teardown_view(model_admin: Any, request: HttpRequest, object_id: str) -> Htt
         "original": env,
         "title": f"Tear down {env.suffix}?",
         "resources": sorted(doomed, key=lambda r: r["key"]),
-        "kept": [r.key for r in resources_for(spec) if r.shared],
+        "kept": [r.key for r in resources if r.shared],
         "table_name": spec.names.table,
         "can_lift": allowed(request.user, "lift_protection", env),
     }
@@ -269,10 +269,7 @@ def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
     checks = list(dep.checks.all()) if finished else []
     findings = list(dep.findings.all()) if finished else []
     total = expected_steps(dep.kind, dep.spec_snapshot)
-    if dep.started_at:
-        elapsed = ((dep.finished_at or now) - dep.started_at).total_seconds()
-    else:
-        elapsed = ((dep.finished_at or now) - dep.created_at).total_seconds()
+    elapsed = ((dep.finished_at or now) - (dep.started_at or dep.created_at)).total_seconds()
     done = len(steps)
     percent = 100 if finished else (min(99, round(100 * done / total)) if total else None)
     parts = {

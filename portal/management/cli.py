@@ -103,6 +103,11 @@ class EnvportCommand(BaseCommand):
     def add_json(self, parser: Any) -> None:
         parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
+    def add_inline(self, parser: Any) -> None:
+        parser.add_argument(
+            "--inline", action="store_true", help="run in this process (no broker, no worker)"
+        )
+
     # --- refusals (exit 2) ----------------------------------------------------------------------
     def refuse(
         self,
@@ -142,6 +147,16 @@ class EnvportCommand(BaseCommand):
             return actions.request_deployment(actions.Actor.cli(), env, kind, options)
         except actions.ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
+
+    def run_one(
+        self, env: Environment, kind: str, options: dict[str, Any], *, inline: bool, as_json: bool
+    ) -> None:
+        """Request one run, run or follow it, report it; leave with exit 1 unless it succeeded."""
+        dep = self.request(env, kind, options, as_json=as_json)
+        (dep,) = self.execute_runs([dep], inline=inline, as_json=as_json)
+        code = self.report(dep, as_json=as_json)
+        if code:
+            raise Exit(code)
 
     def printer(self, dep: Deployment, *, as_json: bool, prefix: str = "") -> StepPrinter:
         total = expected_steps(dep.kind, dep.spec_snapshot)

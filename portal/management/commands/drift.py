@@ -19,24 +19,18 @@ class Command(EnvportCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("name", nargs="?", help="the environment's suffix")
         parser.add_argument("--all", action="store_true", help="every provisioned environment")
-        parser.add_argument(
-            "--inline", action="store_true", help="run in this process (no broker, no worker)"
-        )
+        self.add_inline(parser)
         self.add_json(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         as_json, kind = opts["json"], Deployment.Kind.DRIFT
         if bool(opts["name"]) == bool(opts["all"]):
             self.refuse("give an environment's name or --all (not both)", as_json=as_json, kind=kind)
-        if not opts["all"]:
+        if opts["all"]:
+            self.handle_all(inline=opts["inline"], as_json=as_json)
+        else:
             env = self.environment(opts["name"], as_json=as_json, kind=kind)
-            dep = self.request(env, kind, {}, as_json=as_json)
-            (dep,) = self.execute_runs([dep], inline=opts["inline"], as_json=as_json)
-            code = self.report(dep, as_json=as_json)
-            if code:
-                raise Exit(code)
-            return
-        self.handle_all(inline=opts["inline"], as_json=as_json)
+            self.run_one(env, kind, {}, inline=opts["inline"], as_json=as_json)
 
     def handle_all(self, *, inline: bool, as_json: bool) -> None:
         actor = actions.Actor.cli()

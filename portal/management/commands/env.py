@@ -137,7 +137,7 @@ class Command(EnvportCommand):
         try:
             env = actions.create_environment(actions.Actor.cli(), **fields)
         except actions.ActionError as exc:
-            self.refuse(exc.message, exc.problems, as_json=as_json, environment=name, kind="env")
+            self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
         self.done(env, "created", as_json)
 
     def handle_update(self, opts: dict[str, Any]) -> None:
@@ -158,7 +158,7 @@ class Command(EnvportCommand):
         try:
             env = actions.update_environment(actions.Actor.cli(), env, overrides=sets, **fields)
         except actions.ActionError as exc:
-            self.refuse(exc.message, exc.problems, as_json=as_json, environment=name, kind="env")
+            self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
         self.done(env, "updated", as_json)
 
     def done(self, env: Environment, verb: str, as_json: bool) -> None:

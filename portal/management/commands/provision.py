@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.management.cli import EnvportCommand, Exit
+from portal.management.cli import EnvportCommand
 from portal.models import Deployment
 
 
@@ -20,9 +20,7 @@ class Command(EnvportCommand):
         parser.add_argument(
             "--no-verify", action="store_true", help="skip the CRUD verification after provisioning"
         )
-        parser.add_argument(
-            "--inline", action="store_true", help="run in this process (no broker, no worker)"
-        )
+        self.add_inline(parser)
         self.add_json(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -30,8 +28,4 @@ class Command(EnvportCommand):
         kind = Deployment.Kind.PLAN if opts["plan"] else Deployment.Kind.PROVISION
         env = self.environment(opts["name"], as_json=as_json, kind=kind)
         options = {} if opts["plan"] else {"verify": not opts["no_verify"]}
-        dep = self.request(env, kind, options, as_json=as_json)
-        (dep,) = self.execute_runs([dep], inline=opts["inline"], as_json=as_json)
-        code = self.report(dep, as_json=as_json)
-        if code:
-            raise Exit(code)
+        self.run_one(env, kind, options, inline=opts["inline"], as_json=as_json)

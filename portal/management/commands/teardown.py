@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import Any
 
-from portal.management.cli import EnvportCommand, Exit, stdin_is_tty
+from portal.management.cli import EnvportCommand, stdin_is_tty
 from portal.models import Deployment
 
 
@@ -22,9 +23,7 @@ class Command(EnvportCommand):
             "--no-backup", action="store_true", help="do not back up a table that holds items"
         )
         parser.add_argument("--yes", action="store_true", help="confirm without a prompt")
-        parser.add_argument(
-            "--inline", action="store_true", help="run in this process (no broker, no worker)"
-        )
+        self.add_inline(parser)
         self.add_json(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -32,35 +31,16 @@ class Command(EnvportCommand):
         env = self.environment(opts["name"], as_json=as_json, kind=kind)
         if not opts["yes"]:
             self.confirm(env.suffix, env.stage, as_json=as_json)
-        dep = self.request(env, kind, {"backup": not opts["no_backup"]}, as_json=as_json)
-        (dep,) = self.execute_runs([dep], inline=opts["inline"], as_json=as_json)
-        code = self.report(dep, as_json=as_json)
-        if code:
-            raise Exit(code)
+        self.run_one(env, kind, {"backup": not opts["no_backup"]}, inline=opts["inline"], as_json=as_json)
 
     def confirm(self, suffix: str, stage: str, *, as_json: bool) -> None:
-        kind = Deployment.Kind.TEARDOWN
+        refuse = partial(self.refuse, as_json=as_json, environment=suffix, kind=Deployment.Kind.TEARDOWN)
         if stage == "prod":
-            self.refuse(
-                f"teardown of prod environment {suffix} needs --yes",
-                as_json=as_json,
-                environment=suffix,
-                kind=kind,
-            )
+            refuse(f"teardown of prod environment {suffix} needs --yes")
         if not stdin_is_tty():
-            self.refuse(
-                "teardown needs --yes (or type the name to confirm, on a terminal)",
-                as_json=as_json,
-                environment=suffix,
-                kind=kind,
-            )
+            refuse("teardown needs --yes (or type the name to confirm, on a terminal)")
         self.stderr.write(f"This deletes every resource of {suffix}. Type its name to confirm: ", ending="")
         self.stderr.flush()
         typed = sys.stdin.readline().strip()
         if typed != suffix:
-            self.refuse(
-                f"confirmation {typed!r} does not match {suffix!r}; nothing was done",
-                as_json=as_json,
-                environment=suffix,
-                kind=kind,
-            )
+            refuse(f"confirmation {typed!r} does not match {suffix!r}; nothing was done")

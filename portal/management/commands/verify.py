@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.management.cli import EnvportCommand, Exit
+from portal import actions
+from portal.management.cli import EnvportCommand
 from portal.models import Deployment, Environment
 
-NOT_PROVISIONED = (Environment.Status.NEW, Environment.Status.TORN_DOWN, Environment.Status.TEARING_DOWN)
+NOT_PROVISIONED = (*actions.UNPROVISIONED, Environment.Status.TEARING_DOWN)
 
 
 class Command(EnvportCommand):
@@ -18,9 +19,7 @@ class Command(EnvportCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("name", help="the environment's suffix")
-        parser.add_argument(
-            "--inline", action="store_true", help="run in this process (no broker, no worker)"
-        )
+        self.add_inline(parser)
         self.add_json(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -33,8 +32,4 @@ class Command(EnvportCommand):
                 environment=env.suffix,
                 kind=kind,
             )
-        dep = self.request(env, kind, {}, as_json=as_json)
-        (dep,) = self.execute_runs([dep], inline=opts["inline"], as_json=as_json)
-        code = self.report(dep, as_json=as_json)
-        if code:
-            raise Exit(code)
+        self.run_one(env, kind, {}, inline=opts["inline"], as_json=as_json)
