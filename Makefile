@@ -16,10 +16,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-## The whole suite, slow end-to-end tests included (CI runs this).
-test: $(STAMP)
+## The whole suite, slow end-to-end tests included (CI runs this): lint, types, every test.
+## The browser test needs Debian's Chromium: installed here when it is missing.
+test: $(STAMP) browser
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+browser:
+	bash scripts/install-chromium.sh
 
 ## Everything but the slow end-to-end tests, for a quick local loop.
 test-fast: $(STAMP)
