@@ -1,15 +1,27 @@
 """What the portal does, as plain functions: the CLI, the admin and the Celery tasks all call these.
 
-- environments: `create_environment`, `update_environment` (validated by the engine's build_spec);
-- deployments: `request_deployment` (queued, one active per environment), `enqueue`,
-  `cancel_deployment`, and `run_deployment` (the body of a run; see `portal.runner`);
+- environments: `create_environment`, `update_environment`, `delete_environment` (validated by
+  the engine's build_spec, then by the service's own rules: placement, expiry, who may lift
+  deletion protection), each with a `check_*` twin that writes nothing (the admin's form shows
+  its refusal on its fields); `lift_protection`, `reveal_api_key`;
+- deployments: `request_deployment` (queued, one active per environment), `enqueue` (with the
+  caller's `send`: this module never imports `portal.tasks`), `cancel_deployment`, and
+  `run_deployment` (the body of a run; see `portal.runner`);
 - schedules: `scheduled_drift_all`, `scheduled_health_all`, `teardown_expired_previews`,
-  `reap_stale_deployments`.
-Every action by a person or a schedule leaves an AuditEvent.
+  `reap_stale_deployments`, each given the dispatcher that sends its runs.
+
+Every action by a person or a schedule leaves an AuditEvent, the same by every path: a change of
+an environment records each changed field's before and after (`field_changes`).
+
+Who acts is an `Actor`. A console user is judged by `portal.permissions`. The CLI has no user:
+whoever runs it holds the database's credentials and could change any row directly, so it acts
+with admin rights (lifting protection included, as a prod teardown with --yes already is) and
+is audited all the same, as `cli:<login name>`; a CLI actor given a user is judged by that user.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import getpass
 import logging
@@ -24,9 +36,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from provisioning.spec import SpecError
+from provisioning.spec import PROFILES, SpecError
 
 from .models import ACTIVE_STATUSES, AuditEvent, Deployment, Environment
+from .permissions import PROD, allowed
 from .runner import jsonable, run_deployment
 
 log = logging.getLogger("portal.actions")
@@ -39,10 +52,17 @@ __all__ = [
     "NotFound",
     "audit",
     "cancel_deployment",
+    "check_create_environment",
+    "check_delete_environment",
+    "check_update_environment",
     "create_environment",
+    "delete_environment",
     "enqueue",
+    "expiry_refusal",
+    "field_changes",
     "get_environment",
     "lift_protection",
+    "may_lift_protection",
     "reap_stale_deployments",
     "request_deployment",
     "reveal_api_key",
@@ -103,7 +123,7 @@ class Actor:
     @property
     def name(self) -> str:
         if self.user is not None:
-            return self.user.get_username()
+            return str(self.user.get_username())
         return self.label or self.source
 
     @property
@@ -132,21 +152,29 @@ def audit(
 
 
 # --- environments --------------------------------------------------------------------------
-UPDATABLE = (
+# The fields an environment is defined by: what the audit trail records of every change.
+AUDITED = (
+    "suffix",
     "stage",
     "region",
     "owner",
     "cost_centre",
     "alarm_emails",
+    "overrides",
     "expires_at",
     "role_arn",
     "external_id",
     "desired_state",
 )
-# Changing these renames or moves resources: only while nothing is provisioned.
-PLACEMENT = ("stage", "region")
+UPDATABLE = tuple(name for name in AUDITED if name not in ("suffix", "overrides"))
+# Changing these renames resources or moves them to another region or account: only while nothing
+# is provisioned (a move would orphan the old resources and create a second copy).
+PLACEMENT = ("stage", "region", "role_arn", "external_id")
 # The statuses in which an environment has no resources (placement may change, the record may go).
 UNPROVISIONED = (Environment.Status.NEW, Environment.Status.TORN_DOWN)
+ADMIN_ONLY_LIFT = (
+    "only an admin can lift deletion protection (the Teardown page's Lift protection; audited)"
+)
 
 
 def get_environment(suffix: str) -> Environment:
@@ -168,11 +196,148 @@ def problems_of(exc: ValidationError) -> list[str]:
     return lines
 
 
-def _validate(env: Environment) -> None:
+def _validation_problems(env: Environment) -> list[str]:
     try:
         env.full_clean()
     except ValidationError as exc:
-        raise InvalidInput(f"invalid environment {env.suffix!r}", problems_of(exc)) from None
+        return problems_of(exc)
+    return []
+
+
+def snapshot(env: Environment) -> dict[str, Any]:
+    """The audited fields' values, as the audit trail records them."""
+    return {name: getattr(env, name) for name in AUDITED}
+
+
+def field_changes(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """Each field's before and after, the way NetBox's ObjectChange keeps them, for every path.
+
+    A creation (no `before`) records every initial value with before None, a deletion (no
+    `after`) every last value with after None, an update only the fields whose value differs.
+    `overrides` is one field: its whole dict before and after, so that the record shows what the
+    environment held at each point (a key set back to its stage default simply disappears) rather
+    than a patch to be replayed.
+    """
+    old, new = before or {}, after or {}
+    whole = before is None or after is None
+    return {
+        name: {"before": old.get(name), "after": new.get(name)}
+        for name in (*old, *(n for n in new if n not in old))
+        if whole or old.get(name) != new.get(name)
+    }
+
+
+def may_lift_protection(actor: Actor) -> bool:
+    """Lifting deletion protection is the admin role's, by every path (R-OPS-4).
+
+    A user (console, or a CLI actor given one) is judged by `portal.permissions`. The CLI without
+    a user runs with the database's own credentials: whoever can run it can change any row
+    anyway, so it acts with admin rights, like its prod teardown with --yes, and is audited
+    (`environment.protection_lifted` included) as `cli:<login name>`. A schedule never lifts it.
+    """
+    if actor.user is not None:
+        return allowed(actor.user, "lift_protection")
+    return actor.source == AuditEvent.Source.CLI
+
+
+def _lifting(before: Environment | None, env: Environment) -> bool:
+    """Would saving `env` turn its deletion protection off? A new one starts from its stage's default."""
+    if before is not None:
+        was = before.protected
+    else:
+        was = PROFILES.get(env.stage, PROFILES["dev"]).deletion_protection
+    return was and not env.protected
+
+
+def _lifted_by(before: Environment | None, env: Environment) -> str:
+    """The field to blame for lifting protection: the stage, if it changed and the override did not."""
+    key = "deletion_protection"
+    if (
+        before is not None
+        and before.stage != env.stage
+        and (before.overrides or {}).get(key) == (env.overrides or {}).get(key)
+    ):
+        return "stage"
+    return "overrides"
+
+
+def _rules(actor: Actor, before: Environment | None, env: Environment) -> list[str]:
+    """The service's rules beyond a record's own validity: placement, expiry, who may unprotect."""
+    problems = []
+    if before is not None and before.status not in UNPROVISIONED:
+        for name in PLACEMENT:
+            if getattr(env, name) != getattr(before, name):
+                problems.append(
+                    f"{name}: cannot change while the environment has live resources "
+                    f"(status {before.status}); tear it down first, then change it"
+                )
+    if before is None and env.expires_at is not None and env.expires_at <= timezone.now():
+        problems.append(
+            f"expires_at: {env.expires_at:%Y-%m-%d %H:%M %Z} is in the past; a new environment's "
+            "expiry must be in the future (or none)"
+        )
+    if env.stage == PROD and env.expires_at is not None:
+        problems.append(
+            "expires_at: an expiry is for previews; a prod environment never expires "
+            "(remove the expiry, or use stage dev or staging)"
+        )
+    if _lifting(before, env) and not may_lift_protection(actor):
+        problems.append(f"{_lifted_by(before, env)}: {ADMIN_ONLY_LIFT}")
+    return problems
+
+
+@dataclass(frozen=True)
+class EnvironmentChange:
+    """A change the service accepted: the environment as it will be saved, and what is audited."""
+
+    env: Environment
+    before: dict[str, Any] | None
+    lifts_protection: bool
+
+    @property
+    def changes(self) -> dict[str, dict[str, Any]]:
+        return field_changes(self.before, snapshot(self.env))
+
+
+def check_create_environment(
+    actor: Actor,
+    *,
+    suffix: str,
+    stage: str,
+    region: str = "us-east-1",
+    owner: str = "",
+    cost_centre: str = "",
+    alarm_emails: Iterable[str] = (),
+    overrides: Mapping[str, Any] | None = None,
+    expires_at: dt.datetime | None = None,
+    role_arn: str = "",
+    external_id: str = "",
+) -> EnvironmentChange:
+    """What `create_environment` would save, or InvalidInput with every problem; writes nothing.
+
+    The admin's form calls it to show a refusal on its fields before it saves (through
+    `create_environment`, which checks again).
+    """
+    env = Environment(
+        suffix=suffix,
+        stage=stage,
+        region=region,
+        owner=owner,
+        cost_centre=cost_centre,
+        alarm_emails=list(alarm_emails),
+        overrides=dict(overrides or {}),
+        expires_at=expires_at,
+        role_arn=role_arn,
+        external_id=external_id,
+        created_by=actor.user,
+        updated_by=actor.user,
+    )
+    problems = _validation_problems(env) + _rules(actor, None, env)
+    if problems:
+        raise InvalidInput(f"invalid environment {suffix!r}", problems)
+    return EnvironmentChange(env, None, _lifting(None, env))
 
 
 def create_environment(
@@ -189,33 +354,71 @@ def create_environment(
     role_arn: str = "",
     external_id: str = "",
 ) -> Environment:
-    env = Environment(
+    """A new environment, audited with its initial values."""
+    change = check_create_environment(
+        actor,
         suffix=suffix,
         stage=stage,
         region=region,
         owner=owner,
         cost_centre=cost_centre,
-        alarm_emails=list(alarm_emails),
-        overrides=dict(overrides or {}),
+        alarm_emails=alarm_emails,
+        overrides=overrides,
         expires_at=expires_at,
         role_arn=role_arn,
         external_id=external_id,
-        created_by=actor.user,
-        updated_by=actor.user,
     )
-    _validate(env)
     try:
         with transaction.atomic():
-            env.save()
-            audit(
-                actor,
-                "environment.created",
-                env,
-                detail={"stage": stage, "region": region, "overrides": env.overrides},
-            )
+            change.env.save()
+            _audit_change(actor, "environment.created", change)
     except IntegrityError:
-        raise InvalidInput(f"environment {suffix!r} already exists") from None
-    return env
+        raise InvalidInput(f"environment {change.env.suffix!r} already exists") from None
+    return change.env
+
+
+def _merged_overrides(current: Mapping[str, Any], overrides: Any) -> dict[str, Any]:
+    """The overrides after a patch; a key set to None or "" goes back to the stage default."""
+    if not isinstance(overrides, Mapping):
+        raise InvalidInput("overrides must be an object", ["overrides: an object of setting: value"])
+    merged = dict(current or {})
+    for key, value in overrides.items():
+        if value is None or value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _prepare_update(
+    actor: Actor, current: Environment, overrides: Any, fields: Mapping[str, Any]
+) -> EnvironmentChange:
+    """`current` (as stored) changed by `fields` and the overrides patch, checked; every problem at once."""
+    unknown = sorted(set(fields) - set(UPDATABLE))
+    if unknown:
+        raise InvalidInput(
+            "cannot update " + ", ".join(unknown), [f"{name}: cannot be changed" for name in unknown]
+        )
+    env = copy.deepcopy(current)  # the changed copy; `current` stays as stored
+    for name, value in fields.items():
+        setattr(env, name, value)
+    env.overrides = _merged_overrides(current.overrides, overrides or {})
+    env.updated_by = actor.user
+    problems = _validation_problems(env) + _rules(actor, current, env)
+    if problems:
+        raise InvalidInput(f"cannot update environment {current.suffix}", problems)
+    return EnvironmentChange(env, snapshot(current), _lifting(current, env))
+
+
+def check_update_environment(
+    actor: Actor, env: Environment, *, overrides: Mapping[str, Any] | None = None, **fields: Any
+) -> EnvironmentChange:
+    """What `update_environment` would save, or InvalidInput with every problem; writes nothing.
+
+    It compares with the environment as stored, not with `env` (a ModelForm edits its instance in
+    place before it is saved).
+    """
+    return _prepare_update(actor, Environment.objects.get(pk=env.pk), overrides, fields)
 
 
 def update_environment(
@@ -225,50 +428,74 @@ def update_environment(
     overrides: Mapping[str, Any] | None = None,
     **fields: Any,
 ) -> Environment:
-    """Change fields and overrides; an override set to None or "" goes back to the stage default."""
-    unknown = sorted(set(fields) - set(UPDATABLE))
-    if unknown:
-        raise InvalidInput(
-            "cannot update " + ", ".join(unknown), [f"{name}: cannot be changed" for name in unknown]
-        )
-    provisioned = env.status not in UNPROVISIONED
-    moved = [n for n in PLACEMENT if n in fields and fields[n] != getattr(env, n)]
-    if moved and provisioned:
-        raise InvalidInput(
-            f"environment {env.suffix} is provisioned",
-            [f"{n}: tear the environment down before changing it" for n in moved],
-        )
-    before = {name: getattr(env, name) for name in (*UPDATABLE, "overrides")}
-    merged = dict(env.overrides or {})
-    for key, value in (overrides or {}).items():
-        if value is None or value == "":
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    for name, value in fields.items():
-        setattr(env, name, value)
-    env.overrides = merged
-    env.updated_by = actor.user
-    try:
-        _validate(env)
-    except InvalidInput:
-        env.refresh_from_db()
-        raise
-    changed = {n: [before[n], getattr(env, n)] for n in before if before[n] != getattr(env, n)}
+    """Change fields and overrides; an override set to None or "" goes back to the stage default.
+
+    The stored row is locked while it is checked and saved, so a run that starts meanwhile cannot
+    slip a move past the placement rule. A change that lifts deletion protection is audited twice:
+    as the change it is, and as `environment.protection_lifted`. Nothing changed, nothing written.
+    `env` is updated in place and returned.
+    """
     with transaction.atomic():
-        env.save()
-        audit(actor, "environment.updated", env, detail={"changed": changed})
+        current = Environment.objects.select_for_update().get(pk=env.pk)
+        change = _prepare_update(actor, current, overrides, fields)
+        if change.changes:
+            change.env.save()
+            _audit_change(actor, "environment.updated", change)
+    for field in Environment._meta.concrete_fields:
+        setattr(env, field.attname, getattr(change.env, field.attname))
     return env
+
+
+def _audit_change(actor: Actor, action: str, change: EnvironmentChange) -> None:
+    audit(actor, action, change.env, detail={"changes": change.changes})
+    if change.lifts_protection:
+        audit(actor, "environment.protection_lifted", change.env, detail={"stage": change.env.stage})
+
+
+def deletion_problems(env: Environment) -> list[str]:
+    """Why the record of `env` may not be deleted now: it would orphan resources, or a run's."""
+    problems = []
+    if env.status not in UNPROVISIONED:
+        problems.append(
+            f"status: environment {env.suffix} has live resources ({env.status}); tear it down "
+            "first (deleting its record would orphan them)"
+        )
+    if Deployment.objects.filter(environment=env, status__in=ACTIVE_STATUSES).exists():
+        problems.append(
+            f"deployments: a queued or running deployment holds {env.suffix}; wait for it to "
+            "finish (or cancel it if it is still queued)"
+        )
+    return problems
+
+
+def check_delete_environment(actor: Actor, env: Environment) -> None:
+    """InvalidInput if `delete_environment` would refuse; writes nothing."""
+    problems = deletion_problems(env)
+    if problems:
+        raise InvalidInput(f"environment {env.suffix} cannot be deleted", problems)
+
+
+def delete_environment(actor: Actor, env: Environment) -> None:
+    """Delete the record of an environment that has no resources, audited with its last values
+    (the event keeps the suffix once the environment is gone)."""
+    with transaction.atomic():
+        current = Environment.objects.select_for_update().get(pk=env.pk)
+        check_delete_environment(actor, current)
+        audit(
+            actor,
+            "environment.deleted",
+            current,
+            detail={"changes": field_changes(snapshot(current), None)},
+        )
+        current.delete()
 
 
 def lift_protection(actor: Actor, env: Environment) -> Environment:
-    """Turn deletion protection off (an override), so that a teardown is accepted; audited twice:
-    as the change it is, and as `environment.protection_lifted` so that it is easy to find."""
+    """Turn deletion protection off (an override), so that a teardown is accepted; admin-only and
+    audited twice (see `update_environment`)."""
     if not env.protected:
         raise InvalidInput(f"environment {env.suffix} has no deletion protection to lift")
-    env = update_environment(actor, env, overrides={"deletion_protection": False})
-    audit(actor, "environment.protection_lifted", env, detail={"stage": env.stage})
-    return env
+    return update_environment(actor, env, overrides={"deletion_protection": False})
 
 
 def reveal_api_key(actor: Actor, env: Environment) -> str:
@@ -346,15 +573,22 @@ def request_deployment(
     return dep
 
 
-def enqueue(dep: Deployment) -> None:
-    """Send the run to a Celery worker once the request is committed (a worker must see the row)."""
-    from .tasks import run_deployment_task
+# Puts a run on the broker: (deployment id, task id) -> None. `portal.tasks` has the one that
+# sends its Celery task; this module never imports it (the tasks import this one).
+Send = Callable[[int, str], None]
+# Sends a requested deployment to a worker: `portal.tasks.enqueue` (through `portal.dispatch` for
+# the web console and the CLI), or a test's or a caller's own (running it in place, say).
+Dispatch = Callable[[Deployment], None]
 
+
+def enqueue(dep: Deployment, send: Send) -> None:
+    """Send the run with `send` once the request is committed (a worker must see the row); if
+    the broker cannot take it, cancel it with the reason rather than leave the environment held."""
     pk, task_id = dep.pk, dep.celery_task_id or str(uuid.uuid4())
 
-    def send() -> None:
+    def on_commit() -> None:
         try:
-            run_deployment_task.apply_async(args=[pk], task_id=task_id)
+            send(pk, task_id)
         except Exception as exc:  # the broker is unreachable: do not leave the environment held
             log.error("deployment %s could not be sent to the broker: %s", pk, exc)
             Deployment.objects.filter(pk=pk, status=Deployment.Status.QUEUED).update(
@@ -364,7 +598,7 @@ def enqueue(dep: Deployment) -> None:
                 "start the broker, or run it with --inline",
             )
 
-    transaction.on_commit(send)
+    transaction.on_commit(on_commit)
 
 
 def cancel_deployment(actor: Actor, dep: Deployment) -> Deployment:
@@ -383,8 +617,6 @@ def cancel_deployment(actor: Actor, dep: Deployment) -> Deployment:
 
 
 # --- schedules -----------------------------------------------------------------------------
-Dispatch = Callable[[Deployment], None]
-
 
 def _request_each(
     kind: str,
@@ -411,25 +643,47 @@ def provisioned() -> QuerySet[Environment]:
     )
 
 
-def scheduled_drift_all(dispatch: Dispatch = enqueue) -> list[Deployment]:
+def scheduled_drift_all(dispatch: Dispatch) -> list[Deployment]:
     """R-OPS-2: a drift check of every provisioned environment."""
     return _request_each(Deployment.Kind.DRIFT, provisioned(), Actor.schedule("drift"), dispatch)
 
 
-def scheduled_health_all(dispatch: Dispatch = enqueue) -> list[Deployment]:
+def scheduled_health_all(dispatch: Dispatch) -> list[Deployment]:
     """R-OPS-3: alarm states and a light request against every provisioned environment."""
     return _request_each(Deployment.Kind.HEALTH, provisioned(), Actor.schedule("health"), dispatch)
 
 
-def teardown_expired_previews(
-    dispatch: Dispatch = enqueue, now: dt.datetime | None = None
-) -> list[Deployment]:
-    """R-OPS-5: tear down environments past their expiry (with a backup of a table holding items).
+def expiry_refusal(env: Environment) -> str | None:
+    """Why the expiry schedule must not tear `env` down, if it must not: an expiry is for previews,
+    never a back door to a prod teardown (the service refuses one on prod, but a row may predate
+    that rule, or have been written around it), and protection is lifted by an admin only."""
+    if env.stage == PROD:
+        return "a prod environment never expires; remove its expiry"
+    if env.protected:
+        return "it has deletion protection; an admin may lift it"
+    return None
 
-    A protected environment is refused by the engine (a failed teardown records why); it is not
-    retried every hour unless the environment changed since (someone lifted the protection).
+
+def _skip_expired(env: Environment, reason: str, actor: Actor) -> None:
+    """Log every hour, audit once per change of the environment (not every hour)."""
+    log.warning("expired environment %s not torn down: %s", env.suffix, reason)
+    said = AuditEvent.objects.filter(
+        environment=env, action="environment.expiry_skipped", at__gte=env.updated_at
+    ).exists()
+    if not said:
+        detail = {"reason": reason, "expires_at": env.expires_at}
+        audit(actor, "environment.expiry_skipped", env, detail=detail)
+
+
+def teardown_expired_previews(dispatch: Dispatch, now: dt.datetime | None = None) -> list[Deployment]:
+    """R-OPS-5: tear down previews past their expiry (with a backup of a table holding items).
+
+    Each one's stage and protection are checked again first (`expiry_refusal`): a prod or a
+    protected environment is skipped with the reason logged and audited. A teardown that failed
+    is not retried every hour unless the environment changed since.
     """
     now = now or timezone.now()
+    actor = Actor.schedule("expiry")
     expired = (
         Environment.objects.filter(expires_at__lte=now)
         .exclude(status__in=[Environment.Status.TORN_DOWN, Environment.Status.TEARING_DOWN])
@@ -437,22 +691,24 @@ def teardown_expired_previews(
     )
     due = []
     for env in expired:
+        reason = expiry_refusal(env)
+        if reason is not None:
+            _skip_expired(env, reason, actor)
+            continue
         last = env.last_deployment
-        refused_already = (
+        failed_already = (
             last is not None
             and last.kind == Deployment.Kind.TEARDOWN
             and last.status == Deployment.Status.FAILED
             and env.updated_at < last.created_at
         )
-        if not refused_already:
+        if not failed_already:
             due.append(env.pk)
     envs = Environment.objects.filter(pk__in=due).order_by("suffix")
-    return _request_each(Deployment.Kind.TEARDOWN, envs, Actor.schedule("expiry"), dispatch, {"backup": True})
+    return _request_each(Deployment.Kind.TEARDOWN, envs, actor, dispatch, {"backup": True})
 
 
-def reap_stale_deployments(
-    dispatch: Dispatch = enqueue, now: dt.datetime | None = None
-) -> dict[str, list[int]]:
+def reap_stale_deployments(dispatch: Dispatch, now: dt.datetime | None = None) -> dict[str, list[int]]:
     """Running deployments whose worker died (no heartbeat): re-queue once, then give up.
 
     The re-queued run resumes (`run_deployment` takes over a running deployment whose heartbeat

@@ -1,6 +1,7 @@
 """The operator console, built from Django admin's own parts.
 
-Every model is registered: environments are editable (validated by build_spec), run records are
+Every model is registered: environments are added, changed and deleted through `portal.actions`
+(the same checks and audit record as the CLI; a refusal shows on the form), run records are
 read-only. On top of that (see `portal.console`): the environment list shows state by symbol and
 word, the environment page has the Plan / Provision / Verify / Drift check / Teardown buttons as
 object tools (POST forms, checked on the server by role, `portal.permissions`), the deployment
@@ -13,18 +14,20 @@ queries however many rows there are.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from provisioning.spec import OVERRIDABLE, PROFILES
+from provisioning.spec import OVERRIDABLE
 
 from . import actions
 from .console import views
@@ -105,45 +108,80 @@ class ExpiryFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Environment]) -> QuerySet[Environment]:
         now = timezone.now()
         windows = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
-        if self.value() in windows:
-            return queryset.filter(expires_at__gt=now, expires_at__lte=now + windows[self.value()])
-        if self.value() == "expired":
+        value = self.value()
+        if value in windows:
+            return queryset.filter(expires_at__gt=now, expires_at__lte=now + windows[value])
+        if value == "expired":
             return queryset.filter(expires_at__lte=now)
-        if self.value() == "never":
+        if value == "never":
             return queryset.filter(expires_at__isnull=True)
         return queryset
 
 
-class EnvironmentForm(forms.ModelForm):
-    """The rules of `actions.update_environment` that a form must keep too: lifting deletion
-    protection through the overrides is the admin role's (like the button), and stage and region
-    (which rename or move every resource) change only while nothing is provisioned."""
+def overrides_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """The form holds the whole overrides object; the service takes a patch (None: back to the
+    stage default). This is the patch that turns `before` into `after`."""
+    return {**{key: None for key in before if key not in after}, **after}
 
-    may_lift_protection = True  # set per request by EnvironmentAdmin.get_form
+
+class EnvironmentForm(forms.ModelForm):
+    """The environment's form. What it may save is the service's to say: after the model's own
+    validation it asks `portal.actions` (the `check_*` twins of create and update, as `actor`),
+    and shows a refusal on the fields the problems name. The admin then saves through the
+    service, never through the form."""
+
+    actor: actions.Actor | None = None  # set per request by EnvironmentAdmin.get_form
 
     class Meta:
         model = Environment
         fields = "__all__"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._was_protected = self.instance.protected if self.instance.pk else None
-        self._provisioned = bool(self.instance.pk) and self.instance.status not in actions.UNPROVISIONED
+    def service_fields(self) -> dict[str, Any]:
+        """The form's values as the service's keyword arguments (for an update, overrides as a patch)."""
+        data = {name: self.cleaned_data[name] for name in self.fields if name in self.cleaned_data}
+        if self.instance.pk is None:
+            return data
+        stored = Environment.objects.filter(pk=self.instance.pk).values_list("overrides", flat=True).get()
+        data["overrides"] = overrides_patch(stored or {}, data.get("overrides") or {})
+        return data
 
-    def _post_clean(self) -> None:
-        super()._post_clean()
-        env = self.instance
-        for name in actions.PLACEMENT:
-            if self._provisioned and name in self.changed_data:
-                self.add_error(name, "the environment is provisioned: tear it down before changing this")
-        was = self._was_protected
-        if was is None:  # a new environment starts from its stage's default
-            was = PROFILES.get(env.stage, PROFILES["dev"]).deletion_protection
-        if was and not env.protected and not self.may_lift_protection and not self.has_error("overrides"):
-            self.add_error(
-                "overrides",
-                "only an admin can lift deletion protection (Teardown page → Lift protection; audited)",
-            )
+    def full_clean(self) -> None:
+        """The form's and the model's validation, then the service's check if those passed (it
+        would only repeat their problems)."""
+        super().full_clean()
+        if not self.is_bound or self.errors:
+            return
+        if self.actor is None:
+            raise ImproperlyConfigured("EnvironmentForm needs an actor: EnvironmentAdmin.get_form sets it")
+        try:
+            if self.instance.pk is None:
+                actions.check_create_environment(self.actor, **self.service_fields())
+            else:
+                actions.check_update_environment(self.actor, self.instance, **self.service_fields())
+        except actions.ActionError as exc:
+            self.add_problems(exc)
+
+    def add_problems(self, exc: actions.ActionError) -> None:
+        """Each "field: message" problem on its field; any other as an error of the whole form."""
+        for problem in exc.problems:
+            name, sep, message = problem.partition(": ")
+            if sep and name in self.fields:
+                self.add_error(name, message)
+            else:
+                self.add_error(None, problem)
+
+
+class ServiceRefused(Exception):
+    """The service refused at save time a change that the form's check had accepted."""
+
+    def __init__(self, error: actions.ActionError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _refusal_text(exc: actions.ActionError) -> str:
+    extra = [p for p in exc.problems if p != exc.message]
+    return exc.message + (": " + "; ".join(extra) if extra else "")
 
 
 PROFILE_GROUPS = (
@@ -164,6 +202,11 @@ PROFILE_GROUPS = (
     ("Logs", ("log_retention_days",)),
     ("Alarm thresholds", tuple(k for k in OVERRIDABLE if k.startswith("alarm_"))),
 )
+def _without(fieldset: Any, name: str) -> Any:
+    title, options = fieldset
+    return title, {**options, "fields": tuple(f for f in options["fields"] if f != name)}
+
+
 # EnvironmentAdmin's read-only fields showing PROFILE_GROUPS, in the same order.
 PROFILE_FIELDS = ("profile_compute", "profile_api", "profile_data", "profile_logs", "profile_alarms")
 
@@ -328,8 +371,8 @@ class EnvironmentAdmin(ConsolePageAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Environment | None = None) -> Any:
         fieldsets = list(super().get_fieldsets(request, obj))
-        if obj is None:
-            return [fs for fs in fieldsets if fs[0] not in ("State", "Record")]
+        if obj is None:  # a new environment: nothing to show of its state, and it is wanted present
+            return [_without(fs, "desired_state") for fs in fieldsets if fs[0] not in ("State", "Record")]
         profile = [
             (f"Stage profile: {title}", {"fields": (name,)})
             for (title, _), name in zip(PROFILE_GROUPS, PROFILE_FIELDS, strict=True)
@@ -343,13 +386,13 @@ class EnvironmentAdmin(ConsolePageAdmin):
         return fields
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.may_lift_protection = allowed(request.user, "lift_protection")
+        form = cast(type[EnvironmentForm], super().get_form(request, obj, change=change, **kwargs))
+        form.actor = views.actor(request)
         return form
 
     def has_delete_permission(self, request: HttpRequest, obj: Environment | None = None) -> bool:
-        """Deleting the record of a provisioned environment would orphan its resources: tear down first."""
-        if obj is not None and obj.status not in actions.UNPROVISIONED:
+        """The service's refusal (resources or a run would be orphaned) hides the button and answers 403."""
+        if obj is not None and actions.deletion_problems(obj):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -359,14 +402,53 @@ class EnvironmentAdmin(ConsolePageAdmin):
     def console_urls(self) -> list[Any]:
         return views.environment_urls(self)
 
+    # --- saving and deleting: through the service, like the CLI --------------------------------
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        """If the service refuses at save time what the form's check accepted (the environment
+        changed in between: a run started, say), nothing was written (the view's transaction rolls
+        back); the form is shown again, checked against the new state, with the refusal."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceRefused as refused:
+            messages.error(request, _refusal_text(refused.error))
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceRefused as refused:  # refused again though checked again: give up cleanly
+            messages.error(request, _refusal_text(refused.error))
+            return HttpResponseRedirect(request.get_full_path())
+
     def save_model(self, request: HttpRequest, obj: Environment, form: Any, change: bool) -> None:
-        if not change:
-            obj.created_by = request.user
-        obj.updated_by = request.user
-        super().save_model(request, obj, form, change)
-        action = "environment.updated" if change else "environment.created"
-        changed = list(form.changed_data) if change else []
-        actions.audit(views.actor(request), action, obj, detail={"changed": changed} if change else {})
+        actor = views.actor(request)
+        try:
+            if change:
+                actions.update_environment(actor, obj, **form.service_fields())
+            else:
+                saved = actions.create_environment(actor, **form.service_fields())
+                obj.pk = saved.pk
+                obj.refresh_from_db()
+                obj._state.adding = False
+        except actions.ActionError as exc:
+            raise ServiceRefused(exc) from exc
+
+    def delete_model(self, request: HttpRequest, obj: Environment) -> None:
+        try:
+            actions.delete_environment(views.actor(request), obj)
+        except actions.ActionError as exc:
+            raise PermissionDenied(_refusal_text(exc)) from exc
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Environment]) -> None:
+        actor = views.actor(request)
+        for env in queryset:
+            try:
+                actions.delete_environment(actor, env)
+            except actions.ActionError as exc:
+                self.message_user(request, _refusal_text(exc), messages.ERROR)
 
     # --- admin actions: the same runs for many environments at once ---------------------------
     def _run_selected(self, request: HttpRequest, queryset: QuerySet[Environment], kind: str) -> None:

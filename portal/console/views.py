@@ -13,7 +13,7 @@ by `dispatch`, and the deployment page follows them live.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -29,9 +29,10 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
 from portal import actions
-from portal.management.cli import QUEUED_HINT_S, expected_steps
+from portal import dispatch as dispatcher
 from portal.models import ACTIVE_STATUSES, Deployment, Environment
 from portal.permissions import allowed, allowed_actions
+from portal.progress import QUEUED_HINT_S, expected_steps
 from portal.svg import timeline
 from provisioning.spec import SpecError
 
@@ -43,7 +44,7 @@ Kind, Status = Deployment.Kind, Deployment.Status
 
 def dispatch(dep: Deployment) -> None:
     """Send a run to a worker once the request commits; tests replace this with a local runner."""
-    actions.enqueue(dep)
+    dispatcher.enqueue(dep)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -103,7 +104,7 @@ def plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRes
     return HttpResponseRedirect(_admin_url(dep))
 
 
-RUN_KINDS = {Kind.PROVISION: "provision", Kind.VERIFY: "verify", Kind.DRIFT: "drift"}
+RUN_KINDS: dict[str, str] = {Kind.PROVISION: "provision", Kind.VERIFY: "verify", Kind.DRIFT: "drift"}
 
 
 def run_view(model_admin: Any, request: HttpRequest, object_id: str, kind: str) -> HttpResponse:
@@ -137,6 +138,12 @@ NAME_ATTRS = {
 }
 
 
+def wants_backup(form: Mapping[str, str]) -> bool:
+    """A teardown backs up the table unless the form says `backup=no` in so many words: a missing
+    field (an unticked checkbox, a hand-written POST, an older page) must never lose data."""
+    return form.get("backup", "").strip().lower() != "no"
+
+
 def teardown_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
     """GET: what will be deleted, whether the table is backed up, and the protection; POST: do it."""
     from provisioning.resources import resources_for
@@ -149,7 +156,7 @@ def teardown_view(model_admin: Any, request: HttpRequest, object_id: str) -> Htt
                 request, f"{env.suffix} has deletion protection: an admin must lift it before a teardown."
             )
             return HttpResponseRedirect(request.path)
-        dep = _request(request, env, Kind.TEARDOWN, {"backup": request.POST.get("backup") == "on"})
+        dep = _request(request, env, Kind.TEARDOWN, {"backup": wants_backup(request.POST)})
         if dep is None:
             return HttpResponseRedirect(_admin_url(env))
         dispatch(dep)
@@ -304,7 +311,11 @@ def _message(dep: Deployment, done: int, total: int | None, elapsed: float, chec
         if total and done >= total and dep.kind == Kind.PROVISION:
             return f"Running: all {total} steps finished; verifying over HTTP… ({elapsed:.1f} s)"
         return f"Running: {done}{of} steps finished ({elapsed:.1f} s)."
-    ended = {Status.SUCCEEDED: "Succeeded", Status.FAILED: "Failed", Status.CANCELLED: "Cancelled"}
+    ended: dict[str, str] = {
+        Status.SUCCEEDED: "Succeeded",
+        Status.FAILED: "Failed",
+        Status.CANCELLED: "Cancelled",
+    }
     text = f"{ended.get(dep.status, dep.status)} after {elapsed:.1f} s: {done} steps"
     if checks:
         text += f", {sum(1 for c in checks if c.passed)} of {len(checks)} checks passed"
@@ -417,6 +428,7 @@ def _wrapper(model_admin: Any) -> Callable[..., Callable[..., HttpResponse]]:
 
     def wrap(view: Callable[..., HttpResponse], *methods: str) -> Callable[..., HttpResponse]:
         bound = require_http_methods(list(methods or ["POST"]))(partial(view, model_admin))
-        return model_admin.admin_site.admin_view(bound)
+        guarded: Callable[..., HttpResponse] = model_admin.admin_site.admin_view(bound)
+        return guarded
 
     return wrap

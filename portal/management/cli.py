@@ -15,34 +15,18 @@ from typing import Any, NoReturn, TextIO
 
 from django.core.management.base import BaseCommand, OutputWrapper
 
-from portal import actions
+from portal import actions, dispatch
 from portal.documents import deployment_document, refusal_document
 from portal.models import ACTIVE_STATUSES, Deployment, Environment, Step
+from portal.progress import QUEUED_HINT_S, expected_steps
 
 OK, RUN_FAILED, BAD_INPUT = 0, 1, 2
 POLL_S = 0.5
-QUEUED_HINT_S = 10.0
 _sleep = time.sleep  # replaced in tests
 
 
 class Exit(SystemExit):
     """Leave the command with an exit code (manage.py exits with it; tests catch it)."""
-
-
-def expected_steps(kind: str, spec_snapshot: dict[str, Any]) -> int | None:
-    """How many steps a run will have, for the progress bar; None when unknown."""
-    if kind in (Deployment.Kind.VERIFY, Deployment.Kind.HEALTH):
-        return None
-    try:
-        from provisioning.resources import resources_for
-        from provisioning.spec import spec_from_dict
-
-        resources = resources_for(spec_from_dict(spec_snapshot))
-    except Exception:
-        return None
-    if kind == Deployment.Kind.TEARDOWN:
-        resources = [r for r in resources if not r.shared]
-    return len(resources)
 
 
 class StepPrinter:
@@ -180,7 +164,7 @@ class EnvportCommand(BaseCommand):
                 printers[dep.pk].close()
             return finished
         for dep in deps:
-            actions.enqueue(dep)
+            dispatch.enqueue(dep)
         return self.follow(deps, printers)
 
     def follow(self, deps: list[Deployment], printers: dict[int, StepPrinter]) -> list[Deployment]:

@@ -99,6 +99,7 @@ def test_protected_prod_cannot_be_torn_down_by_anyone_until_lifted(role, login, 
         assert dep.kind == "teardown" and dep.options == {"backup": True} and dispatched == [dep]
 
 
+# R-OPS-4: lifting deletion protection is admin-only by every path
 def test_operator_cannot_lift_protection_by_editing_the_overrides(login, make_env):
     env = make_env("edit-prod", "prod")
     url = reverse("admin:portal_environment_change", args=[env.pk])
@@ -121,6 +122,9 @@ def test_operator_cannot_lift_protection_by_editing_the_overrides(login, make_en
     assert login("admin").post(url, data).status_code == 302
     env.refresh_from_db()
     assert not env.protected
+    # the form's path is audited like the button's (probe: the admin's save bypassed the service)
+    lifted = AuditEvent.objects.get(action="environment.protection_lifted")
+    assert (lifted.actor, lifted.source, lifted.environment_suffix) == ("admin", "ui", "edit-prod")
 
 
 def _pages(env: Environment, dep: Deployment) -> dict[str, str]:
@@ -262,6 +266,7 @@ def test_stage_and_region_of_a_provisioned_environment_cannot_be_changed_in_the_
     }
     response = login("admin").post(reverse("admin:portal_environment_change", args=[env.pk]), data)
     assert response.status_code == 200
-    assert response.content.decode().count("tear it down before changing this") == 2
+    assert response.content.decode().count("cannot change while the environment has live resources") == 2
+    assert response.content.decode().count("tear it down first") == 2
     env.refresh_from_db()
     assert (env.stage, env.region) == ("dev", "us-east-1")

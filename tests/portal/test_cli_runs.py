@@ -249,11 +249,11 @@ def test_teardown_of_protected_prod_fails_and_it_stays(cli, engine, make_env):
 
 def test_follow_prints_steps_as_a_worker_writes_them(cli, engine, make_env, monkeypatch):
     """Without --inline: enqueue, then poll; here a simulated worker runs it during the first wait."""
-    from portal import actions
+    from portal import actions, dispatch
     from portal.management import cli as cli_module
 
     make_env("dev1")
-    monkeypatch.setattr(actions, "enqueue", lambda dep: None)  # no broker in this test
+    monkeypatch.setattr(dispatch, "enqueue", lambda dep: None)  # no broker in this test
     monkeypatch.setattr(cli_module, "QUEUED_HINT_S", 0.0)
     waits = []
 

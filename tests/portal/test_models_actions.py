@@ -68,12 +68,40 @@ def test_spec_effective_settings_and_str(make_env):
 
 
 @pytest.mark.django_db
-def test_placement_cannot_change_once_provisioned(make_env):
-    env = make_env("dev1", status="ready")
-    with pytest.raises(actions.InvalidInput, match="provisioned"):
-        actions.update_environment(CLI, env, region="eu-west-1")
-    env = make_env("dev2")
-    assert actions.update_environment(CLI, env, region="eu-west-1").region == "eu-west-1"
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("region", "eu-west-1"),
+        ("stage", "staging"),
+        # probe: role_arn changed on a provisioned environment, a move to another account that
+        # orphans the old resources and creates a second copy
+        ("role_arn", "arn:aws:iam::123456789012:role/other"),
+    ],
+)
+def test_placement_cannot_change_once_provisioned(make_env, field, value):
+    role = "arn:aws:iam::111111111111:role/x"
+    env = make_env("dev1", status="ready", role_arn=role)
+    with pytest.raises(actions.InvalidInput) as caught:
+        actions.update_environment(CLI, env, **{field: value})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{field}: cannot change while the environment has live resources")
+    assert "tear it down first" in problem
+    env.refresh_from_db()
+    assert getattr(env, field) != value
+    for status in ("new", "torn_down"):  # no resources: it may move
+        fresh = make_env(f"n-{status.replace('_', '')}", status=status, role_arn=role)
+        assert getattr(actions.update_environment(CLI, fresh, **{field: value}), field) == value
+
+
+@pytest.mark.django_db
+def test_external_id_cannot_change_once_provisioned(make_env):
+    """probe: external_id changed on a provisioned environment (the account's trust changes under it)."""
+    env = make_env("dev1", status="failed", role_arn="arn:aws:iam::111111111111:role/x", external_id="a")
+    with pytest.raises(actions.InvalidInput) as caught:
+        actions.update_environment(CLI, env, external_id="b", owner="team-b")
+    assert [p.split(":")[0] for p in caught.value.problems] == ["external_id"]
+    env.refresh_from_db()
+    assert (env.external_id, env.owner) == ("a", "")  # nothing of the refused update was kept
 
 
 # --- one queued or running deployment per environment ------------------------------------------

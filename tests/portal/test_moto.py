@@ -132,35 +132,35 @@ def test_scheduled_drift_finds_a_tampered_environment(
 def test_expired_preview_is_torn_down_and_expired_protected_prod_stays(
     cli, make_env, moto_target, no_http_verify, eager_celery, django_capture_on_commit_callbacks
 ):
-    # R-OPS-5: a preview past its expiry is torn down by the schedule; R-OPS-4: protected prod refuses
+    # R-OPS-5: a preview past its expiry is torn down by the schedule; a prod environment never is
     past = timezone.now() - dt.timedelta(hours=1)
-    make_env("pr4966", expires_at=past)
-    make_env("prodx", stage="prod", expires_at=past)
+    actions.update_environment(actions.Actor.cli(), make_env("pr4966"), expires_at=past)  # created live
+    make_env("prodx", stage="prod")  # the service refuses an expiry on prod...
     make_env("later1", expires_at=timezone.now() + dt.timedelta(days=1))
     for suffix in ("pr4966", "prodx"):
         _provision(cli, suffix, "--no-verify")
+    Environment.objects.filter(suffix="prodx").update(expires_at=past)  # ...a row from before the rule
     dynamodb = boto3.client("dynamodb", region_name=REGION)
 
     with django_capture_on_commit_callbacks(execute=True):
         started = tasks.teardown_expired_previews()
-    by_env = {
-        Deployment.objects.get(pk=pk).environment.suffix: Deployment.objects.get(pk=pk) for pk in started
-    }
-    assert set(by_env) == {"pr4966", "prodx"}
-
+    (dep,) = (Deployment.objects.get(pk=pk) for pk in started)
+    assert dep.environment.suffix == "pr4966" and dep.status == "succeeded" and dep.trigger == "schedule"
     preview = Environment.objects.get(suffix="pr4966")
-    assert by_env["pr4966"].status == "succeeded" and by_env["pr4966"].trigger == "schedule"
     assert preview.status == "torn_down" and preview.outputs == {}
     assert "envport-pr4966-items" not in dynamodb.list_tables()["TableNames"]
 
     prod = Environment.objects.get(suffix="prodx")
-    assert by_env["prodx"].status == "failed" and "deletion protection" in by_env["prodx"].error
+    assert not prod.deployments.filter(kind="teardown").exists()
     assert prod.status == "ready" and prod.desired_state == "present" and prod.outputs["api_key_id"]
     assert "envport-prodx-items" in dynamodb.list_tables()["TableNames"]
+    skipped = AuditEvent.objects.filter(action="environment.expiry_skipped", environment_suffix="prodx")
+    assert skipped.count() == 1
 
-    # An hour later: the refusal is not repeated while nothing changed.
+    # An hour later: nothing is torn down, and the skip is not audited again.
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.teardown_expired_previews() == []
+    assert skipped.count() == 1
     assert Environment.objects.get(suffix="later1").status == "new"
 
 

@@ -1,0 +1,17 @@
+"""How the web console and the CLI send a requested run to a worker.
+
+They depend on this module rather than on `portal.tasks` (Celery's task module) or on
+`portal.actions` knowing about tasks: `portal.actions` takes the dispatcher from its caller, and
+this is the one callers outside the worker use. Tests replace `enqueue` here, or the console's
+`views.dispatch`, to run or record instead of sending.
+"""
+
+from __future__ import annotations
+
+from .models import Deployment
+from .tasks import enqueue as _enqueue
+
+
+def enqueue(dep: Deployment) -> None:
+    """Send `dep` to a Celery worker once the request commits (cancelled if no broker answers)."""
+    _enqueue(dep)
