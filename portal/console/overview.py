@@ -62,7 +62,8 @@ def series() -> dict[int, dict[str, list[float | None]]]:
         deployment_id__in=ranked_runs().values("pk"), latency_ms__isnull=False
     ).values_list("deployment_id", "latency_ms")
     for dep_id, latency in checks:
-        latencies[dep_id].append(latency)
+        if latency is not None:  # filtered above; the type of the column does not know it
+            latencies[dep_id].append(latency)
     out: dict[int, dict[str, list[float | None]]] = defaultdict(lambda: {"latency": [], "duration": []})
     for pk, env_id, kind, _created, started, finished in sorted(runs, key=lambda r: (r[3], r[0])):
         values = latencies.get(pk)

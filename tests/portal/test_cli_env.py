@@ -129,7 +129,7 @@ def test_update_sets_and_resets_overrides(cli, make_env):
     assert doc["settings"]["memory_mb"]["source"] == "inherited"
     assert doc["owner"] == "team-b"
     event = AuditEvent.objects.filter(action="environment.updated").get()
-    assert event.detail["changed"]["overrides"] == [{"memory_mb": 512}, {"timeout_s": 20}]
+    assert event.detail["changes"]["overrides"] == {"before": {"memory_mb": 512}, "after": {"timeout_s": 20}}
 
 
 def test_update_refuses_bad_values_and_keeps_the_old_ones(cli, make_env):

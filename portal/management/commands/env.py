@@ -8,16 +8,17 @@
     env show NAME [--json]
 
 `--set KEY=` (empty value) in an update goes back to the stage default. `--expires` takes a date
-(2025-07-01, the start of that day, UTC), a date and time (ISO 8601), or a delay (+7d, +12h).
+(2025-07-01, the start of that day, UTC), a date and time (ISO 8601), or a delay (+7d, +12h), at most
+MAX_AHEAD_DAYS ahead; a past one only in an update (the hourly sweep then tears the preview down).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from portal import actions
@@ -45,25 +46,58 @@ def parse_sets(items: list[str]) -> tuple[dict[str, str], list[str]]:
     return values, problems
 
 
-def parse_expires(raw: str | None, now: dt.datetime | None = None) -> tuple[dt.datetime | None, list[str]]:
+# An expiry is for previews: more than this ahead is "never" (say `none`). The bound also keeps every
+# accepted value far from the calendar's end, where adding a delay or changing zone overflows.
+MAX_AHEAD_DAYS = 3650
+EXPIRES_FORMS = (
+    "a date (2025-07-01), an ISO 8601 date and time (2025-07-01T18:00:00+02:00), a delay (+7d, +12h) or none"
+)
+
+
+def parse_expires(
+    raw: str | None, now: dt.datetime | None = None, *, allow_past: bool = False
+) -> tuple[dt.datetime | None, list[str]]:
+    """The expiry `--expires` names, in UTC, and a problem (never an exception) when it is not one:
+    not one of the forms, outside the calendar, more than MAX_AHEAD_DAYS ahead, or in the past where
+    that is refused (creating: a new environment that expired already would be torn down at once)."""
     if raw is None or raw.strip().lower() in ("", "none", "never"):
         return None, []
-    text = raw.strip()
     now = now or timezone.now()
+    latest = now + dt.timedelta(days=MAX_AHEAD_DAYS)
+    allowed = (
+        f"{'' if allow_past else 'from now '}up to {latest:%Y-%m-%d %H:%M} UTC ({MAX_AHEAD_DAYS} days "
+        "ahead), or none for no expiry"
+    )
+    shown = repr(raw) if len(raw) <= 40 else repr(raw[:40] + "…")
+    try:
+        value = _read_expires(raw.strip(), now)
+    except ValueError:
+        return None, [f"--expires {shown}: not a date; use {EXPIRES_FORMS}"]
+    except OverflowError:
+        return None, [f"--expires {shown}: outside the calendar; allowed: {allowed}"]
+    if value > latest:
+        return None, [f"--expires {shown}: {value:%Y-%m-%d %H:%M} UTC is too far ahead; allowed: {allowed}"]
+    if value <= now and not allow_past:
+        return None, [f"--expires {shown}: {value:%Y-%m-%d %H:%M} UTC is in the past; allowed: {allowed}"]
+    return value, []
+
+
+def _read_expires(text: str, now: dt.datetime) -> dt.datetime:
+    """`text` as a moment in UTC. ValueError: not one of the forms; OverflowError: a moment the
+    calendar cannot hold (+99999999d, 9999-12-31T23:59:59-05:00, 0001-01-01T00:00:00+01:00)."""
     delay = _DELAY.match(text)
     if delay:
-        amount, unit = int(delay.group(1)), delay.group(2)
-        return now + (dt.timedelta(days=amount) if unit == "d" else dt.timedelta(hours=amount)), []
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            value = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
-        else:
-            value = dt.datetime.fromisoformat(text)
-            if timezone.is_naive(value):
-                value = value.replace(tzinfo=dt.UTC)
-    except ValueError:
-        return None, [f"--expires {raw!r}: a date (2025-07-01), an ISO date and time, or a delay (+7d, +12h)"]
-    return value, []
+        digits, unit = delay.group(1).lstrip("0") or "0", delay.group(2)
+        if len(digits) > 9:  # no conversion of a 5000-digit number; far beyond MAX_AHEAD_DAYS anyway
+            raise OverflowError(text)
+        amount = int(digits)
+        return now + (dt.timedelta(days=amount) if unit == "d" else dt.timedelta(hours=amount))
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
+    value = dt.datetime.fromisoformat(text)
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 class Command(EnvportCommand):
@@ -126,11 +160,8 @@ class Command(EnvportCommand):
             "overrides": sets,
             "expires_at": expires,
         }
-        if problems:  # still validate the rest, so that every problem is listed at once
-            try:
-                Environment(**fields).full_clean()
-            except ValidationError as exc:
-                problems += actions.problems_of(exc)
+        if problems:  # still check the rest with the service (writes nothing): every problem at once
+            problems += self.service_problems(actions.check_create_environment, actions.Actor.cli(), **fields)
             self.refuse(
                 f"invalid environment {name!r}", problems, as_json=as_json, environment=name, kind="env"
             )
@@ -146,12 +177,17 @@ class Command(EnvportCommand):
         sets, problems = parse_sets(opts["sets"])
         fields: dict[str, Any] = {}
         if opts["expires"] is not None:
-            fields["expires_at"], more = parse_expires(opts["expires"])
+            # a past expiry is allowed here: the hourly sweep tears the preview down at its next run
+            expires, more = parse_expires(opts["expires"], allow_past=True)
             problems += more
+            if not more:
+                fields["expires_at"] = expires
         for key in ("owner", "cost_centre", "alarm_emails"):
             if opts[key] is not None:
                 fields[key] = opts[key]
-        if problems:
+        if problems:  # still check the rest with the service (writes nothing): every problem at once
+            check = actions.check_update_environment
+            problems += self.service_problems(check, actions.Actor.cli(), env, overrides=sets, **fields)
             self.refuse(
                 f"invalid update of {name!r}", problems, as_json=as_json, environment=name, kind="env"
             )
@@ -160,6 +196,16 @@ class Command(EnvportCommand):
         except actions.ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
         self.done(env, "updated", as_json)
+
+    @staticmethod
+    def service_problems(check: Callable[..., Any], *args: Any, **kwargs: Any) -> list[str]:
+        """What the service's `check_*` twin (it writes nothing) would refuse besides the CLI's own
+        syntax problems, so that one run lists them all."""
+        try:
+            check(*args, **kwargs)
+        except actions.ActionError as exc:
+            return exc.problems
+        return []
 
     def done(self, env: Environment, verb: str, as_json: bool) -> None:
         env = actions.get_environment(env.suffix)
