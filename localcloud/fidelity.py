@@ -88,6 +88,8 @@ def _patch(owner: type, attr: str, make: Callable[[Any], Callable[..., Any]]) ->
 # --------------------------------------------------------------------------------------------
 
 PatchOps = list[dict[str, Any]]
+# A patch path (or path prefix) -> (attribute of the moto object, converter of the patch value).
+PatchFields = dict[str, tuple[str, Callable[[Any], Any]]]
 
 
 def _as_bool(value: Any) -> bool:
@@ -124,8 +126,8 @@ def _path_key(path: str, prefix: str) -> str | None:
 def _apply_patch(
     obj: Any,
     ops: PatchOps | None,
-    scalars: dict[str, tuple[str, Callable[[Any], Any]]],
-    maps: dict[str, tuple[str, Callable[[Any], Any]]] | None = None,
+    scalars: PatchFields,
+    maps: PatchFields | None = None,
     lists: dict[str, str] | None = None,
 ) -> None:
     """Apply API Gateway patch operations to a moto model object.
@@ -188,14 +190,14 @@ def _method_parts(path: str) -> tuple[str, str, str]:
 # 1. API Gateway update_method
 # --------------------------------------------------------------------------------------------
 
-_METHOD_SCALARS = {
+_METHOD_SCALARS: PatchFields = {
     "/apiKeyRequired": ("api_key_required", _as_bool),
     "/authorizationType": ("authorization_type", _as_is),
     "/authorizerId": ("authorizer_id", _as_is),
     "/operationName": ("operation_name", _as_is),
     "/requestValidatorId": ("request_validator_id", _as_is),
 }
-_METHOD_MAPS = {
+_METHOD_MAPS: PatchFields = {
     "/requestParameters": ("request_parameters", _as_bool),
     "/requestModels": ("request_models", _as_is),
 }
@@ -240,7 +242,7 @@ def _fix_update_method() -> None:
 # 2. API Gateway update_integration
 # --------------------------------------------------------------------------------------------
 
-_INTEGRATION_SCALARS = {
+_INTEGRATION_SCALARS: PatchFields = {
     "/uri": ("uri", _as_is),
     "/httpMethod": ("http_method", _as_is),
     "/passthroughBehavior": ("passthrough_behaviour", _as_is),
@@ -250,7 +252,7 @@ _INTEGRATION_SCALARS = {
     "/connectionType": ("connection_type", _as_is),
     "/cacheNamespace": ("cache_namespace", _as_is),
 }
-_INTEGRATION_MAPS = {
+_INTEGRATION_MAPS: PatchFields = {
     "/requestTemplates": ("request_templates", _as_template),
     "/requestParameters": ("request_parameters", _as_is),
 }
@@ -374,7 +376,7 @@ def _fix_lambda_configuration() -> None:
     def make_get_configuration(orig: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(orig)
         def get_configuration(self: Any, on_create: bool = False) -> dict[str, Any]:
-            config = orig(self, on_create=on_create)
+            config: dict[str, Any] = orig(self, on_create=on_create)
             target = getattr(self, "dead_letter_config", None)
             if target:
                 config["DeadLetterConfig"] = {"TargetArn": target}
@@ -403,7 +405,8 @@ def _fix_lambda_configuration() -> None:
                 self.dead_letter_config = (config_updates["DeadLetterConfig"] or {}).get("TargetArn") or None
             if "KMSKeyArn" in config_updates:
                 self.kms_key_arn = config_updates["KMSKeyArn"] or None
-            return orig(self, config_updates)
+            updated: dict[str, Any] = orig(self, config_updates)
+            return updated
 
         return update_configuration
 
@@ -490,7 +493,7 @@ def _fix_log_retention() -> None:
         @functools.wraps(orig)
         def put_retention_policy(self: Any, log_group_name: str, retention_in_days: Any) -> None:
             _check_retention(retention_in_days)
-            return orig(self, log_group_name, retention_in_days)
+            orig(self, log_group_name, retention_in_days)
 
         return put_retention_policy
 
@@ -682,7 +685,7 @@ def _fix_usage_plan_rate_limit() -> None:
                     self.throttle["rateLimit"] = float(op["value"])
                 else:
                     rest.append(op)
-            return orig(self, rest)
+            orig(self, rest)
 
         return apply_patch_operations
 

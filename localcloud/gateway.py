@@ -14,6 +14,12 @@ stage variables) are read live, as on AWS. Answers follow API Gateway:
   answer within the integration timeout (``timeoutInMillis``, default 29 s): 504.
 - the gateway responses of the deployment (DEFAULT_4XX, DEFAULT_5XX, or a specific type) decorate
   the gateway's own errors with their headers, status and template.
+- a request body over the REST API payload quota (10 MB,
+  https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html): 413, REQUEST_TOO_LARGE,
+  without invoking anything. A declared ``Content-Length`` over the limit is refused before a byte of
+  the body is read; a chunked body is read up to the limit plus one byte and no further.
+- a body that ends before its ``Content-Length`` (the client went away) or whose chunked encoding is
+  broken: 400 and one log line (this is HTTP, not an AWS response type).
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ import time
 import uuid
 from typing import Any
 
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
+from .handler import DISCONNECT_LOGGED
 from .runtime import FunctionThrottled, InvocationResult, Runtime, reserved_concurrency
 from .snapshots import deployment_snapshot
 from .throttling import Throttles
@@ -47,6 +55,10 @@ LAMBDA_URI = re.compile(
 DEFAULT_INTEGRATION_TIMEOUT_MS = 29000
 PROXY_RESULT_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
 HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "date", "server"}
+# REST API "Payload size: 10 MB" (API Gateway quotas, limits.html), counted in binary megabytes as
+# Lambda's 6 MB payload quota is.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+BODY_READ_CHUNK = 64 * 1024
 
 # Gateway response type -> (status, body, x-amzn-ErrorType). The bodies are AWS's, byte for byte.
 GATEWAY_ERRORS: dict[str, tuple[int, str, str | None]] = {
@@ -60,12 +72,36 @@ GATEWAY_ERRORS: dict[str, tuple[int, str, str | None]] = {
     "QUOTA_EXCEEDED": (429, '{"message":"Limit Exceeded"}', "LimitExceededException"),
     "INTEGRATION_TIMEOUT": (504, '{"message": "Endpoint request timed out"}', None),
     "API_CONFIGURATION_ERROR": (500, '{"message": "Internal server error"}', "InternalServerErrorException"),
+    # AWS documents the type and its status, not the body; this is the body it is seen to answer.
+    "REQUEST_TOO_LARGE": (413, '{"message":"Request Too Long"}', None),
     # Not response types of their own on AWS: Lambda errors and throttles use DEFAULT_5XX.
     "LAMBDA_ERROR": (502, '{"message": "Internal server error"}', None),
     "LAMBDA_THROTTLED": (500, '{"message": "Internal server error"}', "InternalServerErrorException"),
+    # Not an AWS response at all: the HTTP request itself was cut short or badly framed.
+    "INCOMPLETE_BODY": (
+        400,
+        '{"message": "Bad request: the body ended before its Content-Length, or its chunked encoding '
+        'is malformed"}',
+        None,
+    ),
 }
-# The kinds that are gateway response types of their own; the others fall back to DEFAULT_4XX/5XX.
-OWN_RESPONSE_TYPES = frozenset(GATEWAY_ERRORS) - {"LAMBDA_ERROR", "LAMBDA_THROTTLED"}
+# The kinds whose gateway response the API can customize; the others fall back to DEFAULT_4XX/5XX.
+# REQUEST_TOO_LARGE is a type, but "customization of the 413 REQUEST_TOO_LARGE default gateway
+# response isn't supported" (supported-gateway-response-types.html): only DEFAULT_4XX decorates it.
+OWN_RESPONSE_TYPES = frozenset(GATEWAY_ERRORS) - {
+    "LAMBDA_ERROR",
+    "LAMBDA_THROTTLED",
+    "REQUEST_TOO_LARGE",
+    "INCOMPLETE_BODY",
+}
+
+
+class PayloadTooLarge(Exception):
+    """The request body is over the payload limit (declared, or found while reading)."""
+
+
+class IncompleteBody(Exception):
+    """The request body could not be read whole: the client went away, or its framing is broken."""
 
 
 class _Route:
@@ -159,6 +195,15 @@ class Gateway:
         snapshot = deployment_snapshot(api, stage.deployment_id) if stage is not None else None
         if stage is None or snapshot is None:
             return self._error(None, request, "MISSING_AUTHENTICATION_TOKEN", request_id)
+        try:
+            body = read_body(request)
+        except PayloadTooLarge as exc:
+            logger.info("%s %s: %s; answered 413", request.method, request.path, exc)
+            return self._error(snapshot, request, "REQUEST_TOO_LARGE", request_id)
+        except IncompleteBody as exc:
+            logger.info("%s %s: %s; answered 400", request.method, request.path, exc)
+            request.environ[DISCONNECT_LOGGED] = True
+            return self._error(snapshot, request, "INCOMPLETE_BODY", request_id)
 
         route = match_route(snapshot["resources"], path)
         verb = request.method.upper()
@@ -194,7 +239,7 @@ class Gateway:
             return self._mock(snapshot, request, route, method, integration, request_id)
         if kind == "AWS_PROXY":
             return self._lambda_proxy(
-                api, stage, snapshot, request, route, integration, request_id, api_key, path
+                api, stage, snapshot, request, route, integration, request_id, api_key, path, body
             )
         logger.warning("integration type %s is not served by localcloud (%s %s)", kind, verb, resource_path)
         return self._error(snapshot, request, "API_CONFIGURATION_ERROR", request_id, route=route)
@@ -317,6 +362,7 @@ class Gateway:
         request_id: str,
         api_key: Any,
         path: str,
+        body: bytes,
     ) -> Response:
         from moto.awslambda.utils import get_backend
 
@@ -356,7 +402,7 @@ class Gateway:
                 )
                 return self._error(snapshot, request, "API_CONFIGURATION_ERROR", request_id, route=route)
 
-        event = _proxy_event(request, api, stage, snapshot, route, path, request_id, api_key)
+        event = _proxy_event(request, api, stage, snapshot, route, path, request_id, api_key, body)
         reserved = reserved_concurrency(latest)
         timeout_ms = int(integration.get("timeoutInMillis") or DEFAULT_INTEGRATION_TIMEOUT_MS)
 
@@ -450,6 +496,41 @@ class Gateway:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def read_body(request: Request, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
+    """The request body, read in full only when it is within ``limit``.
+
+    A declared ``Content-Length`` over the limit is refused before anything is read. A body of unknown
+    length (chunked) is read up to ``limit + 1`` bytes, enough to know it is too large, and no more:
+    what the client still sends is never held in memory.
+    """
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"Content-Length {declared} is over the payload limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:
+            chunk = request.stream.read(min(BODY_READ_CHUNK, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (ClientDisconnected, OSError, ValueError) as exc:
+        expected = f" of {declared}" if declared is not None else ""
+        raise IncompleteBody(
+            f"request body incomplete after {size}{expected} bytes ({_reason(exc)})"
+        ) from exc
+    if size > limit:
+        raise PayloadTooLarge(f"chunked body is over the payload limit of {limit} bytes")
+    return b"".join(chunks)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ClientDisconnected):
+        return "the client disconnected"
+    return str(exc) or type(exc).__name__
+
+
 def _find_api(api_id: str) -> tuple[Any, Any] | None:
     from moto.apigateway.models import apigateway_backends
 
@@ -582,6 +663,7 @@ def _proxy_event(
     path: str,
     request_id: str,
     api_key: Any,
+    raw: bytes,
 ) -> dict[str, Any]:
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
@@ -607,7 +689,6 @@ def _proxy_event(
         multi_query[name] = list(values)
         query[name] = values[-1]
 
-    raw = request.get_data(cache=True)
     is_binary = _is_binary(request.headers.get("Content-Type", ""), snapshot.get("binary_media_types") or [])
     if not raw:
         body, encoded = None, False

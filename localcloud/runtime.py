@@ -390,7 +390,7 @@ class Runtime:
 
         def finish(
             status: str, payload: bytes, error_type: str | None = None, lines: list[str] | None = None
-        ):
+        ) -> InvocationResult:
             record["status"] = status
             record["error_type"] = error_type
             record["total_ms"] = round((time.perf_counter() - t0) * 1000, 3)
@@ -593,7 +593,7 @@ class Runtime:
             if pool is not None:
                 pool.busy.discard(worker)
             reuse = pool is not None and pool.spec == worker.spec and not worker.retired and worker.alive()
-            if reuse:
+            if pool is not None and reuse:
                 pool.idle.append(worker)
         if not reuse:
             worker.stop()

@@ -7,6 +7,11 @@ One threaded werkzeug server in a thread of this process. Requests are dispatche
 - ``/_localcloud/...``                                -> our own endpoints (invocations, workers, reset)
 - everything else                                     -> moto's server app (as ``moto_server`` builds it)
 
+Every answer the local cloud makes itself is JSON (``{"message": ...}`` for errors): the request
+handler's own errors (``handler.py``), the admin endpoints, werkzeug's error pages of moto's Flask
+apps (an unknown URL) and any exception that escapes an app (500). moto's AWS responses keep their
+AWS protocol formats (XML, JSON) untouched.
+
 moto's state is process-global and lives in memory; it is lost when the process ends.
 """
 
@@ -14,10 +19,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Response
 
@@ -67,25 +75,20 @@ class LocalCloud:
             from . import fidelity
 
             fidelity.apply()
-            from moto.moto_server.werkzeug_app import (
-                DomainDispatcherApplication,
-                MotoRequestHandler,
-                create_backend_app,
-            )
+            from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
             from . import snapshots
             from .gateway import Gateway
+            from .handler import LocalCloudRequestHandler
             from .lambda_api import LambdaInvokeAPI
             from .runtime import Runtime
 
             snapshots.install()
 
-            class _QuietHandler(MotoRequestHandler):
-                def log_request(self, code: Any = "-", size: Any = "-") -> None:
-                    logger.debug("%s %s -> %s", self.command, self.path, code)
-
-            app = _Dispatcher(self, DomainDispatcherApplication(create_backend_app))
-            server = make_server(self.host, self.port, app, threaded=True, request_handler=_QuietHandler)
+            app = _Dispatcher(self, DomainDispatcherApplication(_backend_app))
+            server = make_server(
+                self.host, self.port, app, threaded=True, request_handler=LocalCloudRequestHandler
+            )
             self.port = server.server_address[1]
             self._runtime = Runtime(
                 self.endpoint_url,
@@ -181,6 +184,13 @@ class LocalCloud:
         return self._runtime.workers() if self._runtime is not None else []
 
 
+class BadAdminInput(ValueError):
+    """A query parameter of an admin endpoint that is not what the endpoint allows (answered 400)."""
+
+
+AdminHandler = Callable[[dict[str, list[str]]], Response]
+
+
 class _Dispatcher:
     def __init__(self, cloud: LocalCloud, moto_app: Any) -> None:
         self.cloud = cloud
@@ -189,6 +199,16 @@ class _Dispatcher:
         self.lambda_api: Any = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Route the request; an exception that escapes any app is a JSON 500, not werkzeug's page."""
+        try:
+            return self._route(environ, start_response)
+        except ConnectionError:
+            raise  # the client went away: werkzeug's connection_dropped logs it in one line
+        except Exception as exc:
+            response = _unexpected(exc, environ.get("REQUEST_METHOD", ""), _path(environ))
+            return response(environ, _restarting(start_response, sys.exc_info()))
+
+    def _route(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = _path(environ)
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if path.startswith("/restapis/") and "/_user_request_" in path:
@@ -206,31 +226,106 @@ class _Dispatcher:
                 return response(environ, start_response)
         return self.moto_app(environ, start_response)
 
+    # -- /_localcloud/ ----------------------------------------------------------------------------
     def _admin(self, environ: dict[str, Any], path: str, method: str) -> Response:
-        query = parse_qs(environ.get("QUERY_STRING", ""))
         name = path[len(ADMIN_PREFIX) :].strip("/")
-        if name == "invocations" and method == "GET":
-            limit = int(query["limit"][0]) if "limit" in query else None
-            function = query.get("function", [None])[0]
-            return _json({"invocations": self.cloud.invocations(function, limit)})
-        if name == "invocations" and method == "DELETE":
-            self.cloud.clear_invocations()
-            return _json({"status": "ok"})
-        if name == "workers" and method == "GET":
-            return _json({"workers": self.cloud.workers()})
-        if name == "reset" and method == "POST":
-            self.cloud.reset()
-            return _json({"status": "ok"})
-        if name == "health" and method == "GET":
-            return _json(
-                {
-                    "status": "ok",
-                    "endpoint_url": self.cloud.endpoint_url,
-                    "stage_url_template": self.cloud.stage_url_template,
-                    "region": self.cloud.region,
-                }
-            )
-        return _json({"message": f"no such localcloud endpoint: {method} {path}"}, 404)
+        routes = self._admin_routes()
+        methods = routes.get(name)
+        if methods is None:
+            known = ", ".join(ADMIN_PREFIX + n for n in sorted(routes))
+            return _json({"message": f"no such localcloud endpoint: {path} (there are {known})"}, 404)
+        handler = methods.get(method)
+        if handler is None:
+            allowed = ", ".join(sorted(methods))
+            response = _json({"message": f"{method} is not allowed on {path}; allowed: {allowed}"}, 405)
+            response.headers["Allow"] = allowed
+            return response
+        try:
+            return handler(parse_qs(environ.get("QUERY_STRING", "")))
+        except BadAdminInput as exc:
+            return _json({"message": str(exc)}, 400)
+
+    def _admin_routes(self) -> dict[str, dict[str, AdminHandler]]:
+        return {
+            "invocations": {"GET": self._get_invocations, "DELETE": self._clear_invocations},
+            "workers": {"GET": lambda _query: _json({"workers": self.cloud.workers()})},
+            "reset": {"POST": self._reset},
+            "health": {"GET": self._health},
+        }
+
+    def _get_invocations(self, query: dict[str, list[str]]) -> Response:
+        limit = _limit(query, self.cloud.max_records)
+        function = query.get("function", [None])[0]
+        return _json({"invocations": self.cloud.invocations(function, limit)})
+
+    def _clear_invocations(self, _query: dict[str, list[str]]) -> Response:
+        self.cloud.clear_invocations()
+        return _json({"status": "ok"})
+
+    def _reset(self, _query: dict[str, list[str]]) -> Response:
+        self.cloud.reset()
+        return _json({"status": "ok"})
+
+    def _health(self, _query: dict[str, list[str]]) -> Response:
+        return _json(
+            {
+                "status": "ok",
+                "endpoint_url": self.cloud.endpoint_url,
+                "stage_url_template": self.cloud.stage_url_template,
+                "region": self.cloud.region,
+            }
+        )
+
+
+def _limit(query: dict[str, list[str]], most: int) -> int | None:
+    """``limit``: absent (every record kept), or a positive integer up to the records kept."""
+    if "limit" not in query:
+        return None
+    text = query["limit"][-1].strip()
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(most))
+    if not digits or not 1 <= int(text) <= most:
+        raise BadAdminInput(f"limit: a positive integer up to {most} (got {text[:40]!r})")
+    return int(text)
+
+
+def _backend_app(service: Any) -> Any:
+    """moto's Flask app for a service, with werkzeug's HTML error pages (an unknown URL, a method the
+    route does not take, an unreadable body) answered as JSON instead. moto's AWS errors are its own
+    HTTPException subclasses and keep their AWS protocol format."""
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    app = create_backend_app(service)
+    app.register_error_handler(HTTPException, _werkzeug_error_as_json)
+    return app
+
+
+def _werkzeug_error_as_json(error: HTTPException) -> Any:
+    if type(error).__module__ != "werkzeug.exceptions":
+        return error  # moto's own exception, or a routing redirect: as Flask would answer it
+    response = _json({"message": f"{error.name}: {error.description}"}, error.code or 500)
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value  # Allow on a 405
+    return response
+
+
+def _unexpected(exc: Exception, method: str, path: str) -> Response:
+    """The answer to an exception that escaped an app. A moto NotImplementedError is a known gap of
+    moto, not a bug here: 501 and one line. Anything else is a bug: 500, logged with its traceback."""
+    if isinstance(exc, NotImplementedError):
+        logger.warning("moto does not implement %s %s: %s", method, path, exc)
+        return _json({"message": f"Not implemented by the local cloud (moto): {exc}"}, 501)
+    logger.exception("unexpected error on %s %s", method, path)
+    return _json({"message": f"Internal server error: {type(exc).__name__}: {exc}"}, 500)
+
+
+def _restarting(start_response: Any, exc_info: Any) -> Any:
+    """``start_response`` that may replace headers an app set before raising (PEP 3333 exc_info)."""
+
+    def start(status: str, headers: list[tuple[str, str]], _exc_info: Any = None) -> Any:
+        return start_response(status, headers, exc_info)
+
+    return start
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -66,7 +66,7 @@ def install() -> None:
             return deployment
 
         create_deployment._localcloud_snapshots = True  # type: ignore[attr-defined]
-        RestAPI.create_deployment = create_deployment
+        RestAPI.create_deployment = create_deployment  # type: ignore[method-assign]  # on purpose
 
 
 def deployment_snapshot(api: Any, deployment_id: str | None) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -129,6 +130,52 @@ def http(
             return HttpResponse(response.status, response.headers, response.read())
     except urllib.error.HTTPError as error:
         return HttpResponse(error.code, error.headers, error.read())
+
+
+@dataclass
+class RawResponse:
+    """What a raw socket got back: ``status`` is None when the server answered nothing."""
+
+    status: int | None
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def raw_http(cloud: LocalCloud, data: bytes, *, timeout: float = 5.0) -> RawResponse:
+    """Send bytes as they are (no client fixes them up) and read the answer until the server closes.
+
+    For requests that no HTTP client would send: a malformed request line, oversized headers, a
+    ``Content-Length`` without its body."""
+    with socket.create_connection((cloud.host, cloud.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        return parse_raw_response(read_until_closed(sock))
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except (TimeoutError, ConnectionResetError):
+        pass  # what arrived before is the answer (or its absence)
+    return received
+
+
+def parse_raw_response(received: bytes) -> RawResponse:
+    if not received.startswith(b"HTTP/"):
+        return RawResponse(None, {}, received)
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        body = body[: int(headers["content-length"])]
+    return RawResponse(int(status_line.split()[1]), headers, body)
 
 
 class Api:
