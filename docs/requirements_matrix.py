@@ -41,7 +41,7 @@ code = {
     "R-VER-1": "provisioning/verify.py (_journey)",
     "R-VER-2": "provisioning/verify.py (_negative)",
     "R-VER-3": "provisioning/verify.py (engine drift per resource)",
-    "R-VER-4": "provisioning/verify.py (CheckResult)",
+    "R-VER-4": "provisioning/checks.py (Check), provisioning/verify.py",
     "R-OPS-1": "provisioning/reconcile.py, engine.py; every resource observes by name and tag; graph.py",
     "R-OPS-2": "provisioning/engine.py (drift), reconcile.py (assess), resources/base.py (compare)",
     "R-OPS-3": "provisioning/health.py",

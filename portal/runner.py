@@ -26,9 +26,11 @@ from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from provisioning.aws import AwsClients, AwsTarget
+from provisioning.aws import AwsClients, AwsTarget, CallCounts
 from provisioning.engine import DestroyRefused, Engine, RunResult, StepEvent
+from provisioning.health import HealthReport, check_health
 from provisioning.spec import EnvironmentSpec, spec_from_dict
+from provisioning.verify import VerifyReport, verify
 
 from .models import CheckResult, Deployment, DriftFinding, Environment, Step
 from .targets import target_for
@@ -70,18 +72,18 @@ def make_engine(
     return Engine(spec, target, clients=clients, on_event=on_event, workers=settings.ENVPORT_ENGINE_WORKERS)
 
 
-def run_verify(spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> Any:
+def run_verify(spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> VerifyReport:
     """R-VER-1..4: the CRUD journey over HTTP and the live configuration comparison."""
-    from provisioning.verify import verify
-
     return verify(spec, target, clients=clients)
 
 
-def run_health(spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> Any:
+def run_health(spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> HealthReport:
     """R-OPS-3: alarm states and a light request."""
-    from provisioning.health import check_health
-
     return check_health(spec, target, clients=clients)
+
+
+# A report whose checks and calls a run stores: verification's and health's share both shapes.
+Report = VerifyReport | HealthReport
 
 
 # --- recording ----------------------------------------------------------------------------------
@@ -117,6 +119,13 @@ class _Heartbeat:
             self._thread.join()
 
 
+# The environment's status while the first step of a provision or teardown runs.
+_STARTED_ENV_STATUS: dict[str, str] = {
+    Kind.PROVISION: EnvStatus.PROVISIONING,
+    Kind.TEARDOWN: EnvStatus.TEARING_DOWN,
+}
+
+
 class _Run:
     """What one run collects on its way; saved by `finish`."""
 
@@ -128,14 +137,11 @@ class _Run:
         self.ok = True
         self.errors: list[str] = []
         self.outputs: dict[str, Any] = {}
-        self.calls: dict[str, int] = {}
+        self.calls = CallCounts()
         self.checks: list[CheckResult] = []
         self.findings: list[DriftFinding] = []
         self.env_updates: dict[str, Any] = {}
-        self.started_env_status: str | None = {
-            Kind.PROVISION: EnvStatus.PROVISIONING,
-            Kind.TEARDOWN: EnvStatus.TEARING_DOWN,
-        }.get(dep.kind)
+        self.started_env_status: str | None = _STARTED_ENV_STATUS.get(dep.kind)
 
     # graph.run calls back on the thread that called it, never from its pool: the run's own
     # database connection, and no lock needed for `position`.
@@ -169,46 +175,29 @@ class _Run:
         self.ok = False
         self.errors.append(message)
 
-    def add_calls(self, counts: Any) -> None:
-        if counts is None:
-            return
-        if isinstance(counts, int):
-            total, mutating, by_op = counts, 0, {}
-        elif isinstance(counts, dict):
-            total, mutating, by_op = (
-                counts.get("total", 0),
-                counts.get("mutating", 0),
-                counts.get("by_operation", {}),
-            )
-        else:
-            total, mutating, by_op = counts.total, counts.mutating, getattr(counts, "by_operation", {})
-        self.calls["__total__"] = self.calls.get("__total__", 0) + int(total)
-        self.calls["__mutating__"] = self.calls.get("__mutating__", 0) + int(mutating)
-        for op, n in (by_op or {}).items():
-            self.calls[op] = self.calls.get(op, 0) + int(n)
-
     def absorb(self, result: RunResult) -> None:
-        self.add_calls(result.calls)
+        self.calls += result.calls
         if not result.ok:
             self.fail(result.error or f"{result.operation} failed")
 
-    def add_checks(self, report: Any) -> None:
+    def add_report(self, report: Report) -> None:
+        """Store a verification's or a health check's checks, and count its AWS calls."""
         start = len(self.checks)
         for i, check in enumerate(report.checks, start=start + 1):
             self.checks.append(
                 CheckResult(
                     deployment_id=self.dep.pk,
                     position=i,
-                    name=str(check.name)[:200],
-                    requirement=str(getattr(check, "requirement", "") or "")[:32],
-                    passed=bool(check.passed),
-                    http_status=getattr(check, "status", None),
-                    latency_ms=getattr(check, "latency_ms", None),
-                    expected=str(getattr(check, "expected", "") or ""),
-                    found=str(getattr(check, "found", "") or ""),
+                    name=check.name[:200],
+                    requirement=check.requirement[:32],
+                    passed=check.passed,
+                    http_status=check.status,
+                    latency_ms=check.latency_ms,
+                    expected=check.expected,
+                    found=check.found,
                 )
             )
-        self.add_calls(getattr(report, "calls", None))
+        self.calls += report.calls
 
     def add_findings(self, result: RunResult) -> None:
         for diff in result.findings:
@@ -248,7 +237,7 @@ def _provision(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: Aws
 
 def _verify(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> None:
     report = run_verify(spec, target, clients)
-    run.add_checks(report)
+    run.add_report(report)
     if not report.ok:
         failed = [c.name for c in report.checks if not c.passed]
         run.fail(f"verification failed: {len(failed)} of {len(report.checks)} checks: " + ", ".join(failed))
@@ -271,24 +260,7 @@ def _drift(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsClie
 
 def _health(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> None:
     report = run_health(spec, target, clients)
-    status = getattr(report, "probe_status", None)
-    latency = getattr(report, "probe_latency_ms", None)
-    checks = [
-        _Check(
-            "API probe",
-            "R-OPS-3",
-            status is not None and status < 500,
-            status,
-            latency,
-            "an answer below 500",
-            "no answer" if status is None else str(status),
-        )
-    ]
-    checks += [
-        _Check(f"alarm {name}", "R-OPS-3", False, None, None, "OK", "ALARM")
-        for name in report.alarms_in_alarm
-    ]
-    run.add_checks(_Report(checks, getattr(report, "calls", None)))
+    run.add_report(report)
     run.env_updates.update(
         health=report.status, health_checked_at=timezone.now(), health_detail=report.detail or ""
     )
@@ -318,26 +290,6 @@ def _teardown(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsC
         )
     else:
         run.env_updates["status"] = EnvStatus.FAILED
-
-
-class _Check:
-    def __init__(
-        self,
-        name: str,
-        requirement: str,
-        passed: bool,
-        status: int | None,
-        latency_ms: float | None,
-        expected: str,
-        found: str,
-    ) -> None:
-        self.name, self.requirement, self.passed, self.status = name, requirement, passed, status
-        self.latency_ms, self.expected, self.found = latency_ms, expected, found
-
-
-class _Report:
-    def __init__(self, checks: list[_Check], calls: Any) -> None:
-        self.checks, self.calls = checks, calls
 
 
 RUNNERS: dict[str, Callable[[_Run, EnvironmentSpec, AwsTarget, AwsClients], None]] = {
@@ -403,8 +355,6 @@ def run_deployment(deployment_id: int, progress: Callable[[Step], None] | None =
 
 def _finish(run: _Run) -> Deployment:
     dep = run.dep
-    total = run.calls.pop("__total__", 0)
-    mutating = run.calls.pop("__mutating__", 0)
     now = timezone.now()
     status = Status.SUCCEEDED if run.ok else Status.FAILED
     with transaction.atomic():
@@ -416,9 +366,9 @@ def _finish(run: _Run) -> Deployment:
             status=status,
             finished_at=now,
             heartbeat_at=now,
-            calls_total=total,
-            calls_mutating=mutating,
-            calls_by_operation=dict(sorted(run.calls.items())),
+            calls_total=run.calls.total,
+            calls_mutating=run.calls.mutating,
+            calls_by_operation=dict(sorted(run.calls.by_operation.items())),
             outputs=jsonable(run.outputs),
             error="\n".join(run.errors),
         )

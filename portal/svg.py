@@ -41,7 +41,7 @@ def lanes(spans: Sequence[tuple[float, float]]) -> list[int]:
 def _tick_step(total: float, target: int = 6) -> float:
     """A round tick interval (1, 2 or 5 times a power of ten) giving about `target` ticks."""
     raw = max(total / target, 1e-6)
-    power = 10 ** math.floor(math.log10(raw))
+    power = 10.0 ** math.floor(math.log10(raw))
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 

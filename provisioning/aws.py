@@ -48,13 +48,28 @@ class AwsTarget:
 
 @dataclass(frozen=True)
 class CallCounts:
-    total: int
-    mutating: int
+    """API calls of a run or a report. `CallCounts()` is none at all; `+` sums two of them.
+
+    One typed value for every report (engine runs, verification, health) so that whoever stores
+    or prints the calls reads attributes a type checker can verify, never a dict of magic keys.
+    """
+
+    total: int = 0
+    mutating: int = 0
     by_operation: dict[str, int] = field(default_factory=dict)
 
     @property
     def reads(self) -> int:
         return self.total - self.mutating
+
+    def __add__(self, other: CallCounts) -> CallCounts:
+        merged = Counter(self.by_operation)
+        merged.update(other.by_operation)
+        return CallCounts(
+            total=self.total + other.total,
+            mutating=self.mutating + other.mutating,
+            by_operation=dict(sorted(merged.items())),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.total, "mutating": self.mutating, "by_operation": dict(self.by_operation)}

@@ -88,9 +88,6 @@ class RunResult:
     def changes(self) -> list[Step]:
         return [s for s in self.steps if s.action != Action.NOOP.value]
 
-    def step(self, resource: str) -> Step:
-        return next(s for s in self.steps if s.resource == resource)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "operation": self.operation,
@@ -260,22 +257,3 @@ def _describe(error: BaseException) -> str:
     code = error_code(error)
     text = str(error) or type(error).__name__
     return f"{code}: {text}" if code and code not in text else text
-
-
-# --- module-level shortcuts: one call, one result ---------------------------------------
-def plan(spec: EnvironmentSpec, target: AwsTarget | None = None, **kwargs: Any) -> RunResult:
-    return Engine(spec, target, **kwargs).plan()
-
-
-def apply(spec: EnvironmentSpec, target: AwsTarget | None = None, **kwargs: Any) -> RunResult:
-    return Engine(spec, target, **kwargs).apply()
-
-
-def drift(spec: EnvironmentSpec, target: AwsTarget | None = None, **kwargs: Any) -> RunResult:
-    return Engine(spec, target, **kwargs).drift()
-
-
-def destroy(
-    spec: EnvironmentSpec, target: AwsTarget | None = None, backup: bool = True, **kwargs: Any
-) -> RunResult:
-    return Engine(spec, target, **kwargs).destroy(backup=backup)

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import http
-from .aws import AwsClients, AwsTarget
+from .aws import AwsClients, AwsTarget, CallCounts
+from .checks import Check
 from .resources.alarms import ALARMS, alarm_name
 from .resources.base import Context
 from .resources.rest_api import find_api
@@ -30,6 +31,29 @@ class HealthReport:
     probe_status: int | None = None
     probe_latency_ms: float | None = None
     detail: str = ""
+    calls: CallCounts = field(default_factory=CallCounts)
+
+    @property
+    def checks(self) -> list[Check]:
+        """The probe and each firing alarm as checks, in the shape verification records them.
+
+        Derived from the fields rather than stored beside them, so the two can never disagree.
+        The probe passes on any answer below 500: a 4xx still proves the API is up.
+        """
+        probe = Check(
+            "API probe",
+            "R-OPS-3",
+            self.probe_status is not None and self.probe_status < 500,
+            self.probe_status,
+            self.probe_latency_ms,
+            "an answer below 500",
+            "no answer" if self.probe_status is None else str(self.probe_status),
+        )
+        alarms = [
+            Check(f"alarm {name}", "R-OPS-3", False, None, None, "OK", "ALARM")
+            for name in self.alarms_in_alarm
+        ]
+        return [probe, *alarms]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +81,17 @@ def check_health(
     timeout: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> HealthReport:
+    """One health check; its AWS calls are counted on the report like every other run's."""
     clients = clients or AwsClients(target or AwsTarget(region=spec.region))
+    before = clients.recorder.snapshot()
+    report = _check(spec, clients, timeout, sleep)
+    report.calls = clients.recorder.since(before)
+    return report
+
+
+def _check(
+    spec: EnvironmentSpec, clients: AwsClients, timeout: float, sleep: Callable[[float], None]
+) -> HealthReport:
     ctx = Context(spec=spec, aws=clients, sleep=sleep)
     report = HealthReport(spec.suffix, "down")
     # Exact names, not the prefix: environment "dev1"'s prefix also matches "dev1-x"'s alarms.
@@ -78,17 +112,17 @@ def check_health(
         "GET", endpoint.rstrip("/") + "/items?limit=1", headers={"x-api-key": key}, timeout=timeout
     )
     report.probe_status, report.probe_latency_ms = resp.status, round(resp.latency_ms, 2)
-    slow_ms = spec.settings.alarm_api_p90_ms
+    report.status, report.detail = _judge(resp, report.alarms_in_alarm, spec.settings.alarm_api_p90_ms)
+    return report
+
+
+def _judge(resp: http.Response, alarms: list[str], slow_ms: int) -> tuple[str, str]:
+    """Down without a 2xx; degraded when an alarm fires or the probe is slow; healthy otherwise."""
     if resp.status is None or not 200 <= resp.status < 300:
-        report.status = "down"
-        report.detail = f"GET /items answered {resp.status or resp.error}"
-    elif report.alarms_in_alarm or resp.latency_ms > slow_ms:
-        report.status = "degraded"
-        reasons = [f"alarms firing: {', '.join(report.alarms_in_alarm)}"] if report.alarms_in_alarm else []
+        return "down", f"GET /items answered {resp.status or resp.error}"
+    if alarms or resp.latency_ms > slow_ms:
+        reasons = [f"alarms firing: {', '.join(alarms)}"] if alarms else []
         if resp.latency_ms > slow_ms:
             reasons.append(f"probe took {resp.latency_ms:.0f} ms (threshold {slow_ms} ms)")
-        report.detail = "; ".join(reasons)
-    else:
-        report.status = "healthy"
-        report.detail = f"GET /items answered {resp.status} in {resp.latency_ms:.0f} ms; no alarm firing"
-    return report
+        return "degraded", "; ".join(reasons)
+    return "healthy", f"GET /items answered {resp.status} in {resp.latency_ms:.0f} ms; no alarm firing"

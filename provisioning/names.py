@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PROJECT = "envport"
+# The value of the `ManagedBy` tag on everything envport manages: what "is this ours?" checks.
+# It names the tool, not the project, so it stays the same whatever a spec's `project` is.
+MANAGED_BY = "envport"
 
 # Account-level: API Gateway has one CloudWatch role setting per account and region, shared by
 # every environment, so it is named after the project alone and never deleted with one.

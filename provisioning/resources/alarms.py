@@ -28,14 +28,27 @@ if it carries our Environment and ManagedBy tags.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..aws import error_code
 from ..names import Names
 from ..spec import Settings
-from .base import MISSING, PRESENT, Context, FieldDiff, Observed, Resource, compare, tag_changes, user_tags
+from .base import (
+    MISSING,
+    PRESENT,
+    Context,
+    FieldDiff,
+    Observed,
+    Resource,
+    compare,
+    is_ours,
+    key_value_list,
+    ownership_filters,
+    repair_tags,
+    user_tags,
+)
 
 PERIOD = 300
 MISSING_DATA = "notBreaching"
@@ -53,7 +66,6 @@ DYNAMODB_OPERATIONS = (
     "BatchWriteItem",
 )
 _NOT_FOUND = ("ResourceNotFound", "ResourceNotFoundException")
-_MANAGED_TAG = ("ManagedBy", "envport")
 _DELETE_BATCH = 100  # DeleteAlarms takes at most 100 names
 
 
@@ -212,7 +224,7 @@ class Alarms(Resource):
                 if arn not in tags:  # untagged, or not yet in the eventually consistent tag index
                     tags[arn] = _list_tags(ctx.client("cloudwatch"), arn)
                 state.update(_alarm_state(short, alarm, tags[arn]))
-            elif _is_ours(ctx, tags.get(arn)):
+            elif is_ours(ctx, tags.get(arn)):
                 state[ALARM + short] = PRESENT  # an extra: one finding, no field noise
         if not state:
             return None  # only other environments' alarms share our prefix
@@ -252,21 +264,22 @@ class Alarms(Resource):
         because PutMetricAlarm ignores Tags when the alarm already exists."""
         cloudwatch = ctx.client("cloudwatch")
         put: set[str] = set()
-        retag: set[str] = set()
+        retags: set[str] = set()
         extras: list[str] = []
         for finding in diffs:
             short, _, field = finding.field[len(ALARM) :].partition(".")
             if not field and finding.wanted == MISSING:
                 extras.append(alarm_name(ctx.names, short))
             elif field == "tags":
-                retag.add(short)
+                retags.add(short)
             elif short in _BY_SHORT:
                 put.add(short)
         for short in sorted(put):
             cloudwatch.put_metric_alarm(**_request(ctx, _BY_SHORT[short]), Tags=ctx.tag_list())
         found = _group(observed.state)
-        for short in sorted(retag):
-            _retag(cloudwatch, alarm_arn(ctx, short), ctx.tag_dict, found.get(short, {}).get("tags", {}))
+        for short in sorted(retags):
+            live_tags = found.get(short, {}).get(f"{ALARM}{short}.tags")
+            _repair_tags(cloudwatch, alarm_arn(ctx, short), live_tags, ctx.tag_dict)
         _delete_alarms(cloudwatch, extras)
         return self._attrs(ctx)
 
@@ -441,10 +454,7 @@ def _describe(cloudwatch: Any, prefix: str) -> dict[str, dict[str, Any]]:
 def _tags_by_arn(ctx: Context, described: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
     """Tags of every alarm tagged as this environment's, in one paginated tagging-API read."""
     tagging = ctx.client("resourcegroupstaggingapi")
-    filters = [
-        {"Key": "Environment", "Values": [ctx.spec.suffix]},
-        {"Key": _MANAGED_TAG[0], "Values": [_MANAGED_TAG[1]]},
-    ]
+    filters = ownership_filters(ctx)
     wanted_arns = {a["AlarmArn"] for a in described.values()}
     found: dict[str, dict[str, str]] = {}
     paginator = tagging.get_paginator("get_resources")
@@ -465,22 +475,16 @@ def _list_tags(cloudwatch: Any, arn: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags}
 
 
-def _is_ours(ctx: Context, tags: dict[str, str] | None) -> bool:
-    tags = tags or {}
-    return tags.get("Environment") == ctx.spec.suffix and tags.get(_MANAGED_TAG[0]) == _MANAGED_TAG[1]
-
-
 # --- writes --------------------------------------------------------------------------------------
 
 
-def _retag(cloudwatch: Any, arn: str, wanted: dict[str, str], found: Any) -> None:
-    to_set, to_remove = tag_changes(wanted, found)
-    if to_set:
-        cloudwatch.tag_resource(
-            ResourceARN=arn, Tags=[{"Key": k, "Value": v} for k, v in sorted(to_set.items())]
-        )
-    if to_remove:
-        cloudwatch.untag_resource(ResourceARN=arn, TagKeys=to_remove)
+def _repair_tags(cloudwatch: Any, arn: str, found: Mapping[str, str] | None, wanted: dict[str, str]) -> None:
+    repair_tags(
+        found,
+        wanted,
+        tag=lambda tags: cloudwatch.tag_resource(ResourceARN=arn, Tags=key_value_list(tags)),
+        untag=lambda keys: cloudwatch.untag_resource(ResourceARN=arn, TagKeys=keys),
+    )
 
 
 def _delete_alarms(cloudwatch: Any, names: list[str]) -> None:

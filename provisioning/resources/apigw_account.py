@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 from ..aws import error_code
-from ..names import APIGW_CLOUDWATCH_ROLE, PROJECT
-from .base import Context, FieldDiff, Observed, Resource, retry_until, tag_changes
+from ..names import APIGW_CLOUDWATCH_ROLE, MANAGED_BY, PROJECT
+from .base import Context, FieldDiff, Observed, Resource, key_value_list, retry_until
+from .role import repair_role_tags
 
 POLICY_NAME = f"{APIGW_CLOUDWATCH_ROLE}-push-logs"
 TRUSTED_SERVICE = "apigateway.amazonaws.com"
@@ -61,7 +62,7 @@ def logs_policy(ctx: Context) -> dict[str, Any]:
 
 def shared_tags() -> dict[str, str]:
     """The role belongs to no single environment, so it carries no Environment/Stage/Owner tag."""
-    return {"Project": PROJECT, "ManagedBy": "envport"}
+    return {"Project": PROJECT, "ManagedBy": MANAGED_BY}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -147,7 +148,7 @@ class ApiGatewayAccount(Resource):
             RoleName=APIGW_CLOUDWATCH_ROLE,
             AssumeRolePolicyDocument=json.dumps(trust_policy()),
             Description="API Gateway writes execution and access logs to CloudWatch as this role (envport)",
-            Tags=[{"Key": k, "Value": v} for k, v in sorted(shared_tags().items())],
+            Tags=key_value_list(shared_tags()),
         )["Role"]
         self._put_policy(ctx)
         current = ctx.client("apigateway").get_account().get("cloudwatchRoleArn")
@@ -165,7 +166,7 @@ class ApiGatewayAccount(Resource):
                 RoleName=APIGW_CLOUDWATCH_ROLE, PolicyDocument=json.dumps(trust_policy())
             )
         if "tags" in fields:
-            self._fix_tags(ctx, observed.state.get("tags", {}))
+            repair_role_tags(iam, APIGW_CLOUDWATCH_ROLE, observed.state.get("tags"), shared_tags())
         if "inline_policies" in fields or any(name.startswith("statement:") for name in fields):
             self._put_policy(ctx)
             for extra in set(observed.state.get("inline_policies", [])) - {POLICY_NAME}:
@@ -186,17 +187,6 @@ class ApiGatewayAccount(Resource):
             PolicyName=POLICY_NAME,
             PolicyDocument=json.dumps(logs_policy(ctx)),
         )
-
-    def _fix_tags(self, ctx: Context, found: dict[str, str]) -> None:
-        iam = ctx.client("iam")
-        wanted = shared_tags()
-        to_set, extra = tag_changes(wanted, found)
-        if extra:
-            iam.untag_role(RoleName=APIGW_CLOUDWATCH_ROLE, TagKeys=extra)
-        if to_set:
-            iam.tag_role(
-                RoleName=APIGW_CLOUDWATCH_ROLE, Tags=[{"Key": k, "Value": v} for k, v in wanted.items()]
-            )
 
     def _set_account_role(self, ctx: Context, role_arn: str) -> None:
         """One UpdateAccount (1 request per 20 s per account), retried only while IAM propagates."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..aws import AwsClients
-from ..names import Names
+from ..names import MANAGED_BY, Names
 from ..spec import EnvironmentSpec
 
 # What a value will be once a resource it depends on exists (shown by `plan`, like Terraform).
@@ -126,7 +126,7 @@ class Context:
 
     # --- tags in the shapes the different AWS APIs want (R-ENV-3) ---
     def tag_list(self) -> list[dict[str, str]]:
-        return [{"Key": k, "Value": v} for k, v in sorted(self.spec.tags.items())]
+        return key_value_list(self.spec.tags)
 
     @property
     def tag_dict(self) -> dict[str, str]:
@@ -195,16 +195,74 @@ def compare(resource: str, desired: dict[str, Any], found: dict[str, Any]) -> li
     return diffs
 
 
-def tag_changes(wanted: dict[str, str], found: Any) -> tuple[dict[str, str], list[str]]:
-    """Tags to set (new or changed) and keys to remove, so a retag touches only what differs."""
-    found = found if isinstance(found, dict) else {}
-    to_set = {k: v for k, v in wanted.items() if found.get(k) != v}
-    return to_set, sorted(set(found) - set(wanted))
+@dataclass(frozen=True)
+class TagChanges:
+    """What turns the tags found into the tags wanted, touching only what differs."""
+
+    to_set: dict[str, str]  # keys that are new or whose value changed
+    to_remove: list[str]  # keys found that are not wanted
 
 
-def user_tags(tags: dict[str, str] | None) -> dict[str, str]:
+def tag_changes(found: Mapping[str, str] | None, wanted: Mapping[str, str]) -> TagChanges:
+    """The tags to set and the keys to remove; `aws:` tags are never either (AWS refuses both).
+
+    `found` is whatever observe recorded; a drift value is untyped, so anything but a mapping
+    (MISSING, for instance) counts as no tags at all.
+    """
+    have = user_tags(found if isinstance(found, Mapping) else None)
+    want = user_tags(wanted)
+    to_set = {k: v for k, v in sorted(want.items()) if have.get(k) != v}
+    return TagChanges(to_set=to_set, to_remove=sorted(set(have) - set(want)))
+
+
+def repair_tags(
+    found: Mapping[str, str] | None,
+    wanted: Mapping[str, str],
+    *,
+    tag: Callable[[dict[str, str]], None],
+    untag: Callable[[list[str]], None],
+) -> TagChanges:
+    """Make a resource's tags exactly `wanted` through its service's own tag and untag calls.
+
+    Every resource repairs tags this one way: strays are removed first (so the resource never
+    holds more tags than it will end with: AWS caps the count), then only new or changed values
+    are set, and no call is made when nothing differs.
+    """
+    changes = tag_changes(found, wanted)
+    if changes.to_remove:
+        untag(changes.to_remove)
+    if changes.to_set:
+        tag(changes.to_set)
+    return changes
+
+
+def key_value_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """Tags in the `[{"Key": ..., "Value": ...}]` shape most AWS APIs take, in a stable order."""
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def user_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     """Tags AWS adds itself (`aws:` prefix) can be neither set nor removed: not ours to compare."""
     return {k: v for k, v in (tags or {}).items() if not k.startswith("aws:")}
+
+
+def is_ours(ctx: Context, tags: Mapping[str, str] | None) -> bool:
+    """Whether a resource found by name (or by a shared prefix) belongs to this environment.
+
+    Names alone do not decide it: REST APIs, usage plans and keys may share names, and an alarm
+    prefix `envport-dev1-` also matches environment `dev1-x`'s alarms. Only the Environment and
+    ManagedBy tags together make something ours to adopt, change or delete.
+    """
+    mine = user_tags(tags)
+    return mine.get("Environment") == ctx.spec.suffix and mine.get("ManagedBy") == MANAGED_BY
+
+
+def ownership_filters(ctx: Context) -> list[dict[str, Any]]:
+    """The same test as `is_ours`, as the tagging API's TagFilters (for a server-side search)."""
+    return [
+        {"Key": "Environment", "Values": [ctx.spec.suffix]},
+        {"Key": "ManagedBy", "Values": [MANAGED_BY]},
+    ]
 
 
 def oldest_of_mine(
@@ -215,13 +273,7 @@ def oldest_of_mine(
     The oldest match is ours; the ids of further matches (left by concurrent runs) are returned
     so they can be reported as drift. Someone else's item with the same name is never adopted.
     """
-    mine = [
-        item
-        for item in items
-        if item.get("name") == name
-        and user_tags(item.get("tags")).get("Environment") == ctx.spec.suffix
-        and user_tags(item.get("tags")).get("ManagedBy") == "envport"
-    ]
+    mine = [item for item in items if item.get("name") == name and is_ours(ctx, item.get("tags"))]
     if not mine:
         return None, []
     mine.sort(key=lambda item: (str(item.get("createdDate", "")), item["id"]))

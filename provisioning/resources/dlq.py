@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..aws import error_code
-from .base import Context, FieldDiff, Observed, Resource, retry_until, tag_changes, user_tags
+from .base import Context, FieldDiff, Observed, Resource, repair_tags, retry_until, user_tags
 
 RETENTION_SECONDS = 14 * 24 * 60 * 60
 # Attribute name -> the value we want, as SQS reports it (every attribute value is a string).
@@ -73,7 +73,12 @@ class DeadLetterQueue(Resource):
         if attributes:
             sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
         if "tags" in changed:
-            _retag_queue(sqs, url, desired["tags"], observed.state.get("tags", {}))
+            repair_tags(
+                observed.state.get("tags"),
+                desired["tags"],
+                tag=lambda tags: sqs.tag_queue(QueueUrl=url, Tags=tags),
+                untag=lambda keys: sqs.untag_queue(QueueUrl=url, TagKeys=keys),
+            )
         return dict(observed.attrs)
 
     def delete(self, ctx: Context, observed: Observed) -> None:
@@ -82,14 +87,6 @@ class DeadLetterQueue(Resource):
         except Exception as exc:
             if error_code(exc) not in _NOT_FOUND:
                 raise
-
-
-def _retag_queue(sqs: Any, url: str, wanted: dict[str, str], found: Any) -> None:
-    to_set, to_remove = tag_changes(wanted, found)
-    if to_set:
-        sqs.tag_queue(QueueUrl=url, Tags=to_set)
-    if to_remove:
-        sqs.untag_queue(QueueUrl=url, TagKeys=to_remove)
 
 
 __all__ = ["QUEUE_ATTRIBUTES", "RETENTION_SECONDS", "DeadLetterQueue"]

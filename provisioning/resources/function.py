@@ -35,8 +35,8 @@ from .base import (
     FieldDiff,
     Observed,
     Resource,
+    repair_tags,
     retry_until,
-    tag_changes,
     user_tags,
     wait_for,
 )
@@ -170,7 +170,13 @@ class Function(Resource):
         if "ReservedConcurrentExecutions" in changed:
             _set_concurrency(ctx, desired["ReservedConcurrentExecutions"])
         if "tags" in changed:
-            _retag(client, attrs["arn"], desired["tags"], observed.state.get("tags"))
+            arn = attrs["arn"]
+            repair_tags(
+                observed.state.get("tags"),
+                desired["tags"],
+                tag=lambda tags: client.tag_resource(Resource=arn, Tags=tags),
+                untag=lambda keys: client.untag_resource(Resource=arn, TagKeys=keys),
+            )
         return attrs
 
     def delete(self, ctx: Context, observed: Observed) -> None:
@@ -268,11 +274,3 @@ def _set_concurrency(ctx: Context, reserved: int | None) -> None:
         client.delete_function_concurrency(FunctionName=name)
     else:
         client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
-
-
-def _retag(client: Any, arn: str, wanted: dict[str, str], found: Any) -> None:
-    to_set, to_remove = tag_changes(wanted, found)
-    if to_set:
-        client.tag_resource(Resource=arn, Tags=to_set)
-    if to_remove:
-        client.untag_resource(Resource=arn, TagKeys=to_remove)

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from ..aws import error_code
-from .base import Context, Observed, Resource, tag_changes
+from .base import Context, FieldDiff, Observed, Resource, ownership_filters, repair_tags
 
 ROLE_TAG = "envport:purpose"
 ROLE_VALUE = "environment-key"
@@ -19,7 +19,7 @@ ROLE_VALUE = "environment-key"
 
 class KmsKey(Resource):
     key = "kms_key"
-    kind = "kms key"
+    kind = "kms-key"
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {
@@ -92,15 +92,12 @@ class KmsKey(Resource):
         tagging = ctx.client("resourcegroupstaggingapi")
         pages = tagging.get_paginator("get_resources").paginate(
             ResourceTypeFilters=["kms:key"],
-            TagFilters=[
-                {"Key": "Environment", "Values": [ctx.spec.suffix]},
-                {"Key": "ManagedBy", "Values": ["envport"]},
-                {"Key": ROLE_TAG, "Values": [ROLE_VALUE]},
-            ],
+            TagFilters=[*ownership_filters(ctx), {"Key": ROLE_TAG, "Values": [ROLE_VALUE]}],
         )
         for page in pages:
             for item in page.get("ResourceTagMappingList", []):
-                meta = ctx.client("kms").describe_key(KeyId=item["ResourceARN"])["KeyMetadata"]
+                described = ctx.client("kms").describe_key(KeyId=item["ResourceARN"])
+                meta: dict[str, Any] = described["KeyMetadata"]
                 if meta["KeyState"] == "Enabled":
                     return meta
         return None
@@ -111,7 +108,7 @@ class KmsKey(Resource):
             Description=f"envport {ctx.spec.suffix}: table and function environment encryption",
             KeyUsage="ENCRYPT_DECRYPT",
             Policy=json.dumps(self._policy(ctx)),
-            Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(self._tags(ctx).items())],
+            Tags=_kms_tags(self._tags(ctx)),
         )["KeyMetadata"]
         kms.enable_key_rotation(KeyId=meta["KeyId"])
         self._point_alias(ctx, meta["KeyId"])
@@ -128,7 +125,7 @@ class KmsKey(Resource):
             kms.update_alias(AliasName=ctx.names.kms_alias, TargetKeyId=key_id)
 
     def update(
-        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list
+        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
     ) -> dict[str, Any]:
         kms = ctx.client("kms")
         key_id = observed.attrs["id"]
@@ -142,11 +139,12 @@ class KmsKey(Resource):
         if "KeyRotationEnabled" in fields:
             kms.enable_key_rotation(KeyId=key_id)
         if "tags" in fields:
-            to_set, stale = tag_changes(desired["tags"], observed.state["tags"])
-            if stale:
-                kms.untag_resource(KeyId=key_id, TagKeys=stale)
-            if to_set:
-                kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in to_set.items()])
+            repair_tags(
+                observed.state["tags"],
+                desired["tags"],
+                tag=lambda tags: kms.tag_resource(KeyId=key_id, Tags=_kms_tags(tags)),
+                untag=lambda keys: kms.untag_resource(KeyId=key_id, TagKeys=keys),
+            )
         return {**observed.attrs, "alias_exists": True}
 
     def delete(self, ctx: Context, observed: Observed) -> None:
@@ -162,3 +160,8 @@ class KmsKey(Resource):
 
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
         return {"kms_key_arn": attrs.get("arn")}
+
+
+def _kms_tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    """KMS alone spells a tag TagKey/TagValue."""
+    return [{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())]

@@ -11,11 +11,11 @@ from typing import Any
 
 from ..aws import error_code
 from ..names import Names
-from .base import Context, Observed, Resource, tag_changes
+from .base import Context, FieldDiff, Observed, Resource, repair_tags
 
 
 class LogGroup(Resource):
-    kind = "log group"
+    kind = "logs-log-group"
 
     def __init__(self, key: str, name_of: Callable[[Names], str]) -> None:
         self.key = key  # type: ignore[misc]
@@ -53,7 +53,7 @@ class LogGroup(Resource):
         return {"name": name, "arn": ctx.log_group_arn(name)}
 
     def update(
-        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list
+        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
     ) -> dict[str, Any]:
         logs = ctx.client("logs")
         fields = {d.field for d in diffs}
@@ -62,11 +62,13 @@ class LogGroup(Resource):
                 logGroupName=observed.attrs["name"], retentionInDays=desired["retentionInDays"]
             )
         if "tags" in fields:
-            to_set, stale = tag_changes(desired["tags"], observed.state["tags"])
-            if stale:
-                logs.untag_resource(resourceArn=observed.attrs["arn"], tagKeys=stale)
-            if to_set:
-                logs.tag_resource(resourceArn=observed.attrs["arn"], tags=to_set)
+            arn = observed.attrs["arn"]
+            repair_tags(
+                observed.state["tags"],
+                desired["tags"],
+                tag=lambda tags: logs.tag_resource(resourceArn=arn, tags=tags),
+                untag=lambda keys: logs.untag_resource(resourceArn=arn, tagKeys=keys),
+            )
         return observed.attrs
 
     def delete(self, ctx: Context, observed: Observed) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..aws import error_code
 from . import rest_api_parts as parts
+from .apigw import NOT_FOUND, all_items, apigateway_arn, escape_patch, patch_value, repair_apigw_tags
 from .base import (
     MISSING,
     Context,
@@ -28,7 +29,6 @@ from .base import (
     Resource,
     compare,
     oldest_of_mine,
-    tag_changes,
     user_tags,
 )
 from .rest_api_parts import MethodSpec
@@ -93,7 +93,7 @@ class RestApi(Resource):
         try:
             return dict(ctx.client("apigateway").get_stage(restApiId=api_id, stageName=ctx.names.api_stage))
         except Exception as exc:
-            if error_code(exc) == "NotFoundException":
+            if error_code(exc) == NOT_FOUND:
                 return None
             raise
 
@@ -159,7 +159,7 @@ class RestApi(Resource):
         if "endpointConfiguration.types" in by_field:
             self._fix_endpoint(ctx, live, by_field["endpointConfiguration.types"].found)
         if "tags" in by_field:
-            retag(apigw, self._api_arn(ctx, live.api_id), by_field["tags"].found, ctx.tag_dict)
+            repair_apigw_tags(apigw, self._api_arn(ctx, live.api_id), by_field["tags"].found, ctx.tag_dict)
         self._fix_resources(ctx, live, by_field)
         for spec in parts.method_specs(self.integration_uri(ctx), self.origin(ctx)):
             mine = {
@@ -181,7 +181,7 @@ class RestApi(Resource):
             try:
                 ctx.client("apigateway").delete_rest_api(restApiId=api_id)
             except Exception as exc:
-                if error_code(exc) != "NotFoundException":
+                if error_code(exc) != NOT_FOUND:
                     raise
 
     def _fix_endpoint(self, ctx: Context, live: LiveApi, found: Any) -> None:
@@ -276,7 +276,7 @@ class RestApi(Resource):
                 ops.append({"op": "replace", "path": "/description", "value": description})
             if "stage.tags" in by_field:
                 stage_arn = f"{self._api_arn(ctx, live.api_id)}/stages/{stage}"
-                retag(apigw, stage_arn, by_field["stage.tags"].found, desired["stage.tags"])
+                repair_apigw_tags(apigw, stage_arn, by_field["stage.tags"].found, desired["stage.tags"])
         if ops:
             apigw.update_stage(restApiId=live.api_id, stageName=stage, patchOperations=ops)
 
@@ -312,28 +312,6 @@ def find_api(ctx: Context) -> tuple[dict[str, Any] | None, list[str]]:
     """The oldest API with this name and this environment's tags; the others are duplicates
     (left by concurrent runs) and are reported, never adopted."""
     return oldest_of_mine(ctx, all_items(ctx.client("apigateway"), "get_rest_apis"), ctx.names.rest_api)
-
-
-def apigateway_arn(ctx: Context, path: str) -> str:
-    """The ARN TagResource/UntagResource take for an API Gateway resource: no account, a path."""
-    return f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::{path}"
-
-
-def all_items(client: Any, operation: str, **kwargs: Any) -> list[dict[str, Any]]:
-    """Every item of a paginated API Gateway read, in the largest pages it allows (fewest calls)."""
-    items: list[dict[str, Any]] = []
-    for page in client.get_paginator(operation).paginate(**kwargs, PaginationConfig={"PageSize": 500}):
-        items.extend(page.get("items", []))
-    return items
-
-
-def retag(apigw: Any, arn: str, found: Any, wanted: dict[str, str]) -> None:
-    """Make an API Gateway resource's tags exactly `wanted`: untag strays, tag what differs."""
-    to_set, extra = tag_changes(wanted, found)
-    if extra:
-        apigw.untag_resource(resourceArn=arn, tagKeys=extra)
-    if to_set:
-        apigw.tag_resource(resourceArn=arn, tags=wanted)
 
 
 def _with_ok_integration_response(resources: list[dict[str, Any]]) -> set[str]:
@@ -418,7 +396,7 @@ class MethodFixer:
                 {
                     "op": "replace",
                     "path": "/apiKeyRequired",
-                    "value": parts.patch_value(self.spec.api_key_required),
+                    "value": patch_value(self.spec.api_key_required),
                 }
             )
         if "requestParameters" in diffs:
@@ -474,9 +452,7 @@ class MethodFixer:
         for name, d in diffs.items():
             if not name.startswith("response."):
                 continue
-            path = "/responseParameters/" + parts.escape_patch(
-                parts.METHOD_HEADER + name.removeprefix("response.")
-            )
+            path = "/responseParameters/" + escape_patch(parts.METHOD_HEADER + name.removeprefix("response."))
             if d.wanted == MISSING:
                 ops.append({"op": "remove", "path": path})
             else:
@@ -492,12 +468,12 @@ def _map_ops(
     """Patch operations that turn map `found` into `wanted` (add, replace, remove per key)."""
     ops: list[dict[str, str]] = []
     for key, value in wanted.items():
-        path = f"{prefix}/{parts.escape_patch(key)}"
+        path = f"{prefix}/{escape_patch(key)}"
         if key not in found:
-            ops.append({"op": "add", "path": path, "value": parts.patch_value(value)})
+            ops.append({"op": "add", "path": path, "value": patch_value(value)})
         elif found[key] != value and not keep_values:
-            ops.append({"op": "replace", "path": path, "value": parts.patch_value(value)})
+            ops.append({"op": "replace", "path": path, "value": patch_value(value)})
     for key in found:
         if key not in wanted:
-            ops.append({"op": "remove", "path": f"{prefix}/{parts.escape_patch(key)}"})
+            ops.append({"op": "remove", "path": f"{prefix}/{escape_patch(key)}"})
     return ops

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .apigw import patch_value
 from .base import MISSING, PRESENT
 
 # R-API-1: one function serves every route.
@@ -284,21 +285,9 @@ def _replace(path: str, value: Any) -> dict[str, str]:
     return {"op": "replace", "path": path, "value": patch_value(value)}
 
 
-def patch_value(value: Any) -> str:
-    """Patch operation values are strings; booleans are lower-case, whole floats have no '.0'."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def escape_patch(segment: str) -> str:
-    """JSON-pointer escaping for a map key in a patch path ('application/json' -> 'application~1json')."""
-    return segment.replace("~", "~0").replace("/", "~1")
-
-
 # --- what is live ---
+
+
 def flatten_resources(resources: list[dict[str, Any]]) -> dict[str, Any]:
     """Fields of get_resources(embed=['methods']): resources, and every method of a wanted resource.
 

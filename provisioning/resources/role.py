@@ -14,12 +14,12 @@ and an update removes them: anything granted besides this policy is, by definiti
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..aws import error_code
 from ..names import INDEX_NAME
-from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, tag_changes, user_tags
+from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, key_value_list, repair_tags, user_tags
 
 POLICY_VERSION = "2012-10-17"
 TRUSTED_SERVICE = "lambda.amazonaws.com"
@@ -181,7 +181,7 @@ class FunctionRole(Resource):
         if TRUST_FIELD in changed:
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust_policy()))
         if "tags" in changed:
-            _retag_role(iam, name, desired["tags"], observed.state.get("tags"))
+            repair_role_tags(iam, name, observed.state.get("tags"), desired["tags"])
         if any(field.startswith(STATEMENT_PREFIX) for field in changed):
             self._put_policy(ctx, self._policy_document(ctx))
         if "OtherInlinePolicies" in changed:
@@ -240,9 +240,11 @@ def _ignore_missing(call: Any, **kwargs: Any) -> None:
             raise
 
 
-def _retag_role(iam: Any, name: str, wanted: dict[str, str], found: Any) -> None:
-    to_set, to_remove = tag_changes(wanted, found)
-    if to_set:
-        iam.tag_role(RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in sorted(to_set.items())])
-    if to_remove:
-        iam.untag_role(RoleName=name, TagKeys=to_remove)
+def repair_role_tags(iam: Any, name: str, found: Mapping[str, str] | None, wanted: Mapping[str, str]) -> None:
+    """`repair_tags` through IAM's own role calls: the function's role and API Gateway's shared one."""
+    repair_tags(
+        found,
+        wanted,
+        tag=lambda tags: iam.tag_role(RoleName=name, Tags=key_value_list(tags)),
+        untag=lambda keys: iam.untag_role(RoleName=name, TagKeys=keys),
+    )

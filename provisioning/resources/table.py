@@ -12,7 +12,7 @@ from typing import Any
 
 from ..aws import error_code
 from ..names import INDEX_NAME, INDEX_PARTITION, INDEX_SORT, TTL_ATTRIBUTE
-from .base import UNKNOWN, Context, Observed, Resource, tag_changes, wait_for
+from .base import UNKNOWN, Context, Observed, Resource, key_value_list, repair_tags, wait_for
 
 TARGET_UTILISATION = 70.0
 _DIMENSIONS = {
@@ -48,7 +48,7 @@ def _index_definition(ctx: Context) -> dict[str, Any]:
 
 class Table(Resource):
     key = "table"
-    kind = "dynamodb table"
+    kind = "dynamodb-table"
     depends_on = ("kms_key",)
 
     # --- desired -------------------------------------------------------------------------
@@ -284,11 +284,12 @@ class Table(Resource):
             self._wait_active(ctx)
         if "tags" in fields:
             arn = observed.attrs["arn"]
-            to_set, stale = tag_changes(desired["tags"], observed.state["tags"])
-            if stale:
-                ddb.untag_resource(ResourceArn=arn, TagKeys=stale)
-            if to_set:
-                ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in to_set.items()])
+            repair_tags(
+                observed.state["tags"],
+                desired["tags"],
+                tag=lambda tags: ddb.tag_resource(ResourceArn=arn, Tags=key_value_list(tags)),
+                untag=lambda keys: ddb.untag_resource(ResourceArn=arn, TagKeys=keys),
+            )
         self._converge_extras(ctx, desired, observed.state)
         return observed.attrs
 

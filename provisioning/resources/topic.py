@@ -26,7 +26,18 @@ import logging
 from typing import Any
 
 from ..aws import error_code
-from .base import MISSING, PRESENT, UNKNOWN, Context, FieldDiff, Observed, Resource, tag_changes, user_tags
+from .base import (
+    MISSING,
+    PRESENT,
+    UNKNOWN,
+    Context,
+    FieldDiff,
+    Observed,
+    Resource,
+    key_value_list,
+    repair_tags,
+    user_tags,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +107,12 @@ class AlarmTopic(Resource):
                 TopicArn=arn, AttributeName="KmsMasterKeyId", AttributeValue=desired["KmsMasterKeyId"]
             )
         if "tags" in changed:
-            _retag(sns, arn, desired["tags"], observed.state.get("tags", {}))
+            repair_tags(
+                observed.state.get("tags"),
+                desired["tags"],
+                tag=lambda tags: sns.tag_resource(ResourceArn=arn, Tags=key_value_list(tags)),
+                untag=lambda keys: sns.untag_resource(ResourceArn=arn, TagKeys=keys),
+            )
         for name, finding in changed.items():
             if not name.startswith(SUBSCRIPTION):
                 continue
@@ -154,14 +170,6 @@ def _unsubscribe(sns: Any, address: str, subscription_arn: str) -> None:
     except Exception as exc:
         if error_code(exc) not in _NOT_FOUND:
             raise
-
-
-def _retag(sns: Any, arn: str, wanted: dict[str, str], found: Any) -> None:
-    to_set, to_remove = tag_changes(wanted, found)
-    if to_set:
-        sns.tag_resource(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in sorted(to_set.items())])
-    if to_remove:
-        sns.untag_resource(ResourceArn=arn, TagKeys=to_remove)
 
 
 __all__ = ["PENDING", "AlarmTopic", "subscription_key"]

@@ -12,11 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..aws import error_code
+from .apigw import NOT_FOUND, all_items, apigateway_arn, patch_value, repair_apigw_tags
 from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, compare, oldest_of_mine, user_tags
-from .rest_api import all_items, apigateway_arn, retag
-from .rest_api_parts import patch_value
-
-NOT_FOUND = "NotFoundException"
 
 
 def _stage_ref(stage: dict[str, Any]) -> str:
@@ -172,9 +169,8 @@ class UsagePlan(Resource):
                 apiKey=key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": "true"}]
             )
         if "api_key.tags" in fields:
-            retag(
-                apigw, apigateway_arn(ctx, f"/apikeys/{key_id}"), fields["api_key.tags"].found, ctx.tag_dict
-            )
+            key_arn = apigateway_arn(ctx, f"/apikeys/{key_id}")
+            repair_apigw_tags(apigw, key_arn, fields["api_key.tags"].found, ctx.tag_dict)
 
     def _fix_plan(
         self, ctx: Context, plan_id: str, desired: dict[str, Any], fields: dict[str, FieldDiff]
@@ -201,7 +197,8 @@ class UsagePlan(Resource):
         if ops:
             apigw.update_usage_plan(usagePlanId=plan_id, patchOperations=ops)
         if "tags" in fields:
-            retag(apigw, apigateway_arn(ctx, f"/usageplans/{plan_id}"), fields["tags"].found, ctx.tag_dict)
+            plan_arn = apigateway_arn(ctx, f"/usageplans/{plan_id}")
+            repair_apigw_tags(apigw, plan_arn, fields["tags"].found, ctx.tag_dict)
 
     def _fix_keys(
         self, ctx: Context, plan_id: str, key_id: str, fields: dict[str, FieldDiff], new_key: bool

@@ -21,6 +21,7 @@ def test_healthy_then_degraded_by_an_alarm_then_down(local_cloud: LocalCloud, ta
     report = check_health(spec, target)
     assert report.status == "healthy", report.detail
     assert report.probe_status == 200 and report.alarms_in_alarm == []
+    assert report.calls.total > 0 and report.calls.mutating == 0  # counted like every run; reads only
 
     cloudwatch = local_cloud.client("cloudwatch")
     cloudwatch.set_alarm_state(AlarmName="envport-health1-api-5xx", StateValue="ALARM", StateReason="test")
@@ -28,6 +29,7 @@ def test_healthy_then_degraded_by_an_alarm_then_down(local_cloud: LocalCloud, ta
     assert degraded.status == "degraded"
     assert degraded.alarms_in_alarm == ["envport-health1-api-5xx"]
     assert "envport-health1-api-5xx" in degraded.detail
+    assert [c.name for c in degraded.checks if not c.passed] == ["alarm envport-health1-api-5xx"]
 
     # an alarm of another environment whose name shares the prefix is not ours
     other = build_spec(suffix="health1-x", stage="dev")
@@ -46,3 +48,4 @@ def test_an_environment_that_was_never_provisioned_is_down(target: AwsTarget) ->
     report = check_health(build_spec(suffix="never1", stage="dev"), target)
     assert report.status == "down"
     assert "not provisioned" in report.detail
+    assert report.calls.total > 0 and report.calls.by_operation["cloudwatch.DescribeAlarms"] == 1

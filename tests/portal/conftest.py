@@ -22,10 +22,11 @@ from django.core.management.base import CommandError
 
 from portal import runner
 from provisioning.aws import DEFAULT_EXECUTE_API_TEMPLATE, CallCounts
+from provisioning.checks import Check
 from provisioning.engine import DestroyRefused, RunResult, Step, StepEvent
 from provisioning.health import HealthReport
 from provisioning.resources.base import FieldDiff
-from provisioning.verify import CheckResult, VerifyReport
+from provisioning.verify import VerifyReport
 
 SECRET_KEY_VALUE = "Zx9SECRETapiKEYvalue0123456789abcdefGHIJ"
 
@@ -165,7 +166,7 @@ class Script:
         for name, status in (("create item", 201), ("read item", 200), ("no api key", 403)):
             passed = name not in self.verify_fail
             report.checks.append(
-                CheckResult(
+                Check(
                     name,
                     "R-VER-1",
                     passed,

@@ -39,9 +39,9 @@ def no_http_verify(monkeypatch):
 
 
 def runner_check(name, passed):
-    from provisioning.verify import CheckResult
+    from provisioning.checks import Check
 
-    return CheckResult(name, "R-VER-3", passed, None, None, "as defined", "as defined")
+    return Check(name, "R-VER-3", passed, None, None, "as defined", "as defined")
 
 
 def _provision(cli, suffix, *extra):

@@ -297,6 +297,24 @@ def test_tag_only_drift_uses_tag_resource_not_put(built: Context) -> None:
     assert calls.mutating == 1 and calls.by_operation["cloudwatch.TagResource"] == 1
 
 
+def test_stray_alarm_tag_is_removed(built: Context) -> None:  # R-ENV-3, R-OPS-2
+    """A tag nobody asked for is untagged, not left to be reported as drift on every run.
+
+    The repair used to read the live tags under the wrong key, saw none, and so never removed one.
+    """
+    arn = built.arn("cloudwatch", "alarm:" + alarm_name(built.names, "api-4xx"))
+    cw().tag_resource(ResourceARN=arn, Tags=[{"Key": "Stray", "Value": "x"}])
+    outcome, _, _ = assess(Alarms(), built)
+    assert [d.field for d in outcome.diffs] == ["alarm:api-4xx.tags"]
+    before = built.aws.recorder.snapshot()
+    converge(Alarms(), built)
+    calls = built.aws.recorder.since(before)
+    assert calls.mutating == 1 and calls.by_operation["cloudwatch.UntagResource"] == 1
+    tags = {t["Key"]: t["Value"] for t in cw().list_tags_for_resource(ResourceARN=arn)["Tags"]}
+    assert tags == built.spec.tags
+    assert assess(Alarms(), built)[0].action is Action.NOOP
+
+
 def test_extra_alarm_is_drift_but_another_environments_is_not(built: Context) -> None:  # R-OPS-2, R-OPS-4
     ours = built.names.alarm_prefix + "old-alarm"
     theirs = "envport-dev1-x-lambda-errors"  # environment "dev1-x": same prefix, not ours
