@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 ALLOW_HEADERS = "Content-Type,X-Amz-Date,Authorization,X-Api-Key"
@@ -61,17 +62,58 @@ def render(reply: Reply, cors: Mapping[str, str]) -> dict[str, Any]:
 
 
 def to_json(payload: Any) -> str:
-    return json.dumps(payload, default=_json_default, separators=(",", ":"))
+    """Compact JSON in which every number keeps the digits DynamoDB stored.
 
-
-def _json_default(value: Any) -> Any:
-    """DynamoDB hands numbers back as Decimal: integral ones go out as ints, the rest as floats.
-
-    Sets only exist if something other than this API wrote the item; a list keeps the
-    answer valid JSON instead of turning it into a 500.
+    DynamoDB hands numbers back as Decimal. Going through ``float`` (the json module's only
+    way to write a non-integral number) would round a stored 38-digit number to 17 digits on
+    its way back, so this small encoder writes Decimals digit for digit: integral ones as
+    plain integers, the rest in Decimal's own notation (``0.25``, ``1E-130``), both valid
+    JSON numbers. Sets only exist if something other than this API wrote the item; a sorted
+    list keeps the answer valid JSON instead of turning it into a 500.
     """
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=str)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    parts: list[str] = []
+    _encode(payload, parts)
+    return "".join(parts)
+
+
+def _encode(value: Any, parts: list[str]) -> None:
+    if isinstance(value, str):
+        parts.append(encode_basestring_ascii(value))
+    elif isinstance(value, Decimal):
+        parts.append(_decimal_text(value))
+    elif isinstance(value, Mapping):
+        _encode_object(value, parts)
+    elif isinstance(value, (list, tuple)):
+        _encode_array(value, parts)
+    elif isinstance(value, (set, frozenset)):
+        _encode_array(sorted(value, key=str), parts)
+    elif value is None or isinstance(value, (bool, int, float)):
+        parts.append(json.dumps(value))
+    else:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _encode_object(value: Mapping[Any, Any], parts: list[str]) -> None:
+    parts.append("{")
+    for index, (key, element) in enumerate(value.items()):
+        if index:
+            parts.append(",")
+        parts.append(encode_basestring_ascii(str(key)))
+        parts.append(":")
+        _encode(element, parts)
+    parts.append("}")
+
+
+def _encode_array(value: Sequence[Any], parts: list[str]) -> None:
+    parts.append("[")
+    for index, element in enumerate(value):
+        if index:
+            parts.append(",")
+        _encode(element, parts)
+    parts.append("]")
+
+
+def _decimal_text(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a JSON number")
+    return str(int(value)) if value == value.to_integral_value() else str(value)

@@ -3,7 +3,8 @@
 The defaults give a working portal on a laptop with nothing installed: SQLite under var/, Redis
 if it answers (else a filesystem broker), and the local cloud as the only AWS it can reach.
 Real AWS needs ENVPORT_TARGET=aws, explicitly. ENVPORT_ENV=production turns DEBUG off and the
-deployment hardening on (it passes `manage.py check --deploy`).
+deployment hardening on (it passes `manage.py check --deploy`); any other value but development
+is refused, and so is a production start with a public, generated or short secret key.
 """
 
 from __future__ import annotations
@@ -45,15 +46,49 @@ def _list(name: str, default: list[str]) -> list[str]:
     return items or default
 
 
+ENVIRONMENTS = ("development", "production")
 ENVPORT_ENV = _env("ENVPORT_ENV", "development")
+if ENVPORT_ENV not in ENVIRONMENTS:
+    # `prod` or `Production` must not quietly run with DEBUG on: anything but the exact words is refused.
+    raise ImproperlyConfigured(f"ENVPORT_ENV={ENVPORT_ENV!r} is not known: use {' or '.join(ENVIRONMENTS)}")
 PRODUCTION = ENVPORT_ENV == "production"
 # Under pytest (in this process, not inherited by subprocesses a test starts).
 TESTING = "pytest" in sys.modules or _env("ENVPORT_TESTING") == "1"
 DEBUG = _bool("DJANGO_DEBUG", not PRODUCTION)
 
 
+# Keys that have been published, and so sign nobody's sessions safely: the one docker-compose.yml
+# used to default to, and Django's startproject prefix. Django's check --deploy (security.W009)
+# only warns about these; a production portal refuses to start with one.
+PUBLIC_SECRET_KEYS = frozenset({"compose-demo-only-7kQ2xR9mW4pZ1vL8tN3bY6cH0jD5sGfE-change-me"})
+INSECURE_KEY_PREFIX = "django-insecure-"
+SECRET_KEY_MIN_LENGTH = 50  # check --deploy's bar: at least 50 characters, 5 of them unique
+SECRET_KEY_MIN_UNIQUE = 5
+
+
+def weak_secret_key(key: str) -> str | None:
+    """Why ``key`` must not sign a production portal's sessions, or None if it may."""
+    if key in PUBLIC_SECRET_KEYS:
+        return "it is the public demo key from docker-compose.yml"
+    if key.startswith(INSECURE_KEY_PREFIX):
+        return f"it starts with {INSECURE_KEY_PREFIX!r}, Django's marker of a generated development key"
+    if len(key) < SECRET_KEY_MIN_LENGTH or len(set(key)) < SECRET_KEY_MIN_UNIQUE:
+        return (
+            f"it has {len(key)} characters, {len(set(key))} of them different; at least "
+            f"{SECRET_KEY_MIN_LENGTH} and {SECRET_KEY_MIN_UNIQUE} are needed"
+        )
+    return None
+
+
 def _secret_key() -> str:
     key = _env("DJANGO_SECRET_KEY")
+    if key and (PRODUCTION or not DEBUG):
+        problem = weak_secret_key(key)
+        if problem:
+            raise ImproperlyConfigured(
+                f"DJANGO_SECRET_KEY is not fit for production: {problem}. Generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            )
     if key:
         return key
     if not DEBUG:

@@ -8,20 +8,35 @@ operator fixes a bad definition in one round trip, and it runs before any AWS ca
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from .names import PROJECT, Names
+from .names import MANAGED_BY, PROJECT, Names
 
 STAGES = ("dev", "staging", "prod")
 SUFFIX_RE = re.compile(r"^[a-z][a-z0-9-]{2,19}$")
 SUFFIX_RULE = "3 to 20 characters: lower-case letters, digits and hyphens, starting with a letter"
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A dot-atom local part (RFC 5322 atext, no quoted strings) and a domain of DNS labels whose
+# last label starts with a letter: what SNS e-mail subscriptions can deliver to. No
+# whitespace or control character can match, so a header-injecting newline cannot pass.
+EMAIL_RE = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]"
+)
+EMAIL_RULE = (
+    "e-mail addresses such as ops@example.com (one @, a dotted domain, no spaces, at most 254 characters)"
+)
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,64}$")
 KMS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[0-9a-f-]{36}|alias/[\w/-]+)$")
-TAG_VALUE_RE = re.compile(r"^[\w\s.:/=+\-@]{0,256}$")
+TAG_VALUE_MAX = 256
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
+TAG_RULE = (
+    f"at most {TAG_VALUE_MAX} characters: letters (any language), digits, spaces and _ . : / = + - @ "
+    "(AWS's tag rule; no tabs, newlines or other control characters)"
+)
 ORIGIN_RE = re.compile(r"^(\*|https?://[a-z0-9.-]+(:\d{1,5})?)$")
 
 # CloudWatch Logs accepts only these retention periods (days).
@@ -110,8 +125,8 @@ PROFILES: dict[str, Settings] = {
         memory_mb=256,
         timeout_s=10,
         reserved_concurrency=10,
-        throttle_rate=50,
-        throttle_burst=100,
+        throttle_rate=10,
+        throttle_burst=10,
         quota_per_day=100_000,
         log_retention_days=7,
         pitr=False,
@@ -135,8 +150,8 @@ PROFILES: dict[str, Settings] = {
         memory_mb=512,
         timeout_s=10,
         reserved_concurrency=50,
-        throttle_rate=200,
-        throttle_burst=400,
+        throttle_rate=40,
+        throttle_burst=40,
         quota_per_day=1_000_000,
         log_retention_days=30,
         pitr=True,
@@ -160,8 +175,8 @@ PROFILES: dict[str, Settings] = {
         memory_mb=1024,
         timeout_s=15,
         reserved_concurrency=100,
-        throttle_rate=1000,
-        throttle_burst=2000,
+        throttle_rate=80,
+        throttle_burst=80,
         quota_per_day=10_000_000,
         log_retention_days=90,
         pitr=True,
@@ -259,6 +274,30 @@ def _check_setting(key: str, value: Any) -> bool:
     return value in _CHOICES[key]
 
 
+def is_tag_value(value: object) -> bool:
+    """AWS's rule for tag values, ``[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*`` of at most 256 characters.
+
+    Owner and cost centre become tags on every resource (R-ENV-3): a value AWS refuses would
+    fail the apply halfway, and a newline or tab would break every cost report that groups by
+    tag. Python's ``re`` has no Unicode classes, so each character is judged by its category:
+    letters (L*), numbers (N*) and space separators (Zs). Line and paragraph separators (Zl,
+    Zp), which AWS's ``\\p{Z}`` would let through, are line breaks and are refused too.
+    """
+    return isinstance(value, str) and len(value) <= TAG_VALUE_MAX and all(map(_is_tag_character, value))
+
+
+def _is_tag_character(char: str) -> bool:
+    category = unicodedata.category(char)
+    return char in TAG_PUNCTUATION or category[0] in "LN" or category == "Zs"
+
+
+def is_email(value: object) -> bool:
+    """An address SNS can subscribe: the dot-atom form of RFC 5322 within SMTP's length limits."""
+    if not isinstance(value, str) or len(value) > 254 or not EMAIL_RE.fullmatch(value):
+        return False
+    return len(value.split("@", 1)[0]) <= 64
+
+
 @dataclass(frozen=True)
 class EnvironmentSpec:
     """One environment, fully resolved: the stage profile with the overrides applied."""
@@ -286,7 +325,7 @@ class EnvironmentSpec:
             "Environment": self.suffix,
             "Stage": self.stage,
             "Project": self.project,
-            "ManagedBy": "envport",
+            "ManagedBy": MANAGED_BY,
         }
         if self.owner:
             tags["Owner"] = self.owner
@@ -303,6 +342,90 @@ class EnvironmentSpec:
         data = asdict(self)
         data["overrides"] = dict(self.overrides)
         return data
+
+
+@dataclass(frozen=True)
+class CapacityWarning:
+    """A combination of settings that provisions fine but fails clients under load.
+
+    Not a validation problem: an operator may want it for a while (a load test, a kill
+    switch), so plan, the admin and ``env show`` show it instead of refusing it.
+    """
+
+    code: str  # stable identifier: "burst_over_concurrency" or "no_concurrency"
+    message: str  # the numbers and the fix, ready to show as is
+    settings: tuple[str, ...]  # the settings involved, for a form to point at
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "settings": list(self.settings)}
+
+
+def capacity_warnings(spec: EnvironmentSpec | Settings) -> list[CapacityWarning]:
+    """Where the API's throttle admits more concurrent requests than the function can run.
+
+    API Gateway's throttle is a token bucket: ``throttle_burst`` is "the maximum number of
+    concurrent request submissions" it lets through at once, refilled at ``throttle_rate``
+    per second (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html).
+    Each request it lets through needs its own Lambda execution environment, and reserved
+    concurrency caps how many exist (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
+    Lambda throttles the rest, and API Gateway answers a throttled proxy integration with 500
+    "Internal server error" rather than 429: the client cannot tell it from a bug, does not
+    back off, and the 5xx alarm fires. A 429 from the gateway's own throttle is the answer a
+    client can act on, so the gateway must run out of tokens before Lambda runs out of
+    executions: ``throttle_burst <= reserved_concurrency``.
+
+    The burst is the comparison because it is certain: one burst of clients reaches it at
+    any moment, whatever the function's speed. The sustained rate needs ``rate x mean
+    duration`` executions (Little's law, the sizing rule in Lambda's concurrency docs,
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html). Since build_spec
+    already requires ``throttle_rate <= throttle_burst``, any setting that passes this check
+    keeps up with its full rate as long as requests average under
+    ``reserved_concurrency / throttle_rate`` seconds, at least 1 s; a CRUD request of one
+    DynamoDB call takes tens of milliseconds, and a mean above a second is an incident the
+    p90 duration alarm reports on its own. Comparing ``rate x timeout`` or ``rate x p90
+    alarm`` instead would flag every useful setting (1000/s x 15 s needs 15000 executions)
+    and so teach operators to ignore the warning.
+    """
+    settings = spec.settings if isinstance(spec, EnvironmentSpec) else spec
+    burst, reserved = settings.throttle_burst, settings.reserved_concurrency
+    if reserved == 0:
+        return [_no_concurrency_warning(burst)]
+    if burst > reserved:
+        return [_burst_warning(burst, settings.throttle_rate, reserved)]
+    return []
+
+
+def _no_concurrency_warning(burst: int) -> CapacityWarning:
+    return CapacityWarning(
+        "no_concurrency",
+        "reserved_concurrency 0 lets the function run no invocation at all: Lambda throttles every "
+        "request and API Gateway answers it 500 (counted by the 5xx alarm). Raise reserved_concurrency "
+        f"to >= {burst} (the throttle_burst) to serve traffic again.",
+        ("reserved_concurrency",),
+    )
+
+
+def _burst_warning(burst: int, rate: int, reserved: int) -> CapacityWarning:
+    lower = f"lower throttle_burst to <= {reserved}"
+    if rate > reserved:
+        lower += f" (and throttle_rate to <= {reserved}, as the rate may not exceed the burst)"
+    fixes = [lower]
+    if burst <= _INT_RANGES["reserved_concurrency"][1]:
+        fixes.append(f"raise reserved_concurrency to >= {burst}")
+    return CapacityWarning(
+        "burst_over_concurrency",
+        f"throttle_burst {burst} admits up to {burst} concurrent requests but reserved_concurrency is "
+        f"{reserved}: Lambda throttles the requests beyond {reserved} and API Gateway answers them 500 "
+        "instead of 429, counted by the 5xx alarm. To have clients get 429 instead, "
+        + " or ".join(fixes)
+        + ".",
+        ("throttle_burst", "throttle_rate", "reserved_concurrency")
+        if rate > reserved
+        else ("throttle_burst", "reserved_concurrency"),
+    )
 
 
 def build_spec(
@@ -329,12 +452,12 @@ def build_spec(
     if not isinstance(region, str) or not REGION_RE.fullmatch(region):
         problems.append(Problem("region", region, "an AWS region name such as us-east-1 or eu-west-2"))
     for name, value in (("owner", owner), ("cost_centre", cost_centre)):
-        if not isinstance(value, str) or not TAG_VALUE_RE.fullmatch(value):
-            problems.append(Problem(name, value, "up to 256 letters, digits, spaces and . : / = + - @ _"))
+        if not is_tag_value(value):
+            problems.append(Problem(name, value, TAG_RULE))
     emails = tuple(alarm_emails)
     for email in emails:
-        if not isinstance(email, str) or not EMAIL_RE.fullmatch(email):
-            problems.append(Problem("alarm_emails", email, "e-mail addresses such as ops@example.com"))
+        if not is_email(email):
+            problems.append(Problem("alarm_emails", email, EMAIL_RULE))
     if len(set(emails)) != len(emails):
         problems.append(Problem("alarm_emails", list(emails), "each address once"))
     origins = tuple(cors_origins) or ("*",)
@@ -418,25 +541,18 @@ def spec_from_dict(data: Mapping[str, Any]) -> EnvironmentSpec:
     )
 
 
-def profile_table() -> list[dict[str, Any]]:
-    """Rows of the stage-profile table (R-ENV-2), for the README and the admin."""
-    return [
-        {"setting": name, **{stage: getattr(PROFILES[stage], name) for stage in STAGES}}
-        for name in OVERRIDABLE
-    ]
-
-
 __all__ = [
     "OVERRIDABLE",
     "PROFILES",
     "STAGES",
+    "CapacityWarning",
     "EnvironmentSpec",
     "Problem",
     "Settings",
     "SpecError",
     "build_spec",
+    "capacity_warnings",
     "describe_allowed",
     "parse_override",
-    "profile_table",
     "spec_from_dict",
 ]

@@ -46,6 +46,12 @@ def _c(service: str) -> Any:
     return boto3.client(service, region_name=REGION)
 
 
+def _throttle(ctx: Context) -> tuple[float, int]:
+    """The stage profile's rate and burst, as API Gateway reports them (the rate as a float)."""
+    settings = ctx.spec.settings
+    return float(settings.throttle_rate), settings.throttle_burst
+
+
 def _with(ctx: Context, **kwargs: Any) -> Context:
     """The same environment with other spec values, sharing the clients, recorder and attrs."""
     values: dict[str, Any] = {
@@ -267,7 +273,7 @@ def test_rest_api_values_after_create(ctx: Context) -> None:
     assert settings["loggingLevel"] == "INFO"
     assert settings["dataTraceEnabled"] is False
     assert settings["metricsEnabled"] is True
-    assert settings["throttlingRateLimit"] == 50.0 and settings["throttlingBurstLimit"] == 100  # dev profile
+    assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == _throttle(ctx)
     assert stage["tags"] == ctx.tag_dict
     deployments = apigw.get_deployments(restApiId=api_id)["items"]
     assert [d["id"] for d in deployments] == [stage["deploymentId"]]
@@ -330,7 +336,8 @@ def test_method_without_api_key_is_drift_repaired_by_one_patch_and_one_deploymen
     assert apigw.get_method(restApiId=api_id, resourceId=rid, httpMethod="GET")["apiKeyRequired"] is True
     stage = apigw.get_stage(restApiId=api_id, stageName="dev")
     assert stage["deploymentId"] != old_deployment  # the stage serves the repaired definition
-    assert stage["tracingEnabled"] is True and stage["methodSettings"]["*/*"]["throttlingRateLimit"] == 50.0
+    rate, _ = _throttle(ctx)
+    assert stage["tracingEnabled"] is True and stage["methodSettings"]["*/*"]["throttlingRateLimit"] == rate
     assert converge(RestApi(), ctx).action is Action.NOOP
 
 
@@ -348,14 +355,15 @@ def test_stage_throttling_tamper_is_repaired_by_update_stage_without_deployment(
     )
     outcome, _, _ = assess(RestApi(), ctx)
     assert {d.field: (d.wanted, d.found) for d in outcome.diffs} == {
-        "stage.methodSettings.throttling.rateLimit": (50.0, 999.0),
+        "stage.methodSettings.throttling.rateLimit": (_throttle(ctx)[0], 999.0),
         "stage.tracingEnabled": (True, False),
     }
     before = ctx.aws.recorder.snapshot()
     converge(RestApi(), ctx)
     assert _mutating_ops(ctx.aws.recorder.since(before)) == {"apigateway.UpdateStage": 1}
     stage = apigw.get_stage(restApiId=api_id, stageName="dev")
-    assert stage["methodSettings"]["*/*"]["throttlingRateLimit"] == 50.0 and stage["tracingEnabled"] is True
+    assert stage["methodSettings"]["*/*"]["throttlingRateLimit"] == _throttle(ctx)[0]
+    assert stage["tracingEnabled"] is True
 
 
 def test_stage_tag_drift_is_retagged_without_deployment(ctx: Context) -> None:
@@ -584,7 +592,8 @@ def test_usage_plan_values_after_create(ctx: Context) -> None:
     [key] = [k for k in apigw.get_api_keys(includeValues=True)["items"] if k["name"] == "envport-dev1-key"]
     assert key["enabled"] is True and key["tags"] == ctx.tag_dict
     [plan] = [p for p in apigw.get_usage_plans()["items"] if p["name"] == "envport-dev1-plan"]
-    assert plan["throttle"] == {"rateLimit": 50.0, "burstLimit": 100}
+    rate, burst = _throttle(ctx)
+    assert plan["throttle"] == {"rateLimit": rate, "burstLimit": burst}
     assert plan["quota"]["limit"] == 100_000 and plan["quota"]["period"] == "DAY"
     assert plan["apiStages"] == [{"apiId": api_id, "stage": "dev"}]
     assert plan["tags"] == ctx.tag_dict
@@ -628,11 +637,12 @@ def test_usage_plan_rate_tamper_is_repaired_by_one_update(ctx: Context) -> None:
         patchOperations=[{"op": "replace", "path": "/throttle/rateLimit", "value": "7"}],
     )
     outcome, _, _ = assess(UsagePlan(), ctx)
-    assert outcome.diffs == [FieldDiff("usage_plan", "throttle.rateLimit", 50.0, 7.0)]
+    rate, _ = _throttle(ctx)
+    assert outcome.diffs == [FieldDiff("usage_plan", "throttle.rateLimit", rate, 7.0)]
     before = ctx.aws.recorder.snapshot()
     converge(UsagePlan(), ctx)
     assert _mutating_ops(ctx.aws.recorder.since(before)) == {"apigateway.UpdateUsagePlan": 1}
-    assert apigw.get_usage_plan(usagePlanId=attrs["usage_plan_id"])["throttle"]["rateLimit"] == 50.0
+    assert apigw.get_usage_plan(usagePlanId=attrs["usage_plan_id"])["throttle"]["rateLimit"] == rate
 
 
 def test_changed_limits_are_one_usage_plan_update(ctx: Context) -> None:

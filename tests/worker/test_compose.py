@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,30 +36,55 @@ REQUIRED = {
     "ENVPORT_EXECUTE_API_URL",
 }
 _VAR = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+# What an operator exports before `docker compose up`: the one variable compose insists on.
+OPERATOR_ENV = {"DJANGO_SECRET_KEY": "Yq3v" + "Zt8#Lw1$Kp6^" * 5 + "-operator"}
+# The variables compose must refuse to start without (${VAR:?message}), and nothing else.
+OPERATOR_MUST_SUPPLY = {"DJANGO_SECRET_KEY"}
 
 
-def interpolate(value: Any) -> Any:
-    """Compose's ${VAR}, ${VAR:-default} and $$ with an empty environment (no .env file): what
-    `docker compose config` would produce on a fresh clone."""
+class MissingVariable(AssertionError):
+    """`docker compose config` would stop here: ${VAR:?message} and VAR is unset or empty."""
+
+
+def interpolate(value: Any, environ: Mapping[str, str] = OPERATOR_ENV) -> Any:
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR:?message} and $$ with ``environ`` as the shell's
+    environment (no .env file): what `docker compose config` would produce."""
     if isinstance(value, dict):
-        return {k: interpolate(v) for k, v in value.items()}
+        return {k: interpolate(v, environ) for k, v in value.items()}
     if isinstance(value, list):
-        return [interpolate(v) for v in value]
+        return [interpolate(v, environ) for v in value]
     if not isinstance(value, str):
         return value
 
     def one(match: re.Match[str]) -> str:
-        if match["op"] and match["op"].endswith("?"):
-            raise AssertionError(f"{match[0]}: a fresh clone has no value for it; give a default")
-        return match["arg"] if match["op"] else ""
+        name, op = match["name"], match["op"] or ""
+        given = environ.get(name)
+        usable = given is not None and (given != "" or not op.startswith(":"))
+        if usable:
+            return str(given)
+        if op.endswith("?"):
+            raise MissingVariable(f"{name}: {match['arg']}")
+        return match["arg"] if op else ""
 
     return _VAR.sub(one, value.replace("$$", "\0")).replace("\0", "$")
 
 
+def strings(value: Any) -> list[str]:
+    """Every string in a loaded YAML document (keys excluded)."""
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def raw_compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    text = (ROOT / "docker-compose.yml").read_text()
-    return interpolate(yaml.safe_load(text))
+    return interpolate(raw_compose())
 
 
 def env_of(service: dict[str, Any]) -> dict[str, str]:
@@ -235,13 +261,38 @@ def test_ports_match_make_up(compose):
     endpoint_port = make_up_default(r"AWS_ENDPOINT_URL:-http://[\w.]+:(\d+)")
     assert (web_port, endpoint_port) == ("8000", "4566")
     assert f"{web_port}:8000" in services["web"]["ports"]
-    assert f"{endpoint_port}:4566" in services["localcloud"]["ports"]
+    assert f"127.0.0.1:{endpoint_port}:4566" in services["localcloud"]["ports"]
 
     from localcloud.__main__ import _parser
 
     assert _parser().get_default("port") == 4566  # `python -m localcloud` alone is the same cloud
     env = env_of(services["worker"])
     assert env["AWS_ENDPOINT_URL"].endswith(":4566")
+
+
+def test_the_operator_must_supply_the_secret_key():
+    """probe: `docker compose up` ran ENVPORT_ENV=production with a public default DJANGO_SECRET_KEY."""
+    raw = raw_compose()
+    required = {
+        m["name"] for text in strings(raw) for m in _VAR.finditer(text) if (m["op"] or "").endswith("?")
+    }
+    assert required == OPERATOR_MUST_SUPPLY
+    for empty in ({}, {"DJANGO_SECRET_KEY": ""}):
+        with pytest.raises(MissingVariable, match=r"DJANGO_SECRET_KEY: set DJANGO_SECRET_KEY to 50 or more"):
+            interpolate(raw, empty)
+    for name in PORTAL_SERVICES:
+        assert (
+            env_of(interpolate(raw)["services"][name])["DJANGO_SECRET_KEY"]
+            == OPERATOR_ENV["DJANGO_SECRET_KEY"]
+        )
+
+
+def test_only_the_portal_is_published_beyond_this_machine(compose):
+    """probe: the local cloud's port 4566 (any credentials accepted) was published on every interface."""
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []) if name != "web" else []:
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} to the network"
+    assert compose["services"]["localcloud"]["ports"] == ["127.0.0.1:4566:4566"]
 
 
 def test_health_checks_gate_the_start_order(compose):
