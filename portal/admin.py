@@ -435,6 +435,8 @@ class EnvironmentAdmin(ConsolePageAdmin):
                 obj._state.adding = False
         except actions.ActionError as exc:
             raise ServiceRefused(exc) from exc
+        for warning in obj.capacity_warnings():
+            self.message_user(request, f"Capacity warning: {warning.message}", messages.WARNING)
 
     def delete_model(self, request: HttpRequest, obj: Environment) -> None:
         try:

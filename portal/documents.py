@@ -76,6 +76,7 @@ def deployment_document(dep: Deployment) -> dict[str, Any]:
         "findings": [
             {"resource": f.resource, "field": f.field, "wanted": f.wanted, "found": f.found} for f in findings
         ],
+        "warnings": [w.to_dict() for w in dep.capacity_warnings()],
         "error": dep.error or None,
     }
 
@@ -92,6 +93,7 @@ def refusal_document(environment: str, kind: str, error: str, problems: list[str
         "steps": [],
         "checks": [],
         "findings": [],
+        "warnings": [],
         "error": error,
         "problems": problems,
     }
@@ -115,6 +117,7 @@ def environment_document(env: Environment) -> dict[str, Any]:
             row["key"]: {"value": row["value"], "default": row["default"], "source": row["source"]}
             for row in env.effective_settings()
         },
+        "warnings": [w.to_dict() for w in env.capacity_warnings()],
         "outputs": env.outputs,
         "health": {
             "status": env.health,

@@ -20,10 +20,13 @@ from provisioning.spec import (
     PROFILES,
     ROLE_ARN_RE,
     STAGES,
+    CapacityWarning,
     EnvironmentSpec,
     SpecError,
     build_spec,
+    capacity_warnings,
     describe_allowed,
+    spec_from_dict,
 )
 
 # The Environment fields that build_spec validates; an override key maps to "overrides".
@@ -191,6 +194,14 @@ class Environment(models.Model):
         except SpecError:
             return PROFILES.get(self.stage, PROFILES["dev"]).deletion_protection
 
+    def capacity_warnings(self) -> list[CapacityWarning]:
+        """Settings that provision fine but fail clients under load (none while the definition is
+        invalid: its problems come first)."""
+        try:
+            return capacity_warnings(self.spec())
+        except SpecError:
+            return []
+
 
 ACTIVE_STATUSES = ("queued", "running")
 
@@ -272,6 +283,12 @@ class Deployment(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+    def capacity_warnings(self) -> list[CapacityWarning]:
+        """What a plan or provision warns of: the spec as it was requested, not as it is now."""
+        if self.kind not in (self.Kind.PLAN, self.Kind.PROVISION) or not self.spec_snapshot:
+            return []
+        return capacity_warnings(spec_from_dict(self.spec_snapshot))
 
 
 class Step(models.Model):

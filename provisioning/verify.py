@@ -13,11 +13,12 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import http
 from .aws import AwsClients, AwsTarget, CallCounts
+from .checks import Check
 from .engine import Engine
 from .spec import EnvironmentSpec
 
@@ -25,28 +26,12 @@ CORS_HEADERS = ("Content-Type", "X-Amz-Date", "Authorization", "X-Api-Key")
 
 
 @dataclass
-class CheckResult:
-    name: str
-    requirement: str
-    passed: bool
-    status: int | None
-    latency_ms: float | None
-    expected: str
-    found: str
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["latency_ms"] = None if self.latency_ms is None else round(self.latency_ms, 2)
-        return data
-
-
-@dataclass
 class VerifyReport:
     environment: str
     endpoint: str | None
-    checks: list[CheckResult] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
     wall_s: float = 0.0
-    calls: CallCounts | None = None
+    calls: CallCounts = field(default_factory=CallCounts)
     error: str | None = None
 
     @property
@@ -54,10 +39,10 @@ class VerifyReport:
         return self.error is None and bool(self.checks) and all(c.passed for c in self.checks)
 
     @property
-    def failed(self) -> list[CheckResult]:
+    def failed(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
 
-    def check(self, name: str) -> CheckResult:
+    def check(self, name: str) -> Check:
         return next(c for c in self.checks if c.name == name)
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,20 +52,33 @@ class VerifyReport:
             "ok": self.ok,
             "checks": [c.to_dict() for c in self.checks],
             "wall_s": round(self.wall_s, 4),
-            "calls": self.calls.to_dict() if self.calls else None,
+            "calls": self.calls.to_dict(),
             "error": self.error,
         }
 
 
-class _Api:
-    """Requests against one stage with one key; records a CheckResult per expectation."""
+# A 429 is the stage's throttle doing its job (its burst is kept within the function's reserved
+# concurrency, spec.capacity_warnings): the journey backs off and resends, as a client should.
+THROTTLE_RETRIES = 4
 
-    def __init__(self, endpoint: str, key: str, origin: str, timeout: float) -> None:
+
+class _Api:
+    """Requests against one stage with one key; records a Check per expectation."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        key: str,
+        origin: str,
+        timeout: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.key = key
         self.origin = origin
         self.timeout = timeout
-        self.checks: list[CheckResult] = []
+        self.sleep = sleep
+        self.checks: list[Check] = []
         self.created_id: str | None = None  # the journey's item until it is deleted
 
     def call(
@@ -98,7 +96,14 @@ class _Api:
         if api_key is not None:
             sent["x-api-key"] = api_key
         payload = raw if raw is not None else (None if body is None else json.dumps(body))
-        return http.request(method, self.endpoint + path, headers=sent, body=payload, timeout=self.timeout)
+        url, delay = self.endpoint + path, 0.2
+        for _ in range(THROTTLE_RETRIES):
+            resp = http.request(method, url, headers=sent, body=payload, timeout=self.timeout)
+            if resp.status != 429:
+                return resp
+            self.sleep(delay)  # the stage's own throttle said "slow down": a good client does
+            delay *= 2
+        return http.request(method, url, headers=sent, body=payload, timeout=self.timeout)
 
     def record(
         self,
@@ -116,9 +121,7 @@ class _Api:
             passed, expected, found = ok, f"{expected}; {want}", f"{found}; {got}"
         elif not passed and resp.body:
             found += f"; body {resp.body[:200].decode(errors='replace')}"
-        self.checks.append(
-            CheckResult(name, requirement, passed, resp.status, resp.latency_ms, expected, found)
-        )
+        self.checks.append(Check(name, requirement, passed, resp.status, resp.latency_ms, expected, found))
         return passed
 
 
@@ -222,7 +225,7 @@ def verify(
         found = "; ".join(f"{d.field}={_short(d.found)}" for d in diffs) or (step.error or "as defined")
         passed = step.status == "succeeded" and not diffs
         report.checks.append(
-            CheckResult(f"live config: {step.resource}", "R-VER-3", passed, None, None, expected, found)
+            Check(f"live config: {step.resource}", "R-VER-3", passed, None, None, expected, found)
         )
     key_id = live.outputs.get("api_key_id")
     if not report.endpoint or not key_id:
@@ -231,7 +234,7 @@ def verify(
         return report
     key = engine.clients.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
     origin = spec.cors_origins[0] if spec.cors_origins[0] != "*" else "https://verify.envport.invalid"
-    api = _Api(report.endpoint, key, origin, timeout)
+    api = _Api(report.endpoint, key, origin, timeout, sleep)
     _settle(api, settle_s, sleep)
     marker = f"envport-verify-{uuid.uuid4().hex[:12]}"
     try:

@@ -263,6 +263,7 @@ def environment_context(request: HttpRequest, env: Environment) -> dict[str, Any
         "outputs": sorted((k, v) for k, v in outputs.items() if k != "api_key_id"),
         "api_key_id": outputs.get("api_key_id"),
         "protected": env.protected,
+        "capacity_warnings": env.capacity_warnings(),
     }
 
 
@@ -298,6 +299,7 @@ def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
             "rows": sorted(steps, key=lambda s: (s.action == "no-op", s.resource)),
             "summary": plans.summary(steps),
             "fingerprint": plans.fingerprint(dep.spec_snapshot, steps),
+            "warnings": dep.capacity_warnings(),
         }
     return parts
 

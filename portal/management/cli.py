@@ -219,6 +219,11 @@ class EnvportCommand(BaseCommand):
             self.stderr.write(f"error: {dep.error}")
         return code
 
+    def print_warnings(self, warnings: list[dict[str, Any]]) -> None:
+        """Settings that provision fine but fail clients under load (spec.capacity_warnings)."""
+        for warning in warnings:
+            self.stdout.write(f"WARNING {warning['message']}")
+
     def print_text(self, doc: dict[str, Any]) -> None:
         seconds = f" in {doc['seconds']:.1f} s" if doc["seconds"] is not None else ""
         calls = doc["calls"]
@@ -226,6 +231,7 @@ class EnvportCommand(BaseCommand):
             f"{doc['kind']} {doc['environment']}: {doc['status']}{seconds} "
             f"(deployment #{doc['deployment']}; AWS calls {calls['total']}, {calls['mutating']} mutating)"
         )
+        self.print_warnings(doc["warnings"])
         if doc["kind"] == Deployment.Kind.PLAN:
             changes = [s for s in doc["steps"] if s["action"] != "no-op"]
             self.stdout.write(f"plan: {len(changes)} of {len(doc['steps'])} resources would change")

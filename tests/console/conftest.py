@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from portal.console import views
-from tests.portal.conftest import engine, make_env, moto_target  # noqa: F401  (fixtures)
+from tests.portal.conftest import cli, engine, make_env, moto_target  # noqa: F401  (fixtures)
 
 ROLES = ("viewer", "operator", "admin")
 

@@ -254,6 +254,7 @@ class Command(EnvportCommand):
         ):
             if value:
                 self.stdout.write(f"  {label}: {value}")
+        self.print_warnings(doc["warnings"])
         self.stdout.write("settings (* overridden):")
         for key, row in doc["settings"].items():
             mark = "*" if row["source"] == "overridden" else " "
