@@ -11,8 +11,8 @@ import re
 
 code = {
     "R-ENV-1": "provisioning/spec.py (SUFFIX_RE, build_spec), provisioning/names.py; portal/models.py validates through build_spec",
-    "R-ENV-2": "provisioning/spec.py (PROFILES, Settings, overrides); table in README",
-    "R-ENV-3": "provisioning/spec.py (EnvironmentSpec.tags), resources/base.py (Context.tag_list/tag_dict), every resource's create",
+    "R-ENV-2": "provisioning/spec.py (PROFILES, Settings, overrides, capacity_warnings: burst within reserved concurrency); table in README",
+    "R-ENV-3": "provisioning/spec.py (EnvironmentSpec.tags, is_tag_value: AWS's tag characters), resources/base.py (Context.tag_list/tag_dict, repair_tags), every resource's create",
     "R-ENV-4": "each resource's outputs(); provisioning/engine.py (_outputs); resources/usage_plan.py stores the key id only",
     "R-DB-1": "provisioning/resources/table.py",
     "R-DB-2": "provisioning/resources/table.py (billing, _converge_scaling); spec.py (capacity >= 5)",
@@ -25,7 +25,7 @@ code = {
     "R-FN-5": "provisioning/resources/dlq.py, resources/function.py (DeadLetterConfig)",
     "R-FN-6": "provisioning/resources/function.py (memory, timeout, reserved concurrency from Settings)",
     "R-FN-7": "provisioning/resources/log_group.py (function_log_group before the function)",
-    "R-FN-8": "lambda_bundle/store.py (conditions), lambda_bundle/handler.py, errors.py, http.py (CORS on every response)",
+    "R-FN-8": "lambda_bundle/store.py (conditions), lambda_bundle/handler.py, errors.py, items.py (numbers DynamoDB can store), http.py (CORS on every response)",
     "R-FN-9": "lambda_bundle/paging.py, store.py (Query on the index, never Scan)",
     "R-FN-10": "lambda_bundle/logs.py",
     "R-IAM-1": "provisioning/resources/role.py (one Sid per statement, exact actions and ARNs)",
@@ -35,7 +35,7 @@ code = {
     "R-API-2": "provisioning/resources/usage_plan.py; rest_api_parts.py (stage method settings throttling)",
     "R-API-3": "provisioning/resources/rest_api_parts.py (OPTIONS MOCK, DEFAULT_4XX/5XX); lambda_bundle/http.py",
     "R-API-4": "provisioning/resources/rest_api_parts.py (stage settings), resources/log_group.py (access log group)",
-    "R-OBS-1": "provisioning/resources/topic.py; kms_key.py (CloudWatch may use the key)",
+    "R-OBS-1": "provisioning/resources/topic.py; kms_key.py (CloudWatch may use the key); spec.py (is_email)",
     "R-OBS-2": "provisioning/resources/alarms.py",
     "R-OBS-3": "provisioning/resources/dashboard.py",
     "R-VER-1": "provisioning/verify.py (_journey)",
@@ -45,8 +45,8 @@ code = {
     "R-OPS-1": "provisioning/reconcile.py, engine.py; every resource observes by name and tag; graph.py",
     "R-OPS-2": "provisioning/engine.py (drift), reconcile.py (assess), resources/base.py (compare)",
     "R-OPS-3": "provisioning/health.py",
-    "R-OPS-4": "provisioning/engine.py (destroy, DestroyRefused), resources/table.py (backup)",
-    "R-OPS-5": "portal (scheduled expiry of previews)",
+    "R-OPS-4": "provisioning/engine.py (destroy, DestroyRefused), resources/table.py (backup); portal/actions.py (may_lift_protection: admin-only on every path), console teardown backs up unless declined",
+    "R-OPS-5": "portal/actions.py (teardown_expired_previews re-checks stage and protection; no expiry on prod, none in the past at creation)",
 }
 m = collections.defaultdict(list)
 for p in sorted(pathlib.Path("tests").rglob("test_*.py")):
@@ -55,7 +55,10 @@ for p in sorted(pathlib.Path("tests").rglob("test_*.py")):
     lines = src.splitlines()
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-            body = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            while start > 0 and lines[start - 1].lstrip().startswith("#"):  # comments just above it
+                start -= 1
+            body = "\n".join(lines[start : node.end_lineno])
             for rid in sorted(set(re.findall(r"R-[A-Z]+-\d+", body))):
                 m[rid].append(f"`{p}::{node.name}`")
 out = [
