@@ -63,8 +63,9 @@ def test_cli_create_update_and_delete_are_audited_with_before_and_after(cli, mak
     }
     assert (updated.source, updated.actor) == ("cli", CLI.name)
 
-    env = Environment.objects.get(suffix="dev1")
-    actions.delete_environment(CLI, env)
+    refused = cli("env", "delete", "dev1")  # a confirmation is needed
+    assert refused.code == 2 and "--yes" in refused.err and Environment.objects.filter(suffix="dev1").exists()
+    assert cli("env", "delete", "dev1", "--yes").code == 0
     deleted = AuditEvent.objects.get(action="environment.deleted")
     assert deleted.environment is None and deleted.environment_suffix == "dev1"  # kept once it is gone
     assert deleted.detail["changes"]["owner"] == {"before": "team-b", "after": None}
@@ -223,6 +224,15 @@ def test_delete_is_refused_while_the_environment_has_live_resources(make_env, st
         actions.delete_environment(CLI, env)
     assert "tear it down first" in caught.value.problems[0]
     assert Environment.objects.exists() and not AuditEvent.objects.filter(action="environment.deleted")
+
+
+def test_cli_delete_of_an_environment_with_resources_is_exit_2_and_keeps_it(cli, make_env):
+    make_env("dev1", status=Environment.Status.READY)
+    result = cli("env", "delete", "dev1", "--yes", "--json")
+    assert result.code == 2 and result.json()["status"] == "refused"
+    assert any("tear" in p for p in result.json()["problems"])
+    assert Environment.objects.filter(suffix="dev1").exists()
+    assert not AuditEvent.objects.filter(action="environment.deleted").exists()
 
 
 def test_delete_is_refused_while_a_run_is_queued(make_env):

@@ -1,4 +1,4 @@
-"""manage.py env create|update|list|show: define environments (validated by the engine's build_spec).
+"""manage.py env create|update|list|show|delete: define environments (validated by the engine's build_spec).
 
     env create NAME --stage dev|staging|prod [--region R] [--owner O] [--cost-centre C]
                [--alarm-email E]... [--set KEY=VALUE]... [--expires DATE]
@@ -6,6 +6,7 @@
                [--expires DATE|none]
     env list [--json]
     env show NAME [--json]
+    env delete NAME --yes [--json]
 
 `--set KEY=` (empty value) in an update goes back to the stage default. `--expires` takes a date
 (2025-07-01, the start of that day, UTC), a date and time (ISO 8601), or a delay (+7d, +12h), at most
@@ -104,7 +105,7 @@ class Command(EnvportCommand):
     help = "Create, update, list and show environments. Exit 0 done, 2 refused (every problem listed)."
 
     def add_arguments(self, parser: Any) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="create|update|list|show")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="create|update|list|show|delete")
 
         create = sub.add_parser("create", help="define a new environment")
         create.add_argument("name", help="the suffix that names every resource (R-ENV-1)")
@@ -126,6 +127,13 @@ class Command(EnvportCommand):
         )
         show.add_argument("name")
         self.add_json(show)
+
+        delete = sub.add_parser(
+            "delete", help="forget an environment that has no resources (tear it down first); audited"
+        )
+        delete.add_argument("name")
+        delete.add_argument("--yes", action="store_true", help="confirm: the record and its runs go")
+        self.add_json(delete)
 
     def _common(self, parser: Any) -> None:
         parser.add_argument("--owner", default=None)
@@ -196,6 +204,26 @@ class Command(EnvportCommand):
         except actions.ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
         self.done(env, "updated", as_json)
+
+    def handle_delete(self, opts: dict[str, Any]) -> None:
+        """Through the same service as the admin's Delete: refused while resources or a run exist."""
+        as_json, name = opts["json"], opts["name"]
+        env = self.environment(name, as_json=as_json, kind="env")
+        if not opts["yes"]:
+            self.refuse(
+                f"deleting environment {name} forgets it and its runs: add --yes to confirm",
+                as_json=as_json,
+                environment=name,
+                kind="env",
+            )
+        try:
+            actions.delete_environment(actions.Actor.cli(), env)
+        except actions.ActionError as exc:
+            self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
+        if as_json:
+            self.print_json({"environment": name, "status": "deleted"})
+        else:
+            self.stdout.write(f"environment {name} deleted")
 
     @staticmethod
     def service_problems(check: Callable[..., Any], *args: Any, **kwargs: Any) -> list[str]:
