@@ -19,9 +19,9 @@ SCRIPT = ROOT / "scripts" / "install-chromium.sh"
 BASH = shutil.which("bash") or "/bin/bash"
 
 
-def run(env: dict[str, str], *prefix: str) -> subprocess.CompletedProcess[str]:
+def run(env: dict[str, str], *prefix: str, script: Path = SCRIPT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*prefix, BASH, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+        [*prefix, BASH, str(script)], env=env, capture_output=True, text=True, timeout=60, check=False
     )
 
 
@@ -64,4 +64,7 @@ def _run_unprivileged(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {"CHROMIUM": str(tmp_path / "absent"), "PATH": str(bin_dir)}
     runuser = shutil.which("runuser") or "/usr/sbin/runuser"
     as_nobody = (runuser, "-u", "nobody", "--") if os.geteuid() == 0 else ()
-    return run(env, *as_nobody)
+    script = tmp_path / SCRIPT.name  # a checkout may sit where nobody cannot read it (CI's is 0700)
+    shutil.copy(SCRIPT, script)
+    script.chmod(0o755)
+    return run(env, *as_nobody, script=script)
