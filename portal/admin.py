@@ -202,13 +202,14 @@ PROFILE_GROUPS = (
     ("Logs", ("log_retention_days",)),
     ("Alarm thresholds", tuple(k for k in OVERRIDABLE if k.startswith("alarm_"))),
 )
-def _without(fieldset: Any, name: str) -> Any:
-    title, options = fieldset
-    return title, {**options, "fields": tuple(f for f in options["fields"] if f != name)}
-
-
 # EnvironmentAdmin's read-only fields showing PROFILE_GROUPS, in the same order.
 PROFILE_FIELDS = ("profile_compute", "profile_api", "profile_data", "profile_logs", "profile_alarms")
+
+
+def _without(fieldset: Any, name: str) -> Any:
+    """A fieldset less one field (the add form has no desired_state: a new environment is wanted)."""
+    title, options = fieldset
+    return title, {**options, "fields": tuple(f for f in options["fields"] if f != name)}
 
 
 def _profile_table(keys: tuple[str, ...]) -> Any:
