@@ -17,6 +17,18 @@ An invocation record is a dict:
     the runtime, including spawn and init on a cold start), max_memory_mb, memory_size, worker_pid,
     started_at (epoch seconds), log (the last log lines of the invocation)
 
+CloudWatch is real enough for alarms to fire offline: the gateway and the runtime put AWS's
+``AWS/ApiGateway`` and ``AWS/Lambda`` metrics (``metrics.py``), EMF log lines become metrics, and
+a background thread evaluates every alarm and publishes its SNS notifications (``alarms.py``):
+
+        cloud.notifications()      # alarm notifications sent (also GET /_localcloud/notifications)
+        cloud.evaluate_alarms()    # evaluate every alarm now rather than at its next turn
+
+Alarm time scale: ``LocalCloud(alarm_time_scale=0.05)``, ``python -m localcloud --alarm-time-scale
+0.05`` or ``LOCALCLOUD_ALARM_TIME_SCALE=0.05`` evaluate alarms 20 times as often on periods 20 times
+as short, so that tests of 60 s metrics take seconds. Default 1: AWS's timing. The alarms keep their
+configured periods; only the local cloud's waiting changes.
+
 State lives in memory in this process and is lost when it ends.
 """
 

@@ -13,6 +13,10 @@ Run an embedded AWS on one port: moto's services (API Gateway, Lambda, DynamoDB,
 CloudWatch, Logs, KMS, ...), an execute-api gateway that serves the stages of the REST APIs created
 in it, and a Lambda runtime that runs each function's uploaded zip in worker processes.
 
+CloudWatch alarms are evaluated on their periods, as on AWS; --alarm-time-scale (or the
+environment variable LOCALCLOUD_ALARM_TIME_SCALE) shortens the wait for tests: 0.05 makes a 300 s
+period last 15 s. The alarms themselves keep their periods.
+
 All state lives in memory in this process and is lost when it exits. Stop it with Ctrl-C (SIGINT)
 or SIGTERM.
 """
@@ -30,11 +34,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--region", default="us-east-1", help="region to advertise (default: us-east-1)")
     parser.add_argument("--log-level", default="INFO", help="log level of localcloud and of functions' logs")
+    parser.add_argument(
+        "--alarm-time-scale",
+        type=_time_scale,
+        default=None,
+        metavar="SCALE",
+        help="evaluate alarms SCALE times as often, on periods SCALE times as long (0 < SCALE <= 1; "
+        "default: $LOCALCLOUD_ALARM_TIME_SCALE, else 1 = AWS's timing)",
+    )
     return parser
 
 
+def _time_scale(text: str) -> float:
+    from .alarms import parse_time_scale
+
+    try:
+        return parse_time_scale(text, "--alarm-time-scale")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.alarm_time_scale is None:
+        from .alarms import time_scale_from_env
+
+        try:
+            args.alarm_time_scale = time_scale_from_env()
+        except ValueError as exc:
+            parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     from .server import LocalCloud
@@ -47,13 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
 
-    cloud = LocalCloud(host=args.host, port=args.port, region=args.region).start()
+    cloud = LocalCloud(
+        host=args.host, port=args.port, region=args.region, alarm_time_scale=args.alarm_time_scale
+    ).start()
     url = cloud.endpoint_url
     print(
         f"localcloud is running (state in memory, lost at exit)\n"
         f"  AWS endpoint URL: {url}\n"
         f"  stage URL:        {cloud.stage_url_template}/{{path}}\n"
         f"  invocations:      {url}/_localcloud/invocations\n"
+        f"  notifications:    {url}/_localcloud/notifications\n"
+        f"  alarm time scale: {cloud.alarm_time_scale:g} (1 = AWS's timing)\n"
         f"  region:           {cloud.region}\n"
         f"\n"
         f"Point clients at it:\n"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -333,6 +334,16 @@ def _fix_put_method_conflict() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def revision_id(fn: Any) -> str:
+    """The RevisionId of a moto function or published version; moto keeps none, so it is made on
+    first use and replaced on every change (see fidelity_lambda.py, fix "lambda-revision-ids")."""
+    current = getattr(fn, "revision_id", None)
+    if not current:
+        current = str(uuid.uuid4())
+        fn.revision_id = current
+    return str(current)
+
+
 def _logging_config(function_name: str, sent: dict[str, Any] | None, current: dict[str, Any] | None) -> dict:
     config = dict(current or {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{function_name}"})
     config.update({k: v for k, v in (sent or {}).items() if v is not None})
@@ -383,6 +394,8 @@ def _fix_lambda_configuration() -> None:
             config["LoggingConfig"] = dict(
                 getattr(self, "logging_config", None) or _logging_config(self.function_name, None, None)
             )
+            # The fix "lambda-revision-ids" (fidelity_lambda.py) keeps it; one wrapper reports it.
+            config["RevisionId"] = revision_id(self)
             return config
 
         return get_configuration
@@ -690,3 +703,12 @@ def _fix_usage_plan_rate_limit() -> None:
         return apply_patch_operations
 
     _patch(apigw_models.UsagePlan, "apply_patch_operations", make)
+
+
+# --------------------------------------------------------------------------------------------
+# Lambda versions and aliases, S3 bucket policies, CloudWatch and Logs (fidelity_cloudwatch.py):
+# fixes registered by their own modules
+# --------------------------------------------------------------------------------------------
+
+# Imported for their effect: each module registers its fixes in FIXES (after the ones above).
+from . import fidelity_cloudwatch, fidelity_lambda, s3_policy  # noqa: E402, F401

@@ -8,7 +8,9 @@ stage variables) are read live, as on AWS. Answers follow API Gateway:
 - ``apiKeyRequired`` and no enabled key of a usage plan of this API stage: 403 ``{"message":"Forbidden"}``
 - usage-plan throttle / quota, stage or method throttling: 429 ``Too Many Requests`` / ``Limit Exceeded``
 - MOCK: status and headers of the integration response, checked against the method responses
-- AWS_PROXY to Lambda (payload format 1.0): the function's answer; a function error (exception, crash,
+- AWS_PROXY to Lambda (payload format 1.0): the URI names the function, a version or an alias; an alias
+  runs the version its routing configuration (additional version weights) picks for each request
+  (``localcloud.aliases``). The function's answer; a function error (exception, crash,
   its own timeout) or a malformed answer: 502; Lambda throttling (reserved concurrency): 500, as
   AWS gives ``{"message": "Internal server error"}`` when Lambda answers 429 to API Gateway; no
   answer within the integration timeout (``timeoutInMillis``, default 29 s): 504.
@@ -41,6 +43,8 @@ from typing import Any
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
+from . import metrics
+from .aliases import resolve
 from .handler import DISCONNECT_LOGGED
 from .runtime import FunctionThrottled, InvocationResult, Runtime, reserved_concurrency
 from .snapshots import deployment_snapshot
@@ -173,11 +177,13 @@ class Gateway:
     # -- WSGI -----------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
+        started, started_at = time.perf_counter(), time.time()
         try:
             response = self.handle(request)
         except Exception:
             logger.exception("gateway failure on %s %s", request.method, request.path)
             response = self._error(None, request, "API_CONFIGURATION_ERROR", str(uuid.uuid4()))
+        metrics.api_request(environ, response.status_code, started, started_at)  # AWS/ApiGateway metrics
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
@@ -381,7 +387,9 @@ class Gateway:
         fn_region, fn_account, fn_name = arn_parts[3], arn_parts[4], arn_parts[6]
         try:
             lambda_backend = get_backend(fn_account, fn_region)
-            fn = lambda_backend.get_function(function_arn)
+            # An alias in the URI: the version its routing configuration picks for this request.
+            target = resolve(lambda_backend, function_arn)
+            fn = target.fn
             latest = lambda_backend.get_function(fn_name)
         except Exception as exc:
             logger.warning("Execution failed due to configuration error: function %s: %s", function_arn, exc)
@@ -412,7 +420,12 @@ class Gateway:
         def run() -> None:
             try:
                 outcome["result"] = self.runtime.invoke(
-                    fn, event, invoked_arn=function_arn, source="apigateway", reserved_concurrency=reserved
+                    fn,
+                    event,
+                    invoked_arn=function_arn,
+                    source="apigateway",
+                    reserved_concurrency=reserved,
+                    alias=target.alias,
                 )
             except FunctionThrottled:
                 outcome["throttled"] = True
@@ -422,6 +435,7 @@ class Gateway:
             finally:
                 done.set()
 
+        request.environ[metrics.INTEGRATION_STARTED] = time.perf_counter()  # IntegrationLatency
         threading.Thread(target=run, name=f"lc-invoke-{request_id[:8]}", daemon=True).start()
         if not done.wait(timeout_ms / 1000.0):
             logger.warning("Execution failed due to a timeout error (%s ms) on %s", timeout_ms, function_arn)

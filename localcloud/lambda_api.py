@@ -3,6 +3,10 @@
 moto would need Docker to run the function; here the call runs the function's zip in a worker, with
 the same concurrency rules as the gateway. When the function cannot be resolved the request is left
 to moto, which answers the errors (ResourceNotFoundException and so on) as AWS does.
+
+A qualifier naming an alias runs the version its routing configuration picks for this call
+(``localcloud.aliases``); the answer's ``X-Amz-Executed-Version`` header (boto3: ``ExecutedVersion``)
+names the version that ran, as AWS's does.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
+from .aliases import resolve
 from .runtime import THROTTLED_PAYLOAD, FunctionThrottled, Runtime, reserved_concurrency
 
 logger = logging.getLogger("localcloud.lambda")
@@ -44,7 +49,8 @@ class LambdaInvokeAPI:
         account, region = self._account_and_region(request)
         try:
             backend = get_backend(account, region)
-            fn = backend.get_function(name, qualifier)
+            target = resolve(backend, name, qualifier)  # an alias: its weighted version for this call
+            fn = target.fn
             latest = backend.get_function(fn.function_name)
         except Exception:
             return None
@@ -62,18 +68,15 @@ class LambdaInvokeAPI:
                 "Could not parse request body into json: Unexpected character",
             )
         arn = make_function_arn(region, account, fn.function_name)
-        qualified_name = name.count(":") == 7 if name.startswith("arn:") else ":" in name
-        if qualified_name:
-            qualifier = name.rsplit(":", 1)[1]
-        if qualifier:
-            arn = f"{arn}:{qualifier}"
+        if target.qualifier:
+            arn = f"{arn}:{target.qualifier}"
         reserved = reserved_concurrency(latest)
 
         if invocation_type == "Event":
             # Asynchronous: accepted at once; AWS queues events rather than throttling the caller.
             def run() -> None:
                 try:
-                    self.runtime.invoke(fn, event, invoked_arn=arn, source="invoke-event")
+                    self.runtime.invoke(fn, event, invoked_arn=arn, source="invoke-event", alias=target.alias)
                 except FunctionThrottled:
                     logger.warning("asynchronous invocation of %s throttled and dropped", arn)
 
@@ -82,7 +85,7 @@ class LambdaInvokeAPI:
 
         try:
             result = self.runtime.invoke(
-                fn, event, invoked_arn=arn, source="invoke", reserved_concurrency=reserved
+                fn, event, invoked_arn=arn, source="invoke", reserved_concurrency=reserved, alias=target.alias
             )
         except FunctionThrottled:
             response = _error(429, "TooManyRequestsException", "Rate Exceeded.")

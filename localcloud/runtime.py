@@ -11,6 +11,12 @@ invocation); without a reservation invocations queue for a free slot once ``max_
 workers of the function are busy (AWS would scale further, up to the account's limit).
 
 Each invocation leaves a record (see ``Runtime.invocations``), the last ``max_records`` are kept.
+Besides the fields listed in ``localcloud/__init__.py`` a record holds ``executed_version`` (the
+version that ran, as Invoke's ``ExecutedVersion``) and ``alias`` (the alias invoked, or None), so a
+test can count which version of a weighted alias served each request.
+
+Published versions are immutable snapshots with their own zip: workers are pooled per version, so
+version 1 and version 2 of one function run side by side, each its own code.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import metrics
 
 logger = logging.getLogger("localcloud.runtime")
 function_logger = logging.getLogger("localcloud.function")
@@ -358,11 +366,14 @@ class Runtime:
         invoked_arn: str | None = None,
         source: str = "direct",
         reserved_concurrency: int | None = None,
+        alias: str | None = None,
     ) -> InvocationResult:
         """Run moto function object ``fn`` (a specific version) with ``event``; blocks until done.
 
         ``reserved_concurrency`` is the function's setting (it lives on the unqualified function on
         AWS, so callers pass the value read from $LATEST); it raises FunctionThrottled when exhausted.
+        ``alias`` is the alias the caller invoked, when it did (``localcloud.aliases`` chose ``fn``
+        from its routing configuration); the record keeps it beside ``executed_version``.
         """
         spec = FunctionSpec.from_moto(fn)
         request_id = str(uuid.uuid4())
@@ -373,6 +384,8 @@ class Runtime:
             "function_name": spec.name,
             "function_arn": invoked_arn or spec.function_arn,
             "version": spec.version,
+            "executed_version": spec.version,
+            "alias": alias,
             "code_sha256": spec.code_sha256,
             "source": source,
             "status": None,
@@ -397,6 +410,7 @@ class Runtime:
             record["log"] = (lines or [])[-LOG_TAIL_LINES:]
             with self._lock:
                 self._records.append(record)
+            metrics.lambda_invocation(record, spec.account_id, spec.region, self._inflight[spec.function_key])
             return InvocationResult(status, payload, record, spec.version, lines or [])
 
         try:

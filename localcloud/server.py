@@ -4,7 +4,8 @@ One threaded werkzeug server in a thread of this process. Requests are dispatche
 
 - ``/restapis/{api_id}/{stage}/_user_request_/...``  -> the execute-api gateway (``gateway.py``)
 - ``POST /2015-03-31/functions/{name}/invocations``   -> Lambda Invoke run by our runtime (``lambda_api.py``)
-- ``/_localcloud/...``                                -> our own endpoints (invocations, workers, reset)
+- ``/_localcloud/...``                                -> our own endpoints (invocations, notifications,
+                                                        workers, reset)
 - everything else                                     -> moto's server app (as ``moto_server`` builds it)
 
 Every answer the local cloud makes itself is JSON (``{"message": ...}`` for errors): the request
@@ -12,7 +13,9 @@ handler's own errors (``handler.py``), the admin endpoints, werkzeug's error pag
 apps (an unknown URL) and any exception that escapes an app (500). moto's AWS responses keep their
 AWS protocol formats (XML, JSON) untouched.
 
-moto's state is process-global and lives in memory; it is lost when the process ends.
+moto's state is process-global and lives in memory; it is lost when the process ends. So is the
+alarm evaluator (``alarms.py``): one thread per process, started by the first running LocalCloud and
+stopped with the last, evaluating every alarm on its period (``alarm_time_scale`` shortens the wait).
 """
 
 from __future__ import annotations
@@ -51,7 +54,17 @@ class LocalCloud:
         max_records: int = 1000,
         idle_timeout_s: float = 900.0,
         work_dir: str | None = None,
+        alarm_time_scale: float | None = None,
     ) -> None:
+        from . import alarms
+
+        # 1 = AWS's timing; LOCALCLOUD_ALARM_TIME_SCALE when not given (see alarms.py).
+        self._alarm_time_scale = (
+            alarms.time_scale_from_env()
+            if alarm_time_scale is None
+            else alarms.parse_time_scale(alarm_time_scale, "alarm_time_scale")
+        )
+        self._alarms: Any = None
         self.host = host
         self.port = port
         self.region = region
@@ -103,6 +116,9 @@ class LocalCloud:
             self._server = server
             self._thread = threading.Thread(target=server.serve_forever, name="localcloud", daemon=True)
             self._thread.start()
+            from . import alarms
+
+            self._alarms = alarms.acquire(self._alarm_time_scale)
             logger.info("localcloud listening on %s", self.endpoint_url)
             return self
 
@@ -118,6 +134,11 @@ class LocalCloud:
                 self._thread = None
             if self._runtime is not None:
                 self._runtime.shutdown()
+            if self._alarms is not None:
+                from . import alarms
+
+                alarms.release()
+                self._alarms = None
             logger.info("localcloud stopped")
 
     def __enter__(self) -> LocalCloud:
@@ -182,6 +203,35 @@ class LocalCloud:
 
     def workers(self) -> list[dict[str, Any]]:
         return self._runtime.workers() if self._runtime is not None else []
+
+    # -- alarms -----------------------------------------------------------------------------------
+    @property
+    def alarm_time_scale(self) -> float:
+        """How much faster than AWS alarms are evaluated (1 = AWS's timing); see ``alarms.py``."""
+        return float(self._alarms.time_scale) if self._alarms is not None else self._alarm_time_scale
+
+    @alarm_time_scale.setter
+    def alarm_time_scale(self, value: float) -> None:
+        from . import alarms
+
+        self._alarm_time_scale = alarms.parse_time_scale(value, "alarm_time_scale")
+        if self._alarms is not None:
+            self._alarms.time_scale = self._alarm_time_scale  # the process's evaluator
+
+    def evaluate_alarms(self) -> int:
+        """Evaluate every alarm now instead of at its next turn; returns how many changed state."""
+        return int(self._alarms.evaluate_now()) if self._alarms is not None else 0
+
+    def notifications(self, alarm_name: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """The alarm notifications sent to SNS topics, oldest first (also GET /_localcloud/notifications)."""
+        from . import alarms
+
+        return alarms.notifications(alarm_name, limit)
+
+    def clear_notifications(self) -> None:
+        from . import alarms
+
+        alarms.clear_notifications()
 
 
 class BadAdminInput(ValueError):
@@ -248,6 +298,7 @@ class _Dispatcher:
     def _admin_routes(self) -> dict[str, dict[str, AdminHandler]]:
         return {
             "invocations": {"GET": self._get_invocations, "DELETE": self._clear_invocations},
+            "notifications": {"GET": self._get_notifications, "DELETE": self._clear_notifications},
             "workers": {"GET": lambda _query: _json({"workers": self.cloud.workers()})},
             "reset": {"POST": self._reset},
             "health": {"GET": self._health},
@@ -262,6 +313,17 @@ class _Dispatcher:
         self.cloud.clear_invocations()
         return _json({"status": "ok"})
 
+    def _get_notifications(self, query: dict[str, list[str]]) -> Response:
+        from .alarms import MAX_NOTIFICATIONS
+
+        limit = _limit(query, MAX_NOTIFICATIONS)
+        alarm = query.get("alarm", [None])[0]
+        return _json({"notifications": self.cloud.notifications(alarm, limit)})
+
+    def _clear_notifications(self, _query: dict[str, list[str]]) -> Response:
+        self.cloud.clear_notifications()
+        return _json({"status": "ok"})
+
     def _reset(self, _query: dict[str, list[str]]) -> Response:
         self.cloud.reset()
         return _json({"status": "ok"})
@@ -273,6 +335,7 @@ class _Dispatcher:
                 "endpoint_url": self.cloud.endpoint_url,
                 "stage_url_template": self.cloud.stage_url_template,
                 "region": self.cloud.region,
+                "alarm_time_scale": self.cloud.alarm_time_scale,
             }
         )
 

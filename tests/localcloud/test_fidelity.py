@@ -655,3 +655,171 @@ def test_usage_plan_rate_limit_is_a_double(client: ClientFactory) -> None:
     )
     assert updated["throttle"] == {"rateLimit": 10.5, "burstLimit": 30}
     assert ag.get_usage_plan(usagePlanId=plan["id"])["throttle"] == {"rateLimit": 10.5, "burstLimit": 30}
+
+
+# -- CloudWatch and Logs (fidelity_cloudwatch.py) ---------------------------------------------------
+
+
+def _put_latencies(cw, values: list[float], dims: list[dict[str, str]] | None = None) -> None:
+    cw.put_metric_data(
+        Namespace="App",
+        MetricData=[
+            {"MetricName": "Latency", "Values": values, "Dimensions": dims or [{"Name": "Fn", "Value": "f"}]}
+        ],
+    )
+
+
+@both_modes
+def test_percentiles_in_metric_statistics_and_metric_data(client: ClientFactory) -> None:
+    """GetMetricStatistics ExtendedStatistics and GetMetricData Stat "p90" (percentiles, CloudWatch
+    statistics definitions: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Statistics-definitions.html)."""
+    import datetime as dt
+
+    cw = client("cloudwatch")
+    _put_latencies(cw, [float(v) for v in range(1, 101)])
+    now = dt.datetime.now(dt.UTC)
+    window = {"StartTime": now - dt.timedelta(minutes=5), "EndTime": now + dt.timedelta(minutes=5)}
+    dims = [{"Name": "Fn", "Value": "f"}]
+    points = cw.get_metric_statistics(
+        Namespace="App",
+        MetricName="Latency",
+        Dimensions=dims,
+        Period=600,
+        ExtendedStatistics=["p90", "p99.5"],
+        **window,
+    )["Datapoints"]
+    assert [p["ExtendedStatistics"] for p in points] == [{"p90": 90.0, "p99.5": 100.0}]
+    query = {"Metric": {"Namespace": "App", "MetricName": "Latency", "Dimensions": dims}, "Period": 600}
+    results = cw.get_metric_data(
+        MetricDataQueries=[
+            {"Id": "p", "MetricStat": {**query, "Stat": "p90"}},
+            {"Id": "s", "MetricStat": {**query, "Stat": "Sum"}},
+            {"Id": "half", "Expression": "s / 2"},
+        ],
+        **window,
+    )["MetricDataResults"]
+    assert {r["Id"]: r["Values"] for r in results} == {"p": [90.0], "s": [5050.0], "half": [2525.0]}
+
+
+@both_modes
+def test_metric_statistics_match_the_exact_dimension_set(client: ClientFactory) -> None:
+    """CloudWatch concepts, dimension combinations: "CloudWatch treats each unique combination of
+    dimensions as a separate metric" (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html#dimension-combinations)."""
+    import datetime as dt
+
+    cw = client("cloudwatch")
+    _put_latencies(cw, [1.0], [{"Name": "Fn", "Value": "f"}])
+    _put_latencies(cw, [2.0, 3.0], [{"Name": "Fn", "Value": "f"}, {"Name": "Stage", "Value": "dev"}])
+    now = dt.datetime.now(dt.UTC)
+    window = {
+        "StartTime": now - dt.timedelta(minutes=5),
+        "EndTime": now + dt.timedelta(minutes=5),
+        "Period": 600,
+    }
+
+    def total(dims: list[dict[str, str]]) -> list[float]:
+        return [
+            p["Sum"]
+            for p in cw.get_metric_statistics(
+                Namespace="App", MetricName="Latency", Dimensions=dims, Statistics=["Sum"], **window
+            )["Datapoints"]
+        ]
+
+    assert total([{"Name": "Fn", "Value": "f"}]) == [1.0]
+    assert total([{"Name": "Stage", "Value": "dev"}, {"Name": "Fn", "Value": "f"}]) == [5.0]
+    assert total([]) == []
+
+
+@both_modes
+def test_alarm_starts_insufficient_data_and_keeps_its_state_on_update(client: ClientFactory) -> None:
+    """PutMetricAlarm: "When this operation creates an alarm, the alarm state is immediately set to
+    INSUFFICIENT_DATA ... When you update an existing alarm, its state is left unchanged"
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html)."""
+    cw = client("cloudwatch")
+    args = {
+        "AlarmName": "a",
+        "Namespace": "App",
+        "MetricName": "Errors",
+        "Statistic": "Sum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    }
+    cw.put_metric_alarm(**args)
+    described = cw.describe_alarms(AlarmNames=["a"])["MetricAlarms"][0]
+    assert (described["StateValue"], described["StateReason"]) == (
+        "INSUFFICIENT_DATA",
+        "Unchecked: Initial alarm creation",
+    )
+    cw.set_alarm_state(AlarmName="a", StateValue="ALARM", StateReason="test")
+    cw.put_metric_alarm(**{**args, "Threshold": 2.0})
+    described = cw.describe_alarms(AlarmNames=["a"])["MetricAlarms"][0]
+    assert (described["StateValue"], described["Threshold"]) == ("ALARM", 2.0)
+    history = cw.describe_alarm_history(AlarmName="a")["AlarmHistoryItems"]
+    assert [h["HistorySummary"] for h in history] == [
+        'Alarm "a" updated',
+        "Alarm updated from INSUFFICIENT_DATA to ALARM",
+        'Alarm "a" created',
+    ]
+
+
+@both_modes
+@pytest.mark.parametrize(
+    ("period", "evaluation_periods", "accepted"),
+    [(10, 1, True), (20, 1, True), (30, 1, True), (60, 1, True), (300, 288, True), (45, 1, False),
+     (90, 1, False), (5, 1, False), (300, 289, False), (3600, 168, True), (3600, 169, False)],
+)  # fmt: skip
+def test_alarm_periods_are_those_aws_allows(
+    client: ClientFactory, period: int, evaluation_periods: int, accepted: bool
+) -> None:
+    """PutMetricAlarm, Period: "Valid values are 10, 20, 30, and any multiple of 60"; Period x
+    EvaluationPeriods at most 86,400 s (604,800 s for periods of an hour or more)
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html)."""
+    cw = client("cloudwatch")
+
+    def put() -> None:
+        cw.put_metric_alarm(
+            AlarmName="p", Namespace="App", MetricName="Errors", Statistic="Sum", Period=period,
+            EvaluationPeriods=evaluation_periods, Threshold=1.0, ComparisonOperator="GreaterThanThreshold",
+        )  # fmt: skip
+
+    if accepted:
+        put()
+    else:
+        with pytest.raises(ClientError) as exc:
+            put()
+        assert error_code(exc) == ("ValidationError", 400)
+
+
+@both_modes
+def test_embedded_metric_format_log_events_become_metrics(client: ClientFactory) -> None:
+    """CloudWatch Logs extracts EMF metrics from log events (embedded metric format specification:
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html)."""
+    import time
+
+    logs, cw = client("logs"), client("cloudwatch")
+    logs.create_log_group(logGroupName="g")
+    logs.create_log_stream(logGroupName="g", logStreamName="s")
+    stamp = int(time.time() * 1000)
+    emf = {
+        "_aws": {
+            "Timestamp": stamp,
+            "CloudWatchMetrics": [
+                {"Namespace": "Orders", "Dimensions": [["Shop"]], "Metrics": [{"Name": "Placed"}]}
+            ],
+        },
+        "Shop": "eu",
+        "Placed": 2,
+    }
+    logs.put_log_events(
+        logGroupName="g",
+        logStreamName="s",
+        logEvents=[
+            {"timestamp": stamp, "message": json.dumps(emf)},
+            {"timestamp": stamp, "message": "plain"},
+        ],
+    )
+    listed = cw.list_metrics(Namespace="Orders")["Metrics"]
+    found = [(m["MetricName"], m["Dimensions"]) for m in listed]
+    assert found == [("Placed", [{"Name": "Shop", "Value": "eu"}])]
