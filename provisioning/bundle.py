@@ -14,6 +14,12 @@ are checked: the Lambda runtime offers only the standard library and boto3/botoc
 import of anything else (a third-party library, or the rest of this repository) would deploy
 fine and then fail on the first request with `Runtime.ImportModuleError`. That failure is
 caught here, at build time, instead.
+
+`provisioning/artifacts.py` builds every artifact from these same parts: `collect_package` for a
+folder zipped under its own name, `deterministic_zip`, and `check_bundle` with the `package`
+whose imports are checked and the `vendored` top-level names (packages installed from its
+requirements.txt, or the other top-level entries of a ready zip) it may import besides the
+standard library and boto3/botocore.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import io
 import stat
 import sys
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +52,7 @@ REMOVED_IN_RUNTIME = frozenset({"asynchat", "asyncore", "distutils", "imp", "smt
 RUNTIME_STDLIB = frozenset(sys.stdlib_module_names) - REMOVED_IN_RUNTIME
 
 SKIP_DIRS = frozenset({"__pycache__", "tests", "test"})
+_METADATA_DIRS = (".dist-info", ".egg-info", ".data")  # what pip installs beside a package
 
 
 class BundleError(ValueError):
@@ -72,13 +79,9 @@ def build_bundle(root: Path | None = None, *, handler: str = HANDLER) -> Bundle:
     the runtime do not provide.
     """
     root = DEFAULT_ROOT if root is None else Path(root)
-    if not root.is_dir():
-        raise BundleError([f"{root} is not a directory"])
-    sources = {arcname: path.read_bytes() for arcname, path in _collect(root)}
-    if not sources:
-        raise BundleError([f"{root} holds no Python module"])
+    sources = collect_package(root, handler.split(".", 1)[0])
     check_bundle(sources, handler=handler)
-    data = _zip(sources)
+    data = deterministic_zip(sources)
     return Bundle(
         data=data,
         sha256_b64=base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"),
@@ -86,22 +89,43 @@ def build_bundle(root: Path | None = None, *, handler: str = HANDLER) -> Bundle:
     )
 
 
-def _collect(root: Path) -> Iterator[tuple[str, Path]]:
+def collect_package(root: Path, package: str) -> dict[str, bytes]:
+    """Every module of the package folder `root`, as zip entry name (under `package/`) -> bytes.
+
+    Only `*.py` files, skipping caches and tests: what the function imports, nothing else.
+    Raises BundleError when `root` is no folder or holds no module.
+    """
+    if not root.is_dir():
+        raise BundleError([f"{root} is not a directory"])
+    sources = {arcname: path.read_bytes() for arcname, path in _collect(root, package)}
+    if not sources:
+        raise BundleError([f"{root} holds no Python module"])
+    return sources
+
+
+def _collect(root: Path, package: str = PACKAGE) -> Iterator[tuple[str, Path]]:
     """Every `*.py` under `root` as (entry name inside the zip, file), skipping caches and tests."""
     for path in sorted(root.rglob("*.py")):
         relative = path.relative_to(root)
-        if any(part in SKIP_DIRS or part.startswith(".") for part in relative.parts[:-1]):
-            continue
-        if _is_test_file(relative.name) or not path.is_file():
-            continue
-        yield f"{PACKAGE}/{relative.as_posix()}", path
+        if is_function_module(relative.parts) and path.is_file():
+            yield f"{package}/{relative.as_posix()}", path
+
+
+def is_function_module(parts: tuple[str, ...]) -> bool:
+    """Whether a file (path parts inside the package) is code the function runs: a `.py` file
+    outside caches, hidden folders and tests, and no test module itself."""
+    if not parts or not parts[-1].endswith(".py"):
+        return False
+    if any(part in SKIP_DIRS or part.startswith(".") for part in parts[:-1]):
+        return False
+    return not _is_test_file(parts[-1])
 
 
 def _is_test_file(name: str) -> bool:
     return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
 
-def _zip(sources: dict[str, bytes]) -> bytes:
+def deterministic_zip(sources: Mapping[str, bytes]) -> bytes:
     """Bytes that depend on the entries' names and contents only."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as zf:
@@ -112,6 +136,24 @@ def _zip(sources: dict[str, bytes]) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, sources[arcname], compresslevel=COMPRESS_LEVEL)
     return buffer.getvalue()
+
+
+def top_level_names(arcnames: Iterable[str]) -> frozenset[str]:
+    """What `import NAME` finds at the root of a zip: its folders and its top-level modules.
+
+    A folder counts with or without `__init__.py` (namespace packages); metadata folders
+    (`*.dist-info`, `*.egg-info`), `bin/` and caches are not importable. A module is a `.py`
+    file or a compiled extension (`name.cpython-312-aarch64-linux-gnu.so`, `name.abi3.so`).
+    """
+    names: set[str] = set()
+    for arcname in arcnames:
+        first, sep, _rest = arcname.partition("/")
+        if sep:
+            if not first.endswith(_METADATA_DIRS) and first not in ("bin", "__pycache__"):
+                names.add(first)
+        elif first.endswith((".py", ".so", ".pyd")):
+            names.add(first.split(".", 1)[0])
+    return frozenset(n for n in names if n.isidentifier())
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,11 +172,29 @@ class _Module:
     defined: frozenset[str] | None
 
 
-def check_bundle(sources: dict[str, bytes], *, handler: str = HANDLER) -> None:
+@dataclass(frozen=True)
+class _Scope:
+    """Whose imports are checked (`package`, the function's own code) and what else they may use."""
+
+    package: str
+    vendored: frozenset[str]  # top-level names installed into the zip beside the package
+
+
+def check_bundle(
+    sources: Mapping[str, bytes],
+    *,
+    handler: str = HANDLER,
+    package: str | None = None,
+    vendored: Iterable[str] = (),
+) -> None:
     """Raise BundleError unless every import resolves and the handler function exists.
 
-    `sources` maps zip entry names (`lambda_bundle/x.py`) to their bytes.
+    `sources` maps zip entry names (`lambda_bundle/x.py`) to their bytes: the modules of
+    `package` (default: the handler's first dotted part), whose imports are checked. `vendored`
+    names the other top-level modules the zip holds (packages installed from requirements.txt):
+    importing them is fine, and their own imports are their authors' business.
     """
+    scope = _Scope(package or handler.split(".", 1)[0], frozenset(vendored))
     problems: list[str] = []
     modules: dict[str, _Module] = {}
     for arcname in sorted(sources):
@@ -145,7 +205,7 @@ def check_bundle(sources: dict[str, bytes], *, handler: str = HANDLER) -> None:
             continue
         modules[parsed.name] = parsed
     for module in modules.values():
-        problems.extend(_import_problems(module, modules))
+        problems.extend(_import_problems(module, modules, scope))
     problems.extend(_handler_problems(handler, modules))
     if problems:
         raise BundleError(problems)
@@ -208,23 +268,23 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _import_problems(module: _Module, modules: dict[str, _Module]) -> Iterator[str]:
+def _import_problems(module: _Module, modules: dict[str, _Module], scope: _Scope) -> Iterator[str]:
     for node in _runtime_imports(module.tree):
         where = f"{module.arcname}:{node.lineno}"
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield from _absolute_problems(where, alias.name, modules)
+                yield from _absolute_problems(where, alias.name, modules, scope)
             continue
         if node.level == 0:
             target = node.module or ""
-            problems = list(_absolute_problems(where, target, modules))
+            problems = list(_absolute_problems(where, target, modules, scope))
             yield from problems
-            if problems or target.split(".", 1)[0] != PACKAGE:
+            if problems or target.split(".", 1)[0] != scope.package:
                 continue  # outside the bundle: the runtime's, and names in it are its business
         else:
             base = _resolve_relative(module, node.level)
             if base is None:
-                yield f"{where}: relative import (level {node.level}) reaches above the {PACKAGE} package"
+                yield f"{where}: relative import (level {node.level}) reaches above package {scope.package}"
                 continue
             target = ".".join(p for p in (base, node.module) if p)
             if target not in modules:
@@ -233,15 +293,17 @@ def _import_problems(module: _Module, modules: dict[str, _Module]) -> Iterator[s
         yield from _name_problems(where, modules[target], [alias.name for alias in node.names], modules)
 
 
-def _absolute_problems(where: str, name: str, modules: dict[str, _Module]) -> Iterator[str]:
+def _absolute_problems(where: str, name: str, modules: dict[str, _Module], scope: _Scope) -> Iterator[str]:
     top = name.split(".", 1)[0]
-    if top == PACKAGE:
+    if top == scope.package:
         if name not in modules:
             yield f"{where}: imports {name}, which is not a module of the bundle"
-    elif top not in RUNTIME_STDLIB and top not in RUNTIME_PACKAGES:
+    elif top not in RUNTIME_STDLIB and top not in RUNTIME_PACKAGES and top not in scope.vendored:
+        vendored = ", ".join(sorted(scope.vendored)) or "none"
         yield (
             f"{where}: imports {top!r}, which is neither the python3.12 standard library, "
-            f"boto3/botocore, nor a module inside the bundle"
+            f"boto3/botocore, nor a module inside the bundle or vendored in it (vendored: {vendored}; "
+            f"list the package that provides {top!r} in requirements.txt)"
         )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import graph
+from .artifacts import Artifact
 from .aws import AwsClients, AwsTarget, CallCounts, error_code
 from .reconcile import Action, Outcome, assess, converge, remove
 from .resources import resources_for
@@ -119,8 +120,19 @@ class Engine:
         workers: int = 8,
         sleep: Callable[[float], None] = time.sleep,
         resources: Sequence[Resource] | None = None,
+        artifact: Artifact | None = None,
     ) -> None:
+        """`artifact`: code in hand to deploy (a release's fresh build), uploaded to the artifact
+        bucket if absent; without it the function runs `spec.artifact_sha256` or `lambda_bundle/`.
+        It must be the artifact the spec names, if the spec names one."""
+        if artifact is not None and spec.artifact_sha256 not in (None, artifact.sha256):
+            raise ValueError(
+                f"the artifact given ({artifact.sha256}) is not the spec's ({spec.artifact_sha256})"
+            )
+        if artifact is not None and spec.handler not in (None, artifact.handler):
+            raise ValueError(f"the artifact's handler {artifact.handler} is not the spec's {spec.handler}")
         self.spec = spec
+        self.artifact = artifact
         self.clients = clients or AwsClients(target or AwsTarget(region=spec.region))
         self.on_event = on_event
         self.workers = workers
@@ -174,7 +186,10 @@ class Engine:
     ) -> RunResult:
         recorder = self.clients.recorder
         before = recorder.snapshot()
-        ctx = Context(spec=self.spec, aws=self.clients, options=options or {}, sleep=self.sleep)
+        options = dict(options or {})
+        if self.artifact is not None:
+            options["artifact"] = self.artifact
+        ctx = Context(spec=self.spec, aws=self.clients, options=options, sleep=self.sleep)
         calls_before = {k: recorder.calls_of(k) for k in deps}
         t0 = time.monotonic()
 

@@ -48,6 +48,7 @@ SERVICES = (
     "application-autoscaling",
     "resourcegroupstaggingapi",
     "sts",
+    "s3",  # the artifact bucket and its objects (R-REL-1)
 )
 
 

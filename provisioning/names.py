@@ -16,12 +16,36 @@ MANAGED_BY = "envport"
 # Account-level: API Gateway has one CloudWatch role setting per account and region, shared by
 # every environment, so it is named after the project alone and never deleted with one.
 APIGW_CLOUDWATCH_ROLE = f"{PROJECT}-apigateway-cloudwatch"
+# Function code artifacts (R-REL-1) live in one bucket per account and region, shared by every
+# environment there (promotion ships the same object), under a key made of their SHA-256.
+ARTIFACT_PREFIX = "artifacts/"
+
+
+def artifact_bucket(account_id: str, region: str) -> str:
+    """`envport-artifacts-{account}-{region}`: S3 names are global, so the account id keeps ours
+    apart from every other account's (and at most 45 characters, within S3's 63)."""
+    return f"{PROJECT}-artifacts-{account_id}-{region}"
+
+
+def artifact_key(sha256_hex: str) -> str:
+    """Content-addressed: the same bytes always land on the same key, so they are stored once."""
+    return f"{ARTIFACT_PREFIX}{sha256_hex}.zip"
+
 
 INDEX_NAME = "byCreatedAt"  # the GSI that lists items newest first (R-DB-3)
 INDEX_PARTITION = "listKey"
 INDEX_SORT = "createdAt"
 TTL_ATTRIBUTE = "expiresAt"
 HANDLER = "lambda_bundle.handler.lambda_handler"
+# The Lambda alias every environment serves traffic through (R-REL-2): API Gateway and the invoke
+# permission name it, so a release or a rollback moves the alias and never touches API Gateway.
+LIVE_ALIAS = "live"
+
+
+def qualified_arn(function_arn: str, qualifier: str = LIVE_ALIAS) -> str:
+    """A function's version or alias ARN (`...:function:NAME:live`): what API Gateway and the
+    invoke permission name, so they follow the alias wherever a release points it."""
+    return f"{function_arn}:{qualifier}"
 
 
 @dataclass(frozen=True)
@@ -80,6 +104,13 @@ class Names:
 
     @property
     def permission_sid(self) -> str:
+        """The statement on the `live` alias that lets this API invoke it (R-API-1, R-REL-2)."""
+        return f"{self.base}-apigw-invoke-{LIVE_ALIAS}"
+
+    @property
+    def legacy_permission_sid(self) -> str:
+        """The statement on the unqualified function that envport added before the alias existed:
+        removed by the provision that moves the API to the alias."""
         return f"{self.base}-apigw-invoke"
 
     @property

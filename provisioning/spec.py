@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from .names import MANAGED_BY, PROJECT, Names
+from .names import HANDLER, MANAGED_BY, PROJECT, Names
 
 STAGES = ("dev", "staging", "prod")
 SUFFIX_RE = re.compile(r"^[a-z][a-z0-9-]{2,19}$")
@@ -38,6 +38,10 @@ TAG_RULE = (
     "(AWS's tag rule; no tabs, newlines or other control characters)"
 )
 ORIGIN_RE = re.compile(r"^(\*|https?://[a-z0-9.-]+(:\d{1,5})?)$")
+# The function's code (R-REL-1): an artifact named by the hex SHA-256 of its zip, and its handler.
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+HANDLER_RULE = "MODULE.FUNCTION of Python identifiers, e.g. lambda_bundle.handler.lambda_handler"
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -312,6 +316,11 @@ class EnvironmentSpec:
     cors_origins: tuple[str, ...] = ("*",)
     kms_key_arn: str | None = None  # None: the engine manages one key per environment
     overrides: tuple[tuple[str, Any], ...] = ()
+    # The artifact the function runs, once a release chose one (R-REL-1): the engine deploys it
+    # from the artifact bucket by this address. None: the repository's `lambda_bundle/`, built
+    # by the engine (or the artifact handed to `Engine(artifact=...)`).
+    artifact_sha256: str | None = None
+    handler: str | None = None  # with artifact_sha256; None: lambda_bundle's handler
     project: str = PROJECT
 
     @property
@@ -336,6 +345,10 @@ class EnvironmentSpec:
     @property
     def protected(self) -> bool:
         return self.settings.deletion_protection
+
+    @property
+    def function_handler(self) -> str:
+        return self.handler or HANDLER
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready snapshot, stored with every deployment so a run can be explained later."""
@@ -439,6 +452,8 @@ def build_spec(
     cors_origins: Iterable[str] = ("*",),
     kms_key_arn: str | None = None,
     overrides: Mapping[str, Any] | None = None,
+    artifact_sha256: str | None = None,
+    handler: str | None = None,
 ) -> EnvironmentSpec:
     """Validate plain values and return the resolved spec, or raise SpecError listing every problem."""
     problems: list[Problem] = []
@@ -468,6 +483,7 @@ def build_spec(
         problems.append(Problem("cors_origins", list(origins), "* alone, or a list of origins without *"))
     if kms_key_arn is not None and not KMS_ARN_RE.fullmatch(kms_key_arn):
         problems.append(Problem("kms_key_arn", kms_key_arn, "a KMS key or alias ARN, or empty"))
+    problems.extend(_code_problems(artifact_sha256 or None, handler or None))
 
     typed: dict[str, Any] = {}
     for key, raw in (overrides or {}).items():
@@ -523,7 +539,23 @@ def build_spec(
         cors_origins=origins,
         kms_key_arn=kms_key_arn or None,
         overrides=tuple(sorted(typed.items())),
+        artifact_sha256=artifact_sha256 or None,
+        handler=handler or None,
     )
+
+
+def _code_problems(artifact_sha256: object, handler: object) -> list[Problem]:
+    """The artifact's address and handler: well formed, and a handler only with an artifact."""
+    problems = []
+    if artifact_sha256 is not None and not (
+        isinstance(artifact_sha256, str) and SHA256_RE.fullmatch(artifact_sha256)
+    ):
+        problems.append(Problem("artifact_sha256", artifact_sha256, "64 lower-case hex digits, or empty"))
+    if handler is not None and not (isinstance(handler, str) and HANDLER_RE.fullmatch(handler)):
+        problems.append(Problem("handler", handler, HANDLER_RULE))
+    elif handler is not None and artifact_sha256 is None:
+        problems.append(Problem("handler", handler, "only with artifact_sha256 (lambda_bundle's is fixed)"))
+    return problems
 
 
 def spec_from_dict(data: Mapping[str, Any]) -> EnvironmentSpec:
@@ -538,6 +570,8 @@ def spec_from_dict(data: Mapping[str, Any]) -> EnvironmentSpec:
         cors_origins=data.get("cors_origins", ("*",)),
         kms_key_arn=data.get("kms_key_arn"),
         overrides=data.get("overrides") or {},
+        artifact_sha256=data.get("artifact_sha256"),
+        handler=data.get("handler"),
     )
 
 

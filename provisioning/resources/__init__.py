@@ -8,7 +8,9 @@ from .base import Resource
 def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
     """Every managed resource of one environment, in no particular order (the graph orders them)."""
     from .alarms import Alarms
+    from .alias import LiveAlias
     from .apigw_account import ApiGatewayAccount
+    from .artifact_bucket import ArtifactBucket
     from .dashboard import Dashboard
     from .dlq import DeadLetterQueue
     from .function import Function
@@ -27,7 +29,9 @@ def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
         access_log_group(),
         DeadLetterQueue(),
         FunctionRole(),
+        ArtifactBucket(),
         Function(),
+        LiveAlias(),
         ApiGatewayAccount(),
         RestApi(),
         UsagePlan(),

@@ -5,10 +5,15 @@ environment variables encrypted with the environment's KMS key (R-FN-3); X-Ray a
 (R-FN-4); failed asynchronous invocations to the SQS dead-letter queue (R-FN-5); JSON logs into
 the log group that exists before it with its retention (R-FN-7, R-FN-10).
 
-The code is the deterministic bundle (R-FN-2): its SHA-256 is compared with the live
-`CodeSha256`, so an unchanged bundle is never uploaded again. Every other change goes through
-one UpdateFunctionConfiguration carrying only the fields that differ, and nothing at all is
-called when nothing differs (R-OPS-1).
+The code is an artifact (R-REL-1, R-FN-2): a deterministic zip stored in the account's artifact
+bucket under its SHA-256, which Lambda reads from S3 (`Code={S3Bucket, S3Key}`). Its SHA-256 is
+compared with the live `CodeSha256`, so an unchanged artifact is neither uploaded nor deployed
+again, and an artifact already in the bucket is never uploaded twice. Which artifact: the one
+handed to the engine (`Engine(artifact=...)`, a release's fresh build), else the one the spec
+names (`artifact_sha256`, what the environment runs since its last release, deployed by
+reference from the bucket), else the repository's `lambda_bundle/` built for this run. Every
+other change goes through one UpdateFunctionConfiguration carrying only the fields that differ,
+and nothing at all is called when nothing differs (R-OPS-1).
 
 Two behaviours of real Lambda shape create and update:
 - IAM is eventually consistent: a role created seconds ago may not be assumable yet
@@ -23,11 +28,12 @@ Two behaviours of real Lambda shape create and update:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from ..artifacts import Artifact, S3Location, code_sha256, default_artifact, require_stored, upload_artifact
 from ..aws import error_code
-from ..bundle import Bundle, build_bundle
-from ..names import HANDLER, INDEX_NAME
+from ..names import INDEX_NAME
 from .base import (
     MISSING,
     UNKNOWN,
@@ -60,7 +66,7 @@ _IAM_NOT_READY = (
 class Function(Resource):
     key = "function"
     kind = "lambda-function"
-    depends_on = ("function_role", "dlq", "function_log_group", "kms_key")
+    depends_on = ("function_role", "dlq", "function_log_group", "kms_key", "artifact_bucket")
 
     # --- read ---
     def observe(self, ctx: Context) -> Observed | None:
@@ -98,7 +104,7 @@ class Function(Resource):
         return {
             "Runtime": RUNTIME,
             "Architectures": list(ARCHITECTURES),
-            "Handler": HANDLER,
+            "Handler": function_code(ctx).handler,
             "Role": ctx.function_role_arn,
             "MemorySize": settings.memory_mb,
             "Timeout": settings.timeout_s,
@@ -118,7 +124,7 @@ class Function(Resource):
             "LoggingConfig.LogGroup": names.function_log_group,
             "LoggingConfig.ApplicationLogLevel": LAMBDA_LOG_LEVELS[settings.log_level],
             "LoggingConfig.SystemLogLevel": "INFO",
-            "CodeSha256": _bundle(ctx).sha256_b64,
+            "CodeSha256": function_code(ctx).sha256_b64,
             "tags": ctx.tag_dict,
         }
 
@@ -128,7 +134,7 @@ class Function(Resource):
         client = ctx.client("lambda")
         params: dict[str, Any] = {
             "FunctionName": ctx.names.function,
-            "Code": {"ZipFile": _bundle(ctx).data},
+            "Code": _stored_code(ctx).code(),
             "Architectures": desired["Architectures"],
             "Publish": False,
             "Tags": desired["tags"],
@@ -161,7 +167,7 @@ class Function(Resource):
             attrs.update(_attrs(config))
             _wait_ready(ctx)
         if changed & set(CODE_FIELDS):
-            code: dict[str, Any] = {"FunctionName": name, "ZipFile": _bundle(ctx).data}
+            code: dict[str, Any] = {"FunctionName": name, **_stored_code(ctx).code()}
             if "Architectures" in changed:  # only UpdateFunctionCode can change the architecture
                 code["Architectures"] = desired["Architectures"]
             config = _retrying(ctx, lambda: client.update_function_code(**code))
@@ -192,10 +198,41 @@ class Function(Resource):
         return {"function_name": attrs.get("name"), "function_arn": attrs.get("arn")}
 
 
-def _bundle(ctx: Context) -> Bundle:
-    """Built once per run, shared by desired/create/update and every thread."""
-    bundle: Bundle = ctx.cached("bundle", build_bundle)
-    return bundle
+@dataclass(frozen=True)
+class FunctionCode:
+    """The artifact the function should run: its address, its handler, and its bytes if in hand."""
+
+    sha256: str
+    handler: str
+    artifact: Artifact | None  # None: deployed by reference, must already be in the bucket
+
+    @property
+    def sha256_b64(self) -> str:
+        return code_sha256(self.sha256)
+
+
+def function_code(ctx: Context) -> FunctionCode:
+    """Resolved once per run (the default build included), shared by every method and thread."""
+
+    def resolve() -> FunctionCode:
+        given: Artifact | None = ctx.options.get("artifact")
+        if given is not None:
+            return FunctionCode(given.sha256, given.handler, given)
+        if ctx.spec.artifact_sha256:
+            return FunctionCode(ctx.spec.artifact_sha256, ctx.spec.function_handler, None)
+        built = default_artifact()
+        return FunctionCode(built.sha256, built.handler, built)
+
+    code: FunctionCode = ctx.cached("function_code", resolve)
+    return code
+
+
+def _stored_code(ctx: Context) -> S3Location:
+    """Where Lambda reads the code: uploaded now if it is in hand and not stored yet."""
+    code = function_code(ctx)
+    if code.artifact is not None:
+        return upload_artifact(ctx.aws, code.artifact)
+    return require_stored(ctx.aws, code.sha256)
 
 
 def _attrs(config: dict[str, Any]) -> dict[str, Any]:

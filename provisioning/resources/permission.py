@@ -1,9 +1,19 @@
-"""The function's resource policy statement that lets this API, and only it, invoke it (R-API-1).
+"""The resource policy statement that lets this API, and only it, invoke the `live` alias (R-API-1).
 
 SourceArn is the API's execution ARN with this stage and any method and path
 (`arn:aws:execute-api:REGION:ACCOUNT:API_ID/STAGE/*/*`), never `*`: another API in the account,
 or another stage of this one, cannot call the function. A statement left by an earlier API (same
 Sid, other SourceArn) is replaced: Lambda has no call that edits a statement.
+
+The statement is on the alias (AddPermission with Qualifier `live`, R-REL-2): API Gateway invokes
+the alias, and a permission on an alias allows invoking through that alias's ARN only. Before
+aliases, envport put its statement on the unqualified function; the provision that moves the
+API's integrations to the alias replaces it (it runs after `rest_api`, so by then nothing uses
+the old one): the plan shows that as one `Resource` difference, function -> alias.
+
+AWS keeps one policy per function, version and alias; moto 5.2.5 keeps one per function and
+ignores GetPolicy's Qualifier. Statements are therefore picked by Sid AND Resource, which is
+right on both, and the two statements have different Sids, so neither can shadow the other.
 """
 
 from __future__ import annotations
@@ -12,7 +22,8 @@ import json
 from typing import Any
 
 from ..aws import error_code
-from .base import UNKNOWN, Context, FieldDiff, Observed, Resource
+from ..names import LIVE_ALIAS, qualified_arn
+from .base import PRESENT, UNKNOWN, Context, FieldDiff, Observed, Resource
 
 PRINCIPAL = "apigateway.amazonaws.com"
 ACTION = "lambda:InvokeFunction"
@@ -39,25 +50,33 @@ def statement_fields(statement: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+UNQUALIFIED = "UnqualifiedStatement"  # the field that reports a leftover pre-alias statement
+
+
 class InvokePermission(Resource):
-    """`lambda add_permission` for API Gateway, scoped to this API's execution ARN and stage."""
+    """`lambda add_permission` on the alias for API Gateway, scoped to this API's execution ARN and stage."""
 
     key = "permission"
     kind = "lambda-permission"
-    depends_on = ("function", "rest_api")
+    depends_on = ("alias", "rest_api")
 
     def observe(self, ctx: Context) -> Observed | None:
-        try:
-            policy = ctx.client("lambda").get_policy(FunctionName=ctx.names.function)["Policy"]
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":  # no function, or no policy yet
-                return None
-            raise
-        statements = json.loads(policy).get("Statement", [])
-        mine = [s for s in statements if s.get("Sid") == ctx.names.permission_sid]
-        if not mine:
+        """Two GetPolicy reads (the alias's policy and the function's), filtered by Sid and Resource."""
+        alias_arn = qualified_arn(ctx.function_arn, LIVE_ALIAS)
+        live = _find(_statements(ctx, LIVE_ALIAS), ctx.names.permission_sid, alias_arn)
+        legacy = _find(_statements(ctx, None), ctx.names.legacy_permission_sid, ctx.function_arn)
+        statement = live or legacy
+        if statement is None:
             return None
-        return Observed(state=statement_fields(mine[0]), attrs={"sid": ctx.names.permission_sid})
+        state = {**statement_fields(statement), "Resource": statement.get("Resource")}
+        if live is not None and legacy is not None:
+            state[UNQUALIFIED] = PRESENT
+        attrs = {
+            "sid": ctx.names.permission_sid if live is not None else ctx.names.legacy_permission_sid,
+            "on_alias": live is not None,
+            "unqualified": legacy is not None,
+        }
+        return Observed(state=state, attrs=attrs)
 
     def source_arn(self, ctx: Context) -> str:
         execution_arn = ctx.attr("rest_api", "execution_arn")
@@ -72,6 +91,7 @@ class InvokePermission(Resource):
             "Principal": PRINCIPAL,
             "SourceArn": self.source_arn(ctx),
             "SourceAccount": ctx.account_id,
+            "Resource": qualified_arn(ctx.function_arn, LIVE_ALIAS),
         }
 
     def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
@@ -79,29 +99,63 @@ class InvokePermission(Resource):
             raise RuntimeError("permission: the REST API's execution ARN is unknown; converge rest_api first")
         ctx.client("lambda").add_permission(
             FunctionName=ctx.names.function,
+            Qualifier=LIVE_ALIAS,
             StatementId=ctx.names.permission_sid,
             Action=ACTION,
             Principal=PRINCIPAL,
             SourceArn=desired["SourceArn"],
             SourceAccount=ctx.account_id,
         )
-        return {"sid": ctx.names.permission_sid}
+        return {"sid": ctx.names.permission_sid, "on_alias": True, "unqualified": False}
 
     def update(
         self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
     ) -> dict[str, Any]:
-        """Remove and add again: AddPermission with an existing Sid is refused (ResourceConflict)."""
-        self._remove(ctx)
-        return self.create(ctx, desired)
+        """The alias statement first (remove and add again: AddPermission with an existing Sid is
+        refused), then the pre-alias one, so the alias is never left without a statement."""
+        statement_diffs = [d for d in diffs if d.field != UNQUALIFIED]
+        attrs = {"sid": ctx.names.permission_sid, "on_alias": True, "unqualified": False}
+        if statement_diffs or not observed.attrs.get("on_alias"):
+            if observed.attrs.get("on_alias"):
+                self._remove(ctx, ctx.names.permission_sid, LIVE_ALIAS)
+            attrs = self.create(ctx, desired)
+        if observed.attrs.get("unqualified"):
+            self._remove(ctx, ctx.names.legacy_permission_sid, None)
+        return attrs
 
     def delete(self, ctx: Context, observed: Observed) -> None:
-        self._remove(ctx)
+        if observed.attrs.get("on_alias"):
+            self._remove(ctx, ctx.names.permission_sid, LIVE_ALIAS)
+        if observed.attrs.get("unqualified"):
+            self._remove(ctx, ctx.names.legacy_permission_sid, None)
 
-    def _remove(self, ctx: Context) -> None:
+    def _remove(self, ctx: Context, sid: str, qualifier: str | None) -> None:
+        kwargs: dict[str, Any] = {"FunctionName": ctx.names.function, "StatementId": sid}
+        if qualifier is not None:
+            kwargs["Qualifier"] = qualifier
         try:
-            ctx.client("lambda").remove_permission(
-                FunctionName=ctx.names.function, StatementId=ctx.names.permission_sid
-            )
+            ctx.client("lambda").remove_permission(**kwargs)
         except Exception as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise
+
+
+def _statements(ctx: Context, qualifier: str | None) -> list[dict[str, Any]]:
+    """The statements of the function's (or the alias's) policy; none when there is no policy,
+    no alias or no function."""
+    kwargs: dict[str, Any] = {"FunctionName": ctx.names.function}
+    if qualifier is not None:
+        kwargs["Qualifier"] = qualifier
+    try:
+        policy = ctx.client("lambda").get_policy(**kwargs)["Policy"]
+    except Exception as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return []
+        raise
+    statements: list[dict[str, Any]] = json.loads(policy).get("Statement", [])
+    return statements
+
+
+def _find(statements: list[dict[str, Any]], sid: str, resource: str) -> dict[str, Any] | None:
+    """The statement with this Sid on exactly this resource (moto returns every qualifier's)."""
+    return next((s for s in statements if s.get("Sid") == sid and s.get("Resource") == resource), None)

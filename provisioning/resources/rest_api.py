@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..aws import error_code
+from ..names import qualified_arn
 from . import rest_api_parts as parts
 from .apigw import NOT_FOUND, all_items, apigateway_arn, escape_patch, patch_value, repair_apigw_tags
 from .base import (
@@ -99,8 +100,13 @@ class RestApi(Resource):
 
     # --- wanting ---
     def integration_uri(self, ctx: Context) -> str:
-        """Derived from the function's deterministic ARN: the API need not wait for the function."""
-        return parts.lambda_integration_uri(ctx.aws.partition, ctx.region, ctx.function_arn)
+        """The function's `live` alias (R-REL-2), derived from its deterministic ARN: the API need
+        not wait for the function, and a release or rollback moves the alias, never the API.
+
+        An API that still targets the unqualified function (made before aliases) moves in one
+        provision: a `/uri` patch per method and one deployment, like any definition change.
+        """
+        return parts.lambda_integration_uri(ctx.aws.partition, ctx.region, qualified_arn(ctx.function_arn))
 
     def origin(self, ctx: Context) -> str:
         return parts.allowed_origin(ctx.spec.cors_origins)

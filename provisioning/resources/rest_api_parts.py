@@ -124,6 +124,7 @@ def parse_method_key(key: str) -> tuple[str, str]:
 
 # --- what envport wants ---
 def lambda_integration_uri(partition: str, region: str, function_arn: str) -> str:
+    """The AWS_PROXY integration URI that invokes `function_arn` (qualified: `...:live`, R-REL-2)."""
     return (
         f"arn:{partition}:apigateway:{region}:lambda:path/{LAMBDA_API_VERSION}"
         f"/functions/{function_arn}/invocations"

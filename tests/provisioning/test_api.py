@@ -20,6 +20,7 @@ from botocore.awsrequest import AWSResponse
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.names import APIGW_CLOUDWATCH_ROLE
 from provisioning.reconcile import Action, assess, converge, remove
+from provisioning.resources.alias import LiveAlias
 from provisioning.resources.apigw_account import LOG_ACTIONS, ApiGatewayAccount
 from provisioning.resources.base import MISSING, Context, FieldDiff
 from provisioning.resources.permission import InvokePermission
@@ -191,7 +192,7 @@ def test_account_role_is_shared_and_survives_remove(ctx: Context) -> None:
 
 
 def test_rest_api_values_after_create(ctx: Context) -> None:
-    # R-API-1, R-API-2, R-API-3, R-API-4, R-ENV-3, R-ENV-4
+    # R-API-1, R-API-2, R-API-3, R-API-4, R-ENV-3, R-ENV-4, R-REL-2 (the integration invokes the alias)
     api_id = _api(ctx)
     apigw = _c("apigateway")
     [api] = [a for a in apigw.get_rest_apis()["items"] if a["name"] == "envport-dev1"]
@@ -203,7 +204,7 @@ def test_rest_api_values_after_create(ctx: Context) -> None:
     assert set(resources) == {"/", "/items", "/items/{id}"}
     uri = (
         "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
-        f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:envport-dev1-api/invocations"
+        f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:envport-dev1-api:live/invocations"
     )
     wanted_verbs = {"/items": {"GET", "POST"}, "/items/{id}": {"GET", "PUT", "DELETE"}}
     for path, verbs in wanted_verbs.items():
@@ -687,15 +688,18 @@ def test_usage_plan_remove_leaves_nothing_and_is_repeatable(ctx: Context) -> Non
 
 
 def _statement(ctx: Context) -> dict[str, Any]:
-    policy = json.loads(_c("lambda").get_policy(FunctionName=ctx.names.function)["Policy"])
+    """The alias's statement (moto keeps every qualifier's statements in one policy)."""
+    policy = json.loads(_c("lambda").get_policy(FunctionName=ctx.names.function, Qualifier="live")["Policy"])
     [statement] = [s for s in policy["Statement"] if s["Sid"] == ctx.names.permission_sid]
+    assert statement["Resource"].endswith(f":function:{ctx.names.function}:live")  # R-REL-2
     return statement
 
 
 def test_permission_is_scoped_to_this_api_and_stage(ctx: Context) -> None:
-    # R-API-1: never SourceArn '*'
+    # R-API-1: never SourceArn '*'; R-REL-2: on the alias API Gateway invokes
     api_id = _api(ctx)
     _function(ctx)
+    converge(LiveAlias(), ctx)
     assert converge(InvokePermission(), ctx).action is Action.CREATE
     statement = _statement(ctx)
     assert statement["Effect"] == "Allow"
@@ -714,10 +718,12 @@ def test_permission_for_an_old_api_is_replaced(ctx: Context) -> None:
     # R-API-1, R-OPS-2: a statement with this Sid from an earlier API
     api_id = _api(ctx)
     _function(ctx)
+    converge(LiveAlias(), ctx)
     lam = _c("lambda")
     old = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:oldapi1234/dev/*/*"
     lam.add_permission(
         FunctionName=ctx.names.function,
+        Qualifier="live",
         StatementId=ctx.names.permission_sid,
         Action="lambda:InvokeFunction",
         Principal="apigateway.amazonaws.com",
@@ -740,6 +746,7 @@ def test_permission_remove_is_repeatable(ctx: Context) -> None:
     # R-OPS-4
     _api(ctx)
     _function(ctx)
+    converge(LiveAlias(), ctx)
     converge(InvokePermission(), ctx)
     assert remove(InvokePermission(), ctx).action is Action.DELETE
     assert InvokePermission().observe(ctx) is None
@@ -751,7 +758,7 @@ def test_permission_remove_is_repeatable(ctx: Context) -> None:
 
 def test_second_converge_of_the_whole_api_side_makes_no_mutating_call(ctx: Context) -> None:
     # R-OPS-1: above all no CreateDeployment, UpdateUsagePlan or UpdateAccount
-    resources = [ApiGatewayAccount(), RestApi(), UsagePlan(), InvokePermission()]
+    resources = [ApiGatewayAccount(), RestApi(), UsagePlan(), LiveAlias(), InvokePermission()]
     _log_group(ctx)
     _function(ctx)
     for resource in resources:

@@ -13,10 +13,12 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto.awslambda.utils import get_backend
 
+from provisioning.artifacts import Artifact, ArtifactError, artifact_from_directory, default_artifact
 from provisioning.aws import AwsClients, AwsTarget
-from provisioning.bundle import DEFAULT_ROOT, Bundle, build_bundle
+from provisioning.bundle import DEFAULT_ROOT, build_bundle
 from provisioning.names import HANDLER, INDEX_NAME
 from provisioning.reconcile import Action, assess, converge, remove
+from provisioning.resources.artifact_bucket import ArtifactBucket
 from provisioning.resources.base import MISSING, UNKNOWN, Context
 from provisioning.resources.dlq import RETENTION_SECONDS, DeadLetterQueue
 from provisioning.resources.function import Function
@@ -38,8 +40,8 @@ def _c(service: str) -> Any:
 
 
 @functools.cache
-def _real_bundle() -> Bundle:
-    return build_bundle()
+def _real_artifact() -> Artifact:
+    return default_artifact()
 
 
 def _respec(spec: EnvironmentSpec, **overrides: Any) -> EnvironmentSpec:
@@ -48,11 +50,18 @@ def _respec(spec: EnvironmentSpec, **overrides: Any) -> EnvironmentSpec:
     return spec_from_dict(data)
 
 
-def _context(ctx: Context, spec: EnvironmentSpec | None = None, aws: AwsClients | None = None) -> Context:
-    """A new run that knows what the earlier run published (the bundle is built once per module)."""
+def _context(
+    ctx: Context,
+    spec: EnvironmentSpec | None = None,
+    aws: AwsClients | None = None,
+    artifact: Artifact | None = None,
+) -> Context:
+    """A new run that knows what the earlier run published (the default artifact is built once per
+    module and handed over as the engine hands a release's artifact, unless the spec names one)."""
+    spec = spec or ctx.spec
+    options = {} if spec.artifact_sha256 else {"artifact": artifact or _real_artifact()}
     return Context(
-        spec=spec or ctx.spec, aws=aws or ctx.aws, attrs=dict(ctx.attrs), sleep=ctx.sleep,
-        _cache={"bundle": _real_bundle()},
+        spec=spec, aws=aws or ctx.aws, attrs=dict(ctx.attrs), sleep=ctx.sleep, options=options,
     )  # fmt: skip
 
 
@@ -98,8 +107,9 @@ def key_arn(ctx: Context) -> str:
 
 @pytest.fixture
 def deps(ctx: Context, key_arn: str) -> Context:
-    """What the function needs first, each made by its own resource class (R-FN-7: the log group)."""
-    for resource in (function_log_group(), DeadLetterQueue(), FunctionRole()):
+    """What the function needs first, each made by its own resource class (R-FN-7: the log group;
+    R-REL-1: the artifact bucket its code is read from)."""
+    for resource in (function_log_group(), DeadLetterQueue(), FunctionRole(), ArtifactBucket()):
         converge(resource, ctx)
     return ctx
 
@@ -110,12 +120,12 @@ def fn(deps: Context) -> Context:
     return deps
 
 
-def _bundle_from(tmp_path: Path, value: str) -> Bundle:
+def _artifact_from(tmp_path: Path, value: str) -> Artifact:
     root = tmp_path / "lambda_bundle"
     root.mkdir(exist_ok=True)
     (root / "__init__.py").write_text("")
     (root / "handler.py").write_text(f"def lambda_handler(event, context):\n    return {value!r}\n")
-    return build_bundle(root)
+    return artifact_from_directory(root)
 
 
 # =============================================================================================
@@ -367,15 +377,23 @@ def test_role_delete_removes_policies_first_and_is_repeatable(ctx: Context, key_
 
 
 def test_function_created_with_every_requirement_value(deps: Context, key_arn: str) -> None:
-    # R-FN-1, R-FN-2, R-FN-3, R-FN-4, R-FN-5, R-FN-6, R-FN-7, R-ENV-3, R-ENV-4
+    # R-FN-1, R-FN-2, R-FN-3, R-FN-4, R-FN-5, R-FN-6, R-FN-7, R-ENV-3, R-ENV-4, R-REL-1
     ctx = deps
+    sent = _capture(ctx, "CreateFunction")
     before = ctx.aws.recorder.snapshot()
     outcome = converge(Function(), ctx)
     assert outcome.action is Action.CREATE
     assert ctx.aws.recorder.since(before).by_operation == {
-        "lambda.GetFunction": 1, "lambda.CreateFunction": 1, "lambda.GetFunctionConfiguration": 1,
-        "lambda.PutFunctionConcurrency": 1,
+        "lambda.GetFunction": 1, "s3.HeadObject": 1, "s3.PutObject": 1, "lambda.CreateFunction": 1,
+        "lambda.GetFunctionConfiguration": 1, "lambda.PutFunctionConcurrency": 1,
     }  # fmt: skip
+    artifact = default_artifact()
+    bucket = "envport-artifacts-123456789012-us-east-1"
+    # The code comes from the artifact bucket, never inline.
+    assert sent[0]["Code"] == {"S3Bucket": bucket, "S3Key": f"artifacts/{artifact.sha256}.zip"}
+    assert _c("s3").get_object(Bucket=bucket, Key=f"artifacts/{artifact.sha256}.zip")["Body"].read() == (
+        artifact.data
+    )
 
     live = _c("lambda").get_function(FunctionName="envport-dev1-api")
     config = live["Configuration"]
@@ -397,7 +415,7 @@ def test_function_created_with_every_requirement_value(deps: Context, key_arn: s
         "LogFormat": "JSON", "LogGroup": "/aws/lambda/envport-dev1-api",
         "ApplicationLogLevel": "DEBUG", "SystemLogLevel": "INFO",
     }  # fmt: skip
-    assert config["CodeSha256"] == bundle.sha256_b64
+    assert config["CodeSha256"] == bundle.sha256_b64 == artifact.sha256_b64
     assert get_backend("123456789012", REGION).get_function("envport-dev1-api").code_bytes == bundle.data
     assert live["Tags"] == ctx.spec.tags
 
@@ -408,7 +426,9 @@ def test_function_created_with_every_requirement_value(deps: Context, key_arn: s
     assert Function().outputs(ctx, outcome.attrs) == {
         "function_name": "envport-dev1-api", "function_arn": config["FunctionArn"],
     }  # fmt: skip
-    assert set(Function.depends_on) == {"function_role", "dlq", "function_log_group", "kms_key"}
+    assert set(Function.depends_on) == {
+        "function_role", "dlq", "function_log_group", "kms_key", "artifact_bucket",
+    }  # fmt: skip
 
 
 def test_function_second_run_is_one_read_and_no_upload(fn: Context) -> None:  # R-OPS-1, R-FN-2
@@ -452,22 +472,65 @@ def test_function_profile_change_touches_concurrency_and_log_level_only(fn: Cont
     assert converge(Function(), _context(run)).action is Action.NOOP
 
 
-def test_function_changed_bundle_is_uploaded_once(fn: Context, tmp_path: Path) -> None:  # R-FN-2
-    other = _bundle_from(tmp_path, "v2")
-    run = _context(fn)
-    run._cache["bundle"] = other
+def test_function_changed_bundle_is_uploaded_once(fn: Context, tmp_path: Path) -> None:  # R-FN-2, R-REL-1
+    other = _artifact_from(tmp_path, "v2")
+    run = _context(fn, artifact=other)
+    sent = _capture(run, "UpdateFunctionCode")
     before = run.aws.recorder.snapshot()
     outcome = converge(Function(), run)
     assert _fields(outcome) == {"CodeSha256": (other.sha256_b64, build_bundle().sha256_b64)}
     calls = run.aws.recorder.since(before).by_operation
     assert calls == {
-        "lambda.GetFunction": 1, "lambda.UpdateFunctionCode": 1, "lambda.GetFunctionConfiguration": 1,
+        "lambda.GetFunction": 1, "s3.HeadObject": 1, "s3.PutObject": 1, "lambda.UpdateFunctionCode": 1,
+        "lambda.GetFunctionConfiguration": 1,
     }  # fmt: skip
+    assert sent == [
+        {"FunctionName": "envport-dev1-api", "S3Bucket": "envport-artifacts-123456789012-us-east-1",
+         "S3Key": f"artifacts/{other.sha256}.zip"}
+    ]  # fmt: skip
     assert _c("lambda").get_function(FunctionName="envport-dev1-api")["Configuration"]["CodeSha256"] == (
         other.sha256_b64
     )
     assert outcome.attrs["code_sha256"] == other.sha256_b64
-    assert converge(Function(), run).action is Action.NOOP
+    assert converge(Function(), _context(run, artifact=other)).action is Action.NOOP
+
+
+def test_function_back_to_a_stored_artifact_uploads_nothing(fn: Context, tmp_path: Path) -> None:
+    # R-REL-1, R-FN-2: the same bytes are never uploaded twice; going back is one code update.
+    converge(Function(), _context(fn, artifact=_artifact_from(tmp_path, "v2")))
+    run = _context(fn)  # lambda_bundle again, whose object is already in the bucket
+    before = run.aws.recorder.snapshot()
+    converge(Function(), run)
+    calls = run.aws.recorder.since(before).by_operation
+    assert "s3.PutObject" not in calls and calls["lambda.UpdateFunctionCode"] == 1
+    assert calls["s3.HeadObject"] == 1
+
+
+def test_function_runs_the_artifact_its_spec_names(fn: Context, tmp_path: Path) -> None:  # R-REL-1
+    """An environment whose release chose an artifact keeps it on the next provision: the spec
+    names it by SHA-256 and the engine deploys it from the bucket, without its bytes."""
+    other = _artifact_from(tmp_path, "released")
+    converge(Function(), _context(fn, artifact=other))
+    data = fn.spec.to_dict()
+    data.update(artifact_sha256=other.sha256, handler=other.handler)
+    run = _context(fn, spec=spec_from_dict(data))
+    assert converge(Function(), run).action is Action.NOOP  # provisioning keeps the released code
+
+    data.update(artifact_sha256=_real_artifact().sha256)  # stored by the fixture's create
+    run = _context(fn, spec=spec_from_dict(data))
+    sent = _capture(run, "UpdateFunctionCode")
+    before = run.aws.recorder.snapshot()
+    converge(Function(), run)
+    calls = run.aws.recorder.since(before).by_operation
+    assert "s3.PutObject" not in calls and calls["lambda.UpdateFunctionCode"] == 1
+    assert sent[0]["S3Key"] == f"artifacts/{_real_artifact().sha256}.zip"
+
+    data.update(artifact_sha256="0" * 64)  # never uploaded: refused before any code update
+    run = _context(fn, spec=spec_from_dict(data))
+    before = run.aws.recorder.snapshot()
+    with pytest.raises(ArtifactError, match=r"artifacts/0{64}\.zip is missing"):
+        converge(Function(), run)
+    assert run.aws.recorder.since(before).mutating == 0
 
 
 def test_function_drift_is_reported_and_repaired_in_one_update(fn: Context) -> None:  # R-OPS-2, R-VER-3

@@ -81,8 +81,16 @@ def inventory(suffix: str) -> Counter[str]:
             live_keys.append(key["KeyId"])
     counts["kms_key"] = len(live_keys)
     policy = _permission_statements(f"{base}-api")
-    counts["permission"] = sum(1 for s in policy if s["Sid"] == f"{base}-apigw-invoke")
+    counts["permission"] = sum(1 for s in policy if s["Sid"] == f"{base}-apigw-invoke-live")
+    counts["alias"] = len(_aliases(f"{base}-api"))
     return counts
+
+
+def _aliases(function: str) -> list[dict[str, Any]]:
+    try:
+        return list(_c("lambda").list_aliases(FunctionName=function)["Aliases"])
+    except Exception:
+        return []
 
 
 def _permission_statements(function: str) -> list[dict[str, Any]]:
@@ -107,6 +115,7 @@ FULL = Counter(
         "log_group": 2,
         "kms_key": 1,
         "permission": 1,
+        "alias": 1,
     }
 )
 
@@ -235,9 +244,9 @@ def _interrupt_after(n: int) -> Any:
     return on_event
 
 
-# kms_key, table, 2 log groups, dlq, role, function, account, rest_api, usage plan, permission, topic,
-# alarms, dashboard; the test checks the figure so that a new resource cannot be left out.
-STEPS = 14
+# kms_key, table, 2 log groups, dlq, role, artifact bucket, function, alias, account, rest_api, usage plan,
+# permission, topic, alarms, dashboard; the test checks the figure so that a new resource cannot be left out.
+STEPS = 16
 
 
 @pytest.mark.parametrize("stop_after", range(1, STEPS))

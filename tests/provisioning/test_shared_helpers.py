@@ -104,7 +104,7 @@ def test_every_resource_carries_the_managed_by_tag_that_is_ours_checks(plain_ctx
 def test_every_kind_is_service_dash_resource() -> None:
     """One convention: the boto3 service name, then the resource, in kebab case."""
     spec: EnvironmentSpec = build_spec(suffix="dev1", stage="dev")
-    services = {"apigateway", "cloudwatch", "dynamodb", "iam", "kms", "lambda", "logs", "sns", "sqs"}
+    services = {"apigateway", "cloudwatch", "dynamodb", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs"}
     for resource in resources_for(spec):
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", resource.kind), resource.kind
         assert resource.kind.split("-", 1)[0] in services, resource.kind

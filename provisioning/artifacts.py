@@ -1,0 +1,591 @@
+"""Function code as artifacts: deterministic zips addressed by their SHA-256 (R-REL-1).
+
+An artifact is built from a package folder (zipped under the folder's own name, as
+`lambda_bundle/` is) or taken as a ready `.zip`. Its address is the hex SHA-256 of its bytes:
+the same source gives the same bytes (`bundle.deterministic_zip`), so the same artifact is
+stored once (`artifacts/<sha256>.zip` in the account's artifact bucket) and promoted from one
+environment to the next as exactly those bytes.
+
+A folder that holds a `requirements.txt` gets its packages vendored into the zip the way
+`sam build` does: `pip install --platform manylinux2014_aarch64 --implementation cp
+--python-version 3.12 --only-binary=:all: --target DIR`, i.e. wheels for the function's runtime
+and architecture, never whatever the building machine would compile. Extra pip options (an
+internal index, `--no-index --find-links DIR` for offline builds) come from the `pip_options`
+parameter or the `ENVPORT_PIP_OPTIONS` variable.
+
+Then the import check of `bundle.py` runs over the function's own package, against the
+python3.12 standard library, boto3/botocore and the vendored top-level modules, so an artifact
+that would fail with `Runtime.ImportModuleError` is refused before upload (ArtifactError, one
+problem per line, naming the module). A ready zip is checked the same way: the handler's
+top-level package is the function's own code, every other top-level name in it counts as
+vendored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import re
+import shlex
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote, unquote
+
+from .aws import AwsClients, error_code
+from .bundle import (
+    DEFAULT_ROOT,
+    BundleError,
+    check_bundle,
+    collect_package,
+    deterministic_zip,
+    is_function_module,
+    top_level_names,
+)
+from .names import HANDLER, artifact_bucket, artifact_key
+from .spec import HANDLER_RE, HANDLER_RULE, SHA256_RE
+
+RUNTIME = "python3.12"
+ARCHITECTURE = "arm64"
+# pip's platform tag for each Lambda architecture (the manylinux2014 baseline Lambda's
+# Amazon Linux 2023 satisfies; pure-Python wheels, py3-none-any, fit every platform).
+PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+RUNTIME_PYTHON = {"python3.12": "3.12"}
+PIP_OPTIONS_ENV = "ENVPORT_PIP_OPTIONS"
+PIP_TIMEOUT_S = 600
+REQUIREMENTS = "requirements.txt"
+# Lambda's limit on the unzipped size of a function's code (250 MB).
+MAX_UNZIPPED_BYTES = 262_144_000
+# The object tag the bucket's lifecycle rule reads: `false` once no release refers to an
+# artifact any more, and S3 expires it after `artifact_bucket.UNREFERENCED_DAYS`.
+REFERENCED_TAG = "envport:referenced"
+# What pip leaves in --target that the function does not need and that would break determinism.
+_VENDOR_SKIP = ("__pycache__",)
+
+
+class ArtifactError(BundleError):
+    """The artifact cannot be built or would not work once deployed; every problem, one per line.
+
+    A subclass of BundleError: whoever refuses a bad bundle (the CLI's exit 2) refuses this too.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        ValueError.__init__(self, "the artifact is not deployable:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A built zip and its record: what the database stores, what S3 holds, what Lambda runs."""
+
+    data: bytes = field(repr=False)
+    sha256: str  # hex: the artifact's address
+    source: str  # a folder, a zip file, or "promoted from ENV"
+    handler: str  # MODULE.FUNCTION, checked to exist in the zip
+    runtime: str
+    architecture: str
+    built_at: str  # ISO 8601, UTC
+    files: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def sha256_b64(self) -> str:
+        """Lambda's `CodeSha256`: the same digest, base64 instead of hex."""
+        return code_sha256(self.sha256)
+
+    @property
+    def key(self) -> str:
+        return artifact_key(self.sha256)
+
+    def record(self) -> dict[str, Any]:
+        """The JSON-ready record (no bytes)."""
+        return {
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "source": self.source,
+            "handler": self.handler,
+            "runtime": self.runtime,
+            "architecture": self.architecture,
+            "built_at": self.built_at,
+        }
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def code(self) -> dict[str, str]:
+        """Lambda's `Code` / UpdateFunctionCode parameters for this object."""
+        return {"S3Bucket": self.bucket, "S3Key": self.key}
+
+
+def code_sha256(sha256_hex: str) -> str:
+    """Lambda's CodeSha256 (base64 of the digest) for an artifact's hex SHA-256."""
+    return base64.b64encode(bytes.fromhex(sha256_hex)).decode("ascii")
+
+
+def handler_problems(handler: object) -> list[str]:
+    """The handler's shape, before anything is built (its presence is checked in the zip)."""
+    if not isinstance(handler, str) or not HANDLER_RE.fullmatch(handler):
+        return [f"handler {handler!r} is not allowed; {HANDLER_RULE}"]
+    return []
+
+
+# --------------------------------------------------------------------------------------------
+# Building
+# --------------------------------------------------------------------------------------------
+
+
+def build_artifact(
+    path: Path | str | None = None,
+    *,
+    handler: str | None = None,
+    pip_options: Sequence[str] | None = None,
+    runtime: str = RUNTIME,
+    architecture: str = ARCHITECTURE,
+) -> Artifact:
+    """An artifact from a package folder (default: `lambda_bundle/`) or a ready `.zip` file."""
+    path = DEFAULT_ROOT if path is None else Path(path)
+    if path.is_dir():
+        return artifact_from_directory(
+            path, handler=handler, pip_options=pip_options, runtime=runtime, architecture=architecture
+        )
+    if path.is_file() and path.suffix == ".zip":
+        if handler is None:
+            raise ArtifactError([f"{path}: a ready zip needs its handler named ({HANDLER_RULE})"])
+        return artifact_from_zip(path, handler=handler, runtime=runtime, architecture=architecture)
+    raise ArtifactError([f"{path} is neither a package folder nor a .zip file"])
+
+
+def default_artifact() -> Artifact:
+    """The repository's own `lambda_bundle/`: what a new environment runs."""
+    return artifact_from_directory(DEFAULT_ROOT, handler=HANDLER)
+
+
+def artifact_from_directory(
+    root: Path | str,
+    *,
+    handler: str | None = None,
+    pip_options: Sequence[str] | None = None,
+    runtime: str = RUNTIME,
+    architecture: str = ARCHITECTURE,
+) -> Artifact:
+    """Zip the package folder `root` under its own name, with its requirements vendored.
+
+    The handler defaults to `<folder>.handler.lambda_handler`.
+    """
+    root = Path(root)
+    package = root.name
+    handler = f"{package}.handler.lambda_handler" if handler is None else handler
+    problems = handler_problems(handler) + _target_problems(runtime, architecture)
+    if not package.isidentifier():
+        problems.append(f"{root}: the folder name {package!r} is the package name and must be an identifier")
+    if problems:
+        raise ArtifactError(problems)
+    try:
+        sources = collect_package(root, package)
+    except BundleError as exc:
+        raise ArtifactError(exc.problems) from None
+    vendored: dict[str, bytes] = {}
+    requirements = root / REQUIREMENTS
+    if requirements.is_file() and _has_requirements(requirements):
+        vendored = vendor_requirements(
+            requirements, runtime=runtime, architecture=architecture, pip_options=pip_options
+        )
+    clashes = sorted(name for name in vendored if name.split("/", 1)[0] == package)
+    if clashes:
+        raise ArtifactError([f"{REQUIREMENTS} installs {clashes[0]!r}, which would overwrite the package"])
+    _check(sources, handler, package, top_level_names(vendored))
+    entries = {**vendored, **sources}
+    _check_size(entries)
+    data = deterministic_zip(entries)
+    return _artifact(data, str(root), handler, runtime, architecture, tuple(sorted(entries)))
+
+
+def artifact_from_zip(
+    path: Path | str, *, handler: str, runtime: str = RUNTIME, architecture: str = ARCHITECTURE
+) -> Artifact:
+    """A ready zip, taken byte for byte (its hash is its own), after the same checks."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError([f"{path}: cannot be read ({exc.strerror or exc})"]) from None
+    return artifact_from_bytes(
+        data, handler=handler, source=str(path), runtime=runtime, architecture=architecture
+    )
+
+
+def artifact_from_bytes(
+    data: bytes,
+    *,
+    handler: str,
+    source: str,
+    runtime: str = RUNTIME,
+    architecture: str = ARCHITECTURE,
+    built_at: str | None = None,
+) -> Artifact:
+    """Validate zip bytes from anywhere (a file, S3 for a promotion) and make them an artifact.
+
+    Refused: anything that is not a readable zip, entries with absolute paths, `..`, backslashes,
+    duplicates, encryption or symbolic links, more than Lambda's unzipped limit, and a handler
+    whose module is missing, does not define the function, or imports what the zip lacks.
+    """
+    problems = handler_problems(handler) + _target_problems(runtime, architecture)
+    if problems:
+        raise ArtifactError(problems)
+    entries = _zip_entries(data, source)
+    package = handler.split(".", 1)[0]
+    own: dict[str, bytes] = {}
+    for name, content in entries.items():
+        parts = PurePosixPath(name).parts
+        if name == f"{package}.py" or (parts[0] == package and is_function_module(parts[1:])):
+            own[name] = content
+    _check(own, handler, package, top_level_names(entries) - {package})
+    _check_size(entries)
+    return _artifact(data, source, handler, runtime, architecture, tuple(sorted(entries)), built_at)
+
+
+def _artifact(
+    data: bytes,
+    source: str,
+    handler: str,
+    runtime: str,
+    architecture: str,
+    files: tuple[str, ...],
+    built_at: str | None = None,
+) -> Artifact:
+    return Artifact(
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        source=source,
+        handler=handler,
+        runtime=runtime,
+        architecture=architecture,
+        built_at=built_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        files=files,
+    )
+
+
+def _target_problems(runtime: str, architecture: str) -> list[str]:
+    problems = []
+    if runtime not in RUNTIME_PYTHON:
+        problems.append(f"runtime {runtime!r} is not allowed; one of {', '.join(RUNTIME_PYTHON)}")
+    if architecture not in PIP_PLATFORMS:
+        problems.append(f"architecture {architecture!r} is not allowed; one of {', '.join(PIP_PLATFORMS)}")
+    return problems
+
+
+def _check(sources: Mapping[str, bytes], handler: str, package: str, vendored: frozenset[str]) -> None:
+    if not sources:
+        raise ArtifactError([f"the handler {handler} needs package {package}, which is not in the artifact"])
+    try:
+        check_bundle(sources, handler=handler, package=package, vendored=vendored)
+    except BundleError as exc:
+        raise ArtifactError(exc.problems) from None
+
+
+def _check_size(entries: Mapping[str, bytes]) -> None:
+    size = sum(len(content) for content in entries.values())
+    if size > MAX_UNZIPPED_BYTES:
+        raise ArtifactError([f"unzipped size {size} bytes exceeds Lambda's limit of {MAX_UNZIPPED_BYTES}"])
+
+
+def _zip_entries(data: bytes, source: str) -> dict[str, bytes]:
+    """The files of a zip by name, or ArtifactError listing every unsafe or broken entry."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise ArtifactError([f"{source}: not a zip file ({exc})"]) from None
+    problems: list[str] = []
+    entries: dict[str, bytes] = {}
+    declared = 0
+    with archive:
+        infos = archive.infolist()
+        if not infos:
+            raise ArtifactError([f"{source}: the zip is empty"])
+        for info in infos:
+            name = info.filename
+            problem = _entry_problem(info)
+            if problem is None and name in entries:
+                problem = "appears twice"
+            if problem is not None:
+                problems.append(f"{source}: entry {name!r} {problem}")
+                continue
+            if info.is_dir():
+                continue
+            declared += info.file_size
+            if declared > MAX_UNZIPPED_BYTES:
+                raise ArtifactError([f"{source}: unzipped size exceeds Lambda's {MAX_UNZIPPED_BYTES} bytes"])
+            try:
+                entries[name] = archive.read(info)
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+                problems.append(f"{source}: entry {name!r} is corrupt ({exc})")
+    if problems:
+        raise ArtifactError(problems)
+    return entries
+
+
+def _entry_problem(info: zipfile.ZipInfo) -> str | None:
+    name = info.filename
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "is an absolute path"
+    if "\\" in name:
+        return "contains a backslash (zip paths use /)"
+    if ".." in PurePosixPath(name).parts:
+        return "climbs out of the zip with '..'"
+    if info.flag_bits & 0x1:
+        return "is encrypted"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "is a symbolic link"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Vendoring requirements.txt
+# --------------------------------------------------------------------------------------------
+
+
+def pip_options_from_env() -> list[str]:
+    """`ENVPORT_PIP_OPTIONS`, split like a shell would (e.g. `--no-index --find-links /wheels`)."""
+    return shlex.split(os.environ.get(PIP_OPTIONS_ENV, ""))
+
+
+def pip_command(
+    requirements: Path,
+    target: Path,
+    *,
+    runtime: str = RUNTIME,
+    architecture: str = ARCHITECTURE,
+    pip_options: Sequence[str] = (),
+) -> list[str]:
+    """What `sam build` runs: binary wheels for the Lambda platform only, into `target`.
+
+    `--no-compile` because byte code would embed timestamps (and Lambda compiles on import).
+    """
+    return [
+        sys.executable, "-m", "pip", "install",
+        "--platform", PIP_PLATFORMS[architecture],
+        "--implementation", "cp",
+        "--python-version", RUNTIME_PYTHON[runtime],
+        "--only-binary=:all:",
+        "--target", str(target),
+        "--no-compile",
+        "--disable-pip-version-check",
+        "--no-input",
+        *pip_options,
+        "-r", str(requirements),
+    ]  # fmt: skip
+
+
+def vendor_requirements(
+    requirements: Path,
+    *,
+    runtime: str = RUNTIME,
+    architecture: str = ARCHITECTURE,
+    pip_options: Sequence[str] | None = None,
+) -> dict[str, bytes]:
+    """Install `requirements` for the function's platform; every installed file by zip entry name."""
+    options = pip_options_from_env() if pip_options is None else list(pip_options)
+    with tempfile.TemporaryDirectory(prefix="envport-vendor-") as tmp:
+        target = Path(tmp) / "site"
+        command = pip_command(
+            requirements, target, runtime=runtime, architecture=architecture, pip_options=options
+        )
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, env=env, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise ArtifactError([f"{requirements}: pip did not finish within {PIP_TIMEOUT_S} s"]) from None
+        if result.returncode != 0:
+            tail = " | ".join(line for line in result.stderr.strip().splitlines()[-6:] if line.strip())
+            raise ArtifactError(
+                [
+                    f"{requirements}: pip could not install the requirements as wheels for {runtime} on "
+                    f"{architecture} ({PIP_PLATFORMS[architecture]}): {tail or f'exit {result.returncode}'}"
+                ]
+            )
+        return _installed_files(target)
+
+
+def _installed_files(target: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    if not target.is_dir():
+        return files
+    for path in sorted(target.rglob("*")):
+        relative = path.relative_to(target)
+        if any(part in _VENDOR_SKIP for part in relative.parts) or path.suffix == ".pyc":
+            continue
+        if path.is_file() and not path.is_symlink():
+            files[relative.as_posix()] = path.read_bytes()
+    return files
+
+
+def _has_requirements(path: Path) -> bool:
+    """Anything but blank lines and comments: an empty file needs no pip run."""
+    return any(line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+
+
+# --------------------------------------------------------------------------------------------
+# Storing: the artifact bucket
+# --------------------------------------------------------------------------------------------
+
+
+def artifact_location(clients: AwsClients, sha256_hex: str) -> S3Location:
+    return S3Location(artifact_bucket(clients.account_id, clients.region), artifact_key(sha256_hex))
+
+
+def stored_checksum(clients: AwsClients, location: S3Location) -> str | None:
+    """The object's SHA-256 checksum (base64) as S3 verified it on upload; None when absent.
+
+    `ExpectedBucketOwner` makes S3 refuse (403) a bucket of the same name in another account,
+    so our code never goes to, or comes from, a bucket someone else created under our name.
+    """
+    try:
+        head = clients.client("s3").head_object(
+            Bucket=location.bucket,
+            Key=location.key,
+            ExpectedBucketOwner=clients.account_id,
+            ChecksumMode="ENABLED",
+        )
+    except Exception as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return str(head.get("ChecksumSHA256") or "") or None
+
+
+def upload_artifact(clients: AwsClients, artifact: Artifact) -> S3Location:
+    """Put the zip at `artifacts/<sha256>.zip` unless those bytes are already there.
+
+    One HeadObject first: the same bytes are never uploaded twice. The upload carries the
+    SHA-256 checksum we computed, so S3 refuses the object if what arrives differs. An object
+    under the key whose checksum differs (overwritten by hand) is replaced: the key promises
+    these bytes. The bucket itself is the `artifact_bucket` resource's job.
+    """
+    location = artifact_location(clients, artifact.sha256)
+    if stored_checksum(clients, location) == artifact.sha256_b64:
+        return location
+    metadata = {
+        "handler": artifact.handler,
+        "runtime": artifact.runtime,
+        "architecture": artifact.architecture,
+        "built-at": artifact.built_at,
+        "source": quote(artifact.source, safe="/:. "),
+    }
+    clients.client("s3").put_object(
+        Bucket=location.bucket,
+        Key=location.key,
+        Body=artifact.data,
+        ChecksumAlgorithm="SHA256",
+        ChecksumSHA256=artifact.sha256_b64,
+        ContentType="application/zip",
+        ExpectedBucketOwner=clients.account_id,
+        Metadata=metadata,
+        Tagging=f"{quote(REFERENCED_TAG, safe='')}=true",
+    )
+    return location
+
+
+def require_stored(clients: AwsClients, sha256_hex: str) -> S3Location:
+    """The location of an artifact that must already be in the bucket (deploy by reference)."""
+    location = artifact_location(clients, sha256_hex)
+    found = stored_checksum(clients, location)
+    if found != code_sha256(sha256_hex):
+        state = "is missing" if found is None else f"holds other bytes (SHA-256 {found})"
+        raise ArtifactError(
+            [f"artifact {sha256_hex}: {location.uri} {state}; build and upload it first (release --bundle)"]
+        )
+    return location
+
+
+def fetch_artifact(
+    clients: AwsClients, sha256_hex: str, *, source: str, handler: str | None = None
+) -> Artifact:
+    """Download a stored artifact, prove its hash, and validate it again (promotion, --artifact).
+
+    The handler defaults to the one recorded in the object's metadata at upload.
+    """
+    if not SHA256_RE.fullmatch(sha256_hex):
+        raise ArtifactError([f"artifact {sha256_hex!r} is not allowed; 64 lower-case hex digits"])
+    location = artifact_location(clients, sha256_hex)
+    try:
+        response = clients.client("s3").get_object(
+            Bucket=location.bucket, Key=location.key, ExpectedBucketOwner=clients.account_id
+        )
+    except Exception as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            raise ArtifactError([f"artifact {sha256_hex}: {location.uri} is missing"]) from None
+        raise
+    data = response["Body"].read()
+    if hashlib.sha256(data).hexdigest() != sha256_hex:
+        raise ArtifactError([f"artifact {sha256_hex}: {location.uri} holds other bytes"])
+    metadata = response.get("Metadata") or {}
+    return artifact_from_bytes(
+        data,
+        handler=handler or metadata.get("handler", ""),
+        source=source,
+        runtime=metadata.get("runtime", RUNTIME),
+        architecture=metadata.get("architecture", ARCHITECTURE),
+        built_at=metadata.get("built-at"),
+    )
+
+
+def set_referenced(clients: AwsClients, sha256_hex: str, referenced: bool) -> None:
+    """Mark whether any release still refers to an artifact: the lifecycle rule expires `false`
+    ones after a grace period (the release bookkeeping calls this; S3 never guesses)."""
+    location = artifact_location(clients, sha256_hex)
+    clients.client("s3").put_object_tagging(
+        Bucket=location.bucket,
+        Key=location.key,
+        ExpectedBucketOwner=clients.account_id,
+        Tagging={"TagSet": [{"Key": REFERENCED_TAG, "Value": "true" if referenced else "false"}]},
+    )
+
+
+def source_of(metadata: Mapping[str, str]) -> str:
+    """The `source` an uploaded object records (stored URL-quoted: metadata is ASCII only)."""
+    return unquote(metadata.get("source", ""))
+
+
+__all__ = [
+    "ARCHITECTURE",
+    "REFERENCED_TAG",
+    "RUNTIME",
+    "Artifact",
+    "ArtifactError",
+    "S3Location",
+    "artifact_from_bytes",
+    "artifact_from_directory",
+    "artifact_from_zip",
+    "artifact_location",
+    "build_artifact",
+    "code_sha256",
+    "default_artifact",
+    "fetch_artifact",
+    "handler_problems",
+    "pip_command",
+    "require_stored",
+    "set_referenced",
+    "upload_artifact",
+    "vendor_requirements",
+]
