@@ -9,15 +9,17 @@ fails midway leaves nothing behind.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import http
-from .aws import AwsClients, AwsTarget, CallCounts
+from .aws import AwsClients, AwsTarget, CallCounts, error_code
 from .checks import Check
 from .engine import Engine
 from .spec import EnvironmentSpec
@@ -96,14 +98,18 @@ class _Api:
         if api_key is not None:
             sent["x-api-key"] = api_key
         payload = raw if raw is not None else (None if body is None else json.dumps(body))
-        url, delay = self.endpoint + path, 0.2
+        delay = 0.2
         for _ in range(THROTTLE_RETRIES):
-            resp = http.request(method, url, headers=sent, body=payload, timeout=self.timeout)
+            resp = self.send(method, path, sent, payload)
             if resp.status != 429:
                 return resp
             self.sleep(delay)  # the stage's own throttle said "slow down": a good client does
             delay *= 2
-        return http.request(method, url, headers=sent, body=payload, timeout=self.timeout)
+        return self.send(method, path, sent, payload)
+
+    def send(self, method: str, path: str, headers: dict[str, str], payload: str | None) -> http.Response:
+        """One request over HTTP; `_VersionApi` sends it as a direct invoke instead."""
+        return http.request(method, self.endpoint + path, headers=headers, body=payload, timeout=self.timeout)
 
     def record(
         self,
@@ -175,8 +181,7 @@ def _negative(api: _Api) -> None:
     api.record(
         "wrong api key", "R-VER-2", api.call("GET", "/items", key="envport-wrong-" + uuid.uuid4().hex), 403
     )
-    api.record("invalid json", "R-VER-2", api.call("POST", "/items", raw="{not json"), 400)
-    api.record("unknown id", "R-VER-2", api.call("GET", f"/items/{uuid.uuid4()}"), 404)
+    _input_checks(api)
     preflight = api.call(
         "OPTIONS",
         "/items",
@@ -200,6 +205,12 @@ def _negative(api: _Api) -> None:
         )
 
     api.record("cors preflight", "R-VER-2", preflight, 200, cors)
+
+
+def _input_checks(api: _Api) -> None:
+    """R-VER-2's refusals that the function itself makes (the others are the gateway's)."""
+    api.record("invalid json", "R-VER-2", api.call("POST", "/items", raw="{not json"), 400)
+    api.record("unknown id", "R-VER-2", api.call("GET", f"/items/{uuid.uuid4()}"), 404)
 
 
 def verify(
@@ -266,3 +277,149 @@ def _settle(api: _Api, settle_s: float, sleep: Callable[[float], None]) -> None:
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+# --- the journey against one published version, with no API Gateway involved (R-REL-4) ----------
+class _VersionApi(_Api):
+    """The journey's requests, sent as API Gateway proxy events (payload format 1.0) straight to
+    one version of the function with Lambda's Invoke, and its answer mapped back to a response.
+
+    A release judges a version before any traffic reaches it, so there is no stage to call: the
+    event is the one the REST API's proxy integration would build, and the answer is read the way
+    API Gateway reads it (a function error or a malformed answer is the 502 a client would get).
+    """
+
+    def __init__(
+        self,
+        clients: AwsClients,
+        function: str,
+        version: str,
+        stage: str,
+        origin: str,
+        timeout: float,
+        sleep: Callable[[float], None],
+    ) -> None:
+        super().__init__(f"lambda:{function}:{version}", "", origin, timeout, sleep)
+        self.clients, self.function, self.version, self.stage = clients, function, version, stage
+
+    def send(self, method: str, path: str, headers: dict[str, str], payload: str | None) -> http.Response:
+        event = proxy_event(method, path, {k: v for k, v in headers.items() if v}, payload, self.stage)
+        started = time.perf_counter()
+        try:
+            answer = self.clients.client("lambda").invoke(
+                FunctionName=self.function, Qualifier=self.version, Payload=json.dumps(event).encode()
+            )
+            raw = answer["Payload"].read()
+        except Exception as exc:
+            latency = (time.perf_counter() - started) * 1000
+            code = error_code(exc)
+            # Lambda's own throttle is what the stage's 429 stands for here: back off the same way.
+            status = 429 if code == "TooManyRequestsException" else None
+            return http.Response(status, latency_ms=latency, error=f"{code or type(exc).__name__}: {exc}")
+        latency = (time.perf_counter() - started) * 1000
+        if answer.get("FunctionError"):
+            return http.Response(
+                502, body=raw, latency_ms=latency, error=f"function error: {answer['FunctionError']}"
+            )
+        return proxy_response(raw, latency)
+
+
+def proxy_event(
+    method: str, path: str, headers: dict[str, str], body: str | None, stage: str
+) -> dict[str, Any]:
+    """The REST API proxy event (payload format 1.0) for `method path?query` on the /items routes."""
+    split = urllib.parse.urlsplit(path)
+    route = split.path
+    parts = route.strip("/").split("/")
+    if len(parts) == 2 and parts[0] == "items":
+        resource, path_parameters = "/items/{id}", {"id": urllib.parse.unquote(parts[1])}
+    else:
+        resource, path_parameters = route, None
+    query = dict(urllib.parse.parse_qsl(split.query)) or None
+    return {
+        "resource": resource,
+        "path": route,
+        "httpMethod": method,
+        "headers": headers or None,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()} or None,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/{stage}{route}",
+            "stage": stage,
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "envport-release-verify"},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def proxy_response(raw: bytes, latency_ms: float) -> http.Response:
+    """Read a payload format 1.0 answer as API Gateway does; anything else is its 502."""
+    try:
+        result = json.loads(raw)
+    except ValueError:
+        result = None
+    status = result.get("statusCode") if isinstance(result, dict) else None
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)
+    body = result.get("body") if isinstance(result, dict) else None
+    if (
+        not isinstance(result, dict)
+        or isinstance(status, bool)
+        or not isinstance(status, int)
+        or not 100 <= status <= 599
+        or not isinstance(body, (str, type(None)))
+    ):
+        return http.Response(502, body=raw, latency_ms=latency_ms, error="malformed Lambda proxy response")
+    headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items() if v is not None}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        if isinstance(values, list) and values:
+            headers.setdefault(str(name).lower(), ",".join(str(v) for v in values))
+    data = (body or "").encode("utf-8")
+    if result.get("isBase64Encoded") is True and body:
+        try:
+            data = base64.b64decode(body, validate=True)
+        except ValueError:
+            return http.Response(502, body=raw, latency_ms=latency_ms, error="malformed base64 body")
+    return http.Response(status, headers, data, latency_ms)
+
+
+def verify_version(
+    spec: EnvironmentSpec,
+    clients: AwsClients,
+    version: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> VerifyReport:
+    """R-VER-1's journey and the function's own R-VER-2 refusals against one published version,
+    invoked directly: what a release runs before any traffic moves and again during the bake.
+
+    The API-key and CORS-preflight checks are API Gateway's, which a direct invoke does not pass
+    through, so they are not part of it. Checks are named after the version and count for R-REL-4.
+    Never raises for a failed check; the journey's item is deleted in a `finally`.
+    """
+    started = time.monotonic()
+    recorder = clients.recorder
+    before = recorder.snapshot()
+    names = spec.names
+    origin = spec.cors_origins[0] if spec.cors_origins[0] != "*" else "https://verify.envport.invalid"
+    api = _VersionApi(clients, names.function, version, names.api_stage, origin, 0.0, sleep)
+    marker = f"envport-release-{uuid.uuid4().hex[:12]}"
+    try:
+        _journey(api, marker)
+        _input_checks(api)
+    finally:
+        if api.created_id:
+            api.call("DELETE", f"/items/{api.created_id}")
+    report = VerifyReport(spec.suffix, api.endpoint)
+    report.checks = [
+        replace(c, name=f"version {version}: {c.name}", requirement="R-REL-4") for c in api.checks
+    ]
+    report.wall_s, report.calls = time.monotonic() - started, recorder.since(before)
+    return report
