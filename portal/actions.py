@@ -36,9 +36,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from provisioning.artifacts import Artifact as BuiltArtifact
+from provisioning.release import ReleaseInputError, strategy_for
 from provisioning.spec import PROFILES, SpecError
 
-from .models import ACTIVE_STATUSES, AuditEvent, Deployment, Environment
+from .models import ACTIVE_STATUSES, Artifact, AuditEvent, Deployment, Environment
 from .permissions import PROD, allowed
 from .runner import jsonable, run_deployment
 
@@ -48,23 +50,30 @@ __all__ = [
     "ActionError",
     "Actor",
     "Conflict",
+    "Forbidden",
     "InvalidInput",
     "NotFound",
     "audit",
     "cancel_deployment",
     "check_create_environment",
     "check_delete_environment",
+    "check_release_target",
     "check_update_environment",
     "create_environment",
     "delete_environment",
     "enqueue",
     "expiry_refusal",
     "field_changes",
+    "find_artifact",
     "get_environment",
     "lift_protection",
     "may_lift_protection",
+    "may_release",
     "reap_stale_deployments",
+    "register_artifact",
     "request_deployment",
+    "request_release",
+    "request_rollback",
     "reveal_api_key",
     "run_deployment",
     "scheduled_drift_all",
@@ -524,13 +533,22 @@ def _describe_active(dep: Deployment) -> str:
 
 
 def request_deployment(
-    actor: Actor, env: Environment, kind: str, options: Mapping[str, Any] | None = None
+    actor: Actor,
+    env: Environment,
+    kind: str,
+    options: Mapping[str, Any] | None = None,
+    *,
+    artifact_sha256: str = "",
 ) -> Deployment:
-    """A queued Deployment with the spec snapshot; refused while another one is queued or running."""
+    """A queued Deployment with the spec snapshot; refused while another one is queued or running.
+
+    A release names the artifact it ships (`request_release` checks it and the strategy first)."""
     if kind not in Deployment.Kind.values:
         raise InvalidInput(
             f"unknown deployment kind {kind!r}", [f"kind: one of {', '.join(Deployment.Kind.values)}"]
         )
+    if kind == Deployment.Kind.RELEASE and not artifact_sha256:
+        raise InvalidInput("a release names the artifact it ships", ["artifact: see request_release"])
     try:
         spec = env.spec()
     except SpecError as exc:
@@ -544,6 +562,7 @@ def request_deployment(
         options=jsonable(dict(options or {})),
         spec_snapshot=jsonable(spec.to_dict()),
         celery_task_id=str(uuid.uuid4()),
+        artifact_sha256=artifact_sha256,
     )
     updates: dict[str, Any] = {"last_deployment": dep}
     if kind == Deployment.Kind.PROVISION:
@@ -571,6 +590,144 @@ def request_deployment(
     for name, value in updates.items():
         setattr(env, name, value)
     return dep
+
+
+# --- releases (R-REL) ---------------------------------------------------------------------
+class Forbidden(ActionError):
+    """The actor's role does not allow this (the console answers 403, the CLI exits 2)."""
+
+
+def may_release(actor: Actor, env: Environment) -> bool:
+    """Releasing code and rolling it back: operators for non-prod, admins for prod, by every path.
+
+    The CLI without a user acts with admin rights, as for lifting protection (`may_lift_protection`);
+    a schedule never releases."""
+    if actor.user is not None:
+        return allowed(actor.user, "release", env)
+    return actor.source == AuditEvent.Source.CLI
+
+
+def _require_release(actor: Actor, env: Environment, what: str) -> None:
+    if not may_release(actor, env):
+        who = "an admin" if env.stage == PROD else "an operator or an admin"
+        raise Forbidden(f"{what} of {env.suffix} needs {who}; {actor.name} may not")
+
+
+def _releasable_problems(env: Environment) -> list[str]:
+    if env.status != Environment.Status.READY:
+        return [
+            f"environment: {env.suffix} is {env.status}; provision it first "
+            "(a release needs its function and its live alias)"
+        ]
+    return []
+
+
+def check_release_target(actor: Actor, env: Environment) -> None:
+    """May `actor` release to `env` now? Asked before an artifact is built, which can take a while."""
+    _require_release(actor, env, "a release")
+    problems = _releasable_problems(env)
+    if problems:
+        raise InvalidInput(f"cannot release to {env.suffix}", problems)
+
+
+def register_artifact(actor: Actor, built: BuiltArtifact) -> Artifact:
+    """The portal's record (and bytes) of a built artifact; the same SHA-256 is stored once."""
+    record, created = Artifact.objects.get_or_create(
+        sha256=built.sha256,
+        defaults={
+            "size_bytes": built.size_bytes,
+            "source": built.source[:1024],
+            "handler": built.handler,
+            "runtime": built.runtime,
+            "architecture": built.architecture,
+            "data": built.data,
+            "created_by": actor.user,
+        },
+    )
+    if created:
+        audit(actor, "artifact.registered", detail=artifact_summary(record))
+    return record
+
+
+def artifact_summary(record: Artifact) -> dict[str, Any]:
+    return {
+        "sha256": record.sha256,
+        "size_bytes": record.size_bytes,
+        "source": record.source,
+        "handler": record.handler,
+    }
+
+
+def find_artifact(sha256: str) -> Artifact:
+    """An artifact the portal holds, by its full SHA-256 or a unique prefix of at least 8 digits."""
+    text = (sha256 or "").strip().lower()
+    if not (8 <= len(text) <= 64) or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidInput(
+            f"artifact {sha256!r} is not a SHA-256",
+            [f"artifact: {sha256!r} is not allowed; 8 to 64 hexadecimal digits of an artifact's SHA-256"],
+        )
+    found = list(Artifact.objects.defer("data").filter(sha256__startswith=text)[:2])
+    if len(found) != 1:
+        what = "no artifact" if not found else "more than one artifact"
+        raise NotFound(f"{what} with SHA-256 {text}; `manage.py releases NAME` lists what was released")
+    return found[0]
+
+
+def request_release(
+    actor: Actor,
+    env: Environment,
+    *,
+    artifact: Artifact | None = None,
+    source: Environment | None = None,
+    strategy: str | None = None,
+    percent: int | str | None = None,
+    bake: int | str | None = None,
+    interval: int | str | None = None,
+) -> Deployment:
+    """A queued release of `artifact`, or of what `source` serves (a promotion: the same bytes).
+
+    Every problem (artifact or source, the environment's state, the strategy and its durations)
+    is listed at once, before anything is queued or any AWS call is made (R-REL-3/6)."""
+    _require_release(actor, env, "a release")
+    problems = _releasable_problems(env)
+    if (artifact is None) == (source is None):
+        problems.append("artifact: name exactly one of an artifact or a source environment to promote from")
+    if source is not None:
+        if source.pk == env.pk:
+            problems.append(f"from: {env.suffix} cannot be promoted from itself")
+        elif not source.artifact_sha256:
+            problems.append(
+                f"from: {source.suffix} runs the portal's own lambda_bundle/, not a released artifact; "
+                "release it with --bundle lambda_bundle"
+            )
+        else:
+            artifact = Artifact.objects.defer("data").filter(sha256=source.artifact_sha256).first()
+            if artifact is None:
+                unknown = source.artifact_sha256[:12]
+                problems.append(f"from: the artifact {unknown} that {source.suffix} serves is unknown here")
+    try:
+        chosen = strategy_for(env.stage, strategy, percent, bake, interval)
+    except ReleaseInputError as exc:
+        problems += [f"{p.field}: {p.value!r} is not allowed; {p.allowed}" for p in exc.problems]
+    if problems or artifact is None:
+        raise InvalidInput(f"cannot release to {env.suffix}", problems)
+    options = {
+        "strategy": chosen.to_dict(),
+        "artifact": artifact_summary(artifact),
+        "source_environment": source.suffix if source is not None else None,
+    }
+    return request_deployment(actor, env, Deployment.Kind.RELEASE, options, artifact_sha256=artifact.sha256)
+
+
+def request_rollback(actor: Actor, env: Environment, to_version: str | None = None) -> Deployment:
+    """A queued rollback to `to_version`, or to the version before the one serving (R-REL-6)."""
+    _require_release(actor, env, "a rollback")
+    problems = _releasable_problems(env)
+    if to_version is not None and not (to_version.isdigit() and int(to_version) > 0):
+        problems.append(f"to: {to_version!r} is not allowed; a published version number such as 3")
+    if problems:
+        raise InvalidInput(f"cannot roll back {env.suffix}", problems)
+    return request_deployment(actor, env, Deployment.Kind.ROLLBACK, {"to_version": to_version})
 
 
 # Puts a run on the broker: (deployment id, task id) -> None. `portal.tasks` has the one that

@@ -32,7 +32,7 @@ from provisioning.spec import OVERRIDABLE
 from . import actions
 from .console import views
 from .console.badges import ago, badge
-from .models import AuditEvent, CheckResult, Deployment, DriftFinding, Environment, Step
+from .models import Artifact, AuditEvent, CheckResult, Deployment, DriftFinding, Environment, Step
 from .permissions import allowed
 
 admin.site.site_header = "envport console"
@@ -527,6 +527,9 @@ class DeploymentAdmin(ConsolePageAdmin, ReadOnlyAdmin):
         "outputs",
         "error",
         "celery_task_id",
+        "artifact_sha256",
+        "outcome",
+        "release_state",
         "spec_snapshot",
     )
     readonly_fields = record
@@ -566,6 +569,33 @@ class DeploymentAdmin(ConsolePageAdmin, ReadOnlyAdmin):
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return allowed(request.user, "provision")
+
+
+@admin.register(Artifact)
+class ArtifactAdmin(ReadOnlyAdmin):
+    """Function code the portal can release (R-REL-1): recorded by the CLI's or the console's
+    release; the zip itself is never loaded on these pages."""
+
+    list_display = ("short_sha", "handler", "size_bytes", "source", "created_by", "created_at")
+    search_fields = ("sha256", "source", "handler")
+    list_select_related = ("created_by",)
+    fields = (
+        "sha256",
+        "size_bytes",
+        "source",
+        "handler",
+        "runtime",
+        "architecture",
+        "created_by",
+        "created_at",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Artifact]:
+        return super().get_queryset(request).defer("data")
+
+    @admin.display(description="SHA-256", ordering="sha256")
+    def short_sha(self, obj: Artifact) -> str:
+        return obj.sha256[:12]
 
 
 @admin.register(Step)

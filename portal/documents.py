@@ -31,7 +31,7 @@ def deployment_document(dep: Deployment) -> dict[str, Any]:
     steps = list(dep.steps.order_by("position"))
     checks = list(dep.checks.order_by("position"))
     findings = list(dep.findings.order_by("resource", "field", "id"))
-    return {
+    document = {
         "environment": dep.environment.suffix,
         "deployment": dep.pk,
         "kind": dep.kind,
@@ -79,6 +79,22 @@ def deployment_document(dep: Deployment) -> dict[str, Any]:
         "warnings": [w.to_dict() for w in dep.capacity_warnings()],
         "error": dep.error or None,
     }
+    if dep.kind in (Deployment.Kind.RELEASE, Deployment.Kind.ROLLBACK):
+        document.update(release_fields(dep, (dep.options or {}).get("artifact")))
+    return document
+
+
+def release_fields(dep: Deployment, artifact: dict[str, Any] | None) -> dict[str, Any]:
+    """What a release or rollback adds to its document: how it ended and how traffic moved."""
+    out = dep.outputs or {}
+    return {
+        "status": dep.outcome or dep.status,  # promoted / rolled_back / unchanged / failed, once ended
+        "artifact": artifact,
+        "from_version": out.get("from_version"),
+        "to_version": out.get("to_version"),
+        "traffic": out.get("traffic", []),
+        "rollback_reason": out.get("rollback_reason"),
+    }
 
 
 def refusal_document(environment: str, kind: str, error: str, problems: list[str]) -> dict[str, Any]:
@@ -118,6 +134,11 @@ def environment_document(env: Environment) -> dict[str, Any]:
             for row in env.effective_settings()
         },
         "warnings": [w.to_dict() for w in env.capacity_warnings()],
+        "artifact": (
+            {"sha256": env.artifact_sha256, "handler": env.handler}
+            if env.artifact_sha256
+            else {"sha256": None, "handler": None, "source": "the portal's lambda_bundle/"}
+        ),
         "outputs": env.outputs,
         "health": {
             "status": env.health,

@@ -87,6 +87,11 @@ class Environment(models.Model):
     last_deployment = models.ForeignKey(
         "Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
+    # The code that serves 100% of traffic, set by a promoted release or a rollback (R-REL-1/6);
+    # empty: the portal's own lambda_bundle/. Kept by value (the spec needs it on every read)
+    # rather than through a foreign key; `Artifact` holds each address's record.
+    artifact_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    handler = models.CharField(max_length=256, blank=True, editable=False)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -117,6 +122,8 @@ class Environment(models.Model):
             ("teardown_prod_environment", "Can tear down a prod environment"),
             ("lift_protection_environment", "Can lift an environment's deletion protection"),
             ("reveal_key_environment", "Can reveal an environment's API key"),
+            ("release_environment", "Can release code to or roll back a non-prod environment"),
+            ("release_prod_environment", "Can release code to or roll back a prod environment"),
         ]
 
     def __str__(self) -> str:
@@ -133,6 +140,8 @@ class Environment(models.Model):
             cost_centre=self.cost_centre,
             alarm_emails=self.alarm_emails or (),
             overrides=self.overrides or {},
+            artifact_sha256=self.artifact_sha256 or None,
+            handler=self.handler or None,
         )
 
     def clean_fields(self, exclude: Any = None) -> None:
@@ -214,6 +223,8 @@ class Deployment(models.Model):
         DRIFT = "drift"
         HEALTH = "health"
         TEARDOWN = "teardown"
+        RELEASE = "release"
+        ROLLBACK = "rollback"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -254,6 +265,13 @@ class Deployment(models.Model):
     outputs = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
+    # Releases and rollbacks (R-REL-2..6): the artifact shipped, how it ended, and the engine's
+    # ReleaseState (versions, traffic changes, phase): what a resumed run picks up from.
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(
+        max_length=16, blank=True, help_text="promoted, rolled_back, unchanged or failed (releases)."
+    )
+    release_state = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -305,6 +323,7 @@ class Step(models.Model):
     calls = models.PositiveIntegerField(default=0)
     diffs = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
+    detail = models.TextField(blank=True, help_text="What a release step did (a traffic change, a check).")
 
     class Meta:
         ordering = ["deployment", "position"]
@@ -394,3 +413,32 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         target = f" {self.environment_suffix}" if self.environment_suffix else ""
         return f"{self.actor} {self.action}{target} ({self.source})"
+
+
+class Artifact(models.Model):
+    """Function code the portal can release: a deterministic zip addressed by its SHA-256 (R-REL-1).
+
+    The zip's bytes are kept in the database (`data`: every web and worker process reaches it
+    without a shared disk) until a release uploads them to the target account's artifact bucket;
+    querysets that list artifacts defer them. The record says where the code came from.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    size_bytes = models.PositiveBigIntegerField()
+    source = models.CharField(
+        max_length=1024, help_text="A folder, a zip file, or the environment it was promoted from."
+    )
+    handler = models.CharField(max_length=256)
+    runtime = models.CharField(max_length=32)
+    architecture = models.CharField(max_length=16)
+    data = models.BinaryField(editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.source})"

@@ -1,9 +1,10 @@
 """Who may press which console button: one Django permission per action, granted through groups.
 
-The groups are made by migration 0003: viewer (view only), operator (plan, provision, verify,
-drift check, teardown of non-prod, reveal the API key) and admin (everything, including prod
-teardown and lifting deletion protection). Every console view calls `allowed` on the server;
-the templates call it too, but only to hide buttons a user could not use anyway.
+The groups are made by migration 0003 (and 0004 for releases): viewer (view only), operator
+(plan, provision, verify, drift check, teardown of and releases to non-prod, reveal the API key)
+and admin (everything, including prod teardown and releases and lifting deletion protection).
+Every console view calls `allowed` on the server; the templates call it too, but only to hide
+buttons a user could not use anyway.
 """
 
 from __future__ import annotations
@@ -19,19 +20,21 @@ PERMISSIONS = {
     "teardown_prod": "portal.teardown_prod_environment",
     "lift_protection": "portal.lift_protection_environment",
     "reveal_key": "portal.reveal_key_environment",
+    "release": "portal.release_environment",  # releasing code and rolling it back (R-REL)
+    "release_prod": "portal.release_prod_environment",
 }
 ACTIONS = tuple(PERMISSIONS)
 PROD = "prod"
 
 
 def allowed(user: Any, action: str, env: Any = None) -> bool:
-    """May `user` do `action` (to `env`)? Tearing down a prod environment needs its own permission."""
+    """May `user` do `action` (to `env`)? Tearing down or releasing to prod needs its own permission."""
     if action not in PERMISSIONS:
         raise KeyError(action)
     if not (user and user.is_active and user.is_staff):
         return False
-    if action == "teardown" and env is not None and env.stage == PROD:
-        action = "teardown_prod"
+    if action in ("teardown", "release") and env is not None and env.stage == PROD:
+        action = f"{action}_prod"
     return bool(user.has_perm(PERMISSIONS[action]))
 
 

@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -26,13 +26,22 @@ from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from provisioning import release as releases
+from provisioning.artifacts import (
+    artifact_from_bytes,
+    artifact_location,
+    code_sha256,
+    default_artifact,
+    upload_artifact,
+)
 from provisioning.aws import AwsClients, AwsTarget, CallCounts
+from provisioning.checks import Check
 from provisioning.engine import DestroyRefused, Engine, RunResult, StepEvent
 from provisioning.health import HealthReport, check_health
 from provisioning.spec import EnvironmentSpec, spec_from_dict
 from provisioning.verify import VerifyReport, verify
 
-from .models import CheckResult, Deployment, DriftFinding, Environment, Step
+from .models import Artifact, CheckResult, Deployment, DriftFinding, Environment, Step
 from .targets import target_for
 
 log = logging.getLogger("portal.runner")
@@ -80,6 +89,29 @@ def run_verify(spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) ->
 def run_health(spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> HealthReport:
     """R-OPS-3: alarm states and a light request."""
     return check_health(spec, target, clients=clients)
+
+
+def run_release(
+    spec: EnvironmentSpec,
+    clients: AwsClients,
+    code: releases.CodeRef,
+    strategy: releases.Strategy,
+    state: releases.ReleaseState | None,
+    on_event: releases.EventSink,
+    restore: releases.CodeRef,
+) -> releases.ReleaseResult:
+    """R-REL-2..5: publish, verify the version, move traffic while watching; resumable from `state`.
+    `restore` is what `$LATEST` returns to if the release does not promote."""
+    return releases.release(
+        spec,
+        clients,
+        code,
+        strategy,
+        state,
+        on_event=on_event,
+        restore=restore,
+        poll_s=settings.ENVPORT_RELEASE_POLL_SECONDS,
+    )
 
 
 # A report whose checks and calls a run stores: verification's and health's share both shapes.
@@ -141,6 +173,7 @@ class _Run:
         self.checks: list[CheckResult] = []
         self.findings: list[DriftFinding] = []
         self.env_updates: dict[str, Any] = {}
+        self.outcome = ""  # a release's or rollback's end: promoted, rolled_back, unchanged, failed
         self.started_env_status: str | None = _STARTED_ENV_STATUS.get(dep.kind)
 
     # graph.run calls back on the thread that called it, never from its pool: the run's own
@@ -182,22 +215,24 @@ class _Run:
 
     def add_report(self, report: Report) -> None:
         """Store a verification's or a health check's checks, and count its AWS calls."""
-        start = len(self.checks)
-        for i, check in enumerate(report.checks, start=start + 1):
-            self.checks.append(
-                CheckResult(
-                    deployment_id=self.dep.pk,
-                    position=i,
-                    name=check.name[:200],
-                    requirement=check.requirement[:32],
-                    passed=check.passed,
-                    http_status=check.status,
-                    latency_ms=check.latency_ms,
-                    expected=check.expected,
-                    found=check.found,
-                )
-            )
+        self.checks.extend(self.check_rows(report.checks, start=len(self.checks)))
         self.calls += report.calls
+
+    def check_rows(self, checks: Iterable[Check], start: int) -> list[CheckResult]:
+        return [
+            CheckResult(
+                deployment_id=self.dep.pk,
+                position=i,
+                name=check.name[:200],
+                requirement=check.requirement[:32],
+                passed=check.passed,
+                http_status=check.status,
+                latency_ms=check.latency_ms,
+                expected=check.expected,
+                found=check.found,
+            )
+            for i, check in enumerate(checks, start=start + 1)
+        ]
 
     def add_findings(self, result: RunResult) -> None:
         for diff in result.findings:
@@ -292,6 +327,142 @@ def _teardown(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsC
         run.env_updates["status"] = EnvStatus.FAILED
 
 
+class _ReleaseEvents:
+    """A release's events as they happen: its state (what a resumed run picks up from) and a
+    heartbeat on the Deployment, a Step per phase or traffic change, its checks at once, so the
+    console follows the bake live and a worker's death loses nothing that was decided."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.t0 = time.monotonic()
+        self.checks = run.dep.checks.count()
+        self.last_percent: int | None = None
+
+    def __call__(self, event: releases.ReleaseEvent) -> None:
+        run, state = self.run, event.state
+        failed = any(not c.passed for c in event.checks)
+        Deployment.objects.filter(pk=run.dep.pk).update(
+            release_state=jsonable(state.to_dict()), heartbeat_at=timezone.now()
+        )
+        if event.checks:
+            CheckResult.objects.bulk_create(run.check_rows(event.checks, start=self.checks))
+            self.checks += len(event.checks)
+        run.position += 1
+        diffs = []
+        if state.percent != self.last_percent:
+            field = "traffic on the new version (%)"
+            diffs = [{"field": field, "found": self.last_percent, "wanted": state.percent}]
+            self.last_percent = state.percent
+        step = Step.objects.create(
+            deployment_id=run.dep.pk,
+            position=run.position,
+            resource="live alias",
+            kind="lambda-alias",
+            action=state.phase[:16],
+            status="failed" if failed or state.phase == releases.FAILED else "succeeded",
+            started_offset_s=round(time.monotonic() - self.t0, 4),
+            seconds=0.0,
+            diffs=jsonable(diffs),
+            detail=event.message,
+        )
+        if run.progress is not None:
+            run.progress(step)
+
+
+def _code_ref(clients: AwsClients, sha256: str) -> releases.CodeRef:
+    """The artifact in the target account's bucket: uploaded from the portal's copy unless there."""
+    record = Artifact.objects.get(sha256=sha256)
+    built = artifact_from_bytes(
+        bytes(record.data),
+        handler=record.handler,
+        source=record.source,
+        runtime=record.runtime,
+        architecture=record.architecture,
+    )
+    location = upload_artifact(clients, built)
+    return releases.CodeRef(location.bucket, location.key, record.sha256, record.handler)
+
+
+def _serving_code(spec: EnvironmentSpec, clients: AwsClients) -> releases.CodeRef:
+    """The code the environment serves before the release: its released artifact, or lambda_bundle/
+    (which every provision uploads), in the account's artifact bucket."""
+    if spec.artifact_sha256:
+        sha256, handler = spec.artifact_sha256, spec.function_handler
+    else:
+        bundle = default_artifact()
+        sha256, handler = bundle.sha256, bundle.handler
+    location = artifact_location(clients, sha256)
+    return releases.CodeRef(location.bucket, location.key, sha256, handler)
+
+
+def _release(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> None:
+    dep = run.dep
+    code = _code_ref(clients, dep.artifact_sha256)
+    strategy = releases.Strategy(**dep.options["strategy"])
+    state = releases.ReleaseState.from_dict(dep.release_state) if dep.release_state else None
+    restore = _serving_code(spec, clients)
+    result = run_release(spec, clients, code, strategy, state, _ReleaseEvents(run), restore)
+    _absorb_release(run, result)
+    if result.outcome == releases.PROMOTED:
+        run.env_updates.update(artifact_sha256=code.sha256_hex, handler=code.handler)
+
+
+def _rollback(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> None:
+    """Move the alias back, then make the environment's record and `$LATEST` follow what serves:
+    its artifact (or lambda_bundle/) becomes the one a later provision deploys."""
+    result = releases.rollback(spec, clients, run.dep.options.get("to_version"), on_event=_ReleaseEvents(run))
+    _absorb_release(run, result)
+    before = clients.recorder.snapshot()
+    serving = releases.serving(spec, clients)
+    code = _code_of(clients, serving.code_sha256)
+    if code is None:
+        run.fail(
+            f"version {serving.version} serves code {serving.code_sha256} that the portal has no artifact "
+            "for; $LATEST and the environment's record were left as they were"
+        )
+    else:
+        releases.align_latest(spec, clients, code)
+        bundle = code.sha256_hex == default_artifact().sha256
+        run.env_updates.update(
+            artifact_sha256="" if bundle else code.sha256_hex, handler="" if bundle else code.handler
+        )
+    run.calls += clients.recorder.since(before)
+
+
+def _code_of(clients: AwsClients, lambda_sha256: str | None) -> releases.CodeRef | None:
+    """The artifact whose zip Lambda reports as `lambda_sha256` (base64): one the portal recorded,
+    or lambda_bundle/ (which has no record)."""
+    if not lambda_sha256:
+        return None
+    bundle = default_artifact()
+    known = [(bundle.sha256, bundle.handler)] + [
+        (r.sha256, r.handler) for r in Artifact.objects.defer("data").only("sha256", "handler")
+    ]
+    for sha256, handler in known:
+        if code_sha256(sha256) == lambda_sha256:
+            location = artifact_location(clients, sha256)
+            return releases.CodeRef(location.bucket, location.key, sha256, handler)
+    return None
+
+
+def _absorb_release(run: _Run, result: releases.ReleaseResult) -> None:
+    run.calls += result.calls
+    run.outcome = result.outcome
+    run.outputs = jsonable(
+        {
+            "artifact_sha256": result.code_sha256,
+            "from_version": result.from_version,
+            "to_version": result.to_version,
+            "traffic": result.traffic,
+            "rollback_reason": result.reason,
+            "deleted_versions": result.deleted_versions,
+            "notified": result.notified,
+        }
+    )
+    if not result.ok:
+        run.fail(result.error or result.reason or f"{result.operation} {result.outcome}")
+
+
 RUNNERS: dict[str, Callable[[_Run, EnvironmentSpec, AwsTarget, AwsClients], None]] = {
     Kind.PLAN: _plan,
     Kind.PROVISION: _provision,
@@ -299,7 +470,12 @@ RUNNERS: dict[str, Callable[[_Run, EnvironmentSpec, AwsTarget, AwsClients], None
     Kind.DRIFT: _drift,
     Kind.HEALTH: _health,
     Kind.TEARDOWN: _teardown,
+    Kind.RELEASE: _release,
+    Kind.ROLLBACK: _rollback,
 }
+
+
+RELEASE_KINDS = (Kind.RELEASE, Kind.ROLLBACK)
 
 
 # --- the entry point ----------------------------------------------------------------------------
@@ -333,12 +509,16 @@ def run_deployment(deployment_id: int, progress: Callable[[Step], None] | None =
     if not claimed:
         log.info("deployment %s is %s; not run again", deployment_id, dep.status)
         return dep
-    if dep.attempts > 1:  # resumed after a lost worker: its partial record is replaced
+    resumed_release = dep.attempts > 1 and dep.kind in RELEASE_KINDS
+    if dep.attempts > 1 and not resumed_release:  # resumed after a lost worker: its record is replaced
         log.warning("deployment %s resumed (attempt %s)", dep.pk, dep.attempts)
         dep.steps.all().delete()
         dep.checks.all().delete()
         dep.findings.all().delete()
     run = _Run(dep, progress)
+    if resumed_release:  # a release goes on from its recorded state: what it did stays on record
+        log.warning("release %s resumed from %s (attempt %s)", dep.pk, dep.release_state, dep.attempts)
+        run.position = dep.steps.count()
     try:
         spec = spec_from_dict(dep.spec_snapshot)
         env = dep.environment
@@ -371,6 +551,7 @@ def _finish(run: _Run) -> Deployment:
             calls_by_operation=dict(sorted(run.calls.by_operation.items())),
             outputs=jsonable(run.outputs),
             error="\n".join(run.errors),
+            outcome=run.outcome or (releases.FAILED if dep.kind in RELEASE_KINDS and not run.ok else ""),
         )
         if run.env_updates:
             Environment.objects.filter(pk=dep.environment_id).update(**run.env_updates)

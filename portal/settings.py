@@ -230,6 +230,8 @@ ENVPORT_ENGINE_WORKERS = int(_env("ENVPORT_ENGINE_WORKERS", "8"))
 # --- runs: heartbeats and the reaper -------------------------------------------------------
 ENVPORT_HEARTBEAT_SECONDS = float(_env("ENVPORT_HEARTBEAT_SECONDS", "15"))
 ENVPORT_STALE_AFTER_SECONDS = float(_env("ENVPORT_STALE_AFTER_SECONDS", "300"))
+# How often a release looks at the alarms and the new version's errors while it bakes.
+ENVPORT_RELEASE_POLL_SECONDS = float(_env("ENVPORT_RELEASE_POLL_SECONDS", "10"))
 
 # --- Celery --------------------------------------------------------------------------------
 REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -130,3 +130,68 @@ def sparkline(
         f'<polyline points="{coords}" fill="none" stroke="#1565c0" stroke-width="1.5"/>'
         f'<circle cx="{last_x:.1f}" cy="{last_y:.1f}" r="2.5" fill="#1565c0"/></svg>'
     )
+
+
+def traffic_chart(
+    points: Sequence[tuple[float, int]], until_s: float, rolled_back: bool = False, width: int = 760
+) -> SafeString:
+    """A release's traffic over time: the new version's share (0-100%) as a step line.
+
+    `points` are (seconds from the release's start, percent) as the traffic changed; the line
+    holds each share until the next change, and the last one until `until_s` (now, or the end).
+    A rollback is marked where the share fell back to 0. The percentages are written on the line
+    and in the title, not told by colour alone.
+    """
+    if not points:
+        return mark_safe('<p class="ep-muted">No traffic has moved to the new version yet.</p>')
+    height, plot_h = 140, 100
+    total = max(until_s, points[-1][0], 1.0)
+    scale = (width - LEFT - RIGHT - 30) / total
+    x0 = LEFT + 30
+
+    def xy(at: float, percent: int) -> tuple[float, float]:
+        return x0 + at * scale, TOP + plot_h - percent / 100 * plot_h
+
+    coords: list[str] = [f"{x0:.1f},{TOP + plot_h:.1f}"]
+    for i, (at, percent) in enumerate(points):
+        previous = points[i - 1][1] if i else 0
+        coords.append("{:.1f},{:.1f}".format(*xy(at, previous)))
+        coords.append("{:.1f},{:.1f}".format(*xy(at, percent)))
+    coords.append("{:.1f},{:.1f}".format(*xy(total, points[-1][1])))
+    moves = ", ".join(f"{p}% at {_seconds(at)}" for at, p in points)
+    summary = f"Traffic on the new version: {moves}" + ("; rolled back" if rolled_back else "")
+    out = [
+        f'<svg class="ep-traffic" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(summary)}">'
+        f"<title>{escape(summary)}</title>"
+    ]
+    for percent in (0, 50, 100):
+        _, y = xy(0, percent)
+        out.append(
+            f'<line x1="{x0}" y1="{y:.1f}" x2="{width - RIGHT}" y2="{y:.1f}" stroke="#e0e0e0"/>'
+            f'<text x="{x0 - 4}" y="{y + 3:.1f}" font-size="10" text-anchor="end" '
+            f'fill="#555">{percent}%</text>'
+        )
+    tick = _tick_step(total)
+    for i in range(int(total / tick) + 1):
+        x, _ = xy(i * tick, 0)
+        out.append(
+            f'<text x="{x:.1f}" y="{TOP + plot_h + 14}" font-size="10" text-anchor="middle" '
+            f'fill="#555">{_seconds(i * tick)}</text>'
+        )
+    colour = FAILED_FILL if rolled_back else ACTION_FILL["update"]
+    out.append(f'<polyline points="{" ".join(coords)}" fill="none" stroke="{colour}" stroke-width="2"/>')
+    for at, percent in points:
+        x, y = xy(at, percent)
+        out.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
+            f'<text x="{x + 4:.1f}" y="{max(y - 4, TOP + 8):.1f}" font-size="10" '
+            f'fill="#222">{percent}%</text>'
+        )
+    if rolled_back:
+        x, y = xy(points[-1][0], 0)
+        out.append(
+            f'<text x="{x:.1f}" y="{y - 4:.1f}" font-size="12" fill="{FAILED_FILL}">✖ rolled back</text>'
+        )
+    out.append("</svg>")
+    return mark_safe("".join(out))

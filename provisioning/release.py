@@ -397,6 +397,7 @@ def release(
     poll_s: float = 10.0,
     max_version_errors: int | None = None,
     wait_timeout_s: float = 300.0,
+    restore: CodeRef | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ReleaseResult:
@@ -407,8 +408,9 @@ def release(
     `max_version_errors` is how many `Errors` of the new version (its `ExecutedVersion` metric
     behind the alias) fail the release; by default the environment's own Errors alarm threshold.
     `retain` published versions are kept after a promotion, besides any an alias points at.
+    `restore`: the code that serves now; a release that does not promote puts `$LATEST` back to it.
     """
-    problems = code.problems() + strategy.problems()
+    problems = code.problems() + strategy.problems() + (restore.problems() if restore else [])
     if not _int_in(retain, 1, 1000):
         problems.append(Problem("retain", retain, "an integer from 1 to 1000 (versions kept)"))
     if not isinstance(poll_s, (int, float)) or poll_s <= 0:
@@ -435,8 +437,105 @@ def release(
         wait_timeout_s,
         clock,
         sleep,
+        restore,
     )
     return run.run()
+
+
+class _Latest:
+    """`$LATEST` of one function: set to a code reference, waiting out Lambda's update states."""
+
+    def __init__(
+        self,
+        lam: Any,
+        function: str,
+        wait_timeout_s: float,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.lam, self.function, self.wait_timeout_s = lam, function, wait_timeout_s
+        self.clock, self.sleep = clock, sleep
+
+    def set(self, code: CodeRef) -> None:
+        """`$LATEST` holding `code` and its handler, updated only where it differs."""
+        latest = self.wait_ready()
+        if latest.get("Handler") != code.handler:
+            self.retrying(
+                lambda: self.lam.update_function_configuration(
+                    FunctionName=self.function, Handler=code.handler
+                )
+            )
+            latest = self.wait_ready()
+        if latest.get("CodeSha256") != code.sha256_b64:
+            params: dict[str, Any] = {
+                "FunctionName": self.function,
+                "S3Bucket": code.bucket,
+                "S3Key": code.key,
+            }
+            if code.object_version:
+                params["S3ObjectVersion"] = code.object_version
+            updated = self.retrying(lambda: self.lam.update_function_code(**params))
+            if updated.get("CodeSha256") != code.sha256_b64:
+                raise RuntimeError(
+                    f"s3://{code.bucket}/{code.key} is not the artifact: Lambda read CodeSha256 "
+                    f"{updated.get('CodeSha256')!r}, expected {code.sha256_b64!r} (SHA-256 {code.sha256_hex})"
+                )
+            self.wait_ready()
+
+    def wait_ready(self) -> dict[str, Any]:
+        """$LATEST Active with its last update Successful (bounded); a Failed update raises."""
+        deadline = self.clock() + self.wait_timeout_s
+        delay = 0.5
+        while True:
+            config: dict[str, Any] = self.lam.get_function_configuration(FunctionName=self.function)
+            if config.get("State") == "Failed" or config.get("LastUpdateStatus") == "Failed":
+                reason = (
+                    config.get("LastUpdateStatusReason") or config.get("StateReason") or "no reason given"
+                )
+                raise RuntimeError(f"Lambda function {self.function} failed to update: {reason}")
+            if config.get("State", "Active") == "Active" and config.get("LastUpdateStatus") in (
+                None,
+                "Successful",
+            ):
+                return config
+            if self.clock() > deadline:
+                raise TimeoutError(
+                    f"timed out after {self.wait_timeout_s:.0f} s waiting for {self.function} "
+                    "to be Active with its last update Successful"
+                )
+            self.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def retrying(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """An update still in progress answers ResourceConflictException: wait and try again."""
+        delay = 1.0
+        for attempt in range(6):
+            try:
+                return call()
+            except Exception as exc:
+                if attempt == 5 or error_code(exc) != "ResourceConflictException":
+                    raise
+                self.sleep(delay)
+                delay = min(delay * 2, 8.0)
+        raise AssertionError("unreachable")
+
+
+
+def align_latest(
+    spec: EnvironmentSpec,
+    clients: AwsClients,
+    code: CodeRef,
+    *,
+    wait_timeout_s: float = 300.0,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Put `$LATEST` on `code` (after a rollback on demand: the code the alias now serves), so that
+    the function and its alias agree and a later provision does not publish what was rolled back."""
+    problems = code.problems()
+    if problems:
+        raise ReleaseInputError(problems)
+    _Latest(clients.client("lambda"), spec.names.function, wait_timeout_s, clock, sleep).set(code)
 
 
 class _Release:
@@ -456,14 +555,17 @@ class _Release:
         wait_timeout_s: float,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
+        restore: CodeRef | None = None,
     ) -> None:
         self.spec, self.clients, self.code, self.strategy = spec, clients, code, strategy
+        self.restore = restore  # what `$LATEST` goes back to if the release does not promote
         self.state = None if state is None else ReleaseState.from_dict(state.to_dict())  # our own copy
         self.on_event, self.retain, self.poll_s = on_event, retain, poll_s
         self.max_version_errors, self.wait_timeout_s = max_version_errors, wait_timeout_s
         self.clock, self.sleep = clock, sleep
         self.function = spec.names.function
         self.lam = clients.client("lambda")
+        self.latest = _Latest(self.lam, self.function, wait_timeout_s, clock, sleep)
         self.checks: list[Check] = []
         self.notes: list[str] = []
         self.deleted: list[str] = []
@@ -485,6 +587,8 @@ class _Release:
             self._abort(exc)
             raise
         st = self.state
+        if st is not None and st.phase in (ROLLED_BACK, FAILED) and st.to_version is not None:
+            self._restore_latest()
         return ReleaseResult(
             operation="release",
             environment=self.spec.suffix,
@@ -551,30 +655,8 @@ class _Release:
     # --- publish -----------------------------------------------------------------------------
     def _publish(self) -> None:
         st, code = self._state(), self.code
-        latest = self._wait_ready()
-        if latest.get("Handler") != code.handler:
-            self._retrying(
-                lambda: self.lam.update_function_configuration(
-                    FunctionName=self.function, Handler=code.handler
-                )
-            )
-            latest = self._wait_ready()
-        if latest.get("CodeSha256") != code.sha256_b64:
-            params: dict[str, Any] = {
-                "FunctionName": self.function,
-                "S3Bucket": code.bucket,
-                "S3Key": code.key,
-            }
-            if code.object_version:
-                params["S3ObjectVersion"] = code.object_version
-            updated = self._retrying(lambda: self.lam.update_function_code(**params))
-            if updated.get("CodeSha256") != code.sha256_b64:
-                raise RuntimeError(
-                    f"s3://{code.bucket}/{code.key} is not the artifact: Lambda read CodeSha256 "
-                    f"{updated.get('CodeSha256')!r}, expected {code.sha256_b64!r} (SHA-256 {code.sha256_hex})"
-                )
-            self._wait_ready()
-        published = self._retrying(
+        self.latest.set(code)
+        published = self.latest.retrying(
             lambda: self.lam.publish_version(
                 FunctionName=self.function,
                 CodeSha256=code.sha256_b64,
@@ -587,42 +669,18 @@ class _Release:
         st.to_version, st.phase = version, PUBLISHED
         self._emit(f"published version {version} (CodeSha256 {code.sha256_b64})")
 
-    def _wait_ready(self) -> dict[str, Any]:
-        """$LATEST Active with its last update Successful (bounded); a Failed update raises."""
-        deadline = self.clock() + self.wait_timeout_s
-        delay = 0.5
-        while True:
-            config: dict[str, Any] = self.lam.get_function_configuration(FunctionName=self.function)
-            if config.get("State") == "Failed" or config.get("LastUpdateStatus") == "Failed":
-                reason = (
-                    config.get("LastUpdateStatusReason") or config.get("StateReason") or "no reason given"
-                )
-                raise RuntimeError(f"Lambda function {self.function} failed to update: {reason}")
-            if config.get("State", "Active") == "Active" and config.get("LastUpdateStatus") in (
-                None,
-                "Successful",
-            ):
-                return config
-            if self.clock() > deadline:
-                raise TimeoutError(
-                    f"timed out after {self.wait_timeout_s:.0f} s waiting for {self.function} "
-                    "to be Active with its last update Successful"
-                )
-            self.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-    def _retrying(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """An update still in progress answers ResourceConflictException: wait and try again."""
-        delay = 1.0
-        for attempt in range(6):
-            try:
-                return call()
-            except Exception as exc:
-                if attempt == 5 or error_code(exc) != "ResourceConflictException":
-                    raise
-                self.sleep(delay)
-                delay = min(delay * 2, 8.0)
-        raise AssertionError("unreachable")
+    def _restore_latest(self) -> None:
+        """After a release that did not promote, `$LATEST` goes back to the code that serves, so
+        that it matches the live alias again: otherwise drift reports the alias behind `$LATEST`
+        and the next provision would publish the rejected code (the alias follows `$LATEST`)."""
+        if self.restore is None:
+            return
+        try:
+            self.latest.set(self.restore)
+        except Exception as exc:  # traffic is already safe; say so rather than fail the rollback
+            self.notes.append(f"$LATEST still holds the rejected code ({type(exc).__name__}: {exc})")
+        else:
+            self.notes.append(f"$LATEST restored to the serving code ({self.restore.sha256_hex[:12]})")
 
     # --- traffic -----------------------------------------------------------------------------
     def _shift_and_watch(self) -> None:

@@ -35,6 +35,10 @@ BADGES: dict[str, tuple[str, str]] = {
     # check result / step status
     "passed": ("✔", "ok"),
     "skipped": ("»", "idle"),
+    # a release's outcome
+    "promoted": ("✔", "ok"),
+    "rolled_back": ("↶", "warn"),
+    "unchanged": ("=", "idle"),
 }
 
 

@@ -30,10 +30,13 @@ from django.views.decorators.http import require_http_methods
 
 from portal import actions
 from portal import dispatch as dispatcher
-from portal.models import ACTIVE_STATUSES, Deployment, Environment
+from portal.documents import release_fields
+from portal.models import ACTIVE_STATUSES, Artifact, Deployment, Environment
 from portal.permissions import allowed, allowed_actions
 from portal.progress import QUEUED_HINT_S, expected_steps
-from portal.svg import timeline
+from portal.svg import timeline, traffic_chart
+from provisioning import release as releases
+from provisioning.artifacts import ArtifactError, artifact_from_bytes
 from provisioning.spec import SpecError
 
 from . import plans
@@ -225,6 +228,77 @@ def reveal_key_view(model_admin: Any, request: HttpRequest, object_id: str) -> H
     return response
 
 
+# --- releases (R-REL) ------------------------------------------------------------------------
+RELEASE_FIELDS = ("strategy", "percent", "bake", "interval")
+
+
+def release_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """GET: what serves the environment and a release form (an artifact the portal holds, a zip to
+    upload, or another environment to promote from, and the strategy); POST: queue the release."""
+    env = _object(model_admin, request, object_id)
+    _require(request, "release", env)
+    if request.method == "POST":
+        dep = _request_release(request, env)
+        if dep is None:
+            return HttpResponseRedirect(request.path)
+        dispatch(dep)
+        messages.success(request, f"Release to {env.suffix} started as deployment #{dep.pk}.")
+        return HttpResponseRedirect(_admin_url(dep))
+    strategy = releases.STAGE_STRATEGIES.get(env.stage, releases.STAGE_STRATEGIES["dev"])
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "original": env,
+        "title": f"Release to {env.suffix}",
+        "artifacts": Artifact.objects.defer("data")[:30],
+        "sources": Environment.objects.exclude(pk=env.pk).exclude(artifact_sha256="").order_by("suffix"),
+        "kinds": releases.KINDS,
+        "default": strategy,
+        "serving_version": (env.outputs or {}).get("serving_version"),
+    }
+    return TemplateResponse(request, "admin/portal/environment/release.html", context)
+
+
+def _request_release(request: HttpRequest, env: Environment) -> Deployment | None:
+    """The release the form asks for, or None with every refusal as a message."""
+    form = request.POST
+    who = actor(request)
+    strategy = {name: (form.get(name) or "").strip() or None for name in RELEASE_FIELDS}
+    try:
+        actions.check_release_target(who, env)
+        artifact, source = None, None
+        upload = request.FILES.get("zip")
+        if upload is not None:
+            handler = (form.get("handler") or "").strip()
+            try:
+                built = artifact_from_bytes(upload.read(), handler=handler, source=f"upload {upload.name}")
+            except ArtifactError as exc:
+                raise actions.InvalidInput(f"the zip {upload.name} was refused", exc.problems) from None
+            artifact = actions.register_artifact(who, built)
+        elif form.get("artifact"):
+            artifact = actions.find_artifact(form["artifact"])
+        elif form.get("source"):
+            source = actions.get_environment(form["source"])
+        return actions.request_release(who, env, artifact=artifact, source=source, **strategy)
+    except actions.ActionError as exc:
+        _refused(request, exc)
+        return None
+
+
+def rollback_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    env = _object(model_admin, request, object_id)
+    _require(request, "release", env)
+    to_version = (request.POST.get("to_version") or "").strip() or None
+    try:
+        dep = actions.request_rollback(actor(request), env, to_version)
+    except actions.ActionError as exc:
+        _refused(request, exc)
+        return HttpResponseRedirect(_admin_url(env))
+    dispatch(dep)
+    messages.warning(request, f"Rollback of {env.suffix} started as deployment #{dep.pk}.")
+    return HttpResponseRedirect(_admin_url(dep))
+
+
 def environment_urls(model_admin: Any) -> list[Any]:
     wrap = _wrapper(model_admin)
     return [
@@ -241,6 +315,12 @@ def environment_urls(model_admin: Any) -> list[Any]:
             name="portal_environment_lift_protection",
         ),
         path("<path:object_id>/reveal-key/", wrap(reveal_key_view), name="portal_environment_reveal_key"),
+        path(
+            "<path:object_id>/release/",
+            wrap(release_view, "GET", "POST"),
+            name="portal_environment_release",
+        ),
+        path("<path:object_id>/rollback/", wrap(rollback_view), name="portal_environment_rollback"),
     ]
 
 
@@ -264,6 +344,12 @@ def environment_context(request: HttpRequest, env: Environment) -> dict[str, Any
         "api_key_id": outputs.get("api_key_id"),
         "protected": env.protected,
         "capacity_warnings": env.capacity_warnings(),
+        "serving": {
+            "artifact_sha256": env.artifact_sha256,
+            "handler": env.handler,
+            "version": outputs.get("serving_version"),
+        },
+        "releases": list(runs.filter(kind__in=RELEASE_KINDS).order_by("-created_at", "-id")[:5]),
     }
 
 
@@ -294,6 +380,8 @@ def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
         "calls": sorted((dep.calls_by_operation or {}).items(), key=lambda kv: (-kv[1], kv[0])),
         "hint": hint_for(dep.error) if dep.error else "",
     }
+    if dep.kind in RELEASE_KINDS:
+        parts["release"] = release_parts(dep, now)
     if dep.kind == Kind.PLAN and finished:
         parts["plan"] = {
             "rows": sorted(steps, key=lambda s: (s.action == "no-op", s.resource)),
@@ -302,6 +390,29 @@ def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
             "warnings": dep.capacity_warnings(),
         }
     return parts
+
+
+RELEASE_KINDS = (Kind.RELEASE, Kind.ROLLBACK)
+
+
+def release_parts(dep: Deployment, now: Any) -> dict[str, Any]:
+    """A release's picture and facts: traffic over time (live while it runs), versions, outcome."""
+    state = dep.release_state or {}
+    started = state.get("started_at") or 0.0
+    points = [(float(t["at"]) - started, int(t["percent"])) for t in state.get("traffic", [])]
+    if dep.finished_at is not None and dep.started_at is not None and started:
+        until = dep.finished_at.timestamp() - started
+    else:
+        until = now.timestamp() - started if started else 0.0
+    fields = release_fields(dep, (dep.options or {}).get("artifact"))
+    return {
+        **fields,
+        "phase": state.get("phase"),
+        "percent": state.get("percent"),
+        "strategy": (dep.options or {}).get("strategy"),
+        "source_environment": (dep.options or {}).get("source_environment"),
+        "chart": traffic_chart(points, until, rolled_back=dep.outcome == "rolled_back"),
+    }
 
 
 def _message(dep: Deployment, done: int, total: int | None, elapsed: float, checks: list[Any]) -> str:
@@ -335,6 +446,8 @@ def live_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRes
         "ep-steps": render_to_string("admin/portal/deployment/_steps.html", context, request),
         "ep-timeline": str(parts["timeline"]),
     }
+    if "release" in parts:
+        fragments["ep-release"] = render_to_string("admin/portal/deployment/_release.html", context, request)
     if parts["finished"]:
         fragments["ep-results"] = render_to_string("admin/portal/deployment/_results.html", context, request)
     response = JsonResponse(

@@ -136,7 +136,10 @@ class EnvportCommand(BaseCommand):
         self, env: Environment, kind: str, options: dict[str, Any], *, inline: bool, as_json: bool
     ) -> None:
         """Request one run, run or follow it, report it; leave with exit 1 unless it succeeded."""
-        dep = self.request(env, kind, options, as_json=as_json)
+        self.follow_one(self.request(env, kind, options, as_json=as_json), inline=inline, as_json=as_json)
+
+    def follow_one(self, dep: Deployment, *, inline: bool, as_json: bool) -> None:
+        """Run or follow a requested deployment, report it; leave with exit 1 unless it succeeded."""
         (dep,) = self.execute_runs([dep], inline=inline, as_json=as_json)
         code = self.report(dep, as_json=as_json)
         if code:
@@ -224,6 +227,19 @@ class EnvportCommand(BaseCommand):
         for warning in warnings:
             self.stdout.write(f"WARNING {warning['message']}")
 
+    def print_release(self, doc: dict[str, Any]) -> None:
+        artifact = doc.get("artifact") or {}
+        if artifact:
+            self.stdout.write(
+                f"artifact {artifact['sha256']} ({artifact['size_bytes']} bytes, from {artifact['source']})"
+            )
+        self.stdout.write(f"version {doc.get('from_version')} -> {doc.get('to_version')}")
+        if doc.get("traffic"):
+            moves = ", ".join(f"{t['percent']}% at {t['at_s']:.1f} s" for t in doc["traffic"])
+            self.stdout.write(f"traffic on the new version: {moves}")
+        if doc.get("rollback_reason"):
+            self.stdout.write(f"rollback reason: {doc['rollback_reason']}")
+
     def print_text(self, doc: dict[str, Any]) -> None:
         seconds = f" in {doc['seconds']:.1f} s" if doc["seconds"] is not None else ""
         calls = doc["calls"]
@@ -240,7 +256,9 @@ class EnvportCommand(BaseCommand):
                     self.stdout.write(f"  {step['action']:<8} {step['resource']}")
                     for diff in step["diffs"]:
                         self.stdout.write(f"      {diff['field']}: {diff['found']!r} -> {diff['wanted']!r}")
-        if doc["outputs"]:
+        if doc["kind"] in (Deployment.Kind.RELEASE, Deployment.Kind.ROLLBACK):
+            self.print_release(doc)
+        elif doc["outputs"]:
             self.stdout.write("outputs:")
             for key, value in doc["outputs"].items():
                 self.stdout.write(f"  {key:<18} {value}")

@@ -1,0 +1,90 @@
+"""manage.py release NAME (--bundle PATH | --artifact SHA256 | --from ENV) [--handler MODULE.FUNCTION]
+                   [--strategy all-at-once|canary|linear] [--percent P] [--bake DURATION]
+                   [--interval DURATION] [--inline] [--json]
+
+Ship function code into an environment (R-REL): a new version behind the `live` alias, verified
+before traffic moves, traffic shifted by the strategy while alarms and checks watch it, rolled
+back automatically on any failure. Exit 0 promoted (or nothing to do), 1 rolled back or failed,
+2 refused before any AWS call (unknown environment, an artifact that fails its checks, a bad
+strategy or duration).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal import actions
+from portal.management.cli import EnvportCommand
+from portal.models import Deployment, Environment
+from provisioning.artifacts import ArtifactError, build_artifact
+from provisioning.release import KINDS, ReleaseInputError, strategy_for
+
+
+class Command(EnvportCommand):
+    help = (
+        "Release function code into an environment: --bundle a package folder or .zip, --artifact a "
+        "SHA-256 the portal holds, or --from another environment (the same bytes). Durations: 30s, 5m, 1h."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("name", help="the environment's suffix")
+        what = parser.add_mutually_exclusive_group(required=True)
+        what.add_argument(
+            "--bundle", metavar="PATH", help="a package folder (requirements.txt vendored) or a .zip"
+        )
+        what.add_argument("--artifact", metavar="SHA256", help="an artifact the portal holds (8+ hex digits)")
+        what.add_argument("--from", dest="source", metavar="ENV", help="promote what ENV serves")
+        parser.add_argument(
+            "--handler", metavar="MODULE.FUNCTION", help="default: PACKAGE.handler.lambda_handler"
+        )
+        parser.add_argument("--strategy", help="one of " + ", ".join(KINDS) + " (default: the stage's)")
+        parser.add_argument("--percent", help="canary share, or linear step, in percent (1-99)")
+        parser.add_argument("--bake", metavar="DURATION", help="how long the canary (or 100%%) is watched")
+        parser.add_argument("--interval", metavar="DURATION", help="time between linear steps")
+        self.add_inline(parser)
+        self.add_json(parser)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        as_json, kind = opts["json"], Deployment.Kind.RELEASE
+        env = self.environment(opts["name"], as_json=as_json, kind=kind)
+        refuse = self.refuser(env.suffix, as_json)
+        strategy = {k: opts[k] for k in ("strategy", "percent", "bake", "interval")}
+        try:  # the cheap checks first: a build can take a while
+            strategy_for(
+                env.stage, strategy["strategy"], strategy["percent"], strategy["bake"], strategy["interval"]
+            )
+        except ReleaseInputError as exc:
+            refuse(
+                f"cannot release to {env.suffix}",
+                [f"--{p.field}: {p.value!r} is not allowed; {p.allowed}" for p in exc.problems],
+            )
+        source: Environment | None = None
+        artifact = None
+        try:
+            actions.check_release_target(actions.Actor.cli(), env)
+            if opts["bundle"]:
+                artifact = actions.register_artifact(actions.Actor.cli(), self.build(opts, refuse))
+            elif opts["artifact"]:
+                artifact = actions.find_artifact(opts["artifact"])
+            else:
+                source = actions.get_environment(opts["source"])
+            dep = actions.request_release(
+                actions.Actor.cli(), env, artifact=artifact, source=source, **strategy
+            )
+        except actions.ActionError as exc:
+            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
+        self.follow_one(dep, inline=opts["inline"], as_json=as_json)
+
+    def build(self, opts: dict[str, Any], refuse: Any) -> Any:
+        if opts["handler"] is not None and not opts["handler"].strip():
+            refuse("--handler is empty", ["--handler: MODULE.FUNCTION, such as app.handler.main"])
+        try:
+            return build_artifact(opts["bundle"], handler=opts["handler"])
+        except ArtifactError as exc:
+            refuse(f"artifact {opts['bundle']} refused", exc.problems)
+
+    def refuser(self, suffix: str, as_json: bool) -> Any:
+        def refuse(message: str, problems: list[str]) -> None:
+            self.refuse(message, problems, as_json=as_json, environment=suffix, kind=Deployment.Kind.RELEASE)
+
+        return refuse

@@ -1,0 +1,56 @@
+"""manage.py releases NAME [--json]: what serves the environment, and its releases and rollbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.documents import deployment_summary, release_fields
+from portal.management.cli import EnvportCommand
+from portal.models import Deployment
+
+
+class Command(EnvportCommand):
+    help = "The artifact serving an environment and its release history, newest first."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("name", help="the environment's suffix")
+        parser.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+        self.add_json(parser)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        as_json = opts["json"]
+        env = self.environment(opts["name"], as_json=as_json, kind="releases")
+        if not 1 <= opts["limit"] <= 1000:
+            self.refuse(
+                "--limit must be from 1 to 1000", as_json=as_json, environment=env.suffix, kind="releases"
+            )
+        runs = list(
+            Deployment.objects.filter(
+                environment=env, kind__in=(Deployment.Kind.RELEASE, Deployment.Kind.ROLLBACK)
+            )
+            .select_related("requested_by")
+            .order_by("-created_at", "-id")[: opts["limit"]]
+        )
+        history = [
+            {**(deployment_summary(d) or {}), **release_fields(d, (d.options or {}).get("artifact"))}
+            for d in runs
+        ]
+        serving = {
+            "artifact_sha256": env.artifact_sha256 or None,
+            "handler": env.handler or None,
+            "version": (env.outputs or {}).get("serving_version"),
+        }
+        if as_json:
+            self.print_json({"environment": env.suffix, "serving": serving, "releases": history})
+            return
+        what = serving["artifact_sha256"] or "the portal's lambda_bundle/"
+        self.stdout.write(f"{env.suffix} serves {what} (version {serving['version'] or '?'})")
+        if not history:
+            self.stdout.write("no releases yet: manage.py release NAME --bundle PATH")
+        for item in history:
+            sha = (item.get("artifact") or {}).get("sha256") or "-"
+            self.stdout.write(
+                f"  #{item['id']:<5} {item['kind']:<9} {item['status']:<12} {sha[:12]:<12} "
+                f"v{item['from_version']} -> v{item['to_version']}  {item['created_at']}"
+                + (f"  ({item['rollback_reason']})" if item.get("rollback_reason") else "")
+            )

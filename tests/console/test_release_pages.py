@@ -1,0 +1,99 @@
+"""The console's Release and Roll back (R-REL): the same service as the CLI, roles on the server.
+
+Operators release to non-prod environments and roll them back, admins any; a viewer gets 403.
+A refused release shows every problem and queues nothing; an uploaded zip is checked like the
+CLI's bundle before it is recorded.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from portal.models import Artifact, AuditEvent, Deployment, Environment
+
+pytestmark = pytest.mark.django_db
+READY = Environment.Status.READY
+
+
+def _zip(handler_body: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app/__init__.py", "")
+        archive.writestr("app/handler.py", handler_body)
+    return buffer.getvalue()
+
+
+GOOD = "def lambda_handler(event, context):\n    return {'statusCode': 200, 'body': '{}'}\n"
+
+
+def _messages(response):
+    return [str(m) for m in response.context["messages"]]
+
+
+@pytest.mark.parametrize(("role", "stage", "status"), [
+    ("viewer", "dev", 403), ("operator", "dev", 200), ("operator", "prod", 403), ("admin", "prod", 200),
+])  # fmt: skip
+def test_release_page_follows_the_roles(login, make_env, role, stage, status):
+    env = make_env(f"{stage}1", stage, status=READY)
+    response = login(role).get(reverse("admin:portal_environment_release", args=[env.pk]))
+    assert response.status_code == status
+    page = login(role).get(reverse("admin:portal_environment_change", args=[env.pk])).content.decode()
+    assert ("Release…" in page) is (status == 200)
+
+
+# R-REL-1, R-REL-3
+def test_an_uploaded_zip_is_checked_recorded_and_released(login, make_env, dispatched):
+    env = make_env("dev1", status=READY)
+    upload = SimpleUploadedFile("app.zip", _zip(GOOD), content_type="application/zip")
+    response = login("operator").post(
+        reverse("admin:portal_environment_release", args=[env.pk]),
+        {
+            "zip": upload,
+            "handler": "app.handler.lambda_handler",
+            "strategy": "canary",
+            "percent": "20",
+            "bake": "1m",
+        },
+        follow=True,
+    )
+    dep = Deployment.objects.get(kind="release")
+    assert dispatched == [dep]
+    assert dep.options["strategy"] == {"kind": "canary", "percent": 20, "bake_s": 60, "interval_s": 0}
+    record = Artifact.objects.get(sha256=dep.artifact_sha256)
+    assert record.source == "upload app.zip" and record.created_by.username == "operator"
+    assert "Release to dev1 started" in " ".join(_messages(response))
+    assert AuditEvent.objects.filter(action="deployment.requested.release", actor="operator").exists()
+
+
+def test_a_refused_release_lists_every_problem_and_queues_nothing(login, make_env, dispatched):
+    env = make_env("dev1", status=READY)
+    bad = SimpleUploadedFile("bad.zip", _zip("import missing_pkg\n" + GOOD), content_type="application/zip")
+    response = login("operator").post(
+        reverse("admin:portal_environment_release", args=[env.pk]),
+        {"zip": bad, "handler": "app.handler.lambda_handler"},
+        follow=True,
+    )
+    assert dispatched == [] and not Deployment.objects.filter(kind="release").exists()
+    assert not Artifact.objects.exists()
+    assert any("missing_pkg" in m for m in _messages(response))
+    response = login("operator").post(
+        reverse("admin:portal_environment_release", args=[env.pk]),
+        {"strategy": "linear", "interval": "0s"},
+        follow=True,
+    )
+    text = " ".join(_messages(response))
+    assert "name exactly one of an artifact or a source environment" in text and "interval" in text
+
+
+def test_roll_back_button_queues_a_rollback(login, make_env, dispatched):
+    env = make_env("dev1", status=READY)
+    url = reverse("admin:portal_environment_rollback", args=[env.pk])
+    response = login("operator").post(url, follow=True)
+    dep = Deployment.objects.get(kind="rollback")
+    assert dispatched == [dep] and dep.options == {"to_version": None}
+    assert "Rollback of dev1 started" in " ".join(_messages(response))
