@@ -43,6 +43,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/provision.py --latency 50
 	$(PY) bench/verify.py
+	$(PY) bench/release.py
 
 clean: down
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -47,6 +47,12 @@ code = {
     "R-OPS-3": "provisioning/health.py",
     "R-OPS-4": "provisioning/engine.py (destroy, DestroyRefused), resources/table.py (backup); portal/actions.py (may_lift_protection: admin-only on every path), console teardown backs up unless declined",
     "R-OPS-5": "portal/actions.py (teardown_expired_previews re-checks stage and protection; no expiry on prod, none in the past at creation)",
+    "R-REL-1": "provisioning/artifacts.py (deterministic zip by SHA-256, vendored requirements, import check), resources/artifact_bucket.py (versioned, SSE, public access blocked, TLS only, lifecycle), resources/function.py (code from S3); portal Artifact model",
+    "R-REL-2": "provisioning/resources/alias.py (publish, live alias), resources/rest_api.py and permission.py (integration and permission on the alias), provisioning/release.py",
+    "R-REL-3": "provisioning/release.py (Strategy, STAGE_STRATEGIES, strategy_for, parse_duration); localcloud/aliases.py (weighted routing), localcloud/alarms.py (alarm evaluation)",
+    "R-REL-4": "provisioning/release.py (_journey by version, _alarm_check, _errors_check, _roll_back, _notify, _restore_latest), provisioning/verify.py (verify_version)",
+    "R-REL-5": "provisioning/release.py (ReleaseState, resume); portal/runner.py (_ReleaseEvents stores the state; a resumed release keeps its record)",
+    "R-REL-6": "provisioning/release.py (rollback, unchanged, _retain); portal/actions.py (request_release from a source environment, request_rollback)",
 }
 m = collections.defaultdict(list)
 for p in sorted(pathlib.Path("tests").rglob("test_*.py")):

@@ -183,10 +183,11 @@ def traffic_chart(
     out.append(f'<polyline points="{" ".join(coords)}" fill="none" stroke="{colour}" stroke-width="2"/>')
     for at, percent in points:
         x, y = xy(at, percent)
+        right = x > width - RIGHT - 40  # a label near the right edge goes to the left of its point
         out.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
-            f'<text x="{x + 4:.1f}" y="{max(y - 4, TOP + 8):.1f}" font-size="10" '
-            f'fill="#222">{percent}%</text>'
+            f'<text x="{x - 4 if right else x + 4:.1f}" y="{max(y - 4, TOP + 8):.1f}" font-size="10" '
+            f'text-anchor="{"end" if right else "start"}" fill="#222">{percent}%</text>'
         )
     if rolled_back:
         x, y = xy(points[-1][0], 0)

@@ -10,6 +10,7 @@ pages. Screenshots go to docs/screenshots/ for the README.
 from __future__ import annotations
 
 import importlib
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,9 @@ ARGS = [
     "--no-first-run",
 ]
 
+# Every resource of an environment: what a first plan creates and a provision's steps show.
+RESOURCES = 16
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
@@ -50,6 +54,9 @@ def roles() -> None:
     migration = importlib.import_module("portal.migrations.0003_console_roles")
     state = MigrationLoader(connection).project_state(("portal", "0003_console_roles"))
     migration.make_roles(state.apps, None)
+    releases = importlib.import_module("portal.migrations.0004_releases")  # and who may release
+    state = MigrationLoader(connection).project_state(("portal", "0004_releases"))
+    releases.grant_release(state.apps, None)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +97,23 @@ def worker_threads(
         thread.join(timeout=120)
 
 
-def test_operator_plans_provisions_and_watches_it_succeed(live_server, worker_threads, roles, monkeypatch):
+def _release_two() -> bytes:
+    """lambda_bundle/ with one line more: a second artifact that passes the journey."""
+    from provisioning.artifacts import DEFAULT_ROOT
+    from provisioning.bundle import deterministic_zip
+
+    files = {
+        f"lambda_bundle/{p.relative_to(DEFAULT_ROOT).as_posix()}": p.read_bytes()
+        for p in sorted(DEFAULT_ROOT.rglob("*.py"))
+        if "__pycache__" not in p.parts
+    }
+    files["lambda_bundle/handler.py"] += b"\n# release two\n"
+    return deterministic_zip(files)
+
+
+def test_operator_plans_provisions_and_watches_it_succeed(
+    live_server, worker_threads, roles, monkeypatch, tmp_path
+):
     from playwright.sync_api import expect, sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -101,6 +124,8 @@ def test_operator_plans_provisions_and_watches_it_succeed(live_server, worker_th
     user = User.objects.create_user("olivia", password="console-pw-1", is_staff=True)
     user.groups.add(Group.objects.get(name="operator"))
     SHOTS.mkdir(parents=True, exist_ok=True)
+    release_zip = tmp_path / "release.zip"
+    release_zip.write_bytes(_release_two())
 
     # No ORM call inside this block: Playwright runs it in another greenlet, where Django's
     # context-local connections are other ones (opened, and never closed, by a query here).
@@ -128,7 +153,7 @@ def test_operator_plans_provisions_and_watches_it_succeed(live_server, worker_th
         # plan: read-only, every resource to create
         page.click("button:has-text('Plan')")
         expect(page.locator("#ep-plan")).to_be_visible()
-        expect(page.locator("#ep-plan")).to_contain_text("would create 14")
+        expect(page.locator("#ep-plan")).to_contain_text(f"would create {RESOURCES}")
         page.screenshot(path=str(SHOTS / "plan.png"), full_page=True)
 
         # apply exactly this plan, and watch the run on the deployment page
@@ -143,8 +168,8 @@ def test_operator_plans_provisions_and_watches_it_succeed(live_server, worker_th
         assert checks.count() >= 20
         assert page.locator('#ep-checks tr[data-passed="false"]').count() == 0
         assert page.locator('#ep-checks tr[data-passed="true"]').count() == checks.count()
-        expect(page.locator("#ep-steps tbody tr")).to_have_count(14)
-        expect(page.locator("#ep-timeline svg rect")).to_have_count(14)
+        expect(page.locator("#ep-steps tbody tr")).to_have_count(RESOURCES)
+        expect(page.locator("#ep-timeline svg rect")).to_have_count(RESOURCES)
         page.screenshot(path=str(SHOTS / "deployment.png"), full_page=True)
 
         # verify again from the environment page: a second point on the overview's sparkline
@@ -165,6 +190,23 @@ def test_operator_plans_provisions_and_watches_it_succeed(live_server, worker_th
         page.goto(f"{live_server.url}/admin/")
         expect(page.locator("#ep-trends .ep-spark")).to_have_count(2)
         page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+
+        # R-REL-3: release new code by canary from the environment page and watch the traffic move
+        page.goto(f"{live_server.url}/admin/portal/environment/")
+        page.click("text=demo-shop")
+        page.click("text=Release…")
+        page.set_input_files("#ep-zip", str(release_zip))
+        page.fill("#ep-handler", "lambda_bundle.handler.lambda_handler")
+        page.select_option("#ep-strategy", "canary")
+        page.fill("#ep-percent", "50")
+        page.fill("#ep-bake", "3s")
+        page.click("input[type=submit][value^='Release to']")
+        expect(page.locator("#ep-release-detail")).to_be_visible()
+        expect(page.locator("#ep-live[data-finished=true]")).to_be_attached(timeout=120_000)
+        expect(page.locator("#ep-release-detail")).to_contain_text("promoted")
+        moved = re.compile(r"50% at .*100% at")  # the canary's share, then all of it
+        expect(page.locator("#ep-traffic svg")).to_have_attribute("aria-label", moved)
+        page.screenshot(path=str(SHOTS / "release.png"), full_page=True)
         browser.close()
 
     env = Environment.objects.get(suffix="demo-shop")

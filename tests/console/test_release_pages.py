@@ -97,3 +97,38 @@ def test_roll_back_button_queues_a_rollback(login, make_env, dispatched):
     dep = Deployment.objects.get(kind="rollback")
     assert dispatched == [dep] and dep.options == {"to_version": None}
     assert "Rollback of dev1 started" in " ".join(_messages(response))
+
+
+def test_release_page_and_its_live_fragment_show_the_traffic_picture(login, make_env):
+    # R-REL-4: the traffic split over time, the outcome and the rollback reason
+    env = make_env("dev1", status=READY)
+    dep = Deployment.objects.create(
+        environment=env,
+        kind="release",
+        status="failed",
+        outcome="rolled_back",
+        artifact_sha256="a" * 64,
+        options={"strategy": {"kind": "canary", "percent": 10, "bake_s": 300, "interval_s": 0}},
+        outputs={"from_version": "3", "to_version": "4", "rollback_reason": "alarm x: found ALARM"},
+        release_state={
+            "started_at": 1000.0,
+            "phase": "rolled_back",
+            "percent": 0,
+            "traffic": [{"at": 1001.0, "percent": 10}, {"at": 1031.5, "percent": 0}],
+        },
+    )
+    client = login("viewer")
+    page = client.get(reverse("admin:portal_deployment_change", args=[dep.pk])).content.decode()
+    assert "Version 3 → 4" in page and "strategy canary 10%" in page
+    assert "Why it was rolled back:</strong> alarm x: found ALARM" in page
+    assert 'aria-label="Traffic on the new version: 10% at 1.0 s, 0% at 32 s; rolled back"' in page
+    live = client.get(reverse("admin:portal_deployment_live", args=[dep.pk])).json()
+    assert "ep-release" in live["html"] and "rolled back" in live["html"]["ep-release"]
+
+
+def test_traffic_chart_without_points_says_so():
+    from portal.svg import traffic_chart
+
+    assert "No traffic has moved" in traffic_chart([], 0.0)
+    chart = traffic_chart([(0.0, 50), (3.0, 100)], 3.0)
+    assert "50% at 0.00 s, 100% at 3.0 s" in chart and "rolled back" not in chart
