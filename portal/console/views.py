@@ -407,6 +407,9 @@ def release_parts(dep: Deployment, now: Any) -> dict[str, Any]:
     fields = release_fields(dep, (dep.options or {}).get("artifact"))
     return {
         **fields,
+        # while it runs, the checks so far (the version's journeys, alarm and error watches); the
+        # full table comes with the results once it has ended
+        "checks_so_far": [] if dep.finished_at is not None else list(dep.checks.all()),
         "phase": state.get("phase"),
         "percent": state.get("percent"),
         "strategy": (dep.options or {}).get("strategy"),

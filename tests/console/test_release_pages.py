@@ -132,3 +132,23 @@ def test_traffic_chart_without_points_says_so():
     assert "No traffic has moved" in traffic_chart([], 0.0)
     chart = traffic_chart([(0.0, 50), (3.0, 100)], 3.0)
     assert "50% at 0.00 s, 100% at 3.0 s" in chart and "rolled back" not in chart
+
+
+def test_a_running_release_shows_its_checks_so_far(login, make_env):
+    # R-REL-4: the alarm states and checks of the new version, live
+    from portal.models import CheckResult
+
+    env = make_env("dev1", status=READY)
+    dep = Deployment.objects.create(
+        environment=env,
+        kind="release",
+        status="running",
+        artifact_sha256="b" * 64,
+        release_state={"started_at": 1000.0, "phase": "shifted", "percent": 10, "traffic": []},
+    )
+    CheckResult.objects.create(
+        deployment=dep, name="alarms with 10% of traffic on version 2", passed=True, found="8 alarms: OK"
+    )
+    live = login("viewer").get(reverse("admin:portal_deployment_live", args=[dep.pk])).json()
+    fragment = live["html"]["ep-release"]
+    assert "1 check so far" in fragment and "alarms with 10% of traffic on version 2" in fragment
