@@ -405,6 +405,7 @@ def _release(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsCl
     _absorb_release(run, result)
     if result.outcome == releases.PROMOTED:
         run.env_updates.update(artifact_sha256=code.sha256_hex, handler=code.handler)
+        _serving_version(run, result.to_version)
 
 
 def _rollback(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> None:
@@ -426,7 +427,16 @@ def _rollback(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsC
         run.env_updates.update(
             artifact_sha256="" if bundle else code.sha256_hex, handler="" if bundle else code.handler
         )
+    _serving_version(run, serving.version)
     run.calls += clients.recorder.since(before)
+
+
+def _serving_version(run: _Run, version: str | None) -> None:
+    """The environment's outputs name the version its alias serves (R-ENV-4 style)."""
+    if version is not None:
+        outputs = dict(run.dep.environment.outputs or {})
+        outputs["serving_version"] = version
+        run.env_updates["outputs"] = jsonable(public_outputs(outputs))
 
 
 def _code_of(clients: AwsClients, lambda_sha256: str | None) -> releases.CodeRef | None:

@@ -50,10 +50,13 @@ class StepPrinter:
         if not self.enabled:
             return
         mark = {"succeeded": "ok  ", "failed": "FAIL", "skipped": "skip"}.get(step.status, step.status[:4])
-        line = (
-            f"{self.prefix}{mark} {step.resource:<26} {step.action:<8} {step.seconds:7.2f} s "
-            f"{step.calls:4d} calls"
-        )
+        if step.detail:  # a release's phase or traffic change: what happened says more than timings
+            line = f"{self.prefix}{mark} {step.action:<11} {step.detail[:160]}"
+        else:
+            line = (
+                f"{self.prefix}{mark} {step.resource:<26} {step.action:<8} {step.seconds:7.2f} s "
+                f"{step.calls:4d} calls"
+            )
         if step.error:
             line += f"  {step.error.splitlines()[0][:160]}"
         if self.tty:
@@ -234,7 +237,7 @@ class EnvportCommand(BaseCommand):
                 f"artifact {artifact['sha256']} ({artifact['size_bytes']} bytes, from {artifact['source']})"
             )
         self.stdout.write(f"version {doc.get('from_version')} -> {doc.get('to_version')}")
-        if doc.get("traffic"):
+        if doc.get("traffic") and doc["kind"] == Deployment.Kind.RELEASE:
             moves = ", ".join(f"{t['percent']}% at {t['at_s']:.1f} s" for t in doc["traffic"])
             self.stdout.write(f"traffic on the new version: {moves}")
         if doc.get("rollback_reason"):

@@ -127,7 +127,8 @@ def test_release_canary_promote_rollback_and_promotion(cli, make_env, local_targ
     served = _gateway_versions(local_target, start)
     assert {"1", "2"} <= set(served)  # during the bake both versions served through the alias
     env.refresh_from_db()
-    assert env.artifact_sha256 == doc["artifact"]["sha256"]
+    assert env.artifact_sha256 == doc["artifact"]["sha256"] and env.outputs["serving_version"] == "2"
+    assert cli("releases", "rel1", "--json").json()["serving"]["version"] == "2"
 
     again = cli("release", "rel1", "--artifact", env.artifact_sha256[:12], "--inline", "--json")
     assert again.code == 0 and again.json()["status"] == "unchanged"
@@ -153,7 +154,8 @@ def test_release_canary_promote_rollback_and_promotion(cli, make_env, local_targ
     assert back.code == 0, back.err
     assert back.json()["to_version"] == "1"
     _no_api_gateway(back.json())
-    assert Environment.objects.get(suffix="rel1").artifact_sha256 == ""  # version 1 is lambda_bundle/
+    rolled = Environment.objects.get(suffix="rel1")
+    assert rolled.artifact_sha256 == "" and rolled.outputs["serving_version"] == "1"  # lambda_bundle/
     assert cli("drift", "rel1", "--inline").code == 0
 
     history = cli("releases", "rel1", "--json").json()["releases"]
