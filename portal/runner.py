@@ -32,6 +32,7 @@ from provisioning.artifacts import (
     artifact_location,
     code_sha256,
     default_artifact,
+    set_referenced,
     upload_artifact,
 )
 from provisioning.aws import AwsClients, AwsTarget, CallCounts
@@ -406,6 +407,7 @@ def _release(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsCl
     if result.outcome == releases.PROMOTED:
         run.env_updates.update(artifact_sha256=code.sha256_hex, handler=code.handler)
         _serving_version(run, result.to_version)
+        _references(run, clients, serving=code.sha256_hex, before=restore.sha256_hex)
 
 
 def _rollback(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> None:
@@ -427,8 +429,32 @@ def _rollback(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsC
         run.env_updates.update(
             artifact_sha256="" if bundle else code.sha256_hex, handler="" if bundle else code.handler
         )
+        _references(run, clients, serving=code.sha256_hex, before=spec.artifact_sha256 or "")
     _serving_version(run, serving.version)
     run.calls += clients.recorder.since(before)
+
+
+def _references(run: _Run, clients: AwsClients, *, serving: str, before: str) -> None:
+    """Keep the artifact bucket's lifecycle honest (R-REL-1): what serves is referenced; what
+    served before and no other environment of the portal serves is not, and S3 expires it after
+    the grace period. lambda_bundle/ is rebuilt by every provision and is never let go.
+
+    A failure here does not undo the release: it is noted, and the next release tries again."""
+    bundle = default_artifact().sha256
+    mark = {serving: True}
+    others = Environment.objects.exclude(pk=run.dep.environment_id)
+    if before and before != serving and not others.filter(artifact_sha256=before).exists():
+        mark[before] = False
+    before_calls = clients.recorder.snapshot()
+    for sha256, referenced in mark.items():
+        if sha256 == bundle:
+            continue
+        try:
+            set_referenced(clients, sha256, referenced)
+        except Exception as exc:
+            log.warning("artifact %s not marked referenced=%s: %s", sha256, referenced, exc)
+            run.outputs.setdefault("notes", []).append(f"artifact {sha256[:12]} not re-tagged: {exc}")
+    run.calls += clients.recorder.since(before_calls)
 
 
 def _serving_version(run: _Run, version: str | None) -> None:

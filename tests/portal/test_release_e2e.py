@@ -156,12 +156,17 @@ def test_release_canary_promote_rollback_and_promotion(cli, make_env, local_targ
     _no_api_gateway(back.json())
     rolled = Environment.objects.get(suffix="rel1")
     assert rolled.artifact_sha256 == "" and rolled.outputs["serving_version"] == "1"  # lambda_bundle/
+    assert _referenced(local_target, env.artifact_sha256) == "true"  # rel2 still serves it
+    assert cli("rollback", "rel2", "--inline").code == 0  # now nothing serves it: S3 may expire it
+    assert _referenced(local_target, env.artifact_sha256) == "false"
     assert cli("drift", "rel1", "--inline").code == 0
 
-    history = cli("releases", "rel1", "--json").json()["releases"]
+    history = cli("releases", "rel1", "--json").json()["releases"]  # newest first
     assert [h["status"] for h in history] == ["rolled_back", "rolled_back", "unchanged", "promoted"]
     assert Deployment.objects.filter(environment=env, kind="release").count() == 3
 
+
+SCALE = 0.05  # the local cloud's alarm time scale here: 300 s periods last 15 s, evaluated every 3 s
 
 FAILS_UNDER_LOAD = """
 
@@ -184,7 +189,7 @@ def test_a_version_that_fails_under_load_is_rolled_back_by_its_alarm(
     """The Errors alarm goes to ALARM through the local cloud's real evaluation while clients send
     traffic at a 50% canary; the release rolls back within an evaluation period and a poll, and
     the alarm topic is notified. Periods are scaled (LOCALCLOUD_ALARM_TIME_SCALE's setting:
-    300 s becomes 3 s), never changed in what the engine provisions."""
+    300 s becomes 15 s), never changed in what the engine provisions."""
     # R-REL-4
     settings.ENVPORT_RELEASE_POLL_SECONDS = 0.5
     make_env("load1", alarm_emails=["ops@example.com"], overrides={"alarm_lambda_errors": 2})
@@ -193,19 +198,25 @@ def test_a_version_that_fails_under_load_is_rolled_back_by_its_alarm(
     flaky = _bundle(tmp_path, "flaky", FAILS_UNDER_LOAD)
     topic_queue = (local_target, _subscribed_queue(local_target, env))
     local_target.clear_notifications()
-    local_target.alarm_time_scale = 0.01
+    local_target.alarm_time_scale = SCALE
     try:
         with Traffic(local_target, env):
             result = cli(
                 "release", "load1", "--bundle", str(flaky), "--strategy", "canary",
-                "--percent", "50", "--bake", "2m", "--inline", "--json",
+                "--percent", "50", "--bake", "5m", "--inline", "--json",
             )  # fmt: skip
+        # The same errors put the environment's Errors alarm in ALARM through the local cloud's
+        # evaluation (every 3 s at this scale, on a 15 s period) and it notifies the alarm topic.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not _fired(local_target, "envport-load1-lambda-errors"):
+            time.sleep(0.2)
     finally:
         local_target.alarm_time_scale = 1.0
     doc = result.json()
     assert result.code == 1 and doc["status"] == "rolled_back", doc
     assert doc["traffic"][0]["percent"] == 50 and doc["traffic"][-1]["percent"] == 0
-    assert doc["traffic"][-1]["at_s"] < 60  # long before the 2 minute bake would have ended
+    # within an evaluation period (15 s) and a poll (0.5 s), plus the errors' own arrival
+    assert doc["traffic"][-1]["at_s"] - doc["traffic"][0]["at_s"] < 60, doc["traffic"]
     # whichever sees it first: the environment's Errors alarm, or the new version's own Errors metric
     reason = doc["rollback_reason"]
     assert "alarm envport-load1-lambda-errors" in reason or "Errors (ExecutedVersion 2)" in reason, reason
@@ -213,16 +224,16 @@ def test_a_version_that_fails_under_load_is_rolled_back_by_its_alarm(
     assert [(m["event"], m["to_version"]) for m in released] == [("release rolled_back", "2")]
     env.refresh_from_db()
     assert env.artifact_sha256 == ""  # still lambda_bundle/: the flaky code never took over
-    # The same errors put the environment's Errors alarm in ALARM, evaluated by the local cloud,
-    # within an evaluation interval (0.6 s at this scale), and it notifies the alarm topic.
-    local_target.alarm_time_scale = 0.01
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not _fired(local_target, "envport-load1-lambda-errors"):
-            time.sleep(0.2)
-    finally:
-        local_target.alarm_time_scale = 1.0
     assert _fired(local_target, "envport-load1-lambda-errors"), local_target.notifications()
+
+
+def _referenced(cloud, sha256: str) -> str:
+    """The artifact object's `envport:referenced` tag, which the bucket's lifecycle reads (R-REL-1)."""
+    s3 = cloud.client("s3")
+    buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    bucket = next(name for name in buckets if name.startswith("envport-artifacts-"))
+    tags = s3.get_object_tagging(Bucket=bucket, Key=f"artifacts/{sha256}.zip")["TagSet"]
+    return {t["Key"]: t["Value"] for t in tags}["envport:referenced"]
 
 
 def _fired(cloud, alarm: str) -> bool:
