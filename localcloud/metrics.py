@@ -40,7 +40,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 logger = logging.getLogger("localcloud.metrics")
@@ -112,20 +112,8 @@ def lambda_metric_data(record: Mapping[str, Any], concurrent: int) -> list[dict[
             ("Duration", float(record.get("duration_ms") or 0.0), "Milliseconds"),
             ("ConcurrentExecutions", float(max(concurrent, 1)), "Count"),
         ]
-    data = []
     arn = str(record.get("function_arn") or record.get("function_name") or "")
-    for dimensions in lambda_dimension_sets(arn, str(record.get("version") or "$LATEST")):
-        for metric, value, unit in values:
-            data.append(
-                {
-                    "MetricName": metric,
-                    "Value": value,
-                    "Unit": unit,
-                    "Timestamp": timestamp,
-                    "Dimensions": dimensions,
-                }
-            )
-    return data
+    return _datums(lambda_dimension_sets(arn, str(record.get("version") or "$LATEST")), values, timestamp)
 
 
 def lambda_invocation(record: Mapping[str, Any], account_id: str, region: str, concurrent: int = 1) -> None:
@@ -150,19 +138,19 @@ def api_metric_data(
     ]
     if integration_ms is not None:
         values.append(("IntegrationLatency", integration_ms, "Milliseconds"))
-    data = []
-    for dimensions in (_dims([("ApiName", api_name)]), _dims([("ApiName", api_name), ("Stage", stage)])):
-        for metric, value, unit in values:
-            data.append(
-                {
-                    "MetricName": metric,
-                    "Value": value,
-                    "Unit": unit,
-                    "Timestamp": timestamp,
-                    "Dimensions": dimensions,
-                }
-            )
-    return data
+    dimension_sets = [_dims([("ApiName", api_name)]), _dims([("ApiName", api_name), ("Stage", stage)])]
+    return _datums(dimension_sets, values, timestamp)
+
+
+def _datums(
+    dimension_sets: Iterable[list[dict[str, str]]], values: list[tuple[str, float, str]], timestamp: Any
+) -> list[dict[str, Any]]:
+    """Each metric value once per dimension set, as CloudWatch stores a metric under each."""
+    return [
+        {"MetricName": metric, "Value": value, "Unit": unit, "Timestamp": timestamp, "Dimensions": dimensions}
+        for dimensions in dimension_sets
+        for metric, value, unit in values
+    ]
 
 
 def api_request(environ: Mapping[str, Any], status: int, started: float, started_at: float) -> None:

@@ -238,3 +238,22 @@ def make_env() -> Any:
         return env
 
     return make
+
+
+# --- the local cloud, in process (slow tests that cross HTTP) ---------------------------------------
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[Any]:
+    """One local cloud for a test module: its state is shared by the module's tests."""
+    from localcloud import LocalCloud
+
+    with LocalCloud(port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def local_target(settings: Any, cloud: Any) -> Any:
+    """The portal pointed at the module's local cloud (its runs go there, as a worker's would)."""
+    settings.ENVPORT_TARGET = "local"
+    settings.ENVPORT_AWS_ENDPOINT_URL = cloud.endpoint_url
+    settings.ENVPORT_EXECUTE_API_URL = cloud.stage_url_template
+    return cloud

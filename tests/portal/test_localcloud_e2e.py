@@ -3,30 +3,12 @@ health, drift and teardown, all through the CLI with --inline (no broker)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from portal import actions
 from portal.models import Deployment, Environment
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def cloud() -> Iterator[object]:
-    from localcloud import LocalCloud
-
-    with LocalCloud(port=0) as running:
-        yield running
-
-
-@pytest.fixture
-def local_target(settings, cloud):
-    settings.ENVPORT_TARGET = "local"
-    settings.ENVPORT_AWS_ENDPOINT_URL = cloud.endpoint_url
-    settings.ENVPORT_EXECUTE_API_URL = cloud.stage_url_template
-    return cloud
 
 
 def test_provision_verify_health_drift_teardown(cli, make_env, local_target):

@@ -13,7 +13,6 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,22 +33,6 @@ def lambda_handler(event, context):  # noqa: F811  (the release under test repla
         raise RuntimeError("broken on purpose")
     return _serve(event, context)
 """
-
-
-@pytest.fixture(scope="module")
-def cloud() -> Iterator[object]:
-    from localcloud import LocalCloud
-
-    with LocalCloud(port=0) as running:
-        yield running
-
-
-@pytest.fixture
-def local_target(settings, cloud):
-    settings.ENVPORT_TARGET = "local"
-    settings.ENVPORT_AWS_ENDPOINT_URL = cloud.endpoint_url
-    settings.ENVPORT_EXECUTE_API_URL = cloud.stage_url_template
-    return cloud
 
 
 def _bundle(tmp_path: Path, name: str, extra: str) -> Path:
