@@ -17,8 +17,14 @@ QUEUED_HINT_S = 10.0
 
 def expected_steps(kind: str, spec_snapshot: dict[str, Any]) -> int | None:
     """How many steps a run will have, for the progress bar; None when unknown (verification and
-    health have no fixed step count; a snapshot that no longer builds a spec has none either)."""
-    if kind in (Deployment.Kind.VERIFY, Deployment.Kind.HEALTH):
+    health have no fixed step count, nor has a release, whose steps are its phases and traffic
+    changes; a snapshot that no longer builds a spec has none either)."""
+    if kind in (
+        Deployment.Kind.VERIFY,
+        Deployment.Kind.HEALTH,
+        Deployment.Kind.RELEASE,
+        Deployment.Kind.ROLLBACK,
+    ):
         return None
     try:
         from provisioning.resources import resources_for

@@ -152,3 +152,11 @@ def test_a_running_release_shows_its_checks_so_far(login, make_env):
     live = login("viewer").get(reverse("admin:portal_deployment_live", args=[dep.pk])).json()
     fragment = live["html"]["ep-release"]
     assert "1 check so far" in fragment and "alarms with 10% of traffic on version 2" in fragment
+
+
+def test_a_release_has_no_resource_count_for_its_progress():
+    """Its steps are phases and traffic changes, not the environment's 16 resources."""
+    from portal.progress import expected_steps
+
+    assert expected_steps("release", {"suffix": "dev1"}) is None
+    assert expected_steps("rollback", {"suffix": "dev1"}) is None
