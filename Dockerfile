@@ -16,6 +16,13 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
+# The wheels the default function artifact vendors (lambda_bundle/requirements.txt: Powertools),
+# for the function's platform: artifact builds install from here, offline (provisioning/artifacts.py).
+ENV ENVPORT_WHEELHOUSE=/app/wheelhouse
+COPY lambda_bundle/requirements.txt lambda_bundle/requirements.txt
+RUN pip download --only-binary=:all: --platform manylinux2014_aarch64 --python-version 3.12 \
+        --implementation cp -r lambda_bundle/requirements.txt -d /app/wheelhouse
+
 COPY . .
 RUN useradd --create-home --uid 10001 envport \
     && mkdir -p /app/var \

@@ -4,6 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
+# The pinned wheels lambda_bundle/ vendors (Powertools), for the function's platform: the artifact
+# build installs from here with --no-index (provisioning/artifacts.py), so tests and `make up` never
+# need the network after the install step.
+WHEELHOUSE := var/wheelhouse
+WHEELS     := $(WHEELHOUSE)/.downloaded
 
 .PHONY: venv test test-fast lint up down bench browser clean
 
@@ -14,11 +19,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-venv: $(STAMP)
+$(WHEELS): lambda_bundle/requirements.txt $(STAMP)
+	mkdir -p $(WHEELHOUSE)
+	$(PY) -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+		--platform manylinux2014_aarch64 --python-version 3.12 --implementation cp \
+		-r lambda_bundle/requirements.txt -d $(WHEELHOUSE)
+	touch $(WHEELS)
+
+venv: $(STAMP) $(WHEELS)
 
 ## The whole suite, slow end-to-end tests included (CI runs this): lint, types, every test.
 ## The browser test needs Debian's Chromium: installed here when it is missing.
-test: $(STAMP) browser
+test: $(STAMP) $(WHEELS) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -27,11 +39,11 @@ browser:
 	bash scripts/install-chromium.sh
 
 ## Everything but the slow end-to-end tests, for a quick local loop.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(WHEELS)
 	$(BIN)/pytest -q -m "not slow"
 
 ## Everything on embedded defaults: local cloud, worker, beat, web on :8000, a verified demo.
-up: $(STAMP)
+up: $(STAMP) $(WHEELS)
 	VENV=$(VENV) bash scripts/up.sh
 
 down:
@@ -40,7 +52,7 @@ down:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+bench: $(STAMP) $(WHEELS)
 	$(PY) bench/provision.py --latency 50
 	$(PY) bench/verify.py
 	$(PY) bench/release.py

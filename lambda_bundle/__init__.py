@@ -1,9 +1,10 @@
 """The single Lambda function behind every /items route of one environment (R-FN-1).
 
 The deployed zip holds this folder itself and Lambda is configured with the handler
-``lambda_bundle.handler.lambda_handler``. Everything here uses the standard library and
-boto3 only, and imports its siblings relatively, so the zip needs nothing from the rest of
-the repository (R-FN-2).
+``lambda_bundle.handler.lambda_handler``. Everything here uses the standard library, boto3
+and the packages pinned in ``requirements.txt`` (Powertools for AWS Lambda, for the JSON logs
+and the EMF metrics), which the artifact build vendors into the zip; siblings are imported
+relatively, so the zip needs nothing from the rest of the repository (R-FN-2).
 
 Environment contract (read at call time, never at import time, so tests can change it):
 

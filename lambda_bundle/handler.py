@@ -3,7 +3,14 @@
 Lambda setting: ``lambda_bundle.handler.lambda_handler``. One function serves every route
 (R-FN-1). Whatever happens, the caller gets a JSON answer with CORS headers (R-FN-8): client
 errors carry their own message, anything unexpected becomes a 500 whose body holds only a
-generic message and the request id, while the detail goes to the log (R-FN-10).
+generic message and the request id, while the detail goes to the log (R-FN-10). Every request
+also prints its metrics in embedded metric format (`metrics.py`).
+
+The routing stays hand-written rather than Powertools' `APIGatewayRestResolver`: the resolver
+answers a known path with a wrong method by 404 (this API owes 405 with `Allow`), sends CORS
+headers only for an allowed Origin (here every answer carries them), matches ids only from its
+own character class, and its import alone costs more than a quarter of the cold-start budget
+(see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from . import config, logs, paging, store
+from . import config, logs, metrics, paging, store
 from .errors import ApiError, MethodNotAllowed, NotFound, item_not_found
 from .http import Reply, cors_headers, error_reply, render
 from .items import parse_item, public_view
@@ -62,6 +69,10 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
         if error is not None:
             fields["error"] = error
         logger.log(level, "request handled", extra=fields)
+        try:
+            metrics.record_request(request.method, status)
+        except Exception:  # a metric must never be why a request fails
+            logger.exception("metrics not recorded")
     return render(reply, cors)
 
 

@@ -11,7 +11,18 @@ A folder that holds a `requirements.txt` gets its packages vendored into the zip
 --python-version 3.12 --only-binary=:all: --target DIR`, i.e. wheels for the function's runtime
 and architecture, never whatever the building machine would compile. Extra pip options (an
 internal index, `--no-index --find-links DIR` for offline builds) come from the `pip_options`
-parameter or the `ENVPORT_PIP_OPTIONS` variable.
+parameter or the `ENVPORT_PIP_OPTIONS` variable. When that variable is not set at all and the
+local wheelhouse exists (`var/wheelhouse`, or `ENVPORT_WHEELHOUSE`: `make venv` downloads the
+pinned wheels of `lambda_bundle/requirements.txt` into it), the default is `--no-index
+--find-links <wheelhouse>`, so building the default artifact never needs the network. Set
+`ENVPORT_PIP_OPTIONS=""` to let pip use its index instead.
+
+The default artifact (`lambda_bundle/` with its vendored Powertools) is built once per source:
+`default_artifact` memoises it in the process and keeps the zip in a file cache
+(`var/cache/artifacts/<key>.zip`, or `ENVPORT_ARTIFACT_CACHE`), keyed by the SHA-256 of the
+package's files, its requirements.txt, the handler, runtime and architecture. A plan, apply or
+drift check of an unchanged tree therefore neither runs pip nor re-zips; any edit to a source
+file or a pin gives a new key and a fresh build. Deleting the folder is always safe.
 
 Then the import check of `bundle.py` runs over the function's own package, against the
 python3.12 standard library, boto3/botocore and the vendored top-level modules, so an artifact
@@ -61,6 +72,12 @@ ARCHITECTURE = "arm64"
 PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 RUNTIME_PYTHON = {"python3.12": "3.12"}
 PIP_OPTIONS_ENV = "ENVPORT_PIP_OPTIONS"
+WHEELHOUSE_ENV = "ENVPORT_WHEELHOUSE"
+ARTIFACT_CACHE_ENV = "ENVPORT_ARTIFACT_CACHE"
+_VAR = DEFAULT_ROOT.parent / "var"
+DEFAULT_WHEELHOUSE = _VAR / "wheelhouse"
+DEFAULT_ARTIFACT_CACHE = _VAR / "cache" / "artifacts"
+_CACHE_FORMAT = b"envport-artifact-cache-1"
 PIP_TIMEOUT_S = 600
 REQUIREMENTS = "requirements.txt"
 # Lambda's limit on the unzipped size of a function's code (250 MB).
@@ -175,8 +192,81 @@ def build_artifact(
 
 
 def default_artifact() -> Artifact:
-    """The repository's own `lambda_bundle/`: what a new environment runs."""
-    return artifact_from_directory(DEFAULT_ROOT, handler=HANDLER)
+    """The repository's own `lambda_bundle/` with its vendored requirements: what a new
+    environment runs. Built once per source (memo and file cache, see the module docstring)."""
+    return cached_artifact(DEFAULT_ROOT, handler=HANDLER)
+
+
+_memo: dict[str, Artifact] = {}
+
+
+def cached_artifact(root: Path | str, *, handler: str) -> Artifact:
+    """`artifact_from_directory(root)`, built at most once per source key (memo, then file cache).
+
+    A cached zip is validated again like any zip (`artifact_from_bytes`), so a damaged cache file
+    is rebuilt, never deployed.
+    """
+    root = Path(root)
+    key = source_key(root, handler=handler)
+    if key is None:  # unreadable folder: let the builder name the problem
+        return artifact_from_directory(root, handler=handler)
+    hit = _memo.get(key)
+    if hit is not None:
+        return hit
+    path = artifact_cache_dir() / f"{key}.zip"
+    artifact = _load_cached(path, root, handler)
+    if artifact is None:
+        artifact = artifact_from_directory(root, handler=handler)
+        _store_cached(path, artifact.data)
+    _memo[key] = artifact
+    return artifact
+
+
+def source_key(
+    root: Path, *, handler: str, runtime: str = RUNTIME, architecture: str = ARCHITECTURE
+) -> str | None:
+    """The SHA-256 of everything an artifact built from `root` depends on, or None if unreadable.
+
+    The package's files as `collect_package` takes them and requirements.txt (whose pins fix
+    what pip installs); not the pip options, which only say where the same wheels come from.
+    """
+    try:
+        sources = collect_package(root, root.name)
+        requirements = root / REQUIREMENTS
+        pins = requirements.read_bytes() if requirements.is_file() else b""
+    except (BundleError, OSError):
+        return None
+    digest = hashlib.sha256(_CACHE_FORMAT)
+    for part in (handler, runtime, architecture):
+        digest.update(b"\0" + part.encode())
+    for name in sorted(sources):
+        digest.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(sources[name]).digest())
+    digest.update(b"\0" + REQUIREMENTS.encode() + b"\0" + hashlib.sha256(pins).digest())
+    return digest.hexdigest()
+
+
+def artifact_cache_dir() -> Path:
+    return Path(os.environ.get(ARTIFACT_CACHE_ENV) or DEFAULT_ARTIFACT_CACHE)
+
+
+def _load_cached(path: Path, root: Path, handler: str) -> Artifact | None:
+    try:
+        data = path.read_bytes()
+        built_at = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+        return artifact_from_bytes(data, handler=handler, source=str(root), built_at=built_at)
+    except (OSError, ArtifactError):
+        return None
+
+
+def _store_cached(path: Path, data: bytes) -> None:
+    """Write atomically (another process may read it at the same time); a cache never fails a build."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, path)
+    except OSError:
+        return
 
 
 def artifact_from_directory(
@@ -364,8 +454,20 @@ def _entry_problem(info: zipfile.ZipInfo) -> str | None:
 
 
 def pip_options_from_env() -> list[str]:
-    """`ENVPORT_PIP_OPTIONS`, split like a shell would (e.g. `--no-index --find-links /wheels`)."""
-    return shlex.split(os.environ.get(PIP_OPTIONS_ENV, ""))
+    """`ENVPORT_PIP_OPTIONS`, split like a shell would (e.g. `--no-index --find-links /wheels`).
+
+    Unset: the local wheelhouse when it exists (offline builds), else pip's defaults.
+    """
+    raw = os.environ.get(PIP_OPTIONS_ENV)
+    if raw is None:
+        house = wheelhouse_dir()
+        return ["--no-index", "--find-links", str(house)] if house.is_dir() else []
+    return shlex.split(raw)
+
+
+def wheelhouse_dir() -> Path:
+    """Where `make venv` downloads the pinned wheels of `lambda_bundle/requirements.txt`."""
+    return Path(os.environ.get(WHEELHOUSE_ENV) or DEFAULT_WHEELHOUSE)
 
 
 def pip_command(
@@ -579,13 +681,16 @@ __all__ = [
     "artifact_from_zip",
     "artifact_location",
     "build_artifact",
+    "cached_artifact",
     "code_sha256",
     "default_artifact",
     "fetch_artifact",
     "handler_problems",
     "pip_command",
+    "pip_options_from_env",
     "require_stored",
     "set_referenced",
+    "source_key",
     "upload_artifact",
     "vendor_requirements",
 ]

@@ -73,10 +73,11 @@ class Bundle:
 
 
 def build_bundle(root: Path | None = None, *, handler: str = HANDLER) -> Bundle:
-    """Zip the package at `root` (default: the repository's `lambda_bundle/`) deterministically.
+    """Zip the package at `root` deterministically, its sources only (nothing vendored).
 
     Raises BundleError when the handler is missing or a module imports something the zip and
-    the runtime do not provide.
+    the runtime do not provide; the repository's own `lambda_bundle/` imports Powertools, so
+    its zip comes from `artifacts.default_artifact`, which vendors its requirements.txt.
     """
     root = DEFAULT_ROOT if root is None else Path(root)
     sources = collect_package(root, handler.split(".", 1)[0])

@@ -8,12 +8,14 @@ an artifact whose POST raises is rolled back before any traffic moves, without o
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +24,9 @@ from typing import Any
 import pytest
 
 from localcloud import LocalCloud
+from provisioning.artifacts import default_artifact
 from provisioning.aws import AwsClients, AwsTarget, CallCounts
-from provisioning.bundle import DEFAULT_ROOT, collect_package, deterministic_zip
+from provisioning.bundle import deterministic_zip
 from provisioning.engine import Engine
 from provisioning.names import LIVE_ALIAS
 from provisioning.release import CodeRef, ReleaseEvent, ReleaseState, Strategy, release
@@ -46,8 +49,10 @@ def lambda_handler(event, context):  # noqa: F811 - the test's broken release
 
 
 def _zip(marker: str, broken_post: bool = False) -> bytes:
-    """The real lambda_bundle plus a marker module (so each release is new code), optionally broken."""
-    sources = collect_package(DEFAULT_ROOT, "lambda_bundle")
+    """The real lambda_bundle (with its vendored Powertools) plus a marker module (so each release
+    is new code), optionally broken."""
+    with zipfile.ZipFile(io.BytesIO(default_artifact().data)) as zf:
+        sources = {name: zf.read(name) for name in zf.namelist()}
     sources["lambda_bundle/release_marker.py"] = f"MARKER = {marker!r}\n".encode()
     if broken_post:
         sources["lambda_bundle/handler.py"] += _BROKEN_POST.encode()

@@ -11,10 +11,15 @@ from bundle_helpers import API_KEY, API_REQUEST_ID, Call, lambda_context
 from lambda_bundle import logs, store
 
 
-def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+def _output(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     captured = capsys.readouterr()
     assert API_KEY not in captured.out and API_KEY not in captured.err  # never log the key
     return [json.loads(line) for line in captured.out.splitlines() if line.strip()]
+
+
+def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The log lines, without the one embedded-metric-format document each request prints."""
+    return [line for line in _output(capsys) if "_aws" not in line]
 
 
 def test_each_request_logs_one_json_line_with_both_request_ids(

@@ -18,18 +18,24 @@ from pathlib import Path
 
 import pytest
 
+from provisioning import artifacts
 from provisioning.artifacts import (
+    ARTIFACT_CACHE_ENV,
     PIP_OPTIONS_ENV,
+    WHEELHOUSE_ENV,
     Artifact,
     ArtifactError,
     artifact_from_bytes,
     artifact_from_directory,
     artifact_from_zip,
     build_artifact,
+    cached_artifact,
     default_artifact,
     pip_command,
+    pip_options_from_env,
+    source_key,
 )
-from provisioning.bundle import BundleError, build_bundle
+from provisioning.bundle import DEFAULT_ROOT, BundleError, collect_package
 from provisioning.names import HANDLER
 
 HANDLER_SOURCE = "from . import helper\n\n\ndef lambda_handler(event, context):\n    return helper.VALUE\n"
@@ -80,6 +86,11 @@ def zip_bytes(entries: dict[str, str]) -> bytes:
 def names_in(artifact: Artifact) -> list[str]:
     with zipfile.ZipFile(io.BytesIO(artifact.data)) as zf:
         return zf.namelist()
+
+
+def entries_of(artifact: Artifact) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(artifact.data)) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
 
 
 def run_handler(artifact: Artifact, where: Path) -> subprocess.CompletedProcess[str]:
@@ -133,12 +144,76 @@ def test_a_folder_is_zipped_under_its_own_name_with_its_record(tmp_path: Path) -
     assert run_handler(artifact, tmp_path / "run").stdout.strip() == "1"
 
 
-def test_lambda_bundle_is_the_default_artifact_with_unchanged_bytes() -> None:  # R-REL-1, R-FN-2
-    """Existing environments see no code change: the default artifact is exactly the old bundle."""
+def test_lambda_bundle_is_the_default_artifact_with_its_pinned_requirements_vendored() -> None:
+    # R-REL-1, R-FN-2
+    """The default artifact: every file of lambda_bundle/ byte for byte, plus exactly the packages
+    lambda_bundle/requirements.txt pins (Powertools and what it needs), built reproducibly."""
     artifact = default_artifact()
-    assert artifact.handler == HANDLER
-    assert artifact.data == build_bundle().data
+    assert artifact.handler == HANDLER and artifact.source == str(DEFAULT_ROOT)
+    entries = entries_of(artifact)
+    own = collect_package(DEFAULT_ROOT, "lambda_bundle")
+    assert {name: entries[name] for name in own} == own
+    assert {name for name in entries if name.endswith(".dist-info/METADATA")} == {
+        "aws_lambda_powertools-3.37.0.dist-info/METADATA",
+        "jmespath-1.1.0.dist-info/METADATA",
+        "typing_extensions-4.16.0.dist-info/METADATA",
+    }
     assert build_artifact().sha256 == artifact.sha256
+    assert artifact_from_directory(DEFAULT_ROOT).data == artifact.data  # no cache: the same bytes
+
+
+def test_the_default_artifact_is_built_once_per_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # R-REL-1
+    """Memo, then file cache, keyed by the sources and the pins: pip runs only when they change."""
+    root = make_package(tmp_path / "myfn", {"handler.py": HANDLER_SOURCE, "helper.py": "VALUE = 1\n"})
+    monkeypatch.setenv(ARTIFACT_CACHE_ENV, str(tmp_path / "cache"))
+    built: list[str] = []
+    real = artifacts.artifact_from_directory
+
+    def counting(path: Path, **kwargs: object) -> Artifact:
+        built.append(str(path))
+        return real(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(artifacts, "artifact_from_directory", counting)
+    first = cached_artifact(root, handler="myfn.handler.lambda_handler")
+    assert cached_artifact(root, handler="myfn.handler.lambda_handler") is first  # in-process memo
+    assert built == [str(root)]
+    [cached] = (tmp_path / "cache").glob("*.zip")
+    assert cached.read_bytes() == first.data
+
+    artifacts._memo.clear()  # a new process: the file cache answers, validated like any zip
+    again = cached_artifact(root, handler="myfn.handler.lambda_handler")
+    assert again.sha256 == first.sha256 and built == [str(root)]
+
+    artifacts._memo.clear()
+    cached.write_bytes(b"damaged")  # a damaged cache file is rebuilt, never deployed
+    assert cached_artifact(root, handler="myfn.handler.lambda_handler").sha256 == first.sha256
+    assert len(built) == 2 and cached.read_bytes() == first.data
+
+    (root / "helper.py").write_text("VALUE = 2\n")  # any source change is a new key and a new build
+    changed = cached_artifact(root, handler="myfn.handler.lambda_handler")
+    assert changed.sha256 != first.sha256 and len(built) == 3
+    key = source_key(root, handler="myfn.handler.lambda_handler")
+    (root / "requirements.txt").write_text("# nothing pinned yet\n")  # so is a change of the pins
+    assert source_key(root, handler="myfn.handler.lambda_handler") not in (key, None)
+    cached_artifact(root, handler="myfn.handler.lambda_handler")
+    assert len(built) == 4
+
+
+def test_pip_uses_the_local_wheelhouse_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # R-REL-1
+    """Unset ENVPORT_PIP_OPTIONS + a wheelhouse: offline; set (even empty): exactly what it says."""
+    monkeypatch.delenv(PIP_OPTIONS_ENV, raising=False)
+    monkeypatch.setenv(WHEELHOUSE_ENV, str(tmp_path / "wheels"))
+    assert pip_options_from_env() == []  # no wheelhouse yet: pip's own defaults
+    (tmp_path / "wheels").mkdir()
+    assert pip_options_from_env() == ["--no-index", "--find-links", str(tmp_path / "wheels")]
+    monkeypatch.setenv(PIP_OPTIONS_ENV, "")
+    assert pip_options_from_env() == []
+    monkeypatch.setenv(PIP_OPTIONS_ENV, "--index-url https://pypi.internal/simple")
+    assert pip_options_from_env() == ["--index-url", "https://pypi.internal/simple"]
 
 
 def test_a_handler_in_another_module_is_validated(tmp_path: Path) -> None:  # R-REL-1

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.bundle import PACKAGE, Bundle, BundleError, build_bundle
+from provisioning.artifacts import artifact_from_directory, default_artifact
+from provisioning.bundle import DEFAULT_ROOT, PACKAGE, Bundle, BundleError, build_bundle
 
 HANDLER_SOURCE = "from . import helper\n\n\ndef lambda_handler(event, context):\n    return helper.VALUE\n"
 
@@ -193,22 +194,31 @@ def test_a_syntax_error_is_refused(tmp_path: Path) -> None:
 # --- the project's real bundle ---
 
 
+def test_real_bundle_needs_its_vendored_requirements() -> None:  # R-FN-2
+    """lambda_bundle/ imports Powertools: the source-only zip is refused, naming the module."""
+    with pytest.raises(BundleError, match="aws_lambda_powertools"):
+        build_bundle()
+
+
 def test_real_bundle_builds_and_holds_the_handler() -> None:  # R-FN-1, R-FN-2
-    bundle = build_bundle()
+    bundle = default_artifact()
     assert "lambda_bundle/handler.py" in bundle.files
-    assert build_bundle().data == bundle.data
+    assert "aws_lambda_powertools/logging/logger.py" in bundle.files  # vendored by the build
+    assert artifact_from_directory(DEFAULT_ROOT).data == bundle.data  # rebuilt: the same bytes
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in bundle.files)
 
 
 def test_real_bundle_imports_from_the_zip_alone(tmp_path: Path) -> None:  # R-FN-2
-    """Extract the zip where nothing of the repository is on the path, and import the handler."""
-    with zipfile.ZipFile(io.BytesIO(build_bundle().data)) as zf:
+    """Extract the zip where nothing of the repository is on the path, and import the handler;
+    Powertools comes from the zip (PYTHONPATH wins over the venv's copy)."""
+    with zipfile.ZipFile(io.BytesIO(default_artifact().data)) as zf:
         zf.extractall(tmp_path)
     code = (
         "import os, sys; "
         "sys.path = [p for p in sys.path if not os.path.isdir(os.path.join(p, 'provisioning'))]; "
         "import importlib.util; assert importlib.util.find_spec('provisioning') is None; "
-        "import lambda_bundle.handler as h; print(h.__file__); assert callable(h.lambda_handler)"
+        "import lambda_bundle.handler as h; print(h.__file__); assert callable(h.lambda_handler); "
+        "import aws_lambda_powertools as p; print(p.__file__)"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(tmp_path)
@@ -216,4 +226,7 @@ def test_real_bundle_imports_from_the_zip_alone(tmp_path: Path) -> None:  # R-FN
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(tmp_path / "lambda_bundle" / "handler.py")
+    assert result.stdout.split() == [
+        str(tmp_path / "lambda_bundle" / "handler.py"),
+        str(tmp_path / "aws_lambda_powertools" / "__init__.py"),
+    ]

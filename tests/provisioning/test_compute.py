@@ -15,7 +15,7 @@ from moto.awslambda.utils import get_backend
 
 from provisioning.artifacts import Artifact, ArtifactError, artifact_from_directory, default_artifact
 from provisioning.aws import AwsClients, AwsTarget
-from provisioning.bundle import DEFAULT_ROOT, build_bundle
+from provisioning.bundle import DEFAULT_ROOT
 from provisioning.names import HANDLER, INDEX_NAME
 from provisioning.reconcile import Action, assess, converge, remove
 from provisioning.resources.artifact_bucket import ArtifactBucket
@@ -397,7 +397,7 @@ def test_function_created_with_every_requirement_value(deps: Context, key_arn: s
 
     live = _c("lambda").get_function(FunctionName="envport-dev1-api")
     config = live["Configuration"]
-    bundle = build_bundle()
+    bundle = default_artifact()  # lambda_bundle with its vendored Powertools
     assert config["Runtime"] == "python3.12"
     assert config["Architectures"] == ["arm64"]
     assert config["Handler"] == HANDLER == "lambda_bundle.handler.lambda_handler"
@@ -478,7 +478,7 @@ def test_function_changed_bundle_is_uploaded_once(fn: Context, tmp_path: Path) -
     sent = _capture(run, "UpdateFunctionCode")
     before = run.aws.recorder.snapshot()
     outcome = converge(Function(), run)
-    assert _fields(outcome) == {"CodeSha256": (other.sha256_b64, build_bundle().sha256_b64)}
+    assert _fields(outcome) == {"CodeSha256": (other.sha256_b64, default_artifact().sha256_b64)}
     calls = run.aws.recorder.since(before).by_operation
     assert calls == {
         "lambda.GetFunction": 1, "s3.HeadObject": 1, "s3.PutObject": 1, "lambda.UpdateFunctionCode": 1,
