@@ -13,7 +13,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.server import ThreadedMotoServer
 
 from localcloud import fidelity
 
@@ -23,18 +22,6 @@ NO_RETRY = Config(retries={"total_max_attempts": 1})
 MODES = ["decorator", "server"]
 
 ClientFactory = Callable[[str], object]
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    fidelity.apply()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from localcloud_helpers import APP_SOURCE, Kit, build_zip, http
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from localcloud import fidelity
 
@@ -28,18 +27,6 @@ REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
 )
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    fidelity.apply()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["decorator", "server"])

@@ -12,25 +12,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from localcloud import fidelity, s3_policy
 
 REGION = "us-east-1"
 NO_RETRY = Config(retries={"total_max_attempts": 1})
 ClientFactory = Callable[[str], object]
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    fidelity.apply()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["decorator", "server"])
