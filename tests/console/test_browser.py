@@ -10,8 +10,10 @@ pages. Screenshots go to docs/screenshots/ for the README.
 from __future__ import annotations
 
 import importlib
+import io
 import re
 import threading
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,15 +100,13 @@ def worker_threads(
 
 
 def _release_two() -> bytes:
-    """lambda_bundle/ with one line more: a second artifact that passes the journey."""
-    from provisioning.artifacts import DEFAULT_ROOT
+    """The default artifact (lambda_bundle/ with its vendored packages) and one line more in its
+    handler: a second artifact that passes the journey."""
+    from provisioning.artifacts import default_artifact
     from provisioning.bundle import deterministic_zip
 
-    files = {
-        f"lambda_bundle/{p.relative_to(DEFAULT_ROOT).as_posix()}": p.read_bytes()
-        for p in sorted(DEFAULT_ROOT.rglob("*.py"))
-        if "__pycache__" not in p.parts
-    }
+    with zipfile.ZipFile(io.BytesIO(default_artifact().data)) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
     files["lambda_bundle/handler.py"] += b"\n# release two\n"
     return deterministic_zip(files)
 
