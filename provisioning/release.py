@@ -697,11 +697,10 @@ class _Release:
             if percent == 100 and hold == 0:
                 continue
             if st.checked_percent != percent:
-                failure = self._journey(f"with {percent}% of traffic")
+                failure = self._journey(f"with {percent}% of traffic", percent)
                 if failure:
                     self._roll_back(failure)
                     return
-                st.checked_percent = percent
             failure = self._watch(percent, (st.bake_started_at or self.clock()) + hold)
             if failure:
                 self._roll_back(failure)
@@ -759,10 +758,14 @@ class _Release:
             self.sleep(min(self.poll_s, remaining))
 
     # --- checks ------------------------------------------------------------------------------
-    def _journey(self, when: str) -> str | None:
+    def _journey(self, when: str, at_percent: int | None = None) -> str | None:
+        """The journey against the new version; passed `at_percent`, that is recorded in the same
+        event, so a worker killed after it resumes without running it again."""
         st = self._state()
         report = verify_version(self.spec, self.clients, str(st.to_version), sleep=self.sleep)
         self.checks.extend(report.checks)
+        if report.ok and at_percent is not None:
+            st.checked_percent = at_percent
         self._emit(f"journey against version {st.to_version} {when}", tuple(report.checks))
         if report.ok:
             return None
