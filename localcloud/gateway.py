@@ -22,6 +22,17 @@ stage variables) are read live, as on AWS. Answers follow API Gateway:
   the body is read; a chunked body is read up to the limit plus one byte and no further.
 - a body that ends before its ``Content-Length`` (the client went away) or whose chunked encoding is
   broken: 400 and one log line (this is HTTP, not an AWS response type).
+
+The proxy event and answer follow the Lambda proxy integration's formats
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html):
+header names keep the client's casing; ``headers`` and ``queryStringParameters`` hold the last value of
+a repeated field, the ``multiValue`` maps every value in order. Binary payloads follow
+https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html: a
+request whose Content-Type matches the API's ``binaryMediaTypes`` reaches the function base64-encoded
+(``isBase64Encoded``); a base64 answer is decoded only when the request's first Accept media type
+matches them, otherwise the client gets the base64 text. Stage throttling, ``*/*`` included, is a
+bucket per method (api-gateway-request-throttling.html). Every answer carries ``x-amz-apigw-id`` (the
+event's ``extendedRequestId``) and ``X-Amzn-Trace-Id`` (the trace the function saw).
 """
 
 from __future__ import annotations
@@ -45,7 +56,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import metrics
 from .aliases import resolve
-from .handler import DISCONNECT_LOGGED
+from .handler import DISCONNECT_LOGGED, RAW_HEADERS
 from .runtime import FunctionThrottled, InvocationResult, Runtime, reserved_concurrency
 from .snapshots import deployment_snapshot
 from .throttling import Throttles
@@ -63,6 +74,9 @@ HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive",
 # Lambda's 6 MB payload quota is.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 BODY_READ_CHUNK = 64 * 1024
+# Per-request ids, set in the environ when the request arrives and used by the event and the answer.
+APIGW_ID = "localcloud.apigw_id"
+TRACE_ID = "localcloud.trace_id"
 
 # Gateway response type -> (status, body, x-amzn-ErrorType). The bodies are AWS's, byte for byte.
 GATEWAY_ERRORS: dict[str, tuple[int, str, str | None]] = {
@@ -157,7 +171,9 @@ def match_route(resources: list[dict[str, Any]], path: str) -> _Route | None:
 
 
 def _method_setting_key(resource_path: str, verb: str) -> str:
-    return f"{resource_path.lstrip('/').replace('/', '~1')}/{verb}"
+    """A stage's methodSettings key for one method: the resource path with ``/`` escaped as ``~1``
+    (``/pets/{id}`` GET is ``~1pets~1{id}/GET``), as UpdateStage's ``/~1pets~1{id}/GET/...`` sets it."""
+    return f"{resource_path.replace('~', '~0').replace('/', '~1')}/{verb}"
 
 
 def _literal(value: Any) -> str | None:
@@ -178,11 +194,16 @@ class Gateway:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         started, started_at = time.perf_counter(), time.time()
+        environ[APIGW_ID] = _apigw_id()
+        environ[TRACE_ID] = _trace_header(request.headers.get("X-Amzn-Trace-Id"))
         try:
             response = self.handle(request)
         except Exception:
             logger.exception("gateway failure on %s %s", request.method, request.path)
             response = self._error(None, request, "API_CONFIGURATION_ERROR", str(uuid.uuid4()))
+        response.headers["x-amz-apigw-id"] = environ[APIGW_ID]
+        if "X-Amzn-Trace-Id" not in response.headers:
+            response.headers["X-Amzn-Trace-Id"] = environ[TRACE_ID]
         metrics.api_request(environ, response.status_code, started, started_at)  # AWS/ApiGateway metrics
         return response(environ, start_response)
 
@@ -280,7 +301,8 @@ class Gateway:
     def _stage_allows(self, api_id: str, stage: Any, resource_path: str, verb: str) -> bool:
         settings = stage.method_settings or {}
         key = _method_setting_key(resource_path, verb)
-        specific = settings.get(key) or {}
+        # An older key form without the leading ``~1`` is read too.
+        specific = settings.get(key) or settings.get(key.removeprefix("~1")) or {}
         general = settings.get("*/*") or {}
         rate = specific.get("throttlingRateLimit", general.get("throttlingRateLimit"))
         burst = specific.get("throttlingBurstLimit", general.get("throttlingBurstLimit"))
@@ -288,8 +310,9 @@ class Gateway:
             return True
         rate = float(rate if rate is not None else 10000.0)
         burst = float(burst if burst is not None else 5000.0)
-        scope = key if key in settings else "*/*"
-        return self.throttles.allow(("stage", api_id, stage.name, scope), rate, burst)
+        # "Per-API, per-stage throttling limits are applied at the API method level for a stage"
+        # (api-gateway-request-throttling.html): */* gives each method a bucket of its own.
+        return self.throttles.allow(("stage", api_id, stage.name, key), rate, burst)
 
     # -- MOCK -----------------------------------------------------------------------------------
     def _mock(
@@ -457,7 +480,10 @@ class Gateway:
                 result.payload[:500].decode("utf-8", "replace"),
             )
             return self._error(snapshot, request, "LAMBDA_ERROR", request_id, route=route)
-        mapped = _map_proxy_result(result.payload)
+        accept = _first_media_type(request.headers.get("Accept", ""))
+        mapped = _map_proxy_result(
+            result.payload, decode_base64=_is_binary(accept, snapshot.get("binary_media_types") or [])
+        )
         if mapped is None:
             logger.warning(
                 "Execution failed due to configuration error: Malformed Lambda proxy response: %s",
@@ -664,6 +690,31 @@ def _trace_id() -> str:
     return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
 
 
+TRACE_ROOT = re.compile(r"(?:^|;)\s*Root=1-[0-9a-f]{8}-[0-9a-f]{24}(?:;|$)")
+
+
+def _trace_header(sent: str | None) -> str:
+    """The request's trace: the client's own when it sent one with a valid Root, as X-Ray propagates
+    it; a new Root otherwise."""
+    if sent and TRACE_ROOT.search(sent):
+        return sent
+    return _trace_id()
+
+
+def _first_media_type(accept: str) -> str:
+    """The first media type of an Accept header, which is the one API Gateway looks at."""
+    return accept.split(",")[0].split(";")[0].strip()
+
+
+def _raw_headers(request: Request) -> list[tuple[str, str]]:
+    """The header fields as the client sent them (``handler.RAW_HEADERS``), or, when the request did
+    not come through the local cloud's handler, werkzeug's view of them."""
+    raw = request.environ.get(RAW_HEADERS)
+    if raw is not None:
+        return list(raw)
+    return list(request.headers.items())
+
+
 def _apigw_id() -> str:
     return "".join(random.choices(string.ascii_letters + string.digits, k=15)) + "="
 
@@ -681,19 +732,20 @@ def _proxy_event(
 ) -> dict[str, Any]:
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
-    for name, value in request.headers.items():
-        headers[name] = value
+    for name, value in _raw_headers(request):
+        headers[name] = value  # the last of a repeated field
         multi_headers.setdefault(name, []).append(value)
+    sent = {name.lower() for name in headers}
     source_ip = request.remote_addr or "127.0.0.1"
     host = request.host or "localhost"
     added = {
         "X-Forwarded-For": source_ip,
         "X-Forwarded-Port": str(request.environ.get("SERVER_PORT", "")),
         "X-Forwarded-Proto": request.scheme,
-        "X-Amzn-Trace-Id": _trace_id(),
+        "X-Amzn-Trace-Id": request.environ.get(TRACE_ID) or _trace_id(),
     }
     for name, value in added.items():
-        if name not in headers:
+        if name.lower() not in sent:
             headers[name] = value
             multi_headers[name] = [value]
 
@@ -727,7 +779,7 @@ def _proxy_event(
             "resourceId": route.resource["id"],
             "resourcePath": resource_path,
             "httpMethod": request.method.upper(),
-            "extendedRequestId": _apigw_id(),
+            "extendedRequestId": request.environ.get(APIGW_ID) or _apigw_id(),
             "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "path": f"/{stage.name}{path}",
             "accountId": api.account_id,
@@ -772,8 +824,14 @@ def _header_value(value: Any) -> str | None:
     raise ValueError("header values must be scalars")
 
 
-def _map_proxy_result(payload: bytes) -> tuple[int, list[tuple[str, str]], bytes] | None:
-    """Validate and map a payload format 1.0 answer; None when API Gateway would call it malformed."""
+def _map_proxy_result(
+    payload: bytes, decode_base64: bool = True
+) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """Validate and map a payload format 1.0 answer; None when API Gateway would call it malformed.
+
+    ``decode_base64``: whether a base64 body (``isBase64Encoded``) is decoded to its bytes; when not
+    (the request's Accept matches none of the API's binaryMediaTypes) the client gets the base64 text.
+    """
     try:
         result = json.loads(payload)
     except ValueError:
@@ -811,7 +869,7 @@ def _map_proxy_result(payload: bytes) -> tuple[int, list[tuple[str, str]], bytes
         return None
     if body is None:
         data = b""
-    elif encoded:
+    elif encoded and decode_base64:
         try:
             data = base64.b64decode(body, validate=True)
         except ValueError:
@@ -845,6 +903,5 @@ def _response(
     if not has_type and default_type:
         response.headers["Content-Type"] = default_type
     response.headers["x-amzn-RequestId"] = request_id
-    response.headers["x-amz-apigw-id"] = _apigw_id()
     response.headers["Content-Length"] = str(len(body))
     return response

@@ -51,12 +51,23 @@ LINGER_MAX_BYTES = 16 * 1024 * 1024
 # that then fails does not log the same disconnect a second time.
 DISCONNECT_LOGGED = "localcloud.disconnect_logged"
 
+# The request's header fields as the client sent them: names in their own casing, repeated fields
+# apart, in order. The WSGI environ upper-cases names and joins repeated fields with commas, which
+# loses what API Gateway passes to a function (``headers`` / ``multiValueHeaders``).
+RAW_HEADERS = "localcloud.raw_headers"
+
 _LOG_TEXT_MAX = 200
 
 
 class LocalCloudRequestHandler(MotoRequestHandler):
     """moto's request handler (werkzeug's, keeping underscored header names) with JSON error answers
     and one-line logging."""
+
+    def make_environ(self) -> dict[str, Any]:
+        """moto's environ, plus the header fields as sent (``RAW_HEADERS``)."""
+        environ = super().make_environ()
+        environ[RAW_HEADERS] = [(name, value.replace("\r\n", "")) for name, value in self.headers.items()]
+        return environ
 
     def parse_request(self) -> bool:
         """http.server returns False for a blank request line without answering; answer it."""

@@ -181,10 +181,11 @@ def parse_raw_response(received: bytes) -> RawResponse:
 class Api:
     """A REST API built call by call, the way the provisioning engine does it."""
 
-    def __init__(self, kit: Kit, name: str) -> None:
+    def __init__(self, kit: Kit, name: str, binary_media_types: list[str] | None = None) -> None:
         self.kit = kit
         self.apigw = kit.client("apigateway")
-        self.id = self.apigw.create_rest_api(name=f"{name}-{kit.suffix}")["id"]
+        extra = {"binaryMediaTypes": binary_media_types} if binary_media_types else {}
+        self.id = self.apigw.create_rest_api(name=f"{name}-{kit.suffix}", **extra)["id"]
         root = next(r for r in self.apigw.get_resources(restApiId=self.id)["items"] if r["path"] == "/")
         self.resources: dict[str, str] = {"/": root["id"]}
 
@@ -386,5 +387,5 @@ class Kit:
             )
         return created
 
-    def api(self, name: str) -> Api:
-        return Api(self, name)
+    def api(self, name: str, binary_media_types: list[str] | None = None) -> Api:
+        return Api(self, name, binary_media_types)
