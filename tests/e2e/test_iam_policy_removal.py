@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from localcloud import LocalCloud
+from portal.console.hints import hint_for
 from provisioning.aws import AwsTarget
 from provisioning.engine import Engine
 from provisioning.spec import build_spec
@@ -33,7 +34,9 @@ def _without(document: dict[str, Any], action: str) -> dict[str, Any]:
     return {**document, "Statement": statements}
 
 
-def test_removing_query_from_the_role_fails_the_list_check(local_cloud: LocalCloud, target: AwsTarget) -> None:
+def test_removing_query_from_the_role_fails_the_list_check(
+    local_cloud: LocalCloud, target: AwsTarget
+) -> None:
     # R-IAM-1
     spec = build_spec(suffix="iam-rm", stage="dev", alarm_emails=["ops@example.com"])
     result = Engine(spec, target).apply()
@@ -53,7 +56,13 @@ def test_removing_query_from_the_role_fails_the_list_check(local_cloud: LocalClo
     broken = verify(spec, target, settle_s=0.0)
     failed = {c.name: c for c in broken.failed}
     assert "list items" in failed, [(c.name, c.found) for c in broken.checks]
-    assert "500" in str(failed["list items"].found)
+    found = str(failed["list items"].found)
+    assert "HTTP 500" in found
+    # The denied action and resource, from the function's log group (not from the HTTP body).
+    index_arn = f"table/{spec.names.table}/index/"
+    assert "the function's role was denied dynamodb:Query on arn:aws:dynamodb:" in found, found
+    assert index_arn in found
+    assert "role's policy" in hint_for(f"verification failed: list items: {found}")
     # Only the list route needs Query: create, read, update and delete still work.
     assert not {"create item", "read item", "update item", "delete item"} & set(failed)
     log = "\n".join(line for r in local_cloud.invocations() for line in r["log"])
