@@ -114,6 +114,8 @@ class FunctionSpec:
     environment: tuple[tuple[str, str], ...]
     timeout_s: float
     memory_size: int
+    # The execution role: a new role is a new environment (its credentials are the role's).
+    role: str = ""
     # The moto object itself: a function deleted and created again is a new function (new workers).
     identity: int = 0
 
@@ -140,6 +142,7 @@ class FunctionSpec:
             environment=tuple(sorted((str(k), str(v)) for k, v in env.items())),
             timeout_s=float(fn.timeout or 3),
             memory_size=int(fn.memory_size or 128),
+            role=str(getattr(fn, "role", "") or ""),
             identity=id(fn),
         )
 
@@ -643,16 +646,27 @@ class Runtime:
                 "AWS_LAMBDA_LOG_STREAM_NAME": stream,
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_SESSION_TOKEN": "testing",
                 # Not reserved on AWS, but always ours: a function run here must never reach real AWS.
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "LAMBDA_TASK_ROOT": task_root,
                 "LAMBDA_RUNTIME_DIR": os.path.dirname(WORKER_SCRIPT),
             }
         )
+        env.update(self._credentials(spec))
         return env
+
+    @staticmethod
+    def _credentials(spec: FunctionSpec) -> dict[str, str]:
+        """The execution role's temporary credentials for this environment's lifetime, so that the
+        function's calls are authorized against the role's policies (``iam_enforcement``). A
+        function without a role (moto accepts none) keeps the administrator's test keys."""
+        if not spec.role:
+            return {
+                key: "testing" for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+            }
+        from .iam_enforcement import function_credentials
+
+        return function_credentials(spec.account_id, spec.region, spec.role, spec.name)
 
     # -- code ---------------------------------------------------------------------------------
     def _code_dir(self, fn: Any, spec: FunctionSpec) -> str:

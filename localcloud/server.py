@@ -6,7 +6,9 @@ One threaded werkzeug server in a thread of this process. Requests are dispatche
 - ``POST /2015-03-31/functions/{name}/invocations``   -> Lambda Invoke run by our runtime (``lambda_api.py``)
 - ``/_localcloud/...``                                -> our own endpoints (invocations, notifications,
                                                         workers, reset)
-- everything else                                     -> moto's server app (as ``moto_server`` builds it)
+- everything else                                     -> moto's server app (as ``moto_server`` builds it),
+                                                        after ``iam_enforcement.authorize`` for calls
+                                                        a function makes with its role's credentials
 
 Every answer the local cloud makes itself is JSON (``{"message": ...}`` for errors): the request
 handler's own errors (``handler.py``), the admin endpoints, werkzeug's error pages of moto's Flask
@@ -274,6 +276,11 @@ class _Dispatcher:
             response = self.lambda_api.handle(environ)
             if response is not None:
                 return response(environ, start_response)
+        from .iam_enforcement import authorize
+
+        denied = authorize(environ)  # a function's call, against its role's policies
+        if denied is not None:
+            return denied(environ, start_response)
         return self.moto_app(environ, start_response)
 
     # -- /_localcloud/ ----------------------------------------------------------------------------

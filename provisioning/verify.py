@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import urllib.parse
 import uuid
@@ -82,6 +83,8 @@ class _Api:
         self.sleep = sleep
         self.checks: list[Check] = []
         self.created_id: str | None = None  # the journey's item until it is deleted
+        # Why a 5xx happened, from the function's own log (``denial_in_logs``); set by verify().
+        self.explain_5xx: Callable[[float], str | None] | None = None
 
     def call(
         self,
@@ -127,6 +130,10 @@ class _Api:
             passed, expected, found = ok, f"{expected}; {want}", f"{found}; {got}"
         elif not passed and resp.body:
             found += f"; body {resp.body[:200].decode(errors='replace')}"
+        if not passed and resp.status is not None and resp.status >= 500 and self.explain_5xx is not None:
+            reason = self.explain_5xx(time.time() - (resp.latency_ms or 0) / 1000 - 1)
+            if reason:
+                found += f"; {reason}"
         self.checks.append(Check(name, requirement, passed, resp.status, resp.latency_ms, expected, found))
         return passed
 
@@ -246,6 +253,8 @@ def verify(
     key = engine.clients.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
     origin = spec.cors_origins[0] if spec.cors_origins[0] != "*" else "https://verify.envport.invalid"
     api = _Api(report.endpoint, key, origin, timeout, sleep)
+    logs, group = engine.clients.client("logs"), spec.names.function_log_group
+    api.explain_5xx = lambda since: denial_in_logs(logs, group, since)
     _settle(api, settle_s, sleep)
     marker = f"envport-verify-{uuid.uuid4().hex[:12]}"
     try:
@@ -257,6 +266,29 @@ def verify(
     report.checks.extend(api.checks)
     report.wall_s, report.calls = time.monotonic() - started, recorder.since(before)
     return report
+
+
+DENIAL = re.compile(r"is not authorized to perform: (\S+) on resource: ([^\s\"\\]+)")
+
+
+def denial_in_logs(logs: Any, group: str, since: float) -> str | None:
+    """The AccessDenied the function logged since ``since`` (epoch seconds), as "the function's role
+    was denied ACTION on RESOURCE", or None.
+
+    The function never puts AWS's error in its HTTP body (R-FN-8); it logs it with the request. So a
+    5xx check reads the function's log group, as an operator would, the same call on AWS and in the
+    local cloud. Best effort: on AWS log delivery can lag the response by seconds, and a lookup that
+    fails or finds nothing leaves the check's ``found`` as it was."""
+    try:
+        events = logs.filter_log_events(logGroupName=group, startTime=int(since * 1000), limit=200)
+    except Exception:  # the check has failed already; the explanation is a bonus
+        return None
+    for event in reversed(events.get("events", [])):
+        match = DENIAL.search(str(event.get("message", "")))
+        if match:
+            action, resource = match.groups()
+            return f"the function's role was denied {action} on {resource} (AccessDeniedException)"
+    return None
 
 
 def _settle(api: _Api, settle_s: float, sleep: Callable[[float], None]) -> None:

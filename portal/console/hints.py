@@ -25,6 +25,11 @@ RULES: list[tuple[tuple[str, ...], str]] = [
         "IAM had not yet propagated the new role. Run again in a few seconds.",
     ),
     (
+        ("the function's role was denied",),
+        "The function's execution role lacks the permission named in the failed check: add that action "
+        "on that resource to the role's policy (provisioning/resources/role.py) and provision again.",
+    ),
+    (
         ("accessdenied", "not authorized", "unauthorizedoperation"),
         "The credentials (or the environment's role ARN) lack a permission named in the error.",
     ),

@@ -152,6 +152,14 @@ def test_a_function_using_boto3_reaches_the_local_cloud(kit):
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    # The function's calls are authorized against its role (localcloud/iam_enforcement.py).
+    arn = ddb.describe_table(TableName=table)["Table"]["TableArn"]
+    allow = {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": arn}
+    kit.client("iam").put_role_policy(
+        RoleName=kit.role_arn.rsplit("/", 1)[-1],
+        PolicyName=f"put-{table}",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+    )
     fn = kit.function("app.ddb_put", env={"TABLE": table}, timeout=10)
 
     response = kit.client("lambda").invoke(FunctionName=fn["FunctionName"], Payload=b'{"id": "one"}')

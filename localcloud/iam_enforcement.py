@@ -1,0 +1,285 @@
+"""IAM, enforced for the function: its calls are authorized against its execution role's policies.
+
+On AWS a function runs with temporary credentials of its execution role and every call it makes is
+authorized against that role's policies. Here the runtime asks :func:`function_credentials` for a
+role session (moto's STS AssumeRole, in process, session name = the function's name as Lambda
+does) and puts it in the worker's environment. The server passes every request to
+:func:`authorize` before moto sees it:
+
+- a request signed with an access key of such a session is evaluated by ``iam_policy`` against the
+  role's inline and attached policies as moto's IAM holds them *now* (a policy edit takes effect on
+  the next call);
+- any other request (the engine's, a test's: the local cloud's administrator credentials) is not
+  evaluated: the engine is the account's administrator.
+
+moto's own enforcement (``/moto-api/reset-auth``) is not used: it would need every caller to hold
+real IAM keys, passes ``*`` as the DynamoDB resource and ignores conditions (moto-5.2.5-next.md
+item 4).
+
+Modelled (action and resource ARN computed from the request):
+
+- DynamoDB (JSON protocol): every operation with ``TableName`` on the table ARN; ``Query`` and
+  ``Scan`` with ``IndexName`` on ``table/T/index/I``; ``BatchGetItem``/``BatchWriteItem`` on each
+  table; ``TransactWriteItems`` as ``PutItem``/``UpdateItem``/``DeleteItem``/``ConditionCheckItem``
+  and ``TransactGetItems`` as ``GetItem`` per table; stream operations on ``StreamArn``;
+  ``ListTables`` on ``*``.
+- SQS (JSON protocol): operations with ``QueueUrl`` on the queue ARN.
+- CloudWatch Logs (JSON protocol): operations with ``logGroupName`` on the log group ARN
+  (``:log-stream:S`` when ``logStreamName`` is given).
+- KMS: ``Encrypt``/``Decrypt``/``GenerateDataKey*``/``DescribeKey``/``ReEncrypt*`` with a ``KeyId``,
+  on the key's ARN (an alias is resolved through moto's KMS). A ``Decrypt`` without ``KeyId``
+  (the key is inside the ciphertext) is not evaluated.
+
+Not modelled (passed through unevaluated): other services and protocols (S3, STS, Lambda, ...),
+signature and expiry checks of the session credentials, resource-based policies (an SQS queue
+policy, a KMS key policy), and the DynamoDB condition keys (``dynamodb:LeadingKeys``,
+``dynamodb:Attributes``). Condition keys supplied: ``aws:RequestedRegion``, ``aws:PrincipalArn``,
+``aws:PrincipalAccount``, ``aws:SecureTransport`` (true: Lambda calls AWS over HTTPS).
+
+A denial is answered as AWS answers a JSON-protocol service: HTTP 400, ``__type``
+``com.amazon.coral.service#AccessDeniedException`` and the message forms of
+https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
+(``... because no identity-based policy allows the A action`` or ``... with an explicit deny in an
+identity-based policy``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from werkzeug.wrappers import Response
+
+from . import iam_policy
+
+ACCESS_DENIED_TYPE = "com.amazon.coral.service#AccessDeniedException"
+
+
+@dataclass(frozen=True)
+class Session:
+    account_id: str
+    partition: str
+    role_arn: str
+    session_name: str
+
+    @property
+    def principal_arn(self) -> str:
+        role_name = self.role_arn.rsplit("/", 1)[-1]
+        return f"arn:{self.partition}:sts::{self.account_id}:assumed-role/{role_name}/{self.session_name}"
+
+
+_sessions: dict[str, Session] = {}
+_lock = threading.Lock()
+
+
+def function_credentials(account_id: str, region: str, role_arn: str, session_name: str) -> dict[str, str]:
+    """Temporary credentials of ``role_arn`` for a function (moto's STS AssumeRole, in process),
+    as the environment variables Lambda sets."""
+    from moto.sts.models import sts_backends
+    from moto.utilities.utils import get_partition
+
+    partition = get_partition(region)
+    assumed = sts_backends[account_id][partition].assume_role(
+        region_name=region,
+        role_session_name=session_name[:64],
+        role_arn=role_arn,
+        policy="",
+        duration=43200,
+        external_id="",
+    )
+    with _lock:
+        _sessions[assumed.access_key_id] = Session(account_id, partition, role_arn, session_name[:64])
+    return {
+        "AWS_ACCESS_KEY_ID": assumed.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": assumed.secret_access_key,
+        "AWS_SESSION_TOKEN": assumed.session_token,
+    }
+
+
+def session_for(access_key_id: str) -> Session | None:
+    with _lock:
+        return _sessions.get(access_key_id)
+
+
+def role_policies(session: Session) -> list[dict[str, Any]]:
+    """The role's inline and attached (default version) policy documents, as moto holds them now;
+    none when the role does not exist (everything is then implicitly denied)."""
+    from urllib.parse import unquote
+
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[session.account_id][session.partition]
+    try:
+        role = backend.get_role_by_arn(session.role_arn)
+    except Exception:
+        return []
+    documents: list[Any] = list(role.policies.values())
+    for managed in role.managed_policies.values():
+        documents.extend(v.document for v in managed.versions if v.is_default_version)
+    parsed: list[dict[str, Any]] = []
+    for document in documents:
+        text = document if isinstance(document, str) else json.dumps(document)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = json.loads(unquote(text))
+        if isinstance(value, dict):
+            parsed.append(value)
+    return parsed
+
+
+# -- the request ------------------------------------------------------------------------------------
+def _credential(environ: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(access key id, region, service) from a SigV4 Authorization header."""
+    header = str(environ.get("HTTP_AUTHORIZATION", ""))
+    marker = "Credential="
+    start = header.find(marker)
+    if start < 0:
+        return None
+    scope = header[start + len(marker) :].split(",", 1)[0].strip().split("/")
+    if len(scope) < 5:
+        return None
+    return scope[0], scope[2], scope[3]
+
+
+def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
+    """The request's JSON body; ``wsgi.input`` is replaced so that moto reads the same bytes."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        value = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _operation(environ: Mapping[str, Any]) -> str:
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    return target.rsplit(".", 1)[-1] if "." in target else ""
+
+
+def _dynamodb(op: str, body: Mapping[str, Any], region: str, account: str) -> list[tuple[str, str]]:
+    def table(name: Any) -> str:
+        text = str(name)
+        return text if text.startswith("arn:") else f"arn:aws:dynamodb:{region}:{account}:table/{text}"
+
+    if op in ("BatchGetItem", "BatchWriteItem"):
+        return [(f"dynamodb:{op}", table(name)) for name in body.get("RequestItems") or {}]
+    if op in ("TransactWriteItems", "TransactGetItems"):
+        kinds = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}
+        kinds.update({"ConditionCheck": "ConditionCheckItem", "Get": "GetItem"})
+        pairs = []
+        for entry in body.get("TransactItems") or []:
+            for kind, part in (entry or {}).items():
+                if kind in kinds and isinstance(part, Mapping) and "TableName" in part:
+                    pairs.append((f"dynamodb:{kinds[kind]}", table(part["TableName"])))
+        return pairs
+    if "StreamArn" in body:
+        return [(f"dynamodb:{op}", str(body["StreamArn"]))]
+    if "TableName" in body:
+        arn = table(body["TableName"])
+        if op in ("Query", "Scan") and body.get("IndexName"):
+            arn = f"{arn}/index/{body['IndexName']}"
+        return [(f"dynamodb:{op}", arn)]
+    if "ResourceArn" in body:
+        return [(f"dynamodb:{op}", str(body["ResourceArn"]))]
+    return [(f"dynamodb:{op}", "*")] if op in ("ListTables", "DescribeLimits", "ListStreams") else []
+
+
+def _sqs(op: str, body: Mapping[str, Any], region: str, account: str) -> list[tuple[str, str]]:
+    url = body.get("QueueUrl")
+    if not url:
+        return []
+    parts = urlparse(str(url)).path.strip("/").split("/")
+    if len(parts) < 2:
+        return []
+    return [(f"sqs:{op}", f"arn:aws:sqs:{region}:{parts[-2]}:{parts[-1]}")]
+
+
+def _logs(op: str, body: Mapping[str, Any], region: str, account: str) -> list[tuple[str, str]]:
+    group = body.get("logGroupName")
+    if not group:
+        return []
+    arn = f"arn:aws:logs:{region}:{account}:log-group:{group}"
+    if body.get("logStreamName"):
+        arn += f":log-stream:{body['logStreamName']}"
+    return [(f"logs:{op}", arn)]
+
+
+_KMS_KEYED = ("Encrypt", "Decrypt", "DescribeKey", "ReEncryptFrom", "ReEncryptTo", "Sign", "Verify")
+
+
+def _kms(op: str, body: Mapping[str, Any], region: str, account: str) -> list[tuple[str, str]]:
+    key = body.get("KeyId")
+    if not key or not (op in _KMS_KEYED or op.startswith("GenerateDataKey")):
+        return []
+    text = str(key)
+    try:
+        from moto.kms.models import kms_backends
+
+        key_id = kms_backends[account][region].any_id_to_key_id(text)
+    except Exception:
+        return []  # an unknown key: KMS itself answers NotFoundException
+    return [(f"kms:{op}", f"arn:aws:kms:{region}:{account}:key/{key_id}")]
+
+
+_SERVICES = {"dynamodb": _dynamodb, "sqs": _sqs, "logs": _logs, "kms": _kms}
+
+
+def requested(environ: dict[str, Any], service: str, region: str, account: str) -> list[tuple[str, str]]:
+    """The (action, resource ARN) pairs a JSON-protocol request needs, per ``_SERVICES``."""
+    compute = _SERVICES.get(service)
+    op = _operation(environ)
+    if compute is None or not op:
+        return []
+    return compute(op, _json_body(environ), region, account)
+
+
+def denial_message(session: Session, action: str, resource: str, decision: str) -> str:
+    head = f"User: {session.principal_arn} is not authorized to perform: {action} on resource: {resource}"
+    if decision == "explicit_deny":
+        return f"{head} with an explicit deny in an identity-based policy"
+    return f"{head} because no identity-based policy allows the {action} action"
+
+
+def authorize(environ: dict[str, Any]) -> Response | None:
+    """None when the request may go on to moto; the AccessDeniedException answer otherwise."""
+    credential = _credential(environ)
+    if credential is None:
+        return None
+    access_key, region, service = credential
+    session = session_for(access_key)
+    if session is None or service not in _SERVICES:
+        return None
+    pairs = requested(environ, service, region, session.account_id)
+    if not pairs:
+        return None
+    policies = role_policies(session)
+    context = {
+        "aws:RequestedRegion": region,
+        "aws:PrincipalArn": session.role_arn,
+        "aws:PrincipalAccount": session.account_id,
+        "aws:SecureTransport": "true",
+    }
+    for action, resource in pairs:
+        result = iam_policy.evaluate(policies, action, resource, context)
+        if not result.allowed:
+            return access_denied(denial_message(session, action, resource, result.decision))
+    return None
+
+
+def access_denied(message: str) -> Response:
+    body = json.dumps({"__type": ACCESS_DENIED_TYPE, "message": message})
+    response = Response(body, status=400, content_type="application/x-amz-json-1.0")
+    response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    return response
