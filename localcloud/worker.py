@@ -11,7 +11,7 @@ C extensions writing to fd 1) goes to stderr - the log stream - and can never co
 
     worker -> parent  {"type": "ready", "init_ms": 12.3, "error": null | {errorMessage, errorType, ...}}
     parent -> worker  {"type": "invoke", "request_id": "...", "event": {...}, "deadline_ms": 1700000000000,
-                       "invoked_function_arn": "..."}
+                       "invoked_function_arn": "...", "trace_id": "Root=1-...;Parent=...;Sampled=0"}
     worker -> parent  {"type": "result", "request_id": "...", "ok": true, "payload": "<json text>",
                        "duration_ms": 1.2, "max_memory_mb": 30}
                       {"type": "result", "request_id": "...", "ok": false, "error": {...}, ...}
@@ -259,6 +259,11 @@ def main(argv: list[str]) -> int:
             continue
         request_id = request["request_id"]
         _RequestIdFilter.request_id = request_id
+        # Lambda sets the trace header per invocation (a reserved variable of the environment).
+        if request.get("trace_id"):
+            os.environ["_X_AMZN_TRACE_ID"] = request["trace_id"]
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
         context = LambdaContext(request_id, request["deadline_ms"], request.get("invoked_function_arn", ""))
         print(f"START RequestId: {request_id} Version: {version}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
