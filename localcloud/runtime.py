@@ -33,7 +33,6 @@ import os
 import queue
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,7 +41,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import lambda_limits, metrics
+from . import lambda_limits, metrics, sandbox
 
 logger = logging.getLogger("localcloud.runtime")
 function_logger = logging.getLogger("localcloud.function")
@@ -185,8 +184,9 @@ class Worker:
         self._report_seen = threading.Event()
         self._log_sink = log_sink
         self.oom = False  # set when the memory watchdog killed the worker
+        self.tmp_dir = env.get("TMPDIR")
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", WORKER_SCRIPT, "--task-root", task_root],
+            sandbox.worker_command(WORKER_SCRIPT, task_root, env["LAMBDA_RUNTIME_DIR"]),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -321,6 +321,8 @@ class Worker:
         with contextlib.suppress(OSError):
             if self.proc.stdin:
                 self.proc.stdin.close()
+        if self.proc.poll() is not None:
+            sandbox.remove_tmp_dir(self.tmp_dir)
 
 
 class _Pool:
@@ -676,6 +678,7 @@ class Runtime:
             "LANG": "C.UTF-8",
             "TZ": ":UTC",
             "PYTHONUNBUFFERED": "1",
+            "TMPDIR": sandbox.new_tmp_dir(self.work_dir),
         }
         if "SYSTEMROOT" in os.environ:  # pragma: no cover - Windows needs it to start Python
             env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
@@ -698,7 +701,8 @@ class Runtime:
                 # Not reserved on AWS, but always ours: a function run here must never reach real AWS.
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "LAMBDA_TASK_ROOT": task_root,
-                "LAMBDA_RUNTIME_DIR": os.path.dirname(WORKER_SCRIPT),
+                # As /var/runtime on AWS: the runtime's libraries (boto3, botocore, ...), see sandbox.py.
+                "LAMBDA_RUNTIME_DIR": sandbox.runtime_libraries(self.work_dir),
             }
         )
         return env
