@@ -481,6 +481,7 @@ class Runtime:
                 "trace_id": _trace_id(),
             }
             worker.invocations += 1
+            stream = worker.log_stream
             t_invoke = time.perf_counter()
             try:
                 answer = worker.invoke(request, spec.timeout_s)
@@ -492,7 +493,7 @@ class Runtime:
                 worker = None
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
                 message = f"{stamp} {request_id} Task timed out after {spec.timeout_s:.2f} seconds"
-                function_logger.info("[%s] %s", spec.name, message)
+                self._platform_log(spec, stream, message)
                 err = {"errorMessage": message, "errorType": "Sandbox.Timedout"}
                 return finish("timeout", json.dumps(err).encode(), "Sandbox.Timedout", [*lines, message])
             except _WorkerGone as exc:
@@ -507,7 +508,7 @@ class Runtime:
                 }
                 if oom:
                     err = lambda_limits.out_of_memory_error(request_id)
-                function_logger.info("[%s] %s", spec.name, err["errorMessage"])
+                self._platform_log(spec, stream, f"{err['errorMessage']}\n{err['errorType']}")
                 return finish("crash", json.dumps(err).encode(), err["errorType"], lines)
 
             record["duration_ms"] = answer.get("duration_ms", 0.0)
@@ -515,6 +516,7 @@ class Runtime:
             lines = worker.take_log(wait_for_report=True)
             limit_error = self._over_limits(worker, spec, answer, request_id)
             if limit_error is not None:
+                self._platform_log(spec, stream, f"{limit_error['errorMessage']}\n{limit_error['errorType']}")
                 if worker.oom:
                     self._discard(worker)
                     worker = None
@@ -528,6 +530,11 @@ class Runtime:
             if worker is not None:
                 self._return_worker(worker)
             self._release_slot(spec)
+
+    def _platform_log(self, spec: FunctionSpec, stream: str, message: str) -> None:
+        """A line Lambda itself writes to the function's log stream (a timeout, a killed runtime)."""
+        function_logger.info("[%s] %s", spec.name, message)
+        self._log_sink.write(spec, stream, message)
 
     @staticmethod
     def _over_limits(

@@ -120,6 +120,8 @@ def test_a_function_over_its_memory_size_is_killed(cloud, kit):
     answers 502. The record keeps the peak memory, as the REPORT line's "Max Memory Used" does."""
     fn = _function(kit, "app.hog")  # MemorySize 128
     lam = kit.client("lambda")
+    group = f"/aws/lambda/{fn['FunctionName']}"
+    kit.client("logs").create_log_group(logGroupName=group)
     fits = lam.invoke(FunctionName=fn["FunctionName"], Payload=json.dumps({"mb": 16}))
     assert "FunctionError" not in fits
     record = cloud.invocations(fn["FunctionName"])[-1]
@@ -132,6 +134,12 @@ def test_a_function_over_its_memory_size_is_killed(cloud, kit):
     assert error["errorMessage"].endswith("Error: Runtime exited with error: signal: killed")
     killed = cloud.invocations(fn["FunctionName"])[-1]
     assert (killed["status"], killed["error_type"]) == ("crash", "Runtime.OutOfMemory")
+    # The function's log group holds Lambda's own line about it, so a failed check can show it.
+    events = kit.client("logs").filter_log_events(logGroupName=group)["events"]
+    assert any(
+        e["message"].endswith("Runtime exited with error: signal: killed\nRuntime.OutOfMemory")
+        for e in events
+    )
 
     api = _api(kit, fn)
     assert http(api.url("/f?mb=300")).status == 502
