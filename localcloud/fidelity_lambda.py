@@ -460,3 +460,48 @@ def _fix_version_numbers() -> None:
         return publish_version
 
     _patch(lambda_models.LambdaStorage, "publish_version", make)
+
+
+# --------------------------------------------------------------------------------------------
+# Reserved environment variable keys
+# --------------------------------------------------------------------------------------------
+
+
+def _refuse_reserved_keys(environment: Any) -> None:
+    """AWS refuses a function configuration that sets a key the runtime reserves."""
+    from .runtime import RESERVED_ENV
+
+    variables = (environment or {}).get("Variables") or {} if isinstance(environment, dict) else {}
+    used = [key for key in variables if key in RESERVED_ENV]
+    if used:
+        raise InvalidParameterValueException(
+            "Lambda was unable to configure your environment variables because the environment variables "
+            "you have provided contains reserved keys that are currently not supported for modification. "
+            f"Reserved keys used in this request: {', '.join(used)}"
+        )
+
+
+@_fix(
+    "lambda-reserved-environment-keys",
+    "CreateFunction and UpdateFunctionConfiguration accept Environment.Variables with keys that Lambda "
+    "reserves (AWS_REGION, _HANDLER, AWS_ACCESS_KEY_ID, ...); the runtime then silently ignores them.",
+    "InvalidParameterValueException 'Lambda was unable to configure your environment variables because "
+    "the environment variables you have provided contains reserved keys that are currently not supported "
+    "for modification. Reserved keys used in this request: AWS_REGION' and nothing is created or changed "
+    "(https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars-runtime.html).",
+)
+def _fix_reserved_environment_keys() -> None:
+    """moto stores any variable; the reserved list is ``runtime.RESERVED_ENV``."""
+
+    # Wrapped at the response layer: the backend methods already carry the RevisionId fix, and a
+    # second fix on one attribute would be skipped by _patch's idempotence marker.
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(orig)
+        def handler(self: Any) -> Any:
+            _refuse_reserved_keys((self.json_body or {}).get("Environment"))
+            return orig(self)
+
+        return handler
+
+    _patch(LambdaResponse, "create_function", make)
+    _patch(LambdaResponse, "update_function_configuration", make)

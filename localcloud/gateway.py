@@ -57,6 +57,7 @@ from werkzeug.wrappers import Request, Response
 from . import metrics
 from .aliases import resolve
 from .handler import DISCONNECT_LOGGED, RAW_HEADERS
+from .lambda_limits import RequestTooLarge
 from .runtime import FunctionThrottled, InvocationResult, Runtime, reserved_concurrency
 from .snapshots import deployment_snapshot
 from .throttling import Throttles
@@ -452,6 +453,8 @@ class Gateway:
                 )
             except FunctionThrottled:
                 outcome["throttled"] = True
+            except RequestTooLarge as exc:
+                outcome["too_large"] = exc
             except Exception as exc:  # pragma: no cover - defensive
                 logger.exception("invocation of %s failed", function_arn)
                 outcome["exception"] = exc
@@ -463,6 +466,10 @@ class Gateway:
         if not done.wait(timeout_ms / 1000.0):
             logger.warning("Execution failed due to a timeout error (%s ms) on %s", timeout_ms, function_arn)
             return self._error(snapshot, request, "INTEGRATION_TIMEOUT", request_id, route=route)
+        if outcome.get("too_large") is not None:
+            # Lambda refused the event (over its 6 MB synchronous limit); API Gateway answers 413.
+            logger.warning("Execution failed: %s", outcome["too_large"])
+            return self._error(snapshot, request, "REQUEST_TOO_LARGE", request_id, route=route)
         if outcome.get("throttled"):
             logger.warning(
                 "Lambda invocation failed with status: 429 (TooManyRequestsException, reserved concurrency "

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 from werkzeug.wrappers import Request, Response
 
 from .aliases import resolve
+from .lambda_limits import RequestTooLarge, check_request_size
 from .runtime import THROTTLED_PAYLOAD, FunctionThrottled, Runtime, reserved_concurrency
 
 logger = logging.getLogger("localcloud.lambda")
@@ -59,6 +60,11 @@ class LambdaInvokeAPI:
         if invocation_type == "DryRun":
             return Response(b"", status=204)
         raw = request.get_data()
+        if invocation_type == "RequestResponse":
+            try:
+                check_request_size(len(raw))
+            except RequestTooLarge as exc:
+                return _error(413, "RequestEntityTooLargeException", str(exc))
         try:
             event = json.loads(raw) if raw else {}
         except ValueError:
@@ -79,6 +85,8 @@ class LambdaInvokeAPI:
                     self.runtime.invoke(fn, event, invoked_arn=arn, source="invoke-event", alias=target.alias)
                 except FunctionThrottled:
                     logger.warning("asynchronous invocation of %s throttled and dropped", arn)
+                except RequestTooLarge as exc:
+                    logger.warning("asynchronous invocation of %s dropped: %s", arn, exc)
 
             threading.Thread(target=run, daemon=True).start()
             return Response(b"", status=202)
@@ -87,6 +95,8 @@ class LambdaInvokeAPI:
             result = self.runtime.invoke(
                 fn, event, invoked_arn=arn, source="invoke", reserved_concurrency=reserved, alias=target.alias
             )
+        except RequestTooLarge as exc:  # re-serialized larger than the body (escapes): Lambda's answer
+            return _error(413, "RequestEntityTooLargeException", str(exc))
         except FunctionThrottled:
             response = _error(429, "TooManyRequestsException", "Rate Exceeded.")
             response.set_data(THROTTLED_PAYLOAD)

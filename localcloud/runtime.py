@@ -33,7 +33,6 @@ import os
 import queue
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,7 +41,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import metrics
+from . import lambda_limits, metrics, sandbox
 
 logger = logging.getLogger("localcloud.runtime")
 function_logger = logging.getLogger("localcloud.function")
@@ -93,6 +92,13 @@ def reserved_concurrency(fn: Any) -> int | None:
     """A moto function's reserved concurrency setting, or None when it has none."""
     value = fn.reserved_concurrency
     return int(value) if value not in (None, "") else None
+
+
+def _trace_id() -> str:
+    """An X-Ray trace header for one invocation, in the format Lambda puts in ``_X_AMZN_TRACE_ID``
+    (https://docs.aws.amazon.com/xray/latest/devguide/xray-concepts.html#xray-concepts-tracingheader)."""
+    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
 
 
 class CodeUnavailable(Exception):
@@ -180,8 +186,10 @@ class Worker:
         self._log_lines: list[str] = []
         self._report_seen = threading.Event()
         self._log_sink = log_sink
+        self.oom = False  # set when the memory watchdog killed the worker
+        self.tmp_dir = env.get("TMPDIR")
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", WORKER_SCRIPT, "--task-root", task_root],
+            sandbox.worker_command(WORKER_SCRIPT, task_root, env["LAMBDA_RUNTIME_DIR"]),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -191,6 +199,17 @@ class Worker:
         self.pid = self.proc.pid
         threading.Thread(target=self._read_protocol, name=f"lc-proto-{self.pid}", daemon=True).start()
         threading.Thread(target=self._read_logs, name=f"lc-logs-{self.pid}", daemon=True).start()
+        threading.Thread(target=self._watch_memory, name=f"lc-mem-{self.pid}", daemon=True).start()
+
+    # -- memory -------------------------------------------------------------------------------
+    def _watch_memory(self) -> None:
+        lambda_limits.watch_memory(self.pid, self.spec.memory_size, self.alive, self.kill_for_memory)
+
+    def kill_for_memory(self) -> None:
+        """Stop an environment that used more than its configured memory, as Lambda does."""
+        self.oom = True
+        if self.proc.poll() is None:
+            self.proc.kill()
 
     # -- pipe readers -------------------------------------------------------------------------
     def _read_protocol(self) -> None:
@@ -246,6 +265,8 @@ class Worker:
             }
         if message is None:
             code = self._exit_code()
+            if self.oom:
+                return 0.0, lambda_limits.out_of_memory_error(None)
             return 0.0, {
                 "errorMessage": f"Runtime exited with error: exit status {code}",
                 "errorType": "Runtime.ExitError",
@@ -303,6 +324,8 @@ class Worker:
         with contextlib.suppress(OSError):
             if self.proc.stdin:
                 self.proc.stdin.close()
+        if self.proc.poll() is not None:
+            sandbox.remove_tmp_dir(self.tmp_dir)
 
 
 class _Pool:
@@ -379,6 +402,8 @@ class Runtime:
         from its routing configuration); the record keeps it beside ``executed_version``.
         """
         spec = FunctionSpec.from_moto(fn)
+        # Over 6 MB: Lambda refuses the call before it runs anything (RequestEntityTooLargeException).
+        lambda_limits.check_request_size(lambda_limits.event_size(event))
         request_id = str(uuid.uuid4())
         started_at = time.time()
         t0 = time.perf_counter()
@@ -456,8 +481,10 @@ class Runtime:
                 "event": event,
                 "deadline_ms": int(deadline * 1000),
                 "invoked_function_arn": invoked_arn or spec.function_arn,
+                "trace_id": _trace_id(),
             }
             worker.invocations += 1
+            stream = worker.log_stream
             t_invoke = time.perf_counter()
             try:
                 answer = worker.invoke(request, spec.timeout_s)
@@ -469,24 +496,35 @@ class Runtime:
                 worker = None
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
                 message = f"{stamp} {request_id} Task timed out after {spec.timeout_s:.2f} seconds"
-                function_logger.info("[%s] %s", spec.name, message)
+                self._platform_log(spec, stream, message)
                 err = {"errorMessage": message, "errorType": "Sandbox.Timedout"}
                 return finish("timeout", json.dumps(err).encode(), "Sandbox.Timedout", [*lines, message])
             except _WorkerGone as exc:
                 record["duration_ms"] = round((time.perf_counter() - t_invoke) * 1000, 3)
                 lines = worker.take_log(wait_for_report=False)
+                oom = worker.oom
                 self._discard(worker)
                 worker = None
                 err = {
                     "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {exc}",
                     "errorType": "Runtime.ExitError",
                 }
-                function_logger.info("[%s] %s", spec.name, err["errorMessage"])
-                return finish("crash", json.dumps(err).encode(), "Runtime.ExitError", lines)
+                if oom:
+                    err = lambda_limits.out_of_memory_error(request_id)
+                self._platform_log(spec, stream, f"{err['errorMessage']}\n{err['errorType']}")
+                return finish("crash", json.dumps(err).encode(), err["errorType"], lines)
 
             record["duration_ms"] = answer.get("duration_ms", 0.0)
             record["max_memory_mb"] = answer.get("max_memory_mb")
             lines = worker.take_log(wait_for_report=True)
+            limit_error = self._over_limits(worker, spec, answer, request_id)
+            if limit_error is not None:
+                self._platform_log(spec, stream, f"{limit_error['errorMessage']}\n{limit_error['errorType']}")
+                if worker.oom:
+                    self._discard(worker)
+                    worker = None
+                status = "crash" if limit_error["errorType"] == "Runtime.OutOfMemory" else "error"
+                return finish(status, json.dumps(limit_error).encode(), limit_error["errorType"], lines)
             if answer.get("ok"):
                 return finish("ok", str(answer.get("payload", "null")).encode("utf-8"), None, lines)
             err = answer.get("error") or {"errorMessage": "unknown error", "errorType": "Runtime.Unknown"}
@@ -495,6 +533,26 @@ class Runtime:
             if worker is not None:
                 self._return_worker(worker)
             self._release_slot(spec)
+
+    def _platform_log(self, spec: FunctionSpec, stream: str, message: str) -> None:
+        """A line Lambda itself writes to the function's log stream (a timeout, a killed runtime)."""
+        function_logger.info("[%s] %s", spec.name, message)
+        self._log_sink.write(spec, stream, message)
+
+    @staticmethod
+    def _over_limits(
+        worker: Worker, spec: FunctionSpec, answer: dict[str, Any], request_id: str
+    ) -> dict[str, str] | None:
+        """Lambda's error when an answered invocation broke a sandbox limit (see lambda_limits): its
+        peak memory passed MemorySize (the watchdog polls; a short spike is caught here), or its
+        response is over 6 MB. None when it kept to both."""
+        peak = answer.get("max_memory_mb")
+        if worker.oom or (isinstance(peak, int) and peak > spec.memory_size):
+            worker.kill_for_memory()
+            return lambda_limits.out_of_memory_error(request_id)
+        if answer.get("ok"):
+            return lambda_limits.response_too_large(len(str(answer.get("payload", "null")).encode("utf-8")))
+        return None
 
     def invocations(self, function_name: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -630,6 +688,7 @@ class Runtime:
             "LANG": "C.UTF-8",
             "TZ": ":UTC",
             "PYTHONUNBUFFERED": "1",
+            "TMPDIR": sandbox.new_tmp_dir(self.work_dir),
         }
         if "SYSTEMROOT" in os.environ:  # pragma: no cover - Windows needs it to start Python
             env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
@@ -649,7 +708,8 @@ class Runtime:
                 # Not reserved on AWS, but always ours: a function run here must never reach real AWS.
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "LAMBDA_TASK_ROOT": task_root,
-                "LAMBDA_RUNTIME_DIR": os.path.dirname(WORKER_SCRIPT),
+                # As /var/runtime on AWS: the runtime's libraries (boto3, botocore, ...), see sandbox.py.
+                "LAMBDA_RUNTIME_DIR": sandbox.runtime_libraries(self.work_dir),
             }
         )
         env.update(self._credentials(spec))

@@ -11,7 +11,7 @@ C extensions writing to fd 1) goes to stderr - the log stream - and can never co
 
     worker -> parent  {"type": "ready", "init_ms": 12.3, "error": null | {errorMessage, errorType, ...}}
     parent -> worker  {"type": "invoke", "request_id": "...", "event": {...}, "deadline_ms": 1700000000000,
-                       "invoked_function_arn": "..."}
+                       "invoked_function_arn": "...", "trace_id": "Root=1-...;Parent=...;Sampled=0"}
     worker -> parent  {"type": "result", "request_id": "...", "ok": true, "payload": "<json text>",
                        "duration_ms": 1.2, "max_memory_mb": 30}
                       {"type": "result", "request_id": "...", "ok": false, "error": {...}, ...}
@@ -186,6 +186,54 @@ class _ForeignExtensionFinder:
         return None
 
 
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+_WRITE_EVENTS = {
+    "os.mkdir": (0,),
+    "os.remove": (0,),
+    "os.rmdir": (0,),
+    "os.rename": (0, 1),
+    "os.chmod": (0,),
+    "os.symlink": (1,),
+    "os.link": (1,),
+    "os.truncate": (0,),
+    "os.utime": (0,),
+}
+
+
+def _guard_read_only(task_root: str) -> None:
+    """Make the code directory read-only for the function, as /var/task is on AWS: a write under it
+    raises OSError(EROFS). An audit hook rather than file modes, which do not stop root; Python's
+    bytecode cache (``__pycache__``) is let through, it is the interpreter's, not the function's."""
+    import errno
+
+    root = os.path.abspath(task_root)
+    prefix = root + os.sep
+
+    def inside(path: Any) -> str | None:
+        if path is None or isinstance(path, int):
+            return None
+        text = os.path.abspath(os.fsdecode(path))
+        if (text == root or text.startswith(prefix)) and "__pycache__" not in text:
+            return text
+        return None
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open":
+            if len(args) < 3 or not (int(args[2] or 0) & _WRITE_FLAGS):
+                return
+            positions: tuple[int, ...] = (0,)
+        elif event in _WRITE_EVENTS:
+            positions = _WRITE_EVENTS[event]
+        else:
+            return
+        for position in positions:
+            path = inside(args[position]) if position < len(args) else None
+            if path is not None:
+                raise OSError(errno.EROFS, "Read-only file system", path)
+
+    sys.addaudithook(hook)
+
+
 def _load_handler() -> Any:
     spec = os.environ.get("_HANDLER", "")
     if "." not in spec:
@@ -225,12 +273,15 @@ def main(argv: list[str]) -> int:
     task_root = argv[argv.index("--task-root") + 1] if "--task-root" in argv else os.getcwd()
     proto_in, proto_out = _take_protocol_fds()
 
-    # The function's code comes first on the import path, as /var/task does on AWS; this file's
-    # own directory (Python puts the script's directory first) must not be visible to the function.
+    libraries = argv[argv.index("--runtime-libs") + 1] if "--runtime-libs" in argv else None
+    # The function's code comes first on the import path, as /var/task does on AWS, then the runtime's
+    # libraries (/var/runtime), then the standard library; this file's own directory (Python puts
+    # the script's directory first unless started with -I) must not be visible to the function.
     here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    sys.path.insert(0, task_root)
+    standard = [p for p in sys.path if p and os.path.abspath(p) != here]
+    sys.path[:] = [task_root, *([libraries] if libraries else []), *standard]
     sys.meta_path.append(_ForeignExtensionFinder(task_root))
+    _guard_read_only(task_root)
     os.chdir(task_root)
     _setup_logging()
 
@@ -259,6 +310,11 @@ def main(argv: list[str]) -> int:
             continue
         request_id = request["request_id"]
         _RequestIdFilter.request_id = request_id
+        # Lambda sets the trace header per invocation (a reserved variable of the environment).
+        if request.get("trace_id"):
+            os.environ["_X_AMZN_TRACE_ID"] = request["trace_id"]
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
         context = LambdaContext(request_id, request["deadline_ms"], request.get("invoked_function_arn", ""))
         print(f"START RequestId: {request_id} Version: {version}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()

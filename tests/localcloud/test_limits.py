@@ -1,0 +1,177 @@
+"""Lambda's sandbox limits in the local cloud: 6 MB synchronous payloads each way, memory, and the
+reserved environment variable keys. Each test cites the AWS page it follows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+from localcloud_helpers import build_zip, http
+
+from localcloud.lambda_limits import REQUEST_PAYLOAD_LIMIT, RESPONSE_PAYLOAD_LIMIT
+
+pytestmark = pytest.mark.slow  # functions run in worker processes
+
+SOURCE = """
+import json
+
+
+def size(event, context):
+    body = event.get("body") if isinstance(event, dict) else None
+    return {"statusCode": 200, "body": json.dumps({"received": len(body or "")})}
+
+
+def big(event, context):
+    n = int((event.get("queryStringParameters") or {}).get("n", event.get("n", 0)))
+    return {"statusCode": 200, "body": "x" * n}
+
+
+def hog(event, context):
+    mb = int((event.get("queryStringParameters") or {}).get("mb", event.get("mb", 0)))
+    block = bytearray(mb * 1024 * 1024)  # zero-filled: every page is touched
+    return {"statusCode": 200, "body": str(len(block))}
+"""
+BAD_GATEWAY = b'{"message": "Internal server error"}'
+
+
+def _function(kit, handler):
+    return kit.function(handler, code=build_zip(SOURCE), timeout=10)
+
+
+def _api(kit, fn, verb="GET"):
+    api = kit.api(f"limits-{fn['FunctionName']}")
+    api.proxy("/f", verb, fn["FunctionArn"])
+    api.deploy("test")
+    return api
+
+
+def test_invoke_refuses_a_request_over_6_mb(cloud, kit):
+    """Lambda quotas, "Invocation payload (request and response): 6 MB each for synchronous"
+    (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); Invoke's errors
+    (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html): 413 RequestEntityTooLargeException.
+    The function does not run."""
+    fn = _function(kit, "app.size")
+    lam = kit.client("lambda")
+    fits = json.dumps({"body": "a" * (REQUEST_PAYLOAD_LIMIT - 20)}).encode()
+    assert len(fits) <= REQUEST_PAYLOAD_LIMIT
+    assert lam.invoke(FunctionName=fn["FunctionName"], Payload=fits)["StatusCode"] == 200
+
+    over = json.dumps({"body": "a" * REQUEST_PAYLOAD_LIMIT}).encode()
+    with pytest.raises(ClientError) as raised:
+        lam.invoke(FunctionName=fn["FunctionName"], Payload=over)
+    error = raised.value.response
+    assert error["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert error["Error"]["Message"] == (
+        "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+    )
+    assert len(cloud.invocations(fn["FunctionName"])) == 1  # only the one that fit ran
+
+
+def test_the_gateway_answers_413_for_an_event_over_6_mb(cloud, kit):
+    """A body under API Gateway's own 10 MB limit
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html) whose proxy event is
+    over Lambda's 6 MB request quota (gettingstarted-limits.html): Lambda refuses the invocation and
+    the client gets 413 {"message":"Request Too Long"}; the function does not run."""
+    fn = _function(kit, "app.size")
+    api = _api(kit, fn, "POST")
+    small = http(api.url("/f"), method="POST", body=b"a" * 1000)
+    assert (small.status, small.json()) == (200, {"received": 1000})
+
+    response = http(api.url("/f"), method="POST", body=b"a" * (7 * 1024 * 1024))
+    assert (response.status, response.body) == (413, b'{"message":"Request Too Long"}')
+    assert len(cloud.invocations(fn["FunctionName"])) == 1
+
+
+def test_a_response_over_6_mb_fails_the_invocation(cloud, kit):
+    """Lambda quotas (gettingstarted-limits.html): a synchronous response over 6 MB fails with
+    Function.ResponseSizeTooLarge, reported as an unhandled function error by Invoke
+    (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html) and as 502 by API Gateway's proxy
+    integration (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+    set-up-lambda-proxy-integrations.html)."""
+    fn = _function(kit, "app.big")
+    lam = kit.client("lambda")
+    ok = lam.invoke(FunctionName=fn["FunctionName"], Payload=json.dumps({"n": RESPONSE_PAYLOAD_LIMIT - 200}))
+    assert "FunctionError" not in ok
+
+    answer = lam.invoke(FunctionName=fn["FunctionName"], Payload=json.dumps({"n": 7 * 1024 * 1024}))
+    assert answer["FunctionError"] == "Unhandled"
+    assert json.loads(answer["Payload"].read()) == {
+        "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+        "errorType": "Function.ResponseSizeTooLarge",
+    }
+    assert cloud.invocations(fn["FunctionName"])[-1]["error_type"] == "Function.ResponseSizeTooLarge"
+
+    api = _api(kit, fn)
+    response = http(api.url("/f?n=7340032"))
+    assert (response.status, response.body) == (502, BAD_GATEWAY)
+    # The environment itself is fine: the next small answer comes from the same worker.
+    again = http(api.url("/f?n=10"))
+    assert again.status == 200
+    records = cloud.invocations(fn["FunctionName"])
+    assert records[-1]["worker_pid"] == records[-2]["worker_pid"]
+
+
+def test_a_function_over_its_memory_size_is_killed(cloud, kit):
+    """Lambda memory (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html): a
+    function that uses more than its configured memory is stopped; the invocation fails with
+    Runtime.OutOfMemory ("Runtime exited with error: signal: killed") and the proxy integration
+    answers 502. The record keeps the peak memory, as the REPORT line's "Max Memory Used" does."""
+    fn = _function(kit, "app.hog")  # MemorySize 128
+    lam = kit.client("lambda")
+    group = f"/aws/lambda/{fn['FunctionName']}"
+    kit.client("logs").create_log_group(logGroupName=group)
+    fits = lam.invoke(FunctionName=fn["FunctionName"], Payload=json.dumps({"mb": 16}))
+    assert "FunctionError" not in fits
+    record = cloud.invocations(fn["FunctionName"])[-1]
+    assert 16 <= record["max_memory_mb"] <= 128
+
+    answer = lam.invoke(FunctionName=fn["FunctionName"], Payload=json.dumps({"mb": 300}))
+    assert answer["FunctionError"] == "Unhandled"
+    error = json.loads(answer["Payload"].read())
+    assert error["errorType"] == "Runtime.OutOfMemory"
+    assert error["errorMessage"].endswith("Error: Runtime exited with error: signal: killed")
+    killed = cloud.invocations(fn["FunctionName"])[-1]
+    assert (killed["status"], killed["error_type"]) == ("crash", "Runtime.OutOfMemory")
+    # The function's log group holds Lambda's own line about it, so a failed check can show it.
+    events = kit.client("logs").filter_log_events(logGroupName=group)["events"]
+    assert any(
+        e["message"].endswith("Runtime exited with error: signal: killed\nRuntime.OutOfMemory")
+        for e in events
+    )
+
+    api = _api(kit, fn)
+    assert http(api.url("/f?mb=300")).status == 502
+    # A new environment serves the next invocation.
+    after = http(api.url("/f?mb=1"))
+    assert after.status == 200
+    assert cloud.invocations(fn["FunctionName"])[-1]["worker_pid"] != killed["worker_pid"]
+
+
+def test_reserved_environment_keys_are_refused(kit):
+    """Defined runtime environment variables
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars-runtime.html): the reserved
+    keys cannot be set in a function's configuration; CreateFunction and UpdateFunctionConfiguration
+    answer InvalidParameterValueException and change nothing."""
+    lam = kit.client("lambda")
+    message = (
+        "Lambda was unable to configure your environment variables because the environment variables you "
+        "have provided contains reserved keys that are currently not supported for modification. Reserved "
+        "keys used in this request: AWS_REGION"
+    )
+    with pytest.raises(ClientError) as raised:
+        kit.function("app.size", env={"AWS_REGION": "eu-west-1", "OWN": "1"}, name="reserved-env-create")
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert raised.value.response["Error"]["Message"] == message
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName="reserved-env-create")
+
+    fn = kit.function("app.size", env={"OWN": "1"})
+    with pytest.raises(ClientError) as raised:
+        lam.update_function_configuration(
+            FunctionName=fn["FunctionName"], Environment={"Variables": {"AWS_REGION": "x", "OWN": "2"}}
+        )
+    assert raised.value.response["Error"]["Message"] == message
+    config = lam.get_function_configuration(FunctionName=fn["FunctionName"])
+    assert config["Environment"]["Variables"] == {"OWN": "1"}
