@@ -12,6 +12,7 @@ one UPDATE each for the Deployment and the Environment at the end.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import logging
@@ -30,7 +31,6 @@ from provisioning import release as releases
 from provisioning.artifacts import (
     artifact_from_bytes,
     artifact_location,
-    code_sha256,
     default_artifact,
     set_referenced,
     upload_artifact,
@@ -466,19 +466,22 @@ def _serving_version(run: _Run, version: str | None) -> None:
 
 
 def _code_of(clients: AwsClients, lambda_sha256: str | None) -> releases.CodeRef | None:
-    """The artifact whose zip Lambda reports as `lambda_sha256` (base64): one the portal recorded,
-    or lambda_bundle/ (which has no record)."""
-    if not lambda_sha256:
+    """The artifact whose zip Lambda reports as `lambda_sha256` (the same digest, base64): one the
+    portal recorded, or lambda_bundle/ (which has no record). One indexed query, no scan."""
+    try:
+        sha256 = base64.b64decode(lambda_sha256 or "", validate=True).hex()
+    except ValueError:
         return None
     bundle = default_artifact()
-    known = [(bundle.sha256, bundle.handler)] + [
-        (r.sha256, r.handler) for r in Artifact.objects.defer("data").only("sha256", "handler")
-    ]
-    for sha256, handler in known:
-        if code_sha256(sha256) == lambda_sha256:
-            location = artifact_location(clients, sha256)
-            return releases.CodeRef(location.bucket, location.key, sha256, handler)
-    return None
+    if sha256 == bundle.sha256:
+        handler = bundle.handler
+    else:
+        record = Artifact.objects.filter(sha256=sha256).only("handler").first()
+        if record is None:
+            return None
+        handler = record.handler
+    location = artifact_location(clients, sha256)
+    return releases.CodeRef(location.bucket, location.key, sha256, handler)
 
 
 def _absorb_release(run: _Run, result: releases.ReleaseResult) -> None:
