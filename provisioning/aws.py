@@ -5,10 +5,16 @@ not thread-safe to create clients from concurrently, so creation is locked; clie
 are thread-safe and shared by the engine's workers). A `CallRecorder` hooked on botocore's
 events counts each API call by operation and splits reads from mutating calls: that is how
 "a no-op run makes no mutating call" is proved rather than claimed.
+
+Every request also passes the account-wide rate limiter (`quotas.RateLimiter`, R-FLEET-1) on
+botocore's `before-send` event, so every attempt, retries included, takes its token; the wait is
+recorded against the resource being worked on. In a sweep, `SharedReads` (`shared_reads.py`)
+answers account-wide reads from one fetch shared by every environment of the account.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,6 +24,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+
+from .quotas import OPERATOR, RateLimiter, Wait
 
 DEFAULT_EXECUTE_API_TEMPLATE = "https://{api_id}.execute-api.{region}.amazonaws.com/{stage}"
 
@@ -38,7 +46,7 @@ class AwsTarget:
     endpoint_url: str | None = None  # the local cloud, LocalStack; None means real AWS
     role_arn: str | None = None
     external_id: str | None = None
-    retry_mode: str = "standard"  # or "adaptive": client-side rate limiting on throttles
+    retry_mode: str = "adaptive"  # client-side rate limiting on throttles: behind the limiter
     max_attempts: int = 8
     execute_api_url_template: str = DEFAULT_EXECUTE_API_TEMPLATE
 
@@ -82,6 +90,7 @@ class CallRecorder:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._by_node: Counter[str] = Counter()
+        self._waits: dict[str, list[Wait]] = {}
         self._local = threading.local()
 
     def __call__(self, model: Any = None, **_: Any) -> None:
@@ -101,6 +110,20 @@ class CallRecorder:
             yield
         finally:
             self._local.node = previous
+
+    @property
+    def node(self) -> str | None:
+        """The resource this thread's calls count against, if any."""
+        return getattr(self._local, "node", None)
+
+    def waited(self, wait: Wait) -> None:
+        """A call of this thread waited for its quota token (R-FLEET-1): kept per resource."""
+        with self._lock:
+            self._waits.setdefault(self.node or "", []).append(wait)
+
+    def waits_of(self, node: str) -> list[Wait]:
+        with self._lock:
+            return list(self._waits.get(node, ()))
 
     def calls_of(self, node: str) -> int:
         with self._lock:
@@ -137,11 +160,21 @@ class AwsClients:
         recorder: CallRecorder | None = None,
         hooks: tuple[Hook, ...] = (),
         session: boto3.Session | None = None,
+        *,
+        limiter: RateLimiter | None = None,
+        priority: str = OPERATOR,
+        shared: Any = None,
     ) -> None:
+        """`limiter`: the account-wide rate limiter every request passes (`priority`: an operator's
+        run or a sweep); `shared`: a sweep's `shared_reads.SharedReads`, None for a single run."""
         self.target = target
         self.recorder = recorder or CallRecorder()
+        self.limiter = limiter
+        self.priority = priority
+        self.shared = shared
         self._hooks = hooks
         self._lock = threading.Lock()
+        self._account_lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self._session = session
         self._account_id: str | None = None
@@ -183,7 +216,12 @@ class AwsClients:
             client = self._base_session().client(
                 service, endpoint_url=self.target.endpoint_url, config=self._config
             )
+            if self.shared is not None:  # first: a shared answer is no call, counted or limited
+                self.shared.install(client, self)
             client.meta.events.register("before-call.*.*", self.recorder)
+            if self.limiter is not None:
+                name = client.meta.service_model.service_name  # "logs", not its id "cloudwatch-logs"
+                client.meta.events.register("before-send.*.*", functools.partial(self._limit, name))
             for event, handler, first in self._hooks:
                 if first:
                     client.meta.events.register_first(event, handler)
@@ -194,9 +232,32 @@ class AwsClients:
 
     @property
     def account_id(self) -> str:
-        if self._account_id is None:
-            self._account_id = self.client("sts").get_caller_identity()["Account"]
-        return self._account_id
+        """Asked once per factory (the engine's threads ask together: one call, not one each)."""
+        with self._account_lock:
+            if self._account_id is None:
+                self._account_id = self._known_account() or self.client("sts").get_caller_identity()["Account"]
+            return self._account_id
+
+    def _known_account(self) -> str | None:
+        """The account of an assumed role's ARN, or a sweep's shared caller identity."""
+        if self.target.role_arn and self.target.role_arn.count(":") >= 5:
+            account = self.target.role_arn.split(":")[4]
+            if account.isdigit():
+                return account
+        return None
+
+    def _limit(self, service: str, event_name: str = "", **_: Any) -> None:
+        """before-send: wait for the request's token(s) in the account-wide buckets (R-FLEET-1).
+
+        STS is never limited here: the account the buckets are keyed by is asked of it."""
+        assert self.limiter is not None
+        operation = event_name.rsplit(".", 1)[-1]
+        if service == "sts" or not self.limiter.limits(service):
+            return None
+        wait = self.limiter.acquire(self.account_id, self.region, service, operation, self.priority)
+        if wait is not None:
+            self.recorder.waited(wait)
+        return None
 
     @property
     def region(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from . import graph
 from .artifacts import Artifact
 from .aws import AwsClients, AwsTarget, CallCounts, error_code
+from .quotas import Wait
 from .reconcile import Action, Outcome, assess, converge, remove
 from .resources import resources_for
 from .resources.base import Context, FieldDiff, Resource
@@ -40,6 +41,7 @@ class StepEvent:
     calls: int = 0
     error: str | None = None
     diffs: tuple[FieldDiff, ...] = ()
+    detail: str | None = None  # e.g. the wait for API Gateway's quota (R-FLEET-1)
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Step:
     calls: int = 0
     diffs: list[FieldDiff] = field(default_factory=list)
     error: str | None = None
+    quota_wait_s: float = 0.0
+    detail: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +69,8 @@ class Step:
             "calls": self.calls,
             "diffs": [d.to_dict() for d in self.diffs],
             "error": self.error,
+            "quota_wait_s": round(self.quota_wait_s, 4),
+            "detail": self.detail,
         }
 
 
@@ -191,6 +197,7 @@ class Engine:
             options["artifact"] = self.artifact
         ctx = Context(spec=self.spec, aws=self.clients, options=options, sleep=self.sleep)
         calls_before = {k: recorder.calls_of(k) for k in deps}
+        waits_before = {k: len(recorder.waits_of(k)) for k in deps}
         t0 = time.monotonic()
 
         def node_work(key: str) -> Outcome:
@@ -205,6 +212,7 @@ class Engine:
         def on_finish(node: graph.NodeRun) -> None:
             resource = self.resources[node.key]
             outcome: Outcome | None = node.value
+            waits = recorder.waits_of(node.key)[waits_before[node.key] :]
             step = Step(
                 resource=node.key,
                 kind=resource.kind,
@@ -217,6 +225,8 @@ class Engine:
                 calls=recorder.calls_of(node.key) - calls_before[node.key],
                 diffs=list(outcome.diffs) if outcome else [],
                 error=_describe(node.error) if node.error else None,
+                quota_wait_s=sum(w.seconds for w in waits),
+                detail=_describe_waits(waits),
             )
             if node.status == "skipped":
                 step.error = "skipped: a resource it depends on failed"
@@ -233,6 +243,7 @@ class Engine:
                     step.calls,
                     step.error,
                     tuple(step.diffs),
+                    step.detail,
                 )
             )
 
@@ -266,6 +277,16 @@ class Engine:
             if step.status == "succeeded" and attrs:
                 outputs.update(self.resources[step.resource].outputs(ctx, attrs))
         return {k: v for k, v in outputs.items() if v is not None}
+
+
+def _describe_waits(waits: list[Wait]) -> str | None:
+    """"waited 7.9 s for API Gateway's quota (CreateRestApi) over 2 calls": why a step was slow."""
+    if not waits:
+        return None
+    total = sum(w.seconds for w in waits)
+    longest = max(waits, key=lambda w: w.seconds)
+    calls = f" over {len(waits)} calls" if len(waits) > 1 else ""
+    return f"waited {total:.1f} s for {longest.quota.label}{calls}"
 
 
 def _describe(error: BaseException) -> str:

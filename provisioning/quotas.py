@@ -1,0 +1,305 @@
+"""One account-wide rate limiter for every AWS call the engine makes (R-FLEET-1).
+
+API Gateway's control-plane quotas are per account and region, fixed, and shared by every
+environment and every worker process that calls the account. Instead of letting calls collide
+and retry blindly, each call first takes a token from the buckets of its quota classes (its own
+operation's, then the service's total), keyed by (account, region, quota class). A call waits for
+its token instead of failing; botocore's adaptive retry stays behind it as the last line.
+
+The buckets live in Redis when the portal has one (`RedisBuckets`: one Lua script, one round
+trip, Redis's own clock, so every worker on every machine shares them), or in the process
+(`LocalBuckets`, the embedded default).
+
+Priority: an operator's run (`OPERATOR`) takes its token at once, going into debt if the bucket
+is empty, and sleeps until its slot comes; the debt queues operators first come first served. A
+scheduled sweep (`SWEEP`) takes a token only when the bucket holds more than a reserve and no
+operator is owed one, so a person never waits behind a sweep of a thousand environments: at most
+behind the calls a sweep already made.
+
+Defaults follow "Amazon API Gateway quotas", API Gateway quotas for creating, deploying and
+managing an API: https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
+("Total operations: 10 requests per second with a burst quota of 40 requests"). The page gives
+no burst for the per-operation quotas; a quota of one request per N seconds is a bucket of one.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+OPERATOR = "operator"
+SWEEP = "sweep"
+PRIORITIES = (OPERATOR, SWEEP)
+
+AWS_QUOTAS_PAGE = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html"
+
+# (requests, per seconds, burst) per quota class: "service.Operation", or "service.*" for every
+# call of the service together. botocore's service names (`apigateway`, not `api-gateway`).
+APIGATEWAY_QUOTAS: dict[str, tuple[float, float, float]] = {
+    "apigateway.CreateApiKey": (5, 1, 5),
+    "apigateway.CreateDeployment": (1, 5, 1),
+    "apigateway.CreateDocumentationVersion": (1, 20, 1),
+    "apigateway.CreateDomainName": (1, 30, 1),
+    "apigateway.CreateResource": (5, 1, 5),
+    "apigateway.CreateRestApi": (1, 3, 1),  # regional or private APIs (edge-optimized: 1 per 30 s)
+    "apigateway.DeleteApiKey": (5, 1, 5),
+    "apigateway.DeleteDomainName": (1, 30, 1),
+    "apigateway.DeleteResource": (5, 1, 5),
+    "apigateway.DeleteRestApi": (1, 30, 1),
+    "apigateway.GetResources": (5, 2, 5),
+    "apigateway.ImportDocumentationParts": (1, 30, 1),
+    "apigateway.ImportRestApi": (1, 3, 1),
+    "apigateway.PutRestApi": (1, 1, 1),
+    "apigateway.UpdateAccount": (1, 20, 1),
+    "apigateway.UpdateDomainName": (1, 30, 1),
+    "apigateway.UpdateUsagePlan": (1, 20, 1),
+    "apigateway.*": (10, 1, 40),  # total operations
+}
+
+_SERVICE_LABELS = {"apigateway": "API Gateway"}
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One quota class: `rate` tokens per second, at most `burst` in the bucket."""
+
+    name: str
+    rate: float
+    burst: float
+
+    @property
+    def label(self) -> str:
+        """What a person reads while a call waits: "API Gateway's quota (CreateRestApi)"."""
+        service, _, operation = self.name.partition(".")
+        what = _SERVICE_LABELS.get(service, service)
+        return f"{what}'s quota ({'all calls' if operation == '*' else operation})"
+
+
+def _quota(name: str, value: Any, time_scale: float) -> Quota:
+    if isinstance(value, Quota):
+        return Quota(name, value.rate * time_scale, value.burst)
+    if not isinstance(value, (list, tuple)) or len(value) not in (2, 3):
+        raise ValueError(f"quota {name}: [requests, per_seconds, burst] or [rate, burst], got {value!r}")
+    numbers = [float(v) for v in value]
+    if any(not math.isfinite(n) or n <= 0 for n in numbers):
+        raise ValueError(f"quota {name}: every number must be positive, got {value!r}")
+    if len(numbers) == 3:
+        requests, per, burst = numbers
+        rate = requests / per
+    else:
+        rate, burst = numbers
+    if burst < 1:
+        raise ValueError(f"quota {name}: a burst below 1 could never grant a call, got {burst}")
+    return Quota(name, rate * time_scale, burst)
+
+
+class QuotaTable:
+    """Which buckets a call takes tokens from, per account: defaults plus each account's own.
+
+    `config` is what the portal's settings hold (JSON): ``{"default": {"lambda.*": [15, 1, 30]},
+    "accounts": {"123456789012": {"apigateway.*": [20, 1, 80]}}}`` on top of API Gateway's
+    published quotas. `time_scale` makes every quota that many times faster (the local cloud's
+    quota clock in tests and the benchmark must run at the same scale)."""
+
+    def __init__(self, config: Mapping[str, Any] | None = None, time_scale: float = 1.0) -> None:
+        if not math.isfinite(time_scale) or time_scale <= 0:
+            raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
+        config = dict(config or {})
+        unknown = set(config) - {"default", "accounts"}
+        if unknown:
+            raise ValueError(f"quota config: unknown key(s) {sorted(unknown)}; allowed: default, accounts")
+        rules: dict[str, Any] = {**APIGATEWAY_QUOTAS, **dict(config.get("default") or {})}
+        self.time_scale = time_scale
+        self._default = {name: _quota(name, v, time_scale) for name, v in rules.items()}
+        self._accounts = {
+            str(account): {name: _quota(name, v, time_scale) for name, v in dict(own).items()}
+            for account, own in dict(config.get("accounts") or {}).items()
+        }
+
+    def quotas_for(self, account: str, service: str, operation: str) -> list[Quota]:
+        """The operation's own class first (the scarcer), then the service's total."""
+        own = self._accounts.get(account, {})
+        found = []
+        for name in (f"{service}.{operation}", f"{service}.*"):
+            quota = own.get(name) or self._default.get(name)
+            if quota is not None:
+                found.append(quota)
+        return found
+
+    def limits(self, service: str) -> bool:
+        """Whether any account has a quota class for `service` (calls of others skip the limiter)."""
+        prefix = f"{service}."
+        return any(n.startswith(prefix) for n in self._default) or any(
+            n.startswith(prefix) for own in self._accounts.values() for n in own
+        )
+
+
+class Buckets(Protocol):
+    def take(self, key: str, quota: Quota, priority: str, reserve: float) -> tuple[bool, float]:
+        """(granted, seconds): granted now or after `seconds` (an operator's reserved slot), or
+        refused with a hint of when to ask again (a sweep, while the bucket is below its reserve)."""
+        ...
+
+
+def _take(tokens: float, rate: float, priority: str, reserve: float) -> tuple[float, bool, float]:
+    """The one rule both stores apply (the Lua script below is its transcription)."""
+    if priority == OPERATOR:
+        tokens -= 1
+        return tokens, True, (-tokens / rate if tokens < 0 else 0.0)
+    if tokens >= 1 + reserve:
+        return tokens - 1, True, 0.0
+    return tokens, False, (1 + reserve - tokens) / rate
+
+
+class LocalBuckets:
+    """Buckets in this process: the embedded default (one worker process, or tests)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, quota: Quota, priority: str, reserve: float) -> tuple[bool, float]:
+        with self._lock:
+            now = self._clock()
+            tokens, then = self._state.get(key, (quota.burst, now))
+            tokens = min(quota.burst, tokens + max(0.0, now - then) * quota.rate)
+            tokens, granted, wait = _take(tokens, quota.rate, priority, reserve)
+            self._state[key] = (tokens, now)
+            return granted, wait
+
+    def level(self, key: str) -> float | None:
+        with self._lock:
+            state = self._state.get(key)
+            return None if state is None else state[0]
+
+
+# KEYS[1]: the bucket. ARGV: rate, burst, operator (1/0), reserve. Redis's TIME is the clock, so
+# machines' clocks do not matter; the script runs atomically, so no two callers take one token.
+_TAKE_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local operator = ARGV[3] == '1'
+local reserve = tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local s = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(s[1])
+local ts = tonumber(s[2])
+if tokens == nil or ts == nil then
+  tokens = burst
+  ts = now
+end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local granted = 0
+local wait = 0
+if operator then
+  tokens = tokens - 1
+  granted = 1
+  if tokens < 0 then wait = -tokens / rate end
+elseif tokens >= 1 + reserve then
+  tokens = tokens - 1
+  granted = 1
+else
+  wait = (1 + reserve - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.6f', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 60000)
+return {granted, string.format('%.6f', wait)}
+"""
+
+
+class RedisBuckets:
+    """Buckets in Redis, shared by every worker process on every machine."""
+
+    def __init__(self, client: Any, prefix: str = "envport:quota:") -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._script = client.register_script(_TAKE_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "envport:quota:") -> RedisBuckets:
+        import redis
+
+        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5), prefix)
+
+    def take(self, key: str, quota: Quota, priority: str, reserve: float) -> tuple[bool, float]:
+        granted, wait = self._script(
+            keys=[self._prefix + key],
+            args=[repr(quota.rate), repr(quota.burst), "1" if priority == OPERATOR else "0", repr(reserve)],
+        )
+        return bool(int(granted)), float(wait)
+
+    def level(self, key: str) -> float | None:
+        value = self._redis.hget(self._prefix + key, "tokens")
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Wait:
+    """One call's wait for its token(s): how long, and for which quota."""
+
+    seconds: float
+    quota: Quota
+
+
+class RateLimiter:
+    """Takes a call's tokens from every bucket of its quota classes, waiting as long as needed.
+
+    `reserve` is the share of a bucket's burst that sweeps leave for operators (at least nothing:
+    a bucket of one is shared by arrival, with operators' debt still going first)."""
+
+    def __init__(
+        self,
+        table: QuotaTable | None = None,
+        buckets: Buckets | None = None,
+        *,
+        reserve: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
+        max_poll_s: float = 0.5,
+    ) -> None:
+        if not 0 <= reserve < 1:
+            raise ValueError(f"reserve is a share of the burst, 0 <= reserve < 1; got {reserve!r}")
+        self.table = table or QuotaTable()
+        self.buckets: Buckets = buckets or LocalBuckets()
+        self.reserve = reserve
+        self.sleep = sleep
+        self.max_poll_s = max_poll_s
+
+    @staticmethod
+    def key(account: str, region: str, quota: Quota) -> str:
+        return f"{account}:{region}:{quota.name}"
+
+    def limits(self, service: str) -> bool:
+        return self.table.limits(service)
+
+    def acquire(self, account: str, region: str, service: str, operation: str, priority: str) -> Wait | None:
+        """Block until the call may go; the longest wait, or None if it went at once."""
+        if priority not in PRIORITIES:
+            raise ValueError(f"priority {priority!r}: one of {', '.join(PRIORITIES)}")
+        longest: Wait | None = None
+        for quota in self.table.quotas_for(account, service, operation):
+            waited = self._take(self.key(account, region, quota), quota, priority)
+            if waited > 0 and (longest is None or waited > longest.seconds):
+                longest = Wait(waited, quota)
+        return longest
+
+    def _take(self, key: str, quota: Quota, priority: str) -> float:
+        reserve = self.reserve * quota.burst if quota.burst > 1 else 0.0
+        started, waited = time.monotonic(), False
+        while True:
+            granted, wait = self.buckets.take(key, quota, priority, reserve)
+            if granted:
+                if wait > 0:
+                    self.sleep(wait)
+                    waited = True
+                return time.monotonic() - started if waited else 0.0
+            waited = True
+            # A sweep asks again when its token should be there, a little spread so that many
+            # sweeping workers do not ask all at once; an operator's debt may delay it further.
+            self.sleep(min(wait, self.max_poll_s) * (1 + random.random() * 0.2))
