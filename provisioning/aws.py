@@ -235,7 +235,8 @@ class AwsClients:
         """Asked once per factory (the engine's threads ask together: one call, not one each)."""
         with self._account_lock:
             if self._account_id is None:
-                self._account_id = self._known_account() or self.client("sts").get_caller_identity()["Account"]
+                known = self._known_account()
+                self._account_id = known or self.client("sts").get_caller_identity()["Account"]
             return self._account_id
 
     def _known_account(self) -> str | None:
