@@ -42,6 +42,20 @@ def _parser() -> argparse.ArgumentParser:
         help="evaluate alarms SCALE times as often, on periods SCALE times as long (0 < SCALE <= 1; "
         "default: $LOCALCLOUD_ALARM_TIME_SCALE, else 1 = AWS's timing)",
     )
+    parser.add_argument(
+        "--quotas",
+        choices=("aws", "off"),
+        default=None,
+        help="aws: answer API Gateway control-plane calls beyond AWS's published quotas with 429 "
+        "TooManyRequestsException, per account and region (default: $LOCALCLOUD_QUOTAS, else off)",
+    )
+    parser.add_argument(
+        "--quota-time-scale",
+        type=float,
+        default=None,
+        metavar="SCALE",
+        help="run the quota clock SCALE times faster (>= 1; default: $LOCALCLOUD_QUOTA_TIME_SCALE, else 1)",
+    )
     return parser
 
 
@@ -52,6 +66,13 @@ def _time_scale(text: str) -> float:
         return parse_time_scale(text, "--alarm-time-scale")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _describe_quotas(cloud: object) -> str:
+    quotas = getattr(cloud, "quotas", None)
+    if quotas is None:
+        return "off (API Gateway control-plane calls are never throttled)"
+    return f"aws (API Gateway's control-plane quotas, clock x{quotas.time_scale:g})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,9 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
 
-    cloud = LocalCloud(
-        host=args.host, port=args.port, region=args.region, alarm_time_scale=args.alarm_time_scale
-    ).start()
+    try:
+        cloud = LocalCloud(
+            host=args.host,
+            port=args.port,
+            region=args.region,
+            alarm_time_scale=args.alarm_time_scale,
+            quotas=args.quotas,
+            quota_time_scale=args.quota_time_scale,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    cloud.start()
     url = cloud.endpoint_url
     print(
         f"localcloud is running (state in memory, lost at exit)\n"
@@ -87,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  invocations:      {url}/_localcloud/invocations\n"
         f"  notifications:    {url}/_localcloud/notifications\n"
         f"  alarm time scale: {cloud.alarm_time_scale:g} (1 = AWS's timing)\n"
+        f"  quotas:           {_describe_quotas(cloud)}\n"
         f"  region:           {cloud.region}\n"
         f"\n"
         f"Point clients at it:\n"

@@ -57,8 +57,19 @@ class LocalCloud:
         idle_timeout_s: float = 900.0,
         work_dir: str | None = None,
         alarm_time_scale: float | None = None,
+        quotas: str | None = None,
+        quota_time_scale: float | None = None,
     ) -> None:
+        """`quotas`: "aws" enforces API Gateway's control-plane quotas (``quotas.py``), None reads
+        LOCALCLOUD_QUOTAS (off by default); `quota_time_scale` (LOCALCLOUD_QUOTA_TIME_SCALE) runs
+        their clock faster."""
         from . import alarms
+        from . import quotas as quota_model
+
+        env_mode, env_scale = quota_model.from_env()
+        mode = env_mode if quotas is None else quota_model.parse_mode(quotas)
+        scale = env_scale if quota_time_scale is None else quota_model.parse_time_scale(quota_time_scale)
+        self.quotas = quota_model.ControlPlaneQuotas(scale) if mode == "aws" else None
 
         # 1 = AWS's timing; LOCALCLOUD_ALARM_TIME_SCALE when not given (see alarms.py).
         self._alarm_time_scale = (
@@ -190,6 +201,8 @@ class LocalCloud:
         moto_api_backend.reset()
 
     def _stop_workers(self) -> None:
+        if self.quotas is not None:
+            self.quotas.reset()
         if self._runtime is not None:
             self._runtime.stop_all()
         if self._gateway is not None:
@@ -276,6 +289,10 @@ class _Dispatcher:
             response = self.lambda_api.handle(environ)
             if response is not None:
                 return response(environ, start_response)
+        if self.cloud.quotas is not None:  # API Gateway's control-plane quotas (--quotas aws)
+            throttled = self.cloud.quotas.check(environ, path, method)
+            if throttled is not None:
+                return throttled(environ, start_response)
         from .iam_enforcement import authorize
 
         denied = authorize(environ)  # a function's call, against its role's policies
@@ -309,7 +326,35 @@ class _Dispatcher:
             "workers": {"GET": lambda _query: _json({"workers": self.cloud.workers()})},
             "reset": {"POST": self._reset},
             "health": {"GET": self._health},
+            "quotas": {"GET": self._get_quotas, "DELETE": self._reset_quotas},
         }
+
+    def _get_quotas(self, query: dict[str, list[str]]) -> Response:
+        """The control-plane calls the quotas saw (time, account, operation, admitted)."""
+        quotas = self.cloud.quotas
+        if quotas is None:
+            return _json({"enforced": False, "calls": [], "throttled": 0})
+        calls = quotas.calls()
+        since = query.get("since", [None])[-1]
+        if since is not None:
+            try:
+                after = float(since)
+            except ValueError:
+                raise BadAdminInput(f"since: a Unix time in seconds (got {since[:40]!r})") from None
+            calls = [c for c in calls if c.at >= after]
+        return _json(
+            {
+                "enforced": True,
+                "time_scale": quotas.time_scale,
+                "throttled": sum(1 for c in calls if not c.admitted),
+                "calls": [c.to_dict() for c in calls],
+            }
+        )
+
+    def _reset_quotas(self, _query: dict[str, list[str]]) -> Response:
+        if self.cloud.quotas is not None:
+            self.cloud.quotas.reset()
+        return _json({"status": "ok"})
 
     def _get_invocations(self, query: dict[str, list[str]]) -> Response:
         limit = _limit(query, self.cloud.max_records)
@@ -343,6 +388,8 @@ class _Dispatcher:
                 "stage_url_template": self.cloud.stage_url_template,
                 "region": self.cloud.region,
                 "alarm_time_scale": self.cloud.alarm_time_scale,
+                "quotas": "aws" if self.cloud.quotas is not None else "off",
+                "quota_time_scale": self.cloud.quotas.time_scale if self.cloud.quotas is not None else 1,
             }
         )
 

@@ -25,6 +25,7 @@ import copy
 import datetime as dt
 import getpass
 import logging
+import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -570,11 +571,13 @@ def request_deployment(
     elif kind == Deployment.Kind.TEARDOWN:
         updates["desired_state"] = Environment.DesiredState.ABSENT
     try:
-        with transaction.atomic():
-            dep.save()
-            Environment.objects.filter(pk=env.pk).update(**updates)
-            audit(actor, f"deployment.requested.{kind}", env, dep, detail={"options": dep.options})
+        _save_request(actor, env, dep, updates)
     except IntegrityError:
+        if actor.source != "schedule" and _supersede_queued_check(actor, env, dep):
+            _save_request(actor, env, dep, updates)
+            for name, value in updates.items():
+                setattr(env, name, value)
+            return dep
         running = (
             Deployment.objects.filter(environment=env, status__in=ACTIVE_STATUSES)
             .select_related("requested_by")
@@ -590,6 +593,34 @@ def request_deployment(
     for name, value in updates.items():
         setattr(env, name, value)
     return dep
+
+
+def _save_request(actor: Actor, env: Environment, dep: Deployment, updates: dict[str, Any]) -> None:
+    with transaction.atomic():
+        dep.save()
+        Environment.objects.filter(pk=env.pk).update(**updates)
+        audit(actor, f"deployment.requested.{dep.kind}", env, dep, detail={"options": dep.options})
+
+
+def _supersede_queued_check(actor: Actor, env: Environment, dep: Deployment) -> bool:
+    """A sweep's drift or health check still waiting for its turn (R-FLEET-3 spreads them over
+    the interval) gives way to a person's request: cancelled, so nobody waits for a check."""
+    waiting = Deployment.objects.filter(
+        environment=env,
+        status=Deployment.Status.QUEUED,
+        trigger=Deployment.Trigger.SCHEDULE,
+        kind__in=[Deployment.Kind.DRIFT, Deployment.Kind.HEALTH],
+    ).first()
+    if waiting is None:
+        return False
+    cancelled = Deployment.objects.filter(pk=waiting.pk, status=Deployment.Status.QUEUED).update(
+        status=Deployment.Status.CANCELLED,
+        finished_at=timezone.now(),
+        error=f"superseded by a {dep.kind} requested by {actor.name}",
+    )
+    if cancelled:
+        audit(actor, "deployment.superseded", env, waiting, detail={"by": dep.kind})
+    return bool(cancelled)
 
 
 # --- releases (R-REL) ---------------------------------------------------------------------
@@ -777,15 +808,21 @@ def cancel_deployment(actor: Actor, dep: Deployment) -> Deployment:
 
 def _request_each(
     kind: str,
-    envs: QuerySet[Environment],
+    envs: QuerySet[Environment] | Iterable[Environment],
     actor: Actor,
     dispatch: Dispatch,
     options: Mapping[str, Any] | None = None,
+    offsets: Mapping[int, float] | None = None,
 ) -> list[Deployment]:
+    """`offsets`: seconds after now at which each environment's (by pk) run may start."""
     started = []
+    now = timezone.now()
     for env in envs:
+        own = dict(options or {})
+        if offsets is not None and offsets.get(env.pk):
+            own["not_before"] = (now + dt.timedelta(seconds=offsets[env.pk])).isoformat()
         try:
-            dep = request_deployment(actor, env, kind, options)
+            dep = request_deployment(actor, env, kind, own)
         except ActionError as exc:
             log.info("scheduled %s of %s skipped: %s", kind, env.suffix, exc)
             continue
@@ -800,14 +837,47 @@ def provisioned() -> QuerySet[Environment]:
     )
 
 
-def scheduled_drift_all(dispatch: Dispatch) -> list[Deployment]:
-    """R-OPS-2: a drift check of every provisioned environment."""
-    return _request_each(Deployment.Kind.DRIFT, provisioned(), Actor.schedule("drift"), dispatch)
+def scheduled_drift_all(dispatch: Dispatch, *, rng: random.Random | None = None) -> list[Deployment]:
+    """R-OPS-2: a drift check of every provisioned environment, spread over the interval (R-FLEET-3)."""
+    return _sweep(Deployment.Kind.DRIFT, "portal.tasks.scheduled_drift_all", 1800, dispatch, rng)
 
 
-def scheduled_health_all(dispatch: Dispatch) -> list[Deployment]:
+def scheduled_health_all(dispatch: Dispatch, *, rng: random.Random | None = None) -> list[Deployment]:
     """R-OPS-3: alarm states and a light request against every provisioned environment."""
-    return _request_each(Deployment.Kind.HEALTH, provisioned(), Actor.schedule("health"), dispatch)
+    return _sweep(Deployment.Kind.HEALTH, "portal.tasks.scheduled_health_all", 300, dispatch, rng)
+
+
+def schedule_interval_s(task: str, default: float) -> float:
+    """The interval of the schedule that runs `task` (django-celery-beat's row), or `default`."""
+    from django_celery_beat.models import PeriodicTask
+
+    row = PeriodicTask.objects.filter(task=task, enabled=True).select_related("interval").first()
+    if row is None or row.interval is None:
+        return default
+    return float(row.interval.schedule.run_every.total_seconds())
+
+
+def spread_offsets(pks: list[int], window_s: float, rng: random.Random | None = None) -> dict[int, float]:
+    """Seconds after now for each check: one in each equal slice of the window, at a random point
+    of its slice (jitter), so N checks arrive at the rate N / window rather than all at once."""
+    rng = rng or random.Random()
+    if not pks or window_s <= 0:
+        return {pk: 0.0 for pk in pks}
+    width = window_s / len(pks)
+    return {pk: round((i + rng.random()) * width, 3) for i, pk in enumerate(pks)}
+
+
+def _sweep(
+    kind: str, task: str, default_interval_s: float, dispatch: Dispatch, rng: random.Random | None
+) -> list[Deployment]:
+    """Every provisioned environment's check, each at its own moment of the interval, sharing one
+    sweep id (their account-wide reads are shared, R-FLEET-2). An environment whose previous check
+    is still queued or running is skipped: the database's one-active-run rule says so."""
+    envs = list(provisioned().order_by("region", "role_arn", "suffix"))
+    window = schedule_interval_s(task, default_interval_s) * settings.ENVPORT_SWEEP_SPREAD
+    offsets = spread_offsets([e.pk for e in envs], window, rng)
+    options = {"sweep": f"{kind}-{uuid.uuid4().hex[:12]}"}
+    return _request_each(kind, envs, Actor.schedule(kind), dispatch, options, offsets)
 
 
 def expiry_refusal(env: Environment) -> str | None:

@@ -42,6 +42,7 @@ from provisioning.health import HealthReport, check_health
 from provisioning.spec import EnvironmentSpec, spec_from_dict
 from provisioning.verify import VerifyReport, verify
 
+from . import quotas
 from .models import Artifact, CheckResult, Deployment, DriftFinding, Environment, Step
 from .targets import target_for
 
@@ -563,8 +564,14 @@ def run_deployment(deployment_id: int, progress: Callable[[Step], None] | None =
         spec = spec_from_dict(dep.spec_snapshot)
         env = dep.environment
         target = target_for(spec.region, env.role_arn, env.external_id)
+        clients = AwsClients(
+            target,
+            limiter=quotas.limiter(),
+            priority=quotas.priority_of(dep),
+            shared=quotas.shared_reads(dep),
+        )
         with _Heartbeat(dep.pk, settings.ENVPORT_HEARTBEAT_SECONDS):
-            RUNNERS[dep.kind](run, spec, target, AwsClients(target))
+            RUNNERS[dep.kind](run, spec, target, clients)
     except Exception as exc:
         log.exception("deployment %s failed", dep.pk)
         run.fail(f"{type(exc).__name__}: {exc}")

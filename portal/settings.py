@@ -9,10 +9,12 @@ is refused, and so is a production start with a public, generated or short secre
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -224,7 +226,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 ENVPORT_EXECUTE_API_URL = _env("ENVPORT_EXECUTE_API_URL", _EXECUTE_API).replace(
     "{endpoint}", ENVPORT_AWS_ENDPOINT_URL or ""
 )
-ENVPORT_AWS_RETRY_MODE = _env("ENVPORT_AWS_RETRY_MODE", "standard")
+# adaptive: botocore's client-side rate limiting on throttles, the last line behind the limiter.
+ENVPORT_AWS_RETRY_MODE = _env("ENVPORT_AWS_RETRY_MODE", "adaptive")
 ENVPORT_ENGINE_WORKERS = int(_env("ENVPORT_ENGINE_WORKERS", "8"))
 
 # --- runs: heartbeats and the reaper -------------------------------------------------------
@@ -258,6 +261,37 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Two queues (R-FLEET-1): operators' runs on `runs`, schedules and their checks on `sweeps`, so a
+# worker of each (README) keeps a person's run from queueing behind a sweep of many environments.
+CELERY_TASK_DEFAULT_QUEUE = "runs"
+CELERY_TASK_ROUTES = {
+    "portal.tasks.scheduled_*": {"queue": "sweeps"},
+    "portal.tasks.teardown_expired_previews": {"queue": "sweeps"},
+    "portal.tasks.reap_stale_deployments": {"queue": "sweeps"},
+}
+
+# --- AWS quotas (R-FLEET-1..3) --------------------------------------------------------------
+# Rate limits every AWS call takes a token from: API Gateway's published quotas, plus this JSON
+# ({"default": {"lambda.*": [15, 1, 30]}, "accounts": {"123456789012": {...}}}); "off" disables.
+_QUOTAS = _env("ENVPORT_QUOTAS", "")
+try:
+    ENVPORT_QUOTAS: dict[str, Any] | str = "off" if _QUOTAS == "off" else json.loads(_QUOTAS or "{}")
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"ENVPORT_QUOTAS must be JSON or 'off': {_exc}") from None
+# The local cloud's quota clock in tests and the benchmark (LOCALCLOUD_QUOTA_TIME_SCALE) runs faster.
+# Tests run it 100 times faster and in the process unless told otherwise (the suite's time budget;
+# the limiter's own tests set their rates).
+ENVPORT_QUOTA_TIME_SCALE = float(_env("ENVPORT_QUOTA_TIME_SCALE", "100" if TESTING else "1"))
+# Buckets in Redis shared by every worker; in the process when the broker is not Redis.
+ENVPORT_QUOTA_REDIS_URL = _env(
+    "ENVPORT_QUOTA_REDIS_URL", "" if _BROKER.is_filesystem or TESTING else REDIS_URL
+)
+# The share of a bucket's burst that sweeps leave to operators.
+ENVPORT_QUOTA_SWEEP_RESERVE = float(_env("ENVPORT_QUOTA_SWEEP_RESERVE", "0.25"))
+# How long a sweep's account-wide reads are shared before they are read again.
+ENVPORT_SWEEP_READS_TTL_SECONDS = float(_env("ENVPORT_SWEEP_READS_TTL_SECONDS", "60"))
+# A sweep spreads its checks over this share of its schedule's interval (with jitter).
+ENVPORT_SWEEP_SPREAD = float(_env("ENVPORT_SWEEP_SPREAD", "0.8"))
 
 # --- logging: never an API key value -------------------------------------------------------
 LOGGING = {

@@ -7,12 +7,16 @@ This module is the one that knows how a run reaches a worker (`send_run`, `enque
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 from typing import Any
 
 from celery import shared_task
+from django.utils import timezone
 
 from . import actions
 from .models import Deployment
+from .quotas import is_sweep
 
 
 @shared_task(name="portal.tasks.run_deployment_task", acks_late=True, reject_on_worker_lost=True)
@@ -21,14 +25,28 @@ def run_deployment_task(deployment_id: int) -> str:
     return actions.run_deployment(deployment_id).status
 
 
-def send_run(deployment_id: int, task_id: str) -> None:
+RUNS_QUEUE = "runs"  # operators' runs
+SWEEPS_QUEUE = "sweeps"  # schedules and their checks (R-FLEET-1): their own workers
+
+
+def send_run(deployment_id: int, task_id: str, queue: str = RUNS_QUEUE, countdown: float = 0.0) -> None:
     """Put one run on the broker, under the task id the deployment records."""
-    run_deployment_task.apply_async(args=[deployment_id], task_id=task_id)
+    run_deployment_task.apply_async(
+        args=[deployment_id], task_id=task_id, queue=queue, countdown=countdown or None
+    )
 
 
 def enqueue(dep: Deployment) -> None:
-    """Send a requested deployment to a worker once the request commits."""
-    actions.enqueue(dep, send_run)
+    """Send a requested deployment to a worker once the request commits: a sweep's check to the
+    sweeps queue, due at its moment of the interval (`options["not_before"]`, R-FLEET-3)."""
+    if not is_sweep(dep):
+        actions.enqueue(dep, send_run)
+        return
+    countdown = 0.0
+    not_before = dep.options.get("not_before")
+    if not_before:
+        countdown = max(0.0, (dt.datetime.fromisoformat(not_before) - timezone.now()).total_seconds())
+    actions.enqueue(dep, functools.partial(send_run, queue=SWEEPS_QUEUE, countdown=countdown))
 
 
 @shared_task(name="portal.tasks.scheduled_drift_all")

@@ -174,7 +174,7 @@ class AwsClients:
         self.shared = shared
         self._hooks = hooks
         self._lock = threading.Lock()
-        self._account_lock = threading.Lock()
+        self._account_lock = threading.RLock()
         self._clients: dict[str, Any] = {}
         self._session = session
         self._account_id: str | None = None

@@ -191,6 +191,8 @@ class Engine:
         options: dict[str, Any] | None = None,
     ) -> RunResult:
         recorder = self.clients.recorder
+        if self.clients.shared is not None:  # a sweep: shared resources' reads are account-wide
+            self.clients.shared.nodes.update(k for k, r in self.resources.items() if r.shared)
         before = recorder.snapshot()
         options = dict(options or {})
         if self.artifact is not None:

@@ -1,0 +1,61 @@
+"""The process's rate limiter and sweep read store, from settings (R-FLEET-1, R-FLEET-2).
+
+One `RateLimiter` per worker process: its buckets are in Redis (`ENVPORT_QUOTA_REDIS_URL`, by
+default the broker's Redis) so every process on every machine shares them, or in the process when
+the portal runs embedded without Redis. A run of a schedule's drift or health check takes tokens
+as a sweep; every other run (provision, teardown, release, plan, verify, a person's drift) as an
+operator, ahead of the sweeps.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from django.conf import settings
+
+from provisioning.quotas import OPERATOR, SWEEP, LocalBuckets, QuotaTable, RateLimiter, RedisBuckets
+from provisioning.shared_reads import LocalReadStore, ReadStore, RedisReadStore, SharedReads
+
+from .models import Deployment
+
+log = logging.getLogger("portal.quotas")
+
+SWEEP_KINDS = (Deployment.Kind.DRIFT, Deployment.Kind.HEALTH)
+
+
+@functools.cache
+def limiter() -> RateLimiter | None:
+    """None when `ENVPORT_QUOTAS` is "off" (a run then relies on botocore's adaptive retry alone)."""
+    config = settings.ENVPORT_QUOTAS
+    if not isinstance(config, dict):  # "off"
+        return None
+    table = QuotaTable(config, time_scale=settings.ENVPORT_QUOTA_TIME_SCALE)
+    url = settings.ENVPORT_QUOTA_REDIS_URL
+    buckets = RedisBuckets.from_url(url) if url else LocalBuckets()
+    log.info("AWS quota buckets %s", f"in Redis at {url}" if url else "in this process")
+    return RateLimiter(table, buckets, reserve=settings.ENVPORT_QUOTA_SWEEP_RESERVE)
+
+
+@functools.cache
+def read_store() -> ReadStore:
+    url = settings.ENVPORT_QUOTA_REDIS_URL
+    return RedisReadStore.from_url(url) if url else LocalReadStore()
+
+
+def is_sweep(dep: Deployment) -> bool:
+    """A schedule's drift or health check: it yields to operators' runs."""
+    return dep.trigger == Deployment.Trigger.SCHEDULE and dep.kind in SWEEP_KINDS
+
+
+def priority_of(dep: Deployment) -> str:
+    return SWEEP if is_sweep(dep) else OPERATOR
+
+
+def shared_reads(dep: Deployment) -> SharedReads | None:
+    """The answers its sweep shares (`options["sweep"]`, set by the schedule), if it is one's."""
+    if not is_sweep(dep) or not dep.options.get("sweep"):
+        return None
+    return SharedReads(
+        str(dep.options["sweep"]), read_store(), ttl_s=settings.ENVPORT_SWEEP_READS_TTL_SECONDS
+    )
