@@ -18,6 +18,7 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from portal.broker import choose_broker
 from provisioning.aws import DEFAULT_EXECUTE_API_TEMPLATE
@@ -264,6 +265,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Two queues (R-FLEET-1): operators' runs on `runs`, schedules and their checks on `sweeps`, so a
 # worker of each (README) keeps a person's run from queueing behind a sweep of many environments.
 CELERY_TASK_DEFAULT_QUEUE = "runs"
+# Both declared: a worker started without -Q serves both (one worker is enough for a small portal).
+CELERY_TASK_QUEUES = (Queue("runs"), Queue("sweeps"))
 CELERY_TASK_ROUTES = {
     "portal.tasks.scheduled_*": {"queue": "sweeps"},
     "portal.tasks.teardown_expired_previews": {"queue": "sweeps"},

@@ -29,10 +29,15 @@ RUNS_QUEUE = "runs"  # operators' runs
 SWEEPS_QUEUE = "sweeps"  # schedules and their checks (R-FLEET-1): their own workers
 
 
-def send_run(deployment_id: int, task_id: str, queue: str = RUNS_QUEUE, countdown: float = 0.0) -> None:
-    """Put one run on the broker, under the task id the deployment records."""
+def send_run(deployment_id: int, task_id: str) -> None:
+    """Put one run on the broker (the runs queue), under the task id the deployment records."""
+    run_deployment_task.apply_async(args=[deployment_id], task_id=task_id)
+
+
+def send_check(deployment_id: int, task_id: str, countdown: float = 0.0) -> None:
+    """Put one sweep's check on the sweeps queue, due `countdown` seconds from now."""
     run_deployment_task.apply_async(
-        args=[deployment_id], task_id=task_id, queue=queue, countdown=countdown or None
+        args=[deployment_id], task_id=task_id, queue=SWEEPS_QUEUE, countdown=countdown or None
     )
 
 
@@ -46,7 +51,7 @@ def enqueue(dep: Deployment) -> None:
     not_before = dep.options.get("not_before")
     if not_before:
         countdown = max(0.0, (dt.datetime.fromisoformat(not_before) - timezone.now()).total_seconds())
-    actions.enqueue(dep, functools.partial(send_run, queue=SWEEPS_QUEUE, countdown=countdown))
+    actions.enqueue(dep, functools.partial(send_check, countdown=countdown))
 
 
 @shared_task(name="portal.tasks.scheduled_drift_all")

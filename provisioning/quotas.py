@@ -252,7 +252,9 @@ class RateLimiter:
     """Takes a call's tokens from every bucket of its quota classes, waiting as long as needed.
 
     `reserve` is the share of a bucket's burst that sweeps leave for operators (at least nothing:
-    a bucket of one is shared by arrival, with operators' debt still going first)."""
+    a bucket of one is shared by arrival, with operators' debt still going first). `margin` is
+    the share of each rate left unused: two calls granted exactly one period apart can reach AWS
+    closer together than that (network and scheduling jitter), and AWS would refuse the second."""
 
     def __init__(
         self,
@@ -260,11 +262,15 @@ class RateLimiter:
         buckets: Buckets | None = None,
         *,
         reserve: float = 0.25,
+        margin: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
         max_poll_s: float = 0.5,
     ) -> None:
         if not 0 <= reserve < 1:
             raise ValueError(f"reserve is a share of the burst, 0 <= reserve < 1; got {reserve!r}")
+        if not 0 <= margin < 1:
+            raise ValueError(f"margin is a share of the rate, 0 <= margin < 1; got {margin!r}")
+        self.margin = margin
         self.table = table or QuotaTable()
         self.buckets: Buckets = buckets or LocalBuckets()
         self.reserve = reserve
@@ -283,7 +289,8 @@ class RateLimiter:
         if priority not in PRIORITIES:
             raise ValueError(f"priority {priority!r}: one of {', '.join(PRIORITIES)}")
         longest: Wait | None = None
-        for quota in self.table.quotas_for(account, service, operation):
+        for published in self.table.quotas_for(account, service, operation):
+            quota = Quota(published.name, published.rate * (1 - self.margin), published.burst)
             waited = self._take(self.key(account, region, quota), quota, priority)
             if waited > 0 and (longest is None or waited > longest.seconds):
                 longest = Wait(waited, quota)

@@ -144,12 +144,19 @@ class ApiGatewayAccount(Resource):
 
     def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
         iam = ctx.client("iam")
-        role = iam.create_role(
-            RoleName=APIGW_CLOUDWATCH_ROLE,
-            AssumeRolePolicyDocument=json.dumps(trust_policy()),
-            Description="API Gateway writes execution and access logs to CloudWatch as this role (envport)",
-            Tags=key_value_list(shared_tags()),
-        )["Role"]
+        try:
+            role = iam.create_role(
+                RoleName=APIGW_CLOUDWATCH_ROLE,
+                AssumeRolePolicyDocument=json.dumps(trust_policy()),
+                Description="API Gateway writes execution and access logs to CloudWatch as this role (envport)",
+                Tags=key_value_list(shared_tags()),
+            )["Role"]
+        except Exception as exc:
+            # Another environment's first provision in this account made it a moment ago (a fleet
+            # provisioned at once): finish it the same way instead of failing.
+            if error_code(exc) != "EntityAlreadyExists":
+                raise
+            role = iam.get_role(RoleName=APIGW_CLOUDWATCH_ROLE)["Role"]
         self._put_policy(ctx)
         current = ctx.client("apigateway").get_account().get("cloudwatchRoleArn")
         if current != role["Arn"]:

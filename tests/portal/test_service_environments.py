@@ -264,7 +264,7 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
     """What reached the Celery broker: (deployment id, task id)."""
     sent: list[tuple[int, str]] = []
 
-    def apply_async(args: list[int], task_id: str) -> None:
+    def apply_async(args: list[int], task_id: str, **_routing: object) -> None:  # queue, countdown
         sent.append((args[0], task_id))
 
     monkeypatch.setattr(tasks.run_deployment_task, "apply_async", apply_async)

@@ -49,6 +49,7 @@ class FakeClock:
 
 
 def _limiter(clock: FakeClock, **kwargs: Any) -> RateLimiter:
+    kwargs.setdefault("margin", 0.0)  # AWS's rates exactly
     return RateLimiter(QuotaTable(), LocalBuckets(clock), sleep=clock.sleep, **kwargs)
 
 
@@ -84,6 +85,13 @@ def test_rates_and_bursts_hold_in_process() -> None:
     for _ in range(4):
         limiter.acquire("1", "us-east-1", "apigateway", "CreateRestApi", OPERATOR)
     assert clock.now - start == pytest.approx(9.0)  # one at once, then one every 3 s
+    # by default the limiter keeps 5% below AWS's rates, for the jitter between it and AWS
+    clock.now += 100
+    start = clock.now
+    careful = RateLimiter(QuotaTable(), LocalBuckets(clock), sleep=clock.sleep)
+    for _ in range(2):
+        careful.acquire("9", "us-east-1", "apigateway", "CreateRestApi", OPERATOR)
+    assert clock.now - start == pytest.approx(3 / 0.95)
     # the total: a burst of 40 at once, then 10 per second
     clock.now += 100
     start = clock.now
