@@ -152,14 +152,14 @@ def quota_bound(calls: list[dict[str, Any]], time_scale: float) -> float:
     return round(bound, 2)
 
 
-def main() -> int:  # noqa: C901, PLR0915 - one sequential script
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--envs", type=int, default=20)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--time-scale", type=float, default=10.0)
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/envport_fleet_bench"
-    )
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/envport_fleet_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per phase, seconds")
     args = parser.parse_args()
@@ -190,8 +190,19 @@ def main() -> int:  # noqa: C901, PLR0915 - one sequential script
     try:
         fleet.start(
             "localcloud",
-            [sys.executable, "-m", "localcloud", "--port", str(port), "--quotas", "aws",
-             "--quota-time-scale", str(args.time_scale), "--log-level", "WARNING"],
+            [
+                sys.executable,
+                "-m",
+                "localcloud",
+                "--port",
+                str(port),
+                "--quotas",
+                "aws",
+                "--quota-time-scale",
+                str(args.time_scale),
+                "--log-level",
+                "WARNING",
+            ],
             env,
         )
         _wait_until("the local cloud", lambda: _up(endpoint), 60)
@@ -200,8 +211,22 @@ def main() -> int:  # noqa: C901, PLR0915 - one sequential script
             queues = "runs" if i == 0 else "runs,sweeps"
             fleet.start(
                 f"worker{i}",
-                [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues, "--concurrency=1",
-                 "--loglevel=WARNING", "-n", f"fleet{i}@%h", "--without-gossip", "--without-mingle"],
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "worker",
+                    "-Q",
+                    queues,
+                    "--concurrency=1",
+                    "--loglevel=WARNING",
+                    "-n",
+                    f"fleet{i}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
                 env,
             )
         time.sleep(3)
@@ -243,17 +268,25 @@ def main() -> int:  # noqa: C901, PLR0915 - one sequential script
         since = time.time()
         swept = actions.scheduled_drift_all(tasks.enqueue)
         time.sleep(1.0)
-        operator_env = actions.create_environment(cli, suffix="flop", stage="dev", alarm_emails=["ops@example.com"])
+        operator_env = actions.create_environment(
+            cli, suffix="flop", stage="dev", alarm_emails=["ops@example.com"]
+        )
         operator = actions.request_deployment(cli, operator_env, Deployment.Kind.PROVISION, {"verify": False})
         tasks.enqueue(operator)
         drift = phase(swept, since)
         rows = drift.pop("_rows")
         reads = [d.calls_total - d.calls_mutating for d in rows]
-        apigw = [sum(n for op, n in d.calls_by_operation.items() if op.startswith("apigateway.")) for d in rows]
+        apigw = [
+            sum(n for op, n in d.calls_by_operation.items() if op.startswith("apigateway.")) for d in rows
+        ]
         drift["reads_per_env"] = round(statistics.mean(reads), 1) if reads else 0
         drift["apigateway_reads_per_env"] = round(statistics.mean(apigw), 1) if apigw else 0
-        drift["reads_per_env_after_the_first"] = round(statistics.mean(sorted(reads)[:-1]), 1) if len(reads) > 1 else 0
-        _wait_until("the operator's run", lambda: Deployment.objects.get(pk=operator.pk).finished_at, args.timeout)
+        drift["reads_per_env_after_the_first"] = (
+            round(statistics.mean(sorted(reads)[:-1]), 1) if len(reads) > 1 else 0
+        )
+        _wait_until(
+            "the operator's run", lambda: Deployment.objects.get(pk=operator.pk).finished_at, args.timeout
+        )
         operator.refresh_from_db()
         queued_s = (operator.started_at - operator.created_at).total_seconds() if operator.started_at else 0.0
         quota_s = sum(float(m.group(1)) for s in operator.steps.all() for m in [WAITED.search(s.detail)] if m)
@@ -280,7 +313,9 @@ def main() -> int:  # noqa: C901, PLR0915 - one sequential script
         }
         for name in ("provision", "drift", "teardown"):
             part = result[name]
-            part["ratio"] = round(part["wall_s"] / part["quota_bound_s"], 2) if part["quota_bound_s"] else None
+            part["ratio"] = (
+                round(part["wall_s"] / part["quota_bound_s"], 2) if part["quota_bound_s"] else None
+            )
     finally:
         fleet.stop()
     print(json.dumps(result), flush=True)

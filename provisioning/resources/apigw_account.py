@@ -15,6 +15,8 @@ from ..names import APIGW_CLOUDWATCH_ROLE, MANAGED_BY, PROJECT
 from .base import Context, FieldDiff, Observed, Resource, key_value_list, retry_until
 from .role import repair_role_tags
 
+ROLE_DESCRIPTION = "API Gateway writes execution and access logs to CloudWatch as this role (envport)"
+
 POLICY_NAME = f"{APIGW_CLOUDWATCH_ROLE}-push-logs"
 TRUSTED_SERVICE = "apigateway.amazonaws.com"
 # What AWS's AmazonAPIGatewayPushToCloudWatchLogs grants, as an inline policy: moto has no AWS
@@ -148,7 +150,7 @@ class ApiGatewayAccount(Resource):
             role = iam.create_role(
                 RoleName=APIGW_CLOUDWATCH_ROLE,
                 AssumeRolePolicyDocument=json.dumps(trust_policy()),
-                Description="API Gateway writes execution and access logs to CloudWatch as this role (envport)",
+                Description=ROLE_DESCRIPTION,
                 Tags=key_value_list(shared_tags()),
             )["Role"]
         except Exception as exc:
