@@ -252,9 +252,9 @@ class RateLimiter:
     """Takes a call's tokens from every bucket of its quota classes, waiting as long as needed.
 
     `reserve` is the share of a bucket's burst that sweeps leave for operators (at least nothing:
-    a bucket of one is shared by arrival, with operators' debt still going first). `margin` is
-    the share of each rate left unused: two calls granted exactly one period apart can reach AWS
-    closer together than that (network and scheduling jitter), and AWS would refuse the second."""
+    a bucket of one is shared by arrival, with operators' debt still going first). `margin` and
+    `jitter_s` leave part of each rate unused: two calls granted exactly one period apart can reach
+    AWS closer together than that (network and scheduling jitter), and AWS would refuse the second."""
 
     def __init__(
         self,
@@ -263,6 +263,7 @@ class RateLimiter:
         *,
         reserve: float = 0.25,
         margin: float = 0.05,
+        jitter_s: float = 0.03,
         sleep: Callable[[float], None] = time.sleep,
         max_poll_s: float = 0.5,
     ) -> None:
@@ -271,6 +272,7 @@ class RateLimiter:
         if not 0 <= margin < 1:
             raise ValueError(f"margin is a share of the rate, 0 <= margin < 1; got {margin!r}")
         self.margin = margin
+        self.jitter_s = jitter_s
         self.table = table or QuotaTable()
         self.buckets: Buckets = buckets or LocalBuckets()
         self.reserve = reserve
@@ -290,11 +292,20 @@ class RateLimiter:
             raise ValueError(f"priority {priority!r}: one of {', '.join(PRIORITIES)}")
         longest: Wait | None = None
         for published in self.table.quotas_for(account, service, operation):
-            quota = Quota(published.name, published.rate * (1 - self.margin), published.burst)
+            quota = self._careful(published)
             waited = self._take(self.key(account, region, quota), quota, priority)
             if waited > 0 and (longest is None or waited > longest.seconds):
                 longest = Wait(waited, quota)
         return longest
+
+    def _careful(self, published: Quota) -> Quota:
+        """The rate the limiter grants at: `margin` below AWS's, and for a bucket of one (one call
+        per period) `jitter_s` more per period, real seconds that a faster quota clock does not
+        shorten."""
+        period = 1 / (published.rate * (1 - self.margin))
+        if published.burst <= 1:
+            period += self.jitter_s
+        return Quota(published.name, 1 / period, published.burst)
 
     def _take(self, key: str, quota: Quota, priority: str) -> float:
         reserve = self.reserve * quota.burst if quota.burst > 1 else 0.0

@@ -121,6 +121,14 @@ def _rule_fields(rules: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+UNTAGGED_REREADS = 6
+
+
+def _tags(s3: Any, where: dict[str, Any]) -> dict[str, str]:
+    tag_set = _read(lambda: s3.get_bucket_tagging(**where), "NoSuchTagSet", {}).get("TagSet", [])
+    return {t["Key"]: t["Value"] for t in tag_set}
+
+
 class ArtifactBucket(Resource):
     key = "artifact_bucket"
     kind = "s3-bucket"
@@ -141,8 +149,12 @@ class ArtifactBucket(Resource):
                     "artifacts are never stored in a bucket another account owns"
                 ) from exc
             raise
-        tag_set = _read(lambda: s3.get_bucket_tagging(**where), "NoSuchTagSet", {}).get("TagSet", [])
-        tags = {t["Key"]: t["Value"] for t in tag_set}
+        tags = _tags(s3, where)
+        for _ in range(UNTAGGED_REREADS):  # another environment's first provision made it a moment
+            if tags.get("ManagedBy") == MANAGED_BY:  # ago and tags it next (a fleet provisioned at once)
+                break
+            ctx.sleep(0.5)
+            tags = _tags(s3, where)
         if tags.get("ManagedBy") != MANAGED_BY:
             raise RuntimeError(
                 f"S3 bucket {name} exists in this account but is not tagged ManagedBy={MANAGED_BY}: envport "

@@ -44,6 +44,7 @@ def _apigw(cloud: LocalCloud, account: str = "123456789012") -> object:
     )
 
 
+# R-FLEET-1
 def test_create_rest_api_beyond_one_per_3_s_answers_429_too_many_requests(quota_cloud: LocalCloud) -> None:
     """CreateRestApi: 1 request every 3 seconds per account (regional APIs)."""
     quota_cloud.quotas.reset()
