@@ -257,6 +257,9 @@ class Portal:
                 "ENVPORT_STALE_AFTER_SECONDS": str(STALE_AFTER_S),
                 "ENVPORT_VAR_DIR": str(self.var_dir),
                 "ENVPORT_LOG_LEVEL": "INFO",
+                # The workers share one quota limiter in Redis; its clock runs as fast as in-process
+                # tests' (settings: 100 under pytest), so the suite keeps its time budget.
+                "ENVPORT_QUOTA_TIME_SCALE": "100",
             }
         )
         env.update(extra)
