@@ -24,6 +24,7 @@ no burst for the per-operation quotas; a quota of one request per N seconds is a
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import threading
@@ -31,6 +32,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+log = logging.getLogger("provisioning.quotas")
 
 OPERATOR = "operator"
 SWEEP = "sweep"
@@ -221,6 +224,8 @@ class RedisBuckets:
         self._redis = client
         self._prefix = prefix
         self._script = client.register_script(_TAKE_SCRIPT)
+        self._fallback = LocalBuckets()
+        self._warned = False
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "envport:quota:") -> RedisBuckets:
@@ -229,10 +234,28 @@ class RedisBuckets:
         return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5), prefix)
 
     def take(self, key: str, quota: Quota, priority: str, reserve: float) -> tuple[bool, float]:
-        granted, wait = self._script(
-            keys=[self._prefix + key],
-            args=[repr(quota.rate), repr(quota.burst), "1" if priority == OPERATOR else "0", repr(reserve)],
-        )
+        """Redis unreachable: the process's own buckets (logged), not a failed AWS call; the
+        shared pacing is lost for as long as that lasts, and adaptive retry covers the rest."""
+        import redis
+
+        try:
+            granted, wait = self._script(
+                keys=[self._prefix + key],
+                args=[
+                    repr(quota.rate),
+                    repr(quota.burst),
+                    "1" if priority == OPERATOR else "0",
+                    repr(reserve),
+                ],
+            )
+        except redis.exceptions.ConnectionError as exc:
+            if not self._warned:
+                log.warning(
+                    "quota buckets in Redis unreachable (%s): this process paces its calls alone", exc
+                )
+                self._warned = True
+            return self._fallback.take(key, quota, priority, reserve)
+        self._warned = False
         return bool(int(granted)), float(wait)
 
     def level(self, key: str) -> float | None:

@@ -273,3 +273,11 @@ def test_every_call_of_the_engine_passes_the_limiter(mocked_aws: None, spec: Env
     step = next(s for s in plan.steps if s.resource == "rest_api")
     assert step.quota_wait_s > 0
     assert step.detail is not None and "API Gateway's quota (GetResources)" in step.detail
+
+
+def test_unreachable_redis_falls_back_to_the_process_buckets() -> None:
+    import redis
+
+    gone = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    limiter = RateLimiter(QuotaTable(), RedisBuckets(gone))
+    assert limiter.acquire("1", "us-east-1", "apigateway", "GetStage", OPERATOR) is None  # went at once
