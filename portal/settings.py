@@ -292,7 +292,7 @@ ENVPORT_QUOTA_REDIS_URL = _env(
 # The share of a bucket's burst that sweeps leave to operators.
 ENVPORT_QUOTA_SWEEP_RESERVE = float(_env("ENVPORT_QUOTA_SWEEP_RESERVE", "0.25"))
 # How long a sweep's account-wide reads are shared before they are read again.
-ENVPORT_SWEEP_READS_TTL_SECONDS = float(_env("ENVPORT_SWEEP_READS_TTL_SECONDS", "60"))
+ENVPORT_SWEEP_READS_TTL_SECONDS = float(_env("ENVPORT_SWEEP_READS_TTL_SECONDS", "300"))
 # A sweep spreads its checks over this share of its schedule's interval (with jitter).
 ENVPORT_SWEEP_SPREAD = float(_env("ENVPORT_SWEEP_SPREAD", "0.8"))
 

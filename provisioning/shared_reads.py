@@ -11,8 +11,10 @@ by tag, a topic's subscriptions, a queue's URL, a table's scalable targets.
 it knows is answered from the sweep's store (no request, so neither counted nor limited), or
 fetched once (the wide read is an ordinary, counted, rate-limited call) and kept for the other
 environments, in Redis when the workers share one (`RedisReadStore`), in the process otherwise.
-Answers live for `ttl_s` (default 60 s) and belong to one sweep, so a check never reads a list
-older than that, and a single environment's drift (no `SharedReads`) reads everything as before.
+Answers live for `ttl_s` (default 300 s) and belong to one sweep, so a check never reads a list
+older than that (the wide lists cost a page per 50 to 100 environments: read once per TTL, not
+once per check; another process fetching the same list is waited for, not repeated), and a
+single environment's drift (no `SharedReads`) reads everything as before.
 A narrow read whose answer the wide one does not hold (a queue not in the list) goes to AWS.
 API key values are never shared: a read that asks for them is not touched.
 """
@@ -44,12 +46,17 @@ ACCOUNT_WIDE = frozenset(
     }
 )
 _READ_PREFIXES = ("Get", "Describe", "List", "Head")
+FETCH_WAIT_S = 20.0
 
 
 class ReadStore(Protocol):
     def get(self, key: str) -> Any | None: ...
 
     def put(self, key: str, value: Any, ttl_s: float) -> None: ...
+
+    def claim(self, key: str, ttl_s: float) -> bool:
+        """Whether this caller fetches `key` (False: another process is fetching it now)."""
+        ...
 
 
 class LocalReadStore:
@@ -67,6 +74,9 @@ class LocalReadStore:
                 self._items.pop(key, None)
                 return None
             return copy.deepcopy(found[1])
+
+    def claim(self, key: str, ttl_s: float) -> bool:
+        return True  # one process: its threads are serialised by SharedReads' own lock
 
     def put(self, key: str, value: Any, ttl_s: float) -> None:
         with self._lock:
@@ -107,6 +117,9 @@ class RedisReadStore:
     def get(self, key: str) -> Any | None:
         raw = self._redis.get(self._prefix + key)
         return None if raw is None else json.loads(raw, object_hook=_decode)
+
+    def claim(self, key: str, ttl_s: float) -> bool:
+        return bool(self._redis.set(self._prefix + key + ":fetching", "1", nx=True, px=int(ttl_s * 1000)))
 
     def put(self, key: str, value: Any, ttl_s: float) -> None:
         raw = json.dumps(value, default=_encode)
@@ -294,7 +307,7 @@ class SharedReads:
 
     `nodes`: the resources whose every read is account-wide (the engine adds its shared ones)."""
 
-    def __init__(self, sweep: str, store: ReadStore | None = None, *, ttl_s: float = 60.0) -> None:
+    def __init__(self, sweep: str, store: ReadStore | None = None, *, ttl_s: float = 300.0) -> None:
         self.sweep = sweep
         self.store: ReadStore = store or LocalReadStore()
         self.ttl_s = ttl_s
@@ -352,7 +365,7 @@ class SharedReads:
         items = self.store.get(key)
         if items is None:
             with self._fetch_lock(key):  # the engine's threads of one check: one fetch, not one each
-                items = self.store.get(key)
+                items = self.store.get(key) or self._wait_for_other(key)
                 if items is None:
                     items = self._fetch(client, widening, wide)
                     self.store.put(key, items, self.ttl_s)
@@ -364,6 +377,19 @@ class SharedReads:
             return None  # the wide list does not hold it: ask AWS
         answer["ResponseMetadata"] = {"HTTPStatusCode": 200, "SharedBySweep": self.sweep}
         return _ok_response(), answer
+
+    def _wait_for_other(self, key: str) -> Any | None:
+        """Another worker process fetching the same list right now: wait for its answer (up to
+        `FETCH_WAIT_S`) rather than fetch every page again; None when this one should fetch."""
+        if self.store.claim(key, FETCH_WAIT_S):
+            return None
+        deadline = time.monotonic() + FETCH_WAIT_S
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            items = self.store.get(key)
+            if items is not None:
+                return items
+        return None
 
     def _fetch(self, client: Any, widening: Widening, wide: dict[str, Any]) -> list[Any]:
         self._local.fetching = True

@@ -97,6 +97,9 @@ def test_workers_share_a_sweeps_reads_through_redis(fleet: list[EnvironmentSpec]
     for result in second:
         assert result.calls.reads <= 30 and _apigw(result.calls) <= 4, result.calls.by_operation
         assert not set(result.calls.by_operation) & ACCOUNT_WIDE
+    # a list another process is fetching right now is waited for, not fetched again
+    store = RedisReadStore(client, prefix)
+    assert store.claim("list", 5) and not store.claim("list", 5)
     # another sweep reads afresh
     fresh = _sweep(fleet[:1], SharedReads(f"drift-{uuid.uuid4().hex}", RedisReadStore(client, prefix)))
     assert fresh[0].calls.by_operation.get("apigateway.GetRestApis") == 1
