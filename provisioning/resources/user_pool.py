@@ -74,7 +74,7 @@ def find_client(ctx: Context, pool_id: str) -> dict[str, Any] | None:
 
 class UserPool(Resource):
     key = "user_pool"
-    kind = "cognito-user-pool"
+    kind = "cognito-idp-user-pool"
 
     def wanted(self, ctx: Context) -> bool:
         return cognito_mode(ctx)
