@@ -170,6 +170,10 @@ class Authorization:
                 method.get("authorizerId"),
             )
             return Denial("AUTHORIZER_CONFIGURATION_ERROR")
+        if kind == "COGNITO_USER_POOLS" and str(authorizer.get("type")) == "COGNITO_USER_POOLS":
+            from . import cognito_auth
+
+            return cognito_auth.authorize(request, authorizer, method)
         if kind == "CUSTOM" and str(authorizer.get("type")) == "TOKEN":
             return self._token(request, api, stage, authorizer, arn)
         logger.warning(
