@@ -159,6 +159,10 @@ class Authorization:
             return GRANTED
         verb = request.method.upper()
         arn = method_arn(api, stage.name, verb, path)
+        if kind == "AWS_IAM":
+            from . import sigv4_auth
+
+            return sigv4_auth.authorize(request, api, arn, body)
         authorizer = (snapshot.get("authorizers") or {}).get(str(method.get("authorizerId") or ""))
         if authorizer is None:
             logger.warning(

@@ -104,6 +104,11 @@ GATEWAY_ERRORS: dict[str, tuple[int, str, str | None]] = {
         'details."}',
         "InvalidSignatureException",
     ),
+    "EXPIRED_TOKEN": (
+        403,
+        '{"message":"The security token included in the request is expired"}',
+        "ExpiredTokenException",
+    ),
     # Not response types of their own (AWS does not list them): DEFAULT_4XX decorates them.
     "UNRECOGNIZED_CLIENT": (
         403,
