@@ -3,7 +3,7 @@
 - environments: `create_environment`, `update_environment`, `delete_environment` (validated by
   the engine's build_spec, then by the service's own rules: placement, expiry, who may lift
   deletion protection), each with a `check_*` twin that writes nothing (the admin's form shows
-  its refusal on its fields); `lift_protection`, `reveal_api_key`;
+  its refusal on its fields); `lift_protection`, `reveal_api_key`, `issue_token` (token mode);
 - deployments: `request_deployment` (queued, one active per environment), `enqueue` (with the
   caller's `send`: this module never imports `portal.tasks`), `cancel_deployment`, and
   `run_deployment` (the body of a run; see `portal.runner`);
@@ -66,6 +66,7 @@ __all__ = [
     "field_changes",
     "find_artifact",
     "get_environment",
+    "issue_token",
     "lift_protection",
     "may_lift_protection",
     "may_release",
@@ -525,6 +526,60 @@ def reveal_api_key(actor: Actor, env: Environment) -> str:
     return str(value)
 
 
+TOKEN_SUBJECT_RE = r"[A-Za-z0-9._@:+-]{1,128}"
+TOKEN_TTL_MAX_S = 24 * 3600
+
+
+def issue_token(actor: Actor, env: Environment, *, ttl_s: int = 3600, subject: str = "") -> str:
+    """A bearer token for an environment in `token` mode (R-AUTH-1), signed with its key read from
+    Secrets Manager now; for testing a client. Audited with its subject and expiry, never itself."""
+    import re
+
+    from provisioning.aws import AwsClients
+    from provisioning.tokens import NoSigningKey, mint
+
+    from .targets import target_for
+
+    subject = subject or actor.name
+    problems = []
+    if not re.fullmatch(TOKEN_SUBJECT_RE, subject):
+        problems.append(f"subject: {subject[:40]!r} is not allowed; 1 to 128 letters, digits and . _ @ : + -")
+    if isinstance(ttl_s, bool) or not 1 <= ttl_s <= TOKEN_TTL_MAX_S:
+        problems.append(f"ttl: {ttl_s!r} s is not allowed; from 1 second to {TOKEN_TTL_MAX_S // 3600} hours")
+    if problems:
+        raise InvalidInput(f"cannot issue a token for {env.suffix}", problems)
+    try:
+        mode = env.spec().settings.auth
+    except SpecError as exc:
+        raise InvalidInput(f"environment {env.suffix} has an invalid definition", [str(exc)]) from None
+    if mode != "token":
+        instead = {
+            "iam": "sign requests with SigV4 instead",
+            "cognito": "get a token from its user pool instead (see env show)",
+        }.get(mode, "it takes its API key alone")
+        raise InvalidInput(
+            f"environment {env.suffix} uses auth mode {mode}, not token: {instead} "
+            "(or set auth=token and provision it)"
+        )
+    if not (env.outputs or {}).get("api_endpoint"):
+        raise InvalidInput(f"environment {env.suffix} is not provisioned yet; provision it first")
+    try:
+        clients = AwsClients(target_for(env.region, env.role_arn, env.external_id))
+        token = mint(clients, env.spec().names, subject=subject, ttl_s=ttl_s)
+    except NoSigningKey as exc:
+        raise InvalidInput(f"{exc} (provision it after switching to auth=token)") from None
+    except Exception as exc:
+        raise ActionError(f"could not sign a token for {env.suffix}: {type(exc).__name__}: {exc}") from None
+    expires = timezone.now() + dt.timedelta(seconds=ttl_s)
+    audit(
+        actor,
+        "environment.token_issued",
+        env,
+        detail={"subject": subject, "ttl_s": ttl_s, "expires_at": expires.isoformat(timespec="seconds")},
+    )
+    return token
+
+
 # --- deployments ---------------------------------------------------------------------------
 def _describe_active(dep: Deployment) -> str:
     who = dep.requested_by.get_username() if dep.requested_by else dep.trigger
@@ -774,6 +829,7 @@ def cancel_deployment(actor: Actor, dep: Deployment) -> Deployment:
 
 
 # --- schedules -----------------------------------------------------------------------------
+
 
 def _request_each(
     kind: str,

@@ -24,8 +24,6 @@ from provisioning.verify import VerifyReport, verify
 
 pytestmark = pytest.mark.slow
 
-# R-AUTH-1 R-AUTH-2 R-AUTH-3
-
 REFUSALS = {
     "token": {"no token", "malformed token", "expired token", "token signed with another key"},
     "cognito": {"no token", "malformed token", "tampered token", "token signed with another key"},
@@ -129,6 +127,7 @@ def _broken_then_repaired(env: Env, local_cloud: LocalCloud, mode: str) -> None:
 def test_token_mode_verifies_and_refuses_foreign_and_expired_tokens(
     token_env: Env, local_cloud: LocalCloud
 ) -> None:
+    # R-AUTH-1, R-AUTH-2, R-AUTH-3
     _passes_with_its_refusals(token_env, "token")
     names = token_env.spec.names
     key = tokens.read_key(token_env.clients, names)
@@ -157,6 +156,7 @@ def test_token_mode_verifies_and_refuses_foreign_and_expired_tokens(
 def test_token_mode_broken_authorization_fails_the_refusal_checks(
     token_env: Env, local_cloud: LocalCloud
 ) -> None:
+    # R-AUTH-1, R-AUTH-2, R-AUTH-3
     _broken_then_repaired(token_env, local_cloud, "token")
 
 
@@ -164,6 +164,7 @@ def test_token_mode_broken_authorization_fails_the_refusal_checks(
 def test_cognito_mode_verifies_and_refuses_another_pools_token(
     cognito_env: Env, local_cloud: LocalCloud
 ) -> None:
+    # R-AUTH-1, R-AUTH-2, R-AUTH-3
     _passes_with_its_refusals(cognito_env, "cognito")
     cognito = local_cloud.client("cognito-idp")
     # no verification user is left behind
@@ -195,11 +196,13 @@ def test_cognito_mode_verifies_and_refuses_another_pools_token(
 def test_cognito_mode_broken_authorization_fails_the_refusal_checks(
     cognito_env: Env, local_cloud: LocalCloud
 ) -> None:
+    # R-AUTH-1, R-AUTH-2, R-AUTH-3
     _broken_then_repaired(cognito_env, local_cloud, "cognito")
 
 
 # --- iam -------------------------------------------------------------------------------------
 def test_iam_mode_verifies_and_refuses_an_unsigned_request(iam_env: Env, local_cloud: LocalCloud) -> None:
+    # R-AUTH-1, R-AUTH-2, R-AUTH-3
     _passes_with_its_refusals(iam_env, "iam")
     unsigned = iam_env.get(credentials.no_credential)
     assert (unsigned.status, unsigned.json()) == (403, {"message": "Missing Authentication Token"})
@@ -210,4 +213,5 @@ def test_iam_mode_verifies_and_refuses_an_unsigned_request(iam_env: Env, local_c
 def test_iam_mode_broken_authorization_fails_the_refusal_checks(
     iam_env: Env, local_cloud: LocalCloud
 ) -> None:
+    # R-AUTH-1, R-AUTH-2, R-AUTH-3
     _broken_then_repaired(iam_env, local_cloud, "iam")
