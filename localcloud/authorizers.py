@@ -87,6 +87,38 @@ class Denial:
 GRANTED = Grant()
 
 
+class ResultCache:
+    """Authorizer results by (API, stage, authorizer, identity), each kept for its TTL in seconds."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def get(self, key: tuple[str, ...]) -> Any | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= time.monotonic():
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, key: tuple[str, ...], value: Any, ttl: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._entries) >= MAX_CACHE_ENTRIES:
+                for stale in [k for k, (expires, _) in self._entries.items() if expires <= now]:
+                    del self._entries[stale]
+                if len(self._entries) >= MAX_CACHE_ENTRIES:
+                    self._entries.clear()
+            self._entries[key] = (now + ttl, value)
+
+
 @dataclass(frozen=True)
 class _Outcome:
     """What an authorizer function returned, as cached."""
@@ -137,12 +169,12 @@ class Authorization:
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
-        self._cache: dict[tuple[str, str, str, str], tuple[float, _Outcome]] = {}
-        self._lock = threading.Lock()
+        self.token_results = ResultCache()
+        self.cognito_results = ResultCache()
 
     def reset(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self.token_results.clear()
+        self.cognito_results.clear()
 
     def authorize(
         self,
@@ -177,7 +209,9 @@ class Authorization:
         if kind == "COGNITO_USER_POOLS" and str(authorizer.get("type")) == "COGNITO_USER_POOLS":
             from . import cognito_auth
 
-            return cognito_auth.authorize(request, authorizer, method)
+            return cognito_auth.authorize(
+                request, authorizer, method, self.cognito_results, (api.id, stage.name)
+            )
         if kind == "CUSTOM" and str(authorizer.get("type")) == "TOKEN":
             return self._token(request, api, stage, authorizer, arn)
         logger.warning(
@@ -202,7 +236,7 @@ class Authorization:
         ttl = int(authorizer.get("authorizerResultTtlInSeconds") or 0)
         key = (api.id, stage.name, str(authorizer.get("id")), token)
         latency = 0
-        outcome = self._cached(key) if ttl > 0 else None
+        outcome: _Outcome | None = self.token_results.get(key) if ttl > 0 else None
         if outcome is None:
             started = time.perf_counter()
             found = self._invoke(api, stage, authorizer, token, arn)
@@ -211,7 +245,7 @@ class Authorization:
                 return found
             outcome = found
             if ttl > 0:
-                self._store(key, outcome, ttl)
+                self.token_results.put(key, outcome, ttl)
         denied = decide(outcome.policy, arn)
         if denied is not None:
             return denied
@@ -219,26 +253,6 @@ class Authorization:
         context["principalId"] = outcome.principal_id
         context["integrationLatency"] = latency
         return Grant(authorizer=context, usage_identifier_key=outcome.usage_identifier_key)
-
-    def _cached(self, key: tuple[str, str, str, str]) -> _Outcome | None:
-        with self._lock:
-            entry = self._cache.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= time.monotonic():
-                del self._cache[key]
-                return None
-            return entry[1]
-
-    def _store(self, key: tuple[str, str, str, str], outcome: _Outcome, ttl: int) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._cache) >= MAX_CACHE_ENTRIES:
-                for stale in [k for k, (expires, _) in self._cache.items() if expires <= now]:
-                    del self._cache[stale]
-                if len(self._cache) >= MAX_CACHE_ENTRIES:
-                    self._cache.clear()
-            self._cache[key] = (now + ttl, outcome)
 
     def _invoke(
         self, api: Any, stage: Any, authorizer: dict[str, Any], token: str, arn: str

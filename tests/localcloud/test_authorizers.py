@@ -13,8 +13,6 @@ from types import SimpleNamespace
 import pytest
 from localcloud_helpers import build_zip, http
 
-# R-AUTH-1 R-AUTH-2
-
 AUTHORIZER_SOURCE = """
 import json
 
@@ -124,6 +122,7 @@ def env(kit):
     _protect(api, "/keyed", "GET", uncached, key=True)
     _protect(api, "/cached/{id}", "GET", cached)
     api.gateway_response("UNAUTHORIZED", {"Access-Control-Allow-Origin": "*", "X-Kind": "unauthorized"})
+    api.gateway_response("ACCESS_DENIED", {"Access-Control-Allow-Origin": "*", "X-Kind": "access-denied"})
     api.gateway_response("DEFAULT_4XX", {"Access-Control-Allow-Origin": "*"})
     api.deploy("test")
     key = api.key()
@@ -139,7 +138,9 @@ def env(kit):
     bare.proxy("/items", "GET", echo)
     _protect(bare, "/items", "GET", bare_authorizer)
     bare.deploy("test")
-    return SimpleNamespace(api=api, bare=bare, fn=authorizer_fn, cached_fn=cached_fn, key=key)
+    return SimpleNamespace(
+        api=api, bare=bare, fn=authorizer_fn, cached_fn=cached_fn, key=key, uncached=uncached
+    )
 
 
 def _calls(cloud, fn):
@@ -152,6 +153,7 @@ def _get(url, token=None, **headers):
     return http(url, headers=headers)
 
 
+# R-AUTH-1
 @pytest.mark.slow  # runs the authorizer and the function in worker processes
 def test_an_allowed_token_reaches_the_function_with_principal_and_context(cloud, env):
     """A TOKEN authorizer gets the header's token and the method ARN; its Allow lets the request
@@ -190,6 +192,7 @@ def test_the_authorizer_event_is_the_token_event(env):
     }
 
 
+# R-AUTH-1 R-AUTH-2
 @pytest.mark.slow
 def test_a_missing_or_malformed_token_is_401_without_invoking(cloud, env):
     """No token in the identity source, or one that does not match identityValidationExpression:
@@ -222,19 +225,23 @@ def test_the_function_answering_unauthorized_is_401_and_other_failures_are_500(c
         assert response.headers["x-amzn-ErrorType"] == "AuthorizerConfigurationException"
 
 
+# R-AUTH-1 R-AUTH-2
 @pytest.mark.slow
 def test_the_policy_decides_deny_wins_and_no_allow_is_denied(env):
     """An explicit Deny on the method ARN wins over an Allow on the API; a policy whose Allow does not
-    cover the method ARN is an implicit deny; both are 403 ACCESS_DENIED, with the DEFAULT_4XX headers.
+    cover the method ARN is an implicit deny; both are 403 ACCESS_DENIED, with that gateway response's
+    headers.
     https://aws.amazon.com/premiumsupport/knowledge-center/api-gateway-403-error-lambda-authorizer/"""
     denied = _get(env.api.url("/items/1"), "Bearer deny")
     assert (denied.status, denied.body) == (403, EXPLICIT_DENY)
     assert denied.headers["x-amzn-ErrorType"] == "AccessDeniedException"
     assert denied.headers["Access-Control-Allow-Origin"] == "*"
+    assert denied.headers["X-Kind"] == "access-denied"
     elsewhere = _get(env.api.url("/items/1"), "Bearer elsewhere")
     assert (elsewhere.status, elsewhere.body) == (403, IMPLICIT_DENY)
 
 
+# R-AUTH-1
 @pytest.mark.slow
 def test_a_cached_policy_is_evaluated_against_the_new_method_arn(cloud, env):
     """With a TTL the result is cached per token and the cached policy is evaluated against each new
@@ -269,6 +276,7 @@ def test_without_invoke_permission_the_authorizer_fails_with_500(cloud, env):
     assert response.headers["x-amzn-ErrorType"] == "AuthorizerConfigurationException"
 
 
+# R-AUTH-1
 @pytest.mark.slow
 def test_the_api_key_is_checked_after_the_authorizer(env):
     """A method with an authorizer and apiKeyRequired: no token is 401 (authorization first), a good
@@ -280,3 +288,31 @@ def test_the_api_key_is_checked_after_the_authorizer(env):
     both = _get(env.api.url("/keyed"), "Bearer alice", **{"x-api-key": env.key["value"]})
     assert both.status == 200
     assert both.json()["event"]["requestContext"]["identity"]["apiKey"] == env.key["value"]
+
+
+@pytest.mark.slow
+def test_a_stage_serves_the_authorizer_of_its_deployment(cloud, env):
+    """An authorizer change reaches a stage with the next deployment, not before.
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/configure-api-gateway-lambda-authorization.html
+    ("redeploy the API")"""
+    api = env.api
+
+    def expression(value):
+        api.apigw.update_authorizer(
+            restApiId=api.id,
+            authorizerId=env.uncached,
+            patchOperations=[{"op": "replace", "path": "/identityValidationExpression", "value": value}],
+        )
+
+    before = _calls(cloud, env.fn)
+    expression(r"Token \w+")
+    try:
+        assert _get(api.url("/items"), "Bearer frank").status == 200  # the deployed expression
+        assert _get(api.url("/items"), "Token frank").status == 401
+        api.deploy("test")
+        assert _get(api.url("/items"), "Bearer frank").status == 401
+        assert _get(api.url("/items"), "Token frank").status == 200
+    finally:
+        expression(r"Bearer [\w-]+")
+        api.deploy("test")
+    assert _calls(cloud, env.fn) == before + 2

@@ -12,8 +12,6 @@ from moto import mock_aws
 
 from localcloud import fidelity
 
-# R-AUTH-1
-
 REGION = "us-east-1"
 NO_RETRY = Config(retries={"total_max_attempts": 1})
 LAMBDA_URI = (
@@ -57,6 +55,7 @@ def _api(ag) -> tuple[str, str]:
     return api_id, ag.create_resource(restApiId=api_id, parentId=root, pathPart="items")["id"]
 
 
+# R-AUTH-1
 def test_create_authorizer_checks_what_each_type_needs(apigw) -> None:
     """TOKEN needs an authorizerUri naming a Lambda function and one header as identity source;
     COGNITO_USER_POOLS needs user pool ARNs; the TTL is 0..3600. Nothing is stored when refused.
@@ -138,6 +137,7 @@ def test_update_authorizer_patches_provider_arns_and_keeps_the_limits(apigw) -> 
     )
 
 
+# R-AUTH-1
 def test_methods_need_a_valid_authorizer_of_the_right_kind(apigw) -> None:
     """PutMethod/UpdateMethod: CUSTOM needs a TOKEN or REQUEST authorizer of the API and
     COGNITO_USER_POOLS a Cognito one; an unknown authorizationType is refused; a refused update leaves

@@ -17,8 +17,6 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from localcloud_helpers import http
 
-# R-AUTH-1 R-AUTH-3
-
 MISSING_TOKEN = b'{"message":"Missing Authentication Token"}'
 ADMIN = Credentials("testing", "testing")
 
@@ -123,6 +121,7 @@ def env(kit):
     )
 
 
+# R-AUTH-3
 def test_an_unsigned_request_is_missing_authentication_token(env):
     """No signature on an AWS_IAM method: 403 Missing Authentication Token (DEFAULT_4XX headers).
     https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-control-access-using-iam-policies-to-invoke-api.html"""
@@ -132,6 +131,7 @@ def test_an_unsigned_request_is_missing_authentication_token(env):
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
+# R-AUTH-1
 def test_a_signed_request_of_an_allowed_user_passes_header_or_presigned(env):
     """A SigV4-signed request (Authorization header or presigned query string) of a user whose
     policy allows execute-api:Invoke on the method ARN passes.
@@ -143,6 +143,7 @@ def test_a_signed_request_of_an_allowed_user_passes_header_or_presigned(env):
     assert _send(env.api.url("/items"), ADMIN, method="POST", body=b"{}").status == 200
 
 
+# R-AUTH-3
 def test_a_wrong_signature_is_refused_with_what_was_expected(env):
     """A wrong secret, a body changed after signing, another service's or Region's scope, or a date
     more than 5 minutes off: 403 InvalidSignatureException; the mismatch message gives the canonical
@@ -185,6 +186,7 @@ def test_a_signature_older_than_5_minutes_has_expired(env, monkeypatch):
     assert stale.json()["message"].endswith(" - 5 min.)")
 
 
+# R-AUTH-1
 def test_policies_decide_execute_api_invoke(env):
     """The caller's identity policies are evaluated for execute-api:Invoke on the method ARN: no Allow,
     or an explicit Deny, is 403 with the caller's and the resource's ARN.
