@@ -5,8 +5,7 @@ https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-po
 
 - the token is the header named by ``identitySource`` (``method.request.header.Authorization``),
   with or without a ``Bearer `` prefix (clients send it as a bearer token,
-  user-pool-accessing-resources-api-gateway-and-lambda.html); it must match
-  ``identityValidationExpression`` when one is set;
+  user-pool-accessing-resources-api-gateway-and-lambda.html);
 - its ``iss`` is ``https://cognito-idp.{region}.amazonaws.com/{userPoolId}`` of a user pool named in
   the authorizer's ``providerARNs`` that exists, and its RS256 signature verifies with that pool's
   key (each pool has its own: ``localcloud.fidelity_cognito``), so a token of another pool is refused;
@@ -14,7 +13,9 @@ https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-po
 - a method without ``authorizationScopes`` takes an ID token (``token_use`` ``id``) whose ``aud`` is an
   app client of the pool; a method with scopes takes an access token (``token_use`` ``access``) whose
   ``client_id`` is an app client of the pool and whose ``scope`` holds one of the method's scopes
-  (re:Post "need access token as header in cognito", and API_Method.html ``authorizationScopes``).
+  (re:Post "need access token as header in cognito", and API_Method.html ``authorizationScopes``);
+- its ``aud`` (an access token's ``client_id``) matches ``identityValidationExpression`` when one is
+  set (API_Authorizer.html).
 
 Anything else is 401 ``{"message":"Unauthorized"}``. A verified token is cached per authorizer for
 its ``authorizerResultTtlInSeconds`` (never past ``exp``), as API Gateway caches authorizer results:
@@ -58,7 +59,7 @@ def authorize(
     method's scopes are checked on every request."""
     name = header_name(authorizer.get("identitySource") or "method.request.header.Authorization")
     value = request.headers.get(name, "") if name else ""
-    if not value or not token_matches(value, authorizer.get("identityValidationExpression")):
+    if not value:
         return UNAUTHORIZED
     token = value[7:].strip() if value[:7].lower() == "bearer " else value.strip()
     scopes = list(method.get("authorizationScopes") or [])
@@ -73,6 +74,13 @@ def authorize(
             cache.put(key, claims, min(ttl, max(0.0, claims["exp"] - time.time())))
         claims = claims if claims is not None and _scopes_allow(claims, scopes) else None
     if claims is None:
+        return UNAUTHORIZED
+    # "For COGNITO_USER_POOLS authorizers, API Gateway will match the aud field of the incoming token
+    # from the client against the specified regular expression" (API_Authorizer.html); an access
+    # token has no aud: its client_id is matched instead.
+    audience = str(claims.get("aud") or claims.get("client_id") or "")
+    if not token_matches(audience, authorizer.get("identityValidationExpression")):
+        _refuse(f"the token's audience {audience!r} does not match identityValidationExpression")
         return UNAUTHORIZED
     return Grant(authorizer={"claims": _as_strings(claims)})
 

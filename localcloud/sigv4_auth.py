@@ -39,6 +39,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ from werkzeug.wrappers import Request
 
 from . import iam_policy
 from .authorizers import Denial, Grant
+
+logger = logging.getLogger("localcloud.gateway")
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "execute-api"
@@ -115,6 +118,12 @@ def authorize(request: Request, api: Any, arn: str, body: bytes) -> Grant | Deni
     to_sign = string_to_sign(signed, canonical)
     expected = signature(caller.secret, signed, to_sign)
     if not hmac.compare_digest(expected, signed.signature):
+        if caller.policies is None:
+            logger.info(
+                "access key %s is no IAM user's or role session's key in the local cloud; as its "
+                "administrator key its secret must be the key id itself",
+                signed.access_key,
+            )
         message = (
             f"{MISMATCH}\n\nThe Canonical String for this request should have been\n'{canonical}'\n\n"
             f"The String-to-Sign should have been\n'{to_sign}'\n"

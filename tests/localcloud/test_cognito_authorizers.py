@@ -84,6 +84,16 @@ def env(kit):
         authorizerResultTtlInSeconds=0,
     )["id"]
     _method(api, "/fresh", uncached_id, echo)
+    for path, expression in (("/this-client", pool.client), ("/other-client", "^nobody$")):
+        checked = api.apigw.create_authorizer(
+            restApiId=api.id,
+            name=f"aud{path.replace('/', '-')}",
+            type="COGNITO_USER_POOLS",
+            providerARNs=[pool.arn],
+            identitySource="method.request.header.Authorization",
+            identityValidationExpression=expression,
+        )["id"]
+        _method(api, path, checked, echo)
     api.gateway_response("DEFAULT_4XX", {"Access-Control-Allow-Origin": "*"})
     api.deploy("test")
     return SimpleNamespace(api=api, pool=pool, other=other)
@@ -193,3 +203,13 @@ def test_a_verified_token_is_cached_for_the_authorizers_ttl(kit, env):
     idp.delete_user_pool_client(UserPoolId=env.pool.id, ClientId=client)
     assert _get(env.api.url("/profile"), token).status == 200  # cached for 300 s
     assert _get(env.api.url("/fresh"), token).status == 401
+
+
+@pytest.mark.slow
+def test_the_validation_expression_is_matched_against_the_audience(env):
+    """For COGNITO_USER_POOLS authorizers identityValidationExpression is matched against the token's
+    aud: a token for another app client is 401.
+    https://docs.aws.amazon.com/apigateway/latest/api/API_Authorizer.html (identityValidationExpression)"""
+    token = f"Bearer {env.pool.tokens['IdToken']}"
+    assert _get(env.api.url("/this-client"), token).status == 200
+    assert _get(env.api.url("/other-client"), token).status == 401
