@@ -40,8 +40,14 @@ the request, that body).
 - ``COGNITO_USER_POOLS``: ``localcloud.cognito_auth``.
 - ``AWS_IAM``: ``localcloud.sigv4_auth``.
 
-Not modelled: ``REQUEST`` authorizers (answered 500 with a log line saying so), the authorizer's
-own timeout beyond the function's, and cross-account authorizer functions.
+``CUSTOM`` with a ``REQUEST`` authorizer: the same, except that every identity source
+(``method.request.header.N``, ``method.request.querystring.N``, ``stageVariables.N``,
+``context.sourceIp``) must be present and non-empty (else 401 without invoking), the cache key is
+their values (no identity source: no cache), and the event is the request's proxy event with
+``type`` REQUEST and ``methodArn`` (without the body).
+
+Not modelled: other ``context.*`` identity sources, the authorizer's own timeout beyond the
+function's, and cross-account authorizer functions.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +68,7 @@ from . import iam_policy
 logger = logging.getLogger("localcloud.gateway")
 
 HEADER_SOURCE = "method.request.header."
+QUERY_SOURCE = "method.request.querystring."
 MAX_CACHE_ENTRIES = 10_000
 
 EXPLICIT_DENY_BODY = '{"Message":"User is not authorized to access this resource with an explicit deny"}'
@@ -154,6 +162,22 @@ def token_matches(token: str, expression: str | None) -> bool:
         return False
 
 
+def identity_value(source: str, request: Request, stage: Any) -> str:
+    """The value of one REQUEST identity source: ``method.request.header.N``,
+    ``method.request.querystring.N``, ``stageVariables.N`` or ``context.sourceIp``; empty when absent
+    (or a source this model does not read)."""
+    if source.startswith(HEADER_SOURCE):
+        return request.headers.get(source[len(HEADER_SOURCE) :], "")
+    if source.startswith(QUERY_SOURCE):
+        return request.args.get(source[len(QUERY_SOURCE) :], "")
+    if source.startswith("stageVariables."):
+        return str((stage.variables or {}).get(source[len("stageVariables.") :], ""))
+    if source == "context.sourceIp":
+        return request.remote_addr or ""
+    logger.warning("identity source %r is not modelled by localcloud; taken as absent", source)
+    return ""
+
+
 def decide(policy: dict[str, Any], arn: str) -> Denial | None:
     """None when ``policy`` allows ``execute-api:Invoke`` on ``arn``; the 403 otherwise."""
     result = iam_policy.evaluate([policy], "execute-api:Invoke", arn)
@@ -169,7 +193,7 @@ class Authorization:
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
-        self.token_results = ResultCache()
+        self.token_results = ResultCache()  # Lambda authorizers' outcomes (TOKEN and REQUEST)
         self.cognito_results = ResultCache()
 
     def reset(self) -> None:
@@ -185,7 +209,9 @@ class Authorization:
         method: dict[str, Any],
         path: str,
         body: bytes,
+        request_event: Callable[[], dict[str, Any]] | None = None,
     ) -> Grant | Denial:
+        """``request_event``: the request as a proxy event, for a REQUEST authorizer's event."""
         kind = str(method.get("authorizationType") or "NONE").upper()
         if kind == "NONE":
             return GRANTED
@@ -214,6 +240,8 @@ class Authorization:
             )
         if kind == "CUSTOM" and str(authorizer.get("type")) == "TOKEN":
             return self._token(request, api, stage, authorizer, arn)
+        if kind == "CUSTOM" and str(authorizer.get("type")) == "REQUEST" and request_event is not None:
+            return self._request(request, api, stage, authorizer, arn, request_event)
         logger.warning(
             "authorization type %s with a %s authorizer is not modelled by localcloud (%s %s)",
             kind,
@@ -233,18 +261,62 @@ class Authorization:
             return Denial("UNAUTHORIZED")
         if not token_matches(token, authorizer.get("identityValidationExpression")):
             return Denial("UNAUTHORIZED")
+        event = {"type": "TOKEN", "authorizationToken": token, "methodArn": arn}
+        return self._lambda(api, stage, authorizer, arn, (token,), lambda: event)
+
+    # -- REQUEST authorizers ----------------------------------------------------------------------
+    def _request(
+        self,
+        request: Request,
+        api: Any,
+        stage: Any,
+        authorizer: dict[str, Any],
+        arn: str,
+        request_event: Callable[[], dict[str, Any]],
+    ) -> Grant | Denial:
+        """Every identity source present and non-empty, or 401 without invoking; the event is the
+        request's proxy event with ``type`` REQUEST and ``methodArn``
+        (api-gateway-lambda-authorizer-input.html)."""
+        values: list[str] = []
+        for source in [
+            s.strip() for s in str(authorizer.get("identitySource") or "").split(",") if s.strip()
+        ]:
+            value = identity_value(source, request, stage)
+            if not value:
+                return Denial("UNAUTHORIZED")
+            values.append(value)
+
+        def event() -> dict[str, Any]:
+            built = request_event()
+            built.pop("body", None)
+            built.pop("isBase64Encoded", None)
+            return {"type": "REQUEST", "methodArn": arn, **built}
+
+        return self._lambda(api, stage, authorizer, arn, tuple(values), event)
+
+    # -- both -------------------------------------------------------------------------------------
+    def _lambda(
+        self,
+        api: Any,
+        stage: Any,
+        authorizer: dict[str, Any],
+        arn: str,
+        identity: tuple[str, ...],
+        event: Callable[[], dict[str, Any]],
+    ) -> Grant | Denial:
+        """The Lambda authorizer's outcome, cached by identity for its TTL, against ``arn``."""
         ttl = int(authorizer.get("authorizerResultTtlInSeconds") or 0)
-        key = (api.id, stage.name, str(authorizer.get("id")), token)
+        key = (api.id, stage.name, str(authorizer.get("id")), *identity)
         latency = 0
-        outcome: _Outcome | None = self.token_results.get(key) if ttl > 0 else None
+        outcome: _Outcome | None = self.token_results.get(key) if ttl > 0 and identity else None
         if outcome is None:
             started = time.perf_counter()
-            found = self._invoke(api, stage, authorizer, token, arn)
+            found = self._invoke(api, stage, authorizer, event())
             latency = int((time.perf_counter() - started) * 1000)
             if isinstance(found, Denial):
                 return found
             outcome = found
-            if ttl > 0:
+            if ttl > 0 and identity:
                 self.token_results.put(key, outcome, ttl)
         denied = decide(outcome.policy, arn)
         if denied is not None:
@@ -255,7 +327,7 @@ class Authorization:
         return Grant(authorizer=context, usage_identifier_key=outcome.usage_identifier_key)
 
     def _invoke(
-        self, api: Any, stage: Any, authorizer: dict[str, Any], token: str, arn: str
+        self, api: Any, stage: Any, authorizer: dict[str, Any], event: dict[str, Any]
     ) -> _Outcome | Denial:
         from . import lambda_target
 
@@ -279,7 +351,6 @@ class Authorization:
                 source_arn,
             )
             return Denial("AUTHORIZER_CONFIGURATION_ERROR")
-        event = {"type": "TOKEN", "authorizationToken": token, "methodArn": arn}
         result = lambda_target.invoke(self.runtime, target, event, source="apigateway-authorizer")
         if result is None:
             return Denial("AUTHORIZER_CONFIGURATION_ERROR")

@@ -23,7 +23,10 @@ def policy(effect, resource):
 
 
 def handler(event, context):
-    token = event["authorizationToken"].removeprefix("Bearer ")
+    if event["type"] == "REQUEST":
+        token = event["queryStringParameters"]["token"]
+    else:
+        token = event["authorizationToken"].removeprefix("Bearer ")
     arn = event["methodArn"]
     api_arn, stage = arn.split("/")[0], arn.split("/")[1]
     if token == "unauthorized":
@@ -108,10 +111,12 @@ def env(kit):
     )
     cached_fn = kit.function("auth.handler", code=build_zip(AUTHORIZER_SOURCE, "auth.py"), permission=False)
     echo = kit.function("app.echo")["FunctionArn"]
+    request_fn = kit.function("auth.handler", code=build_zip(AUTHORIZER_SOURCE, "auth.py"), permission=False)
 
     api = kit.api("token-auth")
     _allow_authorizer(kit, api.id, authorizer_fn)
     _allow_authorizer(kit, api.id, cached_fn)
+    _allow_authorizer(kit, api.id, request_fn)
     uncached = _token_authorizer(api, authorizer_fn, ttl=0, name="uncached", expression=r"Bearer [\w-]+")
     cached = _token_authorizer(api, cached_fn, ttl=300, name="cached")
     for path in ("/items", "/items/{id}", "/keyed"):
@@ -121,6 +126,16 @@ def env(kit):
     _protect(api, "/items/{id}", "GET", uncached)
     _protect(api, "/keyed", "GET", uncached, key=True)
     _protect(api, "/cached/{id}", "GET", cached)
+    request_authorizer = api.apigw.create_authorizer(
+        restApiId=api.id,
+        name="request",
+        type="REQUEST",
+        authorizerUri=_lambda_uri(kit, request_fn),
+        identitySource="method.request.header.X-Tenant, method.request.querystring.token",
+        authorizerResultTtlInSeconds=300,
+    )["id"]
+    api.proxy("/by-request", "POST", echo)
+    _protect(api, "/by-request", "POST", request_authorizer)
     api.gateway_response("UNAUTHORIZED", {"Access-Control-Allow-Origin": "*", "X-Kind": "unauthorized"})
     api.gateway_response("ACCESS_DENIED", {"Access-Control-Allow-Origin": "*", "X-Kind": "access-denied"})
     api.gateway_response("DEFAULT_4XX", {"Access-Control-Allow-Origin": "*"})
@@ -139,7 +154,13 @@ def env(kit):
     _protect(bare, "/items", "GET", bare_authorizer)
     bare.deploy("test")
     return SimpleNamespace(
-        api=api, bare=bare, fn=authorizer_fn, cached_fn=cached_fn, key=key, uncached=uncached
+        api=api,
+        bare=bare,
+        fn=authorizer_fn,
+        cached_fn=cached_fn,
+        request_fn=request_fn,
+        key=key,
+        uncached=uncached,
     )
 
 
@@ -316,3 +337,41 @@ def test_a_stage_serves_the_authorizer_of_its_deployment(cloud, env):
         expression(r"Bearer [\w-]+")
         api.deploy("test")
     assert _calls(cloud, env.fn) == before + 2
+
+
+# R-AUTH-1
+@pytest.mark.slow
+def test_a_request_authorizer_needs_every_identity_source_and_caches_by_their_values(cloud, env):
+    """A REQUEST authorizer: a missing identity source is 401 without invoking; the event is the
+    request (headers, query string, path, context) with type REQUEST and methodArn; results are cached
+    by the identity sources' values.
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-input.html
+    https://docs.aws.amazon.com/apigateway/latest/api/API_CreateAuthorizer.html (identitySource)"""
+    url = env.api.url("/by-request")
+    before = _calls(cloud, env.request_fn)
+
+    def post(query, tenant=None):
+        headers = {"X-Tenant": tenant} if tenant else {}
+        return http(url + query, method="POST", headers=headers, body=b'{"a": 1}')
+
+    assert post("?token=grace").status == 401
+    assert post("", tenant="t1").status == 401
+    assert _calls(cloud, env.request_fn) == before
+
+    response = post("?token=grace", tenant="t1")
+    assert response.status == 200, response.body
+    seen = json.loads(response.json()["event"]["requestContext"]["authorizer"]["seenEvent"])
+    assert seen["type"] == "REQUEST"
+    assert (
+        seen["methodArn"] == f"arn:aws:execute-api:us-east-1:123456789012:{env.api.id}/test/POST/by-request"
+    )
+    assert seen["headers"]["X-Tenant"] == "t1"
+    assert seen["queryStringParameters"] == {"token": "grace"}
+    assert seen["httpMethod"] == "POST" and seen["resource"] == "/by-request"
+    assert seen["requestContext"]["stage"] == "test"
+    assert "body" not in seen
+
+    assert post("?token=grace", tenant="t1").status == 200
+    assert _calls(cloud, env.request_fn) == before + 1  # cached by (t1, grace)
+    assert post("?token=grace", tenant="t2").status == 200
+    assert _calls(cloud, env.request_fn) == before + 2
