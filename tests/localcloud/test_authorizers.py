@@ -91,6 +91,30 @@ def _token_authorizer(api, fn, *, ttl, name, expression=None):
     )["id"]
 
 
+def _invoker_role(kit, name, function_arn):
+    iam = kit.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "apigateway.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName=f"{name}-{kit.suffix}", AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]
+    statement = {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arn}
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="invoke",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    return role["Arn"]
+
+
 def _protect(api, path, verb, authorizer_id, *, key=False):
     api.apigw.update_method(
         restApiId=api.id,
@@ -144,14 +168,26 @@ def env(kit):
 
     # The same authorizer function, without the permission API Gateway needs to invoke it.
     bare = kit.api("token-auth-no-permission")
-    bare_authorizer = _token_authorizer(
-        bare,
-        kit.function("auth.handler", code=build_zip(AUTHORIZER_SOURCE, "auth.py"), permission=False),
-        ttl=0,
-        name="bare",
-    )
+    bare_fn = kit.function("auth.handler", code=build_zip(AUTHORIZER_SOURCE, "auth.py"), permission=False)
+    bare_authorizer = _token_authorizer(bare, bare_fn, ttl=0, name="bare")
     bare.proxy("/items", "GET", echo)
     _protect(bare, "/items", "GET", bare_authorizer)
+    # With authorizerCredentials: a role API Gateway assumes, allowed or not to invoke the function.
+    for path, allowed in (("/with-role", True), ("/with-weak-role", False)):
+        role_arn = _invoker_role(
+            kit, path.strip("/"), bare_fn["FunctionArn"] if allowed else "arn:aws:lambda:*:*:*:nothing"
+        )
+        with_role = bare.apigw.create_authorizer(
+            restApiId=bare.id,
+            name=path.strip("/"),
+            type="TOKEN",
+            authorizerUri=_lambda_uri(kit, bare_fn),
+            identitySource="method.request.header.Authorization",
+            authorizerCredentials=role_arn,
+            authorizerResultTtlInSeconds=0,
+        )["id"]
+        bare.proxy(path, "GET", echo)
+        _protect(bare, path, "GET", with_role)
     bare.deploy("test")
     return SimpleNamespace(
         api=api,
@@ -290,11 +326,14 @@ def test_a_cached_policy_is_evaluated_against_the_new_method_arn(cloud, env):
 @pytest.mark.slow
 def test_without_invoke_permission_the_authorizer_fails_with_500(cloud, env):
     """API Gateway needs lambda:InvokeFunction on the authorizer function (a resource-policy statement
-    for its /authorizers/ID source ARN, or authorizerCredentials); without it: 500.
+    for its /authorizers/ID source ARN, or an authorizerCredentials role allowed to); without it: 500.
     https://docs.aws.amazon.com/apigateway/latest/developerguide/configure-api-gateway-lambda-authorization.html"""
     response = _get(env.bare.url("/items"), "Bearer alice")
     assert response.status == 500
     assert response.headers["x-amzn-ErrorType"] == "AuthorizerConfigurationException"
+    # authorizerCredentials: the role's policies must allow lambda:InvokeFunction on the function.
+    assert _get(env.bare.url("/with-role"), "Bearer alice").status == 200
+    assert _get(env.bare.url("/with-weak-role"), "Bearer alice").status == 500
 
 
 # R-AUTH-1
