@@ -27,8 +27,8 @@ the request, that body).
   * the policy (api-gateway-lambda-authorizer-output.html) is evaluated by ``iam_policy`` for
     ``execute-api:Invoke`` on the method ARN ``arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/VERB/PATH``
     (the request's path, wildcards allowed): an explicit Deny wins; no matching Allow is an implicit
-    deny; either is 403 ``ACCESS_DENIED`` with the body of api-gateway-403-error-lambda-authorizer
-    (knowledge center);
+    deny; either is 403 ``ACCESS_DENIED`` with the bodies of api-gateway-403-error-lambda-authorizer
+    (knowledge center; the explicit deny's as API Gateway now words it);
   * allowed: ``requestContext.authorizer`` is ``principalId``, ``integrationLatency`` and the
     context, each context value a string (``true``/``false`` for booleans);
     ``usageIdentifierKey`` is the API key when the API's key source is ``AUTHORIZER``.
@@ -71,7 +71,12 @@ HEADER_SOURCE = "method.request.header."
 QUERY_SOURCE = "method.request.querystring."
 MAX_CACHE_ENTRIES = 10_000
 
-EXPLICIT_DENY_BODY = '{"Message":"User is not authorized to access this resource with an explicit deny"}'
+# The knowledge center (api-gateway-403-error-lambda-authorizer) shows "... with an explicit deny"; API
+# Gateway has since been seen (2026) to add IAM's "in an identity-based policy", which is kept here.
+EXPLICIT_DENY_BODY = (
+    '{"Message":"User is not authorized to access this resource with an explicit deny in an '
+    'identity-based policy"}'
+)
 IMPLICIT_DENY_BODY = '{"Message":"User is not authorized to access this resource"}'
 
 

@@ -26,8 +26,10 @@ The decision is ``iam_policy``'s for ``execute-api:Invoke`` on
 ``arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/VERB/PATH``. Answers: no signature at all, 403
 ``{"message":"Missing Authentication Token"}``; a wrong signature, 403 InvalidSignatureException with
 the canonical request and string to sign it expected; denied, 403 ``{"Message":"User: ARN is not
-authorized to perform: execute-api:Invoke on resource: ARN"}`` (``with an explicit deny`` after a
-Deny). Allowed: ``requestContext.identity`` gets ``accessKey``, ``accountId``, ``caller``, ``user``
+authorized to perform: execute-api:Invoke on resource: ARN because no identity-based policy allows
+the execute-api:Invoke action"}`` (``... with an explicit deny in an identity-based policy`` after a
+Deny: IAM's forms, https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html).
+Allowed: ``requestContext.identity`` gets ``accessKey``, ``accountId``, ``caller``, ``user``
 and ``userArn``. Not modelled: resource policies of the API, permissions boundaries, session
 policies, SigV4a.
 """
@@ -143,7 +145,9 @@ def authorize(request: Request, api: Any, arn: str, body: bytes) -> Grant | Deni
                 f"User: {caller.arn} is not authorized to perform: execute-api:Invoke on resource: {arn}"
             )
             if result.decision == "explicit_deny":
-                message += " with an explicit deny"
+                message += " with an explicit deny in an identity-based policy"
+            else:
+                message += " because no identity-based policy allows the execute-api:Invoke action"
             return Denial("ACCESS_DENIED", _compact({"Message": message}))
     identity = {
         "accessKey": signed.access_key,

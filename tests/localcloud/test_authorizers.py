@@ -59,7 +59,10 @@ def handler(event, context):
 """
 
 UNAUTHORIZED = b'{"message":"Unauthorized"}'
-EXPLICIT_DENY = b'{"Message":"User is not authorized to access this resource with an explicit deny"}'
+EXPLICIT_DENY = (
+    b'{"Message":"User is not authorized to access this resource with an explicit deny in an '
+    b'identity-based policy"}'
+)
 IMPLICIT_DENY = b'{"Message":"User is not authorized to access this resource"}'
 FORBIDDEN = b'{"message":"Forbidden"}'
 

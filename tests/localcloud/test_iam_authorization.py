@@ -197,10 +197,12 @@ def test_policies_decide_execute_api_invoke(env):
     assert no_allow.headers["x-amzn-ErrorType"] == "AccessDeniedException"
     assert no_allow.json() == {
         "Message": f"User: {user_arn} is not authorized to perform: execute-api:Invoke on resource: "
-        f"{env.base}/POST/items"
+        f"{env.base}/POST/items because no identity-based policy allows the execute-api:Invoke action"
     }
     deny = _send(env.api.url("/whoami"), env.reader.creds)
-    assert deny.json()["Message"].endswith(f"on resource: {env.base}/GET/whoami with an explicit deny")
+    assert deny.json()["Message"].endswith(
+        f"on resource: {env.base}/GET/whoami with an explicit deny in an identity-based policy"
+    )
 
 
 def test_keys_must_be_active_and_sessions_need_their_token(env):
