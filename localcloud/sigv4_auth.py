@@ -199,6 +199,10 @@ def _signed(request: Request) -> Signed | str | None:
 
 
 def _from_header(header: str, date: str | None, token: str | None) -> Signed | str:
+    """The signature in an ``Authorization`` header, or API Gateway's IncompleteSignatureException
+    message: "Invalid key=value pair (missing equal-sign) ..." for ``Bearer TOKEN``, the parameters
+    it lacks for a bare token ("Authorization header requires 'Credential' parameter. ...
+    Authorization=TOKEN", as API Gateway answers a JWT sent to an AWS_IAM method)."""
     scheme, _, rest = header.strip().partition(" ")
     fields: dict[str, str] = {}
     for item in rest.replace(",", " ").split():
@@ -210,8 +214,6 @@ def _from_header(header: str, date: str | None, token: str | None) -> Signed | s
                 f"(hashed with SHA-256 and encoded with Base64): '{digest}'."
             )
         fields[name] = value
-    if scheme != ALGORITHM:
-        return f"Unsupported Authorization Type: {scheme!r}. Use {ALGORITHM}."
     missing = [p for p in ("Credential", "Signature", "SignedHeaders") if p not in fields]
     problems = [f"Authorization header requires '{p}' parameter." for p in missing]
     if not date:
@@ -220,6 +222,8 @@ def _from_header(header: str, date: str | None, token: str | None) -> Signed | s
         )
     if problems:
         return " ".join(problems) + f" Authorization={header}"
+    if scheme != ALGORITHM:
+        return f"Unsupported Authorization Type: {scheme!r}. Use {ALGORITHM}."
     return _parts(fields["Credential"], fields["SignedHeaders"], fields["Signature"], str(date), token, None)
 
 

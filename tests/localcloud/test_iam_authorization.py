@@ -228,3 +228,23 @@ def test_the_caller_identity_reaches_the_function(env):
     assert identity["userArn"] == f"arn:aws:iam::123456789012:user/{env.writer.name}"
     assert identity["accountId"] == "123456789012"
     assert identity["caller"] == identity["user"] and identity["caller"]
+
+
+# R-AUTH-3
+def test_a_bearer_token_on_an_iam_method_is_an_incomplete_signature(env):
+    """A token where a signature belongs: 403 IncompleteSignatureException, with the parameters the
+    header lacks (a bare token) or the key=value complaint (``Bearer TOKEN``), as API Gateway answers.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/signature-v4-troubleshooting.html"""
+    bare = http(env.api.url("/items"), headers={"Authorization": "eyJhbGciOiJSUzI1NiJ9.e30.sig"})
+    assert bare.status == 403
+    assert bare.headers["x-amzn-ErrorType"] == "IncompleteSignatureException"
+    assert bare.json()["message"] == (
+        "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' "
+        "parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires "
+        "existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=eyJhbGciOiJSUzI1NiJ9.e30.sig"
+    )
+    bearer = http(env.api.url("/items"), headers={"Authorization": "Bearer abc.def.ghi"})
+    assert bearer.status == 403
+    assert bearer.json()["message"].startswith(
+        "Invalid key=value pair (missing equal-sign) in Authorization header"
+    )
