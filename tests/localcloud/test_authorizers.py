@@ -22,6 +22,17 @@ def policy(effect, resource):
             "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}]}
 
 
+def from_secret(event, context):
+    import os
+
+    import boto3  # the runtime's, with the function role's credentials
+
+    key = boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["SECRET"])["SecretString"]
+    if event["authorizationToken"].removeprefix("Bearer ") != key:
+        raise Exception("Unauthorized")
+    return {"principalId": "holder", "policyDocument": policy("Allow", event["methodArn"])}
+
+
 def handler(event, context):
     if event["type"] == "REQUEST":
         token = event["queryStringParameters"]["token"]
@@ -417,3 +428,43 @@ def test_a_request_authorizer_needs_every_identity_source_and_caches_by_their_va
     assert _calls(cloud, env.request_fn) == before + 1  # cached by (t1, grace)
     assert post("?token=grace", tenant="t2").status == 200
     assert _calls(cloud, env.request_fn) == before + 2
+
+
+def _role_policy(kit, *statements):
+    kit.client("iam").put_role_policy(
+        RoleName=kit.role_arn.rsplit("/", 1)[-1],
+        PolicyName="authorizer-secret",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
+    )
+
+
+# R-AUTH-1
+@pytest.mark.slow
+def test_an_authorizer_reading_its_key_from_secrets_manager_needs_its_role_to_allow_it(kit):
+    """The authorizer function reads its signing key with GetSecretValue under its execution role: with
+    the permission the token is checked against the key; without it the call is denied, the function
+    fails and API Gateway answers 500.
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/retrieving-secrets_lambda.html"""
+    secret_arn = kit.client("secretsmanager").create_secret(
+        Name=f"authz-key-{kit.suffix}", SecretString="k3y"
+    )["ARN"]
+    fn = kit.function(
+        "auth.from_secret",
+        code=build_zip(AUTHORIZER_SOURCE, "auth.py"),
+        permission=False,
+        env={"SECRET": f"authz-key-{kit.suffix}"},
+    )
+    echo = kit.function("app.echo")["FunctionArn"]
+    api = kit.api("token-from-secret")
+    _allow_authorizer(kit, api.id, fn)
+    api.proxy("/items", "GET", echo)
+    _protect(api, "/items", "GET", _token_authorizer(api, fn, ttl=0, name="secret"))
+    api.deploy("test")
+
+    _role_policy(kit, {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn})
+    assert _get(api.url("/items"), "Bearer k3y").status == 200
+    assert _get(api.url("/items"), "Bearer other").status == 401
+    _role_policy(kit, {"Effect": "Allow", "Action": "secretsmanager:DescribeSecret", "Resource": secret_arn})
+    denied = _get(api.url("/items"), "Bearer k3y")
+    assert denied.status == 500
+    assert denied.headers["x-amzn-ErrorType"] == "AuthorizerConfigurationException"
