@@ -27,8 +27,8 @@ the request, that body).
   * the policy (api-gateway-lambda-authorizer-output.html) is evaluated by ``iam_policy`` for
     ``execute-api:Invoke`` on the method ARN ``arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/VERB/PATH``
     (the request's path, wildcards allowed): an explicit Deny wins; no matching Allow is an implicit
-    deny; either is 403 ``ACCESS_DENIED`` with the body of api-gateway-403-error-lambda-authorizer
-    (knowledge center);
+    deny; either is 403 ``ACCESS_DENIED`` with the bodies of api-gateway-403-error-lambda-authorizer
+    (knowledge center; the explicit deny's as API Gateway now words it);
   * allowed: ``requestContext.authorizer`` is ``principalId``, ``integrationLatency`` and the
     context, each context value a string (``true``/``false`` for booleans);
     ``usageIdentifierKey`` is the API key when the API's key source is ``AUTHORIZER``.
@@ -40,8 +40,14 @@ the request, that body).
 - ``COGNITO_USER_POOLS``: ``localcloud.cognito_auth``.
 - ``AWS_IAM``: ``localcloud.sigv4_auth``.
 
-Not modelled: ``REQUEST`` authorizers (answered 500 with a log line saying so), the authorizer's
-own timeout beyond the function's, and cross-account authorizer functions.
+``CUSTOM`` with a ``REQUEST`` authorizer: the same, except that every identity source
+(``method.request.header.N``, ``method.request.querystring.N``, ``stageVariables.N``,
+``context.sourceIp``) must be present and non-empty (else 401 without invoking), the cache key is
+their values (no identity source: no cache), and the event is the request's proxy event with
+``type`` REQUEST and ``methodArn`` (without the body).
+
+Not modelled: other ``context.*`` identity sources, the authorizer's own timeout beyond the
+function's, and cross-account authorizer functions.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,9 +68,15 @@ from . import iam_policy
 logger = logging.getLogger("localcloud.gateway")
 
 HEADER_SOURCE = "method.request.header."
+QUERY_SOURCE = "method.request.querystring."
 MAX_CACHE_ENTRIES = 10_000
 
-EXPLICIT_DENY_BODY = '{"Message":"User is not authorized to access this resource with an explicit deny"}'
+# The knowledge center (api-gateway-403-error-lambda-authorizer) shows "... with an explicit deny"; API
+# Gateway has since been seen (2026) to add IAM's "in an identity-based policy", which is kept here.
+EXPLICIT_DENY_BODY = (
+    '{"Message":"User is not authorized to access this resource with an explicit deny in an '
+    'identity-based policy"}'
+)
 IMPLICIT_DENY_BODY = '{"Message":"User is not authorized to access this resource"}'
 
 
@@ -85,6 +98,38 @@ class Denial:
 
 
 GRANTED = Grant()
+
+
+class ResultCache:
+    """Authorizer results by (API, stage, authorizer, identity), each kept for its TTL in seconds."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def get(self, key: tuple[str, ...]) -> Any | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= time.monotonic():
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, key: tuple[str, ...], value: Any, ttl: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._entries) >= MAX_CACHE_ENTRIES:
+                for stale in [k for k, (expires, _) in self._entries.items() if expires <= now]:
+                    del self._entries[stale]
+                if len(self._entries) >= MAX_CACHE_ENTRIES:
+                    self._entries.clear()
+            self._entries[key] = (now + ttl, value)
 
 
 @dataclass(frozen=True)
@@ -122,6 +167,22 @@ def token_matches(token: str, expression: str | None) -> bool:
         return False
 
 
+def identity_value(source: str, request: Request, stage: Any) -> str:
+    """The value of one REQUEST identity source: ``method.request.header.N``,
+    ``method.request.querystring.N``, ``stageVariables.N`` or ``context.sourceIp``; empty when absent
+    (or a source this model does not read)."""
+    if source.startswith(HEADER_SOURCE):
+        return request.headers.get(source[len(HEADER_SOURCE) :], "")
+    if source.startswith(QUERY_SOURCE):
+        return request.args.get(source[len(QUERY_SOURCE) :], "")
+    if source.startswith("stageVariables."):
+        return str((stage.variables or {}).get(source[len("stageVariables.") :], ""))
+    if source == "context.sourceIp":
+        return request.remote_addr or ""
+    logger.warning("identity source %r is not modelled by localcloud; taken as absent", source)
+    return ""
+
+
 def decide(policy: dict[str, Any], arn: str) -> Denial | None:
     """None when ``policy`` allows ``execute-api:Invoke`` on ``arn``; the 403 otherwise."""
     result = iam_policy.evaluate([policy], "execute-api:Invoke", arn)
@@ -137,12 +198,12 @@ class Authorization:
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
-        self._cache: dict[tuple[str, str, str, str], tuple[float, _Outcome]] = {}
-        self._lock = threading.Lock()
+        self.token_results = ResultCache()  # Lambda authorizers' outcomes (TOKEN and REQUEST)
+        self.cognito_results = ResultCache()
 
     def reset(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self.token_results.clear()
+        self.cognito_results.clear()
 
     def authorize(
         self,
@@ -153,7 +214,9 @@ class Authorization:
         method: dict[str, Any],
         path: str,
         body: bytes,
+        request_event: Callable[[], dict[str, Any]] | None = None,
     ) -> Grant | Denial:
+        """``request_event``: the request as a proxy event, for a REQUEST authorizer's event."""
         kind = str(method.get("authorizationType") or "NONE").upper()
         if kind == "NONE":
             return GRANTED
@@ -177,9 +240,13 @@ class Authorization:
         if kind == "COGNITO_USER_POOLS" and str(authorizer.get("type")) == "COGNITO_USER_POOLS":
             from . import cognito_auth
 
-            return cognito_auth.authorize(request, authorizer, method)
+            return cognito_auth.authorize(
+                request, authorizer, method, self.cognito_results, (api.id, stage.name)
+            )
         if kind == "CUSTOM" and str(authorizer.get("type")) == "TOKEN":
             return self._token(request, api, stage, authorizer, arn)
+        if kind == "CUSTOM" and str(authorizer.get("type")) == "REQUEST" and request_event is not None:
+            return self._request(request, api, stage, authorizer, arn, request_event)
         logger.warning(
             "authorization type %s with a %s authorizer is not modelled by localcloud (%s %s)",
             kind,
@@ -199,19 +266,63 @@ class Authorization:
             return Denial("UNAUTHORIZED")
         if not token_matches(token, authorizer.get("identityValidationExpression")):
             return Denial("UNAUTHORIZED")
+        event = {"type": "TOKEN", "authorizationToken": token, "methodArn": arn}
+        return self._lambda(api, stage, authorizer, arn, (token,), lambda: event)
+
+    # -- REQUEST authorizers ----------------------------------------------------------------------
+    def _request(
+        self,
+        request: Request,
+        api: Any,
+        stage: Any,
+        authorizer: dict[str, Any],
+        arn: str,
+        request_event: Callable[[], dict[str, Any]],
+    ) -> Grant | Denial:
+        """Every identity source present and non-empty, or 401 without invoking; the event is the
+        request's proxy event with ``type`` REQUEST and ``methodArn``
+        (api-gateway-lambda-authorizer-input.html)."""
+        values: list[str] = []
+        for source in [
+            s.strip() for s in str(authorizer.get("identitySource") or "").split(",") if s.strip()
+        ]:
+            value = identity_value(source, request, stage)
+            if not value:
+                return Denial("UNAUTHORIZED")
+            values.append(value)
+
+        def event() -> dict[str, Any]:
+            built = request_event()
+            built.pop("body", None)
+            built.pop("isBase64Encoded", None)
+            return {"type": "REQUEST", "methodArn": arn, **built}
+
+        return self._lambda(api, stage, authorizer, arn, tuple(values), event)
+
+    # -- both -------------------------------------------------------------------------------------
+    def _lambda(
+        self,
+        api: Any,
+        stage: Any,
+        authorizer: dict[str, Any],
+        arn: str,
+        identity: tuple[str, ...],
+        event: Callable[[], dict[str, Any]],
+    ) -> Grant | Denial:
+        """The Lambda authorizer's outcome, cached by identity for its TTL, against ``arn``."""
         ttl = int(authorizer.get("authorizerResultTtlInSeconds") or 0)
-        key = (api.id, stage.name, str(authorizer.get("id")), token)
+        key = (api.id, stage.name, str(authorizer.get("id")), *identity)
         latency = 0
-        outcome = self._cached(key) if ttl > 0 else None
+        outcome: _Outcome | None = self.token_results.get(key) if ttl > 0 and identity else None
         if outcome is None:
             started = time.perf_counter()
-            found = self._invoke(api, stage, authorizer, token, arn)
+            found = self._invoke(api, stage, authorizer, event())
             latency = int((time.perf_counter() - started) * 1000)
             if isinstance(found, Denial):
                 return found
             outcome = found
-            if ttl > 0:
-                self._store(key, outcome, ttl)
+            if ttl > 0 and identity:
+                self.token_results.put(key, outcome, ttl)
         denied = decide(outcome.policy, arn)
         if denied is not None:
             return denied
@@ -220,28 +331,8 @@ class Authorization:
         context["integrationLatency"] = latency
         return Grant(authorizer=context, usage_identifier_key=outcome.usage_identifier_key)
 
-    def _cached(self, key: tuple[str, str, str, str]) -> _Outcome | None:
-        with self._lock:
-            entry = self._cache.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= time.monotonic():
-                del self._cache[key]
-                return None
-            return entry[1]
-
-    def _store(self, key: tuple[str, str, str, str], outcome: _Outcome, ttl: int) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._cache) >= MAX_CACHE_ENTRIES:
-                for stale in [k for k, (expires, _) in self._cache.items() if expires <= now]:
-                    del self._cache[stale]
-                if len(self._cache) >= MAX_CACHE_ENTRIES:
-                    self._cache.clear()
-            self._cache[key] = (now + ttl, outcome)
-
     def _invoke(
-        self, api: Any, stage: Any, authorizer: dict[str, Any], token: str, arn: str
+        self, api: Any, stage: Any, authorizer: dict[str, Any], event: dict[str, Any]
     ) -> _Outcome | Denial:
         from . import lambda_target
 
@@ -265,7 +356,6 @@ class Authorization:
                 source_arn,
             )
             return Denial("AUTHORIZER_CONFIGURATION_ERROR")
-        event = {"type": "TOKEN", "authorizationToken": token, "methodArn": arn}
         result = lambda_target.invoke(self.runtime, target, event, source="apigateway-authorizer")
         if result is None:
             return Denial("AUTHORIZER_CONFIGURATION_ERROR")

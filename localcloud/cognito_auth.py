@@ -5,8 +5,7 @@ https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-po
 
 - the token is the header named by ``identitySource`` (``method.request.header.Authorization``),
   with or without a ``Bearer `` prefix (clients send it as a bearer token,
-  user-pool-accessing-resources-api-gateway-and-lambda.html); it must match
-  ``identityValidationExpression`` when one is set;
+  user-pool-accessing-resources-api-gateway-and-lambda.html);
 - its ``iss`` is ``https://cognito-idp.{region}.amazonaws.com/{userPoolId}`` of a user pool named in
   the authorizer's ``providerARNs`` that exists, and its RS256 signature verifies with that pool's
   key (each pool has its own: ``localcloud.fidelity_cognito``), so a token of another pool is refused;
@@ -14,11 +13,15 @@ https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-po
 - a method without ``authorizationScopes`` takes an ID token (``token_use`` ``id``) whose ``aud`` is an
   app client of the pool; a method with scopes takes an access token (``token_use`` ``access``) whose
   ``client_id`` is an app client of the pool and whose ``scope`` holds one of the method's scopes
-  (re:Post "need access token as header in cognito", and API_Method.html ``authorizationScopes``).
+  (re:Post "need access token as header in cognito", and API_Method.html ``authorizationScopes``);
+- its ``aud`` (an access token's ``client_id``) matches ``identityValidationExpression`` when one is
+  set (API_Authorizer.html).
 
-Anything else is 401 ``{"message":"Unauthorized"}``. The token's claims reach the function as
-``requestContext.authorizer.claims``, each a string, ``exp`` and ``iat`` in the
-``Sun Nov 29 03:04:24 UTC 2026`` form API Gateway passes on. Not modelled: revoked tokens
+Anything else is 401 ``{"message":"Unauthorized"}``. A verified token is cached per authorizer for
+its ``authorizerResultTtlInSeconds`` (never past ``exp``), as API Gateway caches authorizer results:
+within it the token is not verified again; the method's scopes are checked on every request. The
+token's claims reach the function as ``requestContext.authorizer.claims``, each a string, ``exp``
+and ``iat`` in the ``Sun Nov 29 03:04:24 UTC 2026`` form API Gateway passes on. Not modelled: revoked tokens
 (GlobalSignOut, RevokeToken) are still accepted until they expire.
 """
 
@@ -35,7 +38,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Request
 
-from .authorizers import Denial, Grant, header_name, token_matches
+from .authorizers import Denial, Grant, ResultCache, header_name, token_matches
 from .fidelity_cognito import find_pool, pool_key
 
 logger = logging.getLogger("localcloud.gateway")
@@ -44,23 +47,48 @@ UNAUTHORIZED = Denial("UNAUTHORIZED")
 ISSUER_PREFIX = "https://cognito-idp."
 
 
-def authorize(request: Request, authorizer: dict[str, Any], method: dict[str, Any]) -> Grant | Denial:
+def authorize(
+    request: Request,
+    authorizer: dict[str, Any],
+    method: dict[str, Any],
+    cache: ResultCache | None = None,
+    where: tuple[str, str] = ("", ""),
+) -> Grant | Denial:
+    """``cache``: verified tokens' claims by API, stage, authorizer and token, kept for the
+    authorizer's ``authorizerResultTtlInSeconds`` (and never past the token's ``exp``); the
+    method's scopes are checked on every request."""
     name = header_name(authorizer.get("identitySource") or "method.request.header.Authorization")
     value = request.headers.get(name, "") if name else ""
-    if not value or not token_matches(value, authorizer.get("identityValidationExpression")):
+    if not value:
         return UNAUTHORIZED
     token = value[7:].strip() if value[:7].lower() == "bearer " else value.strip()
-    claims = verify(
-        token, list(authorizer.get("providerARNs") or []), list(method.get("authorizationScopes") or [])
-    )
+    scopes = list(method.get("authorizationScopes") or [])
+    key = (*where, str(authorizer.get("id")), token)
+    ttl = int(authorizer.get("authorizerResultTtlInSeconds") or 0)
+    found = cache.get(key) if cache is not None and ttl > 0 else None
+    if found is not None and found.get("exp", 0) > time.time():
+        claims = found if _scopes_allow(found, scopes) else None
+    else:
+        claims = verify(token, list(authorizer.get("providerARNs") or []))
+        if claims is not None and cache is not None and ttl > 0:
+            cache.put(key, claims, min(ttl, max(0.0, claims["exp"] - time.time())))
+        claims = claims if claims is not None and _scopes_allow(claims, scopes) else None
     if claims is None:
+        return UNAUTHORIZED
+    # "For COGNITO_USER_POOLS authorizers, API Gateway will match the aud field of the incoming token
+    # from the client against the specified regular expression" (API_Authorizer.html); an access
+    # token has no aud: its client_id is matched instead.
+    audience = str(claims.get("aud") or claims.get("client_id") or "")
+    if not token_matches(audience, authorizer.get("identityValidationExpression")):
+        _refuse(f"the token's audience {audience!r} does not match identityValidationExpression")
         return UNAUTHORIZED
     return Grant(authorizer={"claims": _as_strings(claims)})
 
 
-def verify(token: str, provider_arns: list[str], scopes: list[str]) -> dict[str, Any] | None:
-    """The token's claims when API Gateway would accept it for a method with ``scopes``; else None
-    (and a log line saying why, as API Gateway's execution log does)."""
+def verify(token: str, provider_arns: list[str]) -> dict[str, Any] | None:
+    """The claims of a valid token of one of these user pools (signature, issuer, expiry, app client);
+    None, with a log line saying why as API Gateway's execution log does, otherwise. The method's
+    scopes are ``_scopes_allow``'s to check."""
     unverified = _payload(token)
     if unverified is None:
         return _refuse("the token is not a JWT")
@@ -79,15 +107,26 @@ def verify(token: str, provider_arns: list[str], scopes: list[str]) -> dict[str,
     if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= now:
         return _refuse("the token has expired")
     use = claims.get("token_use")
-    if scopes:
-        if use != "access" or claims.get("client_id") not in pool.clients:
-            return _refuse("the method has authorization scopes: an access token of an app client is needed")
-        if not set(str(claims.get("scope") or "").split()) & set(scopes):
-            return _refuse(f"the token's scopes hold none of {', '.join(scopes)}")
-        return claims
-    if use != "id" or claims.get("aud") not in pool.clients:
-        return _refuse("the method has no authorization scopes: an ID token of an app client is needed")
+    client = claims.get("client_id") if use == "access" else claims.get("aud") if use == "id" else None
+    if client not in pool.clients:
+        return _refuse(f"a {use} token whose app client {client!r} is not a client of {pool_id}")
     return claims
+
+
+def _scopes_allow(claims: dict[str, Any], scopes: list[str]) -> bool:
+    """A method with scopes takes an access token holding one of them; without, an ID token."""
+    use = claims.get("token_use")
+    if not scopes:
+        if use != "id":
+            _refuse("the method has no authorization scopes: an ID token is needed")
+        return use == "id"
+    if use != "access":
+        _refuse("the method has authorization scopes: an access token is needed")
+        return False
+    if not set(str(claims.get("scope") or "").split()) & set(scopes):
+        _refuse(f"the token's scopes hold none of {', '.join(scopes)}")
+        return False
+    return True
 
 
 def _refuse(reason: str) -> dict[str, Any] | None:

@@ -132,12 +132,14 @@ def check_authorizer(authorizer: Any) -> None:
                 f"Invalid Authorizer URI specified: {uri}. It must be "
                 "arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function ARN}/invocations."
             )
-    if kind == "TOKEN":
+    if kind in ("TOKEN", "COGNITO_USER_POOLS"):
+        # "For a TOKEN or COGNITO_USER_POOLS authorizer, this is required and specifies the request
+        # header mapping expression" (identitySource, API_CreateAuthorizer.html).
         source = authorizer.identity_source or ""
         if not source.startswith("method.request.header.") or "," in source:
             raise BadRequestException(
                 f"Invalid identity source specified: {source or 'none'}. "
-                "A TOKEN authorizer reads one header: method.request.header.{name}."
+                f"A {kind} authorizer reads one header: method.request.header.{{name}}."
             )
     if kind == "REQUEST" and (authorizer.authorizer_result_ttl or 0) > 0 and not authorizer.identity_source:
         raise BadRequestException(
@@ -164,8 +166,8 @@ def check_authorizer(authorizer: Any) -> None:
     "identityValidationExpression is dropped at creation (a misspelt argument); patching /providerARNs "
     "raises (HTTP 500).",
     "BadRequestException for a missing or malformed authorizerUri (TOKEN, REQUEST), an identitySource that "
-    "is not one header (TOKEN), missing or malformed providerARNs (COGNITO_USER_POOLS), a TTL outside "
-    "0..3600; identityValidationExpression is kept; add/remove/replace /providerARNs work.",
+    "is not one header (TOKEN, COGNITO_USER_POOLS), missing or malformed providerARNs (COGNITO_USER_POOLS), "
+    "a TTL outside 0..3600; identityValidationExpression is kept; add/remove/replace /providerARNs work.",
 )
 def _fix_authorizers() -> None:
     """Validate at CreateAuthorizer and UpdateAuthorizer; keep identityValidationExpression; patch

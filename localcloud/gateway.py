@@ -278,7 +278,16 @@ class Gateway:
 
         # The method's authorization first: with the AUTHORIZER key source, the API key is the
         # Lambda authorizer's output (api-gateway-api-key-source.html).
-        grant = self.authorization.authorize(request, api, stage, snapshot, method, path, body)
+        grant = self.authorization.authorize(
+            request,
+            api,
+            stage,
+            snapshot,
+            method,
+            path,
+            body,
+            lambda: _proxy_event(request, api, stage, snapshot, route, path, request_id, None, body),
+        )
         if isinstance(grant, Denial):
             return self._error(snapshot, request, grant.kind, request_id, route=route, body=grant.body)
 

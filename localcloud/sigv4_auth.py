@@ -26,8 +26,10 @@ The decision is ``iam_policy``'s for ``execute-api:Invoke`` on
 ``arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/VERB/PATH``. Answers: no signature at all, 403
 ``{"message":"Missing Authentication Token"}``; a wrong signature, 403 InvalidSignatureException with
 the canonical request and string to sign it expected; denied, 403 ``{"Message":"User: ARN is not
-authorized to perform: execute-api:Invoke on resource: ARN"}`` (``with an explicit deny`` after a
-Deny). Allowed: ``requestContext.identity`` gets ``accessKey``, ``accountId``, ``caller``, ``user``
+authorized to perform: execute-api:Invoke on resource: ARN because no identity-based policy allows
+the execute-api:Invoke action"}`` (``... with an explicit deny in an identity-based policy`` after a
+Deny: IAM's forms, https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html).
+Allowed: ``requestContext.identity`` gets ``accessKey``, ``accountId``, ``caller``, ``user``
 and ``userArn``. Not modelled: resource policies of the API, permissions boundaries, session
 policies, SigV4a.
 """
@@ -39,6 +41,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +53,8 @@ from werkzeug.wrappers import Request
 
 from . import iam_policy
 from .authorizers import Denial, Grant
+
+logger = logging.getLogger("localcloud.gateway")
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "execute-api"
@@ -115,6 +120,12 @@ def authorize(request: Request, api: Any, arn: str, body: bytes) -> Grant | Deni
     to_sign = string_to_sign(signed, canonical)
     expected = signature(caller.secret, signed, to_sign)
     if not hmac.compare_digest(expected, signed.signature):
+        if caller.policies is None:
+            logger.info(
+                "access key %s is no IAM user's or role session's key in the local cloud; as its "
+                "administrator key its secret must be the key id itself",
+                signed.access_key,
+            )
         message = (
             f"{MISMATCH}\n\nThe Canonical String for this request should have been\n'{canonical}'\n\n"
             f"The String-to-Sign should have been\n'{to_sign}'\n"
@@ -134,7 +145,9 @@ def authorize(request: Request, api: Any, arn: str, body: bytes) -> Grant | Deni
                 f"User: {caller.arn} is not authorized to perform: execute-api:Invoke on resource: {arn}"
             )
             if result.decision == "explicit_deny":
-                message += " with an explicit deny"
+                message += " with an explicit deny in an identity-based policy"
+            else:
+                message += " because no identity-based policy allows the execute-api:Invoke action"
             return Denial("ACCESS_DENIED", _compact({"Message": message}))
     identity = {
         "accessKey": signed.access_key,
@@ -186,6 +199,10 @@ def _signed(request: Request) -> Signed | str | None:
 
 
 def _from_header(header: str, date: str | None, token: str | None) -> Signed | str:
+    """The signature in an ``Authorization`` header, or API Gateway's IncompleteSignatureException
+    message: "Invalid key=value pair (missing equal-sign) ..." for ``Bearer TOKEN``, the parameters
+    it lacks for a bare token ("Authorization header requires 'Credential' parameter. ...
+    Authorization=TOKEN", as API Gateway answers a JWT sent to an AWS_IAM method)."""
     scheme, _, rest = header.strip().partition(" ")
     fields: dict[str, str] = {}
     for item in rest.replace(",", " ").split():
@@ -197,8 +214,6 @@ def _from_header(header: str, date: str | None, token: str | None) -> Signed | s
                 f"(hashed with SHA-256 and encoded with Base64): '{digest}'."
             )
         fields[name] = value
-    if scheme != ALGORITHM:
-        return f"Unsupported Authorization Type: {scheme!r}. Use {ALGORITHM}."
     missing = [p for p in ("Credential", "Signature", "SignedHeaders") if p not in fields]
     problems = [f"Authorization header requires '{p}' parameter." for p in missing]
     if not date:
@@ -207,6 +222,8 @@ def _from_header(header: str, date: str | None, token: str | None) -> Signed | s
         )
     if problems:
         return " ".join(problems) + f" Authorization={header}"
+    if scheme != ALGORITHM:
+        return f"Unsupported Authorization Type: {scheme!r}. Use {ALGORITHM}."
     return _parts(fields["Credential"], fields["SignedHeaders"], fields["Signature"], str(date), token, None)
 
 

@@ -13,8 +13,6 @@ from types import SimpleNamespace
 import pytest
 from localcloud_helpers import build_zip, http
 
-# R-AUTH-1 R-AUTH-2
-
 AUTHORIZER_SOURCE = """
 import json
 
@@ -24,8 +22,22 @@ def policy(effect, resource):
             "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}]}
 
 
+def from_secret(event, context):
+    import os
+
+    import boto3  # the runtime's, with the function role's credentials
+
+    key = boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["SECRET"])["SecretString"]
+    if event["authorizationToken"].removeprefix("Bearer ") != key:
+        raise Exception("Unauthorized")
+    return {"principalId": "holder", "policyDocument": policy("Allow", event["methodArn"])}
+
+
 def handler(event, context):
-    token = event["authorizationToken"].removeprefix("Bearer ")
+    if event["type"] == "REQUEST":
+        token = event["queryStringParameters"]["token"]
+    else:
+        token = event["authorizationToken"].removeprefix("Bearer ")
     arn = event["methodArn"]
     api_arn, stage = arn.split("/")[0], arn.split("/")[1]
     if token == "unauthorized":
@@ -58,7 +70,10 @@ def handler(event, context):
 """
 
 UNAUTHORIZED = b'{"message":"Unauthorized"}'
-EXPLICIT_DENY = b'{"Message":"User is not authorized to access this resource with an explicit deny"}'
+EXPLICIT_DENY = (
+    b'{"Message":"User is not authorized to access this resource with an explicit deny in an '
+    b'identity-based policy"}'
+)
 IMPLICIT_DENY = b'{"Message":"User is not authorized to access this resource"}'
 FORBIDDEN = b'{"message":"Forbidden"}'
 
@@ -90,6 +105,30 @@ def _token_authorizer(api, fn, *, ttl, name, expression=None):
     )["id"]
 
 
+def _invoker_role(kit, name, function_arn):
+    iam = kit.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "apigateway.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName=f"{name}-{kit.suffix}", AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]
+    statement = {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arn}
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="invoke",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    return role["Arn"]
+
+
 def _protect(api, path, verb, authorizer_id, *, key=False):
     api.apigw.update_method(
         restApiId=api.id,
@@ -110,10 +149,12 @@ def env(kit):
     )
     cached_fn = kit.function("auth.handler", code=build_zip(AUTHORIZER_SOURCE, "auth.py"), permission=False)
     echo = kit.function("app.echo")["FunctionArn"]
+    request_fn = kit.function("auth.handler", code=build_zip(AUTHORIZER_SOURCE, "auth.py"), permission=False)
 
     api = kit.api("token-auth")
     _allow_authorizer(kit, api.id, authorizer_fn)
     _allow_authorizer(kit, api.id, cached_fn)
+    _allow_authorizer(kit, api.id, request_fn)
     uncached = _token_authorizer(api, authorizer_fn, ttl=0, name="uncached", expression=r"Bearer [\w-]+")
     cached = _token_authorizer(api, cached_fn, ttl=300, name="cached")
     for path in ("/items", "/items/{id}", "/keyed"):
@@ -123,23 +164,54 @@ def env(kit):
     _protect(api, "/items/{id}", "GET", uncached)
     _protect(api, "/keyed", "GET", uncached, key=True)
     _protect(api, "/cached/{id}", "GET", cached)
+    request_authorizer = api.apigw.create_authorizer(
+        restApiId=api.id,
+        name="request",
+        type="REQUEST",
+        authorizerUri=_lambda_uri(kit, request_fn),
+        identitySource="method.request.header.X-Tenant, method.request.querystring.token",
+        authorizerResultTtlInSeconds=300,
+    )["id"]
+    api.proxy("/by-request", "POST", echo)
+    _protect(api, "/by-request", "POST", request_authorizer)
     api.gateway_response("UNAUTHORIZED", {"Access-Control-Allow-Origin": "*", "X-Kind": "unauthorized"})
+    api.gateway_response("ACCESS_DENIED", {"Access-Control-Allow-Origin": "*", "X-Kind": "access-denied"})
     api.gateway_response("DEFAULT_4XX", {"Access-Control-Allow-Origin": "*"})
     api.deploy("test")
     key = api.key()
 
     # The same authorizer function, without the permission API Gateway needs to invoke it.
     bare = kit.api("token-auth-no-permission")
-    bare_authorizer = _token_authorizer(
-        bare,
-        kit.function("auth.handler", code=build_zip(AUTHORIZER_SOURCE, "auth.py"), permission=False),
-        ttl=0,
-        name="bare",
-    )
+    bare_fn = kit.function("auth.handler", code=build_zip(AUTHORIZER_SOURCE, "auth.py"), permission=False)
+    bare_authorizer = _token_authorizer(bare, bare_fn, ttl=0, name="bare")
     bare.proxy("/items", "GET", echo)
     _protect(bare, "/items", "GET", bare_authorizer)
+    # With authorizerCredentials: a role API Gateway assumes, allowed or not to invoke the function.
+    for path, allowed in (("/with-role", True), ("/with-weak-role", False)):
+        role_arn = _invoker_role(
+            kit, path.strip("/"), bare_fn["FunctionArn"] if allowed else "arn:aws:lambda:*:*:*:nothing"
+        )
+        with_role = bare.apigw.create_authorizer(
+            restApiId=bare.id,
+            name=path.strip("/"),
+            type="TOKEN",
+            authorizerUri=_lambda_uri(kit, bare_fn),
+            identitySource="method.request.header.Authorization",
+            authorizerCredentials=role_arn,
+            authorizerResultTtlInSeconds=0,
+        )["id"]
+        bare.proxy(path, "GET", echo)
+        _protect(bare, path, "GET", with_role)
     bare.deploy("test")
-    return SimpleNamespace(api=api, bare=bare, fn=authorizer_fn, cached_fn=cached_fn, key=key)
+    return SimpleNamespace(
+        api=api,
+        bare=bare,
+        fn=authorizer_fn,
+        cached_fn=cached_fn,
+        request_fn=request_fn,
+        key=key,
+        uncached=uncached,
+    )
 
 
 def _calls(cloud, fn):
@@ -152,6 +224,7 @@ def _get(url, token=None, **headers):
     return http(url, headers=headers)
 
 
+# R-AUTH-1
 @pytest.mark.slow  # runs the authorizer and the function in worker processes
 def test_an_allowed_token_reaches_the_function_with_principal_and_context(cloud, env):
     """A TOKEN authorizer gets the header's token and the method ARN; its Allow lets the request
@@ -190,6 +263,7 @@ def test_the_authorizer_event_is_the_token_event(env):
     }
 
 
+# R-AUTH-1 R-AUTH-2
 @pytest.mark.slow
 def test_a_missing_or_malformed_token_is_401_without_invoking(cloud, env):
     """No token in the identity source, or one that does not match identityValidationExpression:
@@ -222,19 +296,23 @@ def test_the_function_answering_unauthorized_is_401_and_other_failures_are_500(c
         assert response.headers["x-amzn-ErrorType"] == "AuthorizerConfigurationException"
 
 
+# R-AUTH-1 R-AUTH-2
 @pytest.mark.slow
 def test_the_policy_decides_deny_wins_and_no_allow_is_denied(env):
     """An explicit Deny on the method ARN wins over an Allow on the API; a policy whose Allow does not
-    cover the method ARN is an implicit deny; both are 403 ACCESS_DENIED, with the DEFAULT_4XX headers.
+    cover the method ARN is an implicit deny; both are 403 ACCESS_DENIED, with that gateway response's
+    headers.
     https://aws.amazon.com/premiumsupport/knowledge-center/api-gateway-403-error-lambda-authorizer/"""
     denied = _get(env.api.url("/items/1"), "Bearer deny")
     assert (denied.status, denied.body) == (403, EXPLICIT_DENY)
     assert denied.headers["x-amzn-ErrorType"] == "AccessDeniedException"
     assert denied.headers["Access-Control-Allow-Origin"] == "*"
+    assert denied.headers["X-Kind"] == "access-denied"
     elsewhere = _get(env.api.url("/items/1"), "Bearer elsewhere")
     assert (elsewhere.status, elsewhere.body) == (403, IMPLICIT_DENY)
 
 
+# R-AUTH-1
 @pytest.mark.slow
 def test_a_cached_policy_is_evaluated_against_the_new_method_arn(cloud, env):
     """With a TTL the result is cached per token and the cached policy is evaluated against each new
@@ -262,13 +340,17 @@ def test_a_cached_policy_is_evaluated_against_the_new_method_arn(cloud, env):
 @pytest.mark.slow
 def test_without_invoke_permission_the_authorizer_fails_with_500(cloud, env):
     """API Gateway needs lambda:InvokeFunction on the authorizer function (a resource-policy statement
-    for its /authorizers/ID source ARN, or authorizerCredentials); without it: 500.
+    for its /authorizers/ID source ARN, or an authorizerCredentials role allowed to); without it: 500.
     https://docs.aws.amazon.com/apigateway/latest/developerguide/configure-api-gateway-lambda-authorization.html"""
     response = _get(env.bare.url("/items"), "Bearer alice")
     assert response.status == 500
     assert response.headers["x-amzn-ErrorType"] == "AuthorizerConfigurationException"
+    # authorizerCredentials: the role's policies must allow lambda:InvokeFunction on the function.
+    assert _get(env.bare.url("/with-role"), "Bearer alice").status == 200
+    assert _get(env.bare.url("/with-weak-role"), "Bearer alice").status == 500
 
 
+# R-AUTH-1
 @pytest.mark.slow
 def test_the_api_key_is_checked_after_the_authorizer(env):
     """A method with an authorizer and apiKeyRequired: no token is 401 (authorization first), a good
@@ -280,3 +362,109 @@ def test_the_api_key_is_checked_after_the_authorizer(env):
     both = _get(env.api.url("/keyed"), "Bearer alice", **{"x-api-key": env.key["value"]})
     assert both.status == 200
     assert both.json()["event"]["requestContext"]["identity"]["apiKey"] == env.key["value"]
+
+
+@pytest.mark.slow
+def test_a_stage_serves_the_authorizer_of_its_deployment(cloud, env):
+    """An authorizer change reaches a stage with the next deployment, not before.
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/configure-api-gateway-lambda-authorization.html
+    ("redeploy the API")"""
+    api = env.api
+
+    def expression(value):
+        api.apigw.update_authorizer(
+            restApiId=api.id,
+            authorizerId=env.uncached,
+            patchOperations=[{"op": "replace", "path": "/identityValidationExpression", "value": value}],
+        )
+
+    before = _calls(cloud, env.fn)
+    expression(r"Token \w+")
+    try:
+        assert _get(api.url("/items"), "Bearer frank").status == 200  # the deployed expression
+        assert _get(api.url("/items"), "Token frank").status == 401
+        api.deploy("test")
+        assert _get(api.url("/items"), "Bearer frank").status == 401
+        assert _get(api.url("/items"), "Token frank").status == 200
+    finally:
+        expression(r"Bearer [\w-]+")
+        api.deploy("test")
+    assert _calls(cloud, env.fn) == before + 2
+
+
+# R-AUTH-1
+@pytest.mark.slow
+def test_a_request_authorizer_needs_every_identity_source_and_caches_by_their_values(cloud, env):
+    """A REQUEST authorizer: a missing identity source is 401 without invoking; the event is the
+    request (headers, query string, path, context) with type REQUEST and methodArn; results are cached
+    by the identity sources' values.
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-input.html
+    https://docs.aws.amazon.com/apigateway/latest/api/API_CreateAuthorizer.html (identitySource)"""
+    url = env.api.url("/by-request")
+    before = _calls(cloud, env.request_fn)
+
+    def post(query, tenant=None):
+        headers = {"X-Tenant": tenant} if tenant else {}
+        return http(url + query, method="POST", headers=headers, body=b'{"a": 1}')
+
+    assert post("?token=grace").status == 401
+    assert post("", tenant="t1").status == 401
+    assert _calls(cloud, env.request_fn) == before
+
+    response = post("?token=grace", tenant="t1")
+    assert response.status == 200, response.body
+    seen = json.loads(response.json()["event"]["requestContext"]["authorizer"]["seenEvent"])
+    assert seen["type"] == "REQUEST"
+    assert (
+        seen["methodArn"] == f"arn:aws:execute-api:us-east-1:123456789012:{env.api.id}/test/POST/by-request"
+    )
+    assert seen["headers"]["X-Tenant"] == "t1"
+    assert seen["queryStringParameters"] == {"token": "grace"}
+    assert seen["httpMethod"] == "POST" and seen["resource"] == "/by-request"
+    assert seen["requestContext"]["stage"] == "test"
+    assert "body" not in seen
+
+    assert post("?token=grace", tenant="t1").status == 200
+    assert _calls(cloud, env.request_fn) == before + 1  # cached by (t1, grace)
+    assert post("?token=grace", tenant="t2").status == 200
+    assert _calls(cloud, env.request_fn) == before + 2
+
+
+def _role_policy(kit, *statements):
+    kit.client("iam").put_role_policy(
+        RoleName=kit.role_arn.rsplit("/", 1)[-1],
+        PolicyName="authorizer-secret",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
+    )
+
+
+# R-AUTH-1
+@pytest.mark.slow
+def test_an_authorizer_reading_its_key_from_secrets_manager_needs_its_role_to_allow_it(kit):
+    """The authorizer function reads its signing key with GetSecretValue under its execution role: with
+    the permission the token is checked against the key; without it the call is denied, the function
+    fails and API Gateway answers 500.
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/retrieving-secrets_lambda.html"""
+    secret_arn = kit.client("secretsmanager").create_secret(
+        Name=f"authz-key-{kit.suffix}", SecretString="k3y"
+    )["ARN"]
+    fn = kit.function(
+        "auth.from_secret",
+        code=build_zip(AUTHORIZER_SOURCE, "auth.py"),
+        permission=False,
+        env={"SECRET": f"authz-key-{kit.suffix}"},
+    )
+    echo = kit.function("app.echo")["FunctionArn"]
+    api = kit.api("token-from-secret")
+    _allow_authorizer(kit, api.id, fn)
+    api.proxy("/items", "GET", echo)
+    _protect(api, "/items", "GET", _token_authorizer(api, fn, ttl=0, name="secret"))
+    api.deploy("test")
+
+    _role_policy(kit, {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn})
+    assert _get(api.url("/items"), "Bearer k3y").status == 200
+    assert _get(api.url("/items"), "Bearer other").status == 401
+    _role_policy(kit, {"Effect": "Allow", "Action": "secretsmanager:DescribeSecret", "Resource": secret_arn})
+    denied = _get(api.url("/items"), "Bearer k3y")
+    assert denied.status == 500
+    assert denied.headers["x-amzn-ErrorType"] == "AuthorizerConfigurationException"

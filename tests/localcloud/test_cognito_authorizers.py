@@ -20,8 +20,6 @@ from localcloud_helpers import http
 
 from localcloud.fidelity_cognito import find_pool, pool_key
 
-# R-AUTH-1 R-AUTH-3
-
 UNAUTHORIZED = b'{"message":"Unauthorized"}'
 ADMIN_SCOPE = "aws.cognito.signin.user.admin"
 
@@ -77,6 +75,25 @@ def env(kit):
     _method(api, "/profile", authorizer_id, echo)
     _method(api, "/admin", authorizer_id, echo, scopes=[ADMIN_SCOPE])
     _method(api, "/orders", authorizer_id, echo, scopes=["orders/read"])
+    uncached_id = api.apigw.create_authorizer(
+        restApiId=api.id,
+        name="users-uncached",
+        type="COGNITO_USER_POOLS",
+        providerARNs=[pool.arn],
+        identitySource="method.request.header.Authorization",
+        authorizerResultTtlInSeconds=0,
+    )["id"]
+    _method(api, "/fresh", uncached_id, echo)
+    for path, expression in (("/this-client", pool.client), ("/other-client", "^nobody$")):
+        checked = api.apigw.create_authorizer(
+            restApiId=api.id,
+            name=f"aud{path.replace('/', '-')}",
+            type="COGNITO_USER_POOLS",
+            providerARNs=[pool.arn],
+            identitySource="method.request.header.Authorization",
+            identityValidationExpression=expression,
+        )["id"]
+        _method(api, path, checked, echo)
     api.gateway_response("DEFAULT_4XX", {"Access-Control-Allow-Origin": "*"})
     api.deploy("test")
     return SimpleNamespace(api=api, pool=pool, other=other)
@@ -93,6 +110,7 @@ def _forge(pool_id, key, **changes):
     return jwt.encode({"kid": key.kid, "alg": "RS256"}, claims, key)
 
 
+# R-AUTH-1
 @pytest.mark.slow  # runs the function in a worker process
 def test_an_id_token_of_the_pool_passes_and_its_claims_reach_the_function(env):
     """A method without scopes takes the pool's ID token, as a bearer token or bare; its claims reach
@@ -110,6 +128,7 @@ def test_an_id_token_of_the_pool_passes_and_its_claims_reach_the_function(env):
     assert _get(env.api.url("/profile"), id_token).status == 200
 
 
+# R-AUTH-1 R-AUTH-3
 @pytest.mark.slow
 def test_missing_malformed_foreign_and_expired_tokens_are_401(env):
     """No token, not a JWT, a token of a pool the authorizer does not name, a token signed with another
@@ -149,6 +168,7 @@ def test_scoped_methods_take_an_access_token_with_one_of_their_scopes(env):
     assert _get(env.api.url("/profile"), f"Bearer {access}").status == 401
 
 
+# R-AUTH-3
 def test_each_pool_signs_with_its_own_key_served_as_its_jwks(cloud, env):
     """Each user pool's tokens carry its own kid and verify with the JWKS served for that pool only.
     https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-tokens-verifying-a-jwt.html"""
@@ -165,3 +185,31 @@ def test_each_pool_signs_with_its_own_key_served_as_its_jwks(cloud, env):
     with pytest.raises(JoseError):  # no key of the other pool has this token's kid
         jwt.decode(token, other)
     assert own.keys[0].kid != other.keys[0].kid
+
+
+@pytest.mark.slow
+def test_a_verified_token_is_cached_for_the_authorizers_ttl(kit, env):
+    """authorizerResultTtlInSeconds applies to Cognito authorizers too: within it a verified token is
+    not verified again (an app client deleted meanwhile goes unnoticed); with TTL 0 every request is.
+    https://docs.aws.amazon.com/apigateway/latest/api/API_CreateAuthorizer.html"""
+    idp = kit.client("cognito-idp")
+    client = idp.create_user_pool_client(UserPoolId=env.pool.id, ClientName="mobile")["UserPoolClient"][
+        "ClientId"
+    ]
+    key = pool_key(find_pool(env.pool.id))
+    token = f"Bearer {_forge(env.pool.id, key, token=env.pool.tokens['IdToken'], aud=client)}"
+    assert _get(env.api.url("/profile"), token).status == 200
+    assert _get(env.api.url("/fresh"), token).status == 200
+    idp.delete_user_pool_client(UserPoolId=env.pool.id, ClientId=client)
+    assert _get(env.api.url("/profile"), token).status == 200  # cached for 300 s
+    assert _get(env.api.url("/fresh"), token).status == 401
+
+
+@pytest.mark.slow
+def test_the_validation_expression_is_matched_against_the_audience(env):
+    """For COGNITO_USER_POOLS authorizers identityValidationExpression is matched against the token's
+    aud: a token for another app client is 401.
+    https://docs.aws.amazon.com/apigateway/latest/api/API_Authorizer.html (identityValidationExpression)"""
+    token = f"Bearer {env.pool.tokens['IdToken']}"
+    assert _get(env.api.url("/this-client"), token).status == 200
+    assert _get(env.api.url("/other-client"), token).status == 401

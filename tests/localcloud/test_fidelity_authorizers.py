@@ -12,14 +12,13 @@ from moto import mock_aws
 
 from localcloud import fidelity
 
-# R-AUTH-1
-
 REGION = "us-east-1"
 NO_RETRY = Config(retries={"total_max_attempts": 1})
 LAMBDA_URI = (
     "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
     "arn:aws:lambda:us-east-1:123456789012:function:authz/invocations"
 )
+HEADER = "method.request.header.Authorization"
 POOL_ARN = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abc123"
 INVALID_AUTHORIZER_ID = (
     "Invalid authorizer ID specified. Setting the authorization type to CUSTOM or COGNITO_USER_POOLS "
@@ -57,9 +56,11 @@ def _api(ag) -> tuple[str, str]:
     return api_id, ag.create_resource(restApiId=api_id, parentId=root, pathPart="items")["id"]
 
 
+# R-AUTH-1
 def test_create_authorizer_checks_what_each_type_needs(apigw) -> None:
     """TOKEN needs an authorizerUri naming a Lambda function and one header as identity source;
-    COGNITO_USER_POOLS needs user pool ARNs; the TTL is 0..3600. Nothing is stored when refused.
+    COGNITO_USER_POOLS needs user pool ARNs and one header; the TTL is 0..3600. Nothing is stored when
+    refused.
     https://docs.aws.amazon.com/apigateway/latest/api/API_CreateAuthorizer.html"""
     ag = apigw
     api_id, _ = _api(ag)
@@ -84,11 +85,22 @@ def test_create_authorizer_checks_what_each_type_needs(apigw) -> None:
         )
     )
     assert "providerARNs" in _refused(
-        lambda: ag.create_authorizer(restApiId=api_id, name="c", type="COGNITO_USER_POOLS")
+        lambda: ag.create_authorizer(
+            restApiId=api_id, name="c", type="COGNITO_USER_POOLS", identitySource=HEADER
+        )
+    )
+    assert "identity source" in _refused(
+        lambda: ag.create_authorizer(
+            restApiId=api_id, name="c", type="COGNITO_USER_POOLS", providerARNs=[POOL_ARN]
+        )
     )
     assert "Invalid provider ARN" in _refused(
         lambda: ag.create_authorizer(
-            restApiId=api_id, name="c", type="COGNITO_USER_POOLS", providerARNs=["pool"]
+            restApiId=api_id,
+            name="c",
+            type="COGNITO_USER_POOLS",
+            providerARNs=["pool"],
+            identitySource=HEADER,
         )
     )
     assert ag.get_authorizers(restApiId=api_id)["items"] == []
@@ -113,7 +125,7 @@ def test_update_authorizer_patches_provider_arns_and_keeps_the_limits(apigw) -> 
     api_id, _ = _api(ag)
     other = POOL_ARN.replace("abc123", "def456")
     created = ag.create_authorizer(
-        restApiId=api_id, name="c", type="COGNITO_USER_POOLS", providerARNs=[POOL_ARN]
+        restApiId=api_id, name="c", type="COGNITO_USER_POOLS", providerARNs=[POOL_ARN], identitySource=HEADER
     )
     updated = ag.update_authorizer(
         restApiId=api_id,
@@ -138,6 +150,7 @@ def test_update_authorizer_patches_provider_arns_and_keeps_the_limits(apigw) -> 
     )
 
 
+# R-AUTH-1
 def test_methods_need_a_valid_authorizer_of_the_right_kind(apigw) -> None:
     """PutMethod/UpdateMethod: CUSTOM needs a TOKEN or REQUEST authorizer of the API and
     COGNITO_USER_POOLS a Cognito one; an unknown authorizationType is refused; a refused update leaves
@@ -153,7 +166,7 @@ def test_methods_need_a_valid_authorizer_of_the_right_kind(apigw) -> None:
         identitySource="method.request.header.Authorization",
     )["id"]
     pool_id = ag.create_authorizer(
-        restApiId=api_id, name="c", type="COGNITO_USER_POOLS", providerARNs=[POOL_ARN]
+        restApiId=api_id, name="c", type="COGNITO_USER_POOLS", providerARNs=[POOL_ARN], identitySource=HEADER
     )["id"]
 
     def put(kind: str, authorizer: str | None) -> object:

@@ -17,8 +17,6 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from localcloud_helpers import http
 
-# R-AUTH-1 R-AUTH-3
-
 MISSING_TOKEN = b'{"message":"Missing Authentication Token"}'
 ADMIN = Credentials("testing", "testing")
 
@@ -123,6 +121,7 @@ def env(kit):
     )
 
 
+# R-AUTH-3
 def test_an_unsigned_request_is_missing_authentication_token(env):
     """No signature on an AWS_IAM method: 403 Missing Authentication Token (DEFAULT_4XX headers).
     https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-control-access-using-iam-policies-to-invoke-api.html"""
@@ -132,6 +131,7 @@ def test_an_unsigned_request_is_missing_authentication_token(env):
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
+# R-AUTH-1
 def test_a_signed_request_of_an_allowed_user_passes_header_or_presigned(env):
     """A SigV4-signed request (Authorization header or presigned query string) of a user whose
     policy allows execute-api:Invoke on the method ARN passes.
@@ -143,6 +143,7 @@ def test_a_signed_request_of_an_allowed_user_passes_header_or_presigned(env):
     assert _send(env.api.url("/items"), ADMIN, method="POST", body=b"{}").status == 200
 
 
+# R-AUTH-3
 def test_a_wrong_signature_is_refused_with_what_was_expected(env):
     """A wrong secret, a body changed after signing, another service's or Region's scope, or a date
     more than 5 minutes off: 403 InvalidSignatureException; the mismatch message gives the canonical
@@ -185,6 +186,7 @@ def test_a_signature_older_than_5_minutes_has_expired(env, monkeypatch):
     assert stale.json()["message"].endswith(" - 5 min.)")
 
 
+# R-AUTH-1
 def test_policies_decide_execute_api_invoke(env):
     """The caller's identity policies are evaluated for execute-api:Invoke on the method ARN: no Allow,
     or an explicit Deny, is 403 with the caller's and the resource's ARN.
@@ -195,10 +197,12 @@ def test_policies_decide_execute_api_invoke(env):
     assert no_allow.headers["x-amzn-ErrorType"] == "AccessDeniedException"
     assert no_allow.json() == {
         "Message": f"User: {user_arn} is not authorized to perform: execute-api:Invoke on resource: "
-        f"{env.base}/POST/items"
+        f"{env.base}/POST/items because no identity-based policy allows the execute-api:Invoke action"
     }
     deny = _send(env.api.url("/whoami"), env.reader.creds)
-    assert deny.json()["Message"].endswith(f"on resource: {env.base}/GET/whoami with an explicit deny")
+    assert deny.json()["Message"].endswith(
+        f"on resource: {env.base}/GET/whoami with an explicit deny in an identity-based policy"
+    )
 
 
 def test_keys_must_be_active_and_sessions_need_their_token(env):
@@ -224,3 +228,23 @@ def test_the_caller_identity_reaches_the_function(env):
     assert identity["userArn"] == f"arn:aws:iam::123456789012:user/{env.writer.name}"
     assert identity["accountId"] == "123456789012"
     assert identity["caller"] == identity["user"] and identity["caller"]
+
+
+# R-AUTH-3
+def test_a_bearer_token_on_an_iam_method_is_an_incomplete_signature(env):
+    """A token where a signature belongs: 403 IncompleteSignatureException, with the parameters the
+    header lacks (a bare token) or the key=value complaint (``Bearer TOKEN``), as API Gateway answers.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/signature-v4-troubleshooting.html"""
+    bare = http(env.api.url("/items"), headers={"Authorization": "eyJhbGciOiJSUzI1NiJ9.e30.sig"})
+    assert bare.status == 403
+    assert bare.headers["x-amzn-ErrorType"] == "IncompleteSignatureException"
+    assert bare.json()["message"] == (
+        "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' "
+        "parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires "
+        "existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=eyJhbGciOiJSUzI1NiJ9.e30.sig"
+    )
+    bearer = http(env.api.url("/items"), headers={"Authorization": "Bearer abc.def.ghi"})
+    assert bearer.status == 403
+    assert bearer.json()["message"].startswith(
+        "Invalid key=value pair (missing equal-sign) in Authorization header"
+    )

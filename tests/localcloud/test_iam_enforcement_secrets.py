@@ -19,8 +19,6 @@ from localcloud_helpers import Kit
 from localcloud import LocalCloud
 from localcloud.iam_enforcement import function_credentials
 
-# R-AUTH-1
-
 ACCOUNT = "123456789012"
 
 
@@ -61,6 +59,7 @@ def _denied(call: Any) -> str:
     return str(error["Error"]["Message"])
 
 
+# R-AUTH-1
 def test_get_secret_value_needs_the_secrets_arn_in_the_role(cloud: LocalCloud, setup: dict[str, Any]) -> None:
     """GetSecretValue by name is authorized on the secret's full ARN; DescribeSecret is its own action."""
     client, name, arn = setup["client"], setup["name"], setup["arn"]
