@@ -111,7 +111,9 @@ def _check(
     key = clients.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
     url = endpoint.rstrip("/") + "/items?limit=1"
     try:
-        creds = for_mode(spec, clients)  # R-AUTH-1: the probe authenticates as the mode asks
+        # R-AUTH-1: the probe authenticates as the mode asks (in cognito mode with a user made
+        # for the probe and deleted after it, as verification does)
+        creds = for_mode(spec, clients)
     except Exception as exc:
         report.detail = f"could not obtain a credential for auth mode {spec.settings.auth}: {exc}"
         return report
