@@ -200,20 +200,21 @@ _WRITE_EVENTS = {
 }
 
 
-def _guard_read_only(task_root: str) -> None:
-    """Make the code directory read-only for the function, as /var/task is on AWS: a write under it
-    raises OSError(EROFS). An audit hook rather than file modes, which do not stop root; Python's
-    bytecode cache (``__pycache__``) is let through, it is the interpreter's, not the function's."""
+def _guard_read_only(*roots: str) -> None:
+    """Make the code directory and the runtime's libraries read-only for the function, as /var/task
+    and /var/runtime are on AWS: a write under them raises OSError(EROFS). An audit hook rather than
+    file modes, which do not stop root; Python's bytecode cache (``__pycache__``) is let through, it
+    is the interpreter's, not the function's."""
     import errno
 
-    root = os.path.abspath(task_root)
-    prefix = root + os.sep
+    folders = tuple(os.path.abspath(root) for root in roots)
+    prefixes = tuple(folder + os.sep for folder in folders)
 
     def inside(path: Any) -> str | None:
         if path is None or isinstance(path, int):
             return None
         text = os.path.abspath(os.fsdecode(path))
-        if (text == root or text.startswith(prefix)) and "__pycache__" not in text:
+        if (text in folders or text.startswith(prefixes)) and "__pycache__" not in text:
             return text
         return None
 
@@ -281,7 +282,7 @@ def main(argv: list[str]) -> int:
     standard = [p for p in sys.path if p and os.path.abspath(p) != here]
     sys.path[:] = [task_root, *([libraries] if libraries else []), *standard]
     sys.meta_path.append(_ForeignExtensionFinder(task_root))
-    _guard_read_only(task_root)
+    _guard_read_only(task_root, *([libraries] if libraries else []))
     os.chdir(task_root)
     _setup_logging()
 
