@@ -54,7 +54,7 @@ from typing import Any
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
-from . import metrics
+from . import gateway_headers, metrics
 from .aliases import resolve
 from .handler import DISCONNECT_LOGGED, RAW_HEADERS
 from .lambda_limits import RequestTooLarge
@@ -210,6 +210,11 @@ class Gateway:
 
     def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        oversized = gateway_headers.too_large(_raw_headers(request))
+        if oversized is not None:  # API Gateway refuses before anything else (gateway_headers.py)
+            logger.info("%s %s: %d bytes of headers; answered 431", request.method, request.path, oversized)
+            headers = [("Content-Type", "application/json")]
+            return _response(gateway_headers.STATUS, gateway_headers.BODY, headers, request_id)
         match = STAGE_PATH.match(request.path)
         if not match:
             return self._error(None, request, "MISSING_AUTHENTICATION_TOKEN", request_id)

@@ -120,6 +120,8 @@ class FunctionSpec:
     environment: tuple[tuple[str, str], ...]
     timeout_s: float
     memory_size: int
+    # EphemeralStorage (MB): the cap on the worker's /tmp (sandbox.py); 512 is Lambda's default.
+    ephemeral_storage: int = 512
     # The execution role: a new role is a new environment (its credentials are the role's).
     role: str = ""
     # The moto object itself: a function deleted and created again is a new function (new workers).
@@ -148,6 +150,7 @@ class FunctionSpec:
             environment=tuple(sorted((str(k), str(v)) for k, v in env.items())),
             timeout_s=float(fn.timeout or 3),
             memory_size=int(fn.memory_size or 128),
+            ephemeral_storage=int(getattr(fn, "ephemeral_storage", None) or 512),
             role=str(getattr(fn, "role", "") or ""),
             identity=id(fn),
         )
@@ -189,7 +192,9 @@ class Worker:
         self.oom = False  # set when the memory watchdog killed the worker
         self.tmp_dir = env.get("TMPDIR")
         self.proc = subprocess.Popen(
-            sandbox.worker_command(WORKER_SCRIPT, task_root, env["LAMBDA_RUNTIME_DIR"]),
+            sandbox.worker_command(
+                WORKER_SCRIPT, task_root, env["LAMBDA_RUNTIME_DIR"], spec.ephemeral_storage * 1024 * 1024
+            ),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

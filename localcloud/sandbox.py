@@ -16,8 +16,8 @@
   system", as on ``/var/task`` (an audit hook in the worker enforces it, since the local cloud may run
   as root, whom file modes do not stop; Python's own bytecode cache is let through).
 - ``/tmp`` is a directory of the worker's own (``TMPDIR``; ``tempfile`` uses it), removed with the
-  worker. Its size is not capped (Lambda caps it at the function's EphemeralStorage, 512 MB by
-  default); the cap is documented, not modelled.
+  worker, and capped at the function's EphemeralStorage (512 MB by default): see ``worker._cap_tmp``
+  for how (RLIMIT_FSIZE recomputed by an audit hook, no privileges needed) and what it does not catch.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def runtime_libraries(work_dir: str | None = None) -> str:
     return target
 
 
-def worker_command(worker_script: str, task_root: str, libraries: str) -> list[str]:
-    """The isolated interpreter's command line for one worker."""
+def worker_command(worker_script: str, task_root: str, libraries: str, tmp_limit: int = 0) -> list[str]:
+    """The isolated interpreter's command line for one worker (``tmp_limit``: bytes, 0 for no cap)."""
     return [
         sys.executable,
         "-I",
@@ -96,6 +96,8 @@ def worker_command(worker_script: str, task_root: str, libraries: str) -> list[s
         task_root,
         "--runtime-libs",
         libraries,
+        "--tmp-limit",
+        str(tmp_limit),
     ]
 
 
