@@ -57,6 +57,7 @@ from werkzeug.wrappers import Request, Response
 from . import gateway_headers, metrics
 from .aliases import resolve
 from .handler import DISCONNECT_LOGGED, RAW_HEADERS
+from .lambda_kms import EnvironmentKeyUnusable
 from .lambda_limits import RequestTooLarge
 from .runtime import FunctionThrottled, InvocationResult, Runtime, reserved_concurrency
 from .snapshots import deployment_snapshot
@@ -460,6 +461,8 @@ class Gateway:
                 outcome["throttled"] = True
             except RequestTooLarge as exc:
                 outcome["too_large"] = exc
+            except EnvironmentKeyUnusable as exc:  # Lambda answered 502 (lambda_kms.py): LAMBDA_ERROR
+                logger.warning("Lambda invocation failed with status: 502 (%s): %s", exc.error_type, exc)
             except Exception as exc:  # pragma: no cover - defensive
                 logger.exception("invocation of %s failed", function_arn)
                 outcome["exception"] = exc

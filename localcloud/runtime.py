@@ -41,7 +41,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import lambda_limits, metrics, sandbox
+from . import lambda_kms, lambda_limits, metrics, sandbox
 
 logger = logging.getLogger("localcloud.runtime")
 function_logger = logging.getLogger("localcloud.function")
@@ -409,6 +409,8 @@ class Runtime:
         spec = FunctionSpec.from_moto(fn)
         # Over 6 MB: Lambda refuses the call before it runs anything (RequestEntityTooLargeException).
         lambda_limits.check_request_size(lambda_limits.event_size(event))
+        # Environment variables under a customer managed key Lambda cannot use: Invoke fails (502).
+        lambda_kms.check_environment_key(fn)
         request_id = str(uuid.uuid4())
         started_at = time.time()
         t0 = time.perf_counter()
