@@ -53,6 +53,9 @@ code = {
     "R-REL-4": "provisioning/release.py (_journey by version, _alarm_check, _errors_check, _roll_back, _notify, _restore_latest), provisioning/verify.py (verify_version)",
     "R-REL-5": "provisioning/release.py (ReleaseState, resume); portal/runner.py (_ReleaseEvents stores the state; a resumed release keeps its record)",
     "R-REL-6": "provisioning/release.py (rollback, unchanged, _retain); portal/actions.py (request_release from a source environment, request_rollback)",
+    "R-AUTH-1": "local cloud: localcloud/authorizers.py (TOKEN authorizers, cache), cognito_auth.py, sigv4_auth.py, fidelity_apigateway.py (authorizer and method validation), fidelity_cognito.py (a key per pool), iam_enforcement.py (Secrets Manager)",
+    "R-AUTH-2": "local cloud: localcloud/gateway.py (UNAUTHORIZED, ACCESS_DENIED gateway responses, DEFAULT_4XX fallback)",
+    "R-AUTH-3": "local cloud: localcloud/cognito_auth.py, sigv4_auth.py (refusals: missing, malformed, expired, foreign credential)",
 }
 m = collections.defaultdict(list)
 for p in sorted(pathlib.Path("tests").rglob("test_*.py")):

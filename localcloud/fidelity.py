@@ -715,4 +715,4 @@ def _fix_usage_plan_rate_limit() -> None:
 # --------------------------------------------------------------------------------------------
 
 # Imported for their effect: each module registers its fixes in FIXES (after the ones above).
-from . import fidelity_apigateway, fidelity_cloudwatch, fidelity_lambda, s3_policy  # noqa: E402, F401
+from . import fidelity_apigateway, fidelity_cloudwatch, fidelity_cognito, fidelity_lambda, s3_policy  # noqa: E402, F401

@@ -30,6 +30,9 @@ Modelled (action and resource ARN computed from the request):
   the key ``KeyId`` names (an alias is resolved through moto's KMS); a ``Decrypt`` without ``KeyId``
   on the key the ciphertext names, as KMS reads it from the ciphertext; ``ReEncrypt`` as
   ``kms:ReEncryptFrom`` on the source key and ``kms:ReEncryptTo`` on the destination key.
+- Secrets Manager (JSON protocol): operations with ``SecretId`` (``GetSecretValue``,
+  ``DescribeSecret``, ...) on the secret's full ARN; ``BatchGetSecretValue`` as ``GetSecretValue`` on
+  each secret.
 
 Not modelled (passed through unevaluated): other services and protocols (S3, STS, Lambda, ...),
 signature and expiry checks of the session credentials, resource-based policies (an SQS queue
@@ -266,6 +269,42 @@ def _kms(op: str, body: Mapping[str, Any], region: str, account: str) -> list[tu
 
 
 _SERVICES = {"dynamodb": _dynamodb, "sqs": _sqs, "logs": _logs, "kms": _kms}
+
+
+_SECRET_LISTS = ("ListSecrets", "GetRandomPassword", "BatchGetSecretValue")
+
+
+def _secretsmanager(op: str, body: Mapping[str, Any], region: str, account: str) -> list[tuple[str, str]]:
+    """Secrets Manager (JSON protocol): an operation with ``SecretId`` on the secret's full ARN (a name
+    or a partial ARN is resolved through moto's Secrets Manager, as AWS resolves it); ``ListSecrets``,
+    ``GetRandomPassword`` on ``*``; ``BatchGetSecretValue`` needs ``GetSecretValue`` on each secret
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_iam-permissions.html)."""
+    if op == "BatchGetSecretValue" and body.get("SecretIdList"):
+        pairs = [(f"secretsmanager:{op}", "*")]
+        for secret_id in body.get("SecretIdList") or []:
+            arns = _secret_arns(secret_id, region, account)
+            pairs += [("secretsmanager:GetSecretValue", arn) for arn in arns]
+        return pairs
+    if op in _SECRET_LISTS:
+        return [(f"secretsmanager:{op}", "*")]
+    if "SecretId" not in body:
+        return []
+    return [(f"secretsmanager:{op}", arn) for arn in _secret_arns(body["SecretId"], region, account)]
+
+
+def _secret_arns(secret_id: Any, region: str, account: str) -> list[str]:
+    """The full ARN of the secret; none for an unknown secret (Secrets Manager itself answers
+    ResourceNotFoundException)."""
+    try:
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        secret = secretsmanager_backends[account][region].secrets.get(str(secret_id))
+    except Exception:
+        return []
+    return [str(secret.arn)] if secret is not None else []
+
+
+_SERVICES["secretsmanager"] = _secretsmanager
 
 
 def requested(environ: dict[str, Any], service: str, region: str, account: str) -> list[tuple[str, str]]:
