@@ -6,14 +6,15 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
 
 # Roles (migrations 0003/0004): every role reads the notification channels, rules and deliveries;
-# admins manage them, and API tokens, which are an admin's to give (to a user of any role).
-VIEW = ["view_notificationchannel", "view_notificationrule", "view_delivery"]
+# admins manage them, and API tokens, which are an admin's to give (to a user of any role). Every
+# role also reads artifacts (0004 made the model but granted no one its view permission).
+VIEW = ["view_notificationchannel", "view_notificationrule", "view_delivery", "view_artifact"]
 MANAGE = [
     f"{verb}_{model}"
     for model in ("apitoken", "notificationchannel", "notificationrule", "delivery")
     for verb in ("add", "change", "delete", "view")
 ]
-GRANTS = {"viewer": VIEW, "operator": VIEW, "admin": MANAGE}
+GRANTS = {"viewer": VIEW, "operator": VIEW, "admin": [*MANAGE, "view_artifact"]}
 
 
 def grant(apps, schema_editor):
