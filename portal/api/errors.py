@@ -17,7 +17,7 @@ from rest_framework.views import exception_handler as drf_handler
 
 from portal import actions
 
-_FIELD = re.compile(r"^(--?[\w-]+(?: [\w'\"-]+)?|[A-Za-z_][\w.]*): (.*)$", re.S)
+_FIELD = re.compile(r"^(--?[\w-]+(?: [\w'\"-]+)?|[A-Za-z_][\w.-]*): (.*)$", re.S)
 
 
 def problem(text: str) -> dict[str, Any]:
