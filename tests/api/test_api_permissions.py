@@ -42,8 +42,16 @@ ENDPOINTS = {
 }
 READS = {"list environments", "show environment", "list runs", "show run", "show artifact", "audit trail"}
 OPERATOR_WRITES = {
-    "create environment", "update environment", "plan", "provision", "verify", "drift", "teardown",
-    "release", "rollback", "upload artifact",
+    "create environment",
+    "update environment",
+    "plan",
+    "provision",
+    "verify",
+    "drift",
+    "teardown",
+    "release",
+    "rollback",
+    "upload artifact",
 }
 ADMIN_ONLY = {"delete environment", "teardown prod", "release prod"}
 PROD_PATHS = {"teardown prod", "release prod"}
@@ -147,7 +155,17 @@ def test_scope_matrix(credential, endpoint, world, token, api, users, dispatched
         assert dispatched == []
         return
     assert response.status_code in (200, 201, 202, 204), (credential, endpoint, response.content[:500])
-    if endpoint in ("plan", "provision", "verify", "drift", "teardown", "release", "rollback", "teardown prod", "release prod"):
+    if endpoint in (
+        "plan",
+        "provision",
+        "verify",
+        "drift",
+        "teardown",
+        "release",
+        "rollback",
+        "teardown prod",
+        "release prod",
+    ):
         assert response.status_code == 202
         dep = Deployment.objects.get(pk=response.json()["id"])
         assert dispatched == [dep]

@@ -25,7 +25,12 @@ def test_a_run_answers_202_with_its_url(make_env, operator, dispatched):
     assert response.status_code == 202
     body = response.json()
     assert response["Location"] == body["url"] == f"http://testserver/api/v1/runs/{body['id']}/"
-    assert (body["kind"], body["status"], body["finished"], body["options"]) == ("provision", "queued", False, {"verify": False})
+    assert (body["kind"], body["status"], body["finished"], body["options"]) == (
+        "provision",
+        "queued",
+        False,
+        {"verify": False},
+    )
     assert body["console_url"].endswith(f"/admin/portal/deployment/{body['id']}/change/")
     assert [d.pk for d in dispatched] == [body["id"]]
 
@@ -46,7 +51,9 @@ def test_the_idempotency_key_returns_the_first_run(make_env, operator, dispatche
     assert other.status_code == 400
     (problem,) = other.json()["problems"]
     assert problem["field"] == "Idempotency-Key" and "another request" in problem["allowed"]
-    fresh = operator.post("/api/v1/environments/pr1/runs/", {"kind": "drift"}, headers={"Idempotency-Key": "k2"})
+    fresh = operator.post(
+        "/api/v1/environments/pr1/runs/", {"kind": "drift"}, headers={"Idempotency-Key": "k2"}
+    )
     assert fresh.status_code == 202 and IdempotencyKey.objects.count() == 2
 
 
@@ -77,7 +84,10 @@ def test_wait_long_polls_until_the_run_finishes(make_env, operator, dispatched, 
     refused = operator.get(f"/api/v1/runs/{run['id']}/", wait=21)
     assert refused.status_code == 400
     assert refused.json()["problems"][0] == {
-        "field": "wait", "value": "'21'", "allowed": "0 to 20 seconds", "message": "wait: '21' is not allowed; 0 to 20 seconds"
+        "field": "wait",
+        "value": "'21'",
+        "allowed": "0 to 20 seconds",
+        "message": "wait: '21' is not allowed; 0 to 20 seconds",
     }
 
 
@@ -131,7 +141,8 @@ def test_artifact_upload_then_release(make_env, operator, dispatched):
     refused = operator.upload("/api/v1/artifacts/", {"zip": io.BytesIO(_zip()), "handler": "app.missing"})
     assert refused.status_code == 400 and "missing" in refused.json()["problems"][0]["message"]
     release = operator.post(
-        "/api/v1/environments/pr1/runs/", {"kind": "release", "artifact": sha, "strategy": "canary", "percent": "150"}
+        "/api/v1/environments/pr1/runs/",
+        {"kind": "release", "artifact": sha, "strategy": "canary", "percent": "150"},
     )
     assert release.status_code == 400
     assert release.json()["problems"][0]["field"] == "percent"

@@ -27,18 +27,29 @@ def _everything_stored() -> str:
 def test_cli_creates_lists_and_revokes_a_token(cli, users, make_env, caplog):
     caplog.set_level(logging.DEBUG)
     make_env("pr7", "dev")
-    created = cli("apitoken", "create", "operator", "--environments", "pr*", "--expires", "+30d", "--name", "gh")
+    created = cli(
+        "apitoken", "create", "operator", "--environments", "pr*", "--expires", "+30d", "--name", "gh"
+    )
     assert created.code == 0, created.err
     value = created.out.strip()
     assert value.startswith("envp_") and len(value) == len("envp_") + 12 + 1 + 43
     assert "shown once" in created.err and value not in created.err
 
     token = ApiToken.objects.get()
-    assert (token.user.username, token.role, token.environments, token.read_only) == ("operator", "operator", "pr*", False)
+    assert (token.user.username, token.role, token.environments, token.read_only) == (
+        "operator",
+        "operator",
+        "pr*",
+        False,
+    )
     assert token.digest == hashlib.sha256(value.encode()).hexdigest()
     assert token.expires_at > timezone.now() + dt.timedelta(days=29)
     event = AuditEvent.objects.get(action="api_token.created")
-    assert event.source == "cli" and event.detail["prefix"] == token.prefix and event.detail["role"] == "operator"
+    assert (
+        event.source == "cli"
+        and event.detail["prefix"] == token.prefix
+        and event.detail["role"] == "operator"
+    )
 
     client = Client()
     auth = {"Authorization": f"Bearer {value}"}
@@ -67,7 +78,9 @@ def test_cli_creates_lists_and_revokes_a_token(cli, users, make_env, caplog):
 
 
 def test_cli_refuses_with_every_problem(cli, users):
-    result = cli("apitoken", "create", "viewer", "--role", "admin", "--environments", "PR;*", "--expires", "yesterday")
+    result = cli(
+        "apitoken", "create", "viewer", "--role", "admin", "--environments", "PR;*", "--expires", "yesterday"
+    )
     assert result.code == 2
     assert "--expires 'yesterday': not a date" in result.err
     bad = cli("apitoken", "create", "viewer", "--role", "admin", "--environments", "PR;*")
@@ -104,7 +117,14 @@ def test_the_admin_shows_a_new_token_once_and_revokes_it(users):
     client.force_login(users["admin"])
     response = client.post(
         "/admin/portal/apitoken/add/",
-        {"user": users["operator"].pk, "name": "ci", "role": "", "environments": "pr*", "expires_at_0": "", "expires_at_1": ""},
+        {
+            "user": users["operator"].pk,
+            "name": "ci",
+            "role": "",
+            "environments": "pr*",
+            "expires_at_0": "",
+            "expires_at_1": "",
+        },
         follow=True,
     )
     assert response.status_code == 200
