@@ -21,8 +21,9 @@ from .models import EVENTS, Delivery, NotificationRule
 
 log = logging.getLogger("portal.notifications")
 
-# Kinds whose success is news: not the schedule's drift and health checks every few minutes.
-SUCCESS_KINDS = ("plan", "provision", "verify", "teardown", "release", "rollback")
+# Kinds whose success is news: not a plan (it changes nothing), nor the schedule's drift and
+# health checks every few minutes.
+SUCCESS_KINDS = ("provision", "verify", "teardown", "release", "rollback")
 
 
 def console_url(deployment_id: int | None) -> str | None:
