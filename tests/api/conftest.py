@@ -18,7 +18,7 @@ from django.test import Client
 
 from portal import actions
 from portal.api import views
-from tests.portal.conftest import cli, engine, make_env, moto_target  # noqa: F401  (fixtures)
+from tests.portal.conftest import cli, cloud, engine, local_target, make_env, moto_target  # noqa: F401  (fixtures)
 
 ROLES = ("viewer", "operator", "admin")
 
