@@ -114,12 +114,13 @@ class Scope:
     def require_name(self, suffix: str) -> None:
         if not self.covers(suffix):
             raise exceptions.PermissionDenied(
-                f"this token is limited to environments matching {self.pattern!r}; {suffix!r} does not"
+                f"environment: {suffix!r} is not allowed; this token covers environments matching "
+                f"{self.pattern!r} only"
             )
 
     def require_write(self) -> None:
         if self.read_only:
-            raise exceptions.PermissionDenied("this token is read-only")
+            raise exceptions.PermissionDenied("token: read-only; only reads (GET) are allowed")
 
     def environments(self) -> Any:
         envs = Environment.objects.select_related("last_deployment")

@@ -29,7 +29,7 @@ def problem(text: str) -> dict[str, Any]:
     value, allowed = None, None
     if " is not allowed; " in rest:
         value, allowed = rest.split(" is not allowed; ", 1)
-    elif "; " in rest:
+    elif field is not None and "; " in rest:
         allowed = rest.split("; ", 1)[1]
     return {"field": field, "value": value, "allowed": allowed, "message": text}
 

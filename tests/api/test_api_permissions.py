@@ -182,7 +182,20 @@ def test_a_pattern_limited_token_lists_only_what_it_covers(world, token, api):
     assert events and {e["environment"] for e in events} == {"pr1", "pr2"}
     refused = client.post("/api/v1/environments/", {"name": "staging9", "stage": "staging"})
     assert refused.status_code == 403
-    assert "pr*" in refused.json()["error"]
+    (problem,) = refused.json()["problems"]
+    assert problem["field"] == "environment" and problem["value"] == "'staging9'"
+    assert problem["allowed"] == "this token covers environments matching 'pr*' only"
+
+
+def test_a_read_only_token_says_so(world, token, api):
+    refused = api(token("admin", read_only=True)).post("/api/v1/environments/pr1/runs/", {"kind": "plan"})
+    assert refused.status_code == 403
+    assert refused.json()["problems"][0] == {
+        "field": "token",
+        "value": None,
+        "allowed": "only reads (GET) are allowed",
+        "message": "token: read-only; only reads (GET) are allowed",
+    }
 
 
 def test_a_token_never_exceeds_its_users_role(users):
