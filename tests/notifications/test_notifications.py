@@ -12,8 +12,8 @@ from django.core import mail
 from django.test import Client
 
 from portal import actions
-from portal.models import Delivery, NotificationChannel, NotificationRule
-from portal.notifications import channels, tasks
+from portal.models import Delivery, Deployment, NotificationChannel, NotificationRule
+from portal.notifications import channels, events, tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +183,59 @@ def test_the_admin_shows_a_failing_channel_and_its_deliveries(db):
     assert "failing" in listing and "4 deliveries in a row gave up" in listing
     deliveries = client.get("/admin/portal/delivery/").content.decode()
     assert "run.failed" in deliveries and "500" in deliveries
+
+
+def test_health_changes_and_rolled_back_releases_are_events(
+    receiver, make_env, engine, eager_celery, django_capture_on_commit_callbacks
+):
+    channel = NotificationChannel.objects.create(
+        name="all", kind="webhook", target=receiver.url, secret=SECRET
+    )
+    NotificationRule.objects.create(
+        channel=channel, events=["health.changed", "release.rolled_back", "run.succeeded"]
+    )
+    env = make_env("pr8", "dev", status="ready")
+    engine.health = "down"
+    _run("health", env, django_capture_on_commit_callbacks)
+    _run("health", env, django_capture_on_commit_callbacks)  # still down: no change, no event
+    dep = actions.request_deployment(actions.Actor.cli(), env, "verify")
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.run_deployment(dep.pk)
+        # what a release that rolled back leaves on its run, as the runner finishes it
+        Deployment.objects.filter(pk=dep.pk).update(
+            kind="release",
+            status="failed",
+            outcome="rolled_back",
+            outputs={"rollback_reason": "alarm Errors in ALARM"},
+        )
+        dep.refresh_from_db()
+        events.run_finished(dep, env, {})
+    bodies = [_verified(r) for r in receiver.requests]
+    assert [b["event"] for b in bodies] == ["health.changed", "run.succeeded", "release.rolled_back"]
+    assert bodies[0]["detail"]["from"] == "unknown" and bodies[0]["detail"]["to"] == "down"
+    assert bodies[2]["detail"]["reason"] == "alarm Errors in ALARM"
+
+
+def test_lifting_protection_through_the_api_notifies(
+    receiver, make_env, eager_celery, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Group, User
+
+    channel = NotificationChannel.objects.create(
+        name="sec", kind="webhook", target=receiver.url, secret=SECRET
+    )
+    NotificationRule.objects.create(channel=channel, events=["protection.lifted"], stages=["prod"])
+    admin = User.objects.create_user("boss", is_staff=True)
+    admin.groups.add(Group.objects.get(name="admin"))
+    _, value = actions.create_api_token(actions.Actor.cli(), admin)
+    make_env("prod9", "prod")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = Client().patch(
+            "/api/v1/environments/prod9/",
+            {"overrides": {"deletion_protection": False}},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {value}"},
+        )
+    assert response.status_code == 200, response.content
+    (body,) = [_verified(r) for r in receiver.requests]
+    assert body["event"] == "protection.lifted" and body["detail"] == {"by": "boss", "source": "api"}
