@@ -88,9 +88,9 @@ class EnvironmentList(ApiView):
     def post(self, request: Request) -> Response:
         scope = Scope.of(request)
         scope.require_write()
+        require_perm(request, "portal.add_environment", "creating environments")
         data = _valid(s.EnvironmentCreate, request)
         scope.require_name(data["name"])
-        require_perm(request, "portal.add_environment", "creating environments")
         fields = {k: v for k, v in data.items() if k != "name"}
         env = actions.create_environment(actor(request), suffix=data["name"], **fields)
         env = actions.get_environment(env.suffix)
