@@ -49,7 +49,7 @@ class EnvironmentUpdate(EnvironmentFields):
     desired_state = serializers.CharField(required=False)
 
 
-class RunRequest(serializers.Serializer):
+class RunCreate(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RUN_KINDS)
     verify = serializers.BooleanField(required=False, default=True, help_text="provision: verify afterwards")
     backup = serializers.BooleanField(

@@ -224,7 +224,7 @@ class RunList(ApiView):
 
     @extend_schema(
         summary="Request a run: plan, provision, verify, drift, teardown, release or rollback",
-        request=s.RunRequest,
+        request=s.RunCreate,
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -243,7 +243,7 @@ class RunList(ApiView):
         scope = Scope.of(request)
         scope.require_write()
         env = environment(request, name)
-        data = _valid(s.RunRequest, request)
+        data = _valid(s.RunCreate, request)
         action = RUN_ACTIONS[data["kind"]]
         if not allowed(request.user, action, env):
             needs = (

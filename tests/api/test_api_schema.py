@@ -56,3 +56,27 @@ def test_the_docs_load_nothing_from_elsewhere(client):
     for source in sources:
         if source.startswith("/static/"):  # whitenoise serves them (collected from the sidecar app)
             assert finders.find(source.removeprefix("/static/")), source
+
+
+def test_answers_match_the_schema(client, make_env, users, dispatched, engine):
+    """The documents the views serve are the shapes the schema promises (nullable fields included)."""
+    from openapi_schema_validator import OAS30Validator
+
+    from portal import actions
+
+    schema = yaml.safe_load(client.get("/api/v1/schema/").content)
+
+    def check(component: str, instance: object) -> None:
+        root = {"$ref": f"#/components/schemas/{component}", "components": schema["components"]}
+        OAS30Validator(root).validate(instance)
+
+    env = make_env("pr1", "dev", status="ready")
+    dep = actions.request_deployment(actions.Actor.cli(), env, "provision", {"verify": True})
+    actions.run_deployment(dep.pk)
+    client.force_login(users["admin"])
+    check("EnvironmentOut", client.get("/api/v1/environments/pr1/").json())
+    check("PaginatedEnvironmentOutList", client.get("/api/v1/environments/").json())
+    check("RunOut", client.get(f"/api/v1/runs/{dep.pk}/").json())
+    check("PaginatedRunSummaryOutList", client.get("/api/v1/environments/pr1/runs/").json())
+    check("PaginatedAuditEventOutList", client.get("/api/v1/audit/").json())
+    check("ErrorOut", client.get("/api/v1/environments/nope/").json())
