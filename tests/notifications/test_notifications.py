@@ -239,3 +239,44 @@ def test_lifting_protection_through_the_api_notifies(
     assert response.status_code == 200, response.content
     (body,) = [_verified(r) for r in receiver.requests]
     assert body["event"] == "protection.lifted" and body["detail"] == {"by": "boss", "source": "api"}
+
+
+def test_an_admin_configures_a_channel_and_its_rules(db):
+    from django.contrib.auth.models import Group, User
+
+    admin = User.objects.create_user("chief", is_staff=True)
+    admin.groups.add(Group.objects.get(name="admin"))
+    client = Client()
+    client.force_login(admin)
+    form = {
+        "name": "ops",
+        "kind": "webhook",
+        "target": "https://hooks.example.com/envport",
+        "secret": "short",
+        "enabled": "on",
+        "rules-TOTAL_FORMS": "1",
+        "rules-INITIAL_FORMS": "0",
+        "rules-0-events": ["run.failed", "drift.found"],
+        "rules-0-stages": ["prod"],
+        "rules-0-environments": "pr*",
+        "rules-0-enabled": "on",
+    }
+    refused = client.post("/admin/portal/notificationchannel/add/", form)
+    assert refused.status_code == 200 and b"at least 16 characters" in refused.content
+    saved = client.post(
+        "/admin/portal/notificationchannel/add/", {**form, "secret": "a-long-enough-signing-key"}
+    )
+    assert saved.status_code == 302, saved.content[:2000]
+    rule = NotificationRule.objects.get()
+    assert (rule.channel.name, rule.events, rule.stages, rule.environments) == (
+        "ops",
+        ["run.failed", "drift.found"],
+        ["prod"],
+        "pr*",
+    )
+
+    viewer = User.objects.create_user("reader", is_staff=True)
+    viewer.groups.add(Group.objects.get(name="viewer"))
+    client.force_login(viewer)
+    page = client.get(f"/admin/portal/notificationchannel/{rule.channel_id}/change/")
+    assert page.status_code == 200 and b"a-long-enough-signing-key" not in page.content
