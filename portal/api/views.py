@@ -9,6 +9,7 @@ with the run's URL, which `?wait=SECONDS` long-polls.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
@@ -185,10 +187,12 @@ def _fingerprint(env: Environment, data: dict[str, Any]) -> str:
 
 
 def _replay(request: Request, key: str, fingerprint: str) -> Deployment | None:
-    """The run an earlier request with this key started, if any (the same request, or refused)."""
-    seen = (
-        IdempotencyKey.objects.filter(user_id=request.user.pk, key=key).select_related("deployment").first()
-    )
+    """The run an earlier request with this key started, if any (the same request, or refused).
+    A key lives ENVPORT_API_IDEMPOTENCY_HOURS (like Stripe's 24 hours); an older one is forgotten."""
+    keys = IdempotencyKey.objects.filter(user_id=request.user.pk, key=key)
+    cutoff = timezone.now() - dt.timedelta(hours=settings.ENVPORT_API_IDEMPOTENCY_HOURS)
+    keys.filter(created_at__lt=cutoff).delete()
+    seen = keys.select_related("deployment").first()
     if seen is None:
         return None
     if seen.fingerprint != fingerprint:

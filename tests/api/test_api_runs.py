@@ -3,10 +3,12 @@ Idempotency-Key, and every refusal as JSON problems with its status (400/404/409
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import zipfile
 
 import pytest
+from django.utils import timezone
 
 from portal.api import views
 from portal.models import AuditEvent, Deployment, Environment, IdempotencyKey
@@ -55,6 +57,13 @@ def test_the_idempotency_key_returns_the_first_run(make_env, operator, dispatche
         "/api/v1/environments/pr1/runs/", {"kind": "drift"}, headers={"Idempotency-Key": "k2"}
     )
     assert fresh.status_code == 202 and IdempotencyKey.objects.count() == 2
+
+    # a day later the key is forgotten: the same key starts a new run
+    Deployment.objects.update(status="succeeded")
+    IdempotencyKey.objects.update(created_at=timezone.now() - dt.timedelta(hours=25))
+    later = operator.post("/api/v1/environments/pr1/runs/", {"kind": "verify"}, headers=key)
+    assert later.status_code == 202 and "Idempotent-Replayed" not in later
+    assert later.json()["id"] != first.json()["id"]
 
 
 def test_an_active_run_is_a_409_that_names_it(make_env, operator, dispatched):
