@@ -10,6 +10,7 @@ import zipfile
 import pytest
 from django.utils import timezone
 
+from portal import actions
 from portal.api import views
 from portal.models import AuditEvent, Deployment, Environment, IdempotencyKey
 
@@ -189,3 +190,23 @@ def test_updates_and_deletes_go_through_the_service(make_env, token, api, dispat
     assert admin.delete("/api/v1/environments/pr1/").status_code == 204
     assert not Environment.objects.exists()
     assert AuditEvent.objects.get(action="environment.deleted").source == "api"
+
+
+def test_lists_cost_the_same_queries_for_any_number_of_rows(make_env, operator):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(path: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert operator.get(path).status_code == 200
+        return len(captured)
+
+    make_env("pr1", "dev", status="ready")
+    queries("/api/v1/audit/")  # the token's first use of the minute writes its last_used_at
+    few = [queries(p) for p in ("/api/v1/environments/", "/api/v1/environments/pr1/runs/", "/api/v1/audit/")]
+    for n in range(2, 8):
+        env = make_env(f"pr{n}", "dev", status="ready")
+        actions.request_deployment(actions.Actor.cli(), env, "verify")
+        actions.request_deployment(actions.Actor.cli(), make_env(f"qa{n}", "dev", status="ready"), "drift")
+    many = [queries(p) for p in ("/api/v1/environments/", "/api/v1/environments/pr1/runs/", "/api/v1/audit/")]
+    assert many == few
