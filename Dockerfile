@@ -36,4 +36,4 @@ RUN useradd --create-home --uid 10001 envport \
 USER envport
 
 EXPOSE 8000 4566
-CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
+CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "8", "--access-logfile", "-"]
