@@ -54,10 +54,11 @@ from typing import Any
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
-from . import metrics
+from . import gateway_headers, metrics
 from .aliases import resolve
 from .authorizers import Authorization, Denial, Grant
 from .handler import DISCONNECT_LOGGED, RAW_HEADERS
+from .lambda_kms import EnvironmentKeyUnusable
 from .lambda_limits import RequestTooLarge
 from .runtime import FunctionThrottled, InvocationResult, Runtime, reserved_concurrency
 from .snapshots import deployment_snapshot
@@ -243,6 +244,11 @@ class Gateway:
 
     def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        oversized = gateway_headers.too_large(_raw_headers(request))
+        if oversized is not None:  # API Gateway refuses before anything else (gateway_headers.py)
+            logger.info("%s %s: %d bytes of headers; answered 431", request.method, request.path, oversized)
+            headers = [("Content-Type", "application/json")]
+            return _response(gateway_headers.STATUS, gateway_headers.BODY, headers, request_id)
         match = STAGE_PATH.match(request.path)
         if not match:
             return self._error(None, request, "MISSING_AUTHENTICATION_TOKEN", request_id)
@@ -506,6 +512,8 @@ class Gateway:
                 outcome["throttled"] = True
             except RequestTooLarge as exc:
                 outcome["too_large"] = exc
+            except EnvironmentKeyUnusable as exc:  # Lambda answered 502 (lambda_kms.py): LAMBDA_ERROR
+                logger.warning("Lambda invocation failed with status: 502 (%s): %s", exc.error_type, exc)
             except Exception as exc:  # pragma: no cover - defensive
                 logger.exception("invocation of %s failed", function_arn)
                 outcome["exception"] = exc
