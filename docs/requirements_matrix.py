@@ -56,6 +56,9 @@ code = {
     "R-REL-4": "provisioning/release.py (_journey by version, _alarm_check, _errors_check, _roll_back, _notify, _restore_latest), provisioning/verify.py (verify_version)",
     "R-REL-5": "provisioning/release.py (ReleaseState, resume); portal/runner.py (_ReleaseEvents stores the state; a resumed release keeps its record)",
     "R-REL-6": "provisioning/release.py (rollback, unchanged, _retain); portal/actions.py (request_release from a source environment, request_rollback)",
+    "R-AUTH-1": "provisioning/spec.py (auth, auth_ttl_s, cognito_token_use), resources/authorizer.py (TOKEN authorizer function, role, log group, invoke permission), resources/signing_secret.py, resources/user_pool.py, resources/rest_api.py and rest_api_parts.py (authorizer, method authorization, API key kept), reconcile.py (unwanted resources deleted on a mode switch); authorizer_bundle/ (JWT checks, Deny never raise); provisioning/tokens.py; portal/actions.py (issue_token), portal/access.py; local cloud: localcloud/authorizers.py (TOKEN authorizers, cache), cognito_auth.py, sigv4_auth.py, fidelity_apigateway.py (authorizer and method validation), fidelity_cognito.py (a key per pool), iam_enforcement.py (Secrets Manager)",
+    "R-AUTH-2": "provisioning/resources/rest_api_parts.py (GATEWAY_RESPONSE_TYPES: UNAUTHORIZED, ACCESS_DENIED with CORS headers); local cloud: localcloud/gateway.py (UNAUTHORIZED, ACCESS_DENIED gateway responses, DEFAULT_4XX fallback)",
+    "R-AUTH-3": "provisioning/credentials.py (a valid credential per mode, the refused ones), provisioning/verify.py (_auth_checks), provisioning/health.py (probe with the mode's credential); local cloud: localcloud/cognito_auth.py, sigv4_auth.py (refusals: missing, malformed, expired, foreign credential)",
 }
 m = collections.defaultdict(list)
 for p in sorted(pathlib.Path("tests").rglob("test_*.py")):

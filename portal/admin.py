@@ -201,9 +201,17 @@ PROFILE_GROUPS = (
     ),
     ("Logs", ("log_retention_days",)),
     ("Alarm thresholds", tuple(k for k in OVERRIDABLE if k.startswith("alarm_"))),
+    ("Access (authorization)", ("auth", "auth_ttl_s", "cognito_token_use")),
 )
 # EnvironmentAdmin's read-only fields showing PROFILE_GROUPS, in the same order.
-PROFILE_FIELDS = ("profile_compute", "profile_api", "profile_data", "profile_logs", "profile_alarms")
+PROFILE_FIELDS = (
+    "profile_compute",
+    "profile_api",
+    "profile_data",
+    "profile_logs",
+    "profile_alarms",
+    "profile_access",
+)
 
 
 def _without(fieldset: Any, name: str) -> Any:
@@ -269,6 +277,7 @@ class EnvironmentAdmin(ConsolePageAdmin):
     profile_data = _profile_table(PROFILE_GROUPS[2][1])
     profile_logs = _profile_table(PROFILE_GROUPS[3][1])
     profile_alarms = _profile_table(PROFILE_GROUPS[4][1])
+    profile_access = _profile_table(PROFILE_GROUPS[5][1])
     readonly_fields = (
         "status",
         "outputs",
@@ -659,3 +668,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
         detail = obj.detail or {}
         text = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, "", [], {}))
         return text[:120] + ("…" if len(text) > 120 else "")
+
+
+# API tokens and notifications register their own pages.
+from .api import admin as api_admin  # noqa: E402, F401
+from .notifications import admin as notifications_admin  # noqa: E402, F401

@@ -44,6 +44,7 @@ from provisioning.verify import VerifyReport, verify
 
 from . import quotas
 from .models import Artifact, CheckResult, Deployment, DriftFinding, Environment, Step
+from .notifications import events as notifications
 from .targets import target_for
 
 log = logging.getLogger("portal.runner")
@@ -602,5 +603,7 @@ def _finish(run: _Run) -> Deployment:
         )
         if run.env_updates:
             Environment.objects.filter(pk=dep.environment_id).update(**run.env_updates)
+    env_before = dep.environment
     dep.refresh_from_db()
+    notifications.run_finished(dep, env_before, run.env_updates)  # sent after commit, by a task
     return dep

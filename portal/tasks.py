@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from . import actions
 from .models import Deployment
+from .notifications import tasks as notification_tasks  # noqa: F401  (the worker registers its task)
 from .quotas import is_sweep
 
 

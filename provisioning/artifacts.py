@@ -197,6 +197,16 @@ def default_artifact() -> Artifact:
     return cached_artifact(DEFAULT_ROOT, handler=HANDLER)
 
 
+# The `token` mode's authorizer (R-AUTH-1): its own package, built by the same pipeline.
+AUTHORIZER_ROOT = DEFAULT_ROOT.parent / "authorizer_bundle"
+AUTHORIZER_HANDLER = "authorizer_bundle.handler.lambda_handler"
+
+
+def authorizer_artifact() -> Artifact:
+    """`authorizer_bundle/` (standard library and boto3 only), built once per source like the default."""
+    return cached_artifact(AUTHORIZER_ROOT, handler=AUTHORIZER_HANDLER)
+
+
 _memo: dict[str, Artifact] = {}
 
 

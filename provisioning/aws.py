@@ -230,6 +230,12 @@ class AwsClients:
             self._clients[service] = client
             return client
 
+    def credentials(self) -> Any:
+        """The run's own frozen credentials: what SigV4-signs requests to an `iam`-mode API."""
+        with self._lock:
+            session = self._base_session()
+        return session.get_credentials().get_frozen_credentials()
+
     @property
     def account_id(self) -> str:
         """Asked once per factory (the engine's threads ask together: one call, not one each)."""

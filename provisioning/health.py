@@ -16,6 +16,7 @@ from typing import Any
 from . import http
 from .aws import AwsClients, AwsTarget, CallCounts
 from .checks import Check
+from .credentials import for_mode
 from .resources.alarms import ALARMS, alarm_name
 from .resources.base import Context
 from .resources.rest_api import find_api
@@ -108,9 +109,20 @@ def _check(
         report.detail = "no API endpoint or key: the environment is not provisioned"
         return report
     key = clients.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
-    resp = http.request(
-        "GET", endpoint.rstrip("/") + "/items?limit=1", headers={"x-api-key": key}, timeout=timeout
-    )
+    url = endpoint.rstrip("/") + "/items?limit=1"
+    try:
+        # R-AUTH-1: the probe authenticates as the mode asks (in cognito mode with a user made
+        # for the probe and deleted after it, as verification does)
+        creds = for_mode(spec, clients)
+    except Exception as exc:
+        report.detail = f"could not obtain a credential for auth mode {spec.settings.auth}: {exc}"
+        return report
+    try:
+        headers = {"x-api-key": key}
+        headers.update(creds.valid("GET", url, headers, None))
+        resp = http.request("GET", url, headers=headers, timeout=timeout)
+    finally:
+        creds.cleanup()
     report.probe_status, report.probe_latency_ms = resp.status, round(resp.latency_ms, 2)
     report.status, report.detail = _judge(resp, report.alarms_in_alarm, spec.settings.alarm_api_p90_ms)
     return report

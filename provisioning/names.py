@@ -113,6 +113,57 @@ class Names:
         removed by the provision that moves the API to the alias."""
         return f"{self.base}-apigw-invoke"
 
+    # --- authorization (R-AUTH-1) ---
+    @property
+    def authorizer_function(self) -> str:
+        """The TOKEN authorizer of the `token` mode: a second function with its own role and logs."""
+        return f"{self.base}-authorizer"
+
+    @property
+    def authorizer_role(self) -> str:
+        return f"{self.base}-authz-role"
+
+    @property
+    def authorizer_policy(self) -> str:
+        return f"{self.base}-authz-access"
+
+    @property
+    def authorizer_log_group(self) -> str:
+        return f"/aws/lambda/{self.authorizer_function}"
+
+    @property
+    def signing_secret(self) -> str:
+        """The Secrets Manager secret holding the key that signs and verifies the mode's tokens."""
+        return f"{self.base}/token-signing-key"
+
+    @property
+    def authorizer_permission_sid(self) -> str:
+        return f"{self.base}-apigw-authorizer"
+
+    def api_authorizer(self, mode: str) -> str:
+        """The API Gateway authorizer the methods name in mode `token` or `cognito`: one name per
+        mode, so a switch makes the new one, moves the methods, then deletes the old one."""
+        return f"{self.base}-{mode}"
+
+    @property
+    def user_pool(self) -> str:
+        return f"{self.base}-users"
+
+    @property
+    def user_pool_client(self) -> str:
+        return f"{self.base}-client"
+
+    @property
+    def token_issuer(self) -> str:
+        """`iss` of the tokens envport signs: names the environment, so a token of another
+        environment (whose key might leak) is refused even before its signature is."""
+        return f"https://{self.project}.invalid/{self.suffix}"
+
+    @property
+    def token_audience(self) -> str:
+        """`aud` of the tokens envport signs: this environment's API."""
+        return f"{self.base}-api"
+
     @property
     def topic(self) -> str:
         return f"{self.base}-alarms"

@@ -37,6 +37,15 @@ def missing_diff(resource: Resource) -> FieldDiff:
 def assess(resource: Resource, ctx: Context) -> tuple[Outcome, dict[str, Any], Observed | None]:
     """Read-only half: what would a pass do? Used by plan and drift, and first by converge."""
     observed = resource.observe(ctx)
+    if not resource.wanted(ctx):
+        if observed is None:
+            return Outcome(resource.key, resource.kind, Action.NOOP), {}, None
+        unwanted = [FieldDiff(resource.key, WHOLE, MISSING, PRESENT)]
+        return (
+            Outcome(resource.key, resource.kind, Action.DELETE, unwanted, dict(observed.attrs)),
+            {},
+            observed,
+        )
     desired = resource.desired(ctx)
     if observed is None:
         return Outcome(resource.key, resource.kind, Action.CREATE, [missing_diff(resource)]), desired, None
@@ -53,6 +62,10 @@ def converge(resource: Resource, ctx: Context) -> Outcome:
     elif outcome.action is Action.UPDATE:
         assert observed is not None
         outcome.attrs = resource.update(ctx, desired, observed, outcome.diffs)
+    elif outcome.action is Action.DELETE:
+        assert observed is not None
+        resource.delete(ctx, observed)
+        outcome.attrs = {}
     ctx.attrs[resource.key] = outcome.attrs
     return outcome
 

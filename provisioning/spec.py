@@ -70,6 +70,11 @@ LOG_RETENTION_DAYS = (
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
+# R-AUTH-1: who may call the API. API keys (and their usage plan) stay required in every mode.
+AUTH_MODES = ("api_key", "token", "cognito", "iam")
+# Which Cognito token the API accepts: API Gateway validates an ID token on a method without
+# authorization scopes and an access token (with its scope) on a method that names scopes.
+COGNITO_TOKEN_USES = ("id", "access")
 
 
 class SpecError(ValueError):
@@ -122,6 +127,10 @@ class Settings:
     alarm_api_p90_ms: int
     alarm_dynamodb_throttles: int
     alarm_dynamodb_system_errors: int
+    # R-AUTH-1; the same default on every stage, so they are defaults here, not in each profile.
+    auth: str = "api_key"
+    auth_ttl_s: int = 300  # the authorizer's result cache (token, cognito): API Gateway's 0..3600
+    cognito_token_use: str = "id"
 
 
 PROFILES: dict[str, Settings] = {
@@ -222,11 +231,14 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "alarm_api_p90_ms": (1, 29_000),
     "alarm_dynamodb_throttles": (1, 1_000_000),
     "alarm_dynamodb_system_errors": (1, 1_000_000),
+    "auth_ttl_s": (0, 3600),  # authorizerResultTtlInSeconds: 0 (no cache) to 3600
 }
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "log_retention_days": LOG_RETENTION_DAYS,
     "billing_mode": BILLING_MODES,
     "log_level": LOG_LEVELS,
+    "auth": AUTH_MODES,
+    "cognito_token_use": COGNITO_TOKEN_USES,
 }
 _BOOLS = ("pitr", "deletion_protection")
 OVERRIDABLE: tuple[str, ...] = tuple(f.name for f in fields(Settings))
@@ -265,7 +277,11 @@ def parse_override(key: str, raw: Any) -> Any:
             raise ValueError(raw)
         return int(text)
     if key in _CHOICES:
-        return str(raw).strip().upper() if key in ("billing_mode", "log_level") else raw
+        if key in ("billing_mode", "log_level"):
+            return str(raw).strip().upper()
+        if key in ("auth", "cognito_token_use"):
+            return str(raw).strip().lower()
+        return raw
     raise KeyError(key)
 
 

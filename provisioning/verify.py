@@ -22,6 +22,7 @@ from typing import Any
 from . import http
 from .aws import AwsClients, AwsTarget, CallCounts, error_code
 from .checks import Check
+from .credentials import Credential, ModeCredentials, for_mode, no_credential
 from .engine import Engine
 from .spec import EnvironmentSpec
 
@@ -83,6 +84,7 @@ class _Api:
         self.sleep = sleep
         self.checks: list[Check] = []
         self.created_id: str | None = None  # the journey's item until it is deleted
+        self.credential: Credential = no_credential  # R-AUTH-3: the mode's, set by verify()
         # Why a 5xx happened, from the function's own log (``denial_in_logs``); set by verify().
         self.explain_5xx: Callable[[float], str | None] | None = None
 
@@ -95,12 +97,15 @@ class _Api:
         key: str | None = "default",
         raw: str | None = None,
         headers: dict[str, str] | None = None,
+        credential: Credential | None = None,
     ) -> http.Response:
+        """`credential`: None sends the journey's (the mode's valid one); a negative check names its own."""
         sent = {"Content-Type": "application/json", "Origin": self.origin, **(headers or {})}
         api_key = self.key if key == "default" else key
         if api_key is not None:
             sent["x-api-key"] = api_key
         payload = raw if raw is not None else (None if body is None else json.dumps(body))
+        sent.update((credential or self.credential)(method, self.endpoint + path, sent, payload))
         delay = 0.2
         for _ in range(THROTTLE_RETRIES):
             resp = self.send(method, path, sent, payload)
@@ -193,6 +198,7 @@ def _negative(api: _Api) -> None:
         "OPTIONS",
         "/items",
         key=None,
+        credential=no_credential,  # a preflight carries no credential: OPTIONS is NONE in every mode
         headers={
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "content-type,x-api-key",
@@ -212,6 +218,18 @@ def _negative(api: _Api) -> None:
         )
 
     api.record("cors preflight", "R-VER-2", preflight, 200, cors)
+
+
+def _auth_checks(api: _Api, creds: ModeCredentials) -> None:
+    """R-AUTH-3: each refused credential of the mode, answered as API Gateway answers it, with the
+    CORS headers a browser needs to read the refusal (R-AUTH-2)."""
+
+    def cors(resp: http.Response) -> tuple[bool, str, str]:
+        origin = resp.header("Access-Control-Allow-Origin")
+        return origin in ("*", api.origin), f"Access-Control-Allow-Origin {api.origin} or *", f"{origin!r}"
+
+    for name, (credential, status) in creds.refused.items():
+        api.record(name, "R-AUTH-3", api.call("GET", "/items", credential=credential), status, cors)
 
 
 def _input_checks(api: _Api) -> None:
@@ -255,14 +273,23 @@ def verify(
     api = _Api(report.endpoint, key, origin, timeout, sleep)
     logs, group = engine.clients.client("logs"), spec.names.function_log_group
     api.explain_5xx = lambda since: denial_in_logs(logs, group, since)
-    _settle(api, settle_s, sleep)
+    try:
+        creds = for_mode(spec, engine.clients)
+    except Exception as exc:
+        report.error = f"could not obtain a credential for auth mode {spec.settings.auth}: {exc}"
+        report.wall_s, report.calls = time.monotonic() - started, recorder.since(before)
+        return report
+    api.credential = creds.valid
     marker = f"envport-verify-{uuid.uuid4().hex[:12]}"
     try:
+        _settle(api, settle_s, sleep)
         _journey(api, marker)
         _negative(api)
+        _auth_checks(api, creds)
     finally:
         if api.created_id:
             api.call("DELETE", f"/items/{api.created_id}")
+        creds.cleanup()
     report.checks.extend(api.checks)
     report.wall_s, report.calls = time.monotonic() - started, recorder.since(before)
     return report

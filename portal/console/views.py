@@ -30,6 +30,7 @@ from django.views.decorators.http import require_http_methods
 
 from portal import actions
 from portal import dispatch as dispatcher
+from portal.access import access_summary
 from portal.documents import release_fields
 from portal.models import ACTIVE_STATUSES, Artifact, Deployment, Environment
 from portal.permissions import allowed, allowed_actions
@@ -344,6 +345,7 @@ def environment_context(request: HttpRequest, env: Environment) -> dict[str, Any
         "api_key_id": outputs.get("api_key_id"),
         "protected": env.protected,
         "capacity_warnings": env.capacity_warnings(),
+        "access": access_summary(env),  # R-AUTH-1: the mode and how a client gets a credential
         "serving": {
             "artifact_sha256": env.artifact_sha256,
             "handler": env.handler,

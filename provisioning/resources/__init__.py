@@ -11,6 +11,7 @@ def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
     from .alias import LiveAlias
     from .apigw_account import ApiGatewayAccount
     from .artifact_bucket import ArtifactBucket
+    from .authorizer import AuthorizerFunction, AuthorizerLogGroup, AuthorizerPermission, AuthorizerRole
     from .dashboard import Dashboard
     from .dlq import DeadLetterQueue
     from .function import Function
@@ -19,9 +20,11 @@ def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
     from .permission import InvokePermission
     from .rest_api import RestApi
     from .role import FunctionRole
+    from .signing_secret import SigningSecret
     from .table import Table
     from .topic import AlarmTopic
     from .usage_plan import UsagePlan
+    from .user_pool import UserPool
 
     resources: list[Resource] = [
         Table(),
@@ -39,6 +42,14 @@ def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
         AlarmTopic(),
         Alarms(),
         Dashboard(),
+        # R-AUTH-1: every mode's resources are listed in every mode; each says whether the spec
+        # wants it, so a mode switch deletes the old mode's and teardown finds them all.
+        SigningSecret(),
+        AuthorizerLogGroup(),
+        AuthorizerRole(),
+        AuthorizerFunction(),
+        AuthorizerPermission(),
+        UserPool(),
     ]
     if spec.kms_key_arn is None:
         resources.insert(0, KmsKey())

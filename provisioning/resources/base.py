@@ -152,6 +152,12 @@ class Resource:
     def observe(self, ctx: Context) -> Observed | None:
         raise NotImplementedError
 
+    def wanted(self, ctx: Context) -> bool:
+        """Whether the spec asks for this resource at all. One that exists but is not wanted (the
+        token authorizer after a switch to `iam`, say) is deleted by apply and reported by plan
+        and drift, so a mode switch converges instead of leaving the old mode's resources."""
+        return True
+
     def desired(self, ctx: Context) -> dict[str, Any]:
         raise NotImplementedError
 

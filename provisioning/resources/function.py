@@ -291,9 +291,9 @@ def _is_ready(config: dict[str, Any]) -> bool:
     return state == "Active" and last_update in (None, "Successful")
 
 
-def _wait_ready(ctx: Context) -> None:
+def _wait_ready(ctx: Context, function_name: str | None = None) -> None:
     """Poll until Active and Successful; a Failed state is raised at once, with AWS's reason."""
-    name = ctx.names.function
+    name = function_name or ctx.names.function
 
     def ready() -> bool:
         config = ctx.client("lambda").get_function_configuration(FunctionName=name)

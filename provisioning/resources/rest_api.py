@@ -22,8 +22,10 @@ from ..aws import error_code
 from ..names import qualified_arn
 from . import rest_api_parts as parts
 from .apigw import NOT_FOUND, all_items, apigateway_arn, escape_patch, patch_value, repair_apigw_tags
+from .authorizer import authorizer_arn
 from .base import (
     MISSING,
+    UNKNOWN,
     Context,
     FieldDiff,
     Observed,
@@ -33,6 +35,7 @@ from .base import (
     user_tags,
 )
 from .rest_api_parts import MethodSpec
+from .user_pool import ACCESS_SCOPE
 
 
 @dataclass
@@ -44,6 +47,8 @@ class LiveApi:
     root_id: str
     resource_ids: dict[str, str] = field(default_factory=dict)
     integration_responses: set[str] = field(default_factory=set)  # method keys with a 200 response
+    authorizer_ids: dict[str, str] = field(default_factory=dict)  # name -> id
+    retired_authorizers: list[str] = field(default_factory=list)  # ids to delete after the methods
     stage_exists: bool = False
     duplicates: list[str] = field(default_factory=list)
 
@@ -58,7 +63,9 @@ class RestApi(Resource):
 
     key = "rest_api"
     kind = "apigateway-rest-api"
-    depends_on = ("apigw_account", "access_log_group")
+    # The user pool only in `cognito` mode (its ARN is random); the token authorizer's ARN follows
+    # from its name, so the API need not wait for that function.
+    depends_on = ("apigw_account", "access_log_group", "user_pool")
 
     # --- reading ---
     def observe(self, ctx: Context) -> Observed | None:
@@ -69,12 +76,15 @@ class RestApi(Resource):
         api_id = found["id"]
         resources = all_items(apigw, "get_resources", restApiId=api_id, embed=["methods"])
         gateway = all_items(apigw, "get_gateway_responses", restApiId=api_id)
+        authorizers = all_items(apigw, "get_authorizers", restApiId=api_id)
+        ids_to_names = {a["id"]: a["name"] for a in authorizers}
         stage = self._stage(ctx, api_id)
         live = LiveApi(
             api_id=api_id,
             root_id=found.get("rootResourceId") or next(r["id"] for r in resources if r["path"] == "/"),
             resource_ids={r["path"]: r["id"] for r in resources},
             integration_responses=_with_ok_integration_response(resources),
+            authorizer_ids={a["name"]: a["id"] for a in authorizers},
             stage_exists=stage is not None,
             duplicates=duplicates,
         )
@@ -84,7 +94,8 @@ class RestApi(Resource):
             ),
             "tags": user_tags(found.get("tags")),
             "duplicates": duplicates,
-            **parts.flatten_resources(resources),
+            **parts.flatten_authorizers(authorizers, self.authorizer_name(ctx)),
+            **parts.flatten_resources(resources, ids_to_names),
             **parts.flatten_gateway_responses(gateway),
             **parts.flatten_stage(stage),
         }
@@ -111,8 +122,25 @@ class RestApi(Resource):
     def origin(self, ctx: Context) -> str:
         return parts.allowed_origin(ctx.spec.cors_origins)
 
+    def authorizer_name(self, ctx: Context) -> str | None:
+        mode = ctx.spec.settings.auth
+        return ctx.names.api_authorizer(mode) if mode in ("token", "cognito") else None
+
+    def access(self, ctx: Context) -> parts.Access:
+        """R-AUTH-1: the mode's authorizer and the CRUD methods' authorization."""
+        settings, name = ctx.spec.settings, self.authorizer_name(ctx)
+        if settings.auth == "token" and name:
+            uri = parts.lambda_integration_uri(ctx.aws.partition, ctx.region, authorizer_arn(ctx))
+            return parts.token_access(name, uri, settings.auth_ttl_s)
+        if settings.auth == "cognito" and name:
+            scopes = (ACCESS_SCOPE,) if settings.cognito_token_use == "access" else ()
+            return parts.cognito_access(name, ctx.attr("user_pool", "arn"), settings.auth_ttl_s, scopes)
+        if settings.auth == "iam":
+            return parts.Access("AWS_IAM")
+        return parts.Access()
+
     def definition(self, ctx: Context) -> dict[str, Any]:
-        return parts.definition_fields(self.integration_uri(ctx), self.origin(ctx))
+        return parts.definition_fields(self.integration_uri(ctx), self.origin(ctx), self.access(ctx))
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         definition = self.definition(ctx)
@@ -167,7 +195,9 @@ class RestApi(Resource):
         if "tags" in by_field:
             repair_apigw_tags(apigw, self._api_arn(ctx, live.api_id), by_field["tags"].found, ctx.tag_dict)
         self._fix_resources(ctx, live, by_field)
-        for spec in parts.method_specs(self.integration_uri(ctx), self.origin(ctx)):
+        access = self.access(ctx)
+        self._fix_authorizer(ctx, live, access, by_field)
+        for spec in parts.method_specs(self.integration_uri(ctx), self.origin(ctx), access):
             mine = {
                 parts.split_method_key(f)[1]: d
                 for f, d in by_field.items()
@@ -175,6 +205,7 @@ class RestApi(Resource):
             }
             if mine:
                 MethodFixer(apigw, live, spec).fix(mine)
+        self._delete_authorizers(ctx, live, by_field)  # only once no method names them
         self._fix_gateway_responses(ctx, live, desired, by_field)
         redeploy = not live.stage_exists or any(parts.is_definition_field(f) for f in by_field)
         self._fix_stage(ctx, live, desired, by_field, redeploy)
@@ -224,6 +255,59 @@ class RestApi(Resource):
                 apigw.delete_method(
                     restApiId=live.api_id, resourceId=live.resource_ids[path], httpMethod=verb
                 )
+
+    def _fix_authorizer(
+        self, ctx: Context, live: LiveApi, access: parts.Access, by_field: dict[str, FieldDiff]
+    ) -> None:
+        """Create the mode's authorizer, or patch the fields that differ (before the methods name it)."""
+        if not access.authorizer:
+            return
+        apigw = ctx.client("apigateway")
+        k = parts.authorizer_key(access.authorizer)
+        wanted = access.definition
+        if UNKNOWN in (
+            v for value in wanted.values() for v in (value if isinstance(value, list) else [value])
+        ):
+            raise RuntimeError(
+                f"rest_api: authorizer {access.authorizer} needs the user pool; converge user_pool first"
+            )
+        if access.authorizer not in live.authorizer_ids:
+            made = apigw.create_authorizer(restApiId=live.api_id, name=access.authorizer, **wanted)
+            live.authorizer_ids[access.authorizer] = made["id"]
+            return
+        changed = [f.removeprefix(k + ".") for f in by_field if f.startswith(k + ".")]
+        if "type" in changed or "providerARNs" in changed:
+            # Neither can be patched: a new authorizer under a new id (the methods move to it).
+            live.retired_authorizers.append(live.authorizer_ids.pop(access.authorizer))
+            self._fix_authorizer(ctx, live, access, {})
+            return
+        ops = [
+            {"op": "replace", "path": f"/{name}", "value": patch_value(wanted[name])}
+            for name in sorted(changed)
+            if name in wanted
+        ]
+        if ops:
+            apigw.update_authorizer(
+                restApiId=live.api_id,
+                authorizerId=live.authorizer_ids[access.authorizer],
+                patchOperations=ops,
+            )
+
+    def _delete_authorizers(self, ctx: Context, live: LiveApi, by_field: dict[str, FieldDiff]) -> None:
+        apigw = ctx.client("apigateway")
+        unwanted = [
+            live.authorizer_ids.pop(name.removeprefix("authorizer:"), None)
+            for name, d in by_field.items()
+            if name.startswith("authorizer:") and d.wanted == MISSING and "." not in name.split(":", 1)[1]
+        ]
+        for authorizer_id in [*unwanted, *live.retired_authorizers]:
+            if authorizer_id is None:
+                continue
+            try:
+                apigw.delete_authorizer(restApiId=live.api_id, authorizerId=authorizer_id)
+            except Exception as exc:
+                if error_code(exc) != NOT_FOUND:
+                    raise
 
     def _fix_gateway_responses(
         self, ctx: Context, live: LiveApi, desired: dict[str, Any], by_field: dict[str, FieldDiff]
@@ -303,6 +387,7 @@ class RestApi(Resource):
             "root_resource_id": live.root_id,
             "stage": ctx.names.api_stage,
             "execution_arn": ctx.arn("execute-api", live.api_id),
+            "authorizer_id": live.authorizer_ids.get(self.authorizer_name(ctx) or ""),
         }
 
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -363,7 +448,14 @@ class MethodFixer:
 
     def create(self) -> None:
         spec = self.spec
-        kwargs: dict[str, Any] = {"authorizationType": "NONE", "apiKeyRequired": spec.api_key_required}
+        kwargs: dict[str, Any] = {
+            "authorizationType": spec.authorization_type,
+            "apiKeyRequired": spec.api_key_required,
+        }
+        if spec.authorizer:
+            kwargs["authorizerId"] = self.live.authorizer_ids[spec.authorizer]
+        if spec.scopes:
+            kwargs["authorizationScopes"] = list(spec.scopes)
         if spec.request_parameters:
             kwargs["requestParameters"] = dict(spec.request_parameters)
         self.apigw.put_method(**self.ids, **kwargs)
@@ -396,7 +488,21 @@ class MethodFixer:
     def _patch_method(self, diffs: dict[str, FieldDiff]) -> None:
         ops: list[dict[str, str]] = []
         if "authorizationType" in diffs:
-            ops.append({"op": "replace", "path": "/authorizationType", "value": "NONE"})
+            ops.append({"op": "replace", "path": "/authorizationType", "value": self.spec.authorization_type})
+        if "authorizer" in diffs or (self.spec.authorizer and "authorizationType" in diffs):
+            authorizer_id = self.live.authorizer_ids[self.spec.authorizer] if self.spec.authorizer else ""
+            ops.append({"op": "replace", "path": "/authorizerId", "value": authorizer_id})
+        if "authorizationScopes" in diffs:
+            found = diffs["authorizationScopes"].found
+            have = set(found) if isinstance(found, list) else set()
+            ops += [
+                {"op": "add", "path": "/authorizationScopes", "value": scope}
+                for scope in sorted(set(self.spec.scopes) - have)
+            ]
+            ops += [
+                {"op": "remove", "path": "/authorizationScopes", "value": scope}
+                for scope in sorted(have - set(self.spec.scopes))
+            ]
         if "apiKeyRequired" in diffs:
             ops.append(
                 {

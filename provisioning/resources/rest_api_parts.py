@@ -35,7 +35,8 @@ HDR_HEADERS = "Access-Control-Allow-Headers"
 HDR_METHODS = "Access-Control-Allow-Methods"
 HDR_ORIGIN = "Access-Control-Allow-Origin"
 CORS_HEADER_NAMES = (HDR_HEADERS, HDR_METHODS, HDR_ORIGIN)
-GATEWAY_RESPONSE_TYPES = ("DEFAULT_4XX", "DEFAULT_5XX")
+# R-AUTH-2: the authorizers' 401 and 403 carry the CORS headers too (a browser can read them).
+GATEWAY_RESPONSE_TYPES = ("DEFAULT_4XX", "DEFAULT_5XX", "UNAUTHORIZED", "ACCESS_DENIED")
 MOCK_TEMPLATES = {"application/json": '{"statusCode": 200}'}
 METHOD_HEADER = "method.response.header."
 GATEWAY_HEADER = "gatewayresponse.header."
@@ -76,6 +77,56 @@ STAGE_PREFIX = "stage."
 DEFINITION_MARKER = "envport definition "
 
 
+# R-AUTH-1: the header every authorizer reads, and the shape of a bearer token the TOKEN
+# authorizer is invoked for (anything else API Gateway answers 401 without invoking it).
+IDENTITY_SOURCE = "method.request.header.Authorization"
+BEARER_EXPRESSION = "^Bearer [-0-9a-zA-Z._]+$"
+
+
+@dataclass(frozen=True)
+class Access:
+    """How the CRUD methods are authorized (R-AUTH-1); OPTIONS preflights are always NONE.
+
+    `authorizer` is the authorizer's name (methods are compared by it, not by its id, which
+    changes whenever the authorizer is made again), `definition` its comparable fields.
+    """
+
+    authorization_type: str = "NONE"  # NONE | CUSTOM | COGNITO_USER_POOLS | AWS_IAM
+    authorizer: str | None = None
+    scopes: tuple[str, ...] = ()
+    definition: dict[str, Any] = field(default_factory=dict)
+
+
+def token_access(name: str, authorizer_uri: str, ttl: int) -> Access:
+    return Access(
+        "CUSTOM",
+        name,
+        (),
+        {
+            "type": "TOKEN",
+            "authorizerUri": authorizer_uri,
+            "identitySource": IDENTITY_SOURCE,
+            "identityValidationExpression": BEARER_EXPRESSION,
+            "authorizerResultTtlInSeconds": ttl,
+        },
+    )
+
+
+def cognito_access(name: str, pool_arn: str, ttl: int, scopes: tuple[str, ...]) -> Access:
+    """`scopes` empty: API Gateway accepts the pool's ID tokens; named: access tokens with one of them."""
+    return Access(
+        "COGNITO_USER_POOLS",
+        name,
+        scopes,
+        {
+            "type": "COGNITO_USER_POOLS",
+            "providerARNs": [pool_arn],
+            "identitySource": IDENTITY_SOURCE,
+            "authorizerResultTtlInSeconds": ttl,
+        },
+    )
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """One method as envport defines it: everything needed to create it and to compare it."""
@@ -87,6 +138,9 @@ class MethodSpec:
     request_parameters: dict[str, bool] = field(default_factory=dict)
     method_responses: dict[str, tuple[str, ...]] = field(default_factory=dict)  # code -> headers
     integration_responses: dict[str, dict[str, str]] = field(default_factory=dict)  # code -> header -> value
+    authorization_type: str = "NONE"
+    authorizer: str | None = None  # the authorizer's name
+    scopes: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -100,6 +154,10 @@ def resource_key(path: str) -> str:
 
 def method_key(verb: str, path: str) -> str:
     return f"method:{verb} {path}"
+
+
+def authorizer_key(name: str) -> str:
+    return f"authorizer:{name}"
 
 
 def gateway_key(response_type: str, header: str) -> str:
@@ -159,8 +217,9 @@ def allowed_origin(cors_origins: tuple[str, ...]) -> str:
     return cors_origins[0] if cors_origins else "*"
 
 
-def method_specs(integration_uri: str, origin: str) -> list[MethodSpec]:
+def method_specs(integration_uri: str, origin: str, access: Access | None = None) -> list[MethodSpec]:
     """Every method of the API: the proxied CRUD routes and one OPTIONS preflight per resource."""
+    access = access or Access()
     specs: list[MethodSpec] = []
     for path, verbs in ROUTES.items():
         for verb in verbs:
@@ -168,7 +227,10 @@ def method_specs(integration_uri: str, origin: str) -> list[MethodSpec]:
                 MethodSpec(
                     path=path,
                     verb=verb,
-                    api_key_required=True,  # R-API-2
+                    api_key_required=True,  # R-API-2, beside any authorization mode
+                    authorization_type=access.authorization_type,
+                    authorizer=access.authorizer,
+                    scopes=access.scopes,
                     request_parameters=path_parameters(path),
                     integration={
                         "type": "AWS_PROXY",
@@ -195,11 +257,15 @@ def method_fields(spec: MethodSpec) -> dict[str, Any]:
     k = spec.key
     out: dict[str, Any] = {
         k: PRESENT,
-        f"{k}.authorizationType": "NONE",
+        f"{k}.authorizationType": spec.authorization_type,
         f"{k}.apiKeyRequired": spec.api_key_required,
         f"{k}.requestParameters": dict(spec.request_parameters),
         f"{k}.integration.type": spec.integration["type"],
     }
+    if spec.authorizer:
+        out[f"{k}.authorizer"] = spec.authorizer
+    if spec.scopes:
+        out[f"{k}.authorizationScopes"] = sorted(spec.scopes)
     if spec.integration["type"] == "MOCK":
         out[f"{k}.integration.requestTemplates"] = dict(spec.integration.get("requestTemplates") or {})
     else:
@@ -221,10 +287,19 @@ def gateway_fields(origin: str) -> dict[str, Any]:
     }
 
 
-def definition_fields(integration_uri: str, origin: str) -> dict[str, Any]:
+def authorizer_fields(access: Access) -> dict[str, Any]:
+    if not access.authorizer:
+        return {}
+    k = authorizer_key(access.authorizer)
+    return {k: PRESENT, **{f"{k}.{name}": value for name, value in access.definition.items()}}
+
+
+def definition_fields(integration_uri: str, origin: str, access: Access | None = None) -> dict[str, Any]:
     """Everything that lives in the API definition (and so needs a deployment to take effect)."""
+    access = access or Access()
     out: dict[str, Any] = {resource_key(path): PRESENT for path in ROUTES}
-    for spec in method_specs(integration_uri, origin):
+    out.update(authorizer_fields(access))
+    for spec in method_specs(integration_uri, origin, access):
         out.update(method_fields(spec))
     out.update(gateway_fields(origin))
     return out
@@ -289,7 +364,29 @@ def _replace(path: str, value: Any) -> dict[str, str]:
 # --- what is live ---
 
 
-def flatten_resources(resources: list[dict[str, Any]]) -> dict[str, Any]:
+def flatten_authorizers(items: list[dict[str, Any]], wanted: str | None) -> dict[str, Any]:
+    """The API's authorizers: the wanted one field by field, any other as one field (to delete)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        k = authorizer_key(str(item.get("name")))
+        out[k] = PRESENT
+        if item.get("name") != wanted:
+            continue
+        kind = item.get("type")
+        out[f"{k}.type"] = kind
+        out[f"{k}.identitySource"] = item.get("identitySource", MISSING)
+        out[f"{k}.authorizerResultTtlInSeconds"] = item.get("authorizerResultTtlInSeconds", MISSING)
+        if kind == "TOKEN":
+            out[f"{k}.authorizerUri"] = item.get("authorizerUri", MISSING)
+            out[f"{k}.identityValidationExpression"] = item.get("identityValidationExpression", MISSING)
+        else:
+            out[f"{k}.providerARNs"] = list(item.get("providerARNs") or [])
+    return out
+
+
+def flatten_resources(
+    resources: list[dict[str, Any]], authorizer_names: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Fields of get_resources(embed=['methods']): resources, and every method of a wanted resource.
 
     A resource or method envport does not define shows as one field (wanted MISSING), not as
@@ -306,13 +403,16 @@ def flatten_resources(resources: list[dict[str, Any]]) -> dict[str, Any]:
         allowed = {*wanted_verbs, "OPTIONS"} if wanted_verbs else set()
         for verb, method in (resource.get("resourceMethods") or {}).items():
             if verb in allowed:
-                out.update(flatten_method(path, verb, method or {}))
+                out.update(flatten_method(path, verb, method or {}, authorizer_names or {}))
             else:
                 out[method_key(verb, path)] = PRESENT
     return out
 
 
-def flatten_method(path: str, verb: str, method: dict[str, Any]) -> dict[str, Any]:
+def flatten_method(
+    path: str, verb: str, method: dict[str, Any], authorizer_names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """`authorizer_names` maps the API's authorizer ids to names, which is what methods compare."""
     k = method_key(verb, path)
     out: dict[str, Any] = {
         k: PRESENT,
@@ -320,6 +420,11 @@ def flatten_method(path: str, verb: str, method: dict[str, Any]) -> dict[str, An
         f"{k}.apiKeyRequired": bool(method.get("apiKeyRequired", False)),
         f"{k}.requestParameters": dict(method.get("requestParameters") or {}),
     }
+    authorizer_id = method.get("authorizerId")
+    if authorizer_id:
+        out[f"{k}.authorizer"] = (authorizer_names or {}).get(authorizer_id, f"(unknown id {authorizer_id})")
+    if method.get("authorizationScopes"):
+        out[f"{k}.authorizationScopes"] = sorted(method["authorizationScopes"])
     for code, response in (method.get("methodResponses") or {}).items():
         params = (response or {}).get("responseParameters") or {}
         out[f"{k}.methodResponse.{code}.headers"] = sorted(
@@ -382,5 +487,6 @@ def flatten_stage(stage: dict[str, Any] | None) -> dict[str, Any]:
 def is_definition_field(name: str) -> bool:
     """Fields whose change needs a new deployment before the stage serves it."""
     return (
-        name.startswith(("resource:", "method:", "gateway_response:")) or name == "stage.deployedDefinition"
+        name.startswith(("resource:", "method:", "gateway_response:", "authorizer:"))
+        or name == "stage.deployedDefinition"
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ..aws import error_code
 from ..names import INDEX_NAME
@@ -104,11 +104,24 @@ class FunctionRole(Resource):
     key = "function_role"
     kind = "iam-role"
     # kms:Decrypt needs the key's ARN; the engine drops the edge when the spec names its own key.
-    depends_on = ("kms_key",)
+    depends_on: ClassVar[tuple[str, ...]] = ("kms_key",)
+
+    # What differs between the CRUD function's role and the authorizer's (authorizer.py).
+    def role_name(self, ctx: Context) -> str:
+        return ctx.names.function_role
+
+    def policy_name(self, ctx: Context) -> str:
+        return ctx.names.function_policy
+
+    def function_name(self, ctx: Context) -> str:
+        return ctx.names.function
+
+    def statements(self, ctx: Context) -> list[dict[str, Any]]:
+        return policy_statements(ctx)
 
     def observe(self, ctx: Context) -> Observed | None:
         iam = ctx.client("iam")
-        name = ctx.names.function_role
+        name = self.role_name(ctx)
         try:
             role = iam.get_role(RoleName=name)["Role"]
         except Exception as exc:
@@ -120,17 +133,17 @@ class FunctionRole(Resource):
         state: dict[str, Any] = {
             TRUST_FIELD: canonical(role.get("AssumeRolePolicyDocument") or {}),
             "tags": user_tags({t["Key"]: t["Value"] for t in role.get("Tags", [])}),
-            "OtherInlinePolicies": sorted(p for p in inline if p != ctx.names.function_policy),
+            "OtherInlinePolicies": sorted(p for p in inline if p != self.policy_name(ctx)),
             "AttachedManagedPolicies": sorted(p["PolicyArn"] for p in attached),
         }
-        if ctx.names.function_policy in inline:
+        if self.policy_name(ctx) in inline:
             state.update(statement_fields(self._live_statements(ctx)))
         return Observed(state=state, attrs={"arn": role["Arn"], "name": role["RoleName"]})
 
     def _live_statements(self, ctx: Context) -> list[dict[str, Any]]:
         try:
             document = ctx.client("iam").get_role_policy(
-                RoleName=ctx.names.function_role, PolicyName=ctx.names.function_policy
+                RoleName=self.role_name(ctx), PolicyName=self.policy_name(ctx)
             )["PolicyDocument"]
         except Exception as exc:
             if error_code(exc) == "NoSuchEntity":  # deleted between the list and the get
@@ -147,7 +160,7 @@ class FunctionRole(Resource):
             "tags": ctx.tag_dict,
             "OtherInlinePolicies": [],
             "AttachedManagedPolicies": [],
-            **dict(statement_fields(policy_statements(ctx))),
+            **dict(statement_fields(self.statements(ctx))),
         }
 
     def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
@@ -157,9 +170,10 @@ class FunctionRole(Resource):
         document = self._policy_document(ctx)
         try:
             role = iam.create_role(
-                RoleName=ctx.names.function_role,
+                RoleName=self.role_name(ctx),
                 AssumeRolePolicyDocument=json.dumps(trust_policy()),
-                Description=f"Execution role of Lambda function {ctx.names.function} (managed by envport)",
+                Description=f"Execution role of Lambda function {self.function_name(ctx)} "
+                "(managed by envport)",
                 Tags=ctx.tag_list(),
             )["Role"]
         except Exception as exc:
@@ -176,7 +190,7 @@ class FunctionRole(Resource):
         self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
     ) -> dict[str, Any]:
         iam = ctx.client("iam")
-        name = ctx.names.function_role
+        name = self.role_name(ctx)
         changed = {d.field for d in diffs}
         if TRUST_FIELD in changed:
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust_policy()))
@@ -195,7 +209,7 @@ class FunctionRole(Resource):
     def delete(self, ctx: Context, observed: Observed) -> None:
         """IAM refuses to delete a role that still has policies: remove them all first."""
         iam = ctx.client("iam")
-        name = ctx.names.function_role
+        name = self.role_name(ctx)
         try:
             for policy in _paged(iam, "list_role_policies", "PolicyNames", RoleName=name):
                 _ignore_missing(iam.delete_role_policy, RoleName=name, PolicyName=policy)
@@ -208,19 +222,19 @@ class FunctionRole(Resource):
         _ignore_missing(iam.delete_role, RoleName=name)
 
     def _policy_document(self, ctx: Context) -> dict[str, Any]:
-        statements = policy_statements(ctx)
+        statements = self.statements(ctx)
         unknown = [s["Sid"] for s in statements if UNKNOWN in s["Resource"]]
         if unknown:
             raise RuntimeError(
-                f"cannot write {ctx.names.function_policy}: the resources of {', '.join(unknown)} are not "
+                f"cannot write {self.policy_name(ctx)}: the resources of {', '.join(unknown)} are not "
                 "known yet (converge kms_key first, or set the environment's kms_key_arn)"
             )
         return {"Version": POLICY_VERSION, "Statement": statements}
 
     def _put_policy(self, ctx: Context, document: dict[str, Any]) -> None:
         ctx.client("iam").put_role_policy(
-            RoleName=ctx.names.function_role,
-            PolicyName=ctx.names.function_policy,
+            RoleName=self.role_name(ctx),
+            PolicyName=self.policy_name(ctx),
             PolicyDocument=json.dumps(document),
         )
 

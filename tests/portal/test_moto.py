@@ -38,6 +38,13 @@ def no_http_verify(monkeypatch):
     return asked
 
 
+def _context_of(spec):
+    """A context good enough for `Resource.wanted`, which reads only the spec."""
+    from provisioning.resources.base import Context
+
+    return Context(spec=spec, aws=None)
+
+
 def runner_check(name, passed):
     from provisioning.checks import Check
 
@@ -58,8 +65,21 @@ def test_provision_inline_for_real_stores_steps_and_outputs_without_the_key_valu
     doc = result.json()
     expected = {r.key for r in resources_for(env.spec())}
     assert {s["resource"] for s in doc["steps"]} == expected
+    # api_key mode: the other auth modes' resources are observed (a switch would delete them), not made
+    other_modes = {r.key for r in resources_for(env.spec()) if not r.wanted(_context_of(env.spec()))}
+    assert other_modes == {
+        "signing_secret",
+        "authorizer_log_group",
+        "authorizer_role",
+        "authorizer_function",
+        "authorizer_permission",
+        "user_pool",
+    }
     assert all(
-        s["status"] == "succeeded" and s["action"] == "create" and s["calls"] > 0 for s in doc["steps"]
+        s["status"] == "succeeded"
+        and s["action"] == ("no-op" if s["resource"] in other_modes else "create")
+        and s["calls"] > 0
+        for s in doc["steps"]
     )
     assert doc["calls"]["mutating"] > 0 and no_http_verify == ["mt1"]
 

@@ -307,6 +307,7 @@ def test_rest_api_create_and_noop_call_counts(ctx: Context) -> None:
         "apigateway.GetRestApis": 1,
         "apigateway.GetResources": 1,
         "apigateway.GetGatewayResponses": 1,
+        "apigateway.GetAuthorizers": 1,  # R-AUTH-1: a mode switch must find the old authorizer
         "apigateway.GetStage": 1,
     }
 
@@ -453,7 +454,7 @@ def test_changed_cors_origin_patches_preflights_and_gateway_responses_and_deploy
     converge(RestApi(), changed)
     assert _mutating_ops(ctx.aws.recorder.since(before)) == {
         "apigateway.UpdateIntegrationResponse": 2,
-        "apigateway.PutGatewayResponse": 2,
+        "apigateway.PutGatewayResponse": 4,  # DEFAULT_4XX/5XX, UNAUTHORIZED, ACCESS_DENIED (R-AUTH-2)
         "apigateway.CreateDeployment": 1,
         "apigateway.UpdateStage": 1,
     }

@@ -7,6 +7,11 @@
     env list [--json]
     env show NAME [--json]
     env delete NAME --yes [--json]
+    env token NAME [--ttl DURATION] [--subject S] [--json]
+
+`env token` prints a bearer token for an environment in auth mode `token` (signed with its key from
+Secrets Manager; audited, the token itself never stored). Send it as `Authorization: Bearer TOKEN`
+beside the API key. DURATION: seconds (900) or a number with s, m, h or d (15m, 2h), at most 24h.
 
 `--set KEY=` (empty value) in an update goes back to the stage default. `--expires` takes a date
 (2025-07-01, the start of that day, UTC), a date and time (ISO 8601), or a delay (+7d, +12h), at most
@@ -23,12 +28,21 @@ from typing import Any
 from django.utils import timezone
 
 from portal import actions
+from portal.access import access_summary
 from portal.documents import environment_document
 from portal.management.cli import EnvportCommand
 from portal.models import Environment
 from provisioning.spec import OVERRIDABLE, STAGES
 
 _DELAY = re.compile(r"^\+?(\d+)([dh])$")
+_DURATION = re.compile(r"^(\d{1,6})([smhd]?)$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(raw: str) -> int | None:
+    """`900`, `15m`, `2h`, `1d` in seconds; None when it is none of these."""
+    match = _DURATION.match(raw.strip().lower())
+    return int(match.group(1)) * _SECONDS[match.group(2)] if match else None
 
 
 def parse_sets(items: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -105,7 +119,9 @@ class Command(EnvportCommand):
     help = "Create, update, list and show environments. Exit 0 done, 2 refused (every problem listed)."
 
     def add_arguments(self, parser: Any) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="create|update|list|show|delete")
+        sub = parser.add_subparsers(
+            dest="action", required=True, metavar="create|update|list|show|delete|token"
+        )
 
         create = sub.add_parser("create", help="define a new environment")
         create.add_argument("name", help="the suffix that names every resource (R-ENV-1)")
@@ -134,6 +150,16 @@ class Command(EnvportCommand):
         delete.add_argument("name")
         delete.add_argument("--yes", action="store_true", help="confirm: the record and its runs go")
         self.add_json(delete)
+
+        token = sub.add_parser(
+            "token", help="print a bearer token for an environment in auth mode token (testing; audited)"
+        )
+        token.add_argument("name")
+        token.add_argument(
+            "--ttl", default="1h", metavar="DURATION", help="15m, 2h, 900 (seconds); at most 24h"
+        )
+        token.add_argument("--subject", default="", metavar="S", help="the token's sub (default: you)")
+        self.add_json(token)
 
     def _common(self, parser: Any) -> None:
         parser.add_argument("--owner", default=None)
@@ -225,6 +251,40 @@ class Command(EnvportCommand):
         else:
             self.stdout.write(f"environment {name} deleted")
 
+    def handle_token(self, opts: dict[str, Any]) -> None:
+        """The token alone on stdout (for `$(manage.py env token NAME)`), what it is for on stderr."""
+        as_json, name = opts["json"], opts["name"]
+        env = self.environment(name, as_json=as_json, kind="env")
+        ttl_s = parse_duration(opts["ttl"])
+        if ttl_s is None:
+            self.refuse(
+                f"--ttl {opts['ttl']!r}: not a duration; use seconds (900) or 15m, 2h, 1d",
+                as_json=as_json,
+                environment=name,
+                kind="env",
+            )
+        actor = actions.Actor.cli()
+        try:
+            token = actions.issue_token(actor, env, ttl_s=ttl_s or 0, subject=opts["subject"])
+        except actions.ActionError as exc:
+            self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
+        expires = timezone.now() + dt.timedelta(seconds=ttl_s or 0)
+        if as_json:
+            self.print_json(
+                {
+                    "environment": name,
+                    "subject": opts["subject"] or actor.name,
+                    "expires_at": expires.isoformat(timespec="seconds"),
+                    "token": token,
+                }
+            )
+            return
+        self.stdout.write(token)
+        self.stderr.write(
+            f"token for {name}, valid until {expires:%Y-%m-%d %H:%M:%S} UTC; send it as "
+            "'Authorization: Bearer <token>' with the API key in 'x-api-key'"
+        )
+
     @staticmethod
     def service_problems(check: Callable[..., Any], *args: Any, **kwargs: Any) -> list[str]:
         """What the service's `check_*` twin (it writes nothing) would refuse besides the CLI's own
@@ -283,6 +343,10 @@ class Command(EnvportCommand):
             if value:
                 self.stdout.write(f"  {label}: {value}")
         self.print_warnings(doc["warnings"])
+        access = access_summary(env)
+        self.stdout.write(f"access: {access['label']} (auth={access['mode']})")
+        for line in [*access["how"], *access["commands"]]:
+            self.stdout.write(f"  {line}")
         self.stdout.write("settings (* overridden):")
         for key, row in doc["settings"].items():
             mark = "*" if row["source"] == "overridden" else " "
