@@ -43,6 +43,7 @@ ACCOUNT_WIDE = frozenset(
         "apigateway.GetUsagePlans",
         "apigateway.GetAccount",
         "sts.GetCallerIdentity",
+        "cognito-idp.ListUserPools",
     }
 )
 _READ_PREFIXES = ("Get", "Describe", "List", "Head")
@@ -176,6 +177,15 @@ def _role_policy(params: dict[str, Any], roles: list[Any]) -> dict[str, Any] | N
     }
 
 
+def _role_itself(_params: dict[str, Any], roles: list[Any]) -> dict[str, Any] | None:
+    """GetRole from the role's details (its description and session duration are not in them:
+    nothing the engine compares)."""
+    if not roles:
+        return None
+    lists = ("RolePolicyList", "AttachedManagedPolicies", "InstanceProfileList")
+    return {"Role": {k: v for k, v in roles[0].items() if k not in lists}}
+
+
 def _attached(_params: dict[str, Any], roles: list[Any]) -> dict[str, Any] | None:
     if not roles:
         return None
@@ -186,6 +196,13 @@ def _attached(_params: dict[str, Any], roles: list[Any]) -> dict[str, Any] | Non
 _ROLES = {"Filter": ["Role"]}
 
 WIDENINGS: dict[str, Widening] = {
+    "iam.GetRole": Widening(
+        "get_account_authorization_details",
+        "RoleDetailList",
+        lambda p: _ROLES if _only(p, ("RoleName",)) else None,
+        _role,
+        _role_itself,
+    ),
     "iam.ListRolePolicies": Widening(
         "get_account_authorization_details",
         "RoleDetailList",

@@ -17,11 +17,11 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import boto3
 import pytest
 
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.engine import Engine
-from provisioning.hooks import SERVICES
 from provisioning.quotas import (
     OPERATOR,
     SWEEP,
@@ -253,7 +253,8 @@ def test_every_call_of_the_engine_passes_the_limiter(mocked_aws: None, spec: Env
             return super().take(key, quota, priority, reserve)
 
     buckets = Counting()
-    every = {f"{s}.*": [1000, 1, 1000] for s in SERVICES if s != "sts"}
+    services = boto3.session.Session().get_available_services()
+    every = {f"{s}.*": [1000, 1, 1000] for s in services if s != "sts"}
     limiter = RateLimiter(QuotaTable({"default": every}), buckets)
     clients = AwsClients(AwsTarget(), limiter=limiter)
     result = Engine(spec, clients=clients, sleep=lambda _s: None).apply()

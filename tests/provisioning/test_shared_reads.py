@@ -20,6 +20,9 @@ from provisioning.spec import EnvironmentSpec, build_spec
 
 REDIS_URL = os.environ.get("ENVPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
 N = 5
+# GetResources, GetStage, GetGatewayResponses, GetUsagePlanKeys and (since issue 11's authorizers)
+# GetAuthorizers: one each per REST API, none of them answerable from an account-wide list.
+APIGW_PER_ENV = 5
 
 
 def _spec(i: int) -> EnvironmentSpec:
@@ -68,13 +71,13 @@ def test_a_sweep_reads_account_wide_lists_once_and_finds_what_single_checks_find
         assert [d.to_dict() for d in shared.findings] == [d.to_dict() for d in single.findings]
     assert [bool(r.findings) for r in swept] == [False, False, True, False, False]
     # the single check reads everything itself, as before
-    assert alone[1].calls.reads > 45 and _apigw(alone[1].calls) == 8
+    assert alone[1].calls.reads > 45 and _apigw(alone[1].calls) >= 8
     total = sum((r.calls for r in swept), CallCounts())
     for op in ACCOUNT_WIDE | {"apigateway.GetApiKeys", "logs.DescribeLogGroups", "cloudwatch.DescribeAlarms"}:
         assert total.by_operation.get(op, 0) <= 1, op  # once for the whole sweep
     for result in swept[1:]:  # every environment after the first, which fetched the lists
         assert result.calls.reads <= 30, result.calls.by_operation
-        assert _apigw(result.calls) <= 4, result.calls.by_operation
+        assert _apigw(result.calls) <= APIGW_PER_ENV, result.calls.by_operation
     per_env = total.reads / len(swept)
     print(
         f"sweep of {N}: {per_env:.1f} reads per environment, first {swept[0].calls.reads}, "
@@ -95,7 +98,7 @@ def test_workers_share_a_sweeps_reads_through_redis(fleet: list[EnvironmentSpec]
     second = _sweep(fleet[2:], SharedReads(sweep, RedisReadStore(client, prefix)))
     assert all(r.ok for r in first + second)
     for result in second:
-        assert result.calls.reads <= 30 and _apigw(result.calls) <= 4, result.calls.by_operation
+        assert result.calls.reads <= 30 and _apigw(result.calls) <= APIGW_PER_ENV, result.calls.by_operation
         assert not set(result.calls.by_operation) & ACCOUNT_WIDE
     # a list another process is fetching right now is waited for, not fetched again
     store = RedisReadStore(client, prefix)
