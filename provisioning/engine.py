@@ -154,8 +154,18 @@ class Engine:
     def apply(self) -> RunResult:
         return self._run("apply", self.deps, lambda ctx, r: converge(r, ctx))
 
-    def destroy(self, backup: bool = True) -> RunResult:
-        """Remove every resource of the environment in reverse order (R-OPS-4)."""
+    def destroy(
+        self,
+        backup: bool = True,
+        *,
+        eni_release_timeout_s: float | None = None,
+        eni_poll_s: float | None = None,
+    ) -> RunResult:
+        """Remove every resource of the environment in reverse order (R-OPS-4).
+
+        In vpc mode the security group and subnets wait for Lambda to release its network
+        interfaces (R-NET-4), polling every `eni_poll_s` for at most `eni_release_timeout_s`
+        (defaults in `resources.network`); a run that times out is resumed by running it again."""
         if self.spec.protected:
             raise DestroyRefused(
                 f"environment {self.spec.suffix} has deletion protection (stage {self.spec.stage}); "
@@ -164,7 +174,12 @@ class Engine:
         own = {k: r for k, r in self.resources.items() if not r.shared}
         dependents = graph.reverse(self.deps)
         deps = {k: {d for d in dependents[k] if d in own} for k in own}
-        return self._run("destroy", deps, lambda ctx, r: remove(r, ctx), options={"backup": backup})
+        options: dict[str, Any] = {"backup": backup}
+        if eni_release_timeout_s is not None:
+            options["eni_release_timeout_s"] = eni_release_timeout_s
+        if eni_poll_s is not None:
+            options["eni_poll_s"] = eni_poll_s
+        return self._run("destroy", deps, lambda ctx, r: remove(r, ctx), options=options)
 
     # --- machinery -------------------------------------------------------------------------
     @staticmethod
