@@ -201,9 +201,17 @@ PROFILE_GROUPS = (
     ),
     ("Logs", ("log_retention_days",)),
     ("Alarm thresholds", tuple(k for k in OVERRIDABLE if k.startswith("alarm_"))),
+    ("Network", ("network", "vpc_id", "subnet_ids")),
 )
 # EnvironmentAdmin's read-only fields showing PROFILE_GROUPS, in the same order.
-PROFILE_FIELDS = ("profile_compute", "profile_api", "profile_data", "profile_logs", "profile_alarms")
+PROFILE_FIELDS = (
+    "profile_compute",
+    "profile_api",
+    "profile_data",
+    "profile_logs",
+    "profile_alarms",
+    "profile_network",
+)
 
 
 def _without(fieldset: Any, name: str) -> Any:
@@ -269,6 +277,7 @@ class EnvironmentAdmin(ConsolePageAdmin):
     profile_data = _profile_table(PROFILE_GROUPS[2][1])
     profile_logs = _profile_table(PROFILE_GROUPS[3][1])
     profile_alarms = _profile_table(PROFILE_GROUPS[4][1])
+    profile_network = _profile_table(PROFILE_GROUPS[5][1])
     readonly_fields = (
         "status",
         "outputs",
