@@ -53,6 +53,10 @@ code = {
     "R-REL-4": "provisioning/release.py (_journey by version, _alarm_check, _errors_check, _roll_back, _notify, _restore_latest), provisioning/verify.py (verify_version)",
     "R-REL-5": "provisioning/release.py (ReleaseState, resume); portal/runner.py (_ReleaseEvents stores the state; a resumed release keeps its record)",
     "R-REL-6": "provisioning/release.py (rollback, unchanged, _retain); portal/actions.py (request_release from a source environment, request_rollback)",
+    "R-NET-1": "provisioning/spec.py (network, vpc_id, subnet_ids, _network_problems), resources/network.py (Vpc, Subnets in two zones, RouteTable without a way out; AdoptedVpc, AdoptedSubnets), resources/security_group.py (HTTPS to the DynamoDB prefix list only), resources/function.py (VpcConfig); docs/network.md; localcloud/lambda_vpc.py, vpc_reach.py",
+    "R-NET-2": "provisioning/resources/vpc_endpoint.py (gateway endpoint, policy from data_access.data_grants like the role's), resources/data_access.py; localcloud/vpc_reach.py (route, egress and endpoint policy enforced)",
+    "R-NET-3": "provisioning/resources/network.py (eni_statements: AWSLambdaVPCAccessExecutionRole's ENI actions, scoped to the subnets, group and account/Region), resources/role.py",
+    "R-NET-4": "provisioning/resources/network.py (wait_for_lambda_enis before the group and subnets go; resumable; shared adopted VPC and subnets), engine.py (destroy's eni_release_timeout_s); localcloud/lambda_vpc.py (ENIs released after a delay, DependencyViolation)",
 }
 m = collections.defaultdict(list)
 for p in sorted(pathlib.Path("tests").rglob("test_*.py")):

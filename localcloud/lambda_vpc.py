@@ -193,6 +193,8 @@ class _VpcConfigProperty(property):
     "combination, released RELEASE_DELAY_S after no function uses it.",
 )
 def _fix_lambda_vpc() -> None:
+    """Wraps moto's ``vpc_config``, ``put_function``, ``del_function`` and ``update_configuration``."""
+
     def make_property(orig: Any) -> Any:
         def vpc_config(self: Any) -> dict[str, Any] | None:
             subnets, groups = vpc_config_of(self)
@@ -250,6 +252,8 @@ def _fix_lambda_vpc() -> None:
     "Lambda's interfaces.",
 )
 def _fix_dependency_violation() -> None:
+    """Wraps EC2's describe and delete of interfaces, groups and subnets; ``sync`` runs first."""
+
     def make_describe(orig: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(orig)
         def get_all_network_interfaces(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -294,6 +298,8 @@ def _fix_dependency_violation() -> None:
     "added to and removed from the route tables with its associations.",
 )
 def _fix_endpoint_modify() -> None:
+    """Wraps the backend keeps routes in step with route tables; the response reads ``ResetPolicy``."""
+
     def make_backend(orig: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(orig)
         def modify_vpc_endpoint(self: Any, vpc_id: str, *args: Any, **kwargs: Any) -> None:
