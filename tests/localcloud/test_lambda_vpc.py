@@ -100,6 +100,7 @@ def _lambda_enis(ec2: Any) -> list[dict[str, Any]]:
     return [e for e in enis if e["Description"].startswith("AWS Lambda VPC ENI")]
 
 
+# R-NET-1
 def test_vpc_config_reports_the_vpc_of_its_subnets(aws: dict[str, Any]) -> None:
     """https://docs.aws.amazon.com/lambda/latest/api/API_VpcConfigResponse.html: VpcId is the ID of
     the VPC the function's subnets belong to (moto answered a constant)."""
@@ -123,6 +124,7 @@ def test_unknown_subnets_and_groups_are_refused(aws: dict[str, Any]) -> None:
     assert "InvalidGroup.NotFound" in bad_group.value.response["Error"]["Message"]
 
 
+# R-NET-4
 def test_hyperplane_enis_one_per_subnet_and_group_shared_and_released_after_a_delay(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,6 +152,7 @@ def test_hyperplane_enis_one_per_subnet_and_group_shared_and_released_after_a_de
     assert _lambda_enis(ec2) == []
 
 
+# R-NET-4
 def test_a_group_or_subnet_in_use_cannot_be_deleted(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -208,6 +211,7 @@ def _blocked(
     return vpc_reach.blocked(ACCOUNT, REGION, fn_name, ROLE_ARN, "dynamodb", [(action, resource)], {})
 
 
+# R-NET-2
 def test_dynamodb_is_reachable_only_through_route_group_and_endpoint_policy(aws: dict[str, Any]) -> None:
     """https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html: traffic reaches
     DynamoDB from a private subnet only through the endpoint's route in the subnet's route table and
@@ -259,6 +263,7 @@ def vpc_kit(cloud: LocalCloud) -> Kit:
     return Kit(cloud)
 
 
+# R-NET-2
 def test_a_call_with_no_path_hangs_until_the_function_times_out(vpc_kit: Kit) -> None:
     """https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc-internet.html and
     https://repost.aws/knowledge-center/lambda-vpc-troubleshoot-timeout (a function in a VPC without
