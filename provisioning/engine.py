@@ -40,6 +40,7 @@ class StepEvent:
     calls: int = 0
     error: str | None = None
     diffs: tuple[FieldDiff, ...] = ()
+    detail: str = ""
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Step:
     calls: int = 0
     diffs: list[FieldDiff] = field(default_factory=list)
     error: str | None = None
+    detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class Step:
             "calls": self.calls,
             "diffs": [d.to_dict() for d in self.diffs],
             "error": self.error,
+            "detail": self.detail,
         }
 
 
@@ -232,6 +235,7 @@ class Engine:
                 calls=recorder.calls_of(node.key) - calls_before[node.key],
                 diffs=list(outcome.diffs) if outcome else [],
                 error=_describe(node.error) if node.error else None,
+                detail=ctx.details.get(node.key, ""),
             )
             if node.status == "skipped":
                 step.error = "skipped: a resource it depends on failed"
@@ -248,6 +252,7 @@ class Engine:
                     step.calls,
                     step.error,
                     tuple(step.diffs),
+                    step.detail,
                 )
             )
 

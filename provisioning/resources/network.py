@@ -164,7 +164,7 @@ def lambda_enis(ctx: Context, filters: list[dict[str, Any]]) -> list[str]:
     return sorted(found)
 
 
-def wait_for_lambda_enis(ctx: Context, what: str, filters: list[dict[str, Any]]) -> None:
+def wait_for_lambda_enis(ctx: Context, key: str, what: str, filters: list[dict[str, Any]]) -> None:
     """Block until Lambda has released its interfaces in `what`; resumable (a re-run waits again).
 
     Deleting a security group or subnet an interface still uses fails with DependencyViolation,
@@ -180,7 +180,7 @@ def wait_for_lambda_enis(ctx: Context, what: str, filters: list[dict[str, Any]])
     while remaining:
         waited = time.monotonic() - started
         if waited > timeout:
-            _note(ctx, what, first, remaining, waited)
+            _note(ctx, key, what, first, remaining, waited)
             raise TimeoutError(
                 f"{len(remaining)} Lambda network interface(s) still in {what} after {waited:.0f} s "
                 f"({', '.join(remaining)}); AWS releases them up to 20 minutes after the function is "
@@ -189,22 +189,28 @@ def wait_for_lambda_enis(ctx: Context, what: str, filters: list[dict[str, Any]])
         ctx.sleep(interval)
         remaining = lambda_enis(ctx, filters)
     if first:
-        _note(ctx, what, first, [], time.monotonic() - started)
+        _note(ctx, key, what, first, [], time.monotonic() - started)
 
 
-def _note(ctx: Context, what: str, first: list[str], left: list[str], waited: float) -> None:
+def _note(ctx: Context, key: str, what: str, first: list[str], left: list[str], waited: float) -> None:
+    """The run's notes and the step's detail: which interfaces were waited for, how long."""
+    if left:
+        line = f"waited {waited:.0f} s; still in use in {what}: {', '.join(left)}"
+    else:
+        line = f"waited {waited:.0f} s for Lambda to release {', '.join(first)} in {what}"
     with ctx._lock:
         notes = ctx.notes.setdefault("eni_release", {})
         notes[what] = {"enis": first, "still_in_use": left, "waited_s": round(waited, 1)}
+        ctx.details[key] = "; ".join(filter(None, [ctx.details.get(key, ""), line]))
 
 
 def _delete_when_free(
-    ctx: Context, delete: Callable[[], Any], what: str, filters: list[dict[str, Any]]
+    ctx: Context, key: str, delete: Callable[[], Any], what: str, filters: list[dict[str, Any]]
 ) -> None:
     """Wait for Lambda's interfaces, then delete; an interface that appears meanwhile (a function
     updated at the same moment) makes EC2 answer DependencyViolation: wait again, once."""
     for attempt in range(2):
-        wait_for_lambda_enis(ctx, what, filters)
+        wait_for_lambda_enis(ctx, key, what, filters)
         try:
             delete()
             return
@@ -469,6 +475,7 @@ class Subnets(Resource):
         for sid in observed.attrs["ids"]:
             _delete_when_free(
                 ctx,
+                self.key,
                 functools.partial(ec2.delete_subnet, SubnetId=sid),
                 f"subnet {sid}",
                 [{"Name": "subnet-id", "Values": [sid]}],

@@ -149,6 +149,7 @@ class FunctionSecurityGroup(Resource):
         try:
             _delete_when_free(
                 ctx,
+                self.key,
                 lambda: ctx.client("ec2").delete_security_group(GroupId=gid),
                 f"security group {gid}",
                 [{"Name": "group-id", "Values": [gid]}],

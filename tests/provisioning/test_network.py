@@ -309,6 +309,8 @@ def test_teardown_waits_for_lambda_enis_then_leaves_nothing(aws: AwsClients, pro
     assert order.index("dynamodb_endpoint") < order.index("route_table") < order.index("vpc")
     waited = result.notes["eni_release"]
     assert waited[f"security group {outputs['security_group_id']}"]["enis"]
+    group_step = next(s for s in result.steps if s.resource == "security_group")
+    assert "for Lambda to release eni-" in group_step.detail  # shown with the step
     assert slept and all(s == 0.05 for s in slept)
     assert not ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [outputs["vpc_id"]]}])["Vpcs"]
     assert _left_in(aws, outputs["vpc_id"]) == {
@@ -334,6 +336,7 @@ def test_a_teardown_that_times_out_waiting_is_resumed_by_running_it_again(
     assert steps["function"].action == "delete"
     assert "still in security group" in str(steps["security_group"].error)
     assert "run the teardown again" in str(steps["security_group"].error)
+    assert "still in use in security group" in steps["security_group"].detail
     assert steps["vpc"].status == "skipped"
 
     monkeypatch.setattr(lambda_vpc, "RELEASE_DELAY_S", 0.0)  # released meanwhile
