@@ -19,6 +19,7 @@ route table are refused by AWS).
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from ..aws import error_code
@@ -100,7 +101,10 @@ class DynamoDbEndpoint(Resource):
             ServiceName=desired["ServiceName"],
             RouteTableIds=desired["RouteTableIds"],
             PolicyDocument=json.dumps(endpoint_policy(ctx)),
-            ClientToken=f"{ctx.names.base}-dynamodb-endpoint",
+            # One token per create: the SDK's retries of this call reuse it, so a retry after a lost
+            # answer returns the same endpoint. Not derived from the name: EC2 would hand back a
+            # deleted endpoint to a re-provision within the token's lifetime. Across runs the tags find it.
+            ClientToken=str(uuid.uuid4()),
             TagSpecifications=tag_specs(ctx, "vpc-endpoint", self.name(ctx)),
         )["VpcEndpoint"]
         return {"id": endpoint["VpcEndpointId"]}
