@@ -391,3 +391,25 @@ def test_adopted_subnets_in_one_zone_or_another_vpc_are_refused(aws: AwsClients)
     result = engine(vpc_spec("adopt2", vpc_id=vpc, subnet_ids=",".join(subnets)), aws).apply()
     assert not result.ok
     assert "at least two Availability Zones" in str(result.error)
+
+
+def test_drift_finds_a_function_taken_out_of_the_vpc_and_a_subnet_moved_off_the_table(
+    aws: AwsClients, provisioned: Any
+) -> None:
+    # R-NET-1
+    spec, outputs = provisioned
+    aws.client("lambda").update_function_configuration(
+        FunctionName=spec.names.function, VpcConfig={"SubnetIds": [], "SecurityGroupIds": []}
+    )
+    ec2 = aws.client("ec2")
+    (table,) = ec2.describe_route_tables(RouteTableIds=outputs["route_table_ids"])["RouteTables"]
+    ec2.disassociate_route_table(AssociationId=table["Associations"][0]["RouteTableAssociationId"])
+
+    found = {(f.resource, f.field) for f in engine(spec, aws).drift().findings}
+    assert {
+        ("function", "VpcConfig.SubnetIds"),
+        ("function", "VpcConfig.SecurityGroupIds"),
+        ("route_table", "Associations"),
+    } <= found
+    assert engine(spec, aws).apply().ok
+    assert engine(spec, aws).drift().findings == []
