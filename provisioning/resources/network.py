@@ -716,7 +716,113 @@ def network_resources(ctx_spec: Any) -> list[Resource]:
 
     settings = ctx_spec.settings
     if settings.network != "vpc":
-        return []
+        return [RetiredNetwork()]  # what an earlier vpc mode left, if anything
     if settings.vpc_id:
         return [AdoptedVpc(), AdoptedSubnets(), FunctionSecurityGroup(), DynamoDbEndpoint()]
     return [Vpc(), Subnets(), RouteTable(), FunctionSecurityGroup(), DynamoDbEndpoint()]
+
+
+# --- leaving vpc mode ------------------------------------------------------------------------------
+class RetiredNetwork(Resource):
+    """What vpc mode made, found again after the environment went back to `network=public`.
+
+    Absent is this resource's wanted state: `plan` and `drift` show leftovers as one finding and
+    say nothing when there are none (`absent_ok`). The published versions the `live` alias served
+    keep their VpcConfig, and Lambda keeps their interfaces for as long as they exist
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html), so leaving vpc mode in
+    place cannot free the network. Apply therefore deletes leftovers only when no Lambda interface
+    uses them (a teardown that stopped halfway), and otherwise stops before the role and the
+    function change (they depend on this), saying what to do: nothing is half-switched. Teardown
+    runs it after the function and its versions are deleted, waits for the interfaces and removes
+    everything found by the environment's tags (an adopted VPC carries none of them).
+    """
+
+    key = "retired_network"
+    kind = "ec2-network (leftover)"
+    absent_ok = True
+
+    def observe(self, ctx: Context) -> Observed | None:
+        """Two reads when nothing is left (every vpc-mode environment had a VPC or a group of its
+        own); the full search only when one of them is found."""
+        ec2, mine = ctx.client("ec2"), tag_filters(ctx)
+        if (
+            not ec2.describe_vpcs(Filters=mine)["Vpcs"]
+            and not ec2.describe_security_groups(Filters=mine)["SecurityGroups"]
+        ):
+            return None
+        found = self._leftovers(ctx)
+        if not any(found.values()):
+            return None
+        return Observed(state={"leftovers": found}, attrs={})
+
+    def _leftovers(self, ctx: Context) -> dict[str, list[str]]:
+        ec2 = ctx.client("ec2")
+        mine = tag_filters(ctx)
+        endpoints = ec2.describe_vpc_endpoints(Filters=mine)["VpcEndpoints"]
+        return {
+            "endpoints": sorted(
+                e["VpcEndpointId"]
+                for e in endpoints
+                if str(e.get("State", "")).lower() not in ("deleted", "deleting")
+            ),
+            "security_groups": sorted(
+                g["GroupId"] for g in ec2.describe_security_groups(Filters=mine)["SecurityGroups"]
+            ),
+            "route_tables": sorted(
+                t["RouteTableId"] for t in ec2.describe_route_tables(Filters=mine)["RouteTables"]
+            ),
+            "subnets": sorted(s["SubnetId"] for s in ec2.describe_subnets(Filters=mine)["Subnets"]),
+            "vpcs": sorted(v["VpcId"] for v in ec2.describe_vpcs(Filters=mine)["Vpcs"]),
+        }
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        return {
+            "leftovers": {k: [] for k in ("endpoints", "security_groups", "route_tables", "subnets", "vpcs")}
+        }
+
+    def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def update(
+        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
+    ) -> dict[str, Any]:
+        groups = observed.state["leftovers"]["security_groups"]
+        in_use = lambda_enis(ctx, [{"Name": "group-id", "Values": groups}]) if groups else []
+        if in_use:
+            raise RuntimeError(
+                f"the network of vpc mode is still used by Lambda ({', '.join(in_use)}): published "
+                "versions of the function keep their VPC. Tear the environment down to remove it with "
+                "them, or set network=vpc again"
+            )
+        self.delete(ctx, observed)
+        return {}
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        ec2 = ctx.client("ec2")
+        found = observed.state["leftovers"]
+        if found["endpoints"]:
+            ec2.delete_vpc_endpoints(VpcEndpointIds=found["endpoints"])
+        for gid in found["security_groups"]:
+            _delete_when_free(
+                ctx,
+                self.key,
+                functools.partial(ec2.delete_security_group, GroupId=gid),
+                f"security group {gid}",
+                [{"Name": "group-id", "Values": [gid]}],
+            )
+        for rtb in found["route_tables"]:
+            table = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]
+            for assoc in table.get("Associations", []):
+                if assoc.get("SubnetId"):
+                    ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
+            ec2.delete_route_table(RouteTableId=rtb)
+        for sid in found["subnets"]:
+            _delete_when_free(
+                ctx,
+                self.key,
+                functools.partial(ec2.delete_subnet, SubnetId=sid),
+                f"subnet {sid}",
+                [{"Name": "subnet-id", "Values": [sid]}],
+            )
+        for vid in found["vpcs"]:
+            ec2.delete_vpc(VpcId=vid)
