@@ -38,8 +38,6 @@ def assess(resource: Resource, ctx: Context) -> tuple[Outcome, dict[str, Any], O
     """Read-only half: what would a pass do? Used by plan and drift, and first by converge."""
     observed = resource.observe(ctx)
     desired = resource.desired(ctx)
-    if observed is None and getattr(resource, "absent_ok", False):
-        return Outcome(resource.key, resource.kind, Action.NOOP), desired, None  # absence is wanted
     if observed is None:
         return Outcome(resource.key, resource.kind, Action.CREATE, [missing_diff(resource)]), desired, None
     diffs = resource.diff(ctx, desired, observed)

@@ -520,6 +520,7 @@ class _Latest:
         raise AssertionError("unreachable")
 
 
+
 def align_latest(
     spec: EnvironmentSpec,
     clients: AwsClients,

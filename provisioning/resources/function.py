@@ -77,7 +77,6 @@ class Function(Resource):
         "subnets",
         "security_group",
         "dynamodb_endpoint",
-        "retired_network",  # public mode: what vpc mode left must go first (resources/network.py)
     )
 
     # --- read ---

@@ -103,7 +103,7 @@ class FunctionRole(Resource):
     kind = "iam-role"
     # kms:Decrypt needs the key's ARN; the engine drops the edge when the spec names its own key.
     # In vpc mode the ENI statements name the subnets and the security group (R-NET-3).
-    depends_on = ("kms_key", "subnets", "security_group", "retired_network")
+    depends_on = ("kms_key", "subnets", "security_group")
 
     def observe(self, ctx: Context) -> Observed | None:
         iam = ctx.client("iam")

@@ -413,39 +413,3 @@ def test_drift_finds_a_function_taken_out_of_the_vpc_and_a_subnet_moved_off_the_
     } <= found
     assert engine(spec, aws).apply().ok
     assert engine(spec, aws).drift().findings == []
-
-
-def test_going_back_to_public_reports_what_vpc_mode_left_and_teardown_removes_it(
-    aws: AwsClients, provisioned: Any
-) -> None:
-    # R-NET-4
-    spec, outputs = provisioned
-    public = build_spec(suffix=spec.suffix, stage="dev", region=REGION)
-    plan = engine(public, aws).plan()
-    changes = {s.resource: s for s in plan.changes}
-    assert {"function", "function_role", "retired_network"} <= set(changes)
-    leftovers = next(d for d in changes["retired_network"].diffs if d.field == "leftovers").found
-    assert leftovers["vpcs"] == [outputs["vpc_id"]] and leftovers["endpoints"] == [
-        outputs["dynamodb_endpoint_id"]
-    ]
-
-    applied = Engine(public, clients=aws, sleep=lambda _s: None).apply()
-    steps = {s.resource: s for s in applied.steps}
-    assert not applied.ok
-    assert "published versions of the function keep their VPC" in str(steps["retired_network"].error)
-    assert steps["function"].status == steps["function_role"].status == "skipped"  # nothing half-switched
-    config = aws.client("lambda").get_function_configuration(FunctionName=spec.names.function)["VpcConfig"]
-    assert sorted(config["SubnetIds"]) == sorted(outputs["subnet_ids"])
-
-    destroyed = Engine(public, clients=aws, sleep=lambda _s: None).destroy(eni_poll_s=0.0)
-    assert destroyed.ok, destroyed.error
-    assert not aws.client("ec2").describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [outputs["vpc_id"]]}])[
-        "Vpcs"
-    ]
-    assert _left_in(aws, outputs["vpc_id"]) == {
-        "enis": 0,
-        "subnets": 0,
-        "groups": 0,
-        "tables": 0,
-        "endpoints": 0,
-    }
