@@ -52,7 +52,7 @@ from moto.ec2.models import vpcs as vpc_models
 from moto.ec2.responses.vpcs import VPCs
 from moto.ec2.utils import random_private_ip
 
-from .fidelity import _fix, _patch
+from .fidelity import _MARK, _fix, _patch
 
 __all__ = ["ENI_DESCRIPTION", "RELEASE_DELAY_S", "lambda_enis", "sync", "vpc_config_of"]
 
@@ -180,6 +180,17 @@ def _check_vpc_config(account_id: str, region: str, config: Any) -> None:
         )
 
 
+def _stack(owner: type, attr: str, make: Callable[[Any], Any], marker: str) -> None:
+    """Wrap an attribute another fix may have wrapped already; idempotent by `marker`."""
+    current = getattr(owner, attr)
+    if getattr(current, marker, False):
+        return
+    new = make(current)
+    setattr(new, marker, True)
+    setattr(new, _MARK, True)  # fidelity._patch's marker: it never wraps this again
+    setattr(owner, attr, new)
+
+
 class _VpcConfigProperty(property):
     """A property that can carry the fix marker (plain property objects take no attributes)."""
 
@@ -241,7 +252,9 @@ def _fix_lambda_vpc() -> None:
     _patch(lambda_models.LambdaFunction, "vpc_config", make_property)
     _patch(lambda_models.LambdaStorage, "put_function", make_put)
     _patch(lambda_models.LambdaStorage, "del_function", make_delete)
-    _patch(lambda_models.LambdaFunction, "update_configuration", make_update)
+    # update_configuration already carries fidelity's "lambda-function-configuration" fix, and _patch
+    # installs one fix per attribute: this one wraps it, under its own marker.
+    _stack(lambda_models.LambdaFunction, "update_configuration", make_update, "_localcloud_vpc_update")
 
 
 @_fix(

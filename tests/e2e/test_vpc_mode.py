@@ -4,7 +4,7 @@ without the endpoint), found by drift, repaired by apply, and torn down to nothi
 adopted VPC alone.
 
 One environment is shared by the module (provisioning is the slow part); the function's timeout is
-3 s so that each call the VPC cannot carry fails in seconds, as a timeout (502), as on AWS.
+5 s so that each call the VPC cannot carry fails in seconds, as a timeout (502), as on AWS.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from provisioning.verify import verify
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT_S = 3
+TIMEOUT_S = 5  # short, so a call the VPC cannot carry fails fast; room for a cold start under load
 
 
 @pytest.fixture(scope="module")
