@@ -23,6 +23,12 @@ COPY lambda_bundle/requirements.txt lambda_bundle/requirements.txt
 RUN pip download --only-binary=:all: --platform manylinux2014_aarch64 --python-version 3.12 \
         --implementation cp -r lambda_bundle/requirements.txt -d /app/wheelhouse
 
+# The Lambda python3.12 runtime's own libraries (boto3, botocore, ...) at that runtime's versions:
+# the local cloud's workers import these, not the image's boto3 (localcloud/sandbox.py).
+ENV LOCALCLOUD_RUNTIME_DIR=/app/lambda-runtime/python3.12
+COPY localcloud/runtime-requirements.txt localcloud/runtime-requirements.txt
+RUN pip install --no-deps --target /app/lambda-runtime/python3.12 -r localcloud/runtime-requirements.txt
+
 COPY . .
 RUN useradd --create-home --uid 10001 envport \
     && mkdir -p /app/var \
@@ -30,4 +36,4 @@ RUN useradd --create-home --uid 10001 envport \
 USER envport
 
 EXPOSE 8000 4566
-CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
+CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "8", "--access-logfile", "-"]

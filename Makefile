@@ -9,6 +9,11 @@ STAMP  := $(VENV)/.installed
 # need the network after the install step.
 WHEELHOUSE := var/wheelhouse
 WHEELS     := $(WHEELHOUSE)/.downloaded
+# The libraries of the Lambda python3.12 runtime (/var/runtime: boto3, botocore, ...), at the versions
+# that runtime ships (localcloud/runtime-requirements.txt): the local cloud's workers import them
+# instead of the local cloud's own boto3 (localcloud/sandbox.py).
+RUNTIME_LIBS := var/lambda-runtime/python3.12
+RUNTIME      := $(RUNTIME_LIBS)/.installed
 
 .PHONY: venv test test-fast lint up down bench browser clean
 
@@ -26,11 +31,17 @@ $(WHEELS): lambda_bundle/requirements.txt $(STAMP)
 		-r lambda_bundle/requirements.txt -d $(WHEELHOUSE)
 	touch $(WHEELS)
 
-venv: $(STAMP) $(WHEELS)
+$(RUNTIME): localcloud/runtime-requirements.txt $(STAMP)
+	rm -rf $(RUNTIME_LIBS)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps \
+		--target $(RUNTIME_LIBS) -r localcloud/runtime-requirements.txt
+	touch $(RUNTIME)
+
+venv: $(STAMP) $(WHEELS) $(RUNTIME)
 
 ## The whole suite, slow end-to-end tests included (CI runs this): lint, types, every test.
 ## The browser test needs Debian's Chromium: installed here when it is missing.
-test: $(STAMP) $(WHEELS) browser
+test: $(STAMP) $(WHEELS) $(RUNTIME) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -39,11 +50,11 @@ browser:
 	bash scripts/install-chromium.sh
 
 ## Everything but the slow end-to-end tests, for a quick local loop.
-test-fast: $(STAMP) $(WHEELS)
+test-fast: $(STAMP) $(WHEELS) $(RUNTIME)
 	$(BIN)/pytest -q -m "not slow"
 
 ## Everything on embedded defaults: local cloud, worker, beat, web on :8000, a verified demo.
-up: $(STAMP) $(WHEELS)
+up: $(STAMP) $(WHEELS) $(RUNTIME)
 	VENV=$(VENV) bash scripts/up.sh
 
 down:
@@ -52,7 +63,7 @@ down:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP) $(WHEELS)
+bench: $(STAMP) $(WHEELS) $(RUNTIME)
 	$(PY) bench/provision.py --latency 50
 	$(PY) bench/verify.py
 	$(PY) bench/release.py

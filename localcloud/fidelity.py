@@ -363,12 +363,13 @@ def _logging_config(function_name: str, sent: dict[str, Any] | None, current: di
 @_fix(
     "lambda-function-configuration",
     "CreateFunction ignores DeadLetterConfig and LoggingConfig; no response ever returns them; "
-    "UpdateFunctionConfiguration ignores TracingConfig, DeadLetterConfig, KMSKeyArn and LoggingConfig.",
+    "UpdateFunctionConfiguration ignores TracingConfig, DeadLetterConfig, KMSKeyArn, LoggingConfig and "
+    "EphemeralStorage.",
     "CreateFunction, GetFunction, GetFunctionConfiguration, UpdateFunctionConfiguration return "
     "DeadLetterConfig {TargetArn} when set and LoggingConfig {LogFormat, LogGroup, and "
     "ApplicationLogLevel/SystemLogLevel (default INFO) when JSON}; UpdateFunctionConfiguration stores "
     "TracingConfig, DeadLetterConfig (empty TargetArn removes it), KMSKeyArn ('' clears it), "
-    "LoggingConfig (merged into the current one).",
+    "LoggingConfig (merged into the current one), EphemeralStorage (the worker's /tmp cap, 512-10240 MB).",
 )
 def _fix_lambda_configuration() -> None:
     """moto's LambdaFunction drops DeadLetterConfig/LoggingConfig and ignores four update fields."""
@@ -418,6 +419,9 @@ def _fix_lambda_configuration() -> None:
                 self.dead_letter_config = (config_updates["DeadLetterConfig"] or {}).get("TargetArn") or None
             if "KMSKeyArn" in config_updates:
                 self.kms_key_arn = config_updates["KMSKeyArn"] or None
+            if (config_updates.get("EphemeralStorage") or {}).get("Size") is not None:
+                # moto's setter refuses more than 10240; botocore, less than 512.
+                self.ephemeral_storage = int(config_updates["EphemeralStorage"]["Size"])
             updated: dict[str, Any] = orig(self, config_updates)
             return updated
 
@@ -712,4 +716,11 @@ def _fix_usage_plan_rate_limit() -> None:
 
 # Imported for their effect: each module registers its fixes in FIXES (after the ones above).
 # lambda_vpc: Lambda in a VPC (VpcId, Hyperplane ENIs, EC2 dependencies, endpoint routes).
-from . import fidelity_apigateway, fidelity_cloudwatch, fidelity_lambda, lambda_vpc, s3_policy  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    fidelity_apigateway,
+    fidelity_cloudwatch,
+    fidelity_cognito,
+    fidelity_lambda,
+    lambda_vpc,
+    s3_policy,
+)

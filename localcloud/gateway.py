@@ -54,9 +54,11 @@ from typing import Any
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
-from . import metrics
+from . import gateway_headers, metrics
 from .aliases import resolve
+from .authorizers import Authorization, Denial, Grant
 from .handler import DISCONNECT_LOGGED, RAW_HEADERS
+from .lambda_kms import EnvironmentKeyUnusable
 from .lambda_limits import RequestTooLarge
 from .runtime import FunctionThrottled, InvocationResult, Runtime, reserved_concurrency
 from .snapshots import deployment_snapshot
@@ -87,6 +89,34 @@ GATEWAY_ERRORS: dict[str, tuple[int, str, str | None]] = {
         "MissingAuthenticationTokenException",
     ),
     "INVALID_API_KEY": (403, '{"message":"Forbidden"}', "ForbiddenException"),
+    # Authorization (localcloud.authorizers). ACCESS_DENIED's and INVALID_SIGNATURE's bodies depend
+    # on the request; these are the defaults.
+    "UNAUTHORIZED": (401, '{"message":"Unauthorized"}', "UnauthorizedException"),
+    "ACCESS_DENIED": (
+        403,
+        '{"Message":"User is not authorized to access this resource"}',
+        "AccessDeniedException",
+    ),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, '{"message": null}', "AuthorizerConfigurationException"),
+    "INVALID_SIGNATURE": (
+        403,
+        '{"message":"The request signature we calculated does not match the signature you provided. '
+        "Check your AWS Secret Access Key and signing method. Consult the service documentation for "
+        'details."}',
+        "InvalidSignatureException",
+    ),
+    "EXPIRED_TOKEN": (
+        403,
+        '{"message":"The security token included in the request is expired"}',
+        "ExpiredTokenException",
+    ),
+    # Not response types of their own (AWS does not list them): DEFAULT_4XX decorates them.
+    "UNRECOGNIZED_CLIENT": (
+        403,
+        '{"message":"The security token included in the request is invalid."}',
+        "UnrecognizedClientException",
+    ),
+    "INCOMPLETE_SIGNATURE": (403, '{"message":"Incomplete signature"}', "IncompleteSignatureException"),
     "THROTTLED": (429, '{"message":"Too Many Requests"}', "TooManyRequestsException"),
     "QUOTA_EXCEEDED": (429, '{"message":"Limit Exceeded"}', "LimitExceededException"),
     "INTEGRATION_TIMEOUT": (504, '{"message": "Endpoint request timed out"}', None),
@@ -108,6 +138,8 @@ GATEWAY_ERRORS: dict[str, tuple[int, str, str | None]] = {
 # REQUEST_TOO_LARGE is a type, but "customization of the 413 REQUEST_TOO_LARGE default gateway
 # response isn't supported" (supported-gateway-response-types.html): only DEFAULT_4XX decorates it.
 OWN_RESPONSE_TYPES = frozenset(GATEWAY_ERRORS) - {
+    "UNRECOGNIZED_CLIENT",
+    "INCOMPLETE_SIGNATURE",
     "LAMBDA_ERROR",
     "LAMBDA_THROTTLED",
     "REQUEST_TOO_LARGE",
@@ -187,9 +219,11 @@ class Gateway:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.throttles = Throttles()
+        self.authorization = Authorization(runtime)
 
     def reset(self) -> None:
         self.throttles.reset()
+        self.authorization.reset()
 
     # -- WSGI -----------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -210,6 +244,11 @@ class Gateway:
 
     def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        oversized = gateway_headers.too_large(_raw_headers(request))
+        if oversized is not None:  # API Gateway refuses before anything else (gateway_headers.py)
+            logger.info("%s %s: %d bytes of headers; answered 431", request.method, request.path, oversized)
+            headers = [("Content-Type", "application/json")]
+            return _response(gateway_headers.STATUS, gateway_headers.BODY, headers, request_id)
         match = STAGE_PATH.match(request.path)
         if not match:
             return self._error(None, request, "MISSING_AUTHENTICATION_TOKEN", request_id)
@@ -243,10 +282,27 @@ class Gateway:
             return self._error(snapshot, request, "MISSING_AUTHENTICATION_TOKEN", request_id)
         resource_path = route.resource["path"]
 
+        # The method's authorization first: with the AUTHORIZER key source, the API key is the
+        # Lambda authorizer's output (api-gateway-api-key-source.html).
+        grant = self.authorization.authorize(
+            request,
+            api,
+            stage,
+            snapshot,
+            method,
+            path,
+            body,
+            lambda: _proxy_event(request, api, stage, snapshot, route, path, request_id, None, body),
+        )
+        if isinstance(grant, Denial):
+            return self._error(snapshot, request, grant.kind, request_id, route=route, body=grant.body)
+
         # API key and usage plan: live, not deployment-scoped.
         api_key = None
         if method.get("apiKeyRequired"):
             value = request.headers.get("x-api-key", "")
+            if snapshot.get("api_key_source") == "AUTHORIZER":
+                value = grant.usage_identifier_key or ""
             found_key = _usage_plan_key(backend, api_id, stage_name, value)
             if found_key is None:
                 return self._error(snapshot, request, "INVALID_API_KEY", request_id, route=route)
@@ -267,7 +323,7 @@ class Gateway:
             return self._mock(snapshot, request, route, method, integration, request_id)
         if kind == "AWS_PROXY":
             return self._lambda_proxy(
-                api, stage, snapshot, request, route, integration, request_id, api_key, path, body
+                api, stage, snapshot, request, route, integration, request_id, api_key, path, body, grant
             )
         logger.warning("integration type %s is not served by localcloud (%s %s)", kind, verb, resource_path)
         return self._error(snapshot, request, "API_CONFIGURATION_ERROR", request_id, route=route)
@@ -393,6 +449,7 @@ class Gateway:
         api_key: Any,
         path: str,
         body: bytes,
+        grant: Grant | None = None,
     ) -> Response:
         from moto.awslambda.utils import get_backend
 
@@ -434,7 +491,7 @@ class Gateway:
                 )
                 return self._error(snapshot, request, "API_CONFIGURATION_ERROR", request_id, route=route)
 
-        event = _proxy_event(request, api, stage, snapshot, route, path, request_id, api_key, body)
+        event = _proxy_event(request, api, stage, snapshot, route, path, request_id, api_key, body, grant)
         reserved = reserved_concurrency(latest)
         timeout_ms = int(integration.get("timeoutInMillis") or DEFAULT_INTEGRATION_TIMEOUT_MS)
 
@@ -455,6 +512,8 @@ class Gateway:
                 outcome["throttled"] = True
             except RequestTooLarge as exc:
                 outcome["too_large"] = exc
+            except EnvironmentKeyUnusable as exc:  # Lambda answered 502 (lambda_kms.py): LAMBDA_ERROR
+                logger.warning("Lambda invocation failed with status: 502 (%s): %s", exc.error_type, exc)
             except Exception as exc:  # pragma: no cover - defensive
                 logger.exception("invocation of %s failed", function_arn)
                 outcome["exception"] = exc
@@ -508,8 +567,10 @@ class Gateway:
         kind: str,
         request_id: str,
         route: _Route | None = None,
+        body: str | None = None,
     ) -> Response:
-        status, body, error_type = GATEWAY_ERRORS[kind]
+        status, default_body, error_type = GATEWAY_ERRORS[kind]
+        body = body or default_body
         configured = None
         response_type = kind
         if snapshot is not None:
@@ -532,10 +593,12 @@ class Gateway:
                     headers = _set_header(headers, target[len("gatewayresponse.header.") :], value)
             template = (configured.get("responseTemplates") or {}).get("application/json")
             if template:
-                message = json.loads(body).get("message", "")
+                parsed = json.loads(body)
+                # "message", or "Message" in ACCESS_DENIED's bodies; null in AUTHORIZER_CONFIGURATION_ERROR's.
+                message = parsed.get("message", parsed.get("Message"))
                 body = (
                     template.replace("$context.error.messageString", json.dumps(message))
-                    .replace("$context.error.message", message)
+                    .replace("$context.error.message", message or "")
                     .replace("$context.error.responseType", response_type)
                     .replace("$context.requestId", request_id)
                 )
@@ -736,6 +799,7 @@ def _proxy_event(
     request_id: str,
     api_key: Any,
     raw: bytes,
+    grant: Grant | None = None,
 ) -> dict[str, Any]:
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
@@ -772,7 +836,7 @@ def _proxy_event(
 
     now = dt.datetime.now(dt.UTC)
     resource_path = route.resource["path"]
-    return {
+    event: dict[str, Any] = {
         "resource": resource_path,
         "path": path,
         "httpMethod": request.method.upper(),
@@ -819,6 +883,14 @@ def _proxy_event(
         "body": body,
         "isBase64Encoded": encoded,
     }
+    if grant is not None:
+        # What the method's authorization established (localcloud.authorizers): the Lambda or Cognito
+        # authorizer's output, the SigV4 caller's identity.
+        context = event["requestContext"]
+        if grant.authorizer is not None:
+            context["authorizer"] = grant.authorizer
+        context["identity"].update(grant.identity)
+    return event
 
 
 def _header_value(value: Any) -> str | None:

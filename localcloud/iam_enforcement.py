@@ -26,9 +26,13 @@ Modelled (action and resource ARN computed from the request):
 - SQS (JSON protocol): operations with ``QueueUrl`` on the queue ARN.
 - CloudWatch Logs (JSON protocol): operations with ``logGroupName`` on the log group ARN
   (``:log-stream:S`` when ``logStreamName`` is given).
-- KMS: ``Encrypt``/``Decrypt``/``GenerateDataKey*``/``DescribeKey``/``ReEncrypt*`` with a ``KeyId``,
-  on the key's ARN (an alias is resolved through moto's KMS). A ``Decrypt`` without ``KeyId``
-  (the key is inside the ciphertext) is not evaluated.
+- KMS: ``Encrypt``/``Decrypt``/``GenerateDataKey*``/``DescribeKey``/``Sign``/``Verify`` on the ARN of
+  the key ``KeyId`` names (an alias is resolved through moto's KMS); a ``Decrypt`` without ``KeyId``
+  on the key the ciphertext names, as KMS reads it from the ciphertext; ``ReEncrypt`` as
+  ``kms:ReEncryptFrom`` on the source key and ``kms:ReEncryptTo`` on the destination key.
+- Secrets Manager (JSON protocol): operations with ``SecretId`` (``GetSecretValue``,
+  ``DescribeSecret``, ...) on the secret's full ARN; ``BatchGetSecretValue`` as ``GetSecretValue`` on
+  each secret.
 
 Not modelled (passed through unevaluated): other services and protocols (S3, STS, Lambda, ...),
 signature and expiry checks of the session credentials, resource-based policies (an SQS queue
@@ -45,6 +49,7 @@ identity-based policy``).
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -218,24 +223,90 @@ def _logs(op: str, body: Mapping[str, Any], region: str, account: str) -> list[t
     return [(f"logs:{op}", arn)]
 
 
-_KMS_KEYED = ("Encrypt", "Decrypt", "DescribeKey", "ReEncryptFrom", "ReEncryptTo", "Sign", "Verify")
+_KMS_KEYED = ("Encrypt", "Decrypt", "DescribeKey", "Sign", "Verify")
 
 
-def _kms(op: str, body: Mapping[str, Any], region: str, account: str) -> list[tuple[str, str]]:
-    key = body.get("KeyId")
-    if not key or not (op in _KMS_KEYED or op.startswith("GenerateDataKey")):
-        return []
-    text = str(key)
+def _kms_key_arn(key: Any, region: str, account: str) -> str | None:
+    """The ARN of the key a KeyId (id, ARN, alias) names, None for an unknown key."""
     try:
         from moto.kms.models import kms_backends
 
-        key_id = kms_backends[account][region].any_id_to_key_id(text)
+        key_id = kms_backends[account][region].any_id_to_key_id(str(key))
     except Exception:
-        return []  # an unknown key: KMS itself answers NotFoundException
-    return [(f"kms:{op}", f"arn:aws:kms:{region}:{account}:key/{key_id}")]
+        return None  # an unknown key: KMS itself answers NotFoundException
+    return f"arn:aws:kms:{region}:{account}:key/{key_id}"
+
+
+def _ciphertext_key(blob: Any) -> str | None:
+    """The key id a ciphertext names: for a symmetric key, Decrypt's KeyId is optional because KMS
+    reads the key from metadata it adds to the ciphertext blob
+    (https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html); moto's blob starts with
+    the key id (moto.kms.utils)."""
+    try:
+        from moto.kms.utils import KEY_ID_LEN
+
+        raw = base64.b64decode(str(blob), validate=True)
+        key_id = raw[:KEY_ID_LEN].decode("ascii")
+    except Exception:
+        return None  # not a ciphertext: KMS answers InvalidCiphertextException
+    return key_id if len(key_id) == KEY_ID_LEN else None
+
+
+def _kms(op: str, body: Mapping[str, Any], region: str, account: str) -> list[tuple[str, str]]:
+    if op == "ReEncrypt":  # kms:ReEncryptFrom on the source key, kms:ReEncryptTo on the destination
+        source = body.get("SourceKeyId") or _ciphertext_key(body.get("CiphertextBlob"))
+        pairs = []
+        for action, key in (("kms:ReEncryptFrom", source), ("kms:ReEncryptTo", body.get("DestinationKeyId"))):
+            arn = _kms_key_arn(key, region, account) if key else None
+            if arn is not None:
+                pairs.append((action, arn))
+        return pairs
+    key = body.get("KeyId")
+    if not key and op == "Decrypt":
+        key = _ciphertext_key(body.get("CiphertextBlob"))
+    if not key or not (op in _KMS_KEYED or op.startswith("GenerateDataKey")):
+        return []
+    arn = _kms_key_arn(key, region, account)
+    return [(f"kms:{op}", arn)] if arn is not None else []
 
 
 _SERVICES = {"dynamodb": _dynamodb, "sqs": _sqs, "logs": _logs, "kms": _kms}
+
+
+_SECRET_LISTS = ("ListSecrets", "GetRandomPassword", "BatchGetSecretValue")
+
+
+def _secretsmanager(op: str, body: Mapping[str, Any], region: str, account: str) -> list[tuple[str, str]]:
+    """Secrets Manager (JSON protocol): an operation with ``SecretId`` on the secret's full ARN (a name
+    or a partial ARN is resolved through moto's Secrets Manager, as AWS resolves it); ``ListSecrets``,
+    ``GetRandomPassword`` on ``*``; ``BatchGetSecretValue`` needs ``GetSecretValue`` on each secret
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_iam-permissions.html)."""
+    if op == "BatchGetSecretValue" and body.get("SecretIdList"):
+        pairs = [(f"secretsmanager:{op}", "*")]
+        for secret_id in body.get("SecretIdList") or []:
+            arns = _secret_arns(secret_id, region, account)
+            pairs += [("secretsmanager:GetSecretValue", arn) for arn in arns]
+        return pairs
+    if op in _SECRET_LISTS:
+        return [(f"secretsmanager:{op}", "*")]
+    if "SecretId" not in body:
+        return []
+    return [(f"secretsmanager:{op}", arn) for arn in _secret_arns(body["SecretId"], region, account)]
+
+
+def _secret_arns(secret_id: Any, region: str, account: str) -> list[str]:
+    """The full ARN of the secret; none for an unknown secret (Secrets Manager itself answers
+    ResourceNotFoundException)."""
+    try:
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        secret = secretsmanager_backends[account][region].secrets.get(str(secret_id))
+    except Exception:
+        return []
+    return [str(secret.arn)] if secret is not None else []
+
+
+_SERVICES["secretsmanager"] = _secretsmanager
 
 
 def requested(environ: dict[str, Any], service: str, region: str, account: str) -> list[tuple[str, str]]:

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 from werkzeug.wrappers import Request, Response
 
 from .aliases import resolve
+from .lambda_kms import EnvironmentKeyUnusable
 from .lambda_limits import RequestTooLarge, check_request_size
 from .runtime import THROTTLED_PAYLOAD, FunctionThrottled, Runtime, reserved_concurrency
 
@@ -85,7 +86,7 @@ class LambdaInvokeAPI:
                     self.runtime.invoke(fn, event, invoked_arn=arn, source="invoke-event", alias=target.alias)
                 except FunctionThrottled:
                     logger.warning("asynchronous invocation of %s throttled and dropped", arn)
-                except RequestTooLarge as exc:
+                except (RequestTooLarge, EnvironmentKeyUnusable) as exc:
                     logger.warning("asynchronous invocation of %s dropped: %s", arn, exc)
 
             threading.Thread(target=run, daemon=True).start()
@@ -97,6 +98,8 @@ class LambdaInvokeAPI:
             )
         except RequestTooLarge as exc:  # re-serialized larger than the body (escapes): Lambda's answer
             return _error(413, "RequestEntityTooLargeException", str(exc))
+        except EnvironmentKeyUnusable as exc:  # the environment variables' key (lambda_kms.py)
+            return _error(exc.status, exc.error_type, str(exc))
         except FunctionThrottled:
             response = _error(429, "TooManyRequestsException", "Rate Exceeded.")
             response.set_data(THROTTLED_PAYLOAD)

@@ -41,7 +41,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import lambda_limits, metrics, sandbox
+from . import lambda_kms, lambda_limits, metrics, sandbox
 
 logger = logging.getLogger("localcloud.runtime")
 function_logger = logging.getLogger("localcloud.function")
@@ -120,6 +120,8 @@ class FunctionSpec:
     environment: tuple[tuple[str, str], ...]
     timeout_s: float
     memory_size: int
+    # EphemeralStorage (MB): the cap on the worker's /tmp (sandbox.py); 512 is Lambda's default.
+    ephemeral_storage: int = 512
     # The execution role: a new role is a new environment (its credentials are the role's).
     role: str = ""
     # The moto object itself: a function deleted and created again is a new function (new workers).
@@ -148,6 +150,7 @@ class FunctionSpec:
             environment=tuple(sorted((str(k), str(v)) for k, v in env.items())),
             timeout_s=float(fn.timeout or 3),
             memory_size=int(fn.memory_size or 128),
+            ephemeral_storage=int(getattr(fn, "ephemeral_storage", None) or 512),
             role=str(getattr(fn, "role", "") or ""),
             identity=id(fn),
         )
@@ -189,7 +192,9 @@ class Worker:
         self.oom = False  # set when the memory watchdog killed the worker
         self.tmp_dir = env.get("TMPDIR")
         self.proc = subprocess.Popen(
-            sandbox.worker_command(WORKER_SCRIPT, task_root, env["LAMBDA_RUNTIME_DIR"]),
+            sandbox.worker_command(
+                WORKER_SCRIPT, task_root, env["LAMBDA_RUNTIME_DIR"], spec.ephemeral_storage * 1024 * 1024
+            ),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -404,6 +409,8 @@ class Runtime:
         spec = FunctionSpec.from_moto(fn)
         # Over 6 MB: Lambda refuses the call before it runs anything (RequestEntityTooLargeException).
         lambda_limits.check_request_size(lambda_limits.event_size(event))
+        # Environment variables under a customer managed key Lambda cannot use: Invoke fails (502).
+        lambda_kms.check_environment_key(fn)
         request_id = str(uuid.uuid4())
         started_at = time.time()
         t0 = time.perf_counter()

@@ -5,22 +5,23 @@
   ``sys.path`` to ``[LAMBDA_TASK_ROOT, runtime libraries, standard library]``, Lambda's order
   (https://docs.aws.amazon.com/lambda/latest/dg/python-package.html, "Dependency search path"): a
   package the artifact does not vendor fails with ``Runtime.ImportModuleError`` locally as on AWS.
-- The runtime libraries are what the Lambda Python runtime ships besides the standard library:
-  boto3, botocore, s3transfer, jmespath, python-dateutil, urllib3 and six, linked from the local
-  cloud's own environment. Their versions are the local cloud's (requirements.txt pins boto3), not the
-  exact versions of the AWS runtime, which AWS updates on its own schedule; a function that depends
-  on a specific boto3 version should vendor it, on AWS too.
+- The runtime libraries are what the Lambda python3.12 runtime ships in ``/var/runtime`` besides the
+  standard library: boto3, botocore, s3transfer, jmespath, python-dateutil, urllib3 and six, at the
+  versions that runtime has (``runtime-requirements.txt``, which cites its source), installed by
+  ``make venv`` into their own folder (``var/lambda-runtime/python3.12``, or ``LOCALCLOUD_RUNTIME_DIR``)
+  and nothing else: the local cloud's own boto3 (requirements.txt) is never on the function's path.
+  A missing or out-of-date folder is an error that says how to install it, not a fallback to the
+  local cloud's versions (that would pass a function that needs a newer SDK than Lambda's).
 - The code directory is read-only: a write under it fails with ``OSError(EROFS)`` "Read-only file
   system", as on ``/var/task`` (an audit hook in the worker enforces it, since the local cloud may run
   as root, whom file modes do not stop; Python's own bytecode cache is let through).
 - ``/tmp`` is a directory of the worker's own (``TMPDIR``; ``tempfile`` uses it), removed with the
-  worker. Its size is not capped (Lambda caps it at the function's EphemeralStorage, 512 MB by
-  default); the cap is documented, not modelled.
+  worker, and capped at the function's EphemeralStorage (512 MB by default): see ``worker._cap_tmp``
+  for how (RLIMIT_FSIZE recomputed by an audit hook, no privileges needed) and what it does not catch.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import sys
@@ -29,29 +30,62 @@ import uuid
 
 # What the Lambda Python runtime provides on its path besides the standard library.
 RUNTIME_LIBRARIES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+RUNTIME_REQUIREMENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime-requirements.txt")
+RUNTIME_DIR_ENV = "LOCALCLOUD_RUNTIME_DIR"
+DEFAULT_RUNTIME_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var", "lambda-runtime", "python3.12"
+)
+_checked: set[str] = set()
 _lock = threading.Lock()
 
 
-def runtime_libraries(work_dir: str) -> str:
-    """A directory holding links to the runtime libraries only (made once per work directory)."""
-    target = os.path.join(work_dir, "runtime-libs")
+class RuntimeLibrariesMissing(RuntimeError):
+    """The runtime's libraries are not installed at the pinned versions (run ``make venv``)."""
+
+
+def pinned_versions() -> dict[str, str]:
+    """Distribution name -> version, as ``runtime-requirements.txt`` pins them."""
+    pins: dict[str, str] = {}
+    with open(RUNTIME_REQUIREMENTS, encoding="utf-8") as requirements:
+        for line in requirements:
+            text = line.split("#", 1)[0].strip()
+            if "==" in text:
+                name, version = text.split("==", 1)
+                pins[name.strip()] = version.strip()
+    return pins
+
+
+def _dist_info(name: str, version: str) -> str:
+    # Wheel metadata folders normalise the name: python-dateutil -> python_dateutil.
+    return f"{name.replace('-', '_')}-{version}.dist-info"
+
+
+def runtime_libraries(work_dir: str | None = None) -> str:
+    """The folder holding the runtime's libraries, checked once against the pinned versions.
+
+    ``work_dir`` is unused (kept for callers): the folder is shared by every worker, read-only to them.
+    """
+    target = os.path.abspath(os.environ.get(RUNTIME_DIR_ENV) or DEFAULT_RUNTIME_DIR)
     with _lock:
-        if os.path.isdir(target):
+        if target in _checked:
             return target
-        staging = f"{target}.{uuid.uuid4().hex}"
-        os.makedirs(staging)
-        for name in RUNTIME_LIBRARIES:
-            spec = importlib.util.find_spec(name)
-            if spec is None or spec.origin is None:
-                continue  # not installed here: the function cannot import it either
-            source = os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin
-            os.symlink(source, os.path.join(staging, os.path.basename(source)))
-        os.rename(staging, target)
+        missing = [
+            f"{name}=={version}"
+            for name, version in pinned_versions().items()
+            if not os.path.isdir(os.path.join(target, _dist_info(name, version)))
+        ]
+        if missing:
+            raise RuntimeLibrariesMissing(
+                f"the Lambda python3.12 runtime's libraries are not installed in {target} "
+                f"(missing: {', '.join(missing)}); run `make venv`, or `pip install --no-deps --target "
+                f"{target} -r {RUNTIME_REQUIREMENTS}`, or set {RUNTIME_DIR_ENV} to a folder that has them"
+            )
+        _checked.add(target)
     return target
 
 
-def worker_command(worker_script: str, task_root: str, libraries: str) -> list[str]:
-    """The isolated interpreter's command line for one worker."""
+def worker_command(worker_script: str, task_root: str, libraries: str, tmp_limit: int = 0) -> list[str]:
+    """The isolated interpreter's command line for one worker (``tmp_limit``: bytes, 0 for no cap)."""
     return [
         sys.executable,
         "-I",
@@ -62,6 +96,8 @@ def worker_command(worker_script: str, task_root: str, libraries: str) -> list[s
         task_root,
         "--runtime-libs",
         libraries,
+        "--tmp-limit",
+        str(tmp_limit),
     ]
 
 

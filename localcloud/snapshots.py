@@ -2,7 +2,7 @@
 
 moto's ``Deployment`` keeps only an id, a description and a date: it does not capture the API.
 On AWS a deployment is a snapshot of the API's resources, methods, integrations (with their
-responses), gateway responses and settings such as binary media types, and a stage serves the
+responses), authorizers, gateway responses and settings such as binary media types, and a stage serves the
 snapshot of the deployment it points at. So we take a deep snapshot at the moment the deployment is
 created, by wrapping ``RestAPI.create_deployment`` (it serves both the CreateDeployment call and
 CloudFormation). Snapshotting lazily on the first request to a stage would be wrong: a change made
@@ -43,6 +43,12 @@ def snapshot_api(api: Any) -> dict[str, Any]:
         "resources": resources,
         "gateway_responses": {
             kind: copy.deepcopy(response.to_json()) for kind, response in list(api.gateway_responses.items())
+        },
+        # Authorizers are deployed with the API: a changed TTL or identity source takes effect on
+        # the next deployment (apigateway-enable-cognito-user-pool.html: "redeploy your API").
+        "authorizers": {
+            authorizer_id: copy.deepcopy(authorizer.to_json())
+            for authorizer_id, authorizer in list(api.authorizers.items())
         },
         "binary_media_types": list(api.binaryMediaTypes or []),
         "api_key_source": api.api_key_source or "HEADER",

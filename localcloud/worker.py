@@ -200,20 +200,21 @@ _WRITE_EVENTS = {
 }
 
 
-def _guard_read_only(task_root: str) -> None:
-    """Make the code directory read-only for the function, as /var/task is on AWS: a write under it
-    raises OSError(EROFS). An audit hook rather than file modes, which do not stop root; Python's
-    bytecode cache (``__pycache__``) is let through, it is the interpreter's, not the function's."""
+def _guard_read_only(*roots: str) -> None:
+    """Make the code directory and the runtime's libraries read-only for the function, as /var/task
+    and /var/runtime are on AWS: a write under them raises OSError(EROFS). An audit hook rather than
+    file modes, which do not stop root; Python's bytecode cache (``__pycache__``) is let through, it
+    is the interpreter's, not the function's."""
     import errno
 
-    root = os.path.abspath(task_root)
-    prefix = root + os.sep
+    folders = tuple(os.path.abspath(root) for root in roots)
+    prefixes = tuple(folder + os.sep for folder in folders)
 
     def inside(path: Any) -> str | None:
         if path is None or isinstance(path, int):
             return None
         text = os.path.abspath(os.fsdecode(path))
-        if (text == root or text.startswith(prefix)) and "__pycache__" not in text:
+        if (text in folders or text.startswith(prefixes)) and "__pycache__" not in text:
             return text
         return None
 
@@ -231,6 +232,80 @@ def _guard_read_only(task_root: str) -> None:
             if path is not None:
                 raise OSError(errno.EROFS, "Read-only file system", path)
 
+    sys.addaudithook(hook)
+
+
+def _cap_tmp(tmp_dir: str, limit: int) -> None:
+    """Cap what the function may write under ``/tmp`` (``TMPDIR``) at the function's EphemeralStorage.
+
+    Lambda's ``/tmp`` is a file system of that size: a write past it fails. A plain process cannot
+    mount one without privileges that CI may lack (tmpfs, loop devices, FUSE, user namespaces), so
+    the cap is the kernel's per-process file size limit (RLIMIT_FSIZE: a write that would take a
+    file past it fails, exactly at that byte, at no cost per write), re-computed by an audit hook
+    whenever the function opens a file under ``/tmp`` for writing or removes one: the limit is the
+    cap minus what the *other* files under ``/tmp`` hold. Python ignores SIGXFSZ, so the write raises
+    ``OSError`` errno EFBIG "File too large"; Lambda's full file system answers ENOSPC "No space left
+    on device" (both OSError; code that tests ``errno`` sees the difference).
+
+    Not caught: several files open at once that grow together (each may grow to the limit computed
+    when the last one was opened), writes through ``mmap``, files written by subprocesses or C code
+    after the limit changed, and space counted in blocks rather than bytes (sparse files count at
+    their size; directories count nothing). Files outside ``/tmp`` (which Lambda keeps read-only)
+    share the limit, so Python's bytecode cache is not written when ``/tmp`` is full.
+    """
+    if resource is None or limit <= 0:  # pragma: no cover - no RLIMIT_FSIZE on this platform
+        return
+    root = os.path.abspath(tmp_dir)
+    prefix = root + os.sep
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    state: dict[str, str | None] = {"current": None}
+
+    def size_of_others(*excluded: str) -> int:
+        total = 0
+        pending = [root]
+        while pending:
+            try:
+                entries = list(os.scandir(pending.pop()))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.path not in excluded and entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+                except OSError:
+                    continue
+        return total
+
+    def set_limit(*excluded: str) -> None:
+        budget = max(0, limit - size_of_others(*excluded))
+        if hard != resource.RLIM_INFINITY:
+            budget = min(budget, hard)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (budget, hard))
+
+    def under_tmp(path: Any) -> str | None:
+        if path is None or isinstance(path, int):
+            return None
+        text = os.path.abspath(os.fsdecode(path))
+        return text if text.startswith(prefix) else None
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open":
+            if len(args) < 3 or not (int(args[2] or 0) & _WRITE_FLAGS):
+                return
+            path = under_tmp(args[0])
+            if path is not None:
+                state["current"] = path
+                set_limit(path)
+        elif event == "os.remove":
+            path = under_tmp(args[0]) if args else None
+            if path is not None:
+                if state["current"] == path:
+                    state["current"] = None
+                set_limit(path, *([state["current"]] if state["current"] else []))
+
+    set_limit()
     sys.addaudithook(hook)
 
 
@@ -281,7 +356,9 @@ def main(argv: list[str]) -> int:
     standard = [p for p in sys.path if p and os.path.abspath(p) != here]
     sys.path[:] = [task_root, *([libraries] if libraries else []), *standard]
     sys.meta_path.append(_ForeignExtensionFinder(task_root))
-    _guard_read_only(task_root)
+    _guard_read_only(task_root, *([libraries] if libraries else []))
+    if "--tmp-limit" in argv and os.environ.get("TMPDIR"):
+        _cap_tmp(os.environ["TMPDIR"], int(argv[argv.index("--tmp-limit") + 1]))
     os.chdir(task_root)
     _setup_logging()
 

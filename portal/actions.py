@@ -40,7 +40,10 @@ from provisioning.artifacts import Artifact as BuiltArtifact
 from provisioning.release import ReleaseInputError, strategy_for
 from provisioning.spec import PROFILES, SpecError
 
+from .api import tokens
+from .api.models import ROLES, ApiToken
 from .models import ACTIVE_STATUSES, Artifact, AuditEvent, Deployment, Environment
+from .notifications import events as notifications
 from .permissions import PROD, allowed
 from .runner import jsonable, run_deployment
 
@@ -59,6 +62,7 @@ __all__ = [
     "check_delete_environment",
     "check_release_target",
     "check_update_environment",
+    "create_api_token",
     "create_environment",
     "delete_environment",
     "enqueue",
@@ -75,6 +79,7 @@ __all__ = [
     "request_release",
     "request_rollback",
     "reveal_api_key",
+    "revoke_api_token",
     "run_deployment",
     "scheduled_drift_all",
     "scheduled_health_all",
@@ -112,7 +117,7 @@ class Conflict(ActionError):
 class Actor:
     """Who acts: a user (admin UI or CLI), or a schedule; and from where."""
 
-    source: str  # ui / cli / schedule (AuditEvent.Source)
+    source: str  # ui / cli / schedule / api (AuditEvent.Source)
     user: Any = None
     label: str = ""
     remote_addr: str | None = None
@@ -137,7 +142,7 @@ class Actor:
 
     @property
     def trigger(self) -> str:
-        return {"ui": "user", "cli": "cli", "schedule": "schedule"}[self.source]
+        return {"ui": "user", "cli": "cli", "schedule": "schedule", "api": "api"}[self.source]
 
 
 def audit(
@@ -459,6 +464,12 @@ def _audit_change(actor: Actor, action: str, change: EnvironmentChange) -> None:
     audit(actor, action, change.env, detail={"changes": change.changes})
     if change.lifts_protection:
         audit(actor, "environment.protection_lifted", change.env, detail={"stage": change.env.stage})
+        notifications.emit(
+            "protection.lifted",
+            change.env,
+            summary=f"deletion protection of {change.env.suffix} lifted by {actor.name}",
+            detail={"by": actor.name, "source": actor.source},
+        )
 
 
 def deletion_problems(env: Environment) -> list[str]:
@@ -914,3 +925,88 @@ def reap_stale_deployments(dispatch: Dispatch, now: dt.datetime | None = None) -
                 audit(actor, "deployment.abandoned", dep.environment, dep, detail={"error": error})
             report["failed"].append(dep.pk)
     return report
+
+
+# --- API tokens ----------------------------------------------------------------------------
+def _token_detail(token: ApiToken) -> dict[str, Any]:
+    """What the audit trail keeps of a token: never the token, only what recognises it."""
+    return {
+        "token": token.pk,
+        "prefix": token.prefix,
+        "user": token.user.get_username(),
+        "role": token.role,
+        "read_only": token.read_only,
+        "environments": token.environments,
+        "expires_at": token.expires_at,
+    }
+
+
+def _require_token_admin(actor: Actor, what: str) -> None:
+    """Tokens are an admin's to give and take (the CLI without a user acts as an admin)."""
+    if actor.user is not None and not actor.user.has_perm(f"portal.{what}_apitoken"):
+        raise Forbidden(f"managing API tokens needs an admin; {actor.name} may not")
+    if actor.user is None and actor.source != AuditEvent.Source.CLI:
+        raise Forbidden("a schedule does not manage API tokens")
+
+
+def create_api_token(
+    actor: Actor,
+    user: Any,
+    *,
+    role: str | None = None,
+    read_only: bool = False,
+    environments: str = "",
+    expires_at: dt.datetime | None = None,
+    name: str = "",
+) -> tuple[ApiToken, str]:
+    """A new token for `user` and its value, which is never kept (only its SHA-256 is) and is
+    shown to the caller once. The role defaults to the user's and may only narrow it."""
+    _require_token_admin(actor, "add")
+    held = tokens.user_role(user)
+    problems = []
+    if not (user.is_active and user.is_staff):
+        problems.append(
+            f"user: {user.get_username()!r} is not an active staff user; the console's roles need both"
+        )
+    if held is None:
+        problems.append(f"user: {user.get_username()!r} has no role; add them to one of {', '.join(ROLES)}")
+    chosen = role or held or ""
+    if chosen not in ROLES:
+        problems.append(f"role: {chosen!r} is not allowed; one of {', '.join(ROLES)}")
+    elif held is not None and ROLES.index(chosen) > ROLES.index(held):
+        problems.append(f"role: {chosen!r} is not allowed; at most the user's own role, {held}")
+    if environments and not tokens.PATTERN_RE.match(environments):
+        problems.append(
+            f"environments: {environments!r} is not allowed; a name pattern of a-z, 0-9, -, * and ? (pr*)"
+        )
+    if expires_at is not None and expires_at <= timezone.now():
+        problems.append(f"expires: {expires_at:%Y-%m-%d %H:%M} UTC is in the past; a future date, or none")
+    if problems:
+        raise InvalidInput(f"cannot create an API token for {user.get_username()!r}", problems)
+    lookup, value = tokens.new_token()
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user,
+            name=name[:100],
+            lookup=lookup,
+            digest=tokens.digest(value),
+            role=chosen,
+            read_only=read_only,
+            environments=environments,
+            expires_at=expires_at,
+            created_by=actor.user,
+        )
+        audit(actor, "api_token.created", detail=_token_detail(token))
+    return token, value
+
+
+def revoke_api_token(actor: Actor, token: ApiToken) -> ApiToken:
+    """The token stops working at once; the row stays, for the audit trail's sake."""
+    _require_token_admin(actor, "change")
+    with transaction.atomic():
+        done = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if not done:
+            raise InvalidInput(f"API token {token.prefix} is already revoked")
+        token.refresh_from_db()
+        audit(actor, "api_token.revoked", detail=_token_detail(token))
+    return token

@@ -668,3 +668,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
         detail = obj.detail or {}
         text = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, "", [], {}))
         return text[:120] + ("…" if len(text) > 120 else "")
+
+
+# API tokens and notifications register their own pages.
+from .api import admin as api_admin  # noqa: E402, F401
+from .notifications import admin as notifications_admin  # noqa: E402, F401

@@ -1,4 +1,5 @@
-"""A logging filter that masks API key values, whatever logger they reach (R-ENV-4: never in a log).
+"""A logging filter that masks API key values and the portal's API tokens, whatever logger they reach
+(R-ENV-4: never in a log).
 
 The portal itself never logs a key value (it never holds one: only the key's id is stored). This
 is the second line: a stray debug line of a library, a request header in an exception message.
@@ -16,6 +17,8 @@ _PATTERNS = (
     re.compile(r"(?i)(x-api-key['\"]?\s*[:=]\s*['\"]?)([^'\"\s,}]+)"),
     # "value": "..." next to an apiKey shape, and api_key_value / apiKeyValue fields
     re.compile(r"(?i)((?:api_?key_?value|apikeyvalue)['\"]?\s*[:=]\s*['\"]?)([^'\"\s,}]+)"),
+    # the portal's own API tokens (portal.api.tokens): the id stays readable, the secret does not
+    re.compile(r"(envp_[0-9a-f]{12}_)([A-Za-z0-9_-]+)"),
 )
 
 

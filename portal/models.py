@@ -237,6 +237,7 @@ class Deployment(models.Model):
         USER = "user"
         CLI = "cli"
         SCHEDULE = "schedule"
+        API = "api"
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="deployments")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -381,6 +382,7 @@ class AuditEvent(models.Model):
         UI = "ui"
         CLI = "cli"
         SCHEDULE = "schedule"
+        API = "api"
 
     who = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -442,3 +444,9 @@ class Artifact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sha256[:12]} ({self.source})"
+
+
+# API tokens and notifications live in their own packages; importing them here makes them this app's.
+from .api.models import ApiToken, IdempotencyKey  # noqa: E402, F401
+from .notifications.models import Delivery, NotificationChannel, NotificationRule  # noqa: E402, F401
+

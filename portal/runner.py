@@ -43,6 +43,7 @@ from provisioning.spec import EnvironmentSpec, spec_from_dict
 from provisioning.verify import VerifyReport, verify
 
 from .models import Artifact, CheckResult, Deployment, DriftFinding, Environment, Step
+from .notifications import events as notifications
 from .targets import target_for
 
 log = logging.getLogger("portal.runner")
@@ -595,5 +596,7 @@ def _finish(run: _Run) -> Deployment:
         )
         if run.env_updates:
             Environment.objects.filter(pk=dep.environment_id).update(**run.env_updates)
+    env_before = dep.environment
     dep.refresh_from_db()
+    notifications.run_finished(dep, env_before, run.env_updates)  # sent after commit, by a task
     return dep

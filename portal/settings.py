@@ -117,6 +117,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here: no CDN
     "portal",
 ]
 
@@ -276,3 +279,51 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# --- the HTTP API (/api/v1/) and notifications ---------------------------------------------
+# The portal's own address, for links in notifications and API answers made outside a request.
+ENVPORT_BASE_URL = _env("ENVPORT_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Requests per token (or per signed-in user, or per address without either), DRF's rate syntax.
+ENVPORT_API_RATE = _env("ENVPORT_API_RATE", "600/min")
+ENVPORT_API_MAX_WAIT_SECONDS = int(_env("ENVPORT_API_MAX_WAIT_SECONDS", "60"))  # ?wait= long-poll cap
+ENVPORT_API_MAX_UPLOAD_BYTES = int(_env("ENVPORT_API_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)))
+ENVPORT_API_IDEMPOTENCY_HOURS = float(_env("ENVPORT_API_IDEMPOTENCY_HOURS", "24"))  # a key's lifetime
+# The throttle's counters: shared by every web process through Redis in production.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if PRODUCTION
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "envport"}
+    )
+}
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.auth.Authenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.PerTokenThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "envport API",
+    "DESCRIPTION": "Environments, runs, artifacts and the audit trail of the envport portal.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Notification deliveries: attempts in all, and the first retry's delay (doubled each time).
+ENVPORT_NOTIFY_MAX_ATTEMPTS = int(_env("ENVPORT_NOTIFY_MAX_ATTEMPTS", "5"))
+ENVPORT_NOTIFY_BACKOFF_SECONDS = float(_env("ENVPORT_NOTIFY_BACKOFF_SECONDS", "30"))
+ENVPORT_NOTIFY_TIMEOUT_SECONDS = float(_env("ENVPORT_NOTIFY_TIMEOUT_SECONDS", "10"))
+DEFAULT_FROM_EMAIL = _env("DEFAULT_FROM_EMAIL", "envport@localhost")

@@ -13,6 +13,7 @@ from celery import shared_task
 
 from . import actions
 from .models import Deployment
+from .notifications import tasks as notification_tasks  # noqa: F401  (the worker registers its task)
 
 
 @shared_task(name="portal.tasks.run_deployment_task", acks_late=True, reject_on_worker_lost=True)

@@ -239,3 +239,46 @@ def test_administrator_calls_are_not_evaluated(cloud: LocalCloud, setup: dict[st
     admin = cloud.client("dynamodb")
     assert admin.scan(TableName=setup["table"])["Count"] >= 1
     assert "dynamodb:Scan" in _denied(lambda: setup["client"].scan(TableName=setup["table"]))
+
+
+# -- KMS: the key inside the ciphertext ----------------------------------------------------------
+def test_decrypt_without_key_id_is_authorized_on_the_key_the_ciphertext_names(
+    cloud: LocalCloud, setup: dict[str, Any]
+) -> None:
+    """KMS Decrypt (https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html): KeyId is
+    optional for a symmetric key, KMS takes the key from the ciphertext, and the caller needs
+    kms:Decrypt on *that* key; ReEncrypt needs kms:ReEncryptFrom on the source key and kms:ReEncryptTo
+    on the destination (https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html)."""
+    admin = cloud.client("kms")
+    mine = admin.create_key(Description="allowed")["KeyMetadata"]["Arn"]
+    other = admin.create_key(Description="not allowed")["KeyMetadata"]["Arn"]
+    blob_mine = admin.encrypt(KeyId=mine, Plaintext=b"mine")["CiphertextBlob"]
+    blob_other = admin.encrypt(KeyId=other, Plaintext=b"other")["CiphertextBlob"]
+    _put_policy(cloud, setup["role"], _allow("kms:Decrypt", mine))
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{setup['role']}"
+    creds = function_credentials(ACCOUNT, cloud.region, role_arn, "fn-kms")
+    kms = boto3.client(
+        "kms",
+        endpoint_url=cloud.endpoint_url,
+        region_name=cloud.region,
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=creds["AWS_SESSION_TOKEN"],
+    )
+
+    assert kms.decrypt(CiphertextBlob=blob_mine)["Plaintext"] == b"mine"
+    message = _denied(lambda: kms.decrypt(CiphertextBlob=blob_other))
+    assert message.endswith(
+        f"kms:Decrypt on resource: {other} because no identity-based policy allows the kms:Decrypt action"
+    )
+
+    assert f"kms:ReEncryptFrom on resource: {mine}" in _denied(
+        lambda: kms.re_encrypt(CiphertextBlob=blob_mine, DestinationKeyId=other)
+    )
+    _put_policy(cloud, setup["role"], _allow("kms:ReEncryptFrom", mine))
+    assert f"kms:ReEncryptTo on resource: {other}" in _denied(
+        lambda: kms.re_encrypt(CiphertextBlob=blob_mine, DestinationKeyId=other)
+    )
+    _put_policy(cloud, setup["role"], _allow("kms:ReEncryptFrom", mine), _allow("kms:ReEncryptTo", other))
+    moved = kms.re_encrypt(CiphertextBlob=blob_mine, DestinationKeyId=other)["CiphertextBlob"]
+    assert admin.decrypt(CiphertextBlob=moved)["Plaintext"] == b"mine"

@@ -175,3 +175,68 @@ def test_reserved_environment_keys_are_refused(kit):
     assert raised.value.response["Error"]["Message"] == message
     config = lam.get_function_configuration(FunctionName=fn["FunctionName"])
     assert config["Environment"]["Variables"] == {"OWN": "1"}
+
+
+TMP_SOURCE = """
+import errno
+import os
+import tempfile
+
+MB = 1024 * 1024
+
+
+def write_at(path, offset, mode="wb"):
+    # Sparse: seek to the offset and write one byte, so a 512 MB file costs no disk and no time.
+    try:
+        with open(path, mode) as out:
+            out.seek(offset)
+            out.write(b"x")
+            out.flush()
+        return "ok"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+
+
+def fill(event, context):
+    tmp = tempfile.gettempdir()
+    cap = int(os.environ["CAP_MB"]) * MB
+    a, b = os.path.join(tmp, "a.bin"), os.path.join(tmp, "b.bin")
+    seen = {
+        "whole_cap": write_at(a, cap - 1),        # a holds exactly the cap
+        "past_cap": write_at(os.path.join(tmp, "c.bin"), cap),  # one byte more than the cap
+        "second_file_when_full": write_at(b, 0),
+    }
+    os.remove(a)
+    seen["after_remove"] = write_at(b, 100 * MB - 1)  # b: 100 MB
+    seen["third_file_fits"] = write_at(a, cap - 100 * MB - 1)
+    seen["third_file_over"] = write_at(a, cap - 100 * MB)
+    os.remove(a)
+    os.remove(b)
+    return seen
+"""
+
+
+@pytest.mark.parametrize("size_mb", [512, 1024])
+def test_tmp_is_capped_at_the_function_ephemeral_storage(kit, size_mb):
+    """Ephemeral storage (https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html):
+    /tmp holds EphemeralStorage MB, 512 by default (512-10,240, set by UpdateFunctionConfiguration too);
+    a write past it fails with OSError. Here the write fails at exactly that byte, counting every file
+    under /tmp; the errno is EFBIG where Lambda's full file system answers ENOSPC (worker._cap_tmp
+    says why). Sparse writes keep the test fast: the cap is on file sizes, not on disk blocks."""
+    lam = kit.client("lambda")
+    fn = kit.function("app.fill", code=build_zip(TMP_SOURCE), env={"CAP_MB": str(size_mb)}, timeout=10)
+    if size_mb != 512:
+        lam.update_function_configuration(FunctionName=fn["FunctionName"], EphemeralStorage={"Size": size_mb})
+    assert lam.get_function_configuration(FunctionName=fn["FunctionName"])["EphemeralStorage"] == {
+        "Size": size_mb
+    }
+    answer = lam.invoke(FunctionName=fn["FunctionName"], Payload=b"{}")
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    assert json.loads(answer["Payload"].read()) == {
+        "whole_cap": "ok",
+        "past_cap": "EFBIG",
+        "second_file_when_full": "EFBIG",
+        "after_remove": "ok",
+        "third_file_fits": "ok",
+        "third_file_over": "EFBIG",
+    }

@@ -110,3 +110,72 @@ def test_the_worker_sees_only_its_code_the_runtime_libraries_and_the_standard_li
     error = json.loads(failed["Payload"].read())
     assert error["errorType"] == "Runtime.ImportModuleError"
     assert "No module named 'django'" in error["errorMessage"]
+
+
+VERSIONS_SOURCE = """
+import boto3
+import botocore
+import dateutil
+import jmespath
+import s3transfer
+import six
+import urllib3
+
+
+def versions(event, context):
+    table = boto3.resource("dynamodb").Table(event["table"])
+    table.put_item(Item={"id": "from-the-runtime-sdk"})
+    item = table.get_item(Key={"id": "from-the-runtime-sdk"})["Item"]
+    return {"boto3": boto3.__version__, "botocore": botocore.__version__,
+            "s3transfer": s3transfer.__version__, "jmespath": jmespath.__version__,
+            "python-dateutil": dateutil.__version__, "six": six.__version__,
+            "urllib3": urllib3.__version__, "item": item, "boto3_file": boto3.__file__}
+"""
+
+
+def test_the_function_gets_the_sdk_versions_of_the_lambda_runtime_not_the_local_clouds(kit, cloud):
+    """Runtime-included SDK versions (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html):
+    a function imports the boto3 and botocore that the python3.12 runtime ships (the versions that page
+    tells you to print from a function), not whatever the machine running it has installed. The pins
+    are localcloud/runtime-requirements.txt; botocore of that version still talks to the local cloud."""
+    import boto3 as host_boto3
+
+    from localcloud import sandbox
+
+    pins = sandbox.pinned_versions()
+    table = f"sdk-{kit.suffix}"
+    cloud.client("dynamodb").create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    arn = cloud.client("dynamodb").describe_table(TableName=table)["Table"]["TableArn"]
+    allow = {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem"], "Resource": arn}
+    kit.client("iam").put_role_policy(
+        RoleName=kit.role_arn.rsplit("/", 1)[-1],
+        PolicyName=f"sdk-{table}",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+    )
+    fn = kit.function("app.versions", code=build_zip(VERSIONS_SOURCE), timeout=10)
+    payload = json.dumps({"table": table})
+    answer = kit.client("lambda").invoke(FunctionName=fn["FunctionName"], Payload=payload)
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    seen = json.loads(answer["Payload"].read())
+    assert pins["boto3"] != host_boto3.__version__  # otherwise this test proves nothing
+    for name in ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"):
+        assert seen[name] == pins[name], name
+    assert seen["boto3_file"].startswith(sandbox.runtime_libraries())
+    assert seen["item"] == {"id": "from-the-runtime-sdk"}
+
+
+def test_missing_runtime_libraries_are_an_error_that_says_how_to_install_them(tmp_path, monkeypatch):
+    """No silent fallback to the local cloud's own boto3: that would pass a function needing a newer SDK
+    than Lambda's python3.12 runtime has (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html)."""
+    from localcloud import sandbox
+
+    monkeypatch.setenv(sandbox.RUNTIME_DIR_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(sandbox.RuntimeLibrariesMissing) as caught:
+        sandbox.runtime_libraries()
+    message = str(caught.value)
+    assert "make venv" in message and f"botocore=={sandbox.pinned_versions()['botocore']}" in message

@@ -1,0 +1,160 @@
+"""Who calls the API, and what the call may touch.
+
+- `TokenAuthentication`: `Authorization: Bearer envp_...`. The request's user is a copy of the
+  token's user (the same row: audit events and runs name them) whose permissions are the user's
+  own, narrowed to the token's role (and to the view permissions if it is read-only), so that
+  `portal.permissions.allowed` and the service layer judge it exactly as they judge the console.
+- DRF's `SessionAuthentication` (settings): the browser, signed in to the console, with CSRF.
+- `Scope`: the token's environment pattern and read-only flag, checked by every view.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import BasePermission
+
+from portal import actions
+from portal.models import Environment
+
+from . import tokens
+from .models import ApiToken
+
+# last_used_at is written at most this often per token (not on every request).
+TOUCH_EVERY = dt.timedelta(seconds=60)
+
+
+def scoped_user(user: Any, token: ApiToken) -> Any:
+    """`user` with the rights of `token`: never more than the user's own, at most the token's role."""
+    granted = set(user.get_all_permissions()) & tokens.role_permissions(token.role)
+    if token.read_only:
+        granted = {p for p in granted if p.split(".", 1)[1].startswith("view_")}
+    scoped = copy.copy(user)
+    scoped.is_superuser = False
+
+    def has_perm(perm: str, obj: Any = None) -> bool:
+        return bool(scoped.is_active) and obj is None and perm in granted
+
+    scoped.has_perm = has_perm
+    scoped.get_all_permissions = lambda obj=None: set(granted)
+    return scoped
+
+
+class TokenAuthentication(BaseAuthentication):
+    keyword = b"bearer"
+
+    def authenticate(self, request: Any) -> tuple[Any, ApiToken] | None:
+        header = get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("use one header: Authorization: Bearer envp_...")
+        token = tokens.find(header[1].decode("latin-1"))
+        if token is None:
+            raise exceptions.AuthenticationFailed("invalid API token")
+        if token.state != "active":
+            raise exceptions.AuthenticationFailed(f"API token {token.prefix} is {token.state}")
+        user = token.user
+        if not (user.is_active and user.is_staff):
+            raise exceptions.AuthenticationFailed(
+                f"the user of API token {token.prefix} is not an active staff user"
+            )
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return scoped_user(user, token), token
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'Bearer realm="envport"'
+
+
+class Authenticated(BasePermission):
+    """A staff user, by token or session: the console's users (and roles) are the API's."""
+
+    message = "authenticate with Authorization: Bearer envp_... (or sign in to the console)"
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        if user is None or not user.is_authenticated:
+            return False
+        if not (user.is_active and user.is_staff):
+            raise exceptions.PermissionDenied("only the console's staff users may use the API")
+        return True
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a request may reach beyond its role: a token's pattern and read-only flag."""
+
+    pattern: str = ""
+    read_only: bool = False
+    token: ApiToken | None = None
+
+    @classmethod
+    def of(cls, request: Any) -> Scope:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        if token is None:
+            return cls()
+        return cls(token.environments, token.read_only, token)
+
+    def covers(self, suffix: str) -> bool:
+        return tokens.matches(self.pattern, suffix)
+
+    def regex(self) -> str:
+        """The pattern as a regular expression both PostgreSQL and SQLite read."""
+        return "^" + self.pattern.replace("*", ".*").replace("?", ".") + "$"
+
+    def require_name(self, suffix: str) -> None:
+        if not self.covers(suffix):
+            raise exceptions.PermissionDenied(
+                f"environment: {suffix!r} is not allowed; this token covers environments matching "
+                f"{self.pattern!r} only"
+            )
+
+    def require_write(self) -> None:
+        if self.read_only:
+            raise exceptions.PermissionDenied("token: read-only; only reads (GET) are allowed")
+
+    def environments(self) -> Any:
+        envs = Environment.objects.select_related("last_deployment")
+        return envs.filter(suffix__regex=self.regex()) if self.pattern else envs
+
+
+def actor(request: Any) -> actions.Actor:
+    return actions.Actor("api", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+
+
+def require_perm(request: Any, perm: str, what: str) -> None:
+    if not request.user.has_perm(perm):
+        raise exceptions.PermissionDenied(
+            f"your role{' (as this token narrows it)' if request.auth else ''} does not allow {what}"
+        )
+
+
+def environment(request: Any, name: str) -> Environment:
+    """The environment `name`, if the request's scope covers it and its role may see it."""
+    require_perm(request, "portal.view_environment", "reading environments")
+    Scope.of(request).require_name(name)
+    return actions.get_environment(name)
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """The schema's description of `TokenAuthentication` (Swagger UI's Authorize button)."""
+
+    target_class = TokenAuthentication
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "envp_<id>_<secret>",
+            "description": "An API token (manage.py apitoken create USER), shown once at creation.",
+        }

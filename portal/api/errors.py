@@ -1,0 +1,103 @@
+"""Every refusal as JSON: `error` (one sentence) and `problems`, the CLI's exit-2 list, each as
+field, value and what is allowed. Service refusals (`portal.actions.ActionError`) map to 400
+(bad input), 403 (role), 404 (unknown) and 409 (a run already holds the environment, named);
+DRF's own to 400/401/403/404/405/413/415/429.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.http import Http404
+from django.urls import reverse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_handler
+
+from portal import actions
+
+_FIELD = re.compile(r"^(--?[\w-]+(?: [\w'\"-]+)?|[A-Za-z_][\w.-]*): (.*)$", re.S)
+
+
+def problem(text: str) -> dict[str, Any]:
+    """A problem line of the service ("field: value is not allowed; what is") as its parts."""
+    field, rest = None, text
+    match = _FIELD.match(text)
+    if match:
+        field, rest = match.group(1), match.group(2)
+    value, allowed = None, None
+    if " is not allowed; " in rest:
+        value, allowed = rest.split(" is not allowed; ", 1)
+    elif field is not None and "; " in rest:
+        allowed = rest.split("; ", 1)[1]
+    return {"field": field, "value": value, "allowed": allowed, "message": text}
+
+
+def body(message: str, problems: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"error": message, "problems": [problem(p) for p in (problems or [message])], **extra}
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "the request body is too large"
+
+
+_ACTION_STATUS = (
+    (actions.Forbidden, status.HTTP_403_FORBIDDEN),
+    (actions.NotFound, status.HTTP_404_NOT_FOUND),
+    (actions.Conflict, status.HTTP_409_CONFLICT),
+    (actions.ActionError, status.HTTP_400_BAD_REQUEST),
+)
+
+
+def _validation_problems(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "request" if key == "non_field_errors" else f"{prefix}{key}"
+            out += (
+                _validation_problems(value, f"{name}.")
+                if isinstance(value, dict)
+                else [
+                    {"field": name, "value": None, "allowed": str(v), "message": f"{name}: {v}"}
+                    for v in (value if isinstance(value, list) else [value])
+                ]
+            )
+    else:
+        for v in detail if isinstance(detail, list) else [detail]:
+            out.append(
+                {"field": prefix.rstrip(".") or None, "value": None, "allowed": str(v), "message": str(v)}
+            )
+    return out
+
+
+def action_response(exc: actions.ActionError) -> Response:
+    code = next(c for kind, c in _ACTION_STATUS if isinstance(exc, kind))
+    extra: dict[str, Any] = {}
+    if isinstance(exc, actions.Conflict) and exc.running is not None:
+        dep = exc.running
+        extra["running"] = {
+            "id": dep.pk,
+            "kind": dep.kind,
+            "status": dep.status,
+            "url": reverse("api:run", args=[dep.pk]),
+        }
+    return Response(body(exc.message, exc.problems, **extra), status=code)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, actions.ActionError):
+        return action_response(exc)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "not found")
+    response = drf_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {"error": "invalid request", "problems": _validation_problems(exc.detail)}
+    else:
+        detail = getattr(exc, "detail", str(exc))
+        message = str(detail if not isinstance(detail, (list, dict)) else exc)
+        response.data = body(message)
+    return response

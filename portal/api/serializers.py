@@ -1,0 +1,260 @@
+"""The API's request and response shapes.
+
+Requests are only parsed here (types: a string, a list, an object); what a value may be is the
+service's to say (`portal.actions`, the engine's build_spec), so there is one set of rules.
+Responses are the CLI's `--json` documents (`portal.documents`) with links added; the fields
+declared here describe them for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from portal.documents import deployment_document, deployment_summary, environment_document
+from portal.models import Artifact, AuditEvent, Deployment, Environment
+
+RUN_KINDS = ("plan", "provision", "verify", "drift", "teardown", "release", "rollback")
+
+
+def absolute(context: dict[str, Any], path: str) -> str:
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+# --- requests ---------------------------------------------------------------------------------
+class EnvironmentFields(serializers.Serializer):
+    owner = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    cost_centre = serializers.CharField(required=False, allow_blank=True)
+    alarm_emails = serializers.ListField(child=serializers.CharField(), required=False)
+    overrides = serializers.DictField(
+        required=False, help_text='Stage-profile settings to override; null or "" goes back to the default.'
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    role_arn = serializers.CharField(required=False, allow_blank=True)
+    external_id = serializers.CharField(required=False, allow_blank=True)
+
+
+class EnvironmentCreate(EnvironmentFields):
+    name = serializers.CharField(help_text="The suffix that names every resource (pr4966).")
+    stage = serializers.CharField(help_text="dev, staging or prod.")
+    region = serializers.CharField(required=False)
+
+
+class EnvironmentUpdate(EnvironmentFields):
+    stage = serializers.CharField(required=False)
+    region = serializers.CharField(required=False)
+    desired_state = serializers.CharField(required=False)
+
+
+class RunCreate(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=RUN_KINDS)
+    verify = serializers.BooleanField(required=False, default=True, help_text="provision: verify afterwards")
+    backup = serializers.BooleanField(
+        required=False, default=True, help_text="teardown: back up a table holding items first"
+    )
+    artifact = serializers.CharField(
+        required=False, help_text="release: an artifact's SHA-256 (or 8+ digits)"
+    )
+    source = serializers.CharField(required=False, help_text="release: promote what this environment serves")
+    strategy = serializers.CharField(required=False, help_text="release: all-at-once, canary or linear")
+    percent = serializers.CharField(required=False)
+    bake = serializers.CharField(required=False, help_text="release: 5m, 30s...")
+    interval = serializers.CharField(required=False)
+    to_version = serializers.CharField(required=False, help_text="rollback: a published version number")
+
+
+class ArtifactUpload(serializers.Serializer):
+    zip = serializers.FileField(help_text="A .zip of the function's code (Lambda's layout).")
+    handler = serializers.CharField(help_text="module.function, e.g. my_api.handler.handle")
+
+
+# --- responses --------------------------------------------------------------------------------
+class CallsOut(serializers.Serializer):
+    total = serializers.IntegerField()
+    mutating = serializers.IntegerField()
+    by_operation = serializers.DictField(child=serializers.IntegerField(), required=False)
+
+
+class StepOut(serializers.Serializer):
+    resource = serializers.CharField()
+    kind = serializers.CharField()
+    action = serializers.CharField()
+    status = serializers.CharField()
+    started_offset_s = serializers.FloatField()
+    seconds = serializers.FloatField()
+    calls = serializers.IntegerField()
+    diffs = serializers.ListField(child=serializers.DictField())
+    error = serializers.CharField(allow_null=True)
+
+
+class CheckOut(serializers.Serializer):
+    name = serializers.CharField()
+    requirement = serializers.CharField()
+    passed = serializers.BooleanField()
+    status = serializers.IntegerField(allow_null=True)
+    latency_ms = serializers.FloatField(allow_null=True)
+    expected = serializers.CharField()
+    found = serializers.CharField()
+
+
+class FindingOut(serializers.Serializer):
+    resource = serializers.CharField()
+    field = serializers.CharField()
+    wanted = serializers.JSONField(allow_null=True)
+    found = serializers.JSONField(allow_null=True)
+
+
+class RunSummaryOut(serializers.Serializer):
+    """One run in a list (read-only)."""
+
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    finished = serializers.BooleanField()
+    trigger = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    seconds = serializers.FloatField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+    def to_representation(self, instance: Deployment) -> dict[str, Any]:
+        summary = deployment_summary(instance) or {}
+        summary["url"] = absolute(self.context, reverse("api:run", args=[instance.pk]))
+        summary["finished"] = not instance.active
+        return summary
+
+
+class RunOut(serializers.Serializer):
+    """One run: the CLI's `--json` document, with `finished`, its URL and the console's page."""
+
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    console_url = serializers.CharField()
+    environment = serializers.CharField()
+    deployment = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField(
+        help_text="A release's: promoted, rolled_back, unchanged or failed, once ended"
+    )
+    finished = serializers.BooleanField(help_text="False while queued or running: poll with ?wait=SECONDS")
+    trigger = serializers.CharField()
+    options = serializers.DictField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    seconds = serializers.FloatField(allow_null=True)
+    outputs = serializers.DictField()
+    calls = CallsOut()
+    steps = StepOut(many=True)
+    checks = CheckOut(many=True)
+    findings = FindingOut(many=True)
+    warnings = serializers.ListField(child=serializers.DictField())
+    error = serializers.CharField(allow_null=True)
+
+    def to_representation(self, instance: Deployment) -> dict[str, Any]:
+        document = deployment_document(instance)
+        return {
+            "id": instance.pk,
+            "url": absolute(self.context, reverse("api:run", args=[instance.pk])),
+            "console_url": absolute(
+                self.context, reverse("admin:portal_deployment_change", args=[instance.pk])
+            ),
+            "finished": not instance.active,
+            **document,
+        }
+
+
+class EnvironmentOut(serializers.Serializer):
+    """An environment as `manage.py env show --json` prints it, with its links."""
+
+    environment = serializers.CharField()
+    url = serializers.CharField()
+    runs_url = serializers.CharField()
+    stage = serializers.CharField()
+    region = serializers.CharField()
+    owner = serializers.CharField()
+    cost_centre = serializers.CharField()
+    alarm_emails = serializers.ListField(child=serializers.CharField())
+    desired_state = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.CharField()
+    overrides = serializers.DictField()
+    settings = serializers.DictField(child=serializers.DictField())
+    warnings = serializers.ListField(child=serializers.DictField())
+    artifact = serializers.DictField()
+    outputs = serializers.DictField()
+    health = serializers.DictField()
+    drift = serializers.DictField()
+    last_deployment = serializers.DictField(allow_null=True)
+    role_arn = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def to_representation(self, instance: Environment) -> dict[str, Any]:
+        document = environment_document(instance)
+        return {
+            "environment": instance.suffix,
+            "url": absolute(self.context, reverse("api:environment", args=[instance.suffix])),
+            "runs_url": absolute(self.context, reverse("api:runs", args=[instance.suffix])),
+            **document,
+        }
+
+
+class ArtifactOut(serializers.Serializer):
+    sha256 = serializers.CharField()
+    url = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    source = serializers.CharField()
+    handler = serializers.CharField()
+    runtime = serializers.CharField()
+    architecture = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance: Artifact) -> dict[str, Any]:
+        return {
+            "sha256": instance.sha256,
+            "url": absolute(self.context, reverse("api:artifact", args=[instance.sha256])),
+            "size_bytes": instance.size_bytes,
+            "source": instance.source,
+            "handler": instance.handler,
+            "runtime": instance.runtime,
+            "architecture": instance.architecture,
+            "created_at": instance.created_at.isoformat(),
+        }
+
+
+class AuditEventOut(serializers.ModelSerializer):
+    environment = serializers.CharField(source="environment_suffix")
+    deployment = serializers.IntegerField(source="deployment_id", allow_null=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = (
+            "id",
+            "at",
+            "actor",
+            "source",
+            "action",
+            "environment",
+            "deployment",
+            "detail",
+            "remote_addr",
+        )
+
+
+class ProblemOut(serializers.Serializer):
+    field = serializers.CharField(allow_null=True)
+    value = serializers.CharField(allow_null=True)
+    allowed = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class ErrorOut(serializers.Serializer):
+    """Every refusal: one sentence and each problem (the CLI's exit-2 list)."""
+
+    error = serializers.CharField()
+    problems = ProblemOut(many=True)
+    running = serializers.DictField(required=False, help_text="409: the run that holds the environment")

@@ -1,0 +1,419 @@
+"""The API's endpoints: thin callers of `portal.actions`, judged like the console.
+
+Every view checks, in this order: the token's scope (environment pattern, read-only), then the
+role (`portal.permissions.allowed` for runs, the model permissions the roles' groups hold for
+records), then hands the work to the service layer, whose refusals become JSON problems
+(`errors`). Runs are sent to a worker (`dispatch`) once the request commits; the answer is 202
+with the run's URL, which `?wait=SECONDS` long-polls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from portal import actions
+from portal import dispatch as dispatcher
+from portal.models import Artifact, AuditEvent, Deployment, Environment, IdempotencyKey
+from portal.permissions import PROD, allowed
+from provisioning.artifacts import ArtifactError, artifact_from_bytes
+
+from . import serializers as s
+from .auth import Scope, actor, environment, require_perm
+from .errors import PayloadTooLarge
+
+ERRORS = {
+    code: OpenApiResponse(s.ErrorOut, description=text)
+    for code, text in (
+        (400, "bad input: every problem listed"),
+        (401, "no valid token or session"),
+        (403, "the role or the token's scope does not allow it"),
+        (404, "no such record"),
+        (429, "too many requests for this token; see Retry-After"),
+    )
+}
+CONFLICT = {409: OpenApiResponse(s.ErrorOut, description="a run already holds the environment (named)")}
+POLL_S = 0.5
+_sleep = time.sleep  # replaced in tests
+
+
+def dispatch(dep: Deployment) -> None:
+    """Send a run to a worker once the request commits; tests replace this."""
+    dispatcher.enqueue(dep)
+
+
+class Pages(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
+class ApiView(generics.GenericAPIView):
+    pagination_class = Pages
+
+    def listing(self, request: Request, queryset: Any) -> Response:
+        page = self.paginate_queryset(queryset)
+        data = self.get_serializer(page, many=True).data
+        return self.get_paginated_response(data)
+
+
+# --- environments -----------------------------------------------------------------------------
+class EnvironmentList(ApiView):
+    serializer_class = s.EnvironmentOut
+
+    @extend_schema(
+        summary="List environments (those the token's pattern covers)",
+        responses={200: s.EnvironmentOut(many=True), **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        require_perm(request, "portal.view_environment", "reading environments")
+        return self.listing(request, Scope.of(request).environments().order_by("suffix"))
+
+    @extend_schema(
+        summary="Create an environment",
+        request=s.EnvironmentCreate,
+        responses={201: s.EnvironmentOut, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        scope = Scope.of(request)
+        scope.require_write()
+        require_perm(request, "portal.add_environment", "creating environments")
+        data = _valid(s.EnvironmentCreate, request)
+        scope.require_name(data["name"])
+        fields = {k: v for k, v in data.items() if k != "name"}
+        env = actions.create_environment(actor(request), suffix=data["name"], **fields)
+        env = actions.get_environment(env.suffix)
+        body = s.EnvironmentOut(env, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+
+class EnvironmentDetail(ApiView):
+    serializer_class = s.EnvironmentOut
+
+    @extend_schema(summary="Show an environment", responses={200: s.EnvironmentOut, **ERRORS})
+    def get(self, request: Request, name: str) -> Response:
+        return Response(s.EnvironmentOut(environment(request, name), context={"request": request}).data)
+
+    @extend_schema(
+        summary="Change an environment (an override set to null goes back to the stage default)",
+        request=s.EnvironmentUpdate,
+        responses={200: s.EnvironmentOut, **ERRORS},
+    )
+    def patch(self, request: Request, name: str) -> Response:
+        Scope.of(request).require_write()
+        env = environment(request, name)
+        require_perm(request, "portal.change_environment", "changing environments")
+        fields = dict(_valid(s.EnvironmentUpdate, request))
+        overrides = fields.pop("overrides", None)
+        actions.update_environment(actor(request), env, overrides=overrides, **fields)
+        env = actions.get_environment(env.suffix)
+        return Response(s.EnvironmentOut(env, context={"request": request}).data)
+
+    @extend_schema(
+        summary="Delete an environment's record (only without resources: tear it down first)",
+        responses={204: None, **ERRORS},
+    )
+    def delete(self, request: Request, name: str) -> Response:
+        Scope.of(request).require_write()
+        env = environment(request, name)
+        require_perm(request, "portal.delete_environment", "deleting environments")
+        actions.delete_environment(actor(request), env)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- runs -------------------------------------------------------------------------------------
+# The console's action (portal.permissions) each kind of run needs.
+RUN_ACTIONS = {
+    "plan": "plan",
+    "provision": "provision",
+    "verify": "verify",
+    "drift": "drift",
+    "teardown": "teardown",
+    "release": "release",
+    "rollback": "release",
+}
+
+
+def _valid(serializer: type[Any], request: Request) -> dict[str, Any]:
+    parsed = serializer(data=request.data)
+    parsed.is_valid(raise_exception=True)
+    return dict(parsed.validated_data)
+
+
+def _request_run(request: Request, env: Environment, data: dict[str, Any]) -> Deployment:
+    """The run `data` asks for, through the same service calls as the console's buttons."""
+    who, kind = actor(request), data["kind"]
+    if kind == "provision":
+        return actions.request_deployment(who, env, kind, {"verify": data["verify"]})
+    if kind == "teardown":
+        if env.protected:
+            raise actions.InvalidInput(
+                f"{env.suffix} has deletion protection",
+                [
+                    f"deletion_protection: {env.suffix} is protected; an admin must lift it first "
+                    '(PATCH its overrides with {"deletion_protection": false})'
+                ],
+            )
+        return actions.request_deployment(who, env, kind, {"backup": data["backup"]})
+    if kind == "release":
+        artifact, source = None, None
+        if data.get("artifact"):
+            artifact = actions.find_artifact(data["artifact"])
+        if data.get("source"):
+            Scope.of(request).require_name(data["source"])
+            source = actions.get_environment(data["source"])
+        strategy = {k: data.get(k) for k in ("strategy", "percent", "bake", "interval")}
+        return actions.request_release(who, env, artifact=artifact, source=source, **strategy)
+    if kind == "rollback":
+        return actions.request_rollback(who, env, data.get("to_version"))
+    return actions.request_deployment(who, env, kind, {})
+
+
+def _fingerprint(env: Environment, data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([env.suffix, data], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _replay(request: Request, key: str, fingerprint: str) -> Deployment | None:
+    """The run an earlier request with this key started, if any (the same request, or refused).
+    A key lives ENVPORT_API_IDEMPOTENCY_HOURS (like Stripe's 24 hours); an older one is forgotten."""
+    keys = IdempotencyKey.objects.filter(user_id=request.user.pk, key=key)
+    cutoff = timezone.now() - dt.timedelta(hours=settings.ENVPORT_API_IDEMPOTENCY_HOURS)
+    keys.filter(created_at__lt=cutoff).delete()
+    seen = keys.select_related("deployment").first()
+    if seen is None:
+        return None
+    if seen.fingerprint != fingerprint:
+        raise actions.InvalidInput(
+            "Idempotency-Key already used",
+            [
+                f"Idempotency-Key: {key!r} is not allowed; it started run #{seen.deployment_id} with "
+                "another request: use a new key for a new request"
+            ],
+        )
+    return seen.deployment
+
+
+class RunList(ApiView):
+    serializer_class = s.RunSummaryOut
+
+    @extend_schema(
+        summary="List an environment's runs, newest first",
+        parameters=[
+            OpenApiParameter("kind", str, description="only runs of this kind"),
+            OpenApiParameter("status", str, description="only runs in this status"),
+        ],
+        responses={200: s.RunSummaryOut(many=True), **ERRORS},
+    )
+    def get(self, request: Request, name: str) -> Response:
+        env = environment(request, name)
+        require_perm(request, "portal.view_deployment", "reading runs")
+        runs = Deployment.objects.filter(environment=env)
+        for field in ("kind", "status"):
+            if request.query_params.get(field):
+                runs = runs.filter(**{field: request.query_params[field]})
+        return self.listing(request, runs.order_by("-created_at", "-id"))
+
+    @extend_schema(
+        summary="Request a run: plan, provision, verify, drift, teardown, release or rollback",
+        request=s.RunCreate,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="a retried request with the same key gets the first run, never a second",
+            )
+        ],
+        responses={
+            202: OpenApiResponse(s.RunOut, description="queued; follow `url` (Location) with ?wait="),
+            **ERRORS,
+            **CONFLICT,
+        },
+    )
+    def post(self, request: Request, name: str) -> Response:
+        scope = Scope.of(request)
+        scope.require_write()
+        env = environment(request, name)
+        data = _valid(s.RunCreate, request)
+        action = RUN_ACTIONS[data["kind"]]
+        if not allowed(request.user, action, env):
+            needs = (
+                "admin" if env.stage == PROD and action in ("teardown", "release") else "operator or admin"
+            )
+            raise exceptions.PermissionDenied(f"a {data['kind']} of {env.suffix} needs an {needs} role")
+        key = (request.headers.get("Idempotency-Key") or "").strip()[:255]
+        fingerprint = _fingerprint(env, data)
+        replayed = False
+        try:
+            with transaction.atomic():
+                dep = _replay(request, key, fingerprint) if key else None
+                if dep is not None:
+                    replayed = True
+                else:
+                    dep = _request_run(request, env, data)
+                    if key:
+                        IdempotencyKey.objects.create(
+                            user_id=request.user.pk, key=key, fingerprint=fingerprint, deployment=dep
+                        )
+                    dispatch(dep)
+        except IntegrityError:  # the same key, at the same moment, in another request: its run
+            dep = _replay(request, key, fingerprint) if key else None
+            if dep is None:
+                raise
+            replayed = True
+        dep = Deployment.objects.select_related("environment").get(pk=dep.pk)
+        body = s.RunOut(dep, context={"request": request}).data
+        headers = {"Location": body["url"]}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+class RunDetail(ApiView):
+    serializer_class = s.RunOut
+
+    @extend_schema(
+        summary="Show a run with its steps, checks, findings and AWS calls",
+        parameters=[
+            OpenApiParameter(
+                "wait",
+                int,
+                description="wait up to this many seconds (at most ENVPORT_API_MAX_WAIT_SECONDS) to finish",
+            )
+        ],
+        responses={200: s.RunOut, **ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        require_perm(request, "portal.view_deployment", "reading runs")
+        dep = Deployment.objects.select_related("environment").filter(pk=pk).first()
+        if dep is None:
+            raise exceptions.NotFound(f"no run #{pk}")
+        Scope.of(request).require_name(dep.environment.suffix)
+        wait = _wait_seconds(request)
+        deadline = time.monotonic() + wait
+        while dep.active and time.monotonic() < deadline:
+            _sleep(POLL_S)
+            dep.refresh_from_db(fields=["status"])
+        dep = Deployment.objects.select_related("environment").get(pk=pk)
+        return Response(s.RunOut(dep, context={"request": request}).data)
+
+
+def _wait_seconds(request: Request) -> float:
+    raw = request.query_params.get("wait")
+    if raw in (None, ""):
+        return 0.0
+    limit = settings.ENVPORT_API_MAX_WAIT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= limit:
+        raise actions.InvalidInput(
+            "wait is out of range", [f"wait: {raw!r} is not allowed; 0 to {limit} seconds"]
+        )
+    return value
+
+
+# --- artifacts --------------------------------------------------------------------------------
+class ArtifactUploadView(ApiView):
+    serializer_class = s.ArtifactOut
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        summary="Upload a .zip for a release (import-checked; the same bytes are stored once)",
+        request={"multipart/form-data": s.ArtifactUpload},
+        responses={
+            201: s.ArtifactOut,
+            200: OpenApiResponse(s.ArtifactOut, description="already held"),
+            413: OpenApiResponse(s.ErrorOut, description="larger than ENVPORT_API_MAX_UPLOAD_BYTES"),
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        Scope.of(request).require_write()
+        if not (
+            request.user.has_perm("portal.release_environment")
+            or request.user.has_perm("portal.release_prod_environment")
+        ):
+            raise exceptions.PermissionDenied(
+                "uploading artifacts needs a role that releases (operator or admin)"
+            )
+        limit = settings.ENVPORT_API_MAX_UPLOAD_BYTES
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit + 64 * 1024:
+            raise PayloadTooLarge(
+                f"the upload is larger than {limit} bytes (Lambda takes at most 50 MB zipped)"
+            )
+        data = _valid(s.ArtifactUpload, request)
+        upload = data["zip"]
+        if upload.size > limit:
+            raise PayloadTooLarge(f"the zip is larger than {limit} bytes")
+        try:
+            built = artifact_from_bytes(
+                upload.read(), handler=data["handler"], source=f"upload {upload.name}"
+            )
+        except ArtifactError as exc:
+            raise actions.InvalidInput(f"the zip {upload.name} was refused", exc.problems) from None
+        existed = Artifact.objects.filter(sha256=built.sha256).exists()
+        record = actions.register_artifact(actor(request), built)
+        body = s.ArtifactOut(record, context={"request": request}).data
+        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        return Response(body, status=code, headers={"Location": body["url"]})
+
+
+class ArtifactDetail(ApiView):
+    serializer_class = s.ArtifactOut
+
+    @extend_schema(
+        summary="Show an artifact (by SHA-256, or its first 8+ digits)",
+        responses={200: s.ArtifactOut, **ERRORS},
+    )
+    def get(self, request: Request, sha256: str) -> Response:
+        require_perm(request, "portal.view_artifact", "reading artifacts")
+        return Response(s.ArtifactOut(actions.find_artifact(sha256), context={"request": request}).data)
+
+
+# --- the audit trail --------------------------------------------------------------------------
+class AuditList(ApiView):
+    serializer_class = s.AuditEventOut
+
+    @extend_schema(
+        summary="Read the audit trail, newest first",
+        parameters=[
+            OpenApiParameter("environment", str, description="only this environment's events"),
+            OpenApiParameter(
+                "action", str, description="only this action (deployment.requested.provision...)"
+            ),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATETIME, description="only events at or after this moment"
+            ),
+        ],
+        responses={200: s.AuditEventOut(many=True), **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        require_perm(request, "portal.view_auditevent", "reading the audit trail")
+        scope = Scope.of(request)
+        events = AuditEvent.objects.all()
+        if scope.pattern:
+            events = events.filter(environment_suffix__regex=scope.regex())
+        params = request.query_params
+        if params.get("environment"):
+            events = events.filter(environment_suffix=params["environment"])
+        if params.get("action"):
+            events = events.filter(action=params["action"])
+        if params.get("since"):
+            since = s.serializers.DateTimeField().run_validation(params["since"])
+            events = events.filter(at__gte=since)
+        return self.listing(request, events.order_by("-at", "-id"))
