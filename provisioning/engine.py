@@ -40,6 +40,7 @@ class StepEvent:
     calls: int = 0
     error: str | None = None
     diffs: tuple[FieldDiff, ...] = ()
+    detail: str = ""
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Step:
     calls: int = 0
     diffs: list[FieldDiff] = field(default_factory=list)
     error: str | None = None
+    detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class Step:
             "calls": self.calls,
             "diffs": [d.to_dict() for d in self.diffs],
             "error": self.error,
+            "detail": self.detail,
         }
 
 
@@ -154,8 +157,18 @@ class Engine:
     def apply(self) -> RunResult:
         return self._run("apply", self.deps, lambda ctx, r: converge(r, ctx))
 
-    def destroy(self, backup: bool = True) -> RunResult:
-        """Remove every resource of the environment in reverse order (R-OPS-4)."""
+    def destroy(
+        self,
+        backup: bool = True,
+        *,
+        eni_release_timeout_s: float | None = None,
+        eni_poll_s: float | None = None,
+    ) -> RunResult:
+        """Remove every resource of the environment in reverse order (R-OPS-4).
+
+        In vpc mode the security group and subnets wait for Lambda to release its network
+        interfaces (R-NET-4), polling every `eni_poll_s` for at most `eni_release_timeout_s`
+        (defaults in `resources.network`); a run that times out is resumed by running it again."""
         if self.spec.protected:
             raise DestroyRefused(
                 f"environment {self.spec.suffix} has deletion protection (stage {self.spec.stage}); "
@@ -164,7 +177,12 @@ class Engine:
         own = {k: r for k, r in self.resources.items() if not r.shared}
         dependents = graph.reverse(self.deps)
         deps = {k: {d for d in dependents[k] if d in own} for k in own}
-        return self._run("destroy", deps, lambda ctx, r: remove(r, ctx), options={"backup": backup})
+        options: dict[str, Any] = {"backup": backup}
+        if eni_release_timeout_s is not None:
+            options["eni_release_timeout_s"] = eni_release_timeout_s
+        if eni_poll_s is not None:
+            options["eni_poll_s"] = eni_poll_s
+        return self._run("destroy", deps, lambda ctx, r: remove(r, ctx), options=options)
 
     # --- machinery -------------------------------------------------------------------------
     @staticmethod
@@ -217,6 +235,7 @@ class Engine:
                 calls=recorder.calls_of(node.key) - calls_before[node.key],
                 diffs=list(outcome.diffs) if outcome else [],
                 error=_describe(node.error) if node.error else None,
+                detail=ctx.details.get(node.key, ""),
             )
             if node.status == "skipped":
                 step.error = "skipped: a resource it depends on failed"
@@ -233,6 +252,7 @@ class Engine:
                     step.calls,
                     step.error,
                     tuple(step.diffs),
+                    step.detail,
                 )
             )
 
