@@ -715,4 +715,12 @@ def _fix_usage_plan_rate_limit() -> None:
 # --------------------------------------------------------------------------------------------
 
 # Imported for their effect: each module registers its fixes in FIXES (after the ones above).
-from . import fidelity_apigateway, fidelity_cloudwatch, fidelity_cognito, fidelity_lambda, s3_policy  # noqa: E402, F401
+# lambda_vpc: Lambda in a VPC (VpcId, Hyperplane ENIs, EC2 dependencies, endpoint routes).
+from . import (  # noqa: E402, F401
+    fidelity_apigateway,
+    fidelity_cloudwatch,
+    fidelity_cognito,
+    fidelity_lambda,
+    lambda_vpc,
+    s3_policy,
+)

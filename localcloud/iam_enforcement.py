@@ -52,6 +52,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Mapping
@@ -61,8 +62,9 @@ from urllib.parse import urlparse
 
 from werkzeug.wrappers import Response
 
-from . import iam_policy
+from . import iam_policy, vpc_reach
 
+_log = logging.getLogger("localcloud.vpc")
 ACCESS_DENIED_TYPE = "com.amazon.coral.service#AccessDeniedException"
 
 
@@ -330,23 +332,42 @@ def authorize(environ: dict[str, Any]) -> Response | None:
         return None
     access_key, region, service = credential
     session = session_for(access_key)
-    if session is None or service not in _SERVICES:
+    if session is None:
         return None
-    pairs = requested(environ, service, region, session.account_id)
-    if not pairs:
-        return None
-    policies = role_policies(session)
+    pairs = requested(environ, service, region, session.account_id) if service in _SERVICES else []
     context = {
         "aws:RequestedRegion": region,
         "aws:PrincipalArn": session.role_arn,
         "aws:PrincipalAccount": session.account_id,
         "aws:SecureTransport": "true",
     }
+    # The network comes first: a call that cannot leave the function's VPC never reaches IAM.
+    unreachable = vpc_reach.blocked(
+        session.account_id, region, session.session_name, session.role_arn, service, pairs, context
+    )
+    if unreachable is not None:
+        return _held(session, region, service, unreachable)
+    if not pairs:
+        return None
+    policies = role_policies(session)
     for action, resource in pairs:
         result = iam_policy.evaluate(policies, action, resource, context)
         if not result.allowed:
             return access_denied(denial_message(session, action, resource, result.decision))
     return None
+
+
+def _held(session: Session, region: str, service: str, reason: str) -> Response:
+    """A call with no network path: held until the function has timed out (``vpc_reach.hold``)."""
+    _log.warning(
+        "function %s cannot reach %s from its VPC (%s): the call hangs until the function times out",
+        session.session_name,
+        service,
+        reason,
+    )
+    vpc_reach.hold(session.account_id, region, session.session_name)
+    body = json.dumps({"message": f"connect timeout: {reason}"})
+    return Response(body, status=504, content_type="application/json")
 
 
 def access_denied(message: str) -> Response:

@@ -202,6 +202,7 @@ PROFILE_GROUPS = (
     ("Logs", ("log_retention_days",)),
     ("Alarm thresholds", tuple(k for k in OVERRIDABLE if k.startswith("alarm_"))),
     ("Access (authorization)", ("auth", "auth_ttl_s", "cognito_token_use")),
+    ("Network", ("network", "vpc_id", "subnet_ids")),
 )
 # EnvironmentAdmin's read-only fields showing PROFILE_GROUPS, in the same order.
 PROFILE_FIELDS = (
@@ -211,6 +212,7 @@ PROFILE_FIELDS = (
     "profile_logs",
     "profile_alarms",
     "profile_access",
+    "profile_network",
 )
 
 
@@ -278,6 +280,7 @@ class EnvironmentAdmin(ConsolePageAdmin):
     profile_logs = _profile_table(PROFILE_GROUPS[3][1])
     profile_alarms = _profile_table(PROFILE_GROUPS[4][1])
     profile_access = _profile_table(PROFILE_GROUPS[5][1])
+    profile_network = _profile_table(PROFILE_GROUPS[6][1])
     readonly_fields = (
         "status",
         "outputs",

@@ -200,7 +200,7 @@ class _Run:
             calls=event.calls,
             diffs=jsonable([d.to_dict() for d in event.diffs]),
             error=event.error or "",
-            detail=event.detail or "",
+            detail=event.detail,
         )
         if time.monotonic() - self.last_beat >= 2.0:
             Deployment.objects.filter(pk=self.dep.pk).update(heartbeat_at=timezone.now())

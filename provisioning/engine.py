@@ -41,7 +41,7 @@ class StepEvent:
     calls: int = 0
     error: str | None = None
     diffs: tuple[FieldDiff, ...] = ()
-    detail: str | None = None  # e.g. the wait for API Gateway's quota (R-FLEET-1)
+    detail: str = ""  # what the resource noted, and its waits for quota tokens (R-FLEET-1)
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Step:
     diffs: list[FieldDiff] = field(default_factory=list)
     error: str | None = None
     quota_wait_s: float = 0.0
-    detail: str | None = None
+    detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -160,8 +160,18 @@ class Engine:
     def apply(self) -> RunResult:
         return self._run("apply", self.deps, lambda ctx, r: converge(r, ctx))
 
-    def destroy(self, backup: bool = True) -> RunResult:
-        """Remove every resource of the environment in reverse order (R-OPS-4)."""
+    def destroy(
+        self,
+        backup: bool = True,
+        *,
+        eni_release_timeout_s: float | None = None,
+        eni_poll_s: float | None = None,
+    ) -> RunResult:
+        """Remove every resource of the environment in reverse order (R-OPS-4).
+
+        In vpc mode the security group and subnets wait for Lambda to release its network
+        interfaces (R-NET-4), polling every `eni_poll_s` for at most `eni_release_timeout_s`
+        (defaults in `resources.network`); a run that times out is resumed by running it again."""
         if self.spec.protected:
             raise DestroyRefused(
                 f"environment {self.spec.suffix} has deletion protection (stage {self.spec.stage}); "
@@ -170,7 +180,12 @@ class Engine:
         own = {k: r for k, r in self.resources.items() if not r.shared}
         dependents = graph.reverse(self.deps)
         deps = {k: {d for d in dependents[k] if d in own} for k in own}
-        return self._run("destroy", deps, lambda ctx, r: remove(r, ctx), options={"backup": backup})
+        options: dict[str, Any] = {"backup": backup}
+        if eni_release_timeout_s is not None:
+            options["eni_release_timeout_s"] = eni_release_timeout_s
+        if eni_poll_s is not None:
+            options["eni_poll_s"] = eni_poll_s
+        return self._run("destroy", deps, lambda ctx, r: remove(r, ctx), options=options)
 
     # --- machinery -------------------------------------------------------------------------
     @staticmethod
@@ -228,7 +243,7 @@ class Engine:
                 diffs=list(outcome.diffs) if outcome else [],
                 error=_describe(node.error) if node.error else None,
                 quota_wait_s=sum(w.seconds for w in waits),
-                detail=_describe_waits(waits),
+                detail="; ".join(filter(None, [ctx.details.get(node.key, ""), _describe_waits(waits)])),
             )
             if node.status == "skipped":
                 step.error = "skipped: a resource it depends on failed"
@@ -281,10 +296,10 @@ class Engine:
         return {k: v for k, v in outputs.items() if v is not None}
 
 
-def _describe_waits(waits: list[Wait]) -> str | None:
+def _describe_waits(waits: list[Wait]) -> str:
     """"waited 7.9 s for API Gateway's quota (CreateRestApi) over 2 calls": why a step was slow."""
     if not waits:
-        return None
+        return ""
     total = sum(w.seconds for w in waits)
     longest = max(waits, key=lambda w: w.seconds)
     calls = f" over {len(waits)} calls" if len(waits) > 1 else ""

@@ -37,6 +37,11 @@ TAG_RULE = (
     f"at most {TAG_VALUE_MAX} characters: letters (any language), digits, spaces and _ . : / = + - @ "
     "(AWS's tag rule; no tabs, newlines or other control characters)"
 )
+# R-NET-1: an existing VPC and its subnets, adopted in vpc mode (AWS's id forms: 8 or 17 hex digits).
+VPC_ID_RE = re.compile(r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$")
+SUBNET_ID_RE = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
+NETWORK_MODES = ("public", "vpc")
+MIN_SUBNETS = 2  # Lambda's advice: subnets in at least two Availability Zones for high availability
 ORIGIN_RE = re.compile(r"^(\*|https?://[a-z0-9.-]+(:\d{1,5})?)$")
 # The function's code (R-REL-1): an artifact named by the hex SHA-256 of its zip, and its handler.
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -131,6 +136,11 @@ class Settings:
     auth: str = "api_key"
     auth_ttl_s: int = 300  # the authorizer's result cache (token, cognito): API Gateway's 0..3600
     cognito_token_use: str = "id"
+    # R-NET-1: where the function runs. "public": Lambda's own network; "vpc": private subnets
+    # with a DynamoDB gateway endpoint, envport's VPC, or the one named by vpc_id/subnet_ids.
+    network: str = "public"
+    vpc_id: str = ""  # an existing VPC to adopt (never deleted); empty: envport makes one
+    subnet_ids: tuple[str, ...] = ()  # with vpc_id: its subnets the function runs in
 
 
 PROFILES: dict[str, Settings] = {
@@ -239,6 +249,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "log_level": LOG_LEVELS,
     "auth": AUTH_MODES,
     "cognito_token_use": COGNITO_TOKEN_USES,
+    "network": NETWORK_MODES,
 }
 _BOOLS = ("pitr", "deletion_protection")
 OVERRIDABLE: tuple[str, ...] = tuple(f.name for f in fields(Settings))
@@ -253,6 +264,16 @@ def describe_allowed(key: str) -> str:
         return "one of " + ", ".join(str(c) for c in _CHOICES[key])
     if key in _BOOLS:
         return "true or false"
+    if key == "vpc_id":
+        return (
+            "an existing VPC's id (vpc- and 8 or 17 hex digits), with subnet_ids, only with network=vpc; "
+            "or empty"
+        )
+    if key == "subnet_ids":
+        return (
+            f"at least {MIN_SUBNETS} distinct subnet ids of vpc_id (subnet- and 8 or 17 hex digits), "
+            "comma-separated, only with vpc_id; or empty"
+        )
     return "one of the override keys: " + ", ".join(OVERRIDABLE)
 
 
@@ -276,16 +297,31 @@ def parse_override(key: str, raw: Any) -> Any:
         if not re.fullmatch(r"-?\d+", text):
             raise ValueError(raw)
         return int(text)
+    if key == "network":
+        return str(raw).strip().lower()
     if key in _CHOICES:
         if key in ("billing_mode", "log_level"):
             return str(raw).strip().upper()
         if key in ("auth", "cognito_token_use"):
             return str(raw).strip().lower()
         return raw
+    if key == "vpc_id":
+        return str(raw).strip()
+    if key == "subnet_ids":
+        items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+        return tuple(str(item).strip() for item in items if str(item).strip())
     raise KeyError(key)
 
 
 def _check_setting(key: str, value: Any) -> bool:
+    if key == "vpc_id":
+        return value == "" or bool(VPC_ID_RE.fullmatch(value))
+    if key == "subnet_ids":
+        return not value or (
+            len(value) >= MIN_SUBNETS
+            and len(set(value)) == len(value)
+            and all(SUBNET_ID_RE.fullmatch(item) for item in value)
+        )
     if key in _BOOLS:
         return isinstance(value, bool)
     if key in _INT_RANGES:
@@ -525,6 +561,7 @@ def build_spec(
                 "throttle_burst", settings.throttle_burst, f"at least the rate ({settings.throttle_rate})"
             )
         )
+    problems.extend(_network_problems(settings, {p.field for p in problems}))
     if settings.billing_mode == "PROVISIONED":
         if settings.max_read_capacity < settings.read_capacity:
             problems.append(
@@ -558,6 +595,27 @@ def build_spec(
         artifact_sha256=artifact_sha256 or None,
         handler=handler or None,
     )
+
+
+def _network_problems(settings: Settings, already: set[str]) -> list[Problem]:
+    """R-NET-1: an adopted VPC is named whole (the VPC and its subnets) and only in vpc mode."""
+    if already & {"network", "vpc_id", "subnet_ids"}:
+        return []
+    problems = []
+    together = "vpc_id and subnet_ids together (an existing VPC and its subnets), or neither"
+    if settings.vpc_id and not settings.subnet_ids:
+        problems.append(Problem("subnet_ids", [], together))
+    if settings.subnet_ids and not settings.vpc_id:
+        problems.append(Problem("vpc_id", "", together))
+    if settings.network != "vpc" and (settings.vpc_id or settings.subnet_ids):
+        problems.append(
+            Problem(
+                "network",
+                settings.network,
+                "vpc when vpc_id or subnet_ids are set (they name the VPC to run in)",
+            )
+        )
+    return problems
 
 
 def _code_problems(artifact_sha256: object, handler: object) -> list[Problem]:

@@ -352,6 +352,24 @@ def environment_context(request: HttpRequest, env: Environment) -> dict[str, Any
             "version": outputs.get("serving_version"),
         },
         "releases": list(runs.filter(kind__in=RELEASE_KINDS).order_by("-created_at", "-id")[:5]),
+        "network": network_summary(env, outputs),
+    }
+
+
+def network_summary(env: Environment, outputs: dict[str, Any]) -> dict[str, Any]:
+    """Where the function runs (R-NET-1): public, or a VPC (envport's or adopted) with its subnets
+    and DynamoDB endpoint, as provisioned (outputs) or, before that, as asked for (settings)."""
+    try:
+        settings = env.spec().settings
+    except SpecError:
+        return {"mode": "invalid"}
+    return {
+        "mode": settings.network,
+        "adopted": bool(settings.vpc_id),
+        "vpc_id": outputs.get("vpc_id") or settings.vpc_id,
+        "subnet_ids": outputs.get("subnet_ids") or list(settings.subnet_ids),
+        "security_group_id": outputs.get("security_group_id"),
+        "endpoint_id": outputs.get("dynamodb_endpoint_id"),
     }
 
 

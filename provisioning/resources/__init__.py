@@ -17,6 +17,7 @@ def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
     from .function import Function
     from .kms_key import KmsKey
     from .log_group import access_log_group, function_log_group
+    from .network import network_resources
     from .permission import InvokePermission
     from .rest_api import RestApi
     from .role import FunctionRole
@@ -53,4 +54,5 @@ def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
     ]
     if spec.kms_key_arn is None:
         resources.insert(0, KmsKey())
+    resources.extend(network_resources(spec))  # vpc mode only (R-NET-1, R-NET-2)
     return resources

@@ -61,6 +61,8 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)
     attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)  # run-level facts, e.g. the teardown backup
+    # What a resource's step did beyond its action, shown with the step (e.g. an ENI wait).
+    details: dict[str, str] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -66,7 +66,18 @@ _IAM_NOT_READY = (
 class Function(Resource):
     key = "function"
     kind = "lambda-function"
-    depends_on = ("function_role", "dlq", "function_log_group", "kms_key", "artifact_bucket")
+    # In vpc mode (R-NET-1) also its subnets, security group and DynamoDB endpoint: a function
+    # put in a VPC before its endpoint exists would answer its first calls with timeouts.
+    depends_on = (
+        "function_role",
+        "dlq",
+        "function_log_group",
+        "kms_key",
+        "artifact_bucket",
+        "subnets",
+        "security_group",
+        "dynamodb_endpoint",
+    )
 
     # --- read ---
     def observe(self, ctx: Context) -> Observed | None:
@@ -96,6 +107,11 @@ class Function(Resource):
             **{f"LoggingConfig.{name}": logging_config.get(name, MISSING) for name in LOGGING_FIELDS},
             "CodeSha256": config.get("CodeSha256", MISSING),
             "tags": user_tags(response.get("Tags")),
+            # AWS answers empty lists (or no VpcConfig at all) for a function outside any VPC.
+            "VpcConfig.SubnetIds": sorted((config.get("VpcConfig") or {}).get("SubnetIds") or []),
+            "VpcConfig.SecurityGroupIds": sorted(
+                (config.get("VpcConfig") or {}).get("SecurityGroupIds") or []
+            ),
         }
         return Observed(state=state, attrs=_attrs(config))
 
@@ -126,6 +142,7 @@ class Function(Resource):
             "LoggingConfig.SystemLogLevel": "INFO",
             "CodeSha256": function_code(ctx).sha256_b64,
             "tags": ctx.tag_dict,
+            **_vpc_config(ctx),
         }
 
     # --- write ---
@@ -257,9 +274,25 @@ def _config_params(desired: dict[str, Any], fields: set[str]) -> dict[str, Any]:
         params["TracingConfig"] = {"Mode": desired["TracingConfig.Mode"]}
     if "DeadLetterConfig.TargetArn" in fields:
         params["DeadLetterConfig"] = {"TargetArn": desired["DeadLetterConfig.TargetArn"]}
+    if "VpcConfig.SubnetIds" in fields or "VpcConfig.SecurityGroupIds" in fields:
+        params["VpcConfig"] = {
+            "SubnetIds": desired["VpcConfig.SubnetIds"],
+            "SecurityGroupIds": desired["VpcConfig.SecurityGroupIds"],
+        }
     if any(f"LoggingConfig.{name}" in fields for name in LOGGING_FIELDS):
         params["LoggingConfig"] = {name: desired[f"LoggingConfig.{name}"] for name in LOGGING_FIELDS}
     return params
+
+
+def _vpc_config(ctx: Context) -> dict[str, Any]:
+    """R-NET-1: the subnets and the security group in vpc mode; empty lists leave (or stay out of) a VPC."""
+    if ctx.spec.settings.network != "vpc":
+        return {"VpcConfig.SubnetIds": [], "VpcConfig.SecurityGroupIds": []}
+    subnets, group = ctx.attr("subnets", "ids"), ctx.attr("security_group", "id")
+    return {
+        "VpcConfig.SubnetIds": UNKNOWN if subnets == UNKNOWN else sorted(subnets),
+        "VpcConfig.SecurityGroupIds": UNKNOWN if group == UNKNOWN else [group],
+    }
 
 
 def _require_known(ctx: Context, desired: dict[str, Any]) -> None:

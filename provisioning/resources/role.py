@@ -18,17 +18,16 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from ..aws import error_code
-from ..names import INDEX_NAME
 from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, key_value_list, repair_tags, user_tags
+from .data_access import INDEX_ACTIONS, TABLE_ACTIONS, data_grants
+from .network import eni_statements
 
 POLICY_VERSION = "2012-10-17"
 TRUSTED_SERVICE = "lambda.amazonaws.com"
 TRUST_FIELD = "AssumeRolePolicyDocument"
 STATEMENT_PREFIX = "policy.Statement["
-# The DynamoDB calls lambda_bundle/store.py makes: get_item, put_item (create and conditional
-# replace), delete_item on the table, and query on the listing index. No UpdateItem, no Scan.
-TABLE_ACTIONS = ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem")
-INDEX_ACTIONS = ("dynamodb:Query",)
+# The DynamoDB grants live in data_access: the VPC endpoint's policy is built from the same list.
+__all__ = ["INDEX_ACTIONS", "TABLE_ACTIONS", "FunctionRole", "policy_statements", "trust_policy"]
 _LIST_KEYS = ("Action", "NotAction", "Resource", "NotResource")
 
 
@@ -45,10 +44,8 @@ def trust_policy() -> dict[str, Any]:
 def policy_statements(ctx: Context) -> list[dict[str, Any]]:
     """R-IAM-1: the inline policy's statements. A resource not known yet is UNKNOWN."""
     log_group = ctx.log_group_arn(ctx.names.function_log_group)
-    index = f"{ctx.table_arn}/index/{INDEX_NAME}"
     return [
-        _allow("ReadWriteDeleteItemsInOwnTable", TABLE_ACTIONS, [ctx.table_arn]),
-        _allow("ListItemsNewestFirstViaCreatedAtIndex", INDEX_ACTIONS, [index]),
+        *(_allow(grant.sid, grant.actions, list(grant.resources)) for grant in data_grants(ctx)),
         _allow(
             "WriteOwnLogStreamsGroupIsPreCreated",
             ("logs:CreateLogStream", "logs:PutLogEvents"),
@@ -61,6 +58,7 @@ def policy_statements(ctx: Context) -> list[dict[str, Any]]:
         ),
         _allow("SendFailedAsyncEventsToOwnDlq", ("sqs:SendMessage",), [ctx.dlq_arn]),
         _allow("DecryptEnvVarsWithEnvironmentKey", ("kms:Decrypt",), [ctx.kms_key_arn]),
+        *eni_statements(ctx),
     ]
 
 
@@ -104,7 +102,8 @@ class FunctionRole(Resource):
     key = "function_role"
     kind = "iam-role"
     # kms:Decrypt needs the key's ARN; the engine drops the edge when the spec names its own key.
-    depends_on: ClassVar[tuple[str, ...]] = ("kms_key",)
+    # In vpc mode the ENI statements name the subnets and the security group (R-NET-3).
+    depends_on: ClassVar[tuple[str, ...]] = ("kms_key", "subnets", "security_group")
 
     # What differs between the CRUD function's role and the authorizer's (authorizer.py).
     def role_name(self, ctx: Context) -> str:

@@ -428,6 +428,8 @@ def test_function_created_with_every_requirement_value(deps: Context, key_arn: s
     }  # fmt: skip
     assert set(Function.depends_on) == {
         "function_role", "dlq", "function_log_group", "kms_key", "artifact_bucket",
+        # vpc mode's network (the engine drops these edges in public mode)
+        "subnets", "security_group", "dynamodb_endpoint",
     }  # fmt: skip
 
 

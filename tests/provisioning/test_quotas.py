@@ -273,7 +273,7 @@ def test_every_call_of_the_engine_passes_the_limiter(mocked_aws: None, spec: Env
     plan = Engine(spec, clients=clients, sleep=lambda _s: None).plan()
     step = next(s for s in plan.steps if s.resource == "rest_api")
     assert step.quota_wait_s > 0
-    assert step.detail is not None and "API Gateway's quota (GetResources)" in step.detail
+    assert "API Gateway's quota (GetResources)" in step.detail
 
 
 def test_unreachable_redis_falls_back_to_the_process_buckets() -> None:
