@@ -74,6 +74,35 @@ def usage() -> list[dict[str, object]]:
     ]
 
 
+WAIT_SHOWN_S = 0.5  # shorter waits come and go between two polls of the live page
+
+
+def waiter_of(dep: Deployment) -> str:
+    """How a run names itself among a bucket's waiting calls (see `waiting_of`)."""
+    return f"deployment:{dep.pk}"
+
+
+def waiting_of(dep: Deployment) -> list[dict[str, object]]:
+    """The run's calls waiting for a quota token now, for longer than WAIT_SHOWN_S: its step
+    (resource), the quota and for how long, longest first (R-FLEET-1). Read-only."""
+    found = limiter()
+    if found is None:
+        return []
+    try:
+        states = found.snapshot()
+    except Exception as exc:  # Redis down or slow: the page still answers
+        log.warning("quota buckets unreadable: %s", exc)
+        return []
+    prefix = waiter_of(dep) + "/"
+    waits = sorted(
+        (-seconds, who[len(prefix) :], state.quota.label)
+        for state in states
+        for who, seconds in state.named
+        if who.startswith(prefix) and seconds >= WAIT_SHOWN_S
+    )
+    return [{"resource": node, "quota": label, "seconds": round(-neg, 1)} for neg, node, label in waits]
+
+
 @functools.cache
 def read_store() -> ReadStore:
     url = settings.ENVPORT_QUOTA_REDIS_URL

@@ -150,8 +150,9 @@ class Buckets(Protocol):
         refused with a hint of when to ask again (a sweep, while the bucket is below its reserve)."""
         ...
 
-    def enter(self, key: str, token: str, priority: str) -> None:
-        """A call starts waiting on bucket `key` (shown in `snapshot`, never affects a grant)."""
+    def enter(self, key: str, token: str, priority: str, who: str = "") -> None:
+        """A call starts waiting on bucket `key` (shown in `snapshot`, never affects a grant);
+        `who` names it for the console (the run and its step), "" for nobody in particular."""
         ...
 
     def leave(self, key: str, token: str) -> None:
@@ -167,7 +168,8 @@ class BucketState:
     """One bucket as an operator reads it: tokens left of its burst, its rate, who waits on it.
 
     `tokens` is the level refilled up to now (negative: operators' debt, that many calls already
-    promised a slot); `oldest_wait_s` is how long the longest-waiting call has waited."""
+    promised a slot); `oldest_wait_s` is how long the longest-waiting call has waited; `named` is
+    (who, seconds waited) of the waiting calls that said who they are."""
 
     key: str
     tokens: float
@@ -175,6 +177,7 @@ class BucketState:
     rate: float
     waiting: Mapping[str, int]
     oldest_wait_s: float | None
+    named: tuple[tuple[str, float], ...] = ()
 
     @property
     def account(self) -> str:
@@ -199,14 +202,18 @@ def _state(
     then: float,
     rate: float,
     burst: float,
-    waiters: list[tuple[str, float]],
+    waiters: list[tuple[str, float, str]],
     now: float,
 ) -> BucketState:
-    """A bucket's state refilled up to `now`, from what either store holds (same rule as a take)."""
+    """A bucket's state refilled up to `now`, from what either store holds (same rule as a take);
+    `waiters` are (priority, since, who)."""
     level = min(burst, tokens + max(0.0, now - then) * rate)
-    waiting = {p: sum(1 for w, _ in waiters if w == p) for p in PRIORITIES}
-    oldest = max((now - since for _, since in waiters), default=None)
-    return BucketState(key, level, burst, rate, waiting, None if oldest is None else max(0.0, oldest))
+    waiting = {p: sum(1 for w, _, _ in waiters if w == p) for p in PRIORITIES}
+    oldest = max((now - since for _, since, _ in waiters), default=None)
+    named = tuple((who, max(0.0, now - since)) for _, since, who in waiters if who)
+    return BucketState(
+        key, level, burst, rate, waiting, None if oldest is None else max(0.0, oldest), named
+    )
 
 
 def _take(tokens: float, rate: float, priority: str, reserve: float) -> tuple[float, bool, float]:
@@ -227,7 +234,7 @@ class LocalBuckets:
         self._lock = threading.Lock()
         self._state: dict[str, tuple[float, float]] = {}
         self._quotas: dict[str, Quota] = {}
-        self._waiting: dict[str, dict[str, tuple[str, float]]] = {}
+        self._waiting: dict[str, dict[str, tuple[str, float, str]]] = {}
 
     def take(self, key: str, quota: Quota, priority: str, reserve: float) -> tuple[bool, float]:
         with self._lock:
@@ -239,9 +246,9 @@ class LocalBuckets:
             self._quotas[key] = quota
             return granted, wait
 
-    def enter(self, key: str, token: str, priority: str) -> None:
+    def enter(self, key: str, token: str, priority: str, who: str = "") -> None:
         with self._lock:
-            self._waiting.setdefault(key, {})[token] = (priority, self._clock())
+            self._waiting.setdefault(key, {})[token] = (priority, self._clock(), who)
 
     def leave(self, key: str, token: str) -> None:
         with self._lock:
@@ -300,7 +307,7 @@ redis.call('SADD', KEYS[2], ARGV[5])
 return {granted, string.format('%.6f', wait)}
 """
 
-# KEYS[1]: a bucket's waiting calls (member "priority:token", score: when it started, Redis's
+# KEYS[1]: a bucket's waiting calls (member "priority:token:who", score: when it started, Redis's
 # clock), KEYS[2]: the index of buckets. A waiter whose process died is forgotten after STALE_S.
 _ENTER_SCRIPT = """
 local t = redis.call('TIME')
@@ -343,6 +350,7 @@ class RedisBuckets:
         self._index = prefix + "index"
         self._waiting_prefix = prefix + "waiting:"
         self._fallback = LocalBuckets()
+        self._members: dict[str, str] = {}  # token -> its member in the waiting set, until it leaves
         self._warned = False
 
     @classmethod
@@ -381,22 +389,25 @@ class RedisBuckets:
         value = self._redis.hget(self._prefix + key, "tokens")
         return None if value is None else float(value)
 
-    def enter(self, key: str, token: str, priority: str) -> None:
+    def enter(self, key: str, token: str, priority: str, who: str = "") -> None:
         """Shown to operators only: Redis unreachable, the wait goes unlisted (never fails a call)."""
         import redis
 
+        self._members[token] = f"{priority}:{token}:{who}"
         try:
             self._enter(
-                keys=[self._waiting_prefix + key, self._index], args=[f"{priority}:{token}", STALE_S, key]
+                keys=[self._waiting_prefix + key, self._index], args=[self._members[token], STALE_S, key]
             )
         except redis.exceptions.ConnectionError:
-            self._fallback.enter(key, token, priority)
+            self._fallback.enter(key, token, priority, who)
 
     def leave(self, key: str, token: str) -> None:
         import redis
 
-        with contextlib.suppress(redis.exceptions.ConnectionError):
-            self._redis.zrem(self._waiting_prefix + key, *(f"{p}:{token}" for p in PRIORITIES))
+        member = self._members.pop(token, None)
+        if member is not None:
+            with contextlib.suppress(redis.exceptions.ConnectionError):
+                self._redis.zrem(self._waiting_prefix + key, member)
         self._fallback.leave(key, token)
 
     def snapshot(self) -> list[BucketState]:
@@ -406,9 +417,7 @@ class RedisBuckets:
         states = []
         for raw_key, tokens, then, rate, burst, flat in reply[1:]:
             key = _text(raw_key)
-            waiters = [
-                (_text(flat[i]).partition(":")[0], float(flat[i + 1])) for i in range(0, len(flat), 2)
-            ]
+            waiters = [_waiter(_text(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
             if tokens is None or rate is None:  # only waiters left (the bucket expired meanwhile)
                 states.append(_state(key, 0.0, now, 0.0, 0.0, waiters, now))
                 continue
@@ -418,6 +427,12 @@ class RedisBuckets:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _waiter(member: str, since: float) -> tuple[str, float, str]:
+    """(priority, since, who) of a waiting set's member "priority:token:who"."""
+    priority, _, rest = member.partition(":")
+    return priority, since, rest.partition(":")[2]
 
 
 @dataclass(frozen=True)
@@ -470,14 +485,17 @@ class RateLimiter:
         """What the console shows (R-FLEET-1): each bucket's use and waiting calls; takes nothing."""
         return self.buckets.snapshot()
 
-    def acquire(self, account: str, region: str, service: str, operation: str, priority: str) -> Wait | None:
-        """Block until the call may go; the longest wait, or None if it went at once."""
+    def acquire(
+        self, account: str, region: str, service: str, operation: str, priority: str, who: str = ""
+    ) -> Wait | None:
+        """Block until the call may go; the longest wait, or None if it went at once. `who` names
+        the caller among a bucket's waiting calls in `snapshot` (the console's live "waiting")."""
         if priority not in PRIORITIES:
             raise ValueError(f"priority {priority!r}: one of {', '.join(PRIORITIES)}")
         longest: Wait | None = None
         for published in self.table.quotas_for(account, service, operation):
             quota = self._careful(published)
-            waited = self._take(self.key(account, region, quota), quota, priority)
+            waited = self._take(self.key(account, region, quota), quota, priority, who)
             if waited > 0 and (longest is None or waited > longest.seconds):
                 longest = Wait(waited, quota)
         return longest
@@ -491,7 +509,7 @@ class RateLimiter:
             period += self.jitter_s
         return Quota(published.name, 1 / period, published.burst)
 
-    def _take(self, key: str, quota: Quota, priority: str) -> float:
+    def _take(self, key: str, quota: Quota, priority: str, who: str = "") -> float:
         reserve = self.reserve * quota.burst if quota.burst > 1 else 0.0
         started, token = time.monotonic(), ""
         try:
@@ -501,7 +519,7 @@ class RateLimiter:
                     return time.monotonic() - started if token else 0.0
                 if not token:  # listed among the bucket's waiting calls while it sleeps
                     token = uuid.uuid4().hex
-                    self.buckets.enter(key, token, priority)
+                    self.buckets.enter(key, token, priority, who)
                 if granted:
                     self.sleep(wait)
                     return time.monotonic() - started

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
-from portal import actions
+from portal import actions, quotas
 from portal import dispatch as dispatcher
 from portal.access import access_summary
 from portal.documents import release_fields
@@ -386,6 +386,8 @@ def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
     elapsed = ((dep.finished_at or now) - (dep.started_at or dep.created_at)).total_seconds()
     done = len(steps)
     percent = 100 if finished else (min(99, round(100 * done / total)) if total else None)
+    # R-FLEET-1: a step blocked on an AWS quota says so while it waits, not only once it ends
+    waiting = quotas.waiting_of(dep) if dep.status == Status.RUNNING else []
     parts = {
         "dep": dep,
         "steps": steps,
@@ -395,7 +397,10 @@ def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
         "finished": finished,
         "elapsed_s": round(max(elapsed, 0.0), 1),
         "progress": {"done": done, "total": total, "percent": percent},
-        "message": _message(dep, done, total, elapsed, checks),
+        "message": _message(dep, done, total, elapsed, checks) + "".join(
+            f" {w['resource'] or 'A call'}: waiting for {w['quota']} since {w['seconds']} s." for w in waiting
+        ),
+        "waiting": waiting,
         "timeline": timeline(steps),
         "calls": sorted((dep.calls_by_operation or {}).items(), key=lambda kv: (-kv[1], kv[0])),
         "hint": hint_for(dep.error) if dep.error else "",
@@ -482,6 +487,7 @@ def live_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRes
             "elapsed_s": parts["elapsed_s"],
             "progress": parts["progress"],
             "message": parts["message"],
+            "waiting": parts["waiting"],
             "steps": [
                 {
                     "position": s.position,

@@ -37,29 +37,31 @@ class Clock:
 
 
 @pytest.fixture
-def busy_limiter(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The process's limiter with CreateRestApi's token taken and one operator and one sweep call
-    blocked waiting for the next (their sleep holds until the test lets them go)."""
+def blocked(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`blocked(who)`: the process's limiter with CreateRestApi's token taken and one operator
+    call (named `who`) and one sweep call blocked waiting for the next, 3.2 s into their wait
+    (their sleep holds until the test ends)."""
     clock, release = Clock(), threading.Event()
     limiter = RateLimiter(
         QuotaTable(), LocalBuckets(clock), margin=0, jitter_s=0, sleep=lambda s: release.wait(10)
     )
     monkeypatch.setattr(quotas, "limiter", lambda: limiter)
-    limiter.acquire(ACCOUNT, "us-east-1", "apigateway", "CreateRestApi", OPERATOR)
-    callers = [
-        threading.Thread(
-            target=limiter.acquire, args=(ACCOUNT, "us-east-1", "apigateway", "CreateRestApi", p)
-        )
-        for p in (OPERATOR, SWEEP)
-    ]
-    for caller in callers:
-        caller.start()
-    deadline = time.monotonic() + 10
-    while sum(s.waiting_total for s in limiter.snapshot()) < 2:
-        assert time.monotonic() < deadline, "the two calls never started waiting"
-        time.sleep(0.01)
-    clock.now += 3.2
-    yield limiter
+    callers: list[threading.Thread] = []
+
+    def block(who: str = "") -> RateLimiter:
+        limiter.acquire(ACCOUNT, "us-east-1", "apigateway", "CreateRestApi", OPERATOR)
+        for priority, name in ((OPERATOR, who), (SWEEP, "")):
+            args = (ACCOUNT, "us-east-1", "apigateway", "CreateRestApi", priority, name)
+            callers.append(threading.Thread(target=limiter.acquire, args=args))
+            callers[-1].start()
+        deadline = time.monotonic() + 10
+        while sum(s.waiting_total for s in limiter.snapshot()) < 2:
+            assert time.monotonic() < deadline, "the two calls never started waiting"
+            time.sleep(0.01)
+        clock.now += 3.2
+        return limiter
+
+    yield block
     clock.now += 3600  # every bucket full again: the sweep's next ask is granted
     release.set()
     for caller in callers:
@@ -67,13 +69,14 @@ def busy_limiter(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 # R-FLEET-1
-def test_overview_shows_quota_use_and_waiting_calls(login, busy_limiter):
-    states = {s.quota.name: s for s in busy_limiter.snapshot()}
+def test_overview_shows_quota_use_and_waiting_calls(login, blocked):
+    limiter = blocked()
+    states = {s.quota.name: s for s in limiter.snapshot()}
     rest_api = states["apigateway.CreateRestApi"]
     assert rest_api.waiting == {OPERATOR: 1, SWEEP: 1} and rest_api.oldest_wait_s == pytest.approx(3.2)
     assert rest_api.tokens == pytest.approx(-1 + 3.2 / 3)  # the operator's debt, refilled 3.2 s
-    before = busy_limiter.snapshot()
-    assert busy_limiter.snapshot() == before  # reading takes no token
+    before = limiter.snapshot()
+    assert limiter.snapshot() == before  # reading takes no token
 
     page = login("viewer").get(reverse("admin:index")).content.decode()
     panel = page[page.index('id="ep-quotas"') :]
@@ -85,6 +88,26 @@ def test_overview_shows_quota_use_and_waiting_calls(login, busy_limiter):
     row = row[: row.index("</tr>")]
     assert "0.1 / 1" in row and "1 per 3 s" in row and "<td>1</td><td>1</td><td>3.2 s</td>" in row
     assert "API Gateway&#x27;s quota (all calls)" in panel and "10 per s" in panel
+
+
+# R-FLEET-1
+def test_a_running_step_says_it_waits_for_a_quota(login, blocked):
+    env = Environment.objects.create(suffix="waits1", stage="dev", status="provisioning")
+    dep = Deployment.objects.create(
+        environment=env, kind="provision", status="running", started_at=timezone.now()
+    )
+    blocked(quotas.waiter_of(dep) + "/rest_api")
+    client = login("viewer")
+    live = client.get(reverse("admin:portal_deployment_live", args=[dep.pk])).json()
+    assert live["waiting"] == [
+        {"resource": "rest_api", "quota": "API Gateway's quota (CreateRestApi)", "seconds": 3.2}
+    ]
+    assert "rest_api: waiting for API Gateway's quota (CreateRestApi) since 3.2 s." in live["message"]
+    page = client.get(reverse("admin:portal_deployment_change", args=[dep.pk])).content.decode()
+    assert "rest_api: waiting for API Gateway&#x27;s quota (CreateRestApi) since 3.2 s." in page
+    elsewhere = Environment.objects.create(suffix="waits2", stage="dev", status="ready")
+    other = Deployment.objects.create(environment=elsewhere, kind="drift", status="running")
+    assert client.get(reverse("admin:portal_deployment_live", args=[other.pk])).json()["waiting"] == []
 
 
 def test_overview_without_quotas_says_so(login, monkeypatch):
