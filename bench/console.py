@@ -82,6 +82,7 @@ def populate(n: int) -> dict[str, Any]:
                 "api_key_id": "k",
             },
             expires_at=now + dt.timedelta(hours=(i % 200)) if i % 4 == 0 else None,
+            artifact_sha256=f"{i % 7:064x}",  # every environment serves code: the release page lists them
         )
         for i in range(n)
     )

@@ -231,6 +231,7 @@ def reveal_key_view(model_admin: Any, request: HttpRequest, object_id: str) -> H
 
 # --- releases (R-REL) ------------------------------------------------------------------------
 RELEASE_FIELDS = ("strategy", "percent", "bake", "interval")
+SOURCE_SUGGESTIONS = 30
 
 
 def release_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -252,7 +253,10 @@ def release_view(model_admin: Any, request: HttpRequest, object_id: str) -> Http
         "original": env,
         "title": f"Release to {env.suffix}",
         "artifacts": Artifact.objects.defer("data")[:30],
-        "sources": Environment.objects.exclude(pk=env.pk).exclude(artifact_sha256="").order_by("suffix"),
+        # R-FLEET-1: suggestions, not every environment of a fleet (any suffix may be typed)
+        "sources": Environment.objects.exclude(pk=env.pk)
+        .exclude(artifact_sha256="")
+        .order_by("-updated_at", "suffix")[:SOURCE_SUGGESTIONS],
         "kinds": releases.KINDS,
         "default": strategy,
         "serving_version": (env.outputs or {}).get("serving_version"),

@@ -239,3 +239,4 @@ def test_every_console_page_is_constant_from_10_to_1000_environments(login):
     assert {n: q for n, (q, _) in big.items()} == {n: q for n, (q, _) in small.items()}
     assert big["overview"][1] < 200_000  # attention (at most 50) and a page: not 1000 trend rows
     assert big["audit trail"][1] < 2 * small["audit trail"][1]  # 15 recent environments, not 1000
+    assert big["release page"][1] < 2 * small["release page"][1]  # 30 suggested sources, not 1000
