@@ -155,8 +155,7 @@ class Buckets(Protocol):
         `who` names it for the console (the run and its step), "" for nobody in particular."""
         ...
 
-    def leave(self, key: str, token: str) -> None:
-        ...
+    def leave(self, key: str, token: str) -> None: ...
 
     def snapshot(self) -> list[BucketState]:
         """Every bucket's level now and its waiting calls; read-only (takes no token)."""
@@ -211,9 +210,7 @@ def _state(
     waiting = {p: sum(1 for w, _, _ in waiters if w == p) for p in PRIORITIES}
     oldest = max((now - since for _, since, _ in waiters), default=None)
     named = tuple((who, max(0.0, now - since)) for _, since, who in waiters if who)
-    return BucketState(
-        key, level, burst, rate, waiting, None if oldest is None else max(0.0, oldest), named
-    )
+    return BucketState(key, level, burst, rate, waiting, None if oldest is None else max(0.0, oldest), named)
 
 
 def _take(tokens: float, rate: float, priority: str, reserve: float) -> tuple[float, bool, float]:
@@ -259,8 +256,13 @@ class LocalBuckets:
             now = self._clock()
             return [
                 _state(
-                    key, tokens, then, self._quotas[key].rate, self._quotas[key].burst,
-                    list(self._waiting.get(key, {}).values()), now,
+                    key,
+                    tokens,
+                    then,
+                    self._quotas[key].rate,
+                    self._quotas[key].burst,
+                    list(self._waiting.get(key, {}).values()),
+                    now,
                 )
                 for key, (tokens, then) in sorted(self._state.items())
             ]

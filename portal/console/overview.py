@@ -93,14 +93,11 @@ def ranked_runs(env_ids: list[int] | None = None) -> Any:
     )
     if env_ids is not None:
         runs = runs.filter(environment_id__in=env_ids)
-    return (
-        runs.annotate(
-            rank=Window(
-                RowNumber(), partition_by=[F("environment_id"), F("kind")], order_by=F("created_at").desc()
-            )
+    return runs.annotate(
+        rank=Window(
+            RowNumber(), partition_by=[F("environment_id"), F("kind")], order_by=F("created_at").desc()
         )
-        .filter(rank__lte=RUNS)
-    )
+    ).filter(rank__lte=RUNS)
 
 
 def series(env_ids: list[int] | None = None) -> dict[int, dict[str, list[float | None]]]:

@@ -401,9 +401,7 @@ def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
         "finished": finished,
         "elapsed_s": round(max(elapsed, 0.0), 1),
         "progress": {"done": done, "total": total, "percent": percent},
-        "message": _message(dep, done, total, elapsed, checks) + "".join(
-            f" {w['resource'] or 'A call'}: waiting for {w['quota']} since {w['seconds']} s." for w in waiting
-        ),
+        "message": _message(dep, done, total, elapsed, checks) + _waiting_note(waiting),
         "waiting": waiting,
         "timeline": timeline(steps),
         "calls": sorted((dep.calls_by_operation or {}).items(), key=lambda kv: (-kv[1], kv[0])),
@@ -445,6 +443,13 @@ def release_parts(dep: Deployment, now: Any) -> dict[str, Any]:
         "source_environment": (dep.options or {}).get("source_environment"),
         "chart": traffic_chart(points, until, rolled_back=dep.outcome == "rolled_back"),
     }
+
+
+def _waiting_note(waiting: list[dict[str, Any]]) -> str:
+    """Per blocked call: " rest_api: waiting for API Gateway's quota (CreateRestApi) since 3.2 s."."""
+    return "".join(
+        f" {w['resource'] or 'A call'}: waiting for {w['quota']} since {w['seconds']} s." for w in waiting
+    )
 
 
 def _message(dep: Deployment, done: int, total: int | None, elapsed: float, checks: list[Any]) -> str:
