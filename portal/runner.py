@@ -570,6 +570,7 @@ def run_deployment(deployment_id: int, progress: Callable[[Step], None] | None =
             limiter=quotas.limiter(),
             priority=quotas.priority_of(dep),
             shared=quotas.shared_reads(dep),
+            waiter=quotas.waiter_of(dep),
         )
         with _Heartbeat(dep.pk, settings.ENVPORT_HEARTBEAT_SECONDS):
             RUNNERS[dep.kind](run, spec, target, clients)

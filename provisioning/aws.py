@@ -164,14 +164,17 @@ class AwsClients:
         limiter: RateLimiter | None = None,
         priority: str = OPERATOR,
         shared: Any = None,
+        waiter: str = "",
     ) -> None:
         """`limiter`: the account-wide rate limiter every request passes (`priority`: an operator's
-        run or a sweep); `shared`: a sweep's `shared_reads.SharedReads`, None for a single run."""
+        run or a sweep); `shared`: a sweep's `shared_reads.SharedReads`, None for a single run;
+        `waiter`: how the run is named among a bucket's waiting calls ("<waiter>/<resource>")."""
         self.target = target
         self.recorder = recorder or CallRecorder()
         self.limiter = limiter
         self.priority = priority
         self.shared = shared
+        self.waiter = waiter
         self._hooks = hooks
         self._lock = threading.Lock()
         self._account_lock = threading.RLock()
@@ -261,7 +264,8 @@ class AwsClients:
         operation = event_name.rsplit(".", 1)[-1]
         if service == "sts" or not self.limiter.limits(service):
             return None
-        wait = self.limiter.acquire(self.account_id, self.region, service, operation, self.priority)
+        who = f"{self.waiter}/{self.recorder.node or ''}" if self.waiter else ""
+        wait = self.limiter.acquire(self.account_id, self.region, service, operation, self.priority, who)
         if wait is not None:
             self.recorder.waited(wait)
         return None

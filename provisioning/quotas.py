@@ -24,11 +24,13 @@ no burst for the per-operation quotas; a quota of one request per N seconds is a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -148,6 +150,68 @@ class Buckets(Protocol):
         refused with a hint of when to ask again (a sweep, while the bucket is below its reserve)."""
         ...
 
+    def enter(self, key: str, token: str, priority: str, who: str = "") -> None:
+        """A call starts waiting on bucket `key` (shown in `snapshot`, never affects a grant);
+        `who` names it for the console (the run and its step), "" for nobody in particular."""
+        ...
+
+    def leave(self, key: str, token: str) -> None: ...
+
+    def snapshot(self) -> list[BucketState]:
+        """Every bucket's level now and its waiting calls; read-only (takes no token)."""
+        ...
+
+
+@dataclass(frozen=True)
+class BucketState:
+    """One bucket as an operator reads it: tokens left of its burst, its rate, who waits on it.
+
+    `tokens` is the level refilled up to now (negative: operators' debt, that many calls already
+    promised a slot); `oldest_wait_s` is how long the longest-waiting call has waited; `named` is
+    (who, seconds waited) of the waiting calls that said who they are."""
+
+    key: str
+    tokens: float
+    burst: float
+    rate: float
+    waiting: Mapping[str, int]
+    oldest_wait_s: float | None
+    named: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def account(self) -> str:
+        return self.key.split(":", 2)[0]
+
+    @property
+    def region(self) -> str:
+        return self.key.split(":", 2)[1]
+
+    @property
+    def quota(self) -> Quota:
+        return Quota(self.key.split(":", 2)[2], self.rate, self.burst)
+
+    @property
+    def waiting_total(self) -> int:
+        return sum(self.waiting.values())
+
+
+def _state(
+    key: str,
+    tokens: float,
+    then: float,
+    rate: float,
+    burst: float,
+    waiters: list[tuple[str, float, str]],
+    now: float,
+) -> BucketState:
+    """A bucket's state refilled up to `now`, from what either store holds (same rule as a take);
+    `waiters` are (priority, since, who)."""
+    level = min(burst, tokens + max(0.0, now - then) * rate)
+    waiting = {p: sum(1 for w, _, _ in waiters if w == p) for p in PRIORITIES}
+    oldest = max((now - since for _, since, _ in waiters), default=None)
+    named = tuple((who, max(0.0, now - since)) for _, since, who in waiters if who)
+    return BucketState(key, level, burst, rate, waiting, None if oldest is None else max(0.0, oldest), named)
+
 
 def _take(tokens: float, rate: float, priority: str, reserve: float) -> tuple[float, bool, float]:
     """The one rule both stores apply (the Lua script below is its transcription)."""
@@ -166,6 +230,8 @@ class LocalBuckets:
         self._clock = clock
         self._lock = threading.Lock()
         self._state: dict[str, tuple[float, float]] = {}
+        self._quotas: dict[str, Quota] = {}
+        self._waiting: dict[str, dict[str, tuple[str, float, str]]] = {}
 
     def take(self, key: str, quota: Quota, priority: str, reserve: float) -> tuple[bool, float]:
         with self._lock:
@@ -174,7 +240,32 @@ class LocalBuckets:
             tokens = min(quota.burst, tokens + max(0.0, now - then) * quota.rate)
             tokens, granted, wait = _take(tokens, quota.rate, priority, reserve)
             self._state[key] = (tokens, now)
+            self._quotas[key] = quota
             return granted, wait
+
+    def enter(self, key: str, token: str, priority: str, who: str = "") -> None:
+        with self._lock:
+            self._waiting.setdefault(key, {})[token] = (priority, self._clock(), who)
+
+    def leave(self, key: str, token: str) -> None:
+        with self._lock:
+            self._waiting.get(key, {}).pop(token, None)
+
+    def snapshot(self) -> list[BucketState]:
+        with self._lock:
+            now = self._clock()
+            return [
+                _state(
+                    key,
+                    tokens,
+                    then,
+                    self._quotas[key].rate,
+                    self._quotas[key].burst,
+                    list(self._waiting.get(key, {}).values()),
+                    now,
+                )
+                for key, (tokens, then) in sorted(self._state.items())
+            ]
 
     def level(self, key: str) -> float | None:
         with self._lock:
@@ -211,10 +302,42 @@ elseif tokens >= 1 + reserve then
 else
   wait = (1 + reserve - tokens) / rate
 end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.6f', now))
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.6f', now),
+  'rate', ARGV[1], 'burst', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 60000)
+redis.call('SADD', KEYS[2], ARGV[5])
 return {granted, string.format('%.6f', wait)}
 """
+
+# KEYS[1]: a bucket's waiting calls (member "priority:token:who", score: when it started, Redis's
+# clock), KEYS[2]: the index of buckets. A waiter whose process died is forgotten after STALE_S.
+_ENTER_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[1], string.format('%.6f', now), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 1000))
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1
+"""
+
+# Read-only, one round trip: Redis's clock, then per bucket of the index its hash and its fresh
+# waiters. ARGV[1]: the key prefix, ARGV[2]: the waiting prefix, ARGV[3]: STALE_S.
+_SNAPSHOT_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local out = {string.format('%.6f', now)}
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local h = redis.call('HMGET', ARGV[1] .. key, 'tokens', 'ts', 'rate', 'burst')
+  local w = redis.call('ZRANGEBYSCORE', ARGV[2] .. key, now - tonumber(ARGV[3]), '+inf', 'WITHSCORES')
+  if h[1] or #w > 0 then
+    table.insert(out, {key, h[1] or false, h[2] or false, h[3] or false, h[4] or false, w})
+  end
+end
+return out
+"""
+
+STALE_S = 3600.0  # a wait longer than this is a crashed process's, not a call still waiting
 
 
 class RedisBuckets:
@@ -224,7 +347,12 @@ class RedisBuckets:
         self._redis = client
         self._prefix = prefix
         self._script = client.register_script(_TAKE_SCRIPT)
+        self._enter = client.register_script(_ENTER_SCRIPT)
+        self._snapshot = client.register_script(_SNAPSHOT_SCRIPT)
+        self._index = prefix + "index"
+        self._waiting_prefix = prefix + "waiting:"
         self._fallback = LocalBuckets()
+        self._members: dict[str, str] = {}  # token -> its member in the waiting set, until it leaves
         self._warned = False
 
     @classmethod
@@ -240,12 +368,13 @@ class RedisBuckets:
 
         try:
             granted, wait = self._script(
-                keys=[self._prefix + key],
+                keys=[self._prefix + key, self._index],
                 args=[
                     repr(quota.rate),
                     repr(quota.burst),
                     "1" if priority == OPERATOR else "0",
                     repr(reserve),
+                    key,
                 ],
             )
         except redis.exceptions.ConnectionError as exc:
@@ -261,6 +390,51 @@ class RedisBuckets:
     def level(self, key: str) -> float | None:
         value = self._redis.hget(self._prefix + key, "tokens")
         return None if value is None else float(value)
+
+    def enter(self, key: str, token: str, priority: str, who: str = "") -> None:
+        """Shown to operators only: Redis unreachable, the wait goes unlisted (never fails a call)."""
+        import redis
+
+        self._members[token] = f"{priority}:{token}:{who}"
+        try:
+            self._enter(
+                keys=[self._waiting_prefix + key, self._index], args=[self._members[token], STALE_S, key]
+            )
+        except redis.exceptions.ConnectionError:
+            self._fallback.enter(key, token, priority, who)
+
+    def leave(self, key: str, token: str) -> None:
+        import redis
+
+        member = self._members.pop(token, None)
+        if member is not None:
+            with contextlib.suppress(redis.exceptions.ConnectionError):
+                self._redis.zrem(self._waiting_prefix + key, member)
+        self._fallback.leave(key, token)
+
+    def snapshot(self) -> list[BucketState]:
+        """Every worker's buckets and waiting calls, in one round trip (a read-only script)."""
+        reply = self._snapshot(keys=[self._index], args=[self._prefix, self._waiting_prefix, STALE_S])
+        now = float(reply[0])
+        states = []
+        for raw_key, tokens, then, rate, burst, flat in reply[1:]:
+            key = _text(raw_key)
+            waiters = [_waiter(_text(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+            if tokens is None or rate is None:  # only waiters left (the bucket expired meanwhile)
+                states.append(_state(key, 0.0, now, 0.0, 0.0, waiters, now))
+                continue
+            states.append(_state(key, float(tokens), float(then), float(rate), float(burst), waiters, now))
+        return sorted(states, key=lambda s: s.key)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _waiter(member: str, since: float) -> tuple[str, float, str]:
+    """(priority, since, who) of a waiting set's member "priority:token:who"."""
+    priority, _, rest = member.partition(":")
+    return priority, since, rest.partition(":")[2]
 
 
 @dataclass(frozen=True)
@@ -309,14 +483,21 @@ class RateLimiter:
     def limits(self, service: str) -> bool:
         return self.table.limits(service)
 
-    def acquire(self, account: str, region: str, service: str, operation: str, priority: str) -> Wait | None:
-        """Block until the call may go; the longest wait, or None if it went at once."""
+    def snapshot(self) -> list[BucketState]:
+        """What the console shows (R-FLEET-1): each bucket's use and waiting calls; takes nothing."""
+        return self.buckets.snapshot()
+
+    def acquire(
+        self, account: str, region: str, service: str, operation: str, priority: str, who: str = ""
+    ) -> Wait | None:
+        """Block until the call may go; the longest wait, or None if it went at once. `who` names
+        the caller among a bucket's waiting calls in `snapshot` (the console's live "waiting")."""
         if priority not in PRIORITIES:
             raise ValueError(f"priority {priority!r}: one of {', '.join(PRIORITIES)}")
         longest: Wait | None = None
         for published in self.table.quotas_for(account, service, operation):
             quota = self._careful(published)
-            waited = self._take(self.key(account, region, quota), quota, priority)
+            waited = self._take(self.key(account, region, quota), quota, priority, who)
             if waited > 0 and (longest is None or waited > longest.seconds):
                 longest = Wait(waited, quota)
         return longest
@@ -330,17 +511,23 @@ class RateLimiter:
             period += self.jitter_s
         return Quota(published.name, 1 / period, published.burst)
 
-    def _take(self, key: str, quota: Quota, priority: str) -> float:
+    def _take(self, key: str, quota: Quota, priority: str, who: str = "") -> float:
         reserve = self.reserve * quota.burst if quota.burst > 1 else 0.0
-        started, waited = time.monotonic(), False
-        while True:
-            granted, wait = self.buckets.take(key, quota, priority, reserve)
-            if granted:
-                if wait > 0:
+        started, token = time.monotonic(), ""
+        try:
+            while True:
+                granted, wait = self.buckets.take(key, quota, priority, reserve)
+                if granted and wait <= 0:
+                    return time.monotonic() - started if token else 0.0
+                if not token:  # listed among the bucket's waiting calls while it sleeps
+                    token = uuid.uuid4().hex
+                    self.buckets.enter(key, token, priority, who)
+                if granted:
                     self.sleep(wait)
-                    waited = True
-                return time.monotonic() - started if waited else 0.0
-            waited = True
-            # A sweep asks again when its token should be there, a little spread so that many
-            # sweeping workers do not ask all at once; an operator's debt may delay it further.
-            self.sleep(min(wait, self.max_poll_s) * (1 + random.random() * 0.2))
+                    return time.monotonic() - started
+                # A sweep asks again when its token should be there, a little spread so that many
+                # sweeping workers do not ask all at once; an operator's debt may delay it further.
+                self.sleep(min(wait, self.max_poll_s) * (1 + random.random() * 0.2))
+        finally:
+            if token:
+                self.buckets.leave(key, token)

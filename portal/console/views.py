@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
-from portal import actions
+from portal import actions, quotas
 from portal import dispatch as dispatcher
 from portal.access import access_summary
 from portal.documents import release_fields
@@ -231,6 +231,7 @@ def reveal_key_view(model_admin: Any, request: HttpRequest, object_id: str) -> H
 
 # --- releases (R-REL) ------------------------------------------------------------------------
 RELEASE_FIELDS = ("strategy", "percent", "bake", "interval")
+SOURCE_SUGGESTIONS = 30
 
 
 def release_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -252,7 +253,10 @@ def release_view(model_admin: Any, request: HttpRequest, object_id: str) -> Http
         "original": env,
         "title": f"Release to {env.suffix}",
         "artifacts": Artifact.objects.defer("data")[:30],
-        "sources": Environment.objects.exclude(pk=env.pk).exclude(artifact_sha256="").order_by("suffix"),
+        # R-FLEET-1: suggestions, not every environment of a fleet (any suffix may be typed)
+        "sources": Environment.objects.exclude(pk=env.pk)
+        .exclude(artifact_sha256="")
+        .order_by("-updated_at", "suffix")[:SOURCE_SUGGESTIONS],
         "kinds": releases.KINDS,
         "default": strategy,
         "serving_version": (env.outputs or {}).get("serving_version"),
@@ -386,6 +390,8 @@ def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
     elapsed = ((dep.finished_at or now) - (dep.started_at or dep.created_at)).total_seconds()
     done = len(steps)
     percent = 100 if finished else (min(99, round(100 * done / total)) if total else None)
+    # R-FLEET-1: a step blocked on an AWS quota says so while it waits, not only once it ends
+    waiting = quotas.waiting_of(dep) if dep.status == Status.RUNNING else []
     parts = {
         "dep": dep,
         "steps": steps,
@@ -395,7 +401,8 @@ def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
         "finished": finished,
         "elapsed_s": round(max(elapsed, 0.0), 1),
         "progress": {"done": done, "total": total, "percent": percent},
-        "message": _message(dep, done, total, elapsed, checks),
+        "message": _message(dep, done, total, elapsed, checks) + _waiting_note(waiting),
+        "waiting": waiting,
         "timeline": timeline(steps),
         "calls": sorted((dep.calls_by_operation or {}).items(), key=lambda kv: (-kv[1], kv[0])),
         "hint": hint_for(dep.error) if dep.error else "",
@@ -436,6 +443,13 @@ def release_parts(dep: Deployment, now: Any) -> dict[str, Any]:
         "source_environment": (dep.options or {}).get("source_environment"),
         "chart": traffic_chart(points, until, rolled_back=dep.outcome == "rolled_back"),
     }
+
+
+def _waiting_note(waiting: list[dict[str, Any]]) -> str:
+    """Per blocked call: " rest_api: waiting for API Gateway's quota (CreateRestApi) since 3.2 s."."""
+    return "".join(
+        f" {w['resource'] or 'A call'}: waiting for {w['quota']} since {w['seconds']} s." for w in waiting
+    )
 
 
 def _message(dep: Deployment, done: int, total: int | None, elapsed: float, checks: list[Any]) -> str:
@@ -482,6 +496,7 @@ def live_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRes
             "elapsed_s": parts["elapsed_s"],
             "progress": parts["progress"],
             "message": parts["message"],
+            "waiting": parts["waiting"],
             "steps": [
                 {
                     "position": s.position,

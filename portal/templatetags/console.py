@@ -52,7 +52,26 @@ def as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
-@register.simple_tag
-def console_overview() -> dict[str, Any]:
-    """The index's overview (a constant number of queries; see portal.console.overview)."""
-    return overview()
+@register.simple_tag(takes_context=True)
+def console_overview(context: Any) -> dict[str, Any]:
+    """The index's overview (a constant number of queries; see portal.console.overview), at the
+    request's `?page=` of the environments that need no attention, searched with `?q=`."""
+    request = context.get("request")
+    params = request.GET if request is not None else {}
+    return overview(page=params.get("page", 1), q=params.get("q", ""))
+
+
+@register.simple_tag(takes_context=True)
+def page_url(context: Any, number: int) -> str:
+    """This page's address at page `number`, every other parameter (the search) kept."""
+    params = context["request"].GET.copy()
+    params["page"] = str(number)
+    return "?" + str(params.urlencode())
+
+
+@register.filter
+def rate(per_second: float) -> str:
+    """A bucket's refill as AWS's quotas page words it: "10 per s" or "1 per 30 s"."""
+    if per_second >= 1:
+        return f"{per_second:g} per s"
+    return f"1 per {1 / per_second:.3g} s" if per_second > 0 else "-"
