@@ -25,6 +25,11 @@ fixes below make these follow AWS:
   (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyVpcEndpoint.html,
   https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html#gateway-endpoint-routing).
 
+- DeleteVpc, DeleteSubnet, DeleteSecurityGroup, DeleteRouteTable and DeleteVpcEndpoints take the
+  resource's tags with it, so DescribeTags no longer lists them ("If you delete a resource, any
+  tags for the resource are also deleted",
+  https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html); moto kept them for ever.
+
 Interfaces are reconciled lazily and without threads: after every change to a function and
 before every EC2 call that can see them (DescribeNetworkInterfaces, DeleteSecurityGroup,
 DeleteSubnet), ``sync`` compares the account's functions with the Lambda interfaces and creates,
@@ -46,6 +51,7 @@ from moto.awslambda import models as lambda_models
 from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.ec2.exceptions import DependencyViolationError
 from moto.ec2.models import elastic_network_interfaces as eni_models
+from moto.ec2.models import route_tables as route_table_models
 from moto.ec2.models import security_groups as sg_models
 from moto.ec2.models import subnets as subnet_models
 from moto.ec2.models import vpcs as vpc_models
@@ -346,3 +352,50 @@ def _fix_endpoint_modify() -> None:
 
     _patch(vpc_models.VPCBackend, "modify_vpc_endpoint", make_backend)
     _patch(VPCs, "modify_vpc_endpoint", make_response)
+
+
+@_fix(
+    "ec2-tags-of-deleted-resources",
+    "DescribeTags keeps listing the tags of a deleted VPC, subnet, security group, route table or "
+    "VPC endpoint.",
+    "Deleting one of them deletes its tags, as EC2 does.",
+)
+def _fix_tags_of_deleted() -> None:
+    """Wraps the five deletes (after any other fix on them) to drop the resource's tags."""
+
+    def dropping(ids_of: Callable[..., list[str]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(orig)
+            def delete(self: Any, *args: Any, **kwargs: Any) -> Any:
+                ids = ids_of(self, *args, **kwargs)
+                result = orig(self, *args, **kwargs)
+                for resource_id in ids:
+                    self.tags.pop(resource_id, None)
+                return result
+
+            return delete
+
+        return make
+
+    def group_ids(self: Any, name: str | None = None, group_id: str | None = None) -> list[str]:
+        if group_id:
+            return [group_id]
+        group = self.get_security_group_by_name_or_id(name) if name else None
+        return [group.id] if group is not None else []
+
+    marker = "_localcloud_drops_tags"
+    _stack(vpc_models.VPCBackend, "delete_vpc", dropping(lambda _s, vpc_id: [vpc_id]), marker)
+    _stack(subnet_models.SubnetBackend, "delete_subnet", dropping(lambda _s, subnet_id: [subnet_id]), marker)
+    _stack(sg_models.SecurityGroupBackend, "delete_security_group", dropping(group_ids), marker)
+    _stack(
+        route_table_models.RouteBackend,
+        "delete_route_table",
+        dropping(lambda _s, route_table_id: [route_table_id]),
+        marker,
+    )
+    _stack(
+        vpc_models.VPCBackend,
+        "delete_vpc_endpoints",
+        dropping(lambda _s, vpce_ids=None: list(vpce_ids or [])),
+        marker,
+    )

@@ -77,7 +77,9 @@ ARTIFACT_CACHE_ENV = "ENVPORT_ARTIFACT_CACHE"
 _VAR = DEFAULT_ROOT.parent / "var"
 DEFAULT_WHEELHOUSE = _VAR / "wheelhouse"
 DEFAULT_ARTIFACT_CACHE = _VAR / "cache" / "artifacts"
-_CACHE_FORMAT = b"envport-artifact-cache-1"
+# Bumped whenever the same sources build different bytes (2: no `bin/`, RECORDs without it), so
+# that a zip cached by an older build is never taken for this one's.
+_CACHE_FORMAT = b"envport-artifact-cache-2"
 PIP_TIMEOUT_S = 600
 REQUIREMENTS = "requirements.txt"
 # Lambda's limit on the unzipped size of a function's code (250 MB).
@@ -87,6 +89,10 @@ MAX_UNZIPPED_BYTES = 262_144_000
 REFERENCED_TAG = "envport:referenced"
 # What pip leaves in --target that the function does not need and that would break determinism.
 _VENDOR_SKIP = ("__pycache__",)
+# Console scripts (jmespath's `bin/jp.py`): pip writes them with a shebang naming the building
+# interpreter (`#!/path/to/.venv/bin/python`), so their bytes, and their hashes in the
+# distribution's RECORD, depend on where the venv lives. Lambda never runs them: not shipped.
+_VENDOR_SCRIPTS = "bin"
 
 
 class ArtifactError(BundleError):
@@ -547,9 +553,21 @@ def _installed_files(target: Path) -> dict[str, bytes]:
         relative = path.relative_to(target)
         if any(part in _VENDOR_SKIP for part in relative.parts) or path.suffix == ".pyc":
             continue
+        if relative.parts[0] == _VENDOR_SCRIPTS:
+            continue
         if path.is_file() and not path.is_symlink():
-            files[relative.as_posix()] = path.read_bytes()
+            data = path.read_bytes()
+            if relative.name == "RECORD" and relative.parent.name.endswith(".dist-info"):
+                data = _record_without_outside(data)
+            files[relative.as_posix()] = data
     return files
+
+
+def _record_without_outside(record: bytes) -> bytes:
+    """A RECORD that lists only what the zip holds: with --target, pip records the scripts it
+    wrote to `bin/` as `../../bin/NAME` with the hash of their machine-specific shebang."""
+    lines = record.decode("utf-8").splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith("../")).encode("utf-8")
 
 
 def _has_requirements(path: Path) -> bool:

@@ -147,18 +147,21 @@ class Engine:
         self.deps = {
             key: {d for d in r.depends_on if d in self.resources} for key, r in self.resources.items()
         }
+        probe = Context(spec=spec, aws=self.clients)  # `wanted` reads the spec only
+        self.unwanted = {k for k, r in self.resources.items() if not r.wanted(probe)}
+        self.converging_deps = converging(self.deps, self.unwanted)
 
     # --- operations ------------------------------------------------------------------------
     def plan(self) -> RunResult:
         """Read-only: per resource, create / update / no-op with the field diffs."""
-        return self._run("plan", self.deps, self._assess)
+        return self._run("plan", self.converging_deps, self._assess)
 
     def drift(self) -> RunResult:
         """The same comparison as plan, reported as findings (R-OPS-2, R-VER-3)."""
-        return self._run("drift", self.deps, self._assess)
+        return self._run("drift", self.converging_deps, self._assess)
 
     def apply(self) -> RunResult:
-        return self._run("apply", self.deps, lambda ctx, r: converge(r, ctx))
+        return self._run("apply", self.converging_deps, lambda ctx, r: converge(r, ctx))
 
     def destroy(
         self,
@@ -294,6 +297,22 @@ class Engine:
             if step.status == "succeeded" and attrs:
                 outputs.update(self.resources[step.resource].outputs(ctx, attrs))
         return {k: v for k, v in outputs.items() if v is not None}
+
+
+def converging(deps: dict[str, set[str]], unwanted: set[str]) -> dict[str, set[str]]:
+    """The order plan, apply and drift run in: a resource the spec no longer wants is deleted after
+    the resources that depended on it have let go of it, so each edge onto an unwanted resource is
+    turned around (the function leaves the VPC, and the alias its versions there, before the
+    subnets and the group go; the API's methods drop the user pool's authorizer before the pool
+    goes), as teardown turns every edge around."""
+    out: dict[str, set[str]] = {k: set() for k in deps}
+    for key, needs in deps.items():
+        for need in needs:
+            if need in unwanted:
+                out[need].add(key)
+            else:
+                out[key].add(need)
+    return out
 
 
 def _describe_waits(waits: list[Wait]) -> str:

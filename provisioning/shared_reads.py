@@ -5,7 +5,8 @@ environment of the account and region: the REST APIs, usage plans and API keys, 
 account, the caller identity, and everything about the shared resources (the artifact bucket,
 API Gateway's CloudWatch role). Others are per environment but come from lists that one wide
 read answers for all of them: log groups by name prefix, alarms by name prefix, tagged resources
-by tag, a topic's subscriptions, a queue's URL, a table's scalable targets.
+by tag, a topic's subscriptions, a queue's URL, a table's scalable targets, the EC2 tags that
+tell a public-mode environment whether a vpc-mode past left a network behind.
 
 `SharedReads` sits first on botocore's `before-call` of every client of a sweep's check: a read
 it knows is answered from the sweep's store (no request, so neither counted nor limited), or
@@ -192,6 +193,38 @@ def _attached(_params: dict[str, Any], roles: list[Any]) -> dict[str, Any] | Non
     return {"AttachedPolicies": roles[0].get("AttachedManagedPolicies", []), "IsTruncated": False}
 
 
+# EC2 DescribeTags filters and the field of a tag description each one tests.
+_TAG_FILTER_FIELDS = {
+    "resource-type": "ResourceType",
+    "key": "Key",
+    "value": "Value",
+    "resource-id": "ResourceId",
+}
+
+
+def _tag_filters(params: dict[str, Any]) -> dict[str, list[str]] | None:
+    """DescribeTags' filters by name, when every one is a filter the wide read can apply itself."""
+    filters = params.get("Filters") or []
+    named = {str(f.get("Name")): list(f.get("Values") or []) for f in filters}
+    if not _only(params, ("Filters", "MaxResults")) or set(named) - set(_TAG_FILTER_FIELDS):
+        return None
+    return named
+
+
+def _tags_wide(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The account's tags of the same resource types and keys, whatever their values or resources:
+    every environment's check of a sweep filters the same answer (network.network_leftovers)."""
+    named = _tag_filters(params)
+    if named is None or "resource-type" not in named or "key" not in named:
+        return None
+    return {"Filters": [{"Name": n, "Values": sorted(named[n])} for n in ("resource-type", "key")]}
+
+
+def _tag_kept(params: dict[str, Any], tag: dict[str, Any]) -> bool:
+    named = _tag_filters(params) or {}
+    return all(tag.get(_TAG_FILTER_FIELDS[name]) in values for name, values in named.items())
+
+
 # IAM's one account-wide read of every role with its inline and attached policies.
 _ROLES = {"Filter": ["Role"]}
 
@@ -234,6 +267,7 @@ WIDENINGS: dict[str, Widening] = {
         ),
         lambda p, key: key.get("name", "").startswith(p.get("nameQuery", "")),
     ),
+    "ec2.DescribeTags": Widening("describe_tags", "Tags", _tags_wide, _tag_kept),
     "logs.DescribeLogGroups": Widening(
         "describe_log_groups",
         "logGroups",

@@ -45,6 +45,10 @@ FROZEN_FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "LoggingConfig": lambda c: dict(c.get("LoggingConfig") or {}),
     "Layers": lambda c: sorted(layer.get("Arn", "") for layer in c.get("Layers") or []),
     "EphemeralStorage.Size": lambda c: (c.get("EphemeralStorage") or {}).get("Size", 512),
+    # R-NET-1: a version keeps the network it was published in; a switch of `network` must move
+    # the alias to a version in the new one, or traffic would stay where it was.
+    "VpcConfig.SubnetIds": lambda c: sorted((c.get("VpcConfig") or {}).get("SubnetIds") or []),
+    "VpcConfig.SecurityGroupIds": lambda c: sorted((c.get("VpcConfig") or {}).get("SecurityGroupIds") or []),
 }
 _BUSY = ("in progress", "currently in the following state")
 
@@ -59,7 +63,10 @@ class LiveAlias(Resource):
 
     key = "alias"
     kind = "lambda-alias"
-    depends_on = ("function",)
+    # The network only for its order when it goes (back to public): the engine deletes an
+    # unwanted resource after its dependents, so the subnets and the group wait for the alias to
+    # leave the versions that run in them (network.retire_vpc_versions).
+    depends_on = ("function", "subnets", "security_group")
 
     # --- read ---
     def observe(self, ctx: Context) -> Observed | None:

@@ -82,6 +82,13 @@ class Context:
     def client(self, service: str) -> Any:
         return self.aws.client(service)
 
+    @property
+    def in_sweep(self) -> bool:
+        """A sweep's check (R-FLEET-2): account-wide reads are shared, and a resource may skip a
+        read whose answer the other reads already imply (each says when; plan, apply and a single
+        environment's drift read everything)."""
+        return self.aws.shared is not None
+
     def attr(self, key: str, name: str) -> Any:
         """An attribute another resource published, or UNKNOWN while that resource does not exist."""
         return self.attrs.get(key, {}).get(name, UNKNOWN)

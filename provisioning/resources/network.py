@@ -18,6 +18,13 @@ made instead of making a second one.
 Teardown order follows the graph in reverse: the function first, then (after Lambda has released
 its network interfaces, which `wait_for_lambda_enis` waits for) the security group and the
 subnets, the route table, and the VPC last.
+
+Back to public (docs/network.md): the managed resources stay in the graph in public mode, not
+`wanted`, so apply deletes what a vpc-mode past left and teardown finds it. The engine turns the
+edges onto an unwanted resource around, so the function leaves the VPC (and the `live` alias
+moves to a version outside it) before the network goes. A public run pays one read for this
+(`network_leftovers`: DescribeTags for the environment's EC2 resources; a sweep shares it for the
+account): a kind that holds none of the environment's tags is absent without a call of its own.
 """
 
 from __future__ import annotations
@@ -47,6 +54,45 @@ def vpc_mode(ctx: Context) -> bool:
 
 def adopted(ctx: Context) -> bool:
     return bool(ctx.spec.settings.vpc_id)
+
+
+# The EC2 resource types envport makes in vpc mode (DescribeTags' `resource-type` names).
+NETWORK_TYPES = ("vpc", "subnet", "route-table", "security-group", "vpc-endpoint")
+
+
+def network_leftovers(ctx: Context) -> frozenset[str]:
+    """The EC2 resource types (`NETWORK_TYPES`) of which something carries this environment's tags.
+
+    Read once per run, and only outside vpc mode, where nothing of the network is wanted: one
+    DescribeTags for the environment's Environment and ManagedBy tags on those types (a sweep
+    answers it from one account-wide read, `shared_reads`). A resource kind that is not listed
+    here is absent without a read of its own; one that is listed is observed as in vpc mode (by
+    its full tags and Name), so a stranger's resource tagged `Environment` alone is never ours.
+    It sees an adopted VPC's security group and endpoint too, which a VPC lookup would not.
+    """
+
+    def read() -> frozenset[str]:
+        wanted = {"Environment": ctx.spec.suffix, "ManagedBy": ctx.spec.tags["ManagedBy"]}
+        filters = [
+            {"Name": "resource-type", "Values": list(NETWORK_TYPES)},
+            {"Name": "key", "Values": sorted(wanted)},
+            {"Name": "value", "Values": sorted(set(wanted.values()))},
+        ]
+        found: dict[str, tuple[str, set[str]]] = {}
+        for page in ctx.client("ec2").get_paginator("describe_tags").paginate(Filters=filters):
+            for tag in page.get("Tags", []):
+                if wanted.get(tag.get("Key", "")) == tag.get("Value"):
+                    entry = found.setdefault(tag["ResourceId"], (tag.get("ResourceType", ""), set()))
+                    entry[1].add(tag["Key"])
+        return frozenset(kind for kind, keys in found.values() if keys == set(wanted))
+
+    kinds: frozenset[str] = ctx.cached("network_leftovers", read)
+    return kinds
+
+
+def absent_outside_vpc_mode(ctx: Context, resource_type: str) -> bool:
+    """True when the resource is not wanted and `network_leftovers` shows none of its kind."""
+    return not vpc_mode(ctx) and resource_type not in network_leftovers(ctx)
 
 
 def name_tags(ctx: Context, name: str) -> dict[str, str]:
@@ -204,11 +250,67 @@ def _note(ctx: Context, key: str, what: str, first: list[str], left: list[str], 
         ctx.details[key] = "; ".join(filter(None, [ctx.details.get(key, ""), line]))
 
 
+def retire_vpc_versions(ctx: Context, key: str) -> None:
+    """Delete the function's published versions that still run in a VPC, once per run.
+
+    A version freezes its VpcConfig, and Lambda keeps a subnet-and-group combination's interface
+    while any version uses it (docs/network.md), so after a switch back to public the versions
+    published in vpc mode would hold the subnets and the group for ever. They cannot serve again
+    once the network is gone (a rollback to one would put the function back into a deleted
+    network), so they go before the wait. Only outside vpc mode: a vpc-mode teardown has deleted
+    the function, and every version with it. The alias must have moved off them first (the
+    engine runs the network's deletes after it); if it still serves one, that is an error, not a
+    40-minute wait for interfaces that cannot be released.
+    """
+    if vpc_mode(ctx):
+        return
+
+    def retire() -> list[str]:
+        client, name = ctx.client("lambda"), ctx.names.function
+        try:
+            pages = client.get_paginator("list_versions_by_function").paginate(FunctionName=name)
+            versions = [v for page in pages for v in page.get("Versions", [])]
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return []  # no function: no version holds anything
+            raise
+        in_vpc = [
+            str(v["Version"])
+            for v in versions
+            if v.get("Version") != "$LATEST" and ((v.get("VpcConfig") or {}).get("SubnetIds") or [])
+        ]
+        serving = ctx.attr("alias", "version")
+        if serving in in_vpc:
+            raise RuntimeError(
+                f"alias live still serves version {serving} of {name}, which runs in the VPC: "
+                "converge the alias (apply) before the network can go"
+            )
+        for version in in_vpc:
+            try:
+                client.delete_function(FunctionName=name, Qualifier=version)
+            except Exception as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
+        return in_vpc
+
+    retired: list[str] = ctx.cached("retired_vpc_versions", retire)
+    if retired:
+        line = (
+            f"deleted version(s) {', '.join(retired)} of {ctx.names.function}, published in vpc mode "
+            "(their network interfaces would hold the subnets and the group)"
+        )
+        with ctx._lock:
+            ctx.notes["retired_vpc_versions"] = retired
+            if line not in ctx.details.get(key, ""):
+                ctx.details[key] = "; ".join(filter(None, [ctx.details.get(key, ""), line]))
+
+
 def _delete_when_free(
     ctx: Context, key: str, delete: Callable[[], Any], what: str, filters: list[dict[str, Any]]
 ) -> None:
     """Wait for Lambda's interfaces, then delete; an interface that appears meanwhile (a function
     updated at the same moment) makes EC2 answer DependencyViolation: wait again, once."""
+    retire_vpc_versions(ctx, key)
     for attempt in range(2):
         wait_for_lambda_enis(ctx, key, what, filters)
         try:
@@ -232,7 +334,12 @@ class Vpc(Resource):
     def name(self, ctx: Context) -> str:
         return f"{ctx.names.base}-vpc"
 
+    def wanted(self, ctx: Context) -> bool:
+        return vpc_mode(ctx)
+
     def observe(self, ctx: Context) -> Observed | None:
+        if absent_outside_vpc_mode(ctx, "vpc"):
+            return None
         ec2 = ctx.client("ec2")
         vpcs = ec2.describe_vpcs(Filters=tag_filters(ctx, self.name(ctx)))["Vpcs"]
         if not vpcs:
@@ -392,6 +499,9 @@ class Subnets(Resource):
     def names_(self, ctx: Context) -> list[str]:
         return [f"{ctx.names.base}-private-{n}" for n in range(1, len(SUBNET_CIDRS) + 1)]
 
+    def wanted(self, ctx: Context) -> bool:
+        return vpc_mode(ctx)
+
     def _found(self, ctx: Context) -> dict[str, dict[str, Any]]:
         subnets = ctx.client("ec2").describe_subnets(Filters=tag_filters(ctx))["Subnets"]
         by_name: dict[str, dict[str, Any]] = {}
@@ -400,6 +510,8 @@ class Subnets(Resource):
         return by_name
 
     def observe(self, ctx: Context) -> Observed | None:
+        if absent_outside_vpc_mode(ctx, "subnet"):
+            return None
         found = self._found(ctx)
         mine = [found[n] for n in self.names_(ctx) if n in found]
         if not mine:
@@ -603,7 +715,12 @@ class RouteTable(Resource):
     def name(self, ctx: Context) -> str:
         return f"{ctx.names.base}-private"
 
+    def wanted(self, ctx: Context) -> bool:
+        return vpc_mode(ctx)
+
     def observe(self, ctx: Context) -> Observed | None:
+        if absent_outside_vpc_mode(ctx, "route-table"):
+            return None
         tables = ctx.client("ec2").describe_route_tables(Filters=tag_filters(ctx, self.name(ctx)))[
             "RouteTables"
         ]
@@ -710,13 +827,13 @@ def route_table_ids(ctx: Context) -> Any:
 
 
 def network_resources(ctx_spec: Any) -> list[Resource]:
-    """The vpc-mode resources of a spec (none in public mode)."""
+    """The network resources of a spec: in public mode the managed ones too, none of them wanted,
+    so that a provisioned vpc-mode environment set back to public loses its network on the next
+    apply, and its teardown finds it."""
     from .security_group import FunctionSecurityGroup
     from .vpc_endpoint import DynamoDbEndpoint
 
     settings = ctx_spec.settings
-    if settings.network != "vpc":
-        return []
-    if settings.vpc_id:
+    if settings.network == "vpc" and settings.vpc_id:
         return [AdoptedVpc(), AdoptedSubnets(), FunctionSecurityGroup(), DynamoDbEndpoint()]
     return [Vpc(), Subnets(), RouteTable(), FunctionSecurityGroup(), DynamoDbEndpoint()]

@@ -3,8 +3,10 @@
 API Gateway's control-plane quotas are per account, tiny and shared by every environment
 (CreateDeployment 1 per 5 s, DeleteRestApi 1 per 30 s, GetResources 5 per 2 s), so:
 
-- `observe` makes four reads: get_rest_apis, get_resources(embed=methods) (methods with their
-  integrations and responses), get_gateway_responses and get_stage;
+- `observe` makes five reads: get_rest_apis, get_resources(embed=methods) (methods with their
+  integrations and responses), get_gateway_responses, get_stage and get_authorizers; in a sweep
+  get_rest_apis is shared by the account and get_authorizers is skipped when nothing can have
+  changed there (`_reads_authorizers`);
 - `update` patches only the fields that differ, never re-puts an existing method (AWS answers
   ConflictException), and deploys at most once, and only when the definition changed: stage
   settings (logging, tracing, throttling) apply without a deployment.
@@ -76,9 +78,13 @@ class RestApi(Resource):
         api_id = found["id"]
         resources = all_items(apigw, "get_resources", restApiId=api_id, embed=["methods"])
         gateway = all_items(apigw, "get_gateway_responses", restApiId=api_id)
-        authorizers = all_items(apigw, "get_authorizers", restApiId=api_id)
-        ids_to_names = {a["id"]: a["name"] for a in authorizers}
         stage = self._stage(ctx, api_id)
+        authorizers = (
+            all_items(apigw, "get_authorizers", restApiId=api_id)
+            if self._reads_authorizers(ctx, resources, stage)
+            else []
+        )
+        ids_to_names = {a["id"]: a["name"] for a in authorizers}
         live = LiveApi(
             api_id=api_id,
             root_id=found.get("rootResourceId") or next(r["id"] for r in resources if r["path"] == "/"),
@@ -100,6 +106,33 @@ class RestApi(Resource):
             **parts.flatten_stage(stage),
         }
         return ObservedApi(state=state, attrs=self._attrs(ctx, live), live=live)
+
+    def _reads_authorizers(
+        self, ctx: Context, resources: list[dict[str, Any]], stage: dict[str, Any] | None
+    ) -> bool:
+        """Whether GetAuthorizers can tell anything the other reads have not (R-FLEET-2).
+
+        Always outside a sweep: plan, apply and a single environment's drift see every authorizer.
+        A sweep's check reads them only when the mode wants one (its fields are compared), when a
+        method names one (`authorizerId`, from GetResources with embedded methods), or when the
+        stage does not serve the wanted definition (a run that stopped half-way through a mode
+        switch: it deletes the old authorizer after the methods let go of it and deploys after
+        that, so until the deployment the digest on the stage differs). Otherwise an authorizer can
+        only be one that nobody uses, made by hand: API Gateway never invokes it, so the API
+        behaves as wanted; the next plan, apply or single drift of the environment reports and
+        deletes it. This keeps a sweep at four API Gateway reads per environment in the api_key
+        and iam modes (docs/performance.md).
+        """
+        if not ctx.in_sweep or self.authorizer_name(ctx) is not None or stage is None:
+            return True
+        if any(
+            (method or {}).get("authorizerId")
+            for resource in resources
+            for method in (resource.get("resourceMethods") or {}).values()
+        ):
+            return True
+        deployed = parts.flatten_stage(stage).get("stage.deployedDefinition")
+        return bool(deployed != parts.definition_digest(self.definition(ctx)))
 
     def _stage(self, ctx: Context, api_id: str) -> dict[str, Any] | None:
         try:

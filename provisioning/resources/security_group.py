@@ -16,7 +16,17 @@ from typing import Any
 
 from ..aws import error_code
 from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed, Resource
-from .network import _delete_when_free, ec2_tags, name_tags, retag, tag_filters, tag_specs, vpc_id
+from .network import (
+    _delete_when_free,
+    absent_outside_vpc_mode,
+    ec2_tags,
+    name_tags,
+    retag,
+    tag_filters,
+    tag_specs,
+    vpc_id,
+    vpc_mode,
+)
 
 HTTPS = 443
 
@@ -82,7 +92,12 @@ class FunctionSecurityGroup(Resource):
     def name(self, ctx: Context) -> str:
         return f"{ctx.names.base}-function"
 
+    def wanted(self, ctx: Context) -> bool:
+        return vpc_mode(ctx)
+
     def observe(self, ctx: Context) -> Observed | None:
+        if absent_outside_vpc_mode(ctx, "security-group"):
+            return None
         groups = ctx.client("ec2").describe_security_groups(Filters=tag_filters(ctx, self.name(ctx)))[
             "SecurityGroups"
         ]

@@ -25,7 +25,17 @@ from typing import Any
 from ..aws import error_code
 from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed, Resource
 from .data_access import data_grants
-from .network import ec2_tags, name_tags, retag, route_table_ids, tag_filters, tag_specs, vpc_id
+from .network import (
+    absent_outside_vpc_mode,
+    ec2_tags,
+    name_tags,
+    retag,
+    route_table_ids,
+    tag_filters,
+    tag_specs,
+    vpc_id,
+    vpc_mode,
+)
 from .role import POLICY_VERSION, STATEMENT_PREFIX, statement_fields
 from .security_group import dynamodb_service
 
@@ -57,7 +67,12 @@ class DynamoDbEndpoint(Resource):
     def name(self, ctx: Context) -> str:
         return f"{ctx.names.base}-dynamodb"
 
+    def wanted(self, ctx: Context) -> bool:
+        return vpc_mode(ctx)
+
     def observe(self, ctx: Context) -> Observed | None:
+        if absent_outside_vpc_mode(ctx, "vpc-endpoint"):
+            return None
         endpoints = ctx.client("ec2").describe_vpc_endpoints(Filters=tag_filters(ctx, self.name(ctx)))[
             "VpcEndpoints"
         ]

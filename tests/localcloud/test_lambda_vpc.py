@@ -327,3 +327,41 @@ def test_a_call_with_no_path_hangs_until_the_function_times_out(vpc_kit: Kit) ->
     answer = lam.invoke(FunctionName=name, Payload=json.dumps({"id": "b"}))
     assert "FunctionError" not in answer, answer["Payload"].read()
     assert ddb.get_item(TableName=table, Key={"id": {"S": "b"}})["Item"]["by"] == {"S": name}
+
+
+# R-NET-1
+def test_deleting_a_network_resource_deletes_its_tags(aws: dict[str, Any]) -> None:
+    """https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html: "If you delete a
+    resource, any tags for the resource are also deleted"; DescribeTags lists only what exists."""
+    ec2 = aws["ec2"]
+    tags = [{"Key": "Environment", "Value": "tagged1"}]
+
+    def spec(kind: str) -> list[dict[str, Any]]:
+        return [{"ResourceType": kind, "Tags": tags}]
+
+    vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16", TagSpecifications=spec("vpc"))["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.7.0.0/24", TagSpecifications=spec("subnet"))
+    group = ec2.create_security_group(
+        GroupName="tagged1", Description="d", VpcId=vpc, TagSpecifications=spec("security-group")
+    )["GroupId"]
+    table = ec2.create_route_table(VpcId=vpc, TagSpecifications=spec("route-table"))["RouteTable"]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcEndpointType="Gateway",
+        VpcId=vpc,
+        ServiceName="com.amazonaws.us-east-1.dynamodb",
+        RouteTableIds=[table["RouteTableId"]],
+        TagSpecifications=spec("vpc-endpoint"),
+    )["VpcEndpoint"]["VpcEndpointId"]
+
+    def tagged() -> set[str]:
+        found = ec2.describe_tags(Filters=[{"Name": "value", "Values": ["tagged1"]}])["Tags"]
+        return {t["ResourceType"] for t in found}
+
+    assert tagged() == {"vpc", "subnet", "security-group", "route-table", "vpc-endpoint"}
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint])
+    ec2.delete_route_table(RouteTableId=table["RouteTableId"])
+    ec2.delete_security_group(GroupId=group)
+    assert tagged() == {"vpc", "subnet"}
+    ec2.delete_subnet(SubnetId=subnet["Subnet"]["SubnetId"])
+    ec2.delete_vpc(VpcId=vpc)
+    assert tagged() == set()

@@ -65,8 +65,10 @@ def test_provision_inline_for_real_stores_steps_and_outputs_without_the_key_valu
     doc = result.json()
     expected = {r.key for r in resources_for(env.spec())}
     assert {s["resource"] for s in doc["steps"]} == expected
-    # api_key mode: the other auth modes' resources are observed (a switch would delete them), not made
+    # api_key and public mode: the other modes' resources are observed (a switch would delete
+    # them), not made; the network's five share one read (network.network_leftovers)
     other_modes = {r.key for r in resources_for(env.spec()) if not r.wanted(_context_of(env.spec()))}
+    network = {"vpc", "subnets", "route_table", "security_group", "dynamodb_endpoint"}
     assert other_modes == {
         "signing_secret",
         "authorizer_log_group",
@@ -74,13 +76,15 @@ def test_provision_inline_for_real_stores_steps_and_outputs_without_the_key_valu
         "authorizer_function",
         "authorizer_permission",
         "user_pool",
+        *network,
     }
     assert all(
         s["status"] == "succeeded"
         and s["action"] == ("no-op" if s["resource"] in other_modes else "create")
-        and s["calls"] > 0
+        and (s["calls"] > 0 or s["resource"] in network)
         for s in doc["steps"]
     )
+    assert sum(s["calls"] for s in doc["steps"] if s["resource"] in network) == 1
     assert doc["calls"]["mutating"] > 0 and no_http_verify == ["mt1"]
 
     dep = Deployment.objects.get(kind="provision")

@@ -162,6 +162,31 @@ def test_lambda_bundle_is_the_default_artifact_with_its_pinned_requirements_vend
     assert artifact_from_directory(DEFAULT_ROOT).data == artifact.data  # no cache: the same bytes
 
 
+def test_vendored_files_are_the_same_bytes_whichever_venv_builds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # R-REL-1
+    """pip writes console scripts (jmespath's `bin/jp.py`) with a shebang naming the building
+    interpreter: the vendored tree must not depend on where the venv lives. A second venv path
+    (the same environment reached through another directory) builds the same files, and no file
+    names either interpreter, the build's temporary folder or a script directory."""
+    requirements = DEFAULT_ROOT / "requirements.txt"
+    here = artifacts.vendor_requirements(requirements)
+    real = Path(sys.prefix)
+    other = tmp_path / "elsewhere" / "venv"
+    (other / "bin").mkdir(parents=True)
+    (other / "pyvenv.cfg").write_bytes((real / "pyvenv.cfg").read_bytes())
+    (other / "lib").symlink_to(real / "lib")
+    (other / "bin" / "python").symlink_to(Path(sys.executable).resolve())
+    monkeypatch.setattr(sys, "executable", str(other / "bin" / "python"))
+    there = artifacts.vendor_requirements(requirements)
+    assert here == there
+    assert not any(name.startswith("bin/") for name in here)
+    for name, data in here.items():
+        for path in (str(real), str(other), "envport-vendor-"):
+            assert path.encode() not in data, (name, path)
+
+
 def test_the_default_artifact_is_built_once_per_source(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # R-REL-1

@@ -269,8 +269,17 @@ def test_switching_modes_converges_and_teardown_removes_every_auth_resource(
     to_iam = _engine(_spec("iam"), aws).apply()
     assert to_iam.ok, to_iam.error
     deleted = {s.resource for s in to_iam.steps if s.action == "delete"}
-    # the permission goes with its function (it runs after it, and finds nothing left)
-    assert deleted == {"signing_secret", "authorizer_log_group", "authorizer_role", "authorizer_function"}
+    # in teardown's order: the permission, then its function, then the role and the secret
+    assert deleted == {
+        "signing_secret",
+        "authorizer_log_group",
+        "authorizer_role",
+        "authorizer_function",
+        "authorizer_permission",
+    }
+    order = [s.resource for s in to_iam.steps]
+    assert order.index("authorizer_permission") < order.index("authorizer_function")
+    assert order.index("authorizer_function") < order.index("authorizer_role") < order.index("signing_secret")
     assert _authorizers(api_id) == []
     methods = _methods(api_id)
     for key in CRUD:

@@ -120,7 +120,8 @@ FULL = Counter(
 )
 
 
-# The other auth modes' resources (R-AUTH-1): observed in api_key mode, not wanted, not made.
+# The other modes' resources: the auth modes' (R-AUTH-1) and vpc mode's network (R-NET-1),
+# observed in api_key and public mode, not wanted, not made.
 OTHER_MODES = {
     "signing_secret",
     "authorizer_log_group",
@@ -128,6 +129,11 @@ OTHER_MODES = {
     "authorizer_function",
     "authorizer_permission",
     "user_pool",
+    "vpc",
+    "subnets",
+    "route_table",
+    "security_group",
+    "dynamodb_endpoint",
 }
 
 
@@ -265,7 +271,9 @@ def _interrupt_after(n: int) -> Any:
 
 # kms_key, table, 2 log groups, dlq, role, artifact bucket, function, alias, account, rest_api, usage plan,
 # permission, topic, alarms, dashboard; the test checks the figure so that a new resource cannot be left out.
-STEPS = 22  # 16 in api_key mode, and the 6 of the other auth modes (observed, not wanted: no-ops)
+# 16 in api_key mode, the 6 of the other auth modes and the 5 of vpc mode's network (observed, not
+# wanted: no-ops)
+STEPS = 27
 
 
 @pytest.mark.parametrize("stop_after", range(1, STEPS))

@@ -8,6 +8,7 @@ real VpcId and create and release the Hyperplane interfaces).
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -68,12 +69,35 @@ def test_bad_network_settings_are_refused_before_any_call(overrides: dict[str, A
     assert problems[field].allowed  # says what is allowed
 
 
-def test_public_mode_has_no_network_resources_and_no_vpc_config(aws: AwsClients) -> None:
+def _without_network(spec: EnvironmentSpec, aws: AwsClients) -> Engine:
+    """The same engine without the network resources: what a public run cost before R-NET-1."""
+    kept = [r for r in resources_for(spec) if r.key not in VPC_KEYS]
+    return Engine(spec, clients=aws, sleep=lambda _s: None, resources=kept)
+
+
+def _ec2_calls(result: Any) -> dict[str, int]:
+    return {op: n for op, n in result.calls.by_operation.items() if op.startswith("ec2.")}
+
+
+def test_public_mode_looks_for_a_network_past_with_one_read(aws: AwsClients) -> None:
+    # R-NET-1: the network's resources are in every mode's graph, wanted only in vpc mode; a
+    # public run pays one DescribeTags for them, and none of them makes a read of its own
     spec = build_spec(suffix="pub1", stage="dev", region=REGION)
-    assert not VPC_KEYS & {r.key for r in resources_for(spec)}
+    assert {r.key for r in resources_for(spec)} >= VPC_KEYS
     plan = engine(spec, aws).plan()
-    function = next(s for s in plan.steps if s.resource == "function")
-    assert function.action == "create"
+    actions = {s.resource: s.action for s in plan.steps}
+    assert actions["function"] == "create"
+    assert {actions[k] for k in VPC_KEYS} == {"no-op"}
+    assert _ec2_calls(plan) == {"ec2.DescribeTags": 1}
+    assert engine(spec, aws).apply().ok
+    for run in ("plan", "drift", "apply"):
+        with_network = getattr(engine(spec, aws), run)()
+        without = getattr(_without_network(spec, aws), run)()
+        assert with_network.ok and with_network.changes == [] and with_network.calls.mutating == 0
+        assert with_network.calls.reads - without.calls.reads == 1, run
+        assert _ec2_calls(with_network) == {"ec2.DescribeTags": 1}
+    config = aws.client("lambda").get_function_configuration(FunctionName=spec.names.function)
+    assert not (config.get("VpcConfig") or {}).get("SubnetIds")
 
 
 # --- provisioning ---------------------------------------------------------------------------------------
@@ -413,3 +437,105 @@ def test_drift_finds_a_function_taken_out_of_the_vpc_and_a_subnet_moved_off_the_
     } <= found
     assert engine(spec, aws).apply().ok
     assert engine(spec, aws).drift().findings == []
+
+
+# --- back to public ------------------------------------------------------------------------------------
+def _public(spec: EnvironmentSpec) -> EnvironmentSpec:
+    return build_spec(suffix=spec.suffix, stage="dev", region=REGION)
+
+
+def test_vpc_to_public_apply_takes_the_function_out_and_removes_the_network(
+    aws: AwsClients, provisioned: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # R-NET-1, R-NET-4: the function leaves the VPC, the alias moves to a version outside it, the
+    # versions published in it are deleted (they hold its interfaces), Lambda's interfaces are
+    # waited for, and then everything vpc mode made is deleted, in teardown's order
+    spec, outputs = provisioned
+    monkeypatch.setattr(lambda_vpc, "RELEASE_DELAY_S", 0.3)  # released a few polls later
+    public = _public(spec)
+    planned = {s.resource: s.action for s in engine(public, aws).plan().changes}
+    # (the alias follows $LATEST, which a plan does not change: it shows up in the apply)
+    assert planned == {"function_role": "update", "function": "update", **dict.fromkeys(VPC_KEYS, "delete")}
+
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(0.05)
+
+    applied = Engine(public, clients=aws, sleep=sleep).apply()
+    assert applied.ok, applied.error
+    assert {s.resource: s.action for s in applied.changes}["alias"] == "update"
+    order = [s.resource for s in applied.steps]
+    for key in ("security_group", "subnets", "dynamodb_endpoint"):
+        assert order.index("function") < order.index(key), key
+    assert order.index("alias") < order.index("security_group")
+    assert order.index("alias") < order.index("subnets")
+    assert order.index("dynamodb_endpoint") < order.index("route_table") < order.index("vpc")
+    assert order.index("security_group") < order.index("vpc") and order.index("subnets") < order.index("vpc")
+    steps = {s.resource: s for s in applied.steps}
+    assert {steps[k].action for k in VPC_KEYS} == {"delete"}
+    assert applied.notes["retired_vpc_versions"] == ["1"]
+    group_detail = steps["security_group"].detail + steps["subnets"].detail
+    assert "deleted version(s) 1" in group_detail
+    assert "for Lambda to release eni-" in group_detail  # the ENI wait, shown with the step
+    assert applied.notes["eni_release"] and slept
+
+    lam = aws.client("lambda")
+    config = lam.get_function_configuration(FunctionName=spec.names.function)
+    assert not (config.get("VpcConfig") or {}).get("SubnetIds")
+    serving = lam.get_alias(FunctionName=spec.names.function, Name="live")["FunctionVersion"]
+    served = lam.get_function_configuration(FunctionName=spec.names.function, Qualifier=serving)
+    assert serving != "1" and not (served.get("VpcConfig") or {}).get("SubnetIds")
+    versions = lam.list_versions_by_function(FunctionName=spec.names.function)["Versions"]
+    assert [v["Version"] for v in versions if (v.get("VpcConfig") or {}).get("SubnetIds")] == []
+    document = aws.client("iam").get_role_policy(
+        RoleName=spec.names.function_role, PolicyName=spec.names.function_policy
+    )["PolicyDocument"]
+    assert not any(a.startswith("ec2:") for st in document["Statement"] for a in st["Action"])
+    assert not any(v["VpcId"] == outputs["vpc_id"] for v in aws.client("ec2").describe_vpcs()["Vpcs"])
+    assert _left_in(aws, outputs["vpc_id"]) == dict.fromkeys(
+        ("enis", "subnets", "groups", "tables", "endpoints"), 0
+    )
+    again = engine(public, aws).apply()
+    assert again.ok and again.changes == [] and again.calls.mutating == 0
+    assert _ec2_calls(again) == {"ec2.DescribeTags": 1}
+    assert engine(public, aws).drift().findings == []
+
+
+def test_a_public_teardown_removes_what_a_vpc_past_left(aws: AwsClients, provisioned: Any) -> None:
+    # R-NET-4, R-OPS-4: the environment was set back to public and never applied; its teardown
+    # (in public mode) still finds the network by its tags and waits for Lambda's interfaces
+    spec, outputs = provisioned
+    destroyed = Engine(_public(spec), clients=aws, sleep=lambda _s: None).destroy(eni_poll_s=0.05)
+    assert destroyed.ok, destroyed.error
+    assert {s.resource: s.action for s in destroyed.steps if s.resource in VPC_KEYS} == dict.fromkeys(
+        VPC_KEYS, "delete"
+    )
+    assert destroyed.notes["eni_release"]
+    assert not any(v["VpcId"] == outputs["vpc_id"] for v in aws.client("ec2").describe_vpcs()["Vpcs"])
+    assert _left_in(aws, outputs["vpc_id"]) == dict.fromkeys(
+        ("enis", "subnets", "groups", "tables", "endpoints"), 0
+    )
+
+
+def test_adopted_vpc_to_public_removes_only_envports_group_and_endpoint(
+    aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # R-NET-1, R-NET-4: the security group and the endpoint envport put into someone else's VPC go;
+    # the VPC, its subnets and route tables stay
+    monkeypatch.setattr(lambda_vpc, "RELEASE_DELAY_S", 0.0)
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=c, AvailabilityZone=z)["Subnet"]["SubnetId"]
+        for c, z in (("10.9.0.0/24", "us-east-1a"), ("10.9.1.0/24", "us-east-1b"))
+    ]
+    spec = vpc_spec("adopt3", vpc_id=vpc, subnet_ids=",".join(subnets))
+    assert engine(spec, aws).apply().ok
+    applied = engine(_public(spec), aws).apply()
+    assert applied.ok, applied.error
+    deleted = {s.resource for s in applied.steps if s.action == "delete"}
+    assert deleted == {"security_group", "dynamodb_endpoint"}
+    assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]
+    assert _left_in(aws, vpc) == {"enis": 0, "subnets": 2, "groups": 0, "tables": 0, "endpoints": 0}

@@ -106,6 +106,7 @@ def test_every_kind_is_service_dash_resource() -> None:
     spec: EnvironmentSpec = build_spec(suffix="dev1", stage="dev")
     services = {"apigateway", "cloudwatch", "dynamodb", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs"}
     services |= {"secretsmanager", "cognito-idp"}  # R-AUTH-1's token and cognito modes
+    services |= {"ec2"}  # R-NET-1's network, in every mode (public mode: not wanted)
     for resource in resources_for(spec):
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", resource.kind), resource.kind
         assert any(resource.kind.startswith(service + "-") for service in services), resource.kind
