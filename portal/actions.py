@@ -42,7 +42,7 @@ from provisioning.release import ReleaseInputError, strategy_for
 from provisioning.spec import PROFILES, SpecError
 
 from .api import tokens
-from .api.models import ROLES, ApiToken
+from .api.models import ROLES, ApiToken, IdempotencyKey
 from .models import ACTIVE_STATUSES, Artifact, AuditEvent, Deployment, Environment
 from .notifications import events as notifications
 from .permissions import PROD, allowed
@@ -1136,3 +1136,31 @@ def revoke_api_token(actor: Actor, token: ApiToken) -> ApiToken:
         token.refresh_from_db()
         audit(actor, "api_token.revoked", detail=_token_detail(token))
     return token
+
+
+# --- API idempotency keys ---------------------------------------------------------------------
+def replay_run(user_id: int, key: str, fingerprint: str) -> Deployment | None:
+    """The run an earlier request with this Idempotency-Key started, if any (the same request, or
+    refused). A key lives ENVPORT_API_IDEMPOTENCY_HOURS (like Stripe's 24 hours); an older one is
+    forgotten here, so a pipeline may reuse a key a day later."""
+    keys = IdempotencyKey.objects.filter(user_id=user_id, key=key)
+    cutoff = timezone.now() - dt.timedelta(hours=settings.ENVPORT_API_IDEMPOTENCY_HOURS)
+    keys.filter(created_at__lt=cutoff).delete()
+    seen = keys.select_related("deployment").first()
+    if seen is None:
+        return None
+    if seen.fingerprint != fingerprint:
+        raise InvalidInput(
+            "Idempotency-Key already used",
+            [
+                f"Idempotency-Key: {key!r} is not allowed; it started run #{seen.deployment_id} with "
+                "another request: use a new key for a new request"
+            ],
+        )
+    return seen.deployment
+
+
+def remember_run(user_id: int, key: str, fingerprint: str, deployment: Deployment) -> None:
+    """Tie a new run to its request's Idempotency-Key; the same key at the same moment in another
+    request fails here with IntegrityError, and that request replays this run."""
+    IdempotencyKey.objects.create(user_id=user_id, key=key, fingerprint=fingerprint, deployment=deployment)

@@ -9,7 +9,6 @@ with the run's URL, which `?wait=SECONDS` long-polls.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import time
@@ -17,7 +16,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
@@ -28,7 +26,7 @@ from rest_framework.response import Response
 
 from portal import actions
 from portal import dispatch as dispatcher
-from portal.models import Artifact, AuditEvent, Deployment, Environment, IdempotencyKey
+from portal.models import Artifact, AuditEvent, Deployment, Environment
 from portal.permissions import PROD, allowed
 from provisioning.artifacts import ArtifactError, artifact_from_bytes
 
@@ -187,23 +185,7 @@ def _fingerprint(env: Environment, data: dict[str, Any]) -> str:
 
 
 def _replay(request: Request, key: str, fingerprint: str) -> Deployment | None:
-    """The run an earlier request with this key started, if any (the same request, or refused).
-    A key lives ENVPORT_API_IDEMPOTENCY_HOURS (like Stripe's 24 hours); an older one is forgotten."""
-    keys = IdempotencyKey.objects.filter(user_id=request.user.pk, key=key)
-    cutoff = timezone.now() - dt.timedelta(hours=settings.ENVPORT_API_IDEMPOTENCY_HOURS)
-    keys.filter(created_at__lt=cutoff).delete()
-    seen = keys.select_related("deployment").first()
-    if seen is None:
-        return None
-    if seen.fingerprint != fingerprint:
-        raise actions.InvalidInput(
-            "Idempotency-Key already used",
-            [
-                f"Idempotency-Key: {key!r} is not allowed; it started run #{seen.deployment_id} with "
-                "another request: use a new key for a new request"
-            ],
-        )
-    return seen.deployment
+    return actions.replay_run(request.user.pk, key, fingerprint)
 
 
 class RunList(ApiView):
@@ -265,9 +247,7 @@ class RunList(ApiView):
                 else:
                     dep = _request_run(request, env, data)
                     if key:
-                        IdempotencyKey.objects.create(
-                            user_id=request.user.pk, key=key, fingerprint=fingerprint, deployment=dep
-                        )
+                        actions.remember_run(request.user.pk, key, fingerprint, dep)
                     dispatch(dep)
         except IntegrityError:  # the same key, at the same moment, in another request: its run
             dep = _replay(request, key, fingerprint) if key else None
