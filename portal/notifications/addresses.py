@@ -218,9 +218,13 @@ def check_resolved(target: Target, ips: list[IPAddress]) -> None:
     for ip in ips:
         reason = refusal(ip)
         if reason:
-            named = "" if target.literal is not None else f"{target.host} resolves to "
+            what = (
+                f"{ip} is {reason}"
+                if target.literal is not None
+                else f"{target.host} resolves to {ip}, {reason}"
+            )
             raise Refused(
-                f"{named}{ip} is {reason}; webhooks go to public addresses only "
+                f"{what}; webhooks go to public addresses only "
                 "(ENVPORT_NOTIFY_ALLOWED_HOSTS names hosts exempt from this)"
             )
 

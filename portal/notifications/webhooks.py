@@ -57,8 +57,12 @@ class _Deadline:
         """Seconds left; raises DeadlineExceeded (naming what was being done) when none are."""
         left = self.at - time.monotonic()
         if left <= 0:
-            raise DeadlineExceeded(f"no complete answer within {self.seconds:g} s (while {doing})")
+            raise self.exceeded(doing)
         return left
+
+    def exceeded(self, doing: str) -> DeadlineExceeded:
+        """What a socket operation's timeout means here: each is given all the time that remains."""
+        return DeadlineExceeded(f"no complete answer within {self.seconds:g} s (while {doing})")
 
 
 def printable(text: str, limit: int = 200) -> str:
@@ -80,13 +84,14 @@ def _resolve(target: Target, deadline: _Deadline) -> list[IPAddress]:
         finally:
             done.set()
 
+    doing = f"resolving {target.host}"
     threading.Thread(target=run, name="notify-resolve", daemon=True).start()
-    if not done.wait(deadline.remaining(f"resolving {target.host}")):
-        deadline.remaining(f"resolving {target.host}")  # raises
+    if not done.wait(deadline.remaining(doing)):
+        raise deadline.exceeded(doing)
     result = box[0]
+    if isinstance(result, socket.gaierror):
+        raise OSError(f"cannot resolve {target.host}: {result.strerror or result}") from result
     if isinstance(result, BaseException):
-        if isinstance(result, socket.gaierror):
-            raise OSError(f"cannot resolve {target.host}: {result.strerror or result}") from result
         raise result
     return result
 
@@ -95,19 +100,19 @@ def _connect(ips: list[IPAddress], port: int, deadline: _Deadline) -> socket.soc
     """A connection to the first of the checked addresses that accepts one."""
     last: OSError | None = None
     for ip in ips:
+        doing = f"connecting to {ip}"
         family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.settimeout(deadline.remaining(f"connecting to {ip}"))
+            sock.settimeout(deadline.remaining(doing))
             sock.connect((str(ip), port))
             return sock
         except DeadlineExceeded:
             sock.close()
             raise
-        except TimeoutError:
+        except TimeoutError as exc:
             sock.close()
-            deadline.remaining(f"connecting to {ip}")
-            last = TimeoutError(f"connecting to {ip} timed out")
+            raise deadline.exceeded(doing) from exc
         except OSError as exc:
             sock.close()
             last = exc
@@ -122,10 +127,13 @@ def tls_context() -> ssl.SSLContext:
 
 def _tls(sock: socket.socket, target: Target, deadline: _Deadline) -> ssl.SSLSocket:
     """TLS for the original host name (SNI and the certificate's name), over the pinned connection."""
-    sock.settimeout(deadline.remaining("starting TLS"))
     wrapped = tls_context().wrap_socket(sock, server_hostname=target.host, do_handshake_on_connect=False)
     wrapped.settimeout(deadline.remaining("starting TLS"))
-    wrapped.do_handshake()
+    try:
+        wrapped.do_handshake()  # one call, bounded as a whole by its timeout
+    except TimeoutError as exc:
+        wrapped.close()
+        raise deadline.exceeded("starting TLS") from exc
     return wrapped
 
 
@@ -156,7 +164,10 @@ def _read_head(sock: socket.socket, deadline: _Deadline) -> Answer:
             if len(buffer) > HEAD_LIMIT:
                 raise Malformed(f"the answer's status line and headers exceed {HEAD_LIMIT} bytes")
             sock.settimeout(deadline.remaining("reading the answer"))
-            chunk = sock.recv(4096)
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError as exc:
+                raise deadline.exceeded("reading the answer") from exc
             if not chunk:
                 raise Malformed(
                     "the receiver closed the connection before a complete answer "
@@ -196,13 +207,11 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> A
         if target.scheme == "https":
             sock = _tls(sock, target, deadline)
         sock.settimeout(deadline.remaining("sending"))
-        sock.sendall(request)
+        try:
+            sock.sendall(request)  # bounded as a whole by its timeout (not per chunk)
+        except TimeoutError as exc:
+            raise deadline.exceeded("sending") from exc
         return _read_head(sock, deadline)
-    except TimeoutError as exc:
-        if isinstance(exc, DeadlineExceeded):
-            raise
-        deadline.remaining("waiting for the receiver")  # past the deadline: raises
-        raise
     finally:
         sock.close()
 
