@@ -134,6 +134,9 @@ def _tls(sock: socket.socket, target: Target, deadline: _Deadline) -> ssl.SSLSoc
     except TimeoutError as exc:
         wrapped.close()
         raise deadline.exceeded("starting TLS") from exc
+    except BaseException:
+        wrapped.close()  # it took the connection over (wrap_socket detaches `sock`)
+        raise
     return wrapped
 
 
@@ -208,7 +211,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> A
             sock = _tls(sock, target, deadline)
         sock.settimeout(deadline.remaining("sending"))
         try:
-            sock.sendall(request)  # bounded as a whole by its timeout (not per chunk)
+            sock.sendall(request)  # a few KB: the socket buffer takes it in one write
         except TimeoutError as exc:
             raise deadline.exceeded("sending") from exc
         return _read_head(sock, deadline)

@@ -453,6 +453,18 @@ def test_a_trickling_receiver_is_cut_off_at_the_deadline(settings, raw):
     assert 2 <= trickler.bytes_sent <= 4  # it kept sending: only the deadline stopped the attempt
 
 
+def test_a_receiver_that_stalls_the_tls_handshake_is_cut_off_at_the_deadline(settings, raw):
+    """The deadline covers the TLS handshake too: a receiver that accepts the connection and never
+    answers the ClientHello ends the attempt when the deadline passes."""
+    settings.ENVPORT_NOTIFY_ALLOWED_HOSTS = ("127.0.0.1",)
+    settings.ENVPORT_NOTIFY_TIMEOUT_SECONDS = 1
+    silent = _start(raw, b"")  # reads (a ClientHello is not an HTTP request) and says nothing
+    started = time.monotonic()
+    delivery = _attempt(_channel(silent.url(scheme="https")))
+    assert time.monotonic() - started < 2
+    assert delivery.error.startswith("timed out: no complete answer within 1 s (while starting TLS)")
+
+
 HUGE_HEADER = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
 
 
