@@ -38,20 +38,26 @@ def test_the_delivery_task_is_routed_to_its_own_queue():
 def broker() -> Iterator[redis.Redis]:
     """A Redis broker of this test run's own (ENVPORT_TEST_REDIS_URL), its queues emptied around."""
     client = redis.Redis.from_url(REDIS_URL)
-    keys = [*QUEUES, *(f"_kombu.binding.{q}" for q in QUEUES)]
-    client.delete(*keys)
+
+    def empty() -> None:
+        client.delete(*QUEUES, *client.scan_iter("_kombu.binding*"))
+
+    empty()
     yield client
-    client.delete(*keys)
+    empty()
     client.close()
 
 
 def test_a_queued_delivery_waits_on_the_notifications_queue_of_a_real_broker(broker):
-    """What `events._fan_out` queues lands in the broker's `notifications` list, none in `runs`:
-    a worker consuming only `runs` never picks a delivery up."""
+    """What `events._fan_out` queues lands in the broker's `notifications` list, and only there,
+    with every queue declared as a worker serving them all declares it: a worker consuming only
+    `runs` never picks a delivery up, nor a notifications worker a run."""
     with app.connection_for_write(REDIS_URL) as connection:
+        for queue in app.amqp.queues.values():
+            queue(connection.default_channel).declare()
         deliver.apply_async(args=[4242], connection=connection)
-    assert broker.llen("notifications") == 1
-    assert broker.llen("runs") == 0 and broker.llen("sweeps") == 0
+        app.send_task("portal.tasks.run_deployment_task", args=[1], connection=connection)
+    assert [broker.llen(q) for q in QUEUES] == [1, 0, 1]
 
 
 def _workers_queues(commands: list[list[str]]) -> list[set[str]]:
