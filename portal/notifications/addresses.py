@@ -116,7 +116,7 @@ def allowed_hosts() -> frozenset[str]:
     """`ENVPORT_NOTIFY_ALLOWED_HOSTS`, normalised (a comma-separated string is accepted too)."""
     value: str | Iterable[str] = getattr(settings, "ENVPORT_NOTIFY_ALLOWED_HOSTS", ())
     names = value.split(",") if isinstance(value, str) else value
-    return frozenset(n.strip().lower().rstrip(".") for n in names if n.strip())
+    return frozenset(n.strip().strip("[]").lower().rstrip(".") for n in names if n.strip())
 
 
 def _host(raw: str, bracketed: bool) -> str:

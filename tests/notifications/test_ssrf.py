@@ -226,6 +226,8 @@ def test_an_allowed_host_may_be_saved_and_only_that_host(settings):
         _channel("http://[::1]:9000/hook", name="v6")
     with pytest.raises(ValidationError, match=r"a\.b\.c\.d"):
         _channel("http://127.1:9000/hook", name="short")  # the form is checked for allowed hosts too
+    settings.ENVPORT_NOTIFY_ALLOWED_HOSTS = "[::1], localhost"  # as the environment variable reads
+    _channel("http://[::1]:9000/hook", name="v6")
 
 
 # --- the addresses, as resolved ---------------------------------------------------------------------
