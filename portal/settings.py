@@ -265,15 +265,18 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Two queues (R-FLEET-1): operators' runs on `runs`, schedules and their checks on `sweeps`, so a
-# worker of each (README) keeps a person's run from queueing behind a sweep of many environments.
+# Three queues (R-FLEET-1): operators' runs on `runs`, schedules and their checks on `sweeps`, so a
+# worker of each (README) keeps a person's run from queueing behind a sweep of many environments;
+# notification deliveries on `notifications`, so a slow receiver (each attempt may take up to
+# ENVPORT_NOTIFY_TIMEOUT_SECONDS) never holds a worker a run is waiting for.
 CELERY_TASK_DEFAULT_QUEUE = "runs"
-# Both declared: a worker started without -Q serves both (one worker is enough for a small portal).
-CELERY_TASK_QUEUES = (Queue("runs"), Queue("sweeps"))
+# All declared: a worker started without -Q serves all (one worker is enough for a small portal).
+CELERY_TASK_QUEUES = (Queue("runs"), Queue("sweeps"), Queue("notifications"))
 CELERY_TASK_ROUTES = {
     "portal.tasks.scheduled_*": {"queue": "sweeps"},
     "portal.tasks.teardown_expired_previews": {"queue": "sweeps"},
     "portal.tasks.reap_stale_deployments": {"queue": "sweeps"},
+    "portal.notifications.*": {"queue": "notifications"},
 }
 
 # --- AWS quotas (R-FLEET-1..3) --------------------------------------------------------------
@@ -362,5 +365,11 @@ SPECTACULAR_SETTINGS = {
 # Notification deliveries: attempts in all, and the first retry's delay (doubled each time).
 ENVPORT_NOTIFY_MAX_ATTEMPTS = int(_env("ENVPORT_NOTIFY_MAX_ATTEMPTS", "5"))
 ENVPORT_NOTIFY_BACKOFF_SECONDS = float(_env("ENVPORT_NOTIFY_BACKOFF_SECONDS", "30"))
+# One attempt's whole deadline: resolving, connecting, sending and reading the answer together.
 ENVPORT_NOTIFY_TIMEOUT_SECONDS = float(_env("ENVPORT_NOTIFY_TIMEOUT_SECONDS", "10"))
+# Webhook receivers go to public addresses only (docs/notifications.md); these host names (exactly
+# as written in a channel's URL, comma-separated) are exempt: a receiver on your own network.
+ENVPORT_NOTIFY_ALLOWED_HOSTS = tuple(
+    h.strip().lower().rstrip(".") for h in _env("ENVPORT_NOTIFY_ALLOWED_HOSTS", "").split(",") if h.strip()
+)
 DEFAULT_FROM_EMAIL = _env("DEFAULT_FROM_EMAIL", "envport@localhost")

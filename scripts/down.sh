@@ -2,7 +2,7 @@
 # `make down`: stop what `make up` started (each process group), leaving var/ (database, logs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-for name in web beat worker localcloud; do
+for name in web beat notifier worker localcloud; do
   pidfile="var/run/$name.pid"
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")

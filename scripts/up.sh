@@ -36,7 +36,9 @@ echo "database"
 echo "processes"
 start localcloud "$PY" -m localcloud --port "${AWS_ENDPOINT_URL##*:}"
 wait_http "$AWS_ENDPOINT_URL/_localcloud/health" "the local cloud"
-start worker "$BIN/celery" -A portal worker --loglevel=info --concurrency=2
+start worker "$BIN/celery" -A portal worker -Q runs,sweeps --loglevel=info --concurrency=2
+# Notification deliveries apart: a slow webhook receiver never holds the worker a run waits for.
+start notifier "$BIN/celery" -A portal worker -Q notifications -n notifier@%h --loglevel=info --concurrency=1
 start beat "$BIN/celery" -A portal beat --loglevel=info --scheduler django_celery_beat.schedulers:DatabaseScheduler
 start web "$PY" manage.py runserver "127.0.0.1:$WEB_PORT" --noreload
 wait_http "http://127.0.0.1:$WEB_PORT/admin/login/" "the web server"

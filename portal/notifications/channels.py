@@ -8,6 +8,10 @@ A generic webhook's request carries (see docs/notifications.md for a receiver):
   and reject a timestamp more than five minutes away from their clock (a replay);
 - `X-Envport-Event` and `X-Envport-Delivery` (the delivery's id: the same on every retry, so a
   receiver can drop a duplicate).
+
+Webhooks go out through `webhooks.post`: to public addresses only (checked after resolution, the
+connection pinned to the checked address), no redirect followed, one deadline for the whole
+attempt. Whatever goes wrong is an Outcome, never an exception: the attempt is always recorded.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
 
+from . import webhooks
+from .addresses import Refused
 from .models import Delivery, NotificationChannel
 
 SIGNATURE_HEADER = "X-Envport-Signature"
@@ -36,6 +40,8 @@ class Outcome:
     ok: bool
     response_code: int | None = None
     error: str = ""
+    # Retrying cannot help (the URL or its address is refused): the delivery gives up at once.
+    final: bool = False
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -59,19 +65,27 @@ def text_of(payload: dict[str, Any]) -> str:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
-    )
+    timeout = float(settings.ENVPORT_NOTIFY_TIMEOUT_SECONDS)
     try:
-        with urllib.request.urlopen(request, timeout=settings.ENVPORT_NOTIFY_TIMEOUT_SECONDS) as response:
-            code = response.status
-    except urllib.error.HTTPError as exc:
-        return Outcome(False, exc.code, f"HTTP {exc.code} {exc.reason}")
-    except (urllib.error.URLError, OSError) as exc:
-        return Outcome(False, None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")
+        answer = webhooks.post(url, body, headers, timeout=timeout)
+    except Refused as exc:
+        return Outcome(False, None, f"refused: {exc}", final=True)
+    except webhooks.DeadlineExceeded as exc:
+        return Outcome(False, None, f"timed out: {exc} (ENVPORT_NOTIFY_TIMEOUT_SECONDS)")
+    except webhooks.Malformed as exc:
+        return Outcome(False, None, f"malformed answer: {exc}")
+    except Exception as exc:  # refused connections, TLS, resolution...: a failed attempt, on record
+        return Outcome(False, None, f"{type(exc).__name__}: {exc}")
+    code = answer.status
     if 200 <= code < 300:
         return Outcome(True, code)
-    return Outcome(False, code, f"HTTP {code}")
+    said = f"HTTP {code} {answer.reason}".strip()
+    if 300 <= code < 400:
+        to = f" (to {answer.location})" if answer.location else ""
+        return Outcome(
+            False, code, f"{said}: redirects are not followed{to}; set the channel to the final URL"
+        )
+    return Outcome(False, code, said)
 
 
 def send(channel: NotificationChannel, delivery: Delivery) -> Outcome:

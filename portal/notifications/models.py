@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
+
+from .addresses import Refused, check_url
 
 EVENTS = {
     "run.failed": "a run failed",
@@ -14,6 +20,28 @@ EVENTS = {
 }
 # A channel is shown as failing after this many deliveries in a row gave up.
 FAILING_AFTER = 3
+MAX_RECIPIENTS = 20
+MAX_EMAIL_TARGET = 2000
+
+
+def target_error(kind: str, target: str) -> str | None:
+    """What is wrong with a channel's target for its kind (and what is allowed), or None."""
+    if kind == NotificationChannel.Kind.EMAIL:
+        addresses = [a.strip() for a in target.split(",") if a.strip()]
+        allowed = f"e-mail addresses separated by commas, at most {MAX_RECIPIENTS}"
+        if not addresses or len(addresses) > MAX_RECIPIENTS or len(target) > MAX_EMAIL_TARGET:
+            return allowed
+        for address in addresses:
+            try:
+                validate_email(address)
+            except ValidationError:
+                return f"{address[:100]!r} is not an e-mail address; {allowed}"
+        return None
+    try:
+        check_url(target)
+    except Refused as exc:
+        return str(exc)
+    return None
 
 
 class NotificationChannel(models.Model):
@@ -45,6 +73,21 @@ class NotificationChannel(models.Model):
     @property
     def failing(self) -> bool:
         return self.consecutive_failures >= FAILING_AFTER
+
+    def clean(self) -> None:
+        """The target fits the kind: a webhook's URL is checked for form and, when its host is an
+        IP address, for being public (a name is checked on what it resolves to, at send time)."""
+        if self.kind not in self.Kind.values:
+            raise ValidationError({"kind": f"one of {', '.join(self.Kind.values)}"})
+        error = target_error(self.kind, self.target or "")
+        if error:
+            raise ValidationError({"target": error})
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Every path that stores a channel (admin, shell, code) passes `clean`: a channel cannot
+        be aimed at a refused URL by skipping the form."""
+        self.clean()
+        super().save(*args, **kwargs)
 
 
 class NotificationRule(models.Model):

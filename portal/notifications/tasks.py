@@ -1,7 +1,11 @@
 """The delivery task: one attempt per run of the task, retried with exponential backoff.
 
-Each attempt is recorded on the Delivery (status, attempts, response code, error); a delivery
-that gives up counts against its channel, which the admin shows as failing after a few in a row.
+Each attempt is recorded on the Delivery (status, attempts, response code, error), whatever went
+wrong in it; a delivery that gives up counts against its channel, which the admin shows as
+failing after a few in a row. A refused URL or address gives up at once: retrying cannot help.
+
+The task runs on the `notifications` queue (settings.CELERY_TASK_ROUTES), never on `runs`: a
+receiver as slow as the deadline allows holds a notifications worker, not a run.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ def attempt(delivery_id: int) -> str:
     delivery = Delivery.objects.select_related("channel").get(pk=delivery_id)
     if delivery.status in (Delivery.Status.DELIVERED, Delivery.Status.FAILED):
         return delivery.status  # a duplicate run of the task
-    outcome = channels.send(delivery.channel, delivery)
+    try:
+        outcome = channels.send(delivery.channel, delivery)
+    except Exception as exc:  # a bug or an unforeseen answer: still an attempt, on record
+        outcome = channels.Outcome(False, None, f"{type(exc).__name__}: {exc}")
     now = timezone.now()
     attempts = delivery.attempts + 1
     if outcome.ok:
@@ -30,7 +37,7 @@ def attempt(delivery_id: int) -> str:
         NotificationChannel.objects.filter(pk=delivery.channel_id).update(
             consecutive_failures=0, last_success_at=now
         )
-    elif attempts >= settings.ENVPORT_NOTIFY_MAX_ATTEMPTS:
+    elif outcome.final or attempts >= settings.ENVPORT_NOTIFY_MAX_ATTEMPTS:
         state = Delivery.Status.FAILED
         NotificationChannel.objects.filter(pk=delivery.channel_id).update(
             consecutive_failures=F("consecutive_failures") + 1,

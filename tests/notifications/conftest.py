@@ -33,6 +33,13 @@ class Receiver:
 
 
 @pytest.fixture
+def allow_local_receiver(settings: Any) -> None:
+    """The receivers of these tests listen on 127.0.0.1, which webhooks may not reach unless the
+    portal allows the host by name (ENVPORT_NOTIFY_ALLOWED_HOSTS, docs/notifications.md)."""
+    settings.ENVPORT_NOTIFY_ALLOWED_HOSTS = ("127.0.0.1", "localhost")
+
+
+@pytest.fixture
 def eager_celery() -> Iterator[None]:
     """Tasks run in place when sent; a retry runs again at once (Celery's eager mode ignores the
     countdown), which it only does when eager errors are not propagated."""

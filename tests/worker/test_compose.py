@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"postgres", "redis", "localcloud", "web", "worker", "beat"}
-PORTAL_SERVICES = ("web", "worker", "beat")  # the ones that load portal/settings.py
+SERVICES = {"postgres", "redis", "localcloud", "web", "worker", "notifier", "beat"}
+PORTAL_SERVICES = ("web", "worker", "notifier", "beat")  # the ones that load portal/settings.py
 # What production settings need from the environment (else they refuse to start, or the portal
 # would reach the wrong database, broker or cloud).
 REQUIRED = {
@@ -126,7 +126,7 @@ def make_up_default(pattern: str) -> str:
 
 
 # --- structure --------------------------------------------------------------------------------------
-def test_the_six_services_from_one_image(compose):
+def test_the_seven_services_from_one_image(compose):
     services = compose["services"]
     assert set(services) == SERVICES
     assert set(compose) <= {"services", "volumes", "networks", "configs", "secrets", "name"} | {
@@ -136,7 +136,7 @@ def test_the_six_services_from_one_image(compose):
     assert services["redis"]["image"] == "redis:7"
     ours = [services[name] for name in ("localcloud", *PORTAL_SERVICES)]
     assert all(s.get("build") in (".", {"context": "."}) for s in ours)
-    assert len({s.get("image") for s in ours}) == 1, "web, worker, beat and localcloud share one image"
+    assert len({s.get("image") for s in ours}) == 1, "web, workers, beat and localcloud share one image"
 
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.M)
@@ -165,7 +165,7 @@ def test_portal_services_get_everything_production_settings_read(compose):
         assert env["ENVPORT_EXECUTE_API_URL"].startswith("http://localcloud:4566/")
         assert "{api_id}" in env["ENVPORT_EXECUTE_API_URL"] and "{stage}" in env["ENVPORT_EXECUTE_API_URL"]
     envs = [env_of(compose["services"][n]) for n in PORTAL_SERVICES]
-    assert all(e == envs[0] for e in envs), "web, worker and beat must see the same settings"
+    assert all(e == envs[0] for e in envs), "web, workers and beat must see the same settings"
     postgres = env_of(compose["services"]["postgres"])
     user, password, db = re.fullmatch(
         r"postgres://(\w+):(\w+)@postgres:5432/(\w+)", envs[0]["DATABASE_URL"]
@@ -240,6 +240,7 @@ def test_the_commands_run_modules_that_exist(compose):
 
     assert isinstance(app, Celery)
     assert command_of(services["worker"])[:4] == ["celery", "-A", "portal", "worker"]
+    assert command_of(services["notifier"])[:4] == ["celery", "-A", "portal", "worker"]
     beat = command_of(services["beat"])
     assert beat[:4] == ["celery", "-A", "portal", "beat"]
     scheduler = beat[beat.index("--scheduler") + 1]
@@ -297,7 +298,7 @@ def test_only_the_portal_is_published_beyond_this_machine(compose):
 
 def test_health_checks_gate_the_start_order(compose):
     services = compose["services"]
-    for name in ("postgres", "redis", "localcloud", "web", "worker"):
+    for name in ("postgres", "redis", "localcloud", "web", "worker", "notifier"):
         assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
     for name, service in services.items():
         depends = service.get("depends_on") or {}
@@ -305,7 +306,7 @@ def test_health_checks_gate_the_start_order(compose):
         for other, rule in depends.items():
             assert rule.get("condition") == "service_healthy", f"{name} -> {other}"
             assert services[other].get("healthcheck"), f"{name} waits for {other}, which has no health check"
-    for name in ("worker", "beat"):
+    for name in ("worker", "notifier", "beat"):
         assert {"postgres", "redis", "web"} <= set(services[name]["depends_on"]), name  # web migrates first
     assert "localcloud" in services["worker"]["depends_on"]
     assert {"postgres", "redis"} <= set(services["web"]["depends_on"])

@@ -26,6 +26,9 @@ DEFAULT_TEST_REDIS_DB = 5
 # Short heartbeats and a short staleness limit, so the reaper acts within seconds.
 HEARTBEAT_S = 0.5
 STALE_AFTER_S = 3.0
+# A test's worker serves every queue the settings declare (runs, sweeps and notifications), as one
+# worker of a small portal does; `make up` and compose run notifications on a worker of their own.
+WORKER_QUEUES = "runs,sweeps,notifications"
 
 
 def database_url() -> str:
@@ -265,8 +268,16 @@ class Portal:
         env.update(extra)
         return env
 
-    def worker(self, name: str = "worker", *, pool: str = "prefork", ready: bool = True, **env: str) -> Proc:
-        """`celery -A portal worker` with one process; returns once it says it is ready."""
+    def worker(
+        self,
+        name: str = "worker",
+        *,
+        pool: str = "prefork",
+        ready: bool = True,
+        queues: str = WORKER_QUEUES,
+        **env: str,
+    ) -> Proc:
+        """`celery -A portal worker -Q QUEUES` with one process; returns once it says it is ready."""
         proc = self.procs.start(
             name,
             [
@@ -274,6 +285,8 @@ class Portal:
                 "-A",
                 "portal",
                 "worker",
+                "-Q",
+                queues,
                 f"--pool={pool}",
                 "--concurrency=1",
                 "--loglevel=info",
