@@ -14,6 +14,10 @@ WHEELS     := $(WHEELHOUSE)/.downloaded
 # instead of the local cloud's own boto3 (localcloud/sandbox.py).
 RUNTIME_LIBS := var/lambda-runtime/python3.12
 RUNTIME      := $(RUNTIME_LIBS)/.installed
+# pytest-xdist processes: most of the suite waits on local-cloud processes, not on the CPU, so two
+# processes on two cores halve its wall time (tests/conftest.py gives each its own Redis database;
+# pytest-django its own test database). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: venv test test-fast lint up down bench browser clean
 
@@ -44,14 +48,14 @@ venv: $(STAMP) $(WHEELS) $(RUNTIME)
 test: $(STAMP) $(WHEELS) $(RUNTIME) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 browser:
 	bash scripts/install-chromium.sh
 
 ## Everything but the slow end-to-end tests, for a quick local loop.
 test-fast: $(STAMP) $(WHEELS) $(RUNTIME)
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not slow"
 
 ## Everything on embedded defaults: local cloud, worker, beat, web on :8000, a verified demo.
 up: $(STAMP) $(WHEELS) $(RUNTIME)

@@ -15,3 +15,10 @@ for _key, _value in {
     os.environ[_key] = _value
 for _key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_key, None)
+
+# Under pytest-xdist each worker process gets a Redis database of its own (the quota, shared-read
+# and worker tests flush or fill theirs), unless the caller chose one. pytest-django already gives
+# each worker its own test database (test_envport_gw0, ...).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw") and not os.environ.get("ENVPORT_TEST_REDIS_URL"):
+    os.environ["ENVPORT_TEST_REDIS_URL"] = f"redis://127.0.0.1:6379/{2 + int(_WORKER[2:]) % 10}"
