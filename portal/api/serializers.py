@@ -258,3 +258,6 @@ class ErrorOut(serializers.Serializer):
     error = serializers.CharField()
     problems = ProblemOut(many=True)
     running = serializers.DictField(required=False, help_text="409: the run that holds the environment")
+    request_id = serializers.CharField(
+        required=False, help_text="500: the id the portal's log holds the failure under (X-Request-Id)"
+    )
