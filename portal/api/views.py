@@ -216,7 +216,10 @@ class RunList(ApiView):
                 "Idempotency-Key",
                 str,
                 OpenApiParameter.HEADER,
-                description="a retried request with the same key gets the first run, never a second",
+                description=(
+                    "a retried request with the same key gets the first run, never a second "
+                    "(at most 255 characters)"
+                ),
             )
         ],
         responses={
@@ -236,7 +239,8 @@ class RunList(ApiView):
                 "admin" if env.stage == PROD and action in ("teardown", "release") else "operator or admin"
             )
             raise exceptions.PermissionDenied(f"a {data['kind']} of {env.suffix} needs an {needs} role")
-        key = (request.headers.get("Idempotency-Key") or "").strip()[:255]
+        key = (request.headers.get("Idempotency-Key") or "").strip()
+        actions.check_idempotency_key(key)  # before anything is written: whole, or refused
         fingerprint = _fingerprint(env, data)
         replayed = False
         try:
