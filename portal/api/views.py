@@ -33,6 +33,7 @@ from provisioning.artifacts import ArtifactError, artifact_from_bytes
 from . import serializers as s
 from .auth import Scope, actor, environment, require_perm
 from .errors import PayloadTooLarge
+from .waiting import SLOTS, WAIT_HEADER
 
 ERRORS = {
     code: OpenApiResponse(s.ErrorOut, description=text)
@@ -276,7 +277,17 @@ class RunDetail(ApiView):
                 "wait",
                 int,
                 description="wait up to this many seconds (at most ENVPORT_API_MAX_WAIT_SECONDS) to finish",
-            )
+            ),
+            OpenApiParameter(
+                WAIT_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description=(
+                    "set when ?wait= did not wait: the server's waits were all taken (a share of its "
+                    "threads, and of that a share per token); the run is as it is now: poll again"
+                ),
+            ),
         ],
         responses={200: s.RunOut, **ERRORS},
     )
@@ -287,12 +298,24 @@ class RunDetail(ApiView):
             raise exceptions.NotFound(f"no run #{pk}")
         Scope.of(request).require_name(dep.environment.suffix)
         wait = _wait_seconds(request)
-        deadline = time.monotonic() + wait
+        headers = _wait_for(request, dep, wait) if wait and dep.active else {}
+        dep = Deployment.objects.select_related("environment").get(pk=pk)
+        return Response(s.RunOut(dep, context={"request": request}).data, headers=headers)
+
+
+def _wait_for(request: Request, dep: Deployment, seconds: float) -> dict[str, str]:
+    """Wait up to `seconds` for `dep` to end, in one of the process's wait slots (`waiting`); with
+    none free, at once, and the answer's header says why."""
+    token = getattr(request.auth, "pk", None)  # an ApiToken; None for a console session
+    holder = f"token:{token}" if token is not None else f"user:{request.user.pk}"
+    with SLOTS.hold(holder) as refusal:
+        if refusal is not None:
+            return {WAIT_HEADER: refusal}
+        deadline = time.monotonic() + seconds
         while dep.active and time.monotonic() < deadline:
             _sleep(POLL_S)
             dep.refresh_from_db(fields=["status"])
-        dep = Deployment.objects.select_related("environment").get(pk=pk)
-        return Response(s.RunOut(dep, context={"request": request}).data)
+    return {}
 
 
 def _wait_seconds(request: Request) -> float:

@@ -9,14 +9,28 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 from django.test import Client
 
 from portal.api import serializers as api_serializers
 from portal.api.parsers import MAX_DEPTH, deeper_than
+from portal.api.waiting import WaitSlots
 from portal.models import AuditEvent, Deployment, Environment
 
 pytestmark = pytest.mark.django_db
@@ -309,3 +323,186 @@ def test_the_schema_declares_every_key_the_answers_carry(
     assert problems == []
     run = schema["components"]["schemas"]["RunOut"]["properties"]
     assert {"artifact", "from_version", "to_version", "traffic", "rollback_reason"} <= set(run)
+
+
+# --- item 6: the web server cannot be held by waiters ------------------------------------------
+class PooledServer(WSGIServer):
+    """The production server's shape: a fixed pool of threads per process (gunicorn's gthread
+    worker, `--threads`), a request queueing when all are busy. Django's test server starts a
+    thread per request instead, so it could never show a pool taken by waiters."""
+
+    request_queue_size = 64
+
+    def __init__(self, threads: int) -> None:
+        super().__init__(("127.0.0.1", 0), WSGIRequestHandler)
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="web")
+        self.set_app(WSGIHandler())
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.pool.submit(self._serve, request, client_address)
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+
+@contextmanager
+def pooled_server(threads: int) -> Iterator[str]:
+    server = PooledServer(threads)
+    loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    loop.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.pool.shutdown(wait=True, cancel_futures=True)
+        server.server_close()
+
+
+def _get(url: str, token: str | None = None, timeout: float = 40) -> tuple[int, dict[str, str], Any, float]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            status, headers, raw = answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as refused:
+        status, headers, raw = refused.code, dict(refused.headers), refused.read()
+    body = json.loads(raw) if headers.get("Content-Type", "").startswith("application/json") else raw
+    return status, headers, body, time.monotonic() - started
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_long_polls_from_one_viewer_token_leave_the_server_free(
+    make_env: Any, token: Any, settings: Any
+) -> None:
+    """Issue 17: "16 parallel `?wait=30` long-polls from one viewer token made the admin login page
+    take 28.6 s on the production server". Against a server of the production's threads: the
+    token's share of waits wait, the others answer at once saying so, and the login page and
+    another token's request are served meanwhile."""
+    from portal import actions
+
+    threads = settings.ENVPORT_WEB_THREADS
+    env = make_env("pr1", "dev", status="ready")
+    run = actions.request_deployment(actions.Actor.cli(), env, "verify", {})
+    viewer, other = token("viewer"), token("operator")
+    polls: list[tuple[int, dict[str, str], Any, float]] = []
+    with pooled_server(threads) as base:
+        assert _get(f"{base}/api/v1/runs/{run.pk}/", viewer)[0] == 200  # the token's first use is written
+        url = f"{base}/api/v1/runs/{run.pk}/?wait=30"
+        waiters = [threading.Thread(target=lambda: polls.append(_get(url, viewer))) for _ in range(16)]
+        try:
+            for waiter in waiters:
+                waiter.start()
+            deadline = time.monotonic() + 10
+            while (
+                len(polls) < 16 - settings.ENVPORT_API_MAX_WAITERS_PER_TOKEN and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            skipped = list(polls)
+            login = _get(f"{base}/admin/login/", timeout=5)
+            others = _get(f"{base}/api/v1/environments/", other, timeout=5)
+        finally:
+            Deployment.objects.filter(pk=run.pk).update(status="succeeded")  # the waits end
+            for waiter in waiters:
+                waiter.join(timeout=40)
+    assert len(skipped) == 16 - settings.ENVPORT_API_MAX_WAITERS_PER_TOKEN, [p[:2] for p in polls]
+    for status, headers, body, seconds in skipped:
+        assert status == 200 and body["finished"] is False and seconds < 5
+        assert headers["Envport-Wait"].startswith("skipped: this token already waits")
+    assert login[0] == 200 and login[3] < 2, login[:2]
+    assert others[0] == 200 and others[3] < 2
+    waited = [p for p in polls if p not in skipped]
+    assert len(waited) == settings.ENVPORT_API_MAX_WAITERS_PER_TOKEN
+    assert all(p[2]["finished"] is True and "Envport-Wait" not in p[1] for p in waited)
+
+
+def test_waits_are_bounded_per_process_and_per_token(settings: Any) -> None:
+    """Issue 17, item 6: long-polls "never hold more than a fraction of the server's threads",
+    whichever tokens ask; a slot is given back however the wait ends."""
+    settings.ENVPORT_API_MAX_WAITERS, settings.ENVPORT_API_MAX_WAITERS_PER_TOKEN = 4, 2
+    slots = WaitSlots()
+    with ExitStack() as stack:
+        got = [stack.enter_context(slots.hold(f"token:{i // 3}")) for i in range(9)]  # 3 tokens, 3 each
+        said = [refusal or "" for refusal in got]
+        assert got[:2] == [None, None] and said[2].startswith("skipped: this token already waits 2 times")
+        assert got[3:5] == [None, None] and said[5].startswith("skipped: this token")
+        assert said[6:] == ["skipped: 4 requests already wait in this server process (at most 4)"] * 3
+        assert slots.held == 4
+    assert slots.held == 0
+    with pytest.raises(RuntimeError), slots.hold("token:1"):
+        raise RuntimeError("the client went away")
+    assert slots.held == 0
+
+
+def test_the_wait_bounds_follow_the_production_servers_threads(settings: Any) -> None:
+    """Issue 17, item 6: the bound is derived from the server's thread count, which is gunicorn's
+    `--threads` in both the image and compose; they cannot drift apart unnoticed."""
+    root = Path(__file__).resolve().parents[2]
+    found = {
+        name: re.findall(r"--threads[\", ]+(\d+)", (root / name).read_text())
+        for name in ("Dockerfile", "docker-compose.yml")
+    }
+    assert found == {"Dockerfile": ["8"], "docker-compose.yml": ["8"]}
+    assert settings.ENVPORT_WEB_THREADS == 8
+    assert settings.ENVPORT_API_MAX_WAITERS <= settings.ENVPORT_WEB_THREADS // 2
+    assert 1 <= settings.ENVPORT_API_MAX_WAITERS_PER_TOKEN < settings.ENVPORT_API_MAX_WAITERS
+
+
+# --- item 6: failed authentications are rate limited per address ------------------------------
+def test_failed_api_authentications_are_limited_per_address(token: Any, settings: Any) -> None:
+    """Issue 17: "failed authentications are never throttled". Past the limit an address gets a
+    JSON 429 with Retry-After, even with a good token; another address is not affected, and the
+    address may try again when the window ends."""
+    settings.ENVPORT_AUTH_FAILURES, settings.ENVPORT_AUTH_FAILURE_WINDOW_SECONDS = 5, 60
+    good = token("viewer")
+    guesser = Client(REMOTE_ADDR="203.0.113.7", raise_request_exception=False)
+    bystander = Client(REMOTE_ADDR="198.51.100.2")
+    for attempt in range(5):
+        guess = {"Authorization": f"Bearer envp_{attempt}_guess"}
+        assert guesser.get("/api/v1/environments/", headers=guess).status_code == 401
+    assert guesser.get("/api/v1/environments/").status_code == 401  # no token: not a failure counted
+    for headers in ({"Authorization": "Bearer envp_9_guess"}, {"Authorization": f"Bearer {good}"}):
+        refused = guesser.get("/api/v1/environments/", headers=headers)
+        body = _problem(refused, 429)
+        assert 55 <= int(refused["Retry-After"]) <= 60
+        assert body["error"].startswith("too many failed authentications from your address: at most 5 in 60")
+    assert (
+        bystander.get("/api/v1/environments/", headers={"Authorization": f"Bearer {good}"}).status_code == 200
+    )
+
+    settings.ENVPORT_AUTH_FAILURE_WINDOW_SECONDS = 1
+    cache.clear()
+    for _ in range(5):
+        guesser.get("/api/v1/environments/", headers={"Authorization": "Bearer envp_1_guess"})
+    assert (
+        guesser.get("/api/v1/environments/", headers={"Authorization": f"Bearer {good}"}).status_code == 429
+    )
+    time.sleep(1.1)
+    assert (
+        guesser.get("/api/v1/environments/", headers={"Authorization": f"Bearer {good}"}).status_code == 200
+    )
+
+
+def test_failed_console_sign_ins_are_limited_per_address(users: Any, settings: Any) -> None:
+    """Issue 17: failed authentications, "bad password on the admin login": past the limit the
+    login page refuses every attempt from the address, the right password too, and says why."""
+    settings.ENVPORT_AUTH_FAILURES, settings.ENVPORT_AUTH_FAILURE_WINDOW_SECONDS = 3, 300
+    guesser = Client(REMOTE_ADDR="203.0.113.9")
+    for attempt in range(3):
+        page = guesser.post("/admin/login/", {"username": "admin", "password": f"guess-{attempt}"})
+        assert page.status_code == 200 and "correct username and password" in page.content.decode()
+    page = guesser.post("/admin/login/", {"username": "admin", "password": "pw-admin"})
+    text = page.content.decode()
+    assert page.status_code == 200 and "too many failed authentications from your address" in text
+    assert "_auth_user_id" not in guesser.session
+    # a token guessed from the same address is refused as well: one count per address
+    assert (
+        guesser.get("/api/v1/environments/", headers={"Authorization": "Bearer envp_1_x"}).status_code == 429
+    )
+    elsewhere = Client(REMOTE_ADDR="198.51.100.3")
+    signed_in = elsewhere.post("/admin/login/", {"username": "admin", "password": "pw-admin"})
+    assert signed_in.status_code == 302 and "_auth_user_id" in elsewhere.session
