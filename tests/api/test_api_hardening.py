@@ -58,6 +58,7 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
 # --- item 7: every answer of /api/v1/ is JSON -------------------------------------------------
 def test_a_100000_deep_json_body_is_a_json_400(make_env: Any, operator: Any, dispatched: Any) -> None:
     """Issue 17: "a 100,000-deep JSON body is a 500 HTML page" (RecursionError in the parser)."""
+    # R-SEC-2
     make_env("pr1", "dev", status="ready")
     deep = "[" * 100_000 + "]" * 100_000
     for response in (
@@ -100,6 +101,7 @@ def test_a_body_within_the_depth_bound_is_parsed(make_env: Any, operator: Any, d
 
 def test_a_20_mb_body_is_a_json_413(make_env: Any, operator: Any, settings: Any) -> None:
     """Issue 17: "a 20 MB one [JSON body] a 400 HTML page"; form bodies too."""
+    # R-SEC-2
     make_env("pr1", "dev", status="ready")
     big = '{"kind": "verify", "x": "' + "a" * 20_000_000 + '"}'
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -168,6 +170,7 @@ def test_an_idempotency_key_over_255_characters_is_refused_not_truncated(
 ) -> None:
     """Issue 17: "an `Idempotency-Key` longer than 255 characters is truncated and can collide": two
     pipelines' keys that share their first 255 characters got one run between them."""
+    # R-SEC-2
     make_env("pr1", "dev", status="ready")
     for tail in ("-attempt-1" * 5, "-attempt-2" * 5):
         response = operator.post(RUNS, {"kind": "verify"}, headers={"Idempotency-Key": "k" * 255 + tail})
@@ -383,6 +386,7 @@ def test_sixteen_long_polls_from_one_viewer_token_leave_the_server_free(
     take 28.6 s on the production server". Against a server of the production's threads: the
     token's share of waits wait, the others answer at once saying so, and the login page and
     another token's request are served meanwhile."""
+    # R-SEC-2
     from portal import actions
 
     threads = settings.ENVPORT_WEB_THREADS
@@ -457,6 +461,7 @@ def test_failed_api_authentications_are_limited_per_address(token: Any, settings
     """Issue 17: "failed authentications are never throttled". Past the limit an address gets a
     JSON 429 with Retry-After, even with a good token; another address is not affected, and the
     address may try again when the window ends."""
+    # R-SEC-2
     settings.ENVPORT_AUTH_FAILURES, settings.ENVPORT_AUTH_FAILURE_WINDOW_SECONDS = 5, 60
     good = token("viewer")
     guesser = Client(REMOTE_ADDR="203.0.113.7", raise_request_exception=False)
@@ -490,6 +495,7 @@ def test_failed_api_authentications_are_limited_per_address(token: Any, settings
 def test_failed_console_sign_ins_are_limited_per_address(users: Any, settings: Any) -> None:
     """Issue 17: failed authentications, "bad password on the admin login": past the limit the
     login page refuses every attempt from the address, the right password too, and says why."""
+    # R-SEC-2
     settings.ENVPORT_AUTH_FAILURES, settings.ENVPORT_AUTH_FAILURE_WINDOW_SECONDS = 3, 300
     guesser = Client(REMOTE_ADDR="203.0.113.9")
     for attempt in range(3):

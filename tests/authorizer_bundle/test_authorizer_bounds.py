@@ -70,6 +70,7 @@ def _decide(token: str) -> tuple[str, str, dict[str, Any]]:
 
 def test_a_token_of_nested_brackets_is_denied_not_a_recursion_error() -> None:
     """Issue 17, the nested-bracket token: 6.7 KB of `[[[[...` gave RecursionError, API Gateway's 500."""
+    # R-AUTH-1, R-SEC-2: a Deny, never an exception, for any token
     in_header = f"Bearer {_b64(BRACKETS)}.e30.AA"
     assert 6_000 < len(in_header) < 8_192  # under the length cap: only the depth bound stops it
     effect, reason, answer = _decide(in_header)
@@ -107,6 +108,7 @@ def test_brackets_inside_strings_are_not_nesting() -> None:
 def test_signed_but_malformed_claims_are_denied(case: str, payload: bytes, reason: str) -> None:
     """Issue 17, the authorizer's 500s: a number that is no time (inf raised OverflowError, NaN
     ValueError) or claims that are not a JSON object of UTF-8 get a Deny, even when signed."""
+    # R-AUTH-1, R-SEC-2: a Deny, never an exception, for any token
     effect, why, _ = _decide(_signed(GOOD_HEADER, payload))
     assert effect == "Deny", case
     assert reason in why, (case, why)
@@ -115,6 +117,7 @@ def test_signed_but_malformed_claims_are_denied(case: str, payload: bytes, reaso
 def test_a_part_outside_base64url_is_denied_before_the_signature_is_computed() -> None:
     """Issue 17, the authorizer's 500s: a non-ASCII payload part raised UnicodeEncodeError in the
     HMAC's input (only the header part was checked before it)."""
+    # R-AUTH-1, R-SEC-2: a Deny, never an exception, for any token
     head = _b64(GOOD_HEADER)
     for payload in ("é30", "e30\x00", "e3 0", "e30é"):
         effect, reason, _ = _decide(f"Bearer {head}.{payload}.AA")
@@ -124,6 +127,7 @@ def test_a_part_outside_base64url_is_denied_before_the_signature_is_computed() -
 def test_no_mangled_token_raises() -> None:
     """Issue 17, "the authorizer never answers 500 to any token": 3,000 seeded mutations of a
     good token (bytes flipped, cut, duplicated, brackets and dots spliced in) are each a decision."""
+    # R-AUTH-1, R-SEC-2: a Deny, never an exception, for any token
     rng = random.Random(17)
     good = _signed(GOOD_HEADER, json.dumps(_claims()).encode())
     splices = ["[", "{", '"', "\\", ".", "\x00", "é", "=", "[" * 3000, "e30", "W3s" * 500]
@@ -161,6 +165,7 @@ def test_the_handler_answers_the_probe_token_with_a_deny_and_logs_why(
     secret: bytes, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Issue 17, the nested-bracket token, through the Lambda entry point (a 500 there was the probe's)."""
+    # R-AUTH-1, R-SEC-2: a Deny, never an exception, for any token
     for token in (f"Bearer {_b64(BRACKETS)}.e30.AA", _signed(GOOD_HEADER, BRACKETS, key=secret)):
         answer = handler.lambda_handler({"authorizationToken": token, "methodArn": METHOD_ARN}, None)
         assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"
