@@ -15,6 +15,7 @@ share the proxy's address; set the proxy to pass the client's as REMOTE_ADDR.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from typing import Any
@@ -26,7 +27,18 @@ _PREFIX = "envport-authfail"
 
 
 def client_address(request: Any) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    """The address failures count against: the connection's; an IPv6 one by its /64, the
+    smallest network a host is given (RFC 6177), which it can otherwise walk through."""
+    raw = str(request.META.get("REMOTE_ADDR") or "unknown")
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _keys(address: str) -> tuple[str, str]:

@@ -478,6 +478,15 @@ def test_failed_api_authentications_are_limited_per_address(token: Any, settings
     assert (
         bystander.get("/api/v1/environments/", headers={"Authorization": f"Bearer {good}"}).status_code == 200
     )
+    # an IPv6 client is one /64: walking its own network's addresses does not reset the count
+    for host in range(6):
+        walker = Client(REMOTE_ADDR=f"2001:db8:7:1::{host + 1:x}", raise_request_exception=False)
+        answer = walker.get("/api/v1/environments/", headers={"Authorization": "Bearer envp_1_guess"})
+        assert answer.status_code == (401 if host < 5 else 429)
+    neighbour = Client(REMOTE_ADDR="2001:db8:7:2::1")
+    assert (
+        neighbour.get("/api/v1/environments/", headers={"Authorization": f"Bearer {good}"}).status_code == 200
+    )
 
     settings.ENVPORT_AUTH_FAILURE_WINDOW_SECONDS = 1
     cache.clear()
