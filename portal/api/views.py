@@ -43,6 +43,7 @@ ERRORS = {
         (403, "the role or the token's scope does not allow it"),
         (404, "no such record"),
         (429, "too many requests for this token; see Retry-After"),
+        (500, "a failure of the portal: only its request_id, under which the log holds the rest"),
     )
 }
 CONFLICT = {409: OpenApiResponse(s.ErrorOut, description="a run already holds the environment (named)")}

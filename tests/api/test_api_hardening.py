@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
@@ -162,6 +163,9 @@ def test_an_exception_is_a_json_500_with_a_request_id_and_no_trace(
         assert record.exc_info and "db-password-1234" in str(record.exc_info[1])
         caplog.clear()
     assert AuditEvent.objects.filter(action__startswith="environment.").count() == 1  # the create
+    schema = yaml.safe_load(Client().get("/api/v1/schema/").content)
+    declared = _declared_answer(schema, "/api/v1/environments/{name}/", "get", 500)
+    assert _undeclared(schema, declared, body, "", "GET 500") == []  # request_id is in ErrorOut
 
 
 # --- item 8: Idempotency-Key ------------------------------------------------------------------
@@ -260,8 +264,6 @@ def test_the_schema_declares_every_key_the_answers_carry(
     by key against the schema, so a field added to a document and not to the schema fails here."""
     import io
     import zipfile
-
-    import yaml
 
     from portal import actions
     from provisioning.artifacts import artifact_from_bytes
