@@ -8,8 +8,11 @@ in `methodArn`: it names the stage's whole execution ARN (`API/STAGE/*/*`), neve
 
 Bad input never raises: a missing, malformed, expired, not-yet-valid, foreign-signed or
 wrong-audience token gets a Deny policy (API Gateway answers 403), and the reason goes to the
-log, never the token. Only a failure to read the signing key raises (API Gateway answers 500):
-that is an outage of the environment, not a caller's fault, and must not look like one.
+log, never the token. `verify` bounds its decoding and turns every failure into a reason; should
+anything else still escape it, `decide` denies too: a 500 feeds the 5XX alarm (and, during a
+bake, a rollback), so no token may cause one. Only a failure to read the signing key raises (API
+Gateway answers 500): that is an outage of the environment, not a caller's fault, and must not
+look like one.
 """
 
 from __future__ import annotations
@@ -92,6 +95,8 @@ def decide(event: Any, key: bytes, now: float) -> tuple[dict[str, Any], str]:
         )
     except TokenRejected as exc:
         return policy("anonymous", "Deny", scope), exc.reason
+    except Exception as exc:  # fail closed: a token must never cause a 500
+        return policy("anonymous", "Deny", scope), f"malformed token ({type(exc).__name__})"
     context = {"sub": claims.subject, "scope": claims.scope, "expires": claims.expires}
     return policy(claims.subject, "Allow", scope, context), "allowed"
 

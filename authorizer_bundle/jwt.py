@@ -3,7 +3,9 @@
 Only what the authorizer needs: a compact JWS whose header says `alg` HS256, an HMAC-SHA256
 signature compared in constant time, and the registered claims `iss`, `aud`, `exp`, `nbf`.
 Every failure is a `TokenRejected` with a reason fit for a log line (never the token itself);
-nothing else can escape `verify`, whatever bytes it is given.
+nothing else can escape `verify`, whatever bytes it is given. Decoding is bounded before it starts:
+the token's length, each part's alphabet, and the nesting depth of its JSON (the standard library's
+parser recurses, so `[[[[...` a few thousand deep would raise RecursionError, an API Gateway 500).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +23,11 @@ ALGORITHM = "HS256"
 # Clock skew tolerated on exp and nbf: the signer (envport) and Lambda both keep NTP time.
 LEEWAY_S = 30
 MAX_TOKEN_CHARS = 8192
+# A JWT's header and claims are flat objects; the registered claims nest one level (an `aud` list).
+MAX_JSON_DEPTH = 16
+# `exp` and `nbf` are seconds since the epoch: anything beyond 2**53 is not a time (and inf, NaN or
+# a 4,000-digit integer would break the arithmetic or the context API Gateway passes on).
+MAX_TIMESTAMP = 2**53
 
 
 class TokenRejected(Exception):
@@ -50,10 +58,43 @@ def b64url_decode(part: str) -> bytes:
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in `text`, read without recursion (brackets inside
+    strings do not count); linear in the text, which MAX_TOKEN_CHARS bounds."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")  # NaN, Infinity: Python's extension, not JSON
+
+
 def _json_object(part: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(b64url_decode(part))
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = b64url_decode(part).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TokenRejected(f"{what} is not JSON (not UTF-8)") from exc
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise TokenRejected(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
         raise TokenRejected(f"{what} is not JSON") from exc
     if not isinstance(value, dict):
         raise TokenRejected(f"{what} is not a JSON object")
@@ -66,6 +107,8 @@ def _number(claims: dict[str, Any], name: str, required: bool) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TokenRejected(f"{name} is missing or not a number")
+    if not (abs(value) <= MAX_TIMESTAMP and (isinstance(value, int) or math.isfinite(value))):
+        raise TokenRejected(f"{name} is out of range")
     return int(value)
 
 
@@ -76,6 +119,8 @@ def verify(token: str, key: bytes, *, issuer: str, audience: str, now: float) ->
     parts = token.split(".")
     if len(parts) != 3:
         raise TokenRejected("not a compact JWS (three dot-separated parts)")
+    if any(c not in _B64URL for part in parts for c in part):
+        raise TokenRejected("not base64url")  # before the MAC: it encodes the first two as ASCII
     header = _json_object(parts[0], "header")
     # Only HS256: "none" and every asymmetric or other algorithm are refused before any
     # signature check, so a token cannot choose how it is verified (RFC 8725, 3.1).

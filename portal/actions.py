@@ -1139,10 +1139,27 @@ def revoke_api_token(actor: Actor, token: ApiToken) -> ApiToken:
 
 
 # --- API idempotency keys ---------------------------------------------------------------------
+IDEMPOTENCY_KEY_MAX = 255  # IdempotencyKey.key's column
+
+
+def check_idempotency_key(key: str) -> None:
+    """A key is kept whole or refused: cut to fit its column, two long keys that share their first
+    255 characters would be one key, and the second request would get the first one's run."""
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise InvalidInput(
+            "Idempotency-Key is too long",
+            [
+                f"Idempotency-Key: a key of {len(key)} characters is not allowed; at most "
+                f"{IDEMPOTENCY_KEY_MAX} characters"
+            ],
+        )
+
+
 def replay_run(user_id: int, key: str, fingerprint: str) -> Deployment | None:
     """The run an earlier request with this Idempotency-Key started, if any (the same request, or
     refused). A key lives ENVPORT_API_IDEMPOTENCY_HOURS (like Stripe's 24 hours); an older one is
     forgotten here, so a pipeline may reuse a key a day later."""
+    check_idempotency_key(key)
     keys = IdempotencyKey.objects.filter(user_id=user_id, key=key)
     cutoff = timezone.now() - dt.timedelta(hours=settings.ENVPORT_API_IDEMPOTENCY_HOURS)
     keys.filter(created_at__lt=cutoff).delete()
@@ -1163,4 +1180,5 @@ def replay_run(user_id: int, key: str, fingerprint: str) -> Deployment | None:
 def remember_run(user_id: int, key: str, fingerprint: str, deployment: Deployment) -> None:
     """Tie a new run to its request's Idempotency-Key; the same key at the same moment in another
     request fails here with IntegrityError, and that request replays this run."""
+    check_idempotency_key(key)
     IdempotencyKey.objects.create(user_id=user_id, key=key, fingerprint=fingerprint, deployment=deployment)

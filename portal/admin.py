@@ -30,7 +30,7 @@ from django.utils.safestring import SafeString
 from provisioning.spec import OVERRIDABLE
 
 from . import actions
-from .console import views
+from .console import login, views
 from .console.badges import ago, badge
 from .models import Artifact, AuditEvent, CheckResult, Deployment, DriftFinding, Environment, Step
 from .permissions import allowed
@@ -39,6 +39,7 @@ admin.site.site_header = "envport console"
 admin.site.site_title = "envport"
 admin.site.index_title = "Overview"
 admin.site.index_template = "admin/portal/console_index.html"
+admin.site.login_form = login.LimitedLoginForm  # failed sign-ins limited per address (portal.lockout)
 
 
 class ConsoleMedia:

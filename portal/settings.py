@@ -127,6 +127,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer under /api/v1/ is JSON with a request id, whichever layer makes it.
+    "portal.api.middleware.ApiProblems",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -326,6 +328,19 @@ ENVPORT_BASE_URL = _env("ENVPORT_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Requests per token (or per signed-in user, or per address without either), DRF's rate syntax.
 ENVPORT_API_RATE = _env("ENVPORT_API_RATE", "600/min")
 ENVPORT_API_MAX_WAIT_SECONDS = int(_env("ENVPORT_API_MAX_WAIT_SECONDS", "60"))  # ?wait= long-poll cap
+# The web server's threads per process: gunicorn's --threads in Dockerfile and docker-compose.yml.
+ENVPORT_WEB_THREADS = int(_env("ENVPORT_WEB_THREADS", "8"))
+# Long-polls waiting at once per process (half its threads: the rest serve everyone else), and per
+# token within them; past either a ?wait= answers at once (portal/api/waiting.py).
+ENVPORT_API_MAX_WAITERS = int(_env("ENVPORT_API_MAX_WAITERS", str(max(1, ENVPORT_WEB_THREADS // 2))))
+ENVPORT_API_MAX_WAITERS_PER_TOKEN = int(
+    _env("ENVPORT_API_MAX_WAITERS_PER_TOKEN", str(max(1, ENVPORT_API_MAX_WAITERS // 2)))
+)
+# Failed authentications (a bad API token, a wrong console password) per client address: past
+# ENVPORT_AUTH_FAILURES within ENVPORT_AUTH_FAILURE_WINDOW_SECONDS, the address is refused until the
+# window ends (portal/lockout.py), in the cache every web process shares.
+ENVPORT_AUTH_FAILURES = int(_env("ENVPORT_AUTH_FAILURES", "10"))
+ENVPORT_AUTH_FAILURE_WINDOW_SECONDS = int(_env("ENVPORT_AUTH_FAILURE_WINDOW_SECONDS", "300"))
 ENVPORT_API_MAX_UPLOAD_BYTES = int(_env("ENVPORT_API_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)))
 ENVPORT_API_IDEMPOTENCY_HOURS = float(_env("ENVPORT_API_IDEMPOTENCY_HOURS", "24"))  # a key's lifetime
 # The throttle's counters: shared by every web process through Redis in production.
@@ -345,7 +360,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.PerTokenThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "portal.api.parsers.BoundedJSONParser",  # DRF's, with the body's nesting bounded
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],

@@ -17,11 +17,11 @@ from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
-from portal import actions
+from portal import actions, lockout
 from portal.models import Environment
 
 from . import tokens
@@ -47,13 +47,37 @@ def scoped_user(user: Any, token: ApiToken) -> Any:
     return scoped
 
 
+class TooManyFailures(exceptions.APIException):
+    """429: the address has failed to authenticate too often (`portal.lockout`); `wait` becomes
+    Retry-After (DRF's handler reads it)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(lockout.message(wait))
+        self.wait = wait
+
+
 class TokenAuthentication(BaseAuthentication):
     keyword = b"bearer"
 
     def authenticate(self, request: Any) -> tuple[Any, ApiToken] | None:
+        """The token's user, or None without a bearer token; every failure counts against the
+        client's address, and an address past its limit is refused before its token is read."""
+        address = lockout.client_address(request)
+        try:
+            return self._authenticate(request, address)
+        except exceptions.AuthenticationFailed:
+            lockout.record_failure(address)
+            raise
+
+    def _authenticate(self, request: Any, address: str) -> tuple[Any, ApiToken] | None:
         header = get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword:
             return None
+        wait = lockout.refused_for(address)
+        if wait:
+            raise TooManyFailures(wait)
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("use one header: Authorization: Bearer envp_...")
         token = tokens.find(header[1].decode("latin-1"))

@@ -1,7 +1,9 @@
 """Every refusal as JSON: `error` (one sentence) and `problems`, the CLI's exit-2 list, each as
 field, value and what is allowed. Service refusals (`portal.actions.ActionError`) map to 400
 (bad input), 403 (role), 404 (unknown) and 409 (a run already holds the environment, named);
-DRF's own to 400/401/403/404/405/413/415/429.
+DRF's own to 400/401/403/404/405/413/415/429; Django's refusals of a body (too large, too many
+fields) to 413 and 400. What no view answers (an unknown route, an exception) the middleware
+(`middleware.ApiProblems`) turns into the same document.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from django.urls import reverse
 from rest_framework import exceptions, status
@@ -86,9 +90,35 @@ def action_response(exc: actions.ActionError) -> Response:
     return Response(body(exc.message, exc.problems, **extra), status=code)
 
 
+def body_refusal(exc: Exception) -> Response | None:
+    """Django's refusals of a request body as problems (its own answers are HTML 400 pages)."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            body(
+                "the request body is too large",
+                [f"request: a body over {limit} bytes is not allowed; at most {limit} bytes"],
+            ),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        fields, files = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS, settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return Response(
+            body(
+                "the request has too many fields",
+                [f"request: so many fields is not allowed; at most {fields} fields and {files} files"],
+            ),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    return None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, actions.ActionError):
         return action_response(exc)
+    refused = body_refusal(exc)
+    if refused is not None:
+        return refused
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "not found")
     response = drf_handler(exc, context)

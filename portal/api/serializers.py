@@ -107,6 +107,27 @@ class FindingOut(serializers.Serializer):
     found = serializers.JSONField(allow_null=True)
 
 
+class WarningOut(serializers.Serializer):
+    """A capacity warning (provisioning.spec.CapacityWarning): settings that fail clients under load."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    settings = serializers.ListField(child=serializers.CharField())
+
+
+class DeploymentSummaryOut(serializers.Serializer):
+    """An environment's last run, as `portal.documents.deployment_summary` writes it."""
+
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    trigger = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    seconds = serializers.FloatField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
 class RunSummaryOut(serializers.Serializer):
     """One run in a list (read-only)."""
 
@@ -128,8 +149,25 @@ class RunSummaryOut(serializers.Serializer):
         return summary
 
 
+class ArtifactRefOut(serializers.Serializer):
+    """The artifact a release deploys, as it was when the release was asked for."""
+
+    sha256 = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    source = serializers.CharField()
+    handler = serializers.CharField()
+
+
+class TrafficOut(serializers.Serializer):
+    at_s = serializers.FloatField(help_text="Seconds from the release's start")
+    percent = serializers.IntegerField(help_text="The new version's share of the live alias's traffic")
+
+
 class RunOut(serializers.Serializer):
-    """One run: the CLI's `--json` document, with `finished`, its URL and the console's page."""
+    """One run: the CLI's `--json` document, with `finished`, its URL and the console's page.
+
+    Releases and rollbacks add `artifact`, `from_version`, `to_version`, `traffic` and
+    `rollback_reason` (`portal.documents.release_fields`); other runs leave them out."""
 
     id = serializers.IntegerField()
     url = serializers.CharField()
@@ -151,8 +189,23 @@ class RunOut(serializers.Serializer):
     steps = StepOut(many=True)
     checks = CheckOut(many=True)
     findings = FindingOut(many=True)
-    warnings = serializers.ListField(child=serializers.DictField())
+    warnings = WarningOut(many=True)
     error = serializers.CharField(allow_null=True)
+    artifact = ArtifactRefOut(
+        required=False, allow_null=True, help_text="release: the artifact deployed; rollback: null"
+    )
+    from_version = serializers.CharField(
+        required=False, allow_null=True, help_text="release, rollback: the version served before"
+    )
+    to_version = serializers.CharField(
+        required=False, allow_null=True, help_text="release, rollback: the version served after, once known"
+    )
+    traffic = TrafficOut(
+        many=True, required=False, help_text="release, rollback: every change of the new version's share"
+    )
+    rollback_reason = serializers.CharField(
+        required=False, allow_null=True, help_text="release: why traffic went back, if it did"
+    )
 
     def to_representation(self, instance: Deployment) -> dict[str, Any]:
         document = deployment_document(instance)
@@ -165,6 +218,29 @@ class RunOut(serializers.Serializer):
             "finished": not instance.active,
             **document,
         }
+
+
+class SettingOut(serializers.Serializer):
+    value = serializers.JSONField(allow_null=True)
+    default = serializers.JSONField(allow_null=True)
+    source = serializers.CharField(help_text="stage default or override")
+
+
+class EnvironmentArtifactOut(serializers.Serializer):
+    sha256 = serializers.CharField(allow_null=True, help_text="null: the portal's own lambda_bundle/")
+    handler = serializers.CharField(allow_null=True)
+    source = serializers.CharField(required=False, help_text="only without a released artifact")
+
+
+class HealthOut(serializers.Serializer):
+    status = serializers.CharField()
+    checked_at = serializers.DateTimeField(allow_null=True)
+    detail = serializers.CharField()
+
+
+class DriftOut(serializers.Serializer):
+    state = serializers.CharField()
+    checked_at = serializers.DateTimeField(allow_null=True)
 
 
 class EnvironmentOut(serializers.Serializer):
@@ -182,13 +258,13 @@ class EnvironmentOut(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
     status = serializers.CharField()
     overrides = serializers.DictField()
-    settings = serializers.DictField(child=serializers.DictField())
-    warnings = serializers.ListField(child=serializers.DictField())
-    artifact = serializers.DictField()
+    settings = serializers.DictField(child=SettingOut())
+    warnings = WarningOut(many=True)
+    artifact = EnvironmentArtifactOut()
     outputs = serializers.DictField()
-    health = serializers.DictField()
-    drift = serializers.DictField()
-    last_deployment = serializers.DictField(allow_null=True)
+    health = HealthOut()
+    drift = DriftOut()
+    last_deployment = DeploymentSummaryOut(allow_null=True)
     role_arn = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -252,9 +328,19 @@ class ProblemOut(serializers.Serializer):
     message = serializers.CharField()
 
 
+class RunningOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    url = serializers.CharField()
+
+
 class ErrorOut(serializers.Serializer):
     """Every refusal: one sentence and each problem (the CLI's exit-2 list)."""
 
     error = serializers.CharField()
     problems = ProblemOut(many=True)
-    running = serializers.DictField(required=False, help_text="409: the run that holds the environment")
+    running = RunningOut(required=False, help_text="409: the run that holds the environment")
+    request_id = serializers.CharField(
+        required=False, help_text="500: the id the portal's log holds the failure under (X-Request-Id)"
+    )

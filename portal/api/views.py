@@ -33,6 +33,7 @@ from provisioning.artifacts import ArtifactError, artifact_from_bytes
 from . import serializers as s
 from .auth import Scope, actor, environment, require_perm
 from .errors import PayloadTooLarge
+from .waiting import SLOTS, WAIT_HEADER
 
 ERRORS = {
     code: OpenApiResponse(s.ErrorOut, description=text)
@@ -42,6 +43,7 @@ ERRORS = {
         (403, "the role or the token's scope does not allow it"),
         (404, "no such record"),
         (429, "too many requests for this token; see Retry-After"),
+        (500, "a failure of the portal: only its request_id, under which the log holds the rest"),
     )
 }
 CONFLICT = {409: OpenApiResponse(s.ErrorOut, description="a run already holds the environment (named)")}
@@ -216,7 +218,10 @@ class RunList(ApiView):
                 "Idempotency-Key",
                 str,
                 OpenApiParameter.HEADER,
-                description="a retried request with the same key gets the first run, never a second",
+                description=(
+                    "a retried request with the same key gets the first run, never a second "
+                    "(at most 255 characters)"
+                ),
             )
         ],
         responses={
@@ -236,7 +241,8 @@ class RunList(ApiView):
                 "admin" if env.stage == PROD and action in ("teardown", "release") else "operator or admin"
             )
             raise exceptions.PermissionDenied(f"a {data['kind']} of {env.suffix} needs an {needs} role")
-        key = (request.headers.get("Idempotency-Key") or "").strip()[:255]
+        key = (request.headers.get("Idempotency-Key") or "").strip()
+        actions.check_idempotency_key(key)  # before anything is written: whole, or refused
         fingerprint = _fingerprint(env, data)
         replayed = False
         try:
@@ -272,7 +278,17 @@ class RunDetail(ApiView):
                 "wait",
                 int,
                 description="wait up to this many seconds (at most ENVPORT_API_MAX_WAIT_SECONDS) to finish",
-            )
+            ),
+            OpenApiParameter(
+                WAIT_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description=(
+                    "set when ?wait= did not wait: the server's waits were all taken (a share of its "
+                    "threads, and of that a share per token); the run is as it is now: poll again"
+                ),
+            ),
         ],
         responses={200: s.RunOut, **ERRORS},
     )
@@ -283,12 +299,24 @@ class RunDetail(ApiView):
             raise exceptions.NotFound(f"no run #{pk}")
         Scope.of(request).require_name(dep.environment.suffix)
         wait = _wait_seconds(request)
-        deadline = time.monotonic() + wait
+        headers = _wait_for(request, dep, wait) if wait and dep.active else {}
+        dep = Deployment.objects.select_related("environment").get(pk=pk)
+        return Response(s.RunOut(dep, context={"request": request}).data, headers=headers)
+
+
+def _wait_for(request: Request, dep: Deployment, seconds: float) -> dict[str, str]:
+    """Wait up to `seconds` for `dep` to end, in one of the process's wait slots (`waiting`); with
+    none free, at once, and the answer's header says why."""
+    token = getattr(request.auth, "pk", None)  # an ApiToken; None for a console session
+    holder = f"token:{token}" if token is not None else f"user:{request.user.pk}"
+    with SLOTS.hold(holder) as refusal:
+        if refusal is not None:
+            return {WAIT_HEADER: refusal}
+        deadline = time.monotonic() + seconds
         while dep.active and time.monotonic() < deadline:
             _sleep(POLL_S)
             dep.refresh_from_db(fields=["status"])
-        dep = Deployment.objects.select_related("environment").get(pk=pk)
-        return Response(s.RunOut(dep, context={"request": request}).data)
+    return {}
 
 
 def _wait_seconds(request: Request) -> float:

@@ -154,6 +154,26 @@ def test_token_mode_verifies_and_refuses_foreign_and_expired_tokens(
     assert token_env.get(credentials.bearer(other)).status == 403
 
 
+def test_a_token_of_nested_brackets_is_a_403_through_the_gateway(token_env: Env) -> None:
+    """Issue 17: "the token authorizer answers 500 (RecursionError) to a 6.7 KB token of nested
+    brackets; each one feeds the 5XX alarm and, during a bake, a rollback". Through API Gateway,
+    in the header and in a payload signed with the environment's own key: a Deny (403)."""
+    # R-AUTH-1, R-SEC-2
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    key = tokens.read_key(token_env.clients, token_env.spec.names)
+    head, body = b64(b'{"alg":"HS256","typ":"JWT"}'), b64(b"[" * 5000)
+    signed = f"{head}.{body}.{b64(hmac.new(key, f'{head}.{body}'.encode(), hashlib.sha256).digest())}"
+    for token in (f"{b64(b'[' * 5000)}.e30.AA", signed):
+        answer = token_env.get(credentials.bearer(token))
+        assert answer.status == 403, (answer.status, answer.body[:200])
+
+
 def test_token_mode_broken_authorization_fails_the_refusal_checks(
     token_env: Env, local_cloud: LocalCloud
 ) -> None:
