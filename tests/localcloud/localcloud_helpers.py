@@ -378,14 +378,21 @@ class Kit:
             Environment={"Variables": env or {}},
         )
         if permission:
-            self.client("lambda").add_permission(
-                FunctionName=name,
-                StatementId="apigateway-invoke",
-                Action="lambda:InvokeFunction",
-                Principal="apigateway.amazonaws.com",
-                SourceArn=f"arn:aws:execute-api:{self.region}:123456789012:*/*/*/*",
-            )
+            self.permission(name)
         return created
+
+    def permission(self, name: str, qualifier: str | None = None, source_arn: str | None = None) -> None:
+        """Let API Gateway (any API of the account) invoke the function, or only its version or alias
+        ``qualifier``: a permission covers the one ARN it was added to."""
+        extra = {"Qualifier": qualifier} if qualifier else {}
+        self.client("lambda").add_permission(
+            FunctionName=name,
+            StatementId=f"apigateway-invoke-{qualifier or 'function'}".replace("$", ""),
+            Action="lambda:InvokeFunction",
+            Principal="apigateway.amazonaws.com",
+            SourceArn=source_arn or f"arn:aws:execute-api:{self.region}:123456789012:*/*/*/*",
+            **extra,
+        )
 
     def api(self, name: str, binary_media_types: list[str] | None = None) -> Api:
         return Api(self, name, binary_media_types)

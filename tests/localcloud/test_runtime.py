@@ -195,6 +195,7 @@ def test_an_alias_named_by_a_stage_variable_runs_its_version(cloud, kit):
     fn = kit.function("app.version")
     published = lam.publish_version(FunctionName=fn["FunctionName"])
     lam.create_alias(FunctionName=fn["FunctionName"], Name="live", FunctionVersion=published["Version"])
+    kit.permission(fn["FunctionName"], "live")
     lam.update_function_code(
         FunctionName=fn["FunctionName"],
         ZipFile=build_zip(APP_SOURCE.replace('VERSION = "v1"', 'VERSION = "v2"')),
