@@ -118,7 +118,7 @@ def test_a_function_over_its_memory_size_is_killed(cloud, kit):
     function that uses more than its configured memory is stopped; the invocation fails with
     Runtime.OutOfMemory ("Runtime exited with error: signal: killed") and the proxy integration
     answers 502. The record keeps the peak memory, as the REPORT line's "Max Memory Used" does."""
-    fn = _function(kit, "app.hog")  # MemorySize 128
+    fn = kit.function("app.hog", code=build_zip(SOURCE), timeout=10, role=kit.logging_role_arn)  # 128 MB
     lam = kit.client("lambda")
     group = f"/aws/lambda/{fn['FunctionName']}"
     kit.client("logs").create_log_group(logGroupName=group)

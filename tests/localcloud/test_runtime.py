@@ -116,7 +116,7 @@ def test_new_configuration_starts_new_workers(cloud, kit):
 
 
 def test_function_logs_reach_its_log_group(cloud, kit):
-    fn = kit.function("app.direct")
+    fn = kit.function("app.direct", role=kit.logging_role_arn)
     group = f"/aws/lambda/{fn['FunctionName']}"
     logs = kit.client("logs")
     logs.create_log_group(logGroupName=group)
