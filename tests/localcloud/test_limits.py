@@ -213,6 +213,47 @@ def fill(event, context):
     os.remove(a)
     os.remove(b)
     return seen
+
+
+def outcome(write):
+    try:
+        write()
+        return "ok"
+    except OSError as exc:
+        return f"{errno.errorcode.get(exc.errno, str(exc.errno))} {exc.strerror}"
+
+
+def raw_write(path):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        os.write(fd, b"x")
+    finally:
+        os.close(fd)
+
+
+def temporary():
+    with tempfile.NamedTemporaryFile() as out:
+        out.write(b"x")
+        out.flush()
+
+
+def every_way(event, context):
+    import pathlib
+
+    tmp = tempfile.gettempdir()
+    cap = int(os.environ["CAP_MB"]) * MB
+    full = os.path.join(tmp, "full.bin")
+    write_at(full, cap - 1)
+    seen = {
+        "text": outcome(lambda: open(os.path.join(tmp, "t.txt"), "w").write("x" * 10000)),
+        "pathlib": outcome(lambda: pathlib.Path(tmp, "p.bin").write_bytes(b"x")),
+        "os.write": outcome(lambda: raw_write(os.path.join(tmp, "r.bin"))),
+        "tempfile": outcome(temporary),
+        "append": outcome(lambda: print("x", file=open(full, "a"), flush=True)),
+    }
+    os.remove(full)
+    seen["after_remove"] = outcome(lambda: pathlib.Path(tmp, "p.bin").write_bytes(b"x"))
+    return seen
 """
 
 
@@ -221,8 +262,8 @@ def test_tmp_is_capped_at_the_function_ephemeral_storage(kit, size_mb):
     """Ephemeral storage (https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html):
     /tmp holds EphemeralStorage MB, 512 by default (512-10,240, set by UpdateFunctionConfiguration too);
     a write past it fails with OSError. Here the write fails at exactly that byte, counting every file
-    under /tmp; the errno is EFBIG where Lambda's full file system answers ENOSPC (worker._cap_tmp
-    says why). Sparse writes keep the test fast: the cap is on file sizes, not on disk blocks."""
+    under /tmp, with ENOSPC as Lambda's full file system answers (issue 22 case: it was EFBIG). Sparse
+    writes keep the test fast: the cap is on file sizes, not on disk blocks."""
     lam = kit.client("lambda")
     fn = kit.function("app.fill", code=build_zip(TMP_SOURCE), env={"CAP_MB": str(size_mb)}, timeout=10)
     if size_mb != 512:
@@ -234,9 +275,28 @@ def test_tmp_is_capped_at_the_function_ephemeral_storage(kit, size_mb):
     assert "FunctionError" not in answer, answer["Payload"].read()
     assert json.loads(answer["Payload"].read()) == {
         "whole_cap": "ok",
-        "past_cap": "EFBIG",
-        "second_file_when_full": "EFBIG",
+        "past_cap": "ENOSPC",
+        "second_file_when_full": "ENOSPC",
         "after_remove": "ok",
         "third_file_fits": "ok",
-        "third_file_over": "EFBIG",
+        "third_file_over": "ENOSPC",
+    }
+
+
+def test_a_full_tmp_is_no_space_left_on_device_whatever_writes(kit):
+    """Issue 22 case: a /tmp write past EphemeralStorage failed with EFBIG "File too large". Lambda's /tmp is
+    a file system of that size, so a write to it when full fails with ENOSPC "No space left on device"
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html): through text
+    and binary files, pathlib, os.write, tempfile and an append, at write or at flush."""
+    fn = kit.function("app.every_way", code=build_zip(TMP_SOURCE), env={"CAP_MB": "512"}, timeout=10)
+    answer = kit.client("lambda").invoke(FunctionName=fn["FunctionName"], Payload=b"{}")
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    full = "ENOSPC No space left on device"
+    assert json.loads(answer["Payload"].read()) == {
+        "text": full,
+        "pathlib": full,
+        "os.write": full,
+        "tempfile": full,
+        "append": full,
+        "after_remove": "ok",
     }
