@@ -25,7 +25,12 @@ from werkzeug.wrappers import Request, Response
 
 from .aliases import resolve
 from .lambda_kms import EnvironmentKeyUnusable
-from .lambda_limits import RequestTooLarge, check_request_size
+from .lambda_limits import (
+    ASYNC_REQUEST_PAYLOAD_LIMIT,
+    REQUEST_PAYLOAD_LIMIT,
+    RequestTooLarge,
+    check_request_size,
+)
 from .runtime import THROTTLED_PAYLOAD, FunctionThrottled, Runtime, reserved_concurrency
 
 logger = logging.getLogger("localcloud.lambda")
@@ -68,11 +73,12 @@ class LambdaInvokeAPI:
         if invocation_type == "DryRun":
             return Response(b"", status=204)
         raw = request.get_data()
-        if invocation_type == "RequestResponse":
-            try:
-                check_request_size(len(raw))
-            except RequestTooLarge as exc:
-                return _error(413, "RequestEntityTooLargeException", str(exc))
+        try:
+            check_request_size(
+                len(raw), ASYNC_REQUEST_PAYLOAD_LIMIT if invocation_type == "Event" else REQUEST_PAYLOAD_LIMIT
+            )
+        except RequestTooLarge as exc:
+            return _error(413, "RequestEntityTooLargeException", str(exc))
         try:
             event = json.loads(raw) if raw else {}
         except ValueError:

@@ -1,15 +1,20 @@
-"""Lambda's sandbox limits in the local cloud: 6 MB synchronous payloads each way, memory, and the
-reserved environment variable keys. Each test cites the AWS page it follows."""
+"""Lambda's sandbox limits in the local cloud: 6 MB synchronous payloads each way, 1 MB asynchronous,
+memory, /tmp, and the reserved environment variable keys. Each test cites the AWS page it follows."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
 from localcloud_helpers import build_zip, http
 
-from localcloud.lambda_limits import REQUEST_PAYLOAD_LIMIT, RESPONSE_PAYLOAD_LIMIT
+from localcloud.lambda_limits import (
+    ASYNC_REQUEST_PAYLOAD_LIMIT,
+    REQUEST_PAYLOAD_LIMIT,
+    RESPONSE_PAYLOAD_LIMIT,
+)
 
 pytestmark = pytest.mark.slow  # functions run in worker processes
 
@@ -66,6 +71,37 @@ def test_invoke_refuses_a_request_over_6_mb(cloud, kit):
     assert error["Error"]["Message"] == (
         "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
     )
+    assert len(cloud.invocations(fn["FunctionName"])) == 1  # only the one that fit ran
+
+
+def test_an_asynchronous_invocation_over_1_mb_is_refused(cloud, kit):
+    """Issue 22 case: InvocationType=Event with a payload over 1 MB was accepted (202). Lambda quotas
+    (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html, "Invocation payload
+    (request and response)": "1 MB for asynchronous"): 413 RequestEntityTooLargeException, nothing is
+    queued; exactly 1,048,576 bytes is accepted."""
+    fn = _function(kit, "app.size")
+    lam = kit.client("lambda")
+    envelope = len(json.dumps({"body": ""}))
+    fits = json.dumps({"body": "a" * (ASYNC_REQUEST_PAYLOAD_LIMIT - envelope)}).encode()
+    assert len(fits) == ASYNC_REQUEST_PAYLOAD_LIMIT
+    assert (
+        lam.invoke(FunctionName=fn["FunctionName"], Payload=fits, InvocationType="Event")["StatusCode"] == 202
+    )
+
+    over = json.dumps({"body": "a" * (ASYNC_REQUEST_PAYLOAD_LIMIT - envelope + 1)}).encode()
+    with pytest.raises(ClientError) as raised:
+        lam.invoke(FunctionName=fn["FunctionName"], Payload=over, InvocationType="Event")
+    error = raised.value.response
+    assert error["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert (
+        error["Error"]["Message"]
+        == "Request must be smaller than 1048576 bytes for the InvokeFunction operation"
+    )
+    deadline = time.monotonic() + 5  # the accepted event runs in the background
+    while time.monotonic() < deadline and not cloud.invocations(fn["FunctionName"]):
+        time.sleep(0.05)
+    time.sleep(0.5)
     assert len(cloud.invocations(fn["FunctionName"])) == 1  # only the one that fit ran
 
 
