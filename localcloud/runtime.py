@@ -355,10 +355,31 @@ class _LogSink:
     The role's policies are evaluated as the function's own calls are (``iam_enforcement``), as moto's
     IAM holds them now, on resources ``arn:aws:logs:R:A:log-group:G`` and ``...:log-group:G:log-stream:S``.
     A function without a role (moto accepts none) writes as the administrator. The invocation's own
-    record and the ``LogType=Tail`` answer do not depend on any of this, as on AWS."""
+    record and the ``LogType=Tail`` answer do not depend on any of this, as on AWS.
+
+    A decision is kept for ``DECISION_TTL_S`` (one second) per role, action and resource, so that a
+    function printing thousands of lines does not evaluate its role thousands of times (each
+    evaluation reads moto's IAM: some 0.1-0.4 ms); a policy change reaches the logs within that second,
+    as IAM changes reach AWS's services after a delay of their own ("Changes that I make are not always
+    immediately visible", https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html)."""
+
+    DECISION_TTL_S = 1.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._decisions: dict[tuple[str, str, str], tuple[float, bool]] = {}
+
+    def _allows(self, spec: FunctionSpec, action: str, resource: str) -> bool:
+        key = (spec.role, action, resource)
+        now = time.monotonic()
+        kept = self._decisions.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        allowed = role_allows(spec, action, resource)
+        if len(self._decisions) > 10000:
+            self._decisions.clear()
+        self._decisions[key] = (now + self.DECISION_TTL_S, allowed)
+        return allowed
 
     def write(self, spec: FunctionSpec, stream: str, line: str) -> None:
         try:
@@ -371,14 +392,14 @@ class _LogSink:
             with self._lock:
                 group = backend.groups.get(group_name)
                 if group is None:
-                    if not role_allows(spec, "logs:CreateLogGroup", group_arn):
+                    if not self._allows(spec, "logs:CreateLogGroup", group_arn):
                         return
                     group = backend.create_log_group(group_name, tags={})
                 if stream not in group.streams:
-                    if not role_allows(spec, "logs:CreateLogStream", stream_arn):
+                    if not self._allows(spec, "logs:CreateLogStream", stream_arn):
                         return
                     group.create_log_stream(stream)
-                if not role_allows(spec, "logs:PutLogEvents", stream_arn):
+                if not self._allows(spec, "logs:PutLogEvents", stream_arn):
                     return
                 group.put_log_events(stream, [{"timestamp": int(time.time() * 1000), "message": line}])
         except Exception:  # logs are best effort, never fail an invocation
