@@ -17,9 +17,11 @@ https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-po
 - its ``aud`` (an access token's ``client_id``) matches ``identityValidationExpression`` when one is
   set (API_Authorizer.html).
 
-Anything else is 401 ``{"message":"Unauthorized"}``. A verified token is cached per authorizer for
-its ``authorizerResultTtlInSeconds`` (never past ``exp``), as API Gateway caches authorizer results:
-within it the token is not verified again; the method's scopes are checked on every request. The
+A token that verifies but has expired is 401 ``{"message":"The incoming token has expired"}``, as
+API Gateway answers it; anything else is 401 ``{"message":"Unauthorized"}``. A verified token is
+cached per authorizer for its ``authorizerResultTtlInSeconds`` (never past ``exp``), as API Gateway
+caches authorizer results: within it the token is not verified again; the method's scopes are checked
+on every request. The
 token's claims reach the function as ``requestContext.authorizer.claims``, each a string, ``exp``
 and ``iat`` in the ``Sun Nov 29 03:04:24 UTC 2026`` form API Gateway passes on. Not modelled: revoked tokens
 (GlobalSignOut, RevokeToken) are still accepted until they expire.
@@ -44,6 +46,9 @@ from .fidelity_cognito import find_pool, pool_key
 logger = logging.getLogger("localcloud.gateway")
 
 UNAUTHORIZED = Denial("UNAUTHORIZED")
+# A token that is valid but for its ``exp``: still 401 UNAUTHORIZED, with the message client
+# token-refresh logic matches on.
+EXPIRED = Denial("UNAUTHORIZED", '{"message":"The incoming token has expired"}')
 ISSUER_PREFIX = "https://cognito-idp."
 
 
@@ -69,10 +74,12 @@ def authorize(
     if found is not None and found.get("exp", 0) > time.time():
         claims = found if _scopes_allow(found, scopes) else None
     else:
-        claims = verify(token, list(authorizer.get("providerARNs") or []))
-        if claims is not None and cache is not None and ttl > 0:
-            cache.put(key, claims, min(ttl, max(0.0, claims["exp"] - time.time())))
-        claims = claims if claims is not None and _scopes_allow(claims, scopes) else None
+        verified = verify(token, list(authorizer.get("providerARNs") or []))
+        if isinstance(verified, Denial):
+            return verified
+        if cache is not None and ttl > 0:
+            cache.put(key, verified, min(ttl, max(0.0, verified["exp"] - time.time())))
+        claims = verified if _scopes_allow(verified, scopes) else None
     if claims is None:
         return UNAUTHORIZED
     # "For COGNITO_USER_POOLS authorizers, API Gateway will match the aud field of the incoming token
@@ -85,32 +92,45 @@ def authorize(
     return Grant(authorizer={"claims": _as_strings(claims)})
 
 
-def verify(token: str, provider_arns: list[str]) -> dict[str, Any] | None:
+def verify(token: str, provider_arns: list[str]) -> dict[str, Any] | Denial:
     """The claims of a valid token of one of these user pools (signature, issuer, expiry, app client);
-    None, with a log line saying why as API Gateway's execution log does, otherwise. The method's
-    scopes are ``_scopes_allow``'s to check."""
+    otherwise the refusal, with a log line saying why as API Gateway's execution log does:
+    ``EXPIRED`` for a token whose signature verifies but whose ``exp`` has passed ("The incoming token
+    has expired", what API Gateway answers and token-refresh logic matches on), ``UNAUTHORIZED`` for
+    anything else. The method's scopes are ``_scopes_allow``'s to check."""
     unverified = _payload(token)
     if unverified is None:
-        return _refuse("the token is not a JWT")
+        return _refused("the token is not a JWT")
     issuer = str(unverified.get("iss") or "")
     pool_id = _pool_of(issuer, provider_arns)
     if pool_id is None:
-        return _refuse(f"issuer {issuer!r} is not a user pool of the authorizer ({', '.join(provider_arns)})")
+        return _refused(
+            f"issuer {issuer!r} is not a user pool of the authorizer ({', '.join(provider_arns)})"
+        )
     pool = find_pool(pool_id)
     if pool is None:
-        return _refuse(f"user pool {pool_id} does not exist")
+        return _refused(f"user pool {pool_id} does not exist")
     try:
         claims = dict(jwt.decode(token, pool_key(pool), algorithms=["RS256"]).claims)
     except (JoseError, ValueError) as exc:
-        return _refuse(f"signature does not verify with the key of {pool_id} ({type(exc).__name__})")
+        return _refused(f"signature does not verify with the key of {pool_id} ({type(exc).__name__})")
     now = time.time()
-    if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= now:
-        return _refuse("the token has expired")
+    if not isinstance(claims.get("exp"), (int, float)):
+        return _refused("the token has no expiry")
+    if claims["exp"] <= now:
+        _refuse("the token has expired")
+        return EXPIRED
     use = claims.get("token_use")
     client = claims.get("client_id") if use == "access" else claims.get("aud") if use == "id" else None
     if client not in pool.clients:
-        return _refuse(f"a {use} token whose app client {client!r} is not a client of {pool_id}")
+        return _refused(f"a {use} token whose app client {client!r} is not a client of {pool_id}")
     return claims
+
+
+def _refused(reason: str) -> Denial:
+    """UNAUTHORIZED, logged with its reason."""
+    _refuse(reason)
+    return UNAUTHORIZED
 
 
 def _scopes_allow(claims: dict[str, Any], scopes: list[str]) -> bool:

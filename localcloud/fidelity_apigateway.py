@@ -311,3 +311,62 @@ def _fix_method_authorization() -> None:
 
     _wrap(apigw_models.APIGatewayBackend, "put_method", make_put)
     _wrap(apigw_models.APIGatewayBackend, "update_method", make_update)
+
+
+# --------------------------------------------------------------------------------------------
+# Integration timeout: 50 ms to 29 s
+# --------------------------------------------------------------------------------------------
+
+INTEGRATION_TIMEOUT_MIN_MS = 50
+INTEGRATION_TIMEOUT_MAX_MS = 29000
+INTEGRATION_TIMEOUT_MESSAGE = (
+    f"Timeout should be between {INTEGRATION_TIMEOUT_MIN_MS} ms and {INTEGRATION_TIMEOUT_MAX_MS} ms"
+)
+
+
+def check_integration_timeout(value: Any) -> None:
+    """BadRequestException unless ``value`` (timeoutInMillis, None for the default) is 50..29000."""
+    if value is None:
+        return
+    try:
+        millis = int(value)
+    except (TypeError, ValueError):
+        raise BadRequestException(INTEGRATION_TIMEOUT_MESSAGE) from None
+    if not INTEGRATION_TIMEOUT_MIN_MS <= millis <= INTEGRATION_TIMEOUT_MAX_MS:
+        raise BadRequestException(INTEGRATION_TIMEOUT_MESSAGE)
+
+
+@_fix(
+    "apigateway-integration-timeout",
+    "PutIntegration and UpdateIntegration accept any timeoutInMillis (10, 60000, -1); the gateway then "
+    "waits that long.",
+    "BadRequestException 'Timeout should be between 50 ms and 29000 ms' and the integration is left as it "
+    "was (https://docs.aws.amazon.com/apigateway/latest/api/API_PutIntegration.html, timeoutInMillis: "
+    "'between 50 and 29,000 milliseconds'; the raise above 29 s that AWS grants regional APIs on request "
+    "is not modelled).",
+)
+def _fix_integration_timeout() -> None:
+    """Check timeoutInMillis before moto stores it, on both calls that set it."""
+
+    def make_put(orig: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(orig)
+        def put_integration(self: Any, *args: Any, **kwargs: Any) -> Any:
+            check_integration_timeout(kwargs.get("timeout_in_millis"))
+            return orig(self, *args, **kwargs)
+
+        return put_integration
+
+    def make_update(orig: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(orig)
+        def update_integration(
+            self: Any, function_id: str, resource_id: str, method_type: str, ops: PatchOps
+        ) -> Any:
+            for op in ops or []:
+                if op.get("path") == "/timeoutInMillis" and op.get("op") in ("replace", "add"):
+                    check_integration_timeout(op.get("value"))
+            return orig(self, function_id, resource_id, method_type, ops)
+
+        return update_integration
+
+    _wrap(apigw_models.APIGatewayBackend, "put_integration", make_put)
+    _wrap(apigw_models.APIGatewayBackend, "update_integration", make_update)

@@ -481,6 +481,36 @@ def _refuse_reserved_keys(environment: Any) -> None:
         )
 
 
+ENVIRONMENT_LIMIT_BYTES = 4 * 1024
+
+
+def _refuse_oversized_environment(environment: Any) -> None:
+    """AWS refuses environment variables over 4 KB in aggregate, measured on their JSON form."""
+    variables = (environment or {}).get("Variables") or {} if isinstance(environment, dict) else {}
+    measured = json.dumps(variables, separators=(",", ":"), ensure_ascii=False)
+    if len(measured.encode("utf-8")) > ENVIRONMENT_LIMIT_BYTES:
+        raise InvalidParameterValueException(
+            "Lambda was unable to configure your environment variables because the environment variables "
+            f"you have provided exceeded the 4KB limit. String measured: {measured}"
+        )
+
+
+@_fix(
+    "lambda-environment-size",
+    "CreateFunction and UpdateFunctionConfiguration accept Environment.Variables of any total size.",
+    'Variables over 4 KB in aggregate (their JSON form, {"KEY":"value",...}, over 4,096 bytes) are '
+    "refused with InvalidParameterValueException 'Lambda was unable to configure your environment "
+    "variables because the environment variables you have provided exceeded the 4KB limit. String "
+    "measured: {...}' and nothing is created or changed "
+    '(https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html, "Function environment '
+    'variables: 4 KB, for all environment variables associated with the function, in aggregate"). '
+    "Checked by the same response wrapper as the reserved keys, after them.",
+)
+def _fix_environment_size() -> None:
+    """Installed with the reserved-keys wrapper, which runs both checks (one wrapper per handler)."""
+    _fix_reserved_environment_keys()
+
+
 @_fix(
     "lambda-reserved-environment-keys",
     "CreateFunction and UpdateFunctionConfiguration accept Environment.Variables with keys that Lambda "
@@ -498,7 +528,9 @@ def _fix_reserved_environment_keys() -> None:
     def make(orig: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(orig)
         def handler(self: Any) -> Any:
-            _refuse_reserved_keys((self.json_body or {}).get("Environment"))
+            environment = (self.json_body or {}).get("Environment")
+            _refuse_reserved_keys(environment)
+            _refuse_oversized_environment(environment)
             return orig(self)
 
         return handler

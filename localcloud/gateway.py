@@ -55,7 +55,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
 from . import gateway_headers, metrics
-from .aliases import resolve
+from .aliases import resolve, split_qualifier
 from .authorizers import Authorization, Denial, Grant
 from .handler import DISCONNECT_LOGGED, RAW_HEADERS
 from .lambda_kms import EnvironmentKeyUnusable
@@ -482,11 +482,13 @@ class Gateway:
                 f"arn:aws:execute-api:{api.region_name}:{api.account_id}:{api.id}/{stage.name}/{verb}{p}"
                 for p in {route.resource["path"], path}
             ]
-            if not _lambda_permits(latest, source_arns, api.account_id):
+            if not _lambda_permits(latest, source_arns, api.account_id, function_arn):
                 logger.warning(
                     "Execution failed due to configuration error: Invalid permissions on Lambda function %s "
-                    "(no resource-based policy statement lets apigateway.amazonaws.com invoke it from %s)",
+                    "(no resource-based policy statement on %s lets apigateway.amazonaws.com invoke it "
+                    "from %s)",
                     fn_name,
+                    function_arn,
                     source_arns[0],
                 )
                 return self._error(snapshot, request, "API_CONFIGURATION_ERROR", request_id, route=route)
@@ -714,12 +716,44 @@ def _resolve(source: Any, request: Request, route: _Route | None) -> str | None:
     return None
 
 
-def _lambda_permits(fn: Any, source_arns: list[str], account_id: str) -> bool:
-    """Does the function's resource-based policy let API Gateway invoke it from one of these ARNs?"""
+def permission_scope(arn: str) -> tuple[str, str | None]:
+    """(function name, qualifier) that a permission's ``Resource`` or an invoked ARN names; ``$LATEST``
+    is the unqualified function (AddPermission without a Qualifier is the policy that invoking
+    ``NAME`` or ``NAME:$LATEST`` reads, https://docs.aws.amazon.com/lambda/latest/api/API_AddPermission.html)."""
+    name, qualifier = split_qualifier(arn)
+    if qualifier is not None and qualifier.upper() == "$LATEST":
+        qualifier = None
+    return name, qualifier
+
+
+def _covers(statement: dict[str, Any], invoked_arn: str | None) -> bool:
+    """Is ``invoked_arn`` the resource the statement was added to?
+
+    Lambda keeps a policy per function, version and alias, and a permission allows invoking through
+    that one ARN only: one on the alias ``live`` does not allow the unqualified function nor the
+    version the alias points at, and one on the function does not allow its aliases or versions
+    (https://docs.aws.amazon.com/lambda/latest/dg/using-aliases.html, "Resource policies"). moto keeps
+    every statement in one list, each with the ``Resource`` AddPermission gave it (``NAME:QUALIFIER``
+    for a qualified call), so the statement's own resource says which policy it belongs to."""
+    if invoked_arn is None:
+        return True
+    resources = statement.get("Resource")
+    if resources is None:
+        return permission_scope(invoked_arn)[1] is None  # no Resource: the function's own policy
+    listed = resources if isinstance(resources, list) else [resources]
+    wanted = permission_scope(invoked_arn)
+    return any(permission_scope(str(resource)) == wanted for resource in listed)
+
+
+def _lambda_permits(fn: Any, source_arns: list[str], account_id: str, invoked_arn: str | None = None) -> bool:
+    """Does the function's resource-based policy let API Gateway invoke ``invoked_arn`` (the function,
+    a version or an alias: each has its own policy, ``_covers``) from one of these ARNs?"""
     policy = getattr(fn, "policy", None)
     statements = list(getattr(policy, "statements", None) or [])
     for statement in statements:
         if statement.get("Effect", "Allow") != "Allow":
+            continue
+        if not _covers(statement, invoked_arn):
             continue
         principal = statement.get("Principal")
         services = principal.get("Service") if isinstance(principal, dict) else principal

@@ -1,8 +1,9 @@
 """Lambda's Invoke API (``POST /2015-03-31/functions/{name}/invocations``) served by our runtime.
 
 moto would need Docker to run the function; here the call runs the function's zip in a worker, with
-the same concurrency rules as the gateway. When the function cannot be resolved the request is left
-to moto, which answers the errors (ResourceNotFoundException and so on) as AWS does.
+the same concurrency rules as the gateway. A function, version or alias that does not exist is answered
+404 ``ResourceNotFoundException`` "Function not found: ARN" (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html,
+Errors); moto's own Invoke would run an unknown version's call through Docker and answer 200.
 
 A qualifier naming an alias runs the version its routing configuration picks for this call
 (``localcloud.aliases``); the answer's ``X-Amz-Executed-Version`` header (boto3: ``ExecutedVersion``)
@@ -24,7 +25,12 @@ from werkzeug.wrappers import Request, Response
 
 from .aliases import resolve
 from .lambda_kms import EnvironmentKeyUnusable
-from .lambda_limits import RequestTooLarge, check_request_size
+from .lambda_limits import (
+    ASYNC_REQUEST_PAYLOAD_LIMIT,
+    REQUEST_PAYLOAD_LIMIT,
+    RequestTooLarge,
+    check_request_size,
+)
 from .runtime import THROTTLED_PAYLOAD, FunctionThrottled, Runtime, reserved_concurrency
 
 logger = logging.getLogger("localcloud.lambda")
@@ -40,6 +46,7 @@ class LambdaInvokeAPI:
 
     def handle(self, environ: dict[str, Any]) -> Response | None:
         """Answer an Invoke call, or None to let moto answer it."""
+        from moto.awslambda.exceptions import LambdaClientError
         from moto.awslambda.utils import get_backend, make_function_arn
 
         request = Request(environ)
@@ -54,6 +61,11 @@ class LambdaInvokeAPI:
             target = resolve(backend, name, qualifier)  # an alias: its weighted version for this call
             fn = target.fn
             latest = backend.get_function(fn.function_name)
+        except LambdaClientError as exc:
+            # An unknown function, version or alias: Lambda's 404 ResourceNotFoundException
+            # ("Function not found: ARN:99"). moto's own Invoke ignores an unknown qualifier and
+            # answers 200 with a FunctionError, so it must not get the call.
+            return _error(exc.code, exc.error_type, exc.message)
         except Exception:
             return None
 
@@ -61,11 +73,12 @@ class LambdaInvokeAPI:
         if invocation_type == "DryRun":
             return Response(b"", status=204)
         raw = request.get_data()
-        if invocation_type == "RequestResponse":
-            try:
-                check_request_size(len(raw))
-            except RequestTooLarge as exc:
-                return _error(413, "RequestEntityTooLargeException", str(exc))
+        try:
+            check_request_size(
+                len(raw), ASYNC_REQUEST_PAYLOAD_LIMIT if invocation_type == "Event" else REQUEST_PAYLOAD_LIMIT
+            )
+        except RequestTooLarge as exc:
+            return _error(413, "RequestEntityTooLargeException", str(exc))
         try:
             event = json.loads(raw) if raw else {}
         except ValueError:

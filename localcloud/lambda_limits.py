@@ -5,7 +5,10 @@ Payloads (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.htm
 limits differ by 100 bytes. A request over 6,291,456 bytes is refused before the function runs (Invoke:
 413 ``RequestEntityTooLargeException`` "Request must be smaller than 6291456 bytes for the
 InvokeFunction operation"; API Gateway's proxy integration gets the same refusal and answers the
-client 413). A response over 6,291,556 bytes makes the invocation fail with
+client 413). An asynchronous invocation (``InvocationType=Event``) takes at most 1 MB ("1 MB for
+asynchronous", 1,048,576 bytes, binary as the others): Invoke answers 413
+``RequestEntityTooLargeException`` with the synchronous message's form and the limit of 1048576, and
+queues nothing. A response over 6,291,556 bytes makes the invocation fail with
 ``Function.ResponseSizeTooLarge`` (Invoke: 200 with ``X-Amz-Function-Error: Unhandled``; through
 API Gateway: 502).
 
@@ -24,24 +27,24 @@ import time
 from typing import Any
 
 REQUEST_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6,291,456 bytes
+ASYNC_REQUEST_PAYLOAD_LIMIT = 1024 * 1024  # 1,048,576 bytes (InvocationType=Event)
 RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100  # 6,291,556 bytes
 MEMORY_POLL_S = 0.02
 
 
 class RequestTooLarge(Exception):
-    """The invocation payload is over Lambda's synchronous request limit."""
+    """The invocation payload is over Lambda's request limit (synchronous, or ``limit``)."""
 
-    def __init__(self, size: int) -> None:
-        super().__init__(
-            f"Request must be smaller than {REQUEST_PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
-        )
+    def __init__(self, size: int, limit: int = REQUEST_PAYLOAD_LIMIT) -> None:
+        super().__init__(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
         self.size = size
 
 
-def check_request_size(size: int) -> None:
-    """Raise RequestTooLarge when a request payload of ``size`` bytes is over the limit."""
-    if size > REQUEST_PAYLOAD_LIMIT:
-        raise RequestTooLarge(size)
+def check_request_size(size: int, limit: int = REQUEST_PAYLOAD_LIMIT) -> None:
+    """Raise RequestTooLarge when a request payload of ``size`` bytes is over ``limit`` (synchronous
+    by default; ``ASYNC_REQUEST_PAYLOAD_LIMIT`` for an asynchronous invocation)."""
+    if size > limit:
+        raise RequestTooLarge(size, limit)
 
 
 def event_size(event: Any) -> int:

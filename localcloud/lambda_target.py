@@ -55,11 +55,11 @@ def resolve_uri(uri: str, stage: Any) -> Target | str:
 
 
 def may_invoke(target: Target, source_arn: str, account_id: str, credentials: Any) -> bool:
-    """May API Gateway invoke the function: from ``source_arn`` (resource policy), or as the role
-    named by ``credentials``?"""
+    """May API Gateway invoke the function: from ``source_arn`` (the resource policy of exactly the
+    function, version or alias the URI names), or as the role named by ``credentials``?"""
     if credentials:
         return _role_allows(str(credentials), target.invoked_arn)
-    return _lambda_permits(target.latest, [source_arn], account_id)
+    return _lambda_permits(target.latest, [source_arn], account_id, target.invoked_arn)
 
 
 def _role_allows(role_arn: str, function_arn: str) -> bool:

@@ -342,10 +342,44 @@ class _Pool:
 
 class _LogSink:
     """Writes a function's log lines to moto's CloudWatch Logs, into /aws/lambda/NAME, one stream per
-    worker, when that log group exists (we never create it: provisioning owns it)."""
+    worker, as Lambda does with the function's execution role
+    (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html, "Prerequisites":
+    ``logs:CreateLogGroup``, ``logs:CreateLogStream``, ``logs:PutLogEvents``):
+
+    - the group is created when it does not exist and the role allows ``logs:CreateLogGroup`` on it;
+    - the stream is created when the role allows ``logs:CreateLogStream`` on it, and each line is
+      written when it allows ``logs:PutLogEvents``;
+    - otherwise the line is not written: no group, no stream, no event and therefore no EMF metric
+      (metrics are extracted from the events put into a group, ``fidelity_cloudwatch``).
+
+    The role's policies are evaluated as the function's own calls are (``iam_enforcement``), as moto's
+    IAM holds them now, on resources ``arn:aws:logs:R:A:log-group:G`` and ``...:log-group:G:log-stream:S``.
+    A function without a role (moto accepts none) writes as the administrator. The invocation's own
+    record and the ``LogType=Tail`` answer do not depend on any of this, as on AWS.
+
+    A decision is kept for ``DECISION_TTL_S`` (one second) per role, action and resource, so that a
+    function printing thousands of lines does not evaluate its role thousands of times (each
+    evaluation reads moto's IAM: some 0.1-0.4 ms); a policy change reaches the logs within that second,
+    as IAM changes reach AWS's services after a delay of their own ("Changes that I make are not always
+    immediately visible", https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html)."""
+
+    DECISION_TTL_S = 1.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._decisions: dict[tuple[str, str, str], tuple[float, bool]] = {}
+
+    def _allows(self, spec: FunctionSpec, action: str, resource: str) -> bool:
+        key = (spec.role, action, resource)
+        now = time.monotonic()
+        kept = self._decisions.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        allowed = role_allows(spec, action, resource)
+        if len(self._decisions) > 10000:
+            self._decisions.clear()
+        self._decisions[key] = (now + self.DECISION_TTL_S, allowed)
+        return allowed
 
     def write(self, spec: FunctionSpec, stream: str, line: str) -> None:
         try:
@@ -353,15 +387,42 @@ class _LogSink:
 
             backend = logs_backends[spec.account_id][spec.region]
             group_name = f"/aws/lambda/{spec.name}"
+            group_arn = f"arn:aws:logs:{spec.region}:{spec.account_id}:log-group:{group_name}"
+            stream_arn = f"{group_arn}:log-stream:{stream}"
             with self._lock:
                 group = backend.groups.get(group_name)
                 if group is None:
-                    return
+                    if not self._allows(spec, "logs:CreateLogGroup", group_arn):
+                        return
+                    group = backend.create_log_group(group_name, tags={})
                 if stream not in group.streams:
+                    if not self._allows(spec, "logs:CreateLogStream", stream_arn):
+                        return
                     group.create_log_stream(stream)
+                if not self._allows(spec, "logs:PutLogEvents", stream_arn):
+                    return
                 group.put_log_events(stream, [{"timestamp": int(time.time() * 1000), "message": line}])
         except Exception:  # logs are best effort, never fail an invocation
             logger.debug("could not write a log line to CloudWatch Logs", exc_info=True)
+
+
+def role_allows(spec: FunctionSpec, action: str, resource: str) -> bool:
+    """Do the function's execution role's identity policies allow ``action`` on ``resource``?"""
+    if not spec.role:
+        return True
+    from moto.utilities.utils import get_partition
+
+    from . import iam_policy
+    from .iam_enforcement import Session, role_policies
+
+    session = Session(spec.account_id, get_partition(spec.region), spec.role, spec.name[:64])
+    context = {
+        "aws:RequestedRegion": spec.region,
+        "aws:PrincipalArn": spec.role,
+        "aws:PrincipalAccount": spec.account_id,
+        "aws:SecureTransport": "true",
+    }
+    return iam_policy.evaluate(role_policies(session), action, resource, context).allowed
 
 
 class Runtime:

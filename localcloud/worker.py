@@ -109,12 +109,17 @@ def _json_default(value: Any) -> Any:
 
 
 def _error(
-    exc: BaseException, error_type: str | None = None, request_id: str | None = None
+    exc: BaseException,
+    error_type: str | None = None,
+    request_id: str | None = None,
+    trace: list[str] | None = None,
 ) -> dict[str, Any]:
+    """Lambda's error object; ``trace`` replaces the exception's own frames (init errors)."""
+    frames = trace if trace is not None else traceback.format_tb(exc.__traceback__)
     out: dict[str, Any] = {
         "errorMessage": str(exc),
         "errorType": error_type or type(exc).__name__,
-        "stackTrace": [line.rstrip("\n") for line in traceback.format_tb(exc.__traceback__)],
+        "stackTrace": [line.rstrip("\n") for line in frames],
     }
     if request_id:
         out["requestId"] = request_id
@@ -235,6 +240,105 @@ def _guard_read_only(*roots: str) -> None:
     sys.addaudithook(hook)
 
 
+def _no_space(exc: OSError, name: Any = None) -> OSError:
+    """ENOSPC for the EFBIG that RLIMIT_FSIZE gives (``_cap_tmp``); any other error unchanged."""
+    import errno
+
+    if exc.errno != errno.EFBIG:
+        return exc
+    filename = exc.filename if exc.filename is not None else name
+    if isinstance(filename, int):
+        filename = None
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), *([filename] if filename is not None else []))
+    full.__traceback__ = exc.__traceback__
+    return full
+
+
+class _CappedFileIO(io.FileIO):
+    """A raw file whose writes past the ``/tmp`` cap fail as a full file system's do (ENOSPC).
+
+    The buffered and text layers above it are the standard C classes: they call ``write`` of their
+    raw file by name, so a buffered write that fails at flush or close fails with ENOSPC too."""
+
+    def write(self, data: Any) -> int | None:  # type: ignore[override]
+        try:
+            return super().write(data)
+        except OSError as exc:
+            raise _no_space(exc, self.name) from None
+
+
+_WRITING_MODES = frozenset("wax+")
+
+
+def _open_capped(real_open: Any) -> Any:
+    """``open`` (and ``io.open``) building files on ``_CappedFileIO`` when opened for writing, as
+    ``io.open`` builds them on ``FileIO`` (same buffering, same classes, same ``mode``)."""
+
+    def open_(
+        file: Any,
+        mode: str = "r",
+        buffering: int = -1,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+        closefd: bool = True,
+        opener: Any = None,
+    ) -> Any:
+        if (
+            not isinstance(mode, str)
+            or not set(mode) & _WRITING_MODES
+            or set(mode) - set("rwxabt+")
+            or len(set(mode)) != len(mode)
+            or ("b" in mode and "t" in mode)
+        ):
+            return real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
+        binary = "b" in mode
+        if binary and (encoding is not None or errors is not None or newline is not None):
+            return real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
+        raw = _CappedFileIO(file, mode.replace("t", "").replace("b", ""), closefd, opener=opener)
+        try:
+            line_buffering = buffering == 1 and not binary
+            if buffering == 1 or buffering < 0:
+                size = getattr(raw, "_blksize", 0)
+                buffering = size if size > 1 else io.DEFAULT_BUFFER_SIZE
+            if buffering == 0:
+                if binary:
+                    return raw
+                raise ValueError("can't have unbuffered text I/O")
+            buffered_class = io.BufferedRandom if "+" in mode else io.BufferedWriter
+            buffer = buffered_class(raw, buffering)
+            if binary:
+                return buffer
+            text = io.TextIOWrapper(buffer, io.text_encoding(encoding), errors, newline, line_buffering)
+            text.mode = mode  # type: ignore[misc]
+            return text
+        except BaseException:
+            raw.close()
+            raise
+
+    return open_
+
+
+def _report_full_tmp_as_enospc() -> None:
+    """Make the EFBIG of a write past the cap read as ENOSPC "No space left on device", Lambda's full
+    ``/tmp``: files opened for writing by ``open``/``io.open`` (and so ``pathlib``, ``tempfile``,
+    ``shutil``, ``os.fdopen``) sit on ``_CappedFileIO``, and ``os.write`` translates it too."""
+    import builtins
+
+    capped = _open_capped(io.open)
+    builtins.open = capped
+    io.open = capped
+    real_write = os.write
+
+    def write(fd: int, data: Any) -> int:
+        try:
+            return real_write(fd, data)
+        except OSError as exc:
+            raise _no_space(exc) from None
+
+    os.write = write
+
+
 def _cap_tmp(tmp_dir: str, limit: int) -> None:
     """Cap what the function may write under ``/tmp`` (``TMPDIR``) at the function's EphemeralStorage.
 
@@ -243,15 +347,19 @@ def _cap_tmp(tmp_dir: str, limit: int) -> None:
     the cap is the kernel's per-process file size limit (RLIMIT_FSIZE: a write that would take a
     file past it fails, exactly at that byte, at no cost per write), re-computed by an audit hook
     whenever the function opens a file under ``/tmp`` for writing or removes one: the limit is the
-    cap minus what the *other* files under ``/tmp`` hold. Python ignores SIGXFSZ, so the write raises
-    ``OSError`` errno EFBIG "File too large"; Lambda's full file system answers ENOSPC "No space left
-    on device" (both OSError; code that tests ``errno`` sees the difference).
+    cap minus what the *other* files under ``/tmp`` hold. Python ignores SIGXFSZ, so the write fails
+    with errno EFBIG "File too large", where Lambda's full file system answers ENOSPC "No space left
+    on device" (code that tests ``errno`` sees the difference): see below.
 
     Not caught: several files open at once that grow together (each may grow to the limit computed
     when the last one was opened), writes through ``mmap``, files written by subprocesses or C code
     after the limit changed, and space counted in blocks rather than bytes (sparse files count at
     their size; directories count nothing). Files outside ``/tmp`` (which Lambda keeps read-only)
     share the limit, so Python's bytecode cache is not written when ``/tmp`` is full.
+
+    The kernel's refusal is EFBIG; ``_report_full_tmp_as_enospc`` turns it into Lambda's ENOSPC for
+    Python's file objects and ``os.write`` (C extensions writing with their own ``write(2)`` still
+    see EFBIG).
     """
     if resource is None or limit <= 0:  # pragma: no cover - no RLIMIT_FSIZE on this platform
         return
@@ -307,6 +415,18 @@ def _cap_tmp(tmp_dir: str, limit: int) -> None:
 
     set_limit()
     sys.addaudithook(hook)
+    _report_full_tmp_as_enospc()
+
+
+def _function_frames(exc: BaseException) -> list[str]:
+    """The frames of an exception raised while the handler's module was imported, without this
+    file's own leading frames: the Python runtime drops its bootstrap's frames the same way
+    (awslambdaric ``build_fault_result``), so a trace starts where the runtime called the import."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    here = os.path.abspath(__file__)
+    while frames and os.path.abspath(frames[0].filename) == here:
+        frames.pop(0)
+    return traceback.format_list(frames)
 
 
 def _load_handler() -> Any:
@@ -322,8 +442,10 @@ def _load_handler() -> Any:
             f"Unable to import module '{module_name}': {exc}", "Runtime.ImportModuleError"
         ) from exc
     except SyntaxError as exc:
+        # The runtime's trace of a syntax error is the offending line of the function's file.
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {(exc.text or "").strip()}\n']
         raise _InitError(
-            f"Syntax error in module '{module_name}': {exc}", "Runtime.UserCodeSyntaxError"
+            f"Syntax error in module '{module_name}': {exc}", "Runtime.UserCodeSyntaxError", trace
         ) from exc
     try:
         return getattr(module, func_name)
@@ -334,9 +456,15 @@ def _load_handler() -> Any:
 
 
 class _InitError(Exception):
-    def __init__(self, message: str, error_type: str) -> None:
+    """The handler could not be loaded. ``trace`` is what Lambda reports as its stack trace: nothing
+    for a module that cannot be imported or a missing handler (the runtime raises these itself, so
+    no frame of the function is involved; its log shows "Traceback (most recent call last):" and no
+    frame), the offending line for a syntax error. Never this file's own frames."""
+
+    def __init__(self, message: str, error_type: str, trace: list[str] | None = None) -> None:
         super().__init__(message)
         self.error_type = error_type
+        self.trace = trace or []
 
 
 def _send(out: io.BufferedWriter, message: dict[str, Any]) -> None:
@@ -366,13 +494,27 @@ def main(argv: list[str]) -> int:
     try:
         handler = _load_handler()
     except _InitError as exc:
-        print(f"[ERROR] {exc.error_type}: {exc}", file=sys.stderr, flush=True)
-        _send(proto_out, {"type": "ready", "init_ms": 0.0, "error": _error(exc, exc.error_type)})
+        shown = "".join(exc.trace)
+        print(
+            f"[ERROR] {exc.error_type}: {exc}\nTraceback (most recent call last):\n{shown}",
+            file=sys.stderr,
+            end="",
+            flush=True,
+        )
+        _send(
+            proto_out,
+            {"type": "ready", "init_ms": 0.0, "error": _error(exc, exc.error_type, trace=exc.trace)},
+        )
         return 1
     except Exception as exc:
-        print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        traceback.print_exc(file=sys.stderr)
-        _send(proto_out, {"type": "ready", "init_ms": 0.0, "error": _error(exc, "Runtime.Unknown")})
+        trace = _function_frames(exc)
+        print(
+            f"[ERROR] {type(exc).__name__}: {exc}\nTraceback (most recent call last):\n{''.join(trace)}",
+            file=sys.stderr,
+            end="",
+            flush=True,
+        )
+        _send(proto_out, {"type": "ready", "init_ms": 0.0, "error": _error(exc, trace=trace)})
         return 1
     init_ms = (time.perf_counter() - started) * 1000
     _send(proto_out, {"type": "ready", "init_ms": round(init_ms, 3), "error": None})

@@ -321,12 +321,21 @@ class Api:
         return {"id": created["id"], "value": created["value"]}
 
 
+# What AWSLambdaBasicExecutionRole allows: create log groups, write log streams.
+LOG_WRITER_STATEMENT = {
+    "Effect": "Allow",
+    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+    "Resource": "*",
+}
+
+
 class Kit:
     def __init__(self, cloud: LocalCloud) -> None:
         self.cloud = cloud
         self.region = cloud.region
         self.suffix = uuid.uuid4().hex[:8]
         self._role_arn: str | None = None
+        self._logging_role_arn: str | None = None
         self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
@@ -356,6 +365,34 @@ class Kit:
             self._role_arn = role["Role"]["Arn"]
         return self._role_arn
 
+    def role(self, statements: list[dict[str, Any]]) -> str:
+        """A new execution role (Lambda may assume it) whose inline policy holds ``statements``."""
+        name = f"localcloud-test-{self.suffix}-{uuid.uuid4().hex[:6]}"
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        iam = self.client("iam")
+        arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+        if statements:
+            document = {"Version": "2012-10-17", "Statement": statements}
+            iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=json.dumps(document))
+        return arn
+
+    @property
+    def logging_role_arn(self) -> str:
+        """A role with the log permissions of AWSLambdaBasicExecutionRole: Lambda creates the function's
+        log group and writes to it (the default role has no policy, so its functions write no logs)."""
+        if self._logging_role_arn is None:
+            self._logging_role_arn = self.role([LOG_WRITER_STATEMENT])
+        return self._logging_role_arn
+
     def function(
         self,
         handler: str,
@@ -365,12 +402,13 @@ class Kit:
         permission: bool = True,
         code: bytes | None = None,
         name: str | None = None,
+        role: str | None = None,
     ) -> dict[str, Any]:
         name = name or f"{handler.split('.')[-1].replace('_', '-')}-{uuid.uuid4().hex[:8]}"
         created = self.client("lambda").create_function(
             FunctionName=name,
             Runtime="python3.11",
-            Role=self.role_arn,
+            Role=role or self.role_arn,
             Handler=handler,
             Code={"ZipFile": code or build_zip()},
             Timeout=timeout,
@@ -378,14 +416,21 @@ class Kit:
             Environment={"Variables": env or {}},
         )
         if permission:
-            self.client("lambda").add_permission(
-                FunctionName=name,
-                StatementId="apigateway-invoke",
-                Action="lambda:InvokeFunction",
-                Principal="apigateway.amazonaws.com",
-                SourceArn=f"arn:aws:execute-api:{self.region}:123456789012:*/*/*/*",
-            )
+            self.permission(name)
         return created
+
+    def permission(self, name: str, qualifier: str | None = None, source_arn: str | None = None) -> None:
+        """Let API Gateway (any API of the account) invoke the function, or only its version or alias
+        ``qualifier``: a permission covers the one ARN it was added to."""
+        extra = {"Qualifier": qualifier} if qualifier else {}
+        self.client("lambda").add_permission(
+            FunctionName=name,
+            StatementId=f"apigateway-invoke-{qualifier or 'function'}".replace("$", ""),
+            Action="lambda:InvokeFunction",
+            Principal="apigateway.amazonaws.com",
+            SourceArn=source_arn or f"arn:aws:execute-api:{self.region}:123456789012:*/*/*/*",
+            **extra,
+        )
 
     def api(self, name: str, binary_media_types: list[str] | None = None) -> Api:
         return Api(self, name, binary_media_types)

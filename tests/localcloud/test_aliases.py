@@ -32,6 +32,7 @@ def _two_versions(kit: Kit) -> dict:
 
 
 def _alias_api(kit: Kit, fn: dict, alias: str = "live"):
+    kit.permission(fn["FunctionName"], alias)  # a permission on the alias: API Gateway invokes the alias
     api = kit.api(f"alias-{alias}")
     api.proxy("/f", "GET", f"{fn['FunctionArn']}:{alias}")
     api.deploy("test")

@@ -132,7 +132,8 @@ def test_an_id_token_of_the_pool_passes_and_its_claims_reach_the_function(env):
 @pytest.mark.slow
 def test_missing_malformed_foreign_and_expired_tokens_are_401(env):
     """No token, not a JWT, a token of a pool the authorizer does not name, a token signed with another
-    pool's key, an expired token, an ID token for another audience: 401 Unauthorized (DEFAULT_4XX headers).
+    pool's key, an ID token for another audience: 401 Unauthorized (DEFAULT_4XX headers); an expired one:
+    401 "The incoming token has expired" (``test_an_expired_token_is_401_the_incoming_token_has_expired``).
     https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-tokens-verifying-a-jwt.html"""
     own, other = env.pool, env.other
     id_token = own.tokens["IdToken"]
@@ -141,7 +142,6 @@ def test_missing_malformed_foreign_and_expired_tokens_are_401(env):
         "not a JWT": "Bearer not-a-jwt",
         "other pool": f"Bearer {other.tokens['IdToken']}",
         "other pool's key": _forge(own.id, pool_key(find_pool(other.id)), token=id_token),
-        "expired": _forge(own.id, pool_key(find_pool(own.id)), token=id_token, exp=int(time.time()) - 5),
         "other audience": _forge(own.id, pool_key(find_pool(own.id)), token=id_token, aud="someone-else"),
         "unknown key": _forge(own.id, jwk.RSAKey.generate_key(2048, parameters={"kid": "x"}), token=id_token),
     }
@@ -153,6 +153,28 @@ def test_missing_malformed_foreign_and_expired_tokens_are_401(env):
     assert (
         _get(env.api.url("/profile"), _forge(own.id, pool_key(find_pool(own.id)), token=id_token)).status
         == 200
+    )
+
+
+@pytest.mark.slow
+def test_an_expired_token_is_401_the_incoming_token_has_expired(env):
+    """Issue 22 case: an expired Cognito token got {"message":"Unauthorized"}; API Gateway answers 401
+    {"message":"The incoming token has expired"}, the message clients' token-refresh logic matches on
+    (https://repost.aws/knowledge-center/api-gateway-cognito-401-unauthorized: a 401 of a Cognito user
+    pool authorizer for a token that is expired). A token that is expired and also signed with another
+    key is Unauthorized: the signature is checked first."""
+    own, other = env.pool, env.other
+    id_token = own.tokens["IdToken"]
+    expired = _forge(own.id, pool_key(find_pool(own.id)), token=id_token, exp=int(time.time()) - 5)
+    response = _get(env.api.url("/profile"), expired)
+    assert (response.status, response.body) == (401, b'{"message":"The incoming token has expired"}')
+    assert response.headers["x-amzn-ErrorType"] == "UnauthorizedException"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+    forged = _forge(own.id, pool_key(find_pool(other.id)), token=id_token, exp=int(time.time()) - 5)
+    assert (_get(env.api.url("/profile"), forged).status, _get(env.api.url("/profile"), forged).body) == (
+        401,
+        UNAUTHORIZED,
     )
 
 

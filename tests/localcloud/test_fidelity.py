@@ -810,3 +810,39 @@ def test_embedded_metric_format_log_events_become_metrics(client: ClientFactory)
     listed = cw.list_metrics(Namespace="Orders")["Metrics"]
     found = [(m["MetricName"], m["Dimensions"]) for m in listed]
     assert found == [("Placed", [{"Name": "Shop", "Value": "eu"}])]
+
+
+# ---------------------------------------------------------------------------------------------
+# Integration timeoutInMillis: 50 to 29,000
+# ---------------------------------------------------------------------------------------------
+
+
+@both_modes
+def test_integration_timeout_outside_50_to_29000_ms_is_refused(client: ClientFactory) -> None:
+    """Issue 22 case: timeoutInMillis outside 50..29,000 was accepted. API_PutIntegration.html
+    (https://docs.aws.amazon.com/apigateway/latest/api/API_PutIntegration.html): "between 50 and 29,000
+    milliseconds"; API Gateway answers 400 BadRequestException "Timeout should be between 50 ms and
+    29000 ms", on PutIntegration and on UpdateIntegration, and keeps the integration as it was."""
+    ag = client("apigateway")
+    api_id, res = rest_api(ag, "timeouts")
+    ag.put_method(restApiId=api_id, resourceId=res, httpMethod="GET", authorizationType="NONE")
+    where = {"restApiId": api_id, "resourceId": res, "httpMethod": "GET"}
+    proxy = {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": LAMBDA_URI}
+    for refused in (49, 29001, 0, -1, 60000):
+        with pytest.raises(ClientError) as exc:
+            ag.put_integration(**where, **proxy, timeoutInMillis=refused)
+        assert error_code(exc) == ("BadRequestException", 400), refused
+        assert exc.value.response["Error"]["Message"] == "Timeout should be between 50 ms and 29000 ms"
+    for accepted in (50, 29000):
+        assert ag.put_integration(**where, **proxy, timeoutInMillis=accepted)["timeoutInMillis"] == accepted
+
+    with pytest.raises(ClientError) as exc:
+        ag.update_integration(
+            **where, patchOperations=[{"op": "replace", "path": "/timeoutInMillis", "value": "30000"}]
+        )
+    assert error_code(exc) == ("BadRequestException", 400)
+    assert ag.get_integration(**where)["timeoutInMillis"] == 29000
+    ag.update_integration(
+        **where, patchOperations=[{"op": "replace", "path": "/timeoutInMillis", "value": "1000"}]
+    )
+    assert ag.get_integration(**where)["timeoutInMillis"] == 1000

@@ -505,3 +505,47 @@ def test_version_numbers_are_never_reused(client: ClientFactory) -> None:
     versions = lam.list_versions_by_function(FunctionName=name)["Versions"]
     assert [v["Version"] for v in versions] == ["$LATEST", "2", "4", "5"]
     assert len({v["CodeSha256"] for v in versions[1:]}) == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment variables: 4 KB in aggregate
+# ---------------------------------------------------------------------------------------------
+
+ENV_TOO_LARGE = (
+    "Lambda was unable to configure your environment variables because the environment variables you have "
+    "provided exceeded the 4KB limit. String measured: "
+)
+
+
+def test_environment_variables_over_4_kb_are_refused(client: ClientFactory) -> None:
+    """Issue 22 case: environment variables over 4 KB in total were accepted. Lambda quotas
+    (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): "Function environment
+    variables: 4 KB, for all environment variables associated with the function, in aggregate";
+    CreateFunction and UpdateFunctionConfiguration answer InvalidParameterValueException with the string
+    measured (the variables' JSON) and change nothing."""
+    lam = client("lambda")
+    name = function(client)
+    fits = {"A": "x" * (4096 - len('{"A":""}'))}  # exactly 4,096 bytes measured
+    over = {"A": "x" * (4096 - len('{"A":""}')), "B": ""}
+    over_json = json.dumps(over, separators=(",", ":"))
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": fits})
+
+    assert error(
+        lambda: lam.update_function_configuration(FunctionName=name, Environment={"Variables": over})
+    ) == (
+        "InvalidParameterValueException",
+        400,
+        ENV_TOO_LARGE + over_json,
+    )
+    assert lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"] == fits
+
+    # Multi-byte characters count in bytes: 2,049 two-byte characters are over the limit.
+    wide = {"W": "é" * 2049}
+    role = lam.get_function_configuration(FunctionName=name)["Role"]
+    created = {"Runtime": "python3.12", "Role": role, "Handler": "app.handler", "Code": {"ZipFile": code()}}
+    code_, status, message = error(
+        lambda: lam.create_function(FunctionName=f"{name}-wide", Environment={"Variables": wide}, **created)
+    )
+    assert (code_, status) == ("InvalidParameterValueException", 400)
+    assert message.startswith(ENV_TOO_LARGE)
+    assert error(lambda: lam.get_function(FunctionName=f"{name}-wide"))[0] == "ResourceNotFoundException"

@@ -1,15 +1,20 @@
-"""Lambda's sandbox limits in the local cloud: 6 MB synchronous payloads each way, memory, and the
-reserved environment variable keys. Each test cites the AWS page it follows."""
+"""Lambda's sandbox limits in the local cloud: 6 MB synchronous payloads each way, 1 MB asynchronous,
+memory, /tmp, and the reserved environment variable keys. Each test cites the AWS page it follows."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
 from localcloud_helpers import build_zip, http
 
-from localcloud.lambda_limits import REQUEST_PAYLOAD_LIMIT, RESPONSE_PAYLOAD_LIMIT
+from localcloud.lambda_limits import (
+    ASYNC_REQUEST_PAYLOAD_LIMIT,
+    REQUEST_PAYLOAD_LIMIT,
+    RESPONSE_PAYLOAD_LIMIT,
+)
 
 pytestmark = pytest.mark.slow  # functions run in worker processes
 
@@ -69,6 +74,37 @@ def test_invoke_refuses_a_request_over_6_mb(cloud, kit):
     assert len(cloud.invocations(fn["FunctionName"])) == 1  # only the one that fit ran
 
 
+def test_an_asynchronous_invocation_over_1_mb_is_refused(cloud, kit):
+    """Issue 22 case: InvocationType=Event with a payload over 1 MB was accepted (202). Lambda quotas
+    (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html, "Invocation payload
+    (request and response)": "1 MB for asynchronous"): 413 RequestEntityTooLargeException, nothing is
+    queued; exactly 1,048,576 bytes is accepted."""
+    fn = _function(kit, "app.size")
+    lam = kit.client("lambda")
+    envelope = len(json.dumps({"body": ""}))
+    fits = json.dumps({"body": "a" * (ASYNC_REQUEST_PAYLOAD_LIMIT - envelope)}).encode()
+    assert len(fits) == ASYNC_REQUEST_PAYLOAD_LIMIT
+    assert (
+        lam.invoke(FunctionName=fn["FunctionName"], Payload=fits, InvocationType="Event")["StatusCode"] == 202
+    )
+
+    over = json.dumps({"body": "a" * (ASYNC_REQUEST_PAYLOAD_LIMIT - envelope + 1)}).encode()
+    with pytest.raises(ClientError) as raised:
+        lam.invoke(FunctionName=fn["FunctionName"], Payload=over, InvocationType="Event")
+    error = raised.value.response
+    assert error["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert (
+        error["Error"]["Message"]
+        == "Request must be smaller than 1048576 bytes for the InvokeFunction operation"
+    )
+    deadline = time.monotonic() + 5  # the accepted event runs in the background
+    while time.monotonic() < deadline and not cloud.invocations(fn["FunctionName"]):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert len(cloud.invocations(fn["FunctionName"])) == 1  # only the one that fit ran
+
+
 def test_the_gateway_answers_413_for_an_event_over_6_mb(cloud, kit):
     """A body under API Gateway's own 10 MB limit
     (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html) whose proxy event is
@@ -118,7 +154,7 @@ def test_a_function_over_its_memory_size_is_killed(cloud, kit):
     function that uses more than its configured memory is stopped; the invocation fails with
     Runtime.OutOfMemory ("Runtime exited with error: signal: killed") and the proxy integration
     answers 502. The record keeps the peak memory, as the REPORT line's "Max Memory Used" does."""
-    fn = _function(kit, "app.hog")  # MemorySize 128
+    fn = kit.function("app.hog", code=build_zip(SOURCE), timeout=10, role=kit.logging_role_arn)  # 128 MB
     lam = kit.client("lambda")
     group = f"/aws/lambda/{fn['FunctionName']}"
     kit.client("logs").create_log_group(logGroupName=group)
@@ -213,6 +249,47 @@ def fill(event, context):
     os.remove(a)
     os.remove(b)
     return seen
+
+
+def outcome(write):
+    try:
+        write()
+        return "ok"
+    except OSError as exc:
+        return f"{errno.errorcode.get(exc.errno, str(exc.errno))} {exc.strerror}"
+
+
+def raw_write(path):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        os.write(fd, b"x")
+    finally:
+        os.close(fd)
+
+
+def temporary():
+    with tempfile.NamedTemporaryFile() as out:
+        out.write(b"x")
+        out.flush()
+
+
+def every_way(event, context):
+    import pathlib
+
+    tmp = tempfile.gettempdir()
+    cap = int(os.environ["CAP_MB"]) * MB
+    full = os.path.join(tmp, "full.bin")
+    write_at(full, cap - 1)
+    seen = {
+        "text": outcome(lambda: open(os.path.join(tmp, "t.txt"), "w").write("x" * 10000)),
+        "pathlib": outcome(lambda: pathlib.Path(tmp, "p.bin").write_bytes(b"x")),
+        "os.write": outcome(lambda: raw_write(os.path.join(tmp, "r.bin"))),
+        "tempfile": outcome(temporary),
+        "append": outcome(lambda: print("x", file=open(full, "a"), flush=True)),
+    }
+    os.remove(full)
+    seen["after_remove"] = outcome(lambda: pathlib.Path(tmp, "p.bin").write_bytes(b"x"))
+    return seen
 """
 
 
@@ -221,8 +298,8 @@ def test_tmp_is_capped_at_the_function_ephemeral_storage(kit, size_mb):
     """Ephemeral storage (https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html):
     /tmp holds EphemeralStorage MB, 512 by default (512-10,240, set by UpdateFunctionConfiguration too);
     a write past it fails with OSError. Here the write fails at exactly that byte, counting every file
-    under /tmp; the errno is EFBIG where Lambda's full file system answers ENOSPC (worker._cap_tmp
-    says why). Sparse writes keep the test fast: the cap is on file sizes, not on disk blocks."""
+    under /tmp, with ENOSPC as Lambda's full file system answers (issue 22 case: it was EFBIG). Sparse
+    writes keep the test fast: the cap is on file sizes, not on disk blocks."""
     lam = kit.client("lambda")
     fn = kit.function("app.fill", code=build_zip(TMP_SOURCE), env={"CAP_MB": str(size_mb)}, timeout=10)
     if size_mb != 512:
@@ -234,9 +311,28 @@ def test_tmp_is_capped_at_the_function_ephemeral_storage(kit, size_mb):
     assert "FunctionError" not in answer, answer["Payload"].read()
     assert json.loads(answer["Payload"].read()) == {
         "whole_cap": "ok",
-        "past_cap": "EFBIG",
-        "second_file_when_full": "EFBIG",
+        "past_cap": "ENOSPC",
+        "second_file_when_full": "ENOSPC",
         "after_remove": "ok",
         "third_file_fits": "ok",
-        "third_file_over": "EFBIG",
+        "third_file_over": "ENOSPC",
+    }
+
+
+def test_a_full_tmp_is_no_space_left_on_device_whatever_writes(kit):
+    """Issue 22 case: a /tmp write past EphemeralStorage failed with EFBIG "File too large". Lambda's /tmp is
+    a file system of that size, so a write to it when full fails with ENOSPC "No space left on device"
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html): through text
+    and binary files, pathlib, os.write, tempfile and an append, at write or at flush."""
+    fn = kit.function("app.every_way", code=build_zip(TMP_SOURCE), env={"CAP_MB": "512"}, timeout=10)
+    answer = kit.client("lambda").invoke(FunctionName=fn["FunctionName"], Payload=b"{}")
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    full = "ENOSPC No space left on device"
+    assert json.loads(answer["Payload"].read()) == {
+        "text": full,
+        "pathlib": full,
+        "os.write": full,
+        "tempfile": full,
+        "append": full,
+        "after_remove": "ok",
     }

@@ -134,7 +134,8 @@ def test_direct_invoke_of_a_version_and_throttles(cloud: LocalCloud, kit: Kit) -
 
 
 def test_emf_lines_in_a_functions_log_become_metrics(cloud: LocalCloud, kit: Kit) -> None:
-    fn = kit.function("app.handler", code=build_zip(EMF_SOURCE), permission=False)
+    role = kit.logging_role_arn  # Lambda writes logs (and so EMF) only as the role allows
+    fn = kit.function("app.handler", code=build_zip(EMF_SOURCE), permission=False, role=role)
     name = fn["FunctionName"]
     kit.client("logs").create_log_group(logGroupName=f"/aws/lambda/{name}")  # provisioning creates it
     for _ in range(2):

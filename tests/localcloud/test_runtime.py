@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -116,7 +117,7 @@ def test_new_configuration_starts_new_workers(cloud, kit):
 
 
 def test_function_logs_reach_its_log_group(cloud, kit):
-    fn = kit.function("app.direct")
+    fn = kit.function("app.direct", role=kit.logging_role_arn)
     group = f"/aws/lambda/{fn['FunctionName']}"
     logs = kit.client("logs")
     logs.create_log_group(logGroupName=group)
@@ -190,11 +191,59 @@ def test_a_handler_that_cannot_be_imported_is_an_init_error(cloud, kit):
     assert cloud.invocations(fn["FunctionName"])[-1]["error_type"] == "Runtime.ImportModuleError"
 
 
+@pytest.mark.parametrize(
+    ("source", "error_type", "trace"),
+    [
+        # The runtime raises these itself: no frame at all (its log: "Traceback (most recent call last):").
+        (
+            "import not_vendored\n\ndef handler(event, context):\n    return 1\n",
+            "Runtime.ImportModuleError",
+            [],
+        ),
+        ("x = 1\n", "Runtime.HandlerNotFound", []),
+        # A syntax error: the offending line of the function's file.
+        ("def handler(event, context)\n    return 1\n", "Runtime.UserCodeSyntaxError", ["app.py"]),
+        # An exception while the module runs: the import machinery's frames and the function's own.
+        ("def boom():\n    raise ValueError('at import')\n\nboom()\n", "ValueError", ["app.py", "app.py"]),
+    ],
+)
+def test_init_errors_show_the_functions_frames_not_the_runtimes(cloud, kit, source, error_type, trace):
+    """Issue 22 case: `Runtime.ImportModuleError` stack traces included the emulator's own frames (its
+    worker.py). Lambda's Python runtime reports an import or handler error with an empty stackTrace, a
+    syntax error with the offending line, and other errors under their own type with the frames after
+    its bootstrap's
+    (https://docs.aws.amazon.com/lambda/latest/dg/python-exceptions.html, and the runtime interface
+    client it documents at https://docs.aws.amazon.com/lambda/latest/dg/python-image.html)."""
+    fn = kit.function("app.handler", code=build_zip(source), permission=False, role=kit.logging_role_arn)
+
+    response = kit.client("lambda").invoke(FunctionName=fn["FunctionName"], Payload=b"{}")
+
+    error = json.loads(response["Payload"].read())
+    assert error["errorType"] == error_type
+    shown = "\n".join(error["stackTrace"])
+    assert "worker.py" not in shown
+    files = [line.split('"')[1] for line in error["stackTrace"] if line.lstrip().startswith('File "')]
+    assert all(f.endswith("app.py") or "importlib" in f for f in files), files
+    assert [f for f in trace if f in shown] == trace
+    assert shown.count('File "') >= len(trace)
+    if not trace:
+        assert error["stackTrace"] == []
+    group, logs, log = f"/aws/lambda/{fn['FunctionName']}", kit.client("logs"), ""
+    deadline = time.monotonic() + 10  # the log reader thread writes the lines shortly after the answer
+    while time.monotonic() < deadline and "Traceback" not in log:
+        time.sleep(0.1)
+        if logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+            log = "\n".join(e["message"] for e in logs.filter_log_events(logGroupName=group)["events"])
+    assert f"[ERROR] {error_type}: " in log and "Traceback (most recent call last):" in log
+    assert "worker.py" not in log
+
+
 def test_an_alias_named_by_a_stage_variable_runs_its_version(cloud, kit):
     lam = kit.client("lambda")
     fn = kit.function("app.version")
     published = lam.publish_version(FunctionName=fn["FunctionName"])
     lam.create_alias(FunctionName=fn["FunctionName"], Name="live", FunctionVersion=published["Version"])
+    kit.permission(fn["FunctionName"], "live")
     lam.update_function_code(
         FunctionName=fn["FunctionName"],
         ZipFile=build_zip(APP_SOURCE.replace('VERSION = "v1"', 'VERSION = "v2"')),
