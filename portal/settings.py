@@ -324,6 +324,8 @@ ENVPORT_BASE_URL = _env("ENVPORT_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 ENVPORT_API_RATE = _env("ENVPORT_API_RATE", "600/min")
 ENVPORT_API_MAX_WAIT_SECONDS = int(_env("ENVPORT_API_MAX_WAIT_SECONDS", "60"))  # ?wait= long-poll cap
 ENVPORT_API_MAX_UPLOAD_BYTES = int(_env("ENVPORT_API_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)))
+# Artifact uploads one token may have being built at once (portal/api/uploads.py); past it, 429.
+ENVPORT_API_MAX_CONCURRENT_UPLOADS = int(_env("ENVPORT_API_MAX_CONCURRENT_UPLOADS", "2"))
 ENVPORT_API_IDEMPOTENCY_HOURS = float(_env("ENVPORT_API_IDEMPOTENCY_HOURS", "24"))  # a key's lifetime
 # The throttle's counters: shared by every web process through Redis in production.
 CACHES = {
