@@ -20,6 +20,7 @@ https://docs.python.org/3/library/resource.html and setrlimit(2).
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import signal
@@ -33,6 +34,7 @@ from pathlib import Path
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 MIB = 1024 * 1024
+_EFBIG = os.strerror(errno.EFBIG).encode()
 
 
 class SandboxLimit(Exception):
@@ -128,7 +130,8 @@ def run_limited(
     code = process.returncode
     if code in (-signal.SIGXCPU, -signal.SIGKILL):
         raise SandboxLimit(f"the CPU limit of {limits.cpu_s} s")
-    if code == -signal.SIGXFSZ:
+    # Python ignores SIGXFSZ: its write fails with EFBIG ("File too large") instead.
+    if code == -signal.SIGXFSZ or (code != 0 and _EFBIG in stderr[-4096:]):
         raise SandboxLimit(f"the file-size limit of {limits.file_bytes // MIB} MB")
     if code != 0 and b"MemoryError" in stderr[-4096:]:
         raise SandboxLimit(f"the memory limit of {limits.memory_bytes // MIB} MB")
