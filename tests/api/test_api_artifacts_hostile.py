@@ -177,3 +177,48 @@ def test_a_package_folder_zip_is_vendored_like_release_bundle(
     for name in ("__init__.py", "handler.py", "requirements.txt"):
         (folder / name).write_bytes(zipfile.ZipFile(io.BytesIO(data)).read(f"fn/{name}"))
     assert build_artifact(folder).sha256 == record.sha256  # what `release --bundle fn/` builds
+
+
+def test_every_caller_builds_through_the_same_sandboxed_build(
+    cli: Any, make_env: Any, users: Any, operator: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23 case: artifacts were built in three places. `release --bundle` (a folder or a
+    .zip), the console's release form and the API's upload all refuse a requirements.txt with
+    `-r SECRET` alike: the same line-numbered problem, the secret's content nowhere."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from portal.console import views as console
+
+    sent: list[Any] = []
+    monkeypatch.setattr(console, "dispatch", sent.append)
+    env = make_env("dev1", status="ready")
+    secret = tmp_path / "secret"
+    secret.write_text("root:x:0:0:TOP-SECRET-CONTENT\n")
+    files = {"__init__.py": "", "handler.py": HANDLER, "requirements.txt": f"jmespath==1.1.0\n-r {secret}\n"}
+    folder = tmp_path / "fn"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    data = zip_of({f"fn/{name}": text for name, text in files.items()})
+    (tmp_path / "fn.zip").write_bytes(data)
+    expected = "fn/requirements.txt:2: a pip option is not allowed"
+
+    for bundle in (str(folder), str(tmp_path / "fn.zip")):
+        result = cli("release", "dev1", "--bundle", bundle, "--handler", "fn.handler.h", "--json")
+        assert result.code == 2 and expected in result.err, result.err
+        assert "TOP-SECRET" not in result.err + result.out
+
+    browser = Client()
+    browser.force_login(users["operator"])
+    page = browser.post(
+        reverse("admin:portal_environment_release", args=[env.pk]),
+        {"zip": io.BytesIO(data), "handler": "fn.handler.h"},
+        follow=True,
+    )
+    shown = " ".join(str(m) for m in page.context["messages"])
+    assert expected in shown and "TOP-SECRET" not in page.content.decode()
+
+    response = upload(operator, data, "fn.handler.h")
+    assert refused(response)[0].startswith(expected) and "TOP-SECRET" not in response.content.decode()
+    assert not Artifact.objects.exists() and sent == []
