@@ -17,6 +17,22 @@ pinned wheels of `lambda_bundle/requirements.txt` into it), the default is `--no
 --find-links <wheelhouse>`, so building the default artifact never needs the network. Set
 `ENVPORT_PIP_OPTIONS=""` to let pip use its index instead.
 
+A pipeline writes the requirements.txt, so the build trusts nothing of it (a pip option in it
+could run a source package's build backend with the portal's AWS keys at hand): it is read as exact
+pins only (`pins.parse_pins`; refusals by line number, never its content), pip is given a file
+written from the parsed pins, and pip runs in the sandbox (`sandbox.run_limited`): wheels only in
+its argv and its environment, no index but the configured source (`PIP_SOURCE_OPTIONS`; no host
+pip.conf or PIP_* variable applies), an environment built from an allow-list (no AWS_*,
+DATABASE_URL, DJANGO_SECRET_KEY...), its own HOME and TMPDIR, and CPU, memory, file-size and
+wall-clock limits (`PIP_LIMITS`). A folder holding a symbolic link or a special file is refused,
+as a zip's link entries are.
+
+Zips are bounded before and while they are read (`_checked_infos`, `_read_zip`): entries, depth,
+per-entry and total unzipped size, compression ratio from the headers, then bytes counted as they
+inflate; only the function's own modules are kept in memory. A pipeline's zip of a package folder
+holding a requirements.txt is built like the folder (`artifact_from_upload`), and every caller
+(`release --bundle`, the console's form, the API's upload) goes through `build_artifact`.
+
 The default artifact (`lambda_bundle/` with its vendored Powertools) is built once per source:
 `default_artifact` memoises it in the process and keeps the zip in a file cache
 (`var/cache/artifacts/<key>.zip`, or `ENVPORT_ARTIFACT_CACHE`), keyed by the SHA-256 of the
@@ -24,7 +40,8 @@ package's files, its requirements.txt, the handler, runtime and architecture. A 
 drift check of an unchanged tree therefore neither runs pip nor re-zips; any edit to a source
 file or a pin gives a new key and a fresh build. Deleting the folder is always safe.
 
-Then the import check of `bundle.py` runs over the function's own package, against the
+Then the import check of `bundle.py` runs over the function's own package (in a child process
+under limits, each module at most `bundle.MAX_MODULE_BYTES`), against the
 python3.12 standard library, boto3/botocore and the vendored top-level modules, so an artifact
 that would fail with `Runtime.ImportModuleError` is refused before upload (ArtifactError, one
 problem per line, naming the module). A ready zip is checked the same way: the handler's
