@@ -451,10 +451,13 @@ def artifact_from_upload(
     with tempfile.TemporaryDirectory(prefix="envport-upload-") as tmp:
         root = Path(tmp) / package
         root.mkdir()
-        for name, content in kept.items():
+        for name, content in sorted(kept.items()):
             target = root / REQUIREMENTS if name == requirements else root.joinpath(*name.split("/")[1:])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+            except OSError:  # a file and a folder of the same name, and the like
+                raise ArtifactError([f"{source}: entry {name!r} clashes with another entry's path"]) from None
         built = artifact_from_directory(
             root, handler=handler, pip_options=pip_options, runtime=runtime, architecture=architecture
         )
@@ -746,6 +749,8 @@ def _entry_problem(info: zipfile.ZipInfo) -> str | None:
         return "is an absolute path"
     if "\\" in name:
         return "contains a backslash (zip paths use /)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "has a control character in its name"
     if ".." in PurePosixPath(name).parts:
         return "climbs out of the zip with '..'"
     if info.flag_bits & 0x1:

@@ -538,3 +538,19 @@ def test_a_ready_zips_missing_import_names_the_real_fix() -> None:
         build_artifact(data, handler="app.main.h", name="app.zip")
     assert "requirements.txt" in info.value.problems[0]
     assert "send the package folder's zip, whose requirements the portal vendors" in info.value.problems[0]
+
+
+@pytest.mark.parametrize(
+    "entries, expected",
+    [
+        ({"fn/x.py": "", "fn/x.py/y.py": ""}, "entry 'fn/x.py/y.py' clashes with another entry's path"),
+        ({"fn/a\x01b.py": ""}, "entry 'fn/a\\x01b.py' has a control character in its name"),
+    ],
+)
+def test_a_package_zip_whose_paths_cannot_be_a_folder_is_refused(
+    entries: dict[str, str], expected: str
+) -> None:
+    base = {"fn/__init__.py": "", "fn/handler.py": HANDLER_SOURCE, "fn/requirements.txt": ""}
+    with pytest.raises(ArtifactError) as info:
+        build_artifact(zip_of({**base, **entries}), handler="fn.handler.lambda_handler", name="t.zip")
+    assert info.value.problems == [f"upload t.zip: {expected}"]
