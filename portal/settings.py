@@ -342,6 +342,8 @@ ENVPORT_API_MAX_WAITERS_PER_TOKEN = int(
 ENVPORT_AUTH_FAILURES = int(_env("ENVPORT_AUTH_FAILURES", "10"))
 ENVPORT_AUTH_FAILURE_WINDOW_SECONDS = int(_env("ENVPORT_AUTH_FAILURE_WINDOW_SECONDS", "300"))
 ENVPORT_API_MAX_UPLOAD_BYTES = int(_env("ENVPORT_API_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)))
+# Artifact uploads one token may have being built at once (portal/api/uploads.py); past it, 429.
+ENVPORT_API_MAX_CONCURRENT_UPLOADS = int(_env("ENVPORT_API_MAX_CONCURRENT_UPLOADS", "2"))
 ENVPORT_API_IDEMPOTENCY_HOURS = float(_env("ENVPORT_API_IDEMPOTENCY_HOURS", "24"))  # a key's lifetime
 # The throttle's counters: shared by every web process through Redis in production.
 CACHES = {

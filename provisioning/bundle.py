@@ -28,14 +28,18 @@ import ast
 import base64
 import hashlib
 import io
+import json
+import os
 import stat
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .names import HANDLER
+from .sandbox import MIB, Limits, SandboxLimit, run_limited, sandbox_env
 
 # The handler names the package: its first dotted part is the folder at the top of the zip.
 PACKAGE = HANDLER.split(".", 1)[0]
@@ -52,6 +56,17 @@ REMOVED_IN_RUNTIME = frozenset({"asynchat", "asyncore", "distutils", "imp", "smt
 RUNTIME_STDLIB = frozenset(sys.stdlib_module_names) - REMOVED_IN_RUNTIME
 
 SKIP_DIRS = frozenset({"__pycache__", "tests", "test"})
+
+# Bounds on what is read and parsed (a 2 KB zip can hold a 2 MB module whose parse takes seconds
+# and hundreds of MB): the function's own modules are checked up to MAX_MODULE_BYTES each and
+# MAX_CHECKED_BYTES together, and the check runs in a child under CHECK_LIMITS (bundle.sandbox).
+MAX_MODULE_BYTES = 256 * 1024
+MAX_CHECKED_BYTES = 8 * MIB
+# A package folder or zip holds at most this many files, this many folders deep.
+MAX_FILES = 20_000
+MAX_DEPTH = 32
+CHECK_LIMITS = Limits(cpu_s=20, memory_bytes=512 * MIB, file_bytes=MIB, wall_s=60)
+_REPOSITORY = str(Path(__file__).resolve().parent.parent)
 _METADATA_DIRS = (".dist-info", ".egg-info", ".data")  # what pip installs beside a package
 
 
@@ -94,21 +109,97 @@ def collect_package(root: Path, package: str) -> dict[str, bytes]:
     """Every module of the package folder `root`, as zip entry name (under `package/`) -> bytes.
 
     Only `*.py` files, skipping caches and tests: what the function imports, nothing else.
-    Raises BundleError when `root` is no folder or holds no module.
+    Raises BundleError when `root` is no folder, holds no module, or holds what a zip would be
+    refused for (`folder_problems`: a symbolic link, a fifo or device, too many files, too deep),
+    or a module larger than MAX_MODULE_BYTES.
     """
     if not root.is_dir():
         raise BundleError([f"{root} is not a directory"])
-    sources = {arcname: path.read_bytes() for arcname, path in _collect(root, package)}
+    problems = folder_problems(root)
+    if problems:
+        raise BundleError(problems)
+    sources: dict[str, bytes] = {}
+    for arcname, path in _collect(root, package):
+        sources[arcname] = read_regular(path, MAX_MODULE_BYTES, f"{package}/{path.relative_to(root)}")
     if not sources:
         raise BundleError([f"{root} holds no Python module"])
     return sources
+
+
+def folder_problems(root: Path) -> list[str]:
+    """What a package folder must not hold, each named by its path inside the folder.
+
+    As a zip's symbolic-link entries are refused (`artifacts._entry_problem`), so are a folder's:
+    a link would package (and upload) a file from outside the folder, and a fifo or device would
+    hang or feed the build. Hidden folders and caches are not packaged and not looked into.
+    """
+    problems: list[str] = []
+    count = 0
+    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(directory)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+        depth = len(here.relative_to(root).parts)
+        if depth > MAX_DEPTH:
+            problems.append(f"{here.relative_to(root)}: deeper than {MAX_DEPTH} folders is not allowed")
+            dirnames[:] = []
+            continue
+        for name in [*dirnames, *sorted(filenames)]:
+            if name.startswith("."):
+                continue
+            path = here / name
+            count += 1
+            kind = _special_kind(path)
+            if kind is not None:
+                problems.append(
+                    f"{path.relative_to(root).as_posix()}: {kind} is not allowed in a package folder; "
+                    "regular files and folders only"
+                )
+        dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
+        if count > MAX_FILES:
+            return [*problems, f"{root}: more than {MAX_FILES} files is not allowed"]
+    return problems
+
+
+def _special_kind(path: Path) -> str | None:
+    """What `path` is when it is not a regular file or folder (without following a link)."""
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a fifo"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return "a special file"
+    return None
+
+
+def read_regular(path: Path, limit: int, label: str) -> bytes:
+    """A regular file's bytes, at most `limit` of them; BundleError naming `label` otherwise.
+
+    Opened without following a link and without blocking, then checked on the open descriptor,
+    so a file swapped for a link or a fifo after `folder_problems` looked is still refused.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise BundleError([f"{label}: cannot be read ({exc.strerror or 'error'})"]) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BundleError([f"{label}: is not a regular file; regular files and folders only"])
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise BundleError([f"{label}: larger than {limit} bytes is not allowed; at most {limit}"])
+    return data
 
 
 def _collect(root: Path, package: str = PACKAGE) -> Iterator[tuple[str, Path]]:
     """Every `*.py` under `root` as (entry name inside the zip, file), skipping caches and tests."""
     for path in sorted(root.rglob("*.py")):
         relative = path.relative_to(root)
-        if is_function_module(relative.parts) and path.is_file():
+        if is_function_module(relative.parts) and not path.is_symlink() and path.is_file():
             yield f"{package}/{relative.as_posix()}", path
 
 
@@ -173,12 +264,18 @@ class _Module:
     defined: frozenset[str] | None
 
 
+# What an import of something missing is told to do, by default: the package is a folder whose
+# requirements.txt the build vendors. `{module}` is the top-level name imported.
+VENDOR_HINT = "list the package that provides {module!r} in requirements.txt"
+
+
 @dataclass(frozen=True)
 class _Scope:
     """Whose imports are checked (`package`, the function's own code) and what else they may use."""
 
     package: str
     vendored: frozenset[str]  # top-level names installed into the zip beside the package
+    hint: str = VENDOR_HINT
 
 
 def check_bundle(
@@ -187,38 +284,124 @@ def check_bundle(
     handler: str = HANDLER,
     package: str | None = None,
     vendored: Iterable[str] = (),
+    hint: str = VENDOR_HINT,
+    limits: Limits = CHECK_LIMITS,
 ) -> None:
     """Raise BundleError unless every import resolves and the handler function exists.
 
     `sources` maps zip entry names (`lambda_bundle/x.py`) to their bytes: the modules of
     `package` (default: the handler's first dotted part), whose imports are checked. `vendored`
     names the other top-level modules the zip holds (packages installed from requirements.txt):
-    importing them is fine, and their own imports are their authors' business.
+    importing them is fine, and their own imports are their authors' business. `hint` is what a
+    missing import is told to do (see VENDOR_HINT).
+
+    Bounded: a module over MAX_MODULE_BYTES, or all of them over MAX_CHECKED_BYTES, is refused
+    unparsed; the parsing runs in a child process under `limits` and without the portal's
+    environment (`sandbox`), where a nesting too deep for the parser or the walk is a problem of
+    its module, and a child that goes over a limit is a refusal naming it, never a MemoryError here.
     """
-    scope = _Scope(package or handler.split(".", 1)[0], frozenset(vendored))
-    problems: list[str] = []
-    modules: dict[str, _Module] = {}
-    for arcname in sorted(sources):
-        try:
-            parsed = _parse(arcname, sources[arcname])
-        except SyntaxError as exc:
-            problems.append(f"{arcname}:{exc.lineno}: does not parse: {exc.msg}")
-            continue
-        modules[parsed.name] = parsed
-    for module in modules.values():
-        problems.extend(_import_problems(module, modules, scope))
-    problems.extend(_handler_problems(handler, modules))
+    scope = _Scope(package or handler.split(".", 1)[0], frozenset(vendored), hint)
+    problems = [
+        f"{arcname}: {len(data)} bytes is not allowed; a module of the function is at most "
+        f"{MAX_MODULE_BYTES} bytes"
+        for arcname, data in sorted(sources.items())
+        if len(data) > MAX_MODULE_BYTES
+    ]
+    total = sum(len(data) for data in sources.values())
+    if total > MAX_CHECKED_BYTES:
+        problems.append(
+            f"package {scope.package}: {total} bytes of modules is not allowed; at most {MAX_CHECKED_BYTES}"
+        )
+    if not problems:
+        problems = _check_in_child(sources, handler, scope, limits)
     if problems:
         raise BundleError(problems)
 
 
-def _parse(arcname: str, source: bytes) -> _Module:
+def _check_in_child(sources: Mapping[str, bytes], handler: str, scope: _Scope, limits: Limits) -> list[str]:
+    """`check_problems` in a child under `limits`: the problems it found, or the limit it hit."""
+    request = {
+        "sources": {name: base64.b64encode(data).decode("ascii") for name, data in sources.items()},
+        "handler": handler,
+        "package": scope.package,
+        "vendored": sorted(scope.vendored),
+        "hint": scope.hint,
+    }
+    code = f"import sys; sys.path.insert(0, {_REPOSITORY!r}); import provisioning.bundle as b; b._child()"
+    with tempfile.TemporaryDirectory(prefix="envport-check-") as home:
+        try:
+            done = run_limited(
+                [sys.executable, "-I", "-S", "-c", code],
+                env=sandbox_env(Path(home)),
+                limits=limits,
+                cwd=Path(home),
+                stdin=json.dumps(request).encode(),
+            )
+        except SandboxLimit as exc:
+            return [
+                f"the import check of package {scope.package} went over {exc.limit} "
+                f"(allowed: {limits.describe()}); a module nests too deeply or is too large to check"
+            ]
+    try:
+        answer = json.loads(done.stdout)
+        return [str(p) for p in answer["problems"]]
+    except (ValueError, KeyError, TypeError):
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        last = lines[-1][:200] if lines else f"exit {done.returncode}"
+        return [f"the import check of package {scope.package} failed: {last}"]
+
+
+def _child() -> None:
+    """The child's side of `_check_in_child`: a JSON request on stdin, the problems on stdout."""
+    request = json.loads(sys.stdin.buffer.read())
+    sources = {name: base64.b64decode(data) for name, data in request["sources"].items()}
+    scope = _Scope(request["package"], frozenset(request["vendored"]), request["hint"])
+    sys.stdout.write(json.dumps({"problems": check_problems(sources, request["handler"], scope)}))
+
+
+def check_problems(sources: Mapping[str, bytes], handler: str, scope: _Scope) -> list[str]:
+    """The import check itself, unbounded: run only in the child (`check_bundle`)."""
+    problems: list[str] = []
+    modules: dict[str, _Module] = {}
+    unparsed: set[str] = set()
+    for arcname in sorted(sources):
+        try:
+            parsed = _parse(arcname, sources[arcname])
+        except SyntaxError as exc:
+            where = f"{arcname}:{exc.lineno}" if exc.lineno else arcname
+            problems.append(f"{where}: does not parse: {exc.msg}")
+        except (MemoryError, RecursionError):  # the parser's nesting limit, or the child's memory
+            problems.append(
+                f"{arcname}: nests too deeply or is too large to parse within the check's limits; "
+                "split the expression or the module"
+            )
+        except ValueError as exc:  # a null byte, in some versions
+            problems.append(f"{arcname}: does not parse: {exc}")
+        else:
+            modules[parsed.name] = parsed
+            continue
+        unparsed.add(_module_name(arcname)[0])
+    for module in modules.values():
+        try:
+            problems.extend(_import_problems(module, modules, scope))
+        except RecursionError:
+            problems.append(f"{module.arcname}: nests too deeply to check its imports; split the expression")
+    if handler.rpartition(".")[0] not in unparsed:  # its problem is already said
+        problems.extend(_handler_problems(handler, modules))
+    return problems
+
+
+def _module_name(arcname: str) -> tuple[str, bool]:
+    """The dotted module an entry is, and whether it is a package's `__init__`."""
     parts = arcname[: -len(".py")].split("/")
     is_package = parts[-1] == "__init__"
-    if is_package:
-        parts = parts[:-1]
+    return ".".join(parts[:-1] if is_package else parts), is_package
+
+
+def _parse(arcname: str, source: bytes) -> _Module:
+    name, is_package = _module_name(arcname)
     tree = ast.parse(source, filename=arcname)
-    return _Module(".".join(parts), arcname, is_package, tree, _top_level_names(tree))
+    return _Module(name, arcname, is_package, tree, _top_level_names(tree))
 
 
 def _top_level_names(tree: ast.Module) -> frozenset[str] | None:
@@ -234,7 +417,10 @@ def _top_level_names(tree: ast.Module) -> frozenset[str] | None:
         elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
-                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+                if isinstance(target, ast.Name):  # the common case, without a walk
+                    names.add(target.id)
+                else:
+                    names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
     return None if "__getattr__" in names else frozenset(names)
 
 
@@ -251,16 +437,27 @@ def _walk_top_level(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
 
 
 def _runtime_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement that can run: those under `if TYPE_CHECKING:` never do."""
-    if isinstance(tree, ast.Import | ast.ImportFrom):
-        yield tree
-        return
-    if isinstance(tree, ast.If) and _is_type_checking(tree.test):
-        for node in tree.orelse:
-            yield from _runtime_imports(node)
-        return
-    for child in ast.iter_child_nodes(tree):
-        yield from _runtime_imports(child)
+    """Every import statement that can run, in source order: those under `if TYPE_CHECKING:`
+    never do. Imports are statements, so only blocks of statements are walked (never into an
+    expression), with a stack of its own: cheap on a long module, and a deep one is only deep."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+            continue
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(reversed(node.orelse))
+            continue
+        children: list[ast.AST] = []
+        for name in node._fields:
+            block = getattr(node, name, None)
+            if isinstance(block, list) and block and isinstance(block[0], _BLOCK_NODES):
+                children.extend(block)
+        stack.extend(reversed(children))
+
+
+_BLOCK_NODES = (ast.stmt, ast.excepthandler, ast.match_case)
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -304,7 +501,7 @@ def _absolute_problems(where: str, name: str, modules: dict[str, _Module], scope
         yield (
             f"{where}: imports {top!r}, which is neither the python3.12 standard library, "
             f"boto3/botocore, nor a module inside the bundle or vendored in it (vendored: {vendored}; "
-            f"list the package that provides {top!r} in requirements.txt)"
+            f"{scope.hint.format(module=top)})"
         )
 
 

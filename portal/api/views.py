@@ -28,11 +28,12 @@ from portal import actions
 from portal import dispatch as dispatcher
 from portal.models import Artifact, AuditEvent, Deployment, Environment
 from portal.permissions import PROD, allowed
-from provisioning.artifacts import ArtifactError, artifact_from_bytes
+from provisioning.artifacts import ArtifactError, build_artifact
 
 from . import serializers as s
 from .auth import Scope, actor, environment, require_perm
 from .errors import PayloadTooLarge
+from .uploads import holder, upload_slot
 from .waiting import SLOTS, WAIT_HEADER
 
 ERRORS = {
@@ -341,13 +342,20 @@ class ArtifactUploadView(ApiView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
-        summary="Upload a .zip for a release (import-checked; the same bytes are stored once)",
+        summary=(
+            "Upload a .zip for a release: a package folder's zip (requirements.txt inside) is built "
+            "and vendored like `release --bundle`, any other zip is taken as is; import-checked, "
+            "the same bytes are stored once"
+        ),
         request={"multipart/form-data": s.ArtifactUpload},
         responses={
             201: s.ArtifactOut,
             200: OpenApiResponse(s.ArtifactOut, description="already held"),
             413: OpenApiResponse(s.ErrorOut, description="larger than ENVPORT_API_MAX_UPLOAD_BYTES"),
             **ERRORS,
+            429: OpenApiResponse(
+                s.ErrorOut, description="this token's uploads in progress are at their limit; see Retry-After"
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -369,9 +377,8 @@ class ArtifactUploadView(ApiView):
         if upload.size > limit:
             raise PayloadTooLarge(f"the zip is larger than {limit} bytes")
         try:
-            built = artifact_from_bytes(
-                upload.read(), handler=data["handler"], source=f"upload {upload.name}"
-            )
+            with upload_slot(holder(request)):
+                built = build_artifact(upload.read(), handler=data["handler"], name=upload.name)
         except ArtifactError as exc:
             raise actions.InvalidInput(f"the zip {upload.name} was refused", exc.problems) from None
         existed = Artifact.objects.filter(sha256=built.sha256).exists()

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
@@ -37,7 +38,7 @@ from portal.permissions import allowed, allowed_actions
 from portal.progress import QUEUED_HINT_S, expected_steps
 from portal.svg import timeline, traffic_chart
 from provisioning import release as releases
-from provisioning.artifacts import ArtifactError, artifact_from_bytes
+from provisioning.artifacts import ArtifactError, build_artifact
 from provisioning.spec import SpecError
 
 from . import plans
@@ -275,8 +276,13 @@ def _request_release(request: HttpRequest, env: Environment) -> Deployment | Non
         upload = request.FILES.get("zip")
         if upload is not None:
             handler = (form.get("handler") or "").strip()
+            limit = settings.ENVPORT_API_MAX_UPLOAD_BYTES
+            if upload.size is not None and upload.size > limit:
+                raise actions.InvalidInput(
+                    f"the zip {upload.name} was refused", [f"zip: larger than {limit} bytes is not allowed"]
+                )
             try:
-                built = artifact_from_bytes(upload.read(), handler=handler, source=f"upload {upload.name}")
+                built = build_artifact(upload.read(), handler=handler, name=upload.name)
             except ArtifactError as exc:
                 raise actions.InvalidInput(f"the zip {upload.name} was refused", exc.problems) from None
             artifact = actions.register_artifact(who, built)

@@ -136,7 +136,9 @@ def test_a_protected_environment_is_not_torn_down(make_env, token, api, dispatch
 def _zip(size: int = 0) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handle(event, context):\n    return {}\n" + "#" * size)
+        # A fixed timestamp: the same call gives the same bytes (and SHA-256) whenever it runs.
+        entry = zipfile.ZipInfo("app.py", date_time=(2026, 1, 1, 0, 0, 0))
+        archive.writestr(entry, "def handle(event, context):\n    return {}\n" + "#" * size)
     return buffer.getvalue()
 
 
