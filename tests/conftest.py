@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 # Dummy credentials and a fixed region, set before boto3 is imported anywhere, so that a
 # test that forgot its moto fixture fails against an unreachable endpoint rather than
 # touching a real account with credentials from the developer's environment.
@@ -22,3 +24,14 @@ for _key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _WORKER.startswith("gw") and not os.environ.get("ENVPORT_TEST_REDIS_URL"):
     os.environ["ENVPORT_TEST_REDIS_URL"] = f"redis://127.0.0.1:6379/{2 + int(_WORKER[2:]) % 10}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Every test starts with an empty cache: the failed-authentication counters are per client
+    address (127.0.0.1 for every test client), the rate and upload counters per token, so one
+    test's refusals must not lock the next test out."""
+    from django.core.cache import caches
+
+    for cache in caches.all(initialized_only=True):
+        cache.clear()
