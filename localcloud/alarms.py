@@ -39,8 +39,10 @@ evaluates every metric alarm of every account and region of moto's CloudWatch, a
 Time scale: ``LOCALCLOUD_ALARM_TIME_SCALE`` (or ``python -m localcloud --alarm-time-scale``, or
 ``LocalCloud(alarm_time_scale=...)``), default 1 = AWS's timing. A scale of 0.05 makes a 300 s
 period last 15 s of wall clock and evaluates every 3 s, so a test of Lambda's own 60 s metrics takes
-seconds. It changes only how this emulator waits: the alarms keep the periods they were created
-with, and nothing the engine provisions changes. Composite alarms are not evaluated.
+seconds. Scaled periods are aligned the same way, to multiples of their scaled length (15 s at
+0.05 for 300 s), and the evaluation range scales with them. It changes only how this emulator waits:
+the alarms keep the periods they were created with (StateReasonData's ``period`` too), and nothing
+the engine provisions changes. Composite alarms are not evaluated.
 """
 
 from __future__ import annotations

@@ -124,6 +124,25 @@ def test_values_either_side_of_a_minute_boundary_are_two_datapoints(cw: Any) -> 
     assert evaluate(cw, one, now)["StateValue"] == "ALARM"
 
 
+def test_time_scaled_periods_are_aligned_to_their_scaled_length(cw: Any) -> None:
+    """With the local cloud's alarm time scale (0.05: a 60 s period lasts 3 s), periods are aligned to
+    multiples of 3 s and the evaluation range scales with them; the alarm keeps its 60 s period."""
+    scale = 0.05
+    edge = boundary(3, back=2)
+    put_at(cw, edge - 0.5, [1, 1, 1, 1])
+    put_at(cw, edge + 0.5, [1, 1, 1, 1])
+    moto_alarm = make_alarm(cw, TreatMissingData="notBreaching")
+    backend_ = backend()
+    evaluation = alarms.evaluate(backend_, moto_alarm, edge + 3 + 1, time_scale=scale)
+    assert evaluation is not None and evaluation.state == "OK"
+    assert evaluation.reason_data["period"] == 60
+    assert [p["value"] for p in evaluation.reason_data["evaluatedDatapoints"]] == [4.0]
+    assert evaluation.reason_data["recentDatapoints"] == [4.0, 4.0]  # both in the 3-period range
+    # Three scaled periods later both datapoints have left the range: notBreaching fills decide.
+    later = alarms.evaluate(backend_, moto_alarm, edge + 4 * 3 + 1, time_scale=scale)
+    assert later is not None and later.state == "OK" and later.reason_data["recentDatapoints"] == []
+
+
 def test_the_period_still_running_is_not_evaluated(cw: Any) -> None:
     """Only periods that have ended are datapoints: a value put in the current minute is evaluated
     once that minute is over (queryDate after the last evaluated timestamp's period, as in AWS's
