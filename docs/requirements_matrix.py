@@ -11,7 +11,7 @@ import re
 
 code = {
     "R-ENV-1": "provisioning/spec.py (SUFFIX_RE, build_spec), provisioning/names.py; portal/models.py validates through build_spec",
-    "R-ENV-2": "provisioning/spec.py (PROFILES, Settings, overrides, capacity_warnings: burst within reserved concurrency); table in README",
+    "R-ENV-2": "provisioning/spec.py (PROFILES, Settings, overrides, capacity_warnings: burst within reserved concurrency, rate within reserved concurrency / typical duration; throttle_for); table in README",
     "R-ENV-3": "provisioning/spec.py (EnvironmentSpec.tags, is_tag_value: AWS's tag characters), resources/base.py (Context.tag_list/tag_dict, repair_tags), every resource's create",
     "R-ENV-4": "each resource's outputs(); provisioning/engine.py (_outputs); resources/usage_plan.py stores the key id only",
     "R-DB-1": "provisioning/resources/table.py",

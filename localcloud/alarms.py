@@ -4,19 +4,30 @@ A background thread (one per process, as moto's state is; started and stopped wi
 evaluates every metric alarm of every account and region of moto's CloudWatch, as CloudWatch does
 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarm-evaluation):
 
-- every minute (every 10 s for a high-resolution alarm, Period 10, 20 or 30), the last
-  EvaluationPeriods periods ending now are each reduced to one datapoint with the alarm's
-  Statistic or ExtendedStatistic (``pNN``), from the metric's exact dimension set (``statistics.py``);
-  a metric math alarm (Metrics with an Expression) evaluates the expression over its MetricStats
+- every minute (every 10 s for a high-resolution alarm, Period 10, 20 or 30), the periods of the
+  alarm's *evaluation range* are each reduced to one datapoint with the alarm's Statistic or
+  ExtendedStatistic (``pNN``, ``tmNN``, ``TM(a%:b%)``, ``IQM``, ...: ``statistics.py``), from the
+  metric's exact dimension set. Periods are aligned to the clock (``floor(t / period) * period``:
+  minutes start at :00, 5-minute periods at :00, :05, ...), not to the alarm's creation, and only
+  periods that have ended are evaluated, so values on either side of a boundary are two datapoints.
+  A metric math alarm (Metrics with an Expression) evaluates the expression over its MetricStats
   (+ - * /, SUM/AVG/MIN/MAX of [ids]); an expression beyond that leaves the alarm as it is.
-- each datapoint is breaching or not by ComparisonOperator and Threshold; a missing one follows
-  TreatMissingData (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html):
-  ``notBreaching`` counts it as good, ``breaching`` as bad, ``missing`` (the default) leaves it out and
-  goes to INSUFFICIENT_DATA when every datapoint is missing, ``ignore`` leaves it out and keeps the
-  current state when every datapoint is missing. Alarms on ``AWS/DynamoDB`` metrics always ignore
-  missing data, as AWS documents. EvaluateLowSampleCountPercentile ``ignore`` keeps the state when a
-  percentile has too few samples (fewer than 10 / (1 - p/100)).
-- ALARM when at least DatapointsToAlarm (M of N; N when unset) datapoints breach, OK otherwise.
+- the evaluation range is EvaluationPeriods + 2 periods (AWS: "CloudWatch attempts to retrieve a
+  higher number of data points than specified by Evaluation Periods"; its example retrieves 5 for 3,
+  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-evaluating-missing-data).
+  ``decide`` follows that section: with at least EvaluationPeriods real datapoints in the range, the
+  most recent EvaluationPeriods of them are evaluated and TreatMissingData is not used; with fewer,
+  every real one is evaluated and the missing ones are filled in by TreatMissingData
+  (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html):
+  ``breaching`` / ``notBreaching`` count them as bad / good; ``missing`` and ``ignore`` do not consider
+  them: ALARM when DatapointsToAlarm real ones breach, OK when a real one does not breach, and
+  otherwise, for ``missing``, ALARM when the oldest evaluated datapoint is a breaching one (the
+  page's ``X - - - -`` row) and INSUFFICIENT_DATA otherwise (all missing included), for ``ignore`` the
+  current state. Alarms on ``AWS/DynamoDB`` metrics always ignore missing data, as AWS documents.
+  EvaluateLowSampleCountPercentile ``ignore`` keeps the state when a percentile has too few samples
+  (fewer than 10 / (1 - p/100)).
+- ALARM when at least DatapointsToAlarm (M of N; N when unset) evaluated datapoints breach, OK
+  otherwise.
 - A state change sets StateReason and StateReasonData in AWS's wording and shape, is recorded in the
   alarm history (``describe_alarm_history``), and runs the actions of the new state: the alarm
   notification JSON AWS sends is published to every SNS topic of AlarmActions / OKActions /
@@ -28,16 +39,20 @@ evaluates every metric alarm of every account and region of moto's CloudWatch, a
 Time scale: ``LOCALCLOUD_ALARM_TIME_SCALE`` (or ``python -m localcloud --alarm-time-scale``, or
 ``LocalCloud(alarm_time_scale=...)``), default 1 = AWS's timing. A scale of 0.05 makes a 300 s
 period last 15 s of wall clock and evaluates every 3 s, so a test of Lambda's own 60 s metrics takes
-seconds. It changes only how this emulator waits: the alarms keep the periods they were created
-with, and nothing the engine provisions changes. Composite alarms are not evaluated.
+seconds. Scaled periods are aligned the same way, to multiples of their scaled length (15 s at
+0.05 for 300 s), and the evaluation range scales with them. It changes only how this emulator waits:
+the alarms keep the periods they were created with (StateReasonData's ``period`` too), and nothing
+the engine provisions changes. Composite alarms are not evaluated.
 """
 
 from __future__ import annotations
 
 import collections
 import datetime as dt
+import decimal
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -52,6 +67,7 @@ TIME_SCALE_ENV = "LOCALCLOUD_ALARM_TIME_SCALE"
 STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 MAX_NOTIFICATIONS = 1000
 MISSING_TREATMENTS = ("missing", "notBreaching", "breaching", "ignore")
+RANGE_EXTRA = 2  # the evaluation range: EvaluationPeriods + 2 periods
 OPERATORS = {
     "GreaterThanOrEqualToThreshold": ("greater than or equal to", lambda v, t: v >= t),
     "GreaterThanThreshold": ("greater than", lambda v, t: v > t),
@@ -285,9 +301,15 @@ def _utc(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None)
 
 
+def evaluation_range(evaluation_periods: int) -> int:
+    """Datapoints retrieved per evaluation: EvaluationPeriods + 2 (AWS's example: 5 for 3)."""
+    return evaluation_periods + RANGE_EXTRA
+
+
 def _windows(now: float, period_s: float, count: int) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The last ``count`` periods ending ``now``, oldest first."""
-    return [(_utc(now - (i + 1) * period_s), _utc(now - i * period_s)) for i in reversed(range(count))]
+    """The last ``count`` clock-aligned periods that have ended by ``now``, oldest first."""
+    end = statistics.period_start(now, period_s)
+    return [(_utc(end - (i + 1) * period_s), _utc(end - i * period_s)) for i in reversed(range(count))]
 
 
 def _series(
@@ -341,6 +363,110 @@ def _ignores_missing(alarm: Any) -> bool:
     return bool(alarm.namespace == "AWS/DynamoDB")
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What the evaluation range decides (``decide``)."""
+
+    state: str | None  # None: keep the current state (ignore)
+    evaluated: tuple[int, ...]  # indices of the real datapoints evaluated, oldest first
+    filled: int  # missing datapoints filled in by TreatMissingData
+    breaching: int  # breaching datapoints among those evaluated, fills included
+
+
+def decide(flags: list[bool | None], count: int, needed: int, treatment: str) -> Decision:
+    """The state for the evaluation range ``flags`` (oldest first; True breaching, False not, None
+    missing), EvaluationPeriods ``count`` and DatapointsToAlarm ``needed``, as "How alarm state is
+    evaluated when data is missing" describes it
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-evaluating-missing-data)."""
+    real = [i for i, flag in enumerate(flags) if flag is not None]
+    if len(real) >= count:  # enough real datapoints: the most recent ones, TreatMissingData unused
+        used = tuple(real[-count:])
+        bad = sum(1 for i in used if flags[i])
+        return Decision("ALARM" if bad >= needed else "OK", used, 0, bad)
+    fill = count - len(real)
+    bad_real = sum(1 for i in real if flags[i])
+    if treatment in ("breaching", "notBreaching"):
+        bad = bad_real + (fill if treatment == "breaching" else 0)
+        return Decision("ALARM" if bad >= needed else "OK", tuple(real), fill, bad)
+    # missing / ignore: "The alarm does not consider missing data points".
+    if bad_real >= needed:
+        return Decision("ALARM", tuple(real), fill, bad_real)
+    if bad_real < len(real):  # a real datapoint that does not breach
+        return Decision("OK", tuple(real), fill, bad_real)
+    if treatment == "missing" and real:
+        # The evaluated datapoints are the real ones and the most recent missing periods; the
+        # page's row "X - - - -": ALARM "because the oldest evaluated data point is breaching and
+        # there aren't any non-breaching data points"; "- - - - X" stays INSUFFICIENT_DATA.
+        fills = [i for i, flag in enumerate(flags) if flag is None][-fill:]
+        if real[0] < fills[0]:
+            return Decision("ALARM", tuple(real), fill, bad_real)
+    return Decision("INSUFFICIENT_DATA" if treatment == "missing" else None, tuple(real), fill, bad_real)
+
+
+def number(value: float) -> str:
+    """A number as CloudWatch writes it in state reasons (Java's Double.toString): 100.0, 0.5, 1.0E7."""
+    value = float(value)
+    if value == 0:
+        return "0.0"
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if 1e-3 <= abs(value) < 1e7:
+        text = repr(value)
+        return text if "e" not in text else f"{value:f}".rstrip("0").rstrip(".") + ".0"
+    sign, digits, exponent = decimal.Decimal(repr(value)).normalize().as_tuple()
+    shown = "".join(map(str, digits))
+    power = len(shown) - 1 + int(exponent)
+    return f"{'-' if sign else ''}{shown[0]}.{shown[1:] or '0'}E{power}"
+
+
+def _points(shown: list[tuple[dt.datetime, float]]) -> str:
+    """``[v (dd/mm/yy HH:MM:SS), ...]``, most recent first, as AWS lists them."""
+    return ", ".join(f"{number(v)} ({t:%d/%m/%y %H:%M:%S})" for t, v in reversed(shown))
+
+
+def _plural(n: int, word: str = "datapoint") -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def reason_text(
+    state: str, decision: Decision, listed: list[tuple[dt.datetime, float]], count: int, needed: int,
+    label: str, threshold: float, treatment: str, short: bool,
+) -> str:  # fmt: skip
+    """StateReason in AWS's wording: only the datapoints the sentence is about are listed."""
+    treated = "Breaching" if treatment == "breaching" else "NonBreaching"
+    if not decision.evaluated:
+        if state == "INSUFFICIENT_DATA" or treatment not in ("breaching", "notBreaching"):
+            verb = "were" if count > 1 else "was"
+            return f"Insufficient Data: {_plural(count)} {verb} unknown."
+        return (
+            f"Threshold Crossed: no datapoints were received for {_plural(count, 'period')} and "
+            f"{_plural(count, 'missing datapoint')} {'were' if count > 1 else 'was'} treated as [{treated}]."
+        )
+    if state == "INSUFFICIENT_DATA":
+        verb = "were" if decision.filled > 1 else "was"
+        return f"Insufficient Data: {_plural(decision.filled)} {verb} unknown."
+    negation = "" if state == "ALARM" else "not "
+    verb = "was" if len(listed) == 1 else "were"
+    threshold_text = f"{label} the threshold ({number(threshold)})"
+    if short and len(listed) == 1 and not decision.filled:
+        text = f"Threshold Crossed: 1 datapoint [{_points(listed)}] was {negation}{threshold_text}."
+    elif not listed:  # OK only because missing datapoints were filled in as not breaching
+        text = (
+            f"Threshold Crossed: {decision.breaching} out of the last {count} datapoints were "
+            f"{threshold_text}, fewer than the {needed} needed for ALARM."
+        )
+    else:
+        minimum = needed if state == "ALARM" else count - needed + 1
+        transition = "OK -> ALARM" if state == "ALARM" else "ALARM -> OK"
+        text = (
+            f"Threshold Crossed: {len(listed)} out of the last {count} datapoints [{_points(listed)}] "
+            f"{verb} {negation}{threshold_text} (minimum {_plural(minimum)} for {transition} transition)."
+        )
+    if decision.filled and treatment in ("breaching", "notBreaching"):
+        text = text[:-1] + (f" ({_plural(decision.filled, 'missing datapoint')} treated as [{treated}]).")
+    return text
+
+
 def evaluate(backend: Any, alarm: Any, now: float, time_scale: float = 1.0) -> Evaluation | None:
     """The state the alarm should be in at ``now`` (epoch seconds); None to leave it as it is."""
     if getattr(alarm, "rule", None) or alarm.comparison_operator not in OPERATORS:
@@ -348,82 +474,50 @@ def evaluate(backend: Any, alarm: Any, now: float, time_scale: float = 1.0) -> E
     count = int(alarm.evaluation_periods or 1)
     needed = int(alarm.datapoints_to_alarm or count)
     period = _period(alarm)
-    windows = _windows(now, period * time_scale, count)
+    windows = _windows(now, period * time_scale, evaluation_range(count))
     try:
         values, samples = _values(backend, alarm, windows)
     except statistics.UnsupportedExpression as exc:
         logger.debug("alarm %s not evaluated: %s", alarm.name, exc)
         return None
     treatment = "ignore" if _ignores_missing(alarm) else (alarm.treat_missing_data or "missing")
+    label, breaches = OPERATORS[alarm.comparison_operator]
+    threshold = float(alarm.threshold)
+    flags = [None if v is None else bool(breaches(v, threshold)) for v in values]
+    decision = decide(flags, count, needed, treatment)
     stat = alarm.extended_statistic or alarm.statistic
     p = statistics.percentile_of(str(stat or ""))
     ignore_low = p is not None and p < 100 and alarm.evaluate_low_sample_count_percentile == "ignore"
-    if ignore_low and any(
-        v is not None and n < _min_samples(p) for v, n in zip(values, samples, strict=True)
-    ):
+    if ignore_low and any(samples[i] < _min_samples(p) for i in decision.evaluated):
         return None
-    label, breaches = OPERATORS[alarm.comparison_operator]
-    threshold = float(alarm.threshold)
-    present = [(w[0], v) for w, v in zip(windows, values, strict=True) if v is not None]
-    missing = count - len(present)
-    data = {
+    if decision.state is None:
+        return None
+    stamps = [w[0] for w in windows]
+    data: dict[str, Any] = {
         "version": "1.0",
         "queryDate": _stamp(_utc(now)),
         "startDate": _stamp(windows[0][0]),
-        "period": period,
-        "recentDatapoints": [round(v, 6) for _t, v in present],
-        "threshold": threshold,
-        "evaluatedDatapoints": [
-            {"timestamp": _stamp(t), "sampleCount": n, "value": round(v, 6)}
-            for (t, _e), v, n in zip(windows, values, samples, strict=True)
-            if v is not None
-        ][::-1],
     }
     if alarm.metric_data_queries:
         data["unit"] = None
     else:
         data["statistic" if not alarm.extended_statistic else "extendedStatistic"] = stat
-    if not present:
-        if treatment == "missing":
-            plural = "s were" if count > 1 else " was"
-            return Evaluation(
-                "INSUFFICIENT_DATA", f"Insufficient Data: {count} datapoint{plural} unknown.", data
-            )
-        if treatment == "ignore":
-            return None
-        as_what = "Breaching" if treatment == "breaching" else "NonBreaching"
-        state = "ALARM" if treatment == "breaching" and count >= needed else "OK"
-        plural = "s" if count > 1 else ""
-        reason = (
-            f"Threshold Crossed: no datapoints were received for {count} period{plural} and {count} missing "
-            f"datapoint{plural} {'were' if count > 1 else 'was'} treated as [{as_what}]."
-        )
-        return Evaluation(state, reason, data)
-    breaching = [(t, v) for t, v in present if breaches(v, threshold)]
-    bad = len(breaching) + (missing if treatment == "breaching" else 0)
-    state = "ALARM" if bad >= needed else "OK"
-    shown = breaching if state == "ALARM" else present
-    points = ", ".join(f"{v:g} ({t:%d/%m/%y %H:%M:%S})" for t, v in reversed(shown))
-    if count == 1:
-        verb = "was" if state == "ALARM" else "was not"
-        reason = f"Threshold Crossed: 1 datapoint [{points}] {verb} {label} the threshold ({threshold:g})."
-    elif state == "ALARM":
-        reason = (
-            f"Threshold Crossed: {len(breaching)} out of the last {count} datapoints [{points}] were {label} "
-            f"the threshold ({threshold:g}) (minimum {needed} datapoints for OK -> ALARM transition)."
-        )
-    else:
-        reason = (
-            f"Threshold Crossed: {len(present) - len(breaching)} out of the last {count} datapoints "
-            f"[{points}] were not {label} the threshold ({threshold:g}) (minimum {count - needed + 1} "
-            f"datapoints for ALARM -> OK transition)."
-        )
-    if missing and treatment in ("breaching", "notBreaching"):
-        reason = reason[:-1] + (
-            f" ({missing} missing datapoint{'s' if missing > 1 else ''} treated as "
-            f"[{'Breaching' if treatment == 'breaching' else 'NonBreaching'}])."
-        )
-    return Evaluation(state, reason, data)
+    data.update(
+        {
+            "period": period,
+            "recentDatapoints": [v for v in values if v is not None],
+            "threshold": threshold,
+            "evaluatedDatapoints": [
+                {"timestamp": _stamp(stamps[i]), "sampleCount": samples[i], "value": values[i]}
+                for i in reversed(decision.evaluated)
+            ],
+        }
+    )
+    wanted = decision.state == "ALARM"
+    listed = [(stamps[i], float(values[i])) for i in decision.evaluated if flags[i] is wanted]
+    short = count == 1 and not alarm.datapoints_to_alarm
+    reason = reason_text(decision.state, decision, listed, count, needed, label, threshold, treatment, short)
+    return Evaluation(decision.state, reason, data)
 
 
 def _min_samples(p: float | None) -> float:

@@ -66,9 +66,16 @@ def _fix_alarm_initial_state() -> None:
 
         @functools.wraps(orig)
         def put_metric_alarm(self: Any, *args: Any, **kwargs: Any) -> Any:
-            name = signature.bind(self, *args, **kwargs).arguments["name"]
+            bound = signature.bind(self, *args, **kwargs)
+            name = bound.arguments["name"]
             existing = self.alarms.get(name)
-            alarm = orig(self, *args, **kwargs)
+            # moto refuses every ExtendedStatistic but a percentile; the API layer (fix
+            # "cloudwatch-alarm-period") has already checked it is one CloudWatch defines.
+            extended = bound.arguments.get("extended_statistic")
+            if extended and not str(extended).startswith("p"):
+                bound.arguments["extended_statistic"] = "p50"
+            alarm = orig(*bound.args, **bound.kwargs)
+            alarm.extended_statistic = extended or alarm.extended_statistic
             if existing is not None and existing is not alarm:
                 for attr in ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp"):
                     setattr(alarm, attr, getattr(existing, attr))
@@ -184,10 +191,13 @@ def check_alarm_periods(period: Any, evaluation_periods: Any, metrics_queries: l
 
 @_fix(
     "cloudwatch-alarm-period",
-    "PutMetricAlarm accepts any Period, such as 45, and any evaluation range.",
+    "PutMetricAlarm accepts any Period, such as 45, and any evaluation range; it refuses every "
+    "ExtendedStatistic but a percentile (tm90, IQM, TM(10%:90%) answer 'not supported').",
     "Period (and the Period of each MetricStat of a metric math alarm) must be 10, 20, 30 or a multiple "
     "of 60; Period x EvaluationPeriods may not exceed one day (seven days for periods of an hour or "
-    "more); anything else answers ValidationError.",
+    "more); anything else answers ValidationError. Every extended statistic of the statistics "
+    "definitions is accepted; an ExtendedStatistic (or a MetricStat's Stat) that is not a statistic "
+    "CloudWatch defines answers InvalidParameterValue.",
 )
 def _fix_alarm_period() -> None:
     """moto validates no period: check them at the API surface, as AWS does, before storing."""
@@ -201,6 +211,12 @@ def _fix_alarm_period() -> None:
                     self._get_param("EvaluationPeriods"),
                     self._get_param("Metrics", []),
                 )
+                if self._get_param("ExtendedStatistic"):
+                    _check_stat(self._get_param("ExtendedStatistic"), "ExtendedStatistic", standard=False)
+                for index, query in enumerate(self._get_param("Metrics", []) or [], 1):
+                    if query.get("MetricStat"):
+                        where = f"Metrics.member.{index}.MetricStat.Stat"
+                        _check_stat(query["MetricStat"].get("Stat"), where, standard=True)
             return orig(self)
 
         return put_metric_alarm
@@ -218,8 +234,10 @@ def _fix_alarm_period() -> None:
     "GetMetricStatistics matches every metric whose dimensions include the requested ones (asking by "
     "FunctionName also sums the FunctionName+Resource series), starts its periods at the first data "
     "point, and drops ExtendedStatistics (p90) from the answer.",
-    "A metric is its exact dimension set; periods start at StartTime; ExtendedStatistics returns each "
-    "datapoint's percentiles (from values put with Value/Values).",
+    "A metric is its exact dimension set; periods start at StartTime rounded down (to the minute, or the "
+    "period's division of a minute for periods under 60 s); ExtendedStatistics returns each datapoint's "
+    "percentiles, trimmed means and the other extended statistics (from values put with Value/Values); "
+    "one that is not a statistic answers InvalidParameterValue.",
 )
 def _fix_metric_statistics() -> None:
     """moto's backend matches dimensions as a subset and its response drops ExtendedStatistics."""
@@ -238,6 +256,7 @@ def _fix_metric_statistics() -> None:
         start, end = statistics.naive_utc(start_time), statistics.naive_utc(end_time)
         if start >= end:
             raise InvalidParameterValue("The parameter StartTime must be less than the parameter EndTime.")
+        start = statistics.query_start(start, int(period))
         data = statistics.metric_data(self, namespace, metric_name, dimensions, unit, start, end)
         step = dt.timedelta(seconds=int(period))
         windows = []
@@ -259,6 +278,8 @@ def _fix_metric_statistics() -> None:
         extended = self._get_param("ExtendedStatistics") or []
         if not statistic_names and not extended:
             raise InvalidParameterCombination("Must specify either Statistics or ExtendedStatistics")
+        for index, stat in enumerate(extended, 1):
+            _check_stat(stat, f"ExtendedStatistics.member.{index}", standard=False)
         name = self._get_param("MetricName")
         points = self.cloudwatch_backend.get_metric_statistics(
             self._get_param("Namespace"),
@@ -300,6 +321,10 @@ def _fix_metric_data() -> None:
             scan_by: str = "TimestampAscending",
         ) -> list[dict[str, Any]]:
             insights = [q for q in queries if str(q.get("Expression", "")).startswith("SELECT")]
+            for index, query in enumerate(queries, 1):
+                if "MetricStat" in query:
+                    where = f"MetricDataQueries.member.{index}.MetricStat.Stat"
+                    _check_stat(query["MetricStat"].get("Stat"), where, standard=True)
             returned = orig(self, insights, start_time, end_time, scan_by)  # also validates the times
             start = statistics.naive_utc(start_time).replace(microsecond=0)
             end = statistics.naive_utc(end_time).replace(microsecond=0)
@@ -337,10 +362,26 @@ def _fix_metric_data() -> None:
     _patch(cw_models.CloudWatchBackend, "get_metric_data", make)
 
 
+def _check_stat(stat: Any, where: str, standard: bool) -> None:
+    """A statistic CloudWatch defines, or InvalidParameterValue naming the parameter and what is allowed
+    (the message is ours: AWS's exact wording for this case is not documented)."""
+    try:
+        meaning = statistics.parse_statistic(str(stat or ""))
+    except statistics.UnknownStatistic as exc:
+        raise InvalidParameterValue(
+            f"The value {str(stat)[:64]!r} for parameter {where} is not valid: {exc}"
+        ) from exc
+    if not standard and isinstance(meaning, str):
+        raise InvalidParameterValue(
+            f"The value {stat!r} for parameter {where} is a statistic for Statistics, not ExtendedStatistics"
+        )
+
+
 def _metric_stat_series(
     backend: Any, metric_stat: dict[str, Any], start: dt.datetime, end: dt.datetime
 ) -> dict[dt.datetime, float]:
     metric = metric_stat["Metric"]
+    start = statistics.query_start(start, int(metric_stat["Period"]))
     data = statistics.metric_data(
         backend, metric.get("Namespace"), metric.get("MetricName"), metric.get("Dimensions", []),
         metric_stat.get("Unit"), start, end,

@@ -8,10 +8,22 @@ alarm evaluator (``alarms.py``), so that a query and an alarm see the same numbe
   combination of dimensions as a separate metric ... You can only retrieve statistics using
   combinations of dimensions that you specifically published"
   (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html#dimension-combinations).
-- Percentiles ``pNN`` / ``pNN.N`` are computed from the raw values (nearest rank) of data put with
-  ``Value`` or ``Values``; data put as ``StatisticValues`` has no values to rank, as on AWS, where
-  percentiles of such data are not available. Other extended statistics (``tm90``, ``IQM``, ...) are
-  not computed: their value is ``None``, never an error.
+- Extended statistics, as "CloudWatch statistics definitions" defines them
+  (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Statistics-definitions.html):
+  percentiles ``pNN`` / ``pNN.N`` (nearest rank); trimmed mean ``tmNN`` / ``TM(a:b)``, trimmed count
+  ``tcNN`` / ``TC(a:b)``, trimmed sum ``tsNN`` / ``TS(a:b)`` and winsorized mean ``wmNN`` / ``WM(a:b)``
+  with percentage (``10%``) or absolute boundaries, ``IQM`` (``TM(25%:75%)``) and percentile rank
+  ``PR(a:b)`` (absolute boundaries). Boundaries are exclusive below and inclusive above ("TM(150:1000)
+  ... removing all data points that are 150 or lower, or higher than 1000"). They are computed from the
+  raw values of data put with ``Value`` or ``Values``; data put as ``StatisticValues`` has no values to
+  rank, as on AWS, where such statistics of it are not available (no datapoint). A statistic that is
+  none of these raises ``UnknownStatistic`` (``check_statistic``), so the API answers an error instead
+  of an empty result.
+- Periods are aligned to the clock: ``period_start`` rounds a time down to its period (``floor(t /
+  period) * period``, so 60 s periods start on the minute and 300 s periods at :00, :05, ...), which is
+  where CloudWatch puts an alarm's datapoints; ``query_start`` rounds a GetMetricStatistics /
+  GetMetricData StartTime down as those APIs document (to the minute, or to the 5/10/20/30 s division
+  for high-resolution periods; to 5 minutes or an hour for older data).
 - Metric math: ids, numbers, ``+ - * /``, parentheses, and ``SUM``, ``AVG``, ``MIN``, ``MAX`` of an
   array ``[m1, m2, ...]`` (the functions ignore series without data in a period, as AWS's do). Anything
   else raises ``UnsupportedExpression``.
@@ -24,15 +36,79 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-PERCENTILE = re.compile(r"^p(?P<p>100|\d{1,2}(\.\d{1,10})?)$")
+PERCENTILE = re.compile(r"^p(?P<p>100(\.0{1,10})?|\d{1,2}(\.\d{1,10})?)$")
+_NUMBER = r"\d{1,10}(?:\.\d{1,10})?"
+SHORT_RANGE = re.compile(r"^(?P<kind>tm|tc|ts|wm)(?P<p>100(\.0{1,10})?|\d{1,2}(\.\d{1,10})?)$")
+LONG_RANGE = re.compile(rf"^(?P<kind>TM|TC|TS|WM|PR)\((?P<low>{_NUMBER}%?)?:(?P<high>{_NUMBER}%?)?\)$")
 STANDARD = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 MATH_FUNCTIONS = ("SUM", "AVG", "MIN", "MAX")
 
 
 class UnsupportedExpression(ValueError):
     """A metric math expression this emulation does not evaluate."""
+
+
+class UnknownStatistic(ValueError):
+    """A statistic CloudWatch does not define (not SampleCount/Sum/..., pNN, tmNN, TM(a:b), IQM, ...)."""
+
+
+@dataclass(frozen=True)
+class Bounded:
+    """A statistic over the values between two boundaries: TM, TC, TS, WM or PR.
+
+    ``low``/``high`` are percentiles when ``percent`` (0..100), else absolute values; None: open."""
+
+    kind: str
+    low: float | None
+    high: float | None
+    percent: bool
+
+
+STATISTIC_RULE = (
+    "SampleCount, Sum, Average, Minimum, Maximum, pNN.NN, tmNN, tcNN, tsNN, wmNN, IQM, "
+    "TM(a:b), TC(a:b), TS(a:b), WM(a:b) with percentages (10%:90%) or values, PR(a:b) with values"
+)
+
+
+def parse_statistic(stat: str) -> float | Bounded | str:
+    """A statistic's meaning: the name of a standard one, a percentile (float) or a Bounded one."""
+    text = str(stat or "")
+    if text in STANDARD:
+        return text
+    p = percentile_of(text)
+    if p is not None:
+        return p
+    if text == "IQM":
+        return Bounded("TM", 25.0, 75.0, True)
+    short = SHORT_RANGE.match(text)
+    if short:
+        return Bounded(short.group("kind").upper(), None, float(short.group("p")), True)
+    long = LONG_RANGE.match(text)
+    if long:
+        low, high, kind = long.group("low"), long.group("high"), long.group("kind")
+        marks = {part.endswith("%") for part in (low, high) if part}
+        if low is None and high is None:
+            raise UnknownStatistic(f"{text}: give at least one boundary ({STATISTIC_RULE})")
+        if len(marks) > 1:
+            raise UnknownStatistic(f"{text}: both boundaries percentages or both values ({STATISTIC_RULE})")
+        percent = marks == {True}
+        if kind == "PR" and percent:
+            raise UnknownStatistic(f"{text}: PR takes values, not percentages ({STATISTIC_RULE})")
+        bounds = [float(part.rstrip("%")) if part else None for part in (low, high)]
+        if percent and any(b is not None and b > 100 for b in bounds):
+            raise UnknownStatistic(f"{text}: percentages are 0 to 100 ({STATISTIC_RULE})")
+        if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+            raise UnknownStatistic(f"{text}: the lower boundary is above the upper one")
+        return Bounded(kind, bounds[0], bounds[1], percent)
+    raise UnknownStatistic(f"{text[:64]!r} is not a statistic: {STATISTIC_RULE}")
+
+
+def check_statistic(stat: str) -> None:
+    """Raise UnknownStatistic unless ``stat`` is one CloudWatch computes."""
+    parse_statistic(stat)
 
 
 def naive_utc(value: dt.datetime) -> dt.datetime:
@@ -101,20 +177,64 @@ def statistic(data: Sequence[Any], stat: str) -> float | None:
     count = len(singles) + sum(float(a.sample_count) for a in aggregated)
     if not count:
         return None
-    if stat == "SampleCount":
+    meaning = parse_statistic(stat)
+    if meaning == "SampleCount":
         return count
-    if stat == "Sum":
+    if meaning == "Sum":
         return sum(singles) + sum(float(a.sum) for a in aggregated)
-    if stat == "Average":
+    if meaning == "Average":
         return (sum(singles) + sum(float(a.sum) for a in aggregated)) / count
-    if stat == "Minimum":
+    if meaning == "Minimum":
         return min(singles + [float(a.min) for a in aggregated])
-    if stat == "Maximum":
+    if meaning == "Maximum":
         return max(singles + [float(a.max) for a in aggregated])
-    p = percentile_of(stat)
-    if p is not None:
-        return percentile(singles, p)
-    return None
+    if isinstance(meaning, float):
+        return percentile(singles, meaning)
+    assert isinstance(meaning, Bounded)
+    return bounded(singles, meaning)
+
+
+def bounded(values: Sequence[float], stat: Bounded) -> float | None:
+    """TM/TC/TS/WM/PR of raw values: those above ``low`` and at most ``high`` (percentiles or values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    low, high = stat.low, stat.high
+    if stat.percent:
+        low = percentile(ordered, low) if low else None
+        high = percentile(ordered, high) if high is not None and high < 100 else None
+    inside = [v for v in ordered if (low is None or v > low) and (high is None or v <= high)]
+    if stat.kind == "PR":
+        return 100.0 * len(inside) / len(ordered)
+    if stat.kind == "TC":
+        return float(len(inside))
+    if stat.kind == "TS":
+        return float(sum(inside))
+    if stat.kind == "WM":
+        floor = low if low is not None else ordered[0]
+        ceiling = high if high is not None else ordered[-1]
+        return sum(min(max(v, floor), ceiling) for v in ordered) / len(ordered)
+    return sum(inside) / len(inside) if inside else None
+
+
+def period_start(epoch: float, period_s: float) -> float:
+    """The start of the clock-aligned period holding ``epoch``: floor(epoch / period) * period."""
+    return math.floor(epoch / period_s) * period_s
+
+
+def query_start(start: dt.datetime, period: int, now: dt.datetime | None = None) -> dt.datetime:
+    """GetMetricStatistics / GetMetricData StartTime as CloudWatch rounds it (their API references):
+    high-resolution periods (< 60 s) to the period's division of the minute; otherwise to the whole
+    minute when less than 15 days ago, 5 minutes up to 63 days, an hour beyond."""
+    start = naive_utc(start).replace(microsecond=0)
+    now = naive_utc(now) if now is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if 0 < period < 60:
+        step = period
+    else:
+        age = now - start
+        step = 60 if age < dt.timedelta(days=15) else 300 if age < dt.timedelta(days=63) else 3600
+    since_midnight = start.hour * 3600 + start.minute * 60 + start.second
+    return start - dt.timedelta(seconds=since_midnight % step)
 
 
 def bucket(data: Sequence[Any], windows: Sequence[tuple[dt.datetime, dt.datetime]]) -> list[list[Any]]:

@@ -7,6 +7,7 @@ operator fixes a bad definition in one round trip, and it runs before any AWS ca
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -143,13 +144,36 @@ class Settings:
     subnet_ids: tuple[str, ...] = ()  # with vpc_id: its subnets the function runs in
 
 
+# The throttle's two limits (the stage profiles derive both from reserved concurrency; see
+# capacity_warnings for the reasoning). A warm CRUD request is one DynamoDB call: tens of
+# milliseconds; 50 ms is the typical duration the profiles are sized for.
+TYPICAL_DURATION_S = 0.05
+MAX_THROTTLE_RATE = 1000  # R-API-2: up to 1000 requests per second
+
+
+def throttle_for(reserved_concurrency: int) -> dict[str, int]:
+    """The stage profiles' throttle for a reserved concurrency.
+
+    Half the executions serve the steady rate at the typical duration (rate = reserved / (2 x
+    50 ms), at most 1000/s), so a function twice as slow as typical still keeps up; the other half
+    absorb a burst arriving while that rate runs (burst = reserved / 2). At the full rate and a full
+    burst the function needs ``reserved_concurrency`` executions, never more.
+    """
+    rate = int(reserved_concurrency / (2 * TYPICAL_DURATION_S))
+    return {
+        "reserved_concurrency": reserved_concurrency,
+        "throttle_rate": max(1, min(MAX_THROTTLE_RATE, rate)),
+        "throttle_burst": max(1, reserved_concurrency // 2),
+    }
+
+
 PROFILES: dict[str, Settings] = {
     "dev": Settings(
         memory_mb=256,
         timeout_s=10,
         reserved_concurrency=10,
-        throttle_rate=10,
-        throttle_burst=10,
+        throttle_rate=100,  # throttle_for(10): half the executions at the typical duration
+        throttle_burst=5,  # the other half for a burst
         quota_per_day=100_000,
         log_retention_days=7,
         pitr=False,
@@ -173,8 +197,8 @@ PROFILES: dict[str, Settings] = {
         memory_mb=512,
         timeout_s=10,
         reserved_concurrency=50,
-        throttle_rate=40,
-        throttle_burst=40,
+        throttle_rate=500,  # throttle_for(50): half the executions at the typical duration
+        throttle_burst=25,  # the other half for a burst
         quota_per_day=1_000_000,
         log_retention_days=30,
         pitr=True,
@@ -198,8 +222,8 @@ PROFILES: dict[str, Settings] = {
         memory_mb=1024,
         timeout_s=15,
         reserved_concurrency=100,
-        throttle_rate=80,
-        throttle_burst=80,
+        throttle_rate=1000,  # throttle_for(100): half the executions at the typical duration
+        throttle_burst=50,  # the other half for a burst
         quota_per_day=10_000_000,
         log_retention_days=90,
         pitr=True,
@@ -226,7 +250,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "memory_mb": (128, 10240),
     "timeout_s": (1, 29),  # API Gateway's integration timeout caps a useful Lambda timeout at 29 s
     "reserved_concurrency": (0, 1000),
-    "throttle_rate": (1, 1000),  # R-API-2: up to 1000 requests per second
+    "throttle_rate": (1, MAX_THROTTLE_RATE),  # R-API-2: up to 1000 requests per second
     "throttle_burst": (1, 5000),
     "quota_per_day": (1, 1_000_000_000),
     "read_capacity": (5, 40000),  # R-DB-2: at least 5
@@ -429,38 +453,41 @@ class CapacityWarning:
 
 
 def capacity_warnings(spec: EnvironmentSpec | Settings) -> list[CapacityWarning]:
-    """Where the API's throttle admits more concurrent requests than the function can run.
+    """Where the API's throttle admits more requests than the function can run.
 
-    API Gateway's throttle is a token bucket: ``throttle_burst`` is "the maximum number of
-    concurrent request submissions" it lets through at once, refilled at ``throttle_rate``
-    per second (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html).
-    Each request it lets through needs its own Lambda execution environment, and reserved
-    concurrency caps how many exist (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
-    Lambda throttles the rest, and API Gateway answers a throttled proxy integration with 500
-    "Internal server error" rather than 429: the client cannot tell it from a bug, does not
-    back off, and the 5xx alarm fires. A 429 from the gateway's own throttle is the answer a
-    client can act on, so the gateway must run out of tokens before Lambda runs out of
-    executions: ``throttle_burst <= reserved_concurrency``.
+    API Gateway's throttle is a token bucket with two different limits
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html):
+    ``throttle_burst`` is "the maximum number of concurrent request submissions" it lets through at
+    once, and ``throttle_rate`` the requests per second that refill it. Each request it lets through
+    needs its own Lambda execution environment while it runs, and reserved concurrency caps how many
+    exist (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html). Lambda
+    throttles the rest, and API Gateway answers a throttled proxy integration with 500 "Internal
+    server error" rather than 429: the client cannot tell it from a bug, does not back off, and the
+    5xx alarm fires. A 429 from the gateway's own throttle is the answer a client can act on, so the
+    gateway must run out of tokens before Lambda runs out of executions. Hence two bounds:
 
-    The burst is the comparison because it is certain: one burst of clients reaches it at
-    any moment, whatever the function's speed. The sustained rate needs ``rate x mean
-    duration`` executions (Little's law, the sizing rule in Lambda's concurrency docs,
-    https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html). Since build_spec
-    already requires ``throttle_rate <= throttle_burst``, any setting that passes this check
-    keeps up with its full rate as long as requests average under
-    ``reserved_concurrency / throttle_rate`` seconds, at least 1 s; a CRUD request of one
-    DynamoDB call takes tens of milliseconds, and a mean above a second is an incident the
-    p90 duration alarm reports on its own. Comparing ``rate x timeout`` or ``rate x p90
-    alarm`` instead would flag every useful setting (1000/s x 15 s needs 15000 executions)
-    and so teach operators to ignore the warning.
+    - the burst arrives at once, whatever the function's speed: ``throttle_burst <=
+      reserved_concurrency``;
+    - the steady rate occupies ``rate x duration`` executions (Little's law, the sizing rule in
+      https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html), so it is bounded by
+      ``reserved_concurrency / duration``, not by the concurrency itself: 10 executions serve 200
+      requests a second of 50 ms. The duration is the typical one the profiles assume
+      (``TYPICAL_DURATION_S``, 50 ms for a warm request of one DynamoDB call); a function slower than
+      that is what the p90 duration alarm reports. Comparing the rate with the concurrency, as the
+      old profiles did (dev: 10/s), throttled a developer's test script; comparing ``rate x
+      timeout`` would flag every useful setting and teach operators to ignore the warning.
     """
     settings = spec.settings if isinstance(spec, EnvironmentSpec) else spec
-    burst, reserved = settings.throttle_burst, settings.reserved_concurrency
+    burst, rate = settings.throttle_burst, settings.throttle_rate
+    reserved = settings.reserved_concurrency
     if reserved == 0:
         return [_no_concurrency_warning(burst)]
+    warnings = []
     if burst > reserved:
-        return [_burst_warning(burst, settings.throttle_rate, reserved)]
-    return []
+        warnings.append(_burst_warning(burst, reserved))
+    if rate * TYPICAL_DURATION_S > reserved:
+        warnings.append(_rate_warning(rate, reserved))
+    return warnings
 
 
 def _no_concurrency_warning(burst: int) -> CapacityWarning:
@@ -473,11 +500,8 @@ def _no_concurrency_warning(burst: int) -> CapacityWarning:
     )
 
 
-def _burst_warning(burst: int, rate: int, reserved: int) -> CapacityWarning:
-    lower = f"lower throttle_burst to <= {reserved}"
-    if rate > reserved:
-        lower += f" (and throttle_rate to <= {reserved}, as the rate may not exceed the burst)"
-    fixes = [lower]
+def _burst_warning(burst: int, reserved: int) -> CapacityWarning:
+    fixes = [f"lower throttle_burst to <= {reserved}"]
     if burst <= _INT_RANGES["reserved_concurrency"][1]:
         fixes.append(f"raise reserved_concurrency to >= {burst}")
     return CapacityWarning(
@@ -487,9 +511,25 @@ def _burst_warning(burst: int, rate: int, reserved: int) -> CapacityWarning:
         "instead of 429, counted by the 5xx alarm. To have clients get 429 instead, "
         + " or ".join(fixes)
         + ".",
-        ("throttle_burst", "throttle_rate", "reserved_concurrency")
-        if rate > reserved
-        else ("throttle_burst", "reserved_concurrency"),
+        ("throttle_burst", "reserved_concurrency"),
+    )
+
+
+def _rate_warning(rate: int, reserved: int) -> CapacityWarning:
+    typical_ms = round(TYPICAL_DURATION_S * 1000)
+    needed = math.ceil(rate * TYPICAL_DURATION_S)
+    bound = math.floor(reserved / TYPICAL_DURATION_S)
+    fixes = [f"lower throttle_rate to <= {bound}"]
+    if needed <= _INT_RANGES["reserved_concurrency"][1]:
+        fixes.append(f"raise reserved_concurrency to >= {needed}")
+    return CapacityWarning(
+        "rate_over_concurrency",
+        f"throttle_rate {rate} requests a second of a typical {typical_ms} ms need {needed} concurrent "
+        f"executions but reserved_concurrency is {reserved} (at most {bound} requests a second): at "
+        "that rate Lambda throttles the excess and API Gateway answers it 500 instead of 429. "
+        + " or ".join(fixes).capitalize()
+        + ".",
+        ("throttle_rate", "reserved_concurrency"),
     )
 
 
@@ -553,14 +593,6 @@ def build_spec(
         typed[key] = value
 
     settings = replace(PROFILES.get(stage, PROFILES["dev"]), **typed)
-    if settings.throttle_burst < settings.throttle_rate and "throttle_burst" not in {
-        p.field for p in problems
-    }:
-        problems.append(
-            Problem(
-                "throttle_burst", settings.throttle_burst, f"at least the rate ({settings.throttle_rate})"
-            )
-        )
     problems.extend(_network_problems(settings, {p.field for p in problems}))
     if settings.billing_mode == "PROVISIONED":
         if settings.max_read_capacity < settings.read_capacity:
@@ -653,6 +685,7 @@ __all__ = [
     "OVERRIDABLE",
     "PROFILES",
     "STAGES",
+    "TYPICAL_DURATION_S",
     "CapacityWarning",
     "EnvironmentSpec",
     "Problem",
@@ -663,4 +696,5 @@ __all__ = [
     "describe_allowed",
     "parse_override",
     "spec_from_dict",
+    "throttle_for",
 ]

@@ -80,7 +80,7 @@ def test_a_fresh_environment_passes_every_check(local_cloud: LocalCloud, target:
     key = local_cloud.client("apigateway").get_api_key(apiKey=outputs["api_key_id"], includeValue=True)[
         "value"
     ]
-    # The journey spent the stage's token bucket (burst 10 for dev): wait until it is full again.
+    # The journey spent the stage's token bucket (burst 5 for dev): wait until it is full again.
     time.sleep(spec.settings.throttle_burst / spec.settings.throttle_rate)
     listed = http.request("GET", outputs["api_endpoint"] + "/items?limit=100", headers={"x-api-key": key})
     assert listed.status == 200 and listed.json()["items"] == []

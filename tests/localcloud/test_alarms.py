@@ -30,8 +30,10 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from localcloud import LocalCloud, alarms, fidelity
 
 REGION = "us-east-1"
-NOW = time.time()
 PERIOD = 60
+# Half a minute into a minute: periods are clock-aligned, and the one that ended at the last minute
+# boundary is the most recent evaluated (``put``'s period 0).
+NOW = (time.time() // PERIOD) * PERIOD + PERIOD / 2 - 0.5
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def cw() -> Iterator[Any]:
 
 
 def put(cw: Any, values_by_period: dict[int, list[float]], name: str = "Errors") -> None:
-    """Values into the period ``i`` periods before NOW (0 = the latest), metric App/<name> by Fn=f."""
+    """Values into the ``i``-th period before NOW's (0 = the latest that ended), metric App/<name> by Fn=f."""
     for ago, values in values_by_period.items():
         stamp = dt.datetime.fromtimestamp(NOW - ago * PERIOD - PERIOD / 2, dt.UTC)
         cw.put_metric_data(
@@ -88,15 +90,17 @@ def test_sum_alarm_starts_insufficient_goes_to_alarm_then_ok(cw: Any) -> None:
     put(cw, {0: [2, 3]})
     assert state_after(cw, moto_alarm) == "ALARM"
     described = cw.describe_alarms(AlarmNames=["a"])["MetricAlarms"][0]
-    assert described["StateReason"].startswith("Threshold Crossed: 1 datapoint [5 (")
-    assert "was greater than or equal to the threshold (5)" in described["StateReason"]
+    assert described["StateReason"].startswith("Threshold Crossed: 1 datapoint [5.0 (")
+    assert "was greater than or equal to the threshold (5.0)." in described["StateReason"]
     reason_data = json.loads(described["StateReasonData"])
     assert reason_data["recentDatapoints"] == [5.0] and reason_data["statistic"] == "Sum"
     assert reason_data["threshold"] == 5.0 and reason_data["period"] == PERIOD
-    # One period later the data has left the evaluation range: missing, i.e. INSUFFICIENT_DATA.
-    assert state_after(cw, moto_alarm, NOW + PERIOD) == "INSUFFICIENT_DATA"
+    # The evaluation range is EvaluationPeriods + 2 periods: one period later the datapoint is still
+    # the most recent real one (AWS re-evaluates it), three periods later it has left the range.
+    assert state_after(cw, moto_alarm, NOW + PERIOD) == "ALARM"
+    assert state_after(cw, moto_alarm, NOW + 3 * PERIOD) == "INSUFFICIENT_DATA"
     put(cw, {-1: [1]})
-    assert state_after(cw, moto_alarm, NOW + PERIOD) == "OK"
+    assert state_after(cw, moto_alarm, NOW + 3 * PERIOD) == "OK"
     history = cw.describe_alarm_history(AlarmName="a", HistoryItemType="StateUpdate")["AlarmHistoryItems"]
     assert [h["HistorySummary"] for h in history] == [
         "Alarm updated from INSUFFICIENT_DATA to OK",
@@ -141,11 +145,14 @@ def test_m_of_n(cw: Any, breaching_periods: dict[int, list[float]], expected: st
         ("breaching", {}, "OK", "ALARM"),
         ("ignore", {}, "ALARM", "ALARM"),
         ("ignore", {}, "OK", "OK"),
-        # 1 breaching datapoint of 3 periods, 2 of 3 needed: the missing two decide
+        # 1 breaching datapoint of 3 periods, 2 of 3 needed: the missing two decide. "missing" and
+        # "ignore" do not consider them, so one breaching datapoint decides nothing: INSUFFICIENT_DATA
+        # and the current state (AWS's 2-of-3 table, row "- - - - X"; these two cells expected OK
+        # before the evaluation range was modelled).
         ("breaching", {0: [9]}, "OK", "ALARM"),
         ("notBreaching", {0: [9]}, "ALARM", "OK"),
-        ("missing", {0: [9]}, "ALARM", "OK"),
-        ("ignore", {0: [9]}, "ALARM", "OK"),
+        ("missing", {0: [9]}, "ALARM", "INSUFFICIENT_DATA"),
+        ("ignore", {0: [9]}, "ALARM", "ALARM"),
     ],
 )
 def test_treat_missing_data(cw: Any, treatment: str, data: dict, start: str, expected: str) -> None:
@@ -315,7 +322,8 @@ def test_evaluator_fires_and_clears_errors_and_p90_alarms_through_the_gateway(
     for _ in range(2):
         assert http(api.url("/x?sleep=0.4")).status == 200
     assert wait_for(lambda: states() == {errors: "ALARM", slow: "ALARM"}), states()
-    assert wait_for(lambda: states() == {errors: "OK", slow: "OK"}), states()  # the data aged out
+    # The data ages out of the evaluation range (2 + 2 periods of 3 s, evaluated once they end).
+    assert wait_for(lambda: states() == {errors: "OK", slow: "OK"}, timeout=45), states()
 
     sent = [(n["alarm_name"], n["new_state"]) for n in fast_alarms.notifications() if n["action"] == topic]
     assert sent.count((errors, "ALARM")) == 1 and sent.count((slow, "ALARM")) == 1

@@ -72,7 +72,7 @@ class Traffic:
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
-        while not self.stop.wait(0.15):  # under the dev throttle (10 per second)
+        while not self.stop.wait(0.15):  # well under the dev throttle (100 per second, burst 5)
             self.statuses.append(http.request("GET", self.url, headers={"x-api-key": self.key}).status)
 
     def __enter__(self) -> Traffic:

@@ -370,6 +370,66 @@ def test_an_alarm_in_alarm_during_the_bake_rolls_back_and_notifies(env: Env) -> 
     _no_api_gateway(result.calls)
 
 
+def test_a_canary_failing_in_alternate_minutes_rolls_back_when_awss_rules_say(env: Env) -> None:
+    """Issue 22, done when: a release whose canary produces errors only in alternate minutes is decided
+    the same way as AWS's rules decide it. The Errors alarm as provisioned (Sum over 5 minutes >= the
+    threshold, here staging's 5, 1 of 1, missing data not breaching) is evaluated by the local cloud's
+    evaluator at every poll of the bake. The canary fails twice in every odd minute: the clock-aligned
+    5-minute periods hold 4, 6, 4, 6 errors, so AWS fires the alarm when the second period ends (10
+    minutes into the bake) and not before; a 5-minute window sliding from the bake's start saw 6 after
+    6 minutes. CloudWatch alarm evaluation:
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarm-evaluation"""
+    # R-REL-4
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    from localcloud import alarms as local_alarms
+    from provisioning.resources.alarms import ALARMS, MISSING_DATA, OPERATOR, PERIOD
+
+    errors = next(a for a in ALARMS if a.short == "lambda-errors")
+    name = alarm_name(env.spec.names, "lambda-errors")
+    _c("cloudwatch").put_metric_alarm(
+        AlarmName=name, Namespace=errors.namespace, MetricName=errors.metric,
+        Dimensions=[{"Name": "FunctionName", "Value": env.function}], Statistic=errors.statistic,
+        Period=PERIOD, EvaluationPeriods=errors.evaluation_periods, DatapointsToAlarm=errors.datapoints,
+        Threshold=5.0, ComparisonOperator=OPERATOR, TreatMissingData=MISSING_DATA,
+    )  # fmt: skip
+    start = (T0 // 600) * 600 - 1800  # a 10-minute boundary well in the past: CloudWatch keeps it
+    for minute in range(20):
+        _c("cloudwatch").put_metric_data(
+            Namespace="AWS/Lambda",
+            MetricData=[
+                {
+                    "MetricName": "Errors",
+                    "Dimensions": [{"Name": "FunctionName", "Value": env.function}],
+                    "Values": [1.0, 1.0] if minute % 2 else [0.0],
+                    "Timestamp": dt.datetime.fromtimestamp(start + minute * 60 + 20, tz=dt.UTC),
+                }
+            ],
+        )
+    backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][REGION]
+
+    def evaluate_alarms() -> None:  # CloudWatch's evaluation, once per simulated minute
+        alarm = backend.alarms[name]
+        local_alarms.apply(backend, alarm, local_alarms.evaluate(backend, alarm, clock.now))
+
+    clock = Clock(now=start, hooks={i: evaluate_alarms for i in range(20)})
+    state = _baking(env, 10, since=start)
+    result = release(
+        env.spec, env.clients, env.codes[1], Strategy("canary", 10, 900), state,
+        poll_s=60, max_version_errors=1_000_000, clock=clock, sleep=clock.sleep,
+    )  # fmt: skip
+    assert result.outcome == ROLLED_BACK, (result.error, result.reason)
+    assert clock.now - start == 600  # the end of the second 5-minute period, the first with 6
+    when = dt.datetime.fromtimestamp(start + 300, tz=dt.UTC).strftime("%d/%m/%y %H:%M:%S")
+    assert result.reason == (
+        f"alarm {name} with 10% of traffic on version 2: expected OK or INSUFFICIENT_DATA, found "
+        f"ALARM: Threshold Crossed: 1 out of the last 1 datapoints [6.0 ({when})] was greater than or "
+        "equal to the threshold (5.0) (minimum 1 datapoint for OK -> ALARM transition)."
+    )  # the long form: the provisioned alarm sets DatapointsToAlarm
+    assert env.alias() == ("1", {})
+
+
 def test_errors_of_the_new_version_roll_back(env: Env) -> None:
     # R-REL-4: the new version's own metric (ExecutedVersion behind the alias)
     clock = Clock()

@@ -9,11 +9,13 @@ from provisioning.spec import (
     PROFILES,
     STAGES,
     TAG_VALUE_MAX,
+    TYPICAL_DURATION_S,
     CapacityWarning,
     EnvironmentSpec,
     SpecError,
     build_spec,
     capacity_warnings,
+    throttle_for,
 )
 
 
@@ -108,7 +110,44 @@ def test_no_stage_profile_admits_more_requests_than_its_function_can_run(stage: 
     # R-ENV-2 the profile defaults are coherent: a throttled client gets 429, never 500.
     assert capacity_warnings(_spec(stage)) == []
     settings = PROFILES[stage]
-    assert settings.throttle_rate <= settings.throttle_burst <= settings.reserved_concurrency
+    # Issue 22 item 7: rate and burst are two limits, each derived from reserved concurrency.
+    assert settings.throttle_burst <= settings.reserved_concurrency
+    assert settings.throttle_rate * TYPICAL_DURATION_S <= settings.reserved_concurrency
+    assert throttle_for(settings.reserved_concurrency) == {
+        "reserved_concurrency": settings.reserved_concurrency,
+        "throttle_rate": settings.throttle_rate,
+        "throttle_burst": settings.throttle_burst,
+    }
+
+
+def test_the_dev_throttle_lets_a_developers_script_through() -> None:
+    """Issue 22 item 7: the dev profile's 10 requests a second throttled a single developer's test
+    script. The steady rate is bounded by reserved concurrency / duration (10 / 50 ms = 200 a
+    second), not by the concurrency: dev now admits 100 a second, burst 5, and warns about neither."""
+    # R-ENV-2 R-API-2
+    dev = PROFILES["dev"]
+    assert (dev.reserved_concurrency, dev.throttle_rate, dev.throttle_burst) == (10, 100, 5)
+    assert [(p.throttle_rate, p.throttle_burst) for p in (PROFILES["staging"], PROFILES["prod"])] == [
+        (500, 25),
+        (1000, 50),
+    ]
+    # a rate above the burst is a valid setting (API Gateway's own examples use rate 10, burst 2)
+    assert build_spec(suffix="rate1", stage="dev", overrides={"throttle_rate": 150, "throttle_burst": 2})
+
+
+def test_a_rate_the_concurrency_cannot_serve_warns_with_the_numbers_and_both_fixes() -> None:
+    """The steady-rate bound: 300 requests a second of 50 ms need 15 executions, dev has 10."""
+    (warning,) = capacity_warnings(_spec("dev", throttle_rate=300))
+    assert warning.code == "rate_over_concurrency"
+    assert warning.settings == ("throttle_rate", "reserved_concurrency")
+    for fragment in (
+        "throttle_rate 300 requests a second of a typical 50 ms need 15 concurrent executions",
+        "reserved_concurrency is 10 (at most 200 requests a second)",
+        "500 instead of 429",
+        "Lower throttle_rate to <= 200 or raise reserved_concurrency to >= 15.",
+    ):
+        assert fragment in warning.message
+    assert capacity_warnings(_spec("dev", throttle_rate=200)) == []
 
 
 def test_profiles_keep_the_required_reserved_concurrency() -> None:
@@ -126,11 +165,11 @@ def test_burst_above_reserved_concurrency_warns_with_the_numbers_and_both_fixes(
     for fragment in (
         "throttle_burst 100 admits up to 100 concurrent requests but reserved_concurrency is 10",
         "500 instead of 429",
-        "lower throttle_burst to <= 10 (and throttle_rate to <= 10",
-        "raise reserved_concurrency to >= 100",
+        "lower throttle_burst to <= 10 or raise reserved_concurrency to >= 100",
     ):
         assert fragment in warning.message
-    assert warning.settings == ("throttle_burst", "throttle_rate", "reserved_concurrency")
+    # The rate is a limit of its own (issue 22 item 7): no longer tied to the burst in the advice.
+    assert warning.settings == ("throttle_burst", "reserved_concurrency")
     assert warning.to_dict()["code"] == "burst_over_concurrency"
 
 
