@@ -112,7 +112,9 @@ def test_cli_refuses_with_every_problem(cli, users):
     )
     assert result.code == 2
     assert "--expires 'yesterday': not a date" in result.err
-    bad = cli("apitoken", "create", "viewer", "--stages", "dev,qa", "--role", "admin", "--environments", "PR;*")
+    bad = cli(
+        "apitoken", "create", "viewer", "--stages", "dev,qa", "--role", "admin", "--environments", "PR;*"
+    )
     assert bad.code == 2
     assert "role: 'admin' is not allowed; at most the user's own role, viewer" in bad.err
     assert "environments: 'PR;*' is not allowed" in bad.err
