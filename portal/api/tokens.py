@@ -34,10 +34,12 @@ PREFIX = "envp_"
 TOKEN_RE = re.compile(r"^envp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 # The stages a token may reach, in their order of risk.
 STAGES = ("dev", "staging", "prod")
-# An environment name pattern: characters of a name, the wildcards * and ?, and classes [a-z0-9-]
+# A notification rule's name pattern (`portal.notifications`): a suffix's characters and * and ?.
+PATTERN_RE = re.compile(r"^[a-z0-9*?-]{1,64}$")
+# A token's name pattern: characters of a name, the wildcards * and ?, and classes [a-z0-9-]
 # (negated with a leading !). Bounded in length, count and wildcards, so that matching (here and
-# in the database's regex) stays linear.
-PATTERN_RE = re.compile(r"^(?:[a-z0-9-]|\*|\?|\[!?[a-z0-9-]{1,16}\])+$")
+# in the database's regex) stays linear. Used with fullmatch ("$" would accept a trailing newline).
+TOKEN_PATTERN_RE = re.compile(r"(?:[a-z0-9-]|\*|\?|\[!?[a-z0-9-]{1,16}\])+")
 PATTERN_MAX = 64
 PATTERNS_MAX = 10
 STARS_MAX = 4
@@ -95,7 +97,11 @@ def usable() -> QuerySet[ApiToken]:
 def pattern_problem(pattern: str) -> str | None:
     """Why `pattern` is refused (a problem line), or None if it is a pattern a token may hold."""
     shown = repr(pattern[:PATTERN_MAX]) + ("…" if len(pattern) > PATTERN_MAX else "")
-    if len(pattern) > PATTERN_MAX or not PATTERN_RE.match(pattern) or pattern.count("*") > STARS_MAX:
+    if (
+        len(pattern) > PATTERN_MAX
+        or not TOKEN_PATTERN_RE.fullmatch(pattern)
+        or pattern.count("*") > STARS_MAX
+    ):
         return f"environments: {shown} is not allowed; {PATTERN_ALLOWED}"
     try:
         re.compile(pattern_regex(pattern))
