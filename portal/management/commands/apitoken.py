@@ -51,8 +51,8 @@ class Command(EnvportCommand):
         create.add_argument(
             "--stages",
             required=True,
-            help="the stages it reaches, comma-separated: " + "[,".join(STAGES) + "]]"
-            " (prod only when you mean it)",
+            help=f"the stages it reaches, comma-separated, of {', '.join(STAGES)} (dev,staging); "
+            "prod only when you mean it (and only an admin may give it)",
         )
         create.add_argument(
             "--environments",
