@@ -185,11 +185,6 @@ def may(
     return True
 
 
-def may_each(actor: actions.Actor, env: Environment | None = None) -> dict[str, bool]:
-    """Every action's answer at once, for a template (`can.plan`, `can.teardown`...)."""
-    return {action: may(actor, action, env) for action in ACTIONS}
-
-
 def reach_filter(reach: Reach | None, prefix: str = "") -> Q:
     """The environments within `reach`, as a filter on an Environment (or, with `prefix`
     "environment__", on a row that names one); everything when there is no reach."""

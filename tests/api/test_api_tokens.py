@@ -177,6 +177,10 @@ def test_the_admin_shows_a_new_token_once_and_revokes_it(users):
     page = client.get("/admin/portal/apitoken/")
     assert token.prefix.encode() in page.content and value.encode() not in page.content
     assert b"stages dev,staging; environments pr[0-9]* review-*" in page.content
+    detail = client.get(f"/admin/portal/apitoken/{token.pk}/change/")
+    assert (
+        detail.status_code == 200 and b"stages dev,staging; environments pr[0-9]* review-*" in detail.content
+    )
 
     client.post("/admin/portal/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     token.refresh_from_db()
