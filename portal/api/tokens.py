@@ -153,8 +153,14 @@ class Reach:
 
     @classmethod
     def of(cls, token: ApiToken) -> Reach:
+        """A token's reach, failing closed: a row whose stages or patterns are not valid (written
+        around the service) loses them, and one left with no valid pattern reaches nothing."""
         stages = frozenset(s for s in (token.stages or []) if s in STAGES)
-        return cls(stages, tuple(token.patterns or ()), token.read_only)
+        stored = [p for p in (token.patterns or []) if isinstance(p, str)]
+        patterns = tuple(p for p in stored if pattern_problem(p) is None)
+        if len(patterns) != len(token.patterns or []) and not patterns:
+            stages = frozenset()
+        return cls(stages, patterns, token.read_only)
 
     @property
     def everything(self) -> bool:

@@ -220,3 +220,13 @@ def test_the_admins_audit_pages_mask_it_too(make_env, users):
     assert listing.status_code == 200 and page.status_code == 200
     assert secret.encode() not in listing.content and secret.encode() not in page.content
     assert b"[redacted]" in page.content
+
+
+def test_a_token_row_written_around_the_service_fails_closed(users, make_env):
+    """A stored pattern that is not valid (edited in the database) never widens the reach."""
+    token, _ = actions.create_api_token(
+        actions.Actor.cli(), users["admin"], stages=["dev"], environments=["pr1"]
+    )
+    ApiToken.objects.filter(pk=token.pk).update(patterns=["pr[", 7], stages=["dev", "qa"])
+    reach = tokens.Reach.of(ApiToken.objects.get(pk=token.pk))
+    assert reach.stages == frozenset() and not reach.covers("dev", "pr1")
