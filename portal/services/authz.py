@@ -136,7 +136,12 @@ def authorize(
             [f"actor: {actor.name} is not allowed; only a person with the right role does this"],
         )
     if actor.user is None:
-        return  # the CLI without a user: admin rights (see the module's docstring)
+        if actor.source == "cli":
+            return  # the CLI without a user: admin rights (see the module's docstring)
+        raise actions.Forbidden(  # fail closed: no other path acts without a user
+            f"{needs.what} {target_name or 'an environment'} needs a signed-in user",
+            [f"actor: {actor.name} is not allowed; a user with the right role"],
+        )
     permission = needs.prod_permission if prod and needs.prod_permission else needs.permission
     user = actor.user
     if user.is_active and user.is_staff and user.has_perm(permission):

@@ -230,3 +230,13 @@ def users_and_tokens() -> Any:
         return actions.Actor("api", scoped_user(user, token), reach=Reach.of(token))
 
     return make
+
+
+def test_no_path_but_the_cli_acts_without_a_user(make_env):
+    """Only the CLI (the database's own credentials) acts with admin rights and no user; any other
+    source without a user is refused, not waved through."""
+    env = make_env("pr1", "dev", status="ready")
+    for source in ("ui", "api"):
+        with pytest.raises(actions.Forbidden):
+            authz.authorize(actions.Actor(source, None), "view", env)
+    authz.authorize(actions.Actor.cli(), "lift_protection", env)
