@@ -3,7 +3,7 @@
 - `TokenAuthentication`: `Authorization: Bearer envp_...`. The request's user is a copy of the
   token's user (the same row: audit events and runs name them) whose permissions are the user's
   own, narrowed to the token's role (and to the view permissions if it is read-only), so that
-  `portal.permissions.allowed` and the service layer judge it exactly as they judge the console.
+  the service's guard (`portal.services.authz`) judges it exactly as it judges the console.
 - DRF's `SessionAuthentication` (settings): the browser, signed in to the console, with CSRF.
 - `actor`: who acts, for the service layer; a token's actor carries its reach (stages, name
   patterns, read-only: `tokens.Reach`), which `portal.services.authz` checks on every action. An

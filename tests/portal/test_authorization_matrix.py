@@ -116,7 +116,9 @@ CASES = [(role, scope) for role in ROLES for scope in SCOPES] + [("schedule", "n
 
 @pytest.mark.parametrize(("role", "scope"), CASES)
 def test_authorization_matrix(role, scope, make_env):
-    """Every stage x every action for one role and one token scope, against the contract."""
+    """issue 17 item 2 (the probe: a `pr*` token provisioned prod, and plan, provision, verify,
+    drift and teardown were checked by each caller): every stage x every action for one role and
+    one token scope, decided by the one guard, against the contract."""
     envs = {stage: make_env(name, stage, status="ready") for stage, name in ENVS.items()}
     actor = _actor(role, scope)
     wrong = []
