@@ -13,10 +13,13 @@
 Every action by a person or a schedule leaves an AuditEvent, the same by every path: a change of
 an environment records each changed field's before and after (`field_changes`).
 
-Who acts is an `Actor`. A console user is judged by `portal.permissions`. The CLI has no user:
-whoever runs it holds the database's credentials and could change any row directly, so it acts
-with admin rights (lifting protection included, as a prod teardown with --yes already is) and
-is audited all the same, as `cli:<login name>`; a CLI actor given a user is judged by that user.
+Who acts is an `Actor`, and what it may do is decided in one place, `portal.services.authz`:
+every function here that acts on an environment calls `authz.authorize` first, before anything
+is queued or written, whichever path called it (console, admin, CLI, API, schedule). The CLI has
+no user: whoever runs it holds the database's credentials and could change any row directly, so
+it acts with admin rights (lifting protection included, as a prod teardown with --yes already
+is) and is audited all the same, as `cli:<login name>`; a CLI actor given a user is judged by that
+user. An API token's actor carries the token's reach (stages and name patterns).
 """
 
 from __future__ import annotations
@@ -43,10 +46,13 @@ from provisioning.spec import PROFILES, SpecError
 
 from .api import tokens
 from .api.models import ROLES, ApiToken, IdempotencyKey
+from .api.tokens import Reach
+from .documents import redacted
 from .models import ACTIVE_STATUSES, Artifact, AuditEvent, Deployment, Environment
 from .notifications import events as notifications
-from .permissions import PROD, allowed
+from .permissions import PROD
 from .runner import jsonable, run_deployment
+from .services import authz
 
 log = logging.getLogger("portal.actions")
 
@@ -86,6 +92,7 @@ __all__ = [
     "scheduled_drift_all",
     "scheduled_health_all",
     "teardown_expired_previews",
+    "unknown_environment",
     "update_environment",
 ]
 
@@ -107,6 +114,11 @@ class NotFound(ActionError):
     pass
 
 
+class Forbidden(ActionError):
+    """The actor's role or token does not allow this (the API answers 403, the console shows the
+    message, the CLI exits 2). `portal.services.authz` raises it."""
+
+
 class Conflict(ActionError):
     """A queued or running deployment already holds the environment."""
 
@@ -123,6 +135,8 @@ class Actor:
     user: Any = None
     label: str = ""
     remote_addr: str | None = None
+    # an API token's reach (stages, name patterns, read-only); None: not limited by a token
+    reach: Reach | None = None
 
     @classmethod
     def cli(cls, user: Any = None) -> Actor:
@@ -162,7 +176,7 @@ def audit(
         environment=environment,
         environment_suffix=environment.suffix if environment else "",
         deployment=deployment,
-        detail=jsonable(dict(detail or {})),
+        detail=redacted(jsonable(dict(detail or {}))),  # what the documents hide, the trail hides
         remote_addr=actor.remote_addr,
     )
 
@@ -188,18 +202,28 @@ UPDATABLE = tuple(name for name in AUDITED if name not in ("suffix", "overrides"
 PLACEMENT = ("stage", "region", "role_arn", "external_id")
 # The statuses in which an environment has no resources (placement may change, the record may go).
 UNPROVISIONED = (Environment.Status.NEW, Environment.Status.TORN_DOWN)
+# A problem line ("field: value is not allowed; what is"): no other ";" before the allowed part,
+# so that the API's problem splits it where it should.
 ADMIN_ONLY_LIFT = (
-    "only an admin can lift deletion protection (the Teardown page's Lift protection; audited)"
+    "lifting deletion protection is not allowed; only an admin can lift deletion protection "
+    "(the Teardown page's Lift protection, audited)"
 )
 
 
-def get_environment(suffix: str) -> Environment:
+def unknown_environment(suffix: str) -> NotFound:
+    """What an absent environment answers; an environment out of a token's reach answers the same."""
+    return NotFound(f"unknown environment {suffix[:40]!r}; `manage.py env list` shows the environments")
+
+
+def get_environment(suffix: str, actor: Actor | None = None) -> Environment:
+    """The environment `suffix`; given an actor, only if it may see it (else NotFound, the same)."""
     try:
-        return Environment.objects.select_related("last_deployment").get(suffix=suffix)
+        env = Environment.objects.select_related("last_deployment").get(suffix=suffix)
     except Environment.DoesNotExist:
-        raise NotFound(
-            f"unknown environment {suffix!r}; `manage.py env list` shows the environments"
-        ) from None
+        raise unknown_environment(suffix) from None
+    if actor is not None:
+        authz.authorize(actor, "view", env)
+    return env
 
 
 def problems_of(exc: ValidationError) -> list[str]:
@@ -245,17 +269,10 @@ def field_changes(
     }
 
 
-def may_lift_protection(actor: Actor) -> bool:
-    """Lifting deletion protection is the admin role's, by every path (R-OPS-4).
-
-    A user (console, or a CLI actor given one) is judged by `portal.permissions`. The CLI without
-    a user runs with the database's own credentials: whoever can run it can change any row
-    anyway, so it acts with admin rights, like its prod teardown with --yes, and is audited
-    (`environment.protection_lifted` included) as `cli:<login name>`. A schedule never lifts it.
-    """
-    if actor.user is not None:
-        return allowed(actor.user, "lift_protection")
-    return actor.source == AuditEvent.Source.CLI
+def may_lift_protection(actor: Actor, env: Environment | None = None) -> bool:
+    """Lifting deletion protection is the admin role's, by every path (R-OPS-4): `authz` decides
+    (the CLI without a user acts with admin rights; a schedule never lifts it)."""
+    return authz.may(actor, "lift_protection", env)
 
 
 def _lifting(before: Environment | None, env: Environment) -> bool:
@@ -299,9 +316,26 @@ def _rules(actor: Actor, before: Environment | None, env: Environment) -> list[s
             "expires_at: an expiry is for previews; a prod environment never expires "
             "(remove the expiry, or use stage dev or staging)"
         )
-    if _lifting(before, env) and not may_lift_protection(actor):
+    if _lifting(before, env) and not _may_lift(actor, before, env):
         problems.append(f"{_lifted_by(before, env)}: {ADMIN_ONLY_LIFT}")
     return problems
+
+
+def _may_lift(actor: Actor, before: Environment | None, env: Environment) -> bool:
+    if before is not None:
+        return may_lift_protection(actor, before)
+    return authz.may(actor, "lift_protection", stage=env.stage, name=env.suffix)
+
+
+def _refuse(
+    actor: Actor, before: Environment | None, env: Environment, message: str, problems: list[str]
+) -> None:
+    """Raise every problem at once: Forbidden (403) if the role is one of them, else InvalidInput."""
+    if not problems:
+        return
+    if _lifting(before, env) and not _may_lift(actor, before, env):
+        raise Forbidden(message, problems)
+    raise InvalidInput(message, problems)
 
 
 @dataclass(frozen=True)
@@ -336,6 +370,7 @@ def check_create_environment(
     The admin's form calls it to show a refusal on its fields before it saves (through
     `create_environment`, which checks again).
     """
+    authz.authorize(actor, "create", stage=stage, name=suffix)
     env = Environment(
         suffix=suffix,
         stage=stage,
@@ -351,8 +386,7 @@ def check_create_environment(
         updated_by=actor.user,
     )
     problems = _validation_problems(env) + _rules(actor, None, env)
-    if problems:
-        raise InvalidInput(f"invalid environment {suffix!r}", problems)
+    _refuse(actor, None, env, f"invalid environment {suffix!r}", problems)
     return EnvironmentChange(env, None, _lifting(None, env))
 
 
@@ -410,6 +444,9 @@ def _prepare_update(
     actor: Actor, current: Environment, overrides: Any, fields: Mapping[str, Any]
 ) -> EnvironmentChange:
     """`current` (as stored) changed by `fields` and the overrides patch, checked; every problem at once."""
+    authz.authorize(actor, "update", current)
+    if "stage" in fields and fields["stage"] != current.stage and isinstance(fields["stage"], str):
+        authz.authorize(actor, "update", stage=fields["stage"], name=current.suffix)  # where it moves to
     unknown = sorted(set(fields) - set(UPDATABLE))
     if unknown:
         raise InvalidInput(
@@ -421,8 +458,7 @@ def _prepare_update(
     env.overrides = _merged_overrides(current.overrides, overrides or {})
     env.updated_by = actor.user
     problems = _validation_problems(env) + _rules(actor, current, env)
-    if problems:
-        raise InvalidInput(f"cannot update environment {current.suffix}", problems)
+    _refuse(actor, current, env, f"cannot update environment {current.suffix}", problems)
     return EnvironmentChange(env, snapshot(current), _lifting(current, env))
 
 
@@ -492,6 +528,7 @@ def deletion_problems(env: Environment) -> list[str]:
 
 def check_delete_environment(actor: Actor, env: Environment) -> None:
     """InvalidInput if `delete_environment` would refuse; writes nothing."""
+    authz.authorize(actor, "delete", env)
     problems = deletion_problems(env)
     if problems:
         raise InvalidInput(f"environment {env.suffix} cannot be deleted", problems)
@@ -515,6 +552,7 @@ def delete_environment(actor: Actor, env: Environment) -> None:
 def lift_protection(actor: Actor, env: Environment) -> Environment:
     """Turn deletion protection off (an override), so that a teardown is accepted; admin-only and
     audited twice (see `update_environment`)."""
+    authz.authorize(actor, "lift_protection", env)
     if not env.protected:
         raise InvalidInput(f"environment {env.suffix} has no deletion protection to lift")
     return update_environment(actor, env, overrides={"deletion_protection": False})
@@ -526,6 +564,7 @@ def reveal_api_key(actor: Actor, env: Environment) -> str:
 
     from .targets import target_for
 
+    authz.authorize(actor, "reveal_key", env)
     key_id = (env.outputs or {}).get("api_key_id")
     if not key_id:
         raise InvalidInput(f"environment {env.suffix} has no API key yet; provision it first")
@@ -552,6 +591,7 @@ def issue_token(actor: Actor, env: Environment, *, ttl_s: int = 3600, subject: s
 
     from .targets import target_for
 
+    authz.authorize(actor, "issue_token", env)
     subject = subject or actor.name
     problems = []
     if not re.fullmatch(TOKEN_SUBJECT_RE, subject):
@@ -609,10 +649,21 @@ def request_deployment(
 ) -> Deployment:
     """A queued Deployment with the spec snapshot; refused while another one is queued or running.
 
-    A release names the artifact it ships (`request_release` checks it and the strategy first)."""
+    A release names the artifact it ships (`request_release` checks it and the strategy first).
+    A teardown of an environment with deletion protection is refused here, before it is queued,
+    whoever asks (the engine refuses it again)."""
     if kind not in Deployment.Kind.values:
         raise InvalidInput(
             f"unknown deployment kind {kind!r}", [f"kind: one of {', '.join(Deployment.Kind.values)}"]
+        )
+    authz.authorize(actor, kind, env)
+    if kind == Deployment.Kind.TEARDOWN and env.protected:
+        raise InvalidInput(
+            f"{env.suffix} has deletion protection",
+            [
+                f"deletion_protection: {env.suffix} is protected; an admin must lift it first "
+                '(the Teardown page\'s Lift protection, or overrides {"deletion_protection": false})'
+            ],
         )
     if kind == Deployment.Kind.RELEASE and not artifact_sha256:
         raise InvalidInput("a release names the artifact it ships", ["artifact: see request_release"])
@@ -690,24 +741,14 @@ def _supersede_queued_check(actor: Actor, env: Environment, dep: Deployment) -> 
 
 
 # --- releases (R-REL) ---------------------------------------------------------------------
-class Forbidden(ActionError):
-    """The actor's role does not allow this (the console answers 403, the CLI exits 2)."""
-
-
 def may_release(actor: Actor, env: Environment) -> bool:
-    """Releasing code and rolling it back: operators for non-prod, admins for prod, by every path.
-
-    The CLI without a user acts with admin rights, as for lifting protection (`may_lift_protection`);
-    a schedule never releases."""
-    if actor.user is not None:
-        return allowed(actor.user, "release", env)
-    return actor.source == AuditEvent.Source.CLI
+    """Releasing code and rolling it back: operators for non-prod, admins for prod, by every path
+    (`authz`; the CLI without a user acts with admin rights; a schedule never releases)."""
+    return authz.may(actor, "release", env)
 
 
 def _require_release(actor: Actor, env: Environment, what: str) -> None:
-    if not may_release(actor, env):
-        who = "an admin" if env.stage == PROD else "an operator or an admin"
-        raise Forbidden(f"{what} of {env.suffix} needs {who}; {actor.name} may not")
+    authz.authorize(actor, "rollback" if what == "a rollback" else "release", env)
 
 
 def _releasable_problems(env: Environment) -> list[str]:
@@ -857,6 +898,7 @@ def enqueue(dep: Deployment, send: Send) -> None:
 
 def cancel_deployment(actor: Actor, dep: Deployment) -> Deployment:
     """Only a queued deployment can be cancelled; a running one finishes its steps."""
+    authz.authorize(actor, "cancel", dep.environment)
     done = Deployment.objects.filter(pk=dep.pk, status=Deployment.Status.QUEUED).update(
         status=Deployment.Status.CANCELLED, finished_at=timezone.now(), error=f"cancelled by {actor.name}"
     )
@@ -1062,7 +1104,9 @@ def _token_detail(token: ApiToken) -> dict[str, Any]:
         "user": token.user.get_username(),
         "role": token.role,
         "read_only": token.read_only,
-        "environments": token.environments,
+        "stages": tokens.ordered_stages(token.stages),
+        "environments": list(token.patterns),
+        "scope": token.scope,
         "expires_at": token.expires_at,
     }
 
@@ -1081,13 +1125,22 @@ def create_api_token(
     *,
     role: str | None = None,
     read_only: bool = False,
-    environments: str = "",
+    stages: Iterable[str],
+    environments: Iterable[str] | str = (),
     expires_at: dt.datetime | None = None,
     name: str = "",
 ) -> tuple[ApiToken, str]:
     """A new token for `user` and its value, which is never kept (only its SHA-256 is) and is
-    shown to the caller once. The role defaults to the user's and may only narrow it."""
+    shown to the caller once. The role defaults to the user's and may only narrow it.
+
+    Its reach is `stages` (dev, staging, prod: named, never implied) and, optionally, name
+    patterns (`environments`, anchored globs; see `portal.api.tokens`) that match only inside
+    those stages. prod is in a token's stages only when an admin asks for it: an actor who is not
+    an admin is refused, whatever the token's role."""
     _require_token_admin(actor, "add")
+    stages = [stages] if isinstance(stages, str) else list(stages)
+    patterns = [environments] if isinstance(environments, str) else list(environments)
+    patterns = [p for p in patterns if p]
     held = tokens.user_role(user)
     problems = []
     if not (user.is_active and user.is_staff):
@@ -1101,10 +1154,16 @@ def create_api_token(
         problems.append(f"role: {chosen!r} is not allowed; one of {', '.join(ROLES)}")
     elif held is not None and ROLES.index(chosen) > ROLES.index(held):
         problems.append(f"role: {chosen!r} is not allowed; at most the user's own role, {held}")
-    if environments and not tokens.PATTERN_RE.match(environments):
+    problems += tokens.stage_problems(stages)
+    if PROD in stages and not _grants_prod(actor):
         problems.append(
-            f"environments: {environments!r} is not allowed; a name pattern of a-z, 0-9, -, * and ? (pr*)"
+            f"stages: prod is not allowed; only an admin gives a token prod, and {actor.name} is not one"
         )
+    if len(patterns) > tokens.PATTERNS_MAX:
+        problems.append(
+            f"environments: {len(patterns)} patterns is not allowed; at most {tokens.PATTERNS_MAX}"
+        )
+    problems += [p for p in map(tokens.pattern_problem, patterns[: tokens.PATTERNS_MAX]) if p]
     if expires_at is not None and expires_at <= timezone.now():
         problems.append(f"expires: {expires_at:%Y-%m-%d %H:%M} UTC is in the past; a future date, or none")
     if problems:
@@ -1118,12 +1177,20 @@ def create_api_token(
             digest=tokens.digest(value),
             role=chosen,
             read_only=read_only,
-            environments=environments,
+            stages=tokens.ordered_stages(stages),
+            patterns=list(dict.fromkeys(patterns)),
             expires_at=expires_at,
             created_by=actor.user,
         )
         audit(actor, "api_token.created", detail=_token_detail(token))
     return token, value
+
+
+def _grants_prod(actor: Actor) -> bool:
+    """Only an admin (or the CLI without a user, which acts as one) gives a token prod."""
+    if actor.user is None:
+        return actor.source == AuditEvent.Source.CLI
+    return tokens.user_role(actor.user) == "admin" and actor.reach is None
 
 
 def revoke_api_token(actor: Actor, token: ApiToken) -> ApiToken:

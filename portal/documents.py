@@ -6,6 +6,33 @@ from typing import Any
 
 from .models import Deployment, Environment
 
+# Fields of an environment its document leaves out (`environment_document`): the audit trail keeps
+# that they changed, never their values, so no reader of the trail learns what the document hides.
+REDACTED_FIELDS = frozenset({"external_id"})
+REDACTED = "[redacted]"
+
+
+def redacted(detail: Any) -> Any:
+    """`detail` (an audit event's) with the value of every redacted field masked, at any depth: a
+    change's before and after become "[redacted]" (or stay empty), so a change is still seen."""
+    if isinstance(detail, list):
+        return [redacted(item) for item in detail]
+    if not isinstance(detail, dict):
+        return detail
+    out: dict[str, Any] = {}
+    for key, value in detail.items():
+        if key in REDACTED_FIELDS:
+            out[key] = _masked(value)
+        else:
+            out[key] = redacted(value)
+    return out
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) <= {"before", "after"}:
+        return {k: _masked(v) for k, v in value.items()}
+    return REDACTED if value not in (None, "") else value
+
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value else None

@@ -1,41 +1,53 @@
-"""Who may press which console button: one Django permission per action, granted through groups.
+"""Who may press which console button: the console's names for the actions of `portal.services.authz`.
 
-The groups are made by migration 0003 (and 0004 for releases): viewer (view only), operator
-(plan, provision, verify, drift check, teardown of and releases to non-prod, reveal the API key)
-and admin (everything, including prod teardown and releases and lifting deletion protection).
-Every console view calls `allowed` on the server; the templates call it too, but only to hide
-buttons a user could not use anyway.
+The table of who may do what is `portal.services.authz.ACTIONS` (one Django permission per
+action, granted through the groups migrations 0003..0005 made: viewer reads, operator plans,
+provisions, verifies, drift checks, tears down and releases to non-prod and reveals the API key,
+admin does everything, prod teardowns and releases and lifting deletion protection included).
+This module keeps the console's spelling of it: `allowed(user, action, env)` for the templates
+and the console's listings, which only hide what a user could not use anyway; every service
+function asks `authz.authorize` itself.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-PERMISSIONS = {
-    "plan": "portal.plan_environment",
-    "provision": "portal.provision_environment",
-    "verify": "portal.verify_environment",
-    "drift": "portal.drift_environment",
-    "teardown": "portal.teardown_environment",
-    "teardown_prod": "portal.teardown_prod_environment",
-    "lift_protection": "portal.lift_protection_environment",
-    "reveal_key": "portal.reveal_key_environment",
-    "release": "portal.release_environment",  # releasing code and rolling it back (R-REL)
-    "release_prod": "portal.release_prod_environment",
-}
-ACTIONS = tuple(PERMISSIONS)
 PROD = "prod"
+# the console's actions (the template's `can.*`); `*_prod`: the same action on a prod environment
+ACTIONS = (
+    "plan",
+    "provision",
+    "verify",
+    "drift",
+    "teardown",
+    "teardown_prod",
+    "lift_protection",
+    "reveal_key",
+    "release",
+    "release_prod",
+)
 
 
 def allowed(user: Any, action: str, env: Any = None) -> bool:
-    """May `user` do `action` (to `env`)? Tearing down or releasing to prod needs its own permission."""
-    if action not in PERMISSIONS:
+    """May `user`, in the console, do `action` (to `env`)? Asked of `authz`, the one table."""
+    from portal import actions
+    from portal.services import authz
+
+    if action not in ACTIONS:
         raise KeyError(action)
     if not (user and user.is_active and user.is_staff):
         return False
-    if action in ("teardown", "release") and env is not None and env.stage == PROD:
-        action = f"{action}_prod"
-    return bool(user.has_perm(PERMISSIONS[action]))
+    stage = None
+    if action.endswith("_prod"):
+        action, stage = action.removesuffix("_prod"), PROD
+    who = actions.Actor("ui", user)
+    if env is not None:
+        return authz.may(who, action, env)
+    rule = authz.rule(action)
+    if stage == PROD and rule.prod_permission:
+        return bool(user.has_perm(rule.prod_permission))
+    return bool(user.has_perm(rule.permission))
 
 
 def allowed_actions(user: Any, env: Any = None) -> dict[str, bool]:

@@ -1,5 +1,9 @@
-"""API tokens in the console: created through `portal.actions` (audited; the token is shown once,
-in a message, and never again), listed with their scope and state, revoked by an action."""
+"""API tokens in the console: created through `portal.actions` (audited), listed with their scope
+(stages and name patterns) and state, revoked by an action.
+
+A new token is shown once, on the page that answers the form (rendered in that response, marked
+no-store), never in a message: Django's messages travel in a signed cookie, which anyone holding
+the browser's cookies could decode into a working token."""
 
 from __future__ import annotations
 
@@ -8,11 +12,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 
 from portal import actions
 
 from .models import ROLES, ApiToken
+from .tokens import PATTERN_ALLOWED, STAGES
+
+# the value of a token made by this request, kept on the request only (never in a cookie)
+NEW_TOKEN = "_envport_new_token"
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -21,10 +31,23 @@ class ApiTokenForm(forms.ModelForm):
         required=False,
         help_text="At most the user's own role.",
     )
+    stages = forms.MultipleChoiceField(
+        choices=[(s, s) for s in STAGES],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The stages it reaches; only an admin may tick prod.",
+    )
+    environments = forms.CharField(
+        required=False,
+        max_length=700,
+        help_text=f"Name patterns, separated by spaces (none: every name in its stages); {PATTERN_ALLOWED}",
+    )
 
     class Meta:
         model = ApiToken
-        fields = ("user", "name", "role", "read_only", "environments", "expires_at")
+        fields = ("user", "name", "role", "read_only", "stages", "environments", "expires_at")
+
+    def clean_environments(self) -> list[str]:
+        return str(self.cleaned_data.get("environments") or "").replace(",", " ").split()
 
 
 @admin.register(ApiToken)
@@ -50,9 +73,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def prefix_shown(self, obj: ApiToken) -> str:
         return f"{obj.prefix}…"
 
-    @admin.display(description="environments")
+    @admin.display(description="scope")
     def scope(self, obj: ApiToken) -> str:
-        return obj.environments or "*"
+        return obj.scope
 
     @admin.display(description="state")
     def state(self, obj: ApiToken) -> str:
@@ -65,7 +88,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False  # kept for the audit trail; revoked instead
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return ("user", "name", "role", "read_only", "environments", "expires_at") if obj else ()
+        return ("user", "name", "role", "read_only", "scope", "expires_at") if obj else ()
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None:
+            return ("user", "name", "role", "read_only", "scope", "expires_at")
+        return super().get_fields(request, obj)
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         data = form.cleaned_data
@@ -75,6 +103,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
                 data["user"],
                 role=data.get("role") or None,
                 read_only=data["read_only"],
+                stages=data["stages"],
                 environments=data["environments"],
                 expires_at=data["expires_at"],
                 name=data["name"],
@@ -83,9 +112,28 @@ class ApiTokenAdmin(admin.ModelAdmin):
             # The add view has already validated the form; the service's refusal is shown instead.
             raise forms.ValidationError(exc.problems) from None
         obj.pk, obj.lookup, obj.role = token.pk, token.lookup, token.role
-        messages.warning(
-            request, f"API token {token.prefix}… created. Copy it now; it is not shown again: {value}"
-        )
+        setattr(request, NEW_TOKEN, (token, value))
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: Any = None
+    ) -> HttpResponse:
+        """The new token, on this response's page only: not in a message (a cookie), not cached."""
+        made = getattr(request, NEW_TOKEN, None)
+        if made is None:
+            return super().response_add(request, obj, post_url_continue)
+        token, value = made
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"API token {token.prefix}… created",
+            "token": token,
+            "value": value,
+        }
+        response = TemplateResponse(request, "admin/portal/apitoken/created.html", context)
+        response.render()
+        add_never_cache_headers(response)
+        response["Cache-Control"] += ", no-store"
+        return response
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> Any:
         try:

@@ -3,16 +3,17 @@
 - `TokenAuthentication`: `Authorization: Bearer envp_...`. The request's user is a copy of the
   token's user (the same row: audit events and runs name them) whose permissions are the user's
   own, narrowed to the token's role (and to the view permissions if it is read-only), so that
-  `portal.permissions.allowed` and the service layer judge it exactly as they judge the console.
+  the service's guard (`portal.services.authz`) judges it exactly as it judges the console.
 - DRF's `SessionAuthentication` (settings): the browser, signed in to the console, with CSRF.
-- `Scope`: the token's environment pattern and read-only flag, checked by every view.
+- `actor`: who acts, for the service layer; a token's actor carries its reach (stages, name
+  patterns, read-only: `tokens.Reach`), which `portal.services.authz` checks on every action. An
+  environment or a run out of a token's reach answers 404, exactly like an absent one.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
@@ -23,6 +24,7 @@ from rest_framework.permissions import BasePermission
 
 from portal import actions, lockout
 from portal.models import Environment
+from portal.services import authz
 
 from . import tokens
 from .models import ApiToken
@@ -113,46 +115,16 @@ class Authenticated(BasePermission):
         return True
 
 
-@dataclass(frozen=True)
-class Scope:
-    """What a request may reach beyond its role: a token's pattern and read-only flag."""
-
-    pattern: str = ""
-    read_only: bool = False
-    token: ApiToken | None = None
-
-    @classmethod
-    def of(cls, request: Any) -> Scope:
-        token = request.auth if isinstance(request.auth, ApiToken) else None
-        if token is None:
-            return cls()
-        return cls(token.environments, token.read_only, token)
-
-    def covers(self, suffix: str) -> bool:
-        return tokens.matches(self.pattern, suffix)
-
-    def regex(self) -> str:
-        """The pattern as a regular expression both PostgreSQL and SQLite read."""
-        return "^" + self.pattern.replace("*", ".*").replace("?", ".") + "$"
-
-    def require_name(self, suffix: str) -> None:
-        if not self.covers(suffix):
-            raise exceptions.PermissionDenied(
-                f"environment: {suffix!r} is not allowed; this token covers environments matching "
-                f"{self.pattern!r} only"
-            )
-
-    def require_write(self) -> None:
-        if self.read_only:
-            raise exceptions.PermissionDenied("token: read-only; only reads (GET) are allowed")
-
-    def environments(self) -> Any:
-        envs = Environment.objects.select_related("last_deployment")
-        return envs.filter(suffix__regex=self.regex()) if self.pattern else envs
+def reach(request: Any) -> tokens.Reach | None:
+    """The request's token's reach; None for a console session (its role alone decides)."""
+    token = request.auth if isinstance(request.auth, ApiToken) else None
+    return tokens.Reach.of(token) if token is not None else None
 
 
 def actor(request: Any) -> actions.Actor:
-    return actions.Actor("api", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+    return actions.Actor(
+        "api", request.user, remote_addr=request.META.get("REMOTE_ADDR"), reach=reach(request)
+    )
 
 
 def require_perm(request: Any, perm: str, what: str) -> None:
@@ -162,11 +134,24 @@ def require_perm(request: Any, perm: str, what: str) -> None:
         )
 
 
+def require_write(request: Any) -> None:
+    """A read-only token reads only (the service refuses it too; this answers before parsing)."""
+    found = reach(request)
+    if found is not None and found.read_only:
+        raise actions.Forbidden(
+            "token: read-only; only reads (GET) are allowed",
+            ["token: read-only; only reads (GET) are allowed"],
+        )
+
+
 def environment(request: Any, name: str) -> Environment:
-    """The environment `name`, if the request's scope covers it and its role may see it."""
-    require_perm(request, "portal.view_environment", "reading environments")
-    Scope.of(request).require_name(name)
-    return actions.get_environment(name)
+    """The environment `name`, if the request may see it: out of a token's reach, or absent, 404."""
+    return actions.get_environment(name, actor(request))
+
+
+def environments(request: Any) -> Any:
+    """Every environment the request may see."""
+    return authz.visible(actor(request), Environment.objects.select_related("last_deployment"))
 
 
 class TokenScheme(OpenApiAuthenticationExtension):

@@ -31,10 +31,14 @@ class ApiToken(models.Model):
         help_text="At most the user's role; the user's rights are the ceiling.",
     )
     read_only = models.BooleanField(default=False)
-    environments = models.CharField(
-        max_length=64,
+    stages = models.JSONField(
+        default=list,
+        help_text="The stages it reaches (dev, staging, prod); prod only when an admin asks for it.",
+    )
+    patterns = models.JSONField(
+        default=list,
         blank=True,
-        help_text="Only environments whose name matches this pattern (pr*); empty: all.",
+        help_text="Name patterns (anchored globs, pr[0-9]*) inside those stages; none: every name.",
     )
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -55,6 +59,13 @@ class ApiToken(models.Model):
     def prefix(self) -> str:
         """What may be shown of a token: enough to recognise it, nothing to use it."""
         return f"envp_{self.lookup}"
+
+    @property
+    def scope(self) -> str:
+        """Its reach in words: "stages dev,staging; environments pr*" (see `tokens.Reach`)."""
+        from .tokens import Reach
+
+        return Reach.of(self).describe()
 
     @property
     def state(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
-from portal.documents import deployment_document, deployment_summary, environment_document
+from portal.documents import deployment_document, deployment_summary, environment_document, redacted
 from portal.models import Artifact, AuditEvent, Deployment, Environment
 
 RUN_KINDS = ("plan", "provision", "verify", "drift", "teardown", "release", "rollback")
@@ -319,6 +319,12 @@ class AuditEventOut(serializers.ModelSerializer):
             "detail",
             "remote_addr",
         )
+
+    def to_representation(self, instance: AuditEvent) -> dict[str, Any]:
+        """The event, with what the environment document hides masked (rows older than the rule too)."""
+        data = dict(super().to_representation(instance))
+        data["detail"] = redacted(data.get("detail"))
+        return data
 
 
 class ProblemOut(serializers.Serializer):

@@ -1,9 +1,10 @@
 """The API's endpoints: thin callers of `portal.actions`, judged like the console.
 
-Every view checks, in this order: the token's scope (environment pattern, read-only), then the
-role (`portal.permissions.allowed` for runs, the model permissions the roles' groups hold for
-records), then hands the work to the service layer, whose refusals become JSON problems
-(`errors`). Runs are sent to a worker (`dispatch`) once the request commits; the answer is 202
+Every view hands the work to the service layer with the request's actor (its user narrowed to
+the token's role, and the token's reach); the service's one guard (`portal.services.authz`)
+decides before anything is queued or written, and its refusals become JSON problems (`errors`):
+out of a token's reach is 404, like an absent environment or run; a refused role or a read-only
+token is 403. Runs are sent to a worker (`dispatch`) once the request commits; the answer is 202
 with the run's URL, which `?wait=SECONDS` long-polls.
 """
 
@@ -27,11 +28,11 @@ from rest_framework.response import Response
 from portal import actions
 from portal import dispatch as dispatcher
 from portal.models import Artifact, AuditEvent, Deployment, Environment
-from portal.permissions import PROD, allowed
+from portal.services import authz
 from provisioning.artifacts import ArtifactError, build_artifact
 
 from . import serializers as s
-from .auth import Scope, actor, environment, require_perm
+from .auth import actor, environment, environments, require_perm, require_write
 from .errors import PayloadTooLarge
 from .uploads import holder, upload_slot
 from .waiting import SLOTS, WAIT_HEADER
@@ -76,12 +77,12 @@ class EnvironmentList(ApiView):
     serializer_class = s.EnvironmentOut
 
     @extend_schema(
-        summary="List environments (those the token's pattern covers)",
+        summary="List environments (those the token's stages and patterns reach)",
         responses={200: s.EnvironmentOut(many=True), **ERRORS},
     )
     def get(self, request: Request) -> Response:
         require_perm(request, "portal.view_environment", "reading environments")
-        return self.listing(request, Scope.of(request).environments().order_by("suffix"))
+        return self.listing(request, environments(request).order_by("suffix"))
 
     @extend_schema(
         summary="Create an environment",
@@ -89,11 +90,8 @@ class EnvironmentList(ApiView):
         responses={201: s.EnvironmentOut, **ERRORS},
     )
     def post(self, request: Request) -> Response:
-        scope = Scope.of(request)
-        scope.require_write()
-        require_perm(request, "portal.add_environment", "creating environments")
+        require_write(request)
         data = _valid(s.EnvironmentCreate, request)
-        scope.require_name(data["name"])
         fields = {k: v for k, v in data.items() if k != "name"}
         env = actions.create_environment(actor(request), suffix=data["name"], **fields)
         env = actions.get_environment(env.suffix)
@@ -114,9 +112,8 @@ class EnvironmentDetail(ApiView):
         responses={200: s.EnvironmentOut, **ERRORS},
     )
     def patch(self, request: Request, name: str) -> Response:
-        Scope.of(request).require_write()
+        require_write(request)
         env = environment(request, name)
-        require_perm(request, "portal.change_environment", "changing environments")
         fields = dict(_valid(s.EnvironmentUpdate, request))
         overrides = fields.pop("overrides", None)
         actions.update_environment(actor(request), env, overrides=overrides, **fields)
@@ -128,26 +125,13 @@ class EnvironmentDetail(ApiView):
         responses={204: None, **ERRORS},
     )
     def delete(self, request: Request, name: str) -> Response:
-        Scope.of(request).require_write()
+        require_write(request)
         env = environment(request, name)
-        require_perm(request, "portal.delete_environment", "deleting environments")
         actions.delete_environment(actor(request), env)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- runs -------------------------------------------------------------------------------------
-# The console's action (portal.permissions) each kind of run needs.
-RUN_ACTIONS = {
-    "plan": "plan",
-    "provision": "provision",
-    "verify": "verify",
-    "drift": "drift",
-    "teardown": "teardown",
-    "release": "release",
-    "rollback": "release",
-}
-
-
 def _valid(serializer: type[Any], request: Request) -> dict[str, Any]:
     parsed = serializer(data=request.data)
     parsed.is_valid(raise_exception=True)
@@ -157,25 +141,17 @@ def _valid(serializer: type[Any], request: Request) -> dict[str, Any]:
 def _request_run(request: Request, env: Environment, data: dict[str, Any]) -> Deployment:
     """The run `data` asks for, through the same service calls as the console's buttons."""
     who, kind = actor(request), data["kind"]
+    authz.authorize(who, kind, env)  # before the artifact or the source is looked up
     if kind == "provision":
         return actions.request_deployment(who, env, kind, {"verify": data["verify"]})
     if kind == "teardown":
-        if env.protected:
-            raise actions.InvalidInput(
-                f"{env.suffix} has deletion protection",
-                [
-                    f"deletion_protection: {env.suffix} is protected; an admin must lift it first "
-                    '(PATCH its overrides with {"deletion_protection": false})'
-                ],
-            )
         return actions.request_deployment(who, env, kind, {"backup": data["backup"]})
     if kind == "release":
         artifact, source = None, None
         if data.get("artifact"):
             artifact = actions.find_artifact(data["artifact"])
         if data.get("source"):
-            Scope.of(request).require_name(data["source"])
-            source = actions.get_environment(data["source"])
+            source = actions.get_environment(data["source"], who)
         strategy = {k: data.get(k) for k in ("strategy", "percent", "bake", "interval")}
         return actions.request_release(who, env, artifact=artifact, source=source, **strategy)
     if kind == "rollback":
@@ -232,16 +208,9 @@ class RunList(ApiView):
         },
     )
     def post(self, request: Request, name: str) -> Response:
-        scope = Scope.of(request)
-        scope.require_write()
+        require_write(request)
         env = environment(request, name)
         data = _valid(s.RunCreate, request)
-        action = RUN_ACTIONS[data["kind"]]
-        if not allowed(request.user, action, env):
-            needs = (
-                "admin" if env.stage == PROD and action in ("teardown", "release") else "operator or admin"
-            )
-            raise exceptions.PermissionDenied(f"a {data['kind']} of {env.suffix} needs an {needs} role")
         key = (request.headers.get("Idempotency-Key") or "").strip()
         actions.check_idempotency_key(key)  # before anything is written: whole, or refused
         fingerprint = _fingerprint(env, data)
@@ -296,9 +265,8 @@ class RunDetail(ApiView):
     def get(self, request: Request, pk: int) -> Response:
         require_perm(request, "portal.view_deployment", "reading runs")
         dep = Deployment.objects.select_related("environment").filter(pk=pk).first()
-        if dep is None:
-            raise exceptions.NotFound(f"no run #{pk}")
-        Scope.of(request).require_name(dep.environment.suffix)
+        if dep is None or not authz.may(actor(request), "view", dep.environment):
+            raise exceptions.NotFound(f"no run #{pk}")  # out of the token's reach: the same answer
         wait = _wait_seconds(request)
         headers = _wait_for(request, dep, wait) if wait and dep.active else {}
         dep = Deployment.objects.select_related("environment").get(pk=pk)
@@ -359,7 +327,7 @@ class ArtifactUploadView(ApiView):
         },
     )
     def post(self, request: Request) -> Response:
-        Scope.of(request).require_write()
+        require_write(request)
         if not (
             request.user.has_perm("portal.release_environment")
             or request.user.has_perm("portal.release_prod_environment")
@@ -419,10 +387,7 @@ class AuditList(ApiView):
     )
     def get(self, request: Request) -> Response:
         require_perm(request, "portal.view_auditevent", "reading the audit trail")
-        scope = Scope.of(request)
-        events = AuditEvent.objects.all()
-        if scope.pattern:
-            events = events.filter(environment_suffix__regex=scope.regex())
+        events = authz.visible(actor(request), AuditEvent.objects.all(), "environment__")
         params = request.query_params
         if params.get("environment"):
             events = events.filter(environment_suffix=params["environment"])

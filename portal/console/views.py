@@ -1,9 +1,9 @@
 """The console's custom admin views: the buttons of an environment, and a deployment's live state.
 
 Each view is registered by its ModelAdmin's `get_urls` through `admin_site.admin_view` (staff
-login and CSRF), accepts only POST where it changes something, and checks the user's
-role on the server with `portal.permissions.allowed` whatever the page showed. The work itself is
-`portal.actions`, which writes the audit trail.
+login and CSRF), accepts only POST where it changes something, and asks the service's one guard
+(`portal.services.authz`) on the server whatever the page showed: before it shows a form, and
+again inside every `portal.actions` function, which does the work and writes the audit trail.
 
 Plan runs inline, in the request: it is read-only (one observe per resource, in parallel on the
 engine's threads: about a second against the local cloud, a few against AWS), and the operator
@@ -34,8 +34,9 @@ from portal import dispatch as dispatcher
 from portal.access import access_summary
 from portal.documents import release_fields
 from portal.models import ACTIVE_STATUSES, Artifact, Deployment, Environment
-from portal.permissions import allowed, allowed_actions
+from portal.permissions import allowed_actions
 from portal.progress import QUEUED_HINT_S, expected_steps
+from portal.services import authz
 from portal.svg import timeline, traffic_chart
 from provisioning import release as releases
 from provisioning.artifacts import ArtifactError, build_artifact
@@ -67,8 +68,11 @@ def _object(model_admin: Any, request: HttpRequest, object_id: str) -> Any:
 
 
 def _require(request: HttpRequest, action: str, env: Environment) -> None:
-    if not allowed(request.user, action, env):
-        raise PermissionDenied(f"your role does not allow {action} of {env.suffix}")
+    """The guard's answer before a page or a form is shown (the service asks again when it acts)."""
+    try:
+        authz.authorize(actor(request), action, env)
+    except actions.ActionError as exc:
+        raise PermissionDenied(exc.message) from None
 
 
 def _admin_url(obj: Any, view: str = "change") -> str:
@@ -156,11 +160,6 @@ def teardown_view(model_admin: Any, request: HttpRequest, object_id: str) -> Htt
     env = _object(model_admin, request, object_id)
     _require(request, "teardown", env)
     if request.method == "POST":
-        if env.protected:
-            messages.error(
-                request, f"{env.suffix} has deletion protection: an admin must lift it before a teardown."
-            )
-            return HttpResponseRedirect(request.path)
         dep = _request(request, env, Kind.TEARDOWN, {"backup": wants_backup(request.POST)})
         if dep is None:
             return HttpResponseRedirect(_admin_url(env))
@@ -186,7 +185,7 @@ def teardown_view(model_admin: Any, request: HttpRequest, object_id: str) -> Htt
         "resources": sorted(doomed, key=lambda r: r["key"]),
         "kept": [r.key for r in resources if r.shared],
         "table_name": spec.names.table,
-        "can_lift": allowed(request.user, "lift_protection", env),
+        "can_lift": authz.may(actor(request), "lift_protection", env),
     }
     return TemplateResponse(request, "admin/portal/environment/teardown.html", context)
 
@@ -527,7 +526,7 @@ def _can_apply(request: HttpRequest, dep: Deployment) -> bool:
     return (
         dep.kind == Kind.PLAN
         and dep.status == Status.SUCCEEDED
-        and allowed(request.user, "provision", dep.environment)
+        and authz.may(actor(request), "provision", dep.environment)
     )
 
 

@@ -2,7 +2,7 @@
 
 - `users`: one staff user per role (the groups the migrations made);
 - `token`: `token(role, **scope)` makes an API token through the service (as the CLI does) and
-  returns its value;
+  returns its value (every stage unless `stages` says otherwise);
 - `api`: `api(token_value)` is a test client that sends `Authorization: Bearer ...`;
 - `dispatched`: the API's `dispatch` records the runs it would send to a worker.
 """
@@ -41,6 +41,7 @@ def users(db: Any) -> dict[str, User]:
 @pytest.fixture
 def token(users: dict[str, User]) -> Any:
     def make(user: str, **scope: Any) -> str:
+        scope.setdefault("stages", ("dev", "staging", "prod"))  # every stage unless the test says
         _, value = actions.create_api_token(actions.Actor.cli(), users[user], **scope)
         return value
 

@@ -1,7 +1,9 @@
 """The scope matrix: every endpoint against each role's token, a read-only token, a token limited
-to `pr*`, a token narrowed below its user's role, a browser session, and no credentials.
+to `pr*`, a token without prod, a token narrowed below its user's role, a browser session, and no
+credentials.
 
 The server decides: a refused request changes nothing (no run, no environment, no audit event).
+An environment or a run out of a token's reach answers 404, exactly like an absent one.
 """
 
 from __future__ import annotations
@@ -65,7 +67,15 @@ CAN = {
     "admin narrowed to operator": READS | OPERATOR_WRITES,
     "admin limited to pr*": (READS | OPERATOR_WRITES | ADMIN_ONLY) - PROD_PATHS,
     "operator limited to live*": {"list environments", "upload artifact", "show artifact", "audit trail"},
+    "admin without prod": READS | OPERATOR_WRITES | ADMIN_ONLY - PROD_PATHS,
     "session operator": READS | OPERATOR_WRITES,
+}
+PR1_PATHS = {e for e, (_, path, _) in ENDPOINTS.items() if "/pr1/" in path or "/pr2/" in path} | {"show run"}
+# credential -> the endpoints that answer 404 (out of its reach: the same answer as an absent one)
+HIDDEN = {
+    "admin limited to pr*": PROD_PATHS,
+    "operator limited to live*": PR1_PATHS,
+    "admin without prod": PROD_PATHS,
 }
 CREDENTIALS = {
     "viewer": ("viewer", {}),
@@ -75,6 +85,7 @@ CREDENTIALS = {
     "admin narrowed to operator": ("admin", {"role": "operator"}),
     "admin limited to pr*": ("admin", {"environments": "pr*"}),
     "operator limited to live*": ("operator", {"environments": "live*"}),
+    "admin without prod": ("admin", {"stages": ["dev", "staging"]}),
 }
 
 
@@ -147,6 +158,12 @@ def test_scope_matrix(credential, endpoint, world, token, api, users, dispatched
         assert response["WWW-Authenticate"].startswith("Bearer")
         assert _state() == before
         return
+    if endpoint in HIDDEN.get(credential, ()):
+        assert response.status_code == 404, (credential, endpoint, response.content[:300])
+        assert "unknown environment" in response.json()["error"] or "no run" in response.json()["error"]
+        assert _state() == before
+        assert dispatched == []
+        return
     if endpoint not in CAN[credential]:
         assert response.status_code == 403, (credential, endpoint, response.content[:300])
         body = response.json()
@@ -184,7 +201,7 @@ def test_a_pattern_limited_token_lists_only_what_it_covers(world, token, api):
     assert refused.status_code == 403
     (problem,) = refused.json()["problems"]
     assert problem["field"] == "environment" and problem["value"] == "'staging9'"
-    assert problem["allowed"] == "this token covers environments matching 'pr*' only"
+    assert problem["allowed"] == "this token reaches stages dev,staging,prod; environments pr*"
 
 
 def test_a_read_only_token_says_so(world, token, api):
@@ -202,7 +219,7 @@ def test_a_token_never_exceeds_its_users_role(users):
     from portal import actions
 
     with pytest.raises(actions.InvalidInput) as refused:
-        actions.create_api_token(actions.Actor.cli(), users["operator"], role="admin")
+        actions.create_api_token(actions.Actor.cli(), users["operator"], role="admin", stages=["dev"])
     assert refused.value.problems == ["role: 'admin' is not allowed; at most the user's own role, operator"]
 
 

@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 def test_preview_pipeline_through_the_api(local_target, token, api, dispatched, tmp_path, settings):
     settings.ENVPORT_RELEASE_POLL_SECONDS = 0.5
-    ci = api(token("operator", environments="pr*", name="github-actions"))
+    # the token docs/pipelines.md makes: dev previews only
+    ci = api(token("operator", stages=["dev"], environments=["pr[0-9]*"], name="github-actions"))
 
     def run(kind: str, key: str, **options) -> dict:
         """POST a run with an Idempotency-Key, let a worker run it, and read it with ?wait=."""

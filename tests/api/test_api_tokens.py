@@ -28,7 +28,17 @@ def test_cli_creates_lists_and_revokes_a_token(cli, users, make_env, caplog):
     caplog.set_level(logging.DEBUG)
     make_env("pr7", "dev")
     created = cli(
-        "apitoken", "create", "operator", "--environments", "pr*", "--expires", "+30d", "--name", "gh"
+        "apitoken",
+        "create",
+        "operator",
+        "--stages",
+        "dev,staging",
+        "--environments",
+        "pr*",
+        "--expires",
+        "+30d",
+        "--name",
+        "gh",
     )
     assert created.code == 0, created.err
     value = created.out.strip()
@@ -36,12 +46,14 @@ def test_cli_creates_lists_and_revokes_a_token(cli, users, make_env, caplog):
     assert "shown once" in created.err and value not in created.err
 
     token = ApiToken.objects.get()
-    assert (token.user.username, token.role, token.environments, token.read_only) == (
+    assert (token.user.username, token.role, token.stages, token.patterns, token.read_only) == (
         "operator",
         "operator",
-        "pr*",
+        ["dev", "staging"],
+        ["pr*"],
         False,
     )
+    assert "stages dev,staging; environments pr*" in created.err
     assert token.digest == hashlib.sha256(value.encode()).hexdigest()
     assert token.expires_at > timezone.now() + dt.timedelta(days=29)
     event = AuditEvent.objects.get(action="api_token.created")
@@ -49,6 +61,7 @@ def test_cli_creates_lists_and_revokes_a_token(cli, users, make_env, caplog):
         event.source == "cli"
         and event.detail["prefix"] == token.prefix
         and event.detail["role"] == "operator"
+        and event.detail["scope"] == "stages dev,staging; environments pr*"
     )
 
     client = Client()
@@ -60,7 +73,13 @@ def test_cli_creates_lists_and_revokes_a_token(cli, users, make_env, caplog):
     listed = cli("apitoken", "list", "--json")
     assert listed.code == 0
     (row,) = listed.json()
-    assert (row["prefix"], row["state"], row["environments"]) == (token.prefix, "active", "pr*")
+    assert (row["prefix"], row["state"], row["stages"], row["environments"]) == (
+        token.prefix,
+        "active",
+        ["dev", "staging"],
+        ["pr*"],
+    )
+    assert "stages dev,staging; environments pr*" in cli("apitoken", "list").out
     assert value not in listed.out
 
     revoked = cli("apitoken", "revoke", str(token.pk))
@@ -79,15 +98,29 @@ def test_cli_creates_lists_and_revokes_a_token(cli, users, make_env, caplog):
 
 def test_cli_refuses_with_every_problem(cli, users):
     result = cli(
-        "apitoken", "create", "viewer", "--role", "admin", "--environments", "PR;*", "--expires", "yesterday"
+        "apitoken",
+        "create",
+        "viewer",
+        "--stages",
+        "dev",
+        "--role",
+        "admin",
+        "--environments",
+        "PR;*",
+        "--expires",
+        "yesterday",
     )
     assert result.code == 2
     assert "--expires 'yesterday': not a date" in result.err
-    bad = cli("apitoken", "create", "viewer", "--role", "admin", "--environments", "PR;*")
+    bad = cli(
+        "apitoken", "create", "viewer", "--stages", "dev,qa", "--role", "admin", "--environments", "PR;*"
+    )
     assert bad.code == 2
     assert "role: 'admin' is not allowed; at most the user's own role, viewer" in bad.err
     assert "environments: 'PR;*' is not allowed" in bad.err
-    assert cli("apitoken", "create", "nobody").code == 2
+    assert "stages: 'qa' is not allowed; one or more of dev, staging, prod" in bad.err
+    assert cli("apitoken", "create", "nobody", "--stages", "dev").code == 2
+    assert cli("apitoken", "create", "viewer").code == 2  # --stages is required: a scope is said
     assert not ApiToken.objects.exists()
 
 
@@ -113,6 +146,8 @@ def test_a_token_in_a_log_line_is_masked(caplog):
 
 
 def test_the_admin_shows_a_new_token_once_and_revokes_it(users):
+    """probe: a token shown once on creation sat in full in the `messages` cookie (signed, not
+    encrypted: decoding it gave a working token). Now it is on the answering page only."""
     client = Client()
     client.force_login(users["admin"])
     response = client.post(
@@ -121,26 +156,61 @@ def test_the_admin_shows_a_new_token_once_and_revokes_it(users):
             "user": users["operator"].pk,
             "name": "ci",
             "role": "",
-            "environments": "pr*",
+            "stages": ["dev", "staging"],
+            "environments": "pr[0-9]* review-*",
             "expires_at_0": "",
             "expires_at_1": "",
         },
-        follow=True,
     )
-    assert response.status_code == 200
+    assert response.status_code == 200, response.content[:500]
     token = ApiToken.objects.get()
-    shown = [str(m) for m in response.context["messages"]]
-    assert any(token.prefix in m and "not shown again" in m for m in shown), shown
-    value = next(m for m in shown if "not shown again" in m).rsplit(" ", 1)[-1]
+    assert (token.stages, token.patterns) == (["dev", "staging"], ["pr[0-9]*", "review-*"])
+    value = response.context["value"]
     assert hashlib.sha256(value.encode()).hexdigest() == token.digest
+    assert value.encode() in response.content and b"not shown again" in response.content
+    assert "no-store" in response["Cache-Control"]
+    # no secret in any cookie: neither the answer's Set-Cookie nor the client's jar holds it
+    assert value not in str(response.cookies) and value not in str(client.cookies)
+    assert not [m for m in response.context.get("messages", []) if value in str(m)]
+    assert value not in _everything_stored()  # nor in the session's row
     assert AuditEvent.objects.get(action="api_token.created").source == "ui"
     page = client.get("/admin/portal/apitoken/")
     assert token.prefix.encode() in page.content and value.encode() not in page.content
+    assert b"stages dev,staging; environments pr[0-9]* review-*" in page.content
+    detail = client.get(f"/admin/portal/apitoken/{token.pk}/change/")
+    assert (
+        detail.status_code == 200 and b"stages dev,staging; environments pr[0-9]* review-*" in detail.content
+    )
 
     client.post("/admin/portal/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     token.refresh_from_db()
     assert token.state == "revoked"
     assert AuditEvent.objects.filter(action="api_token.revoked", source="ui").exists()
+
+
+def test_only_an_admin_ticks_prod_in_the_admin_form(users):
+    """An operator holding the token permissions (given by hand) still cannot give a token prod."""
+    from django.contrib.auth.models import Permission
+
+    operator = users["operator"]
+    operator.user_permissions.add(*Permission.objects.filter(codename__in=["add_apitoken", "view_apitoken"]))
+    client = Client()
+    client.force_login(operator)
+    response = client.post(
+        "/admin/portal/apitoken/add/",
+        {
+            "user": operator.pk,
+            "name": "x",
+            "role": "",
+            "stages": ["dev", "prod"],
+            "environments": "",
+            "expires_at_0": "",
+            "expires_at_1": "",
+        },
+        follow=True,
+    )
+    assert not ApiToken.objects.exists()
+    assert b"prod is not allowed; only an admin gives a token prod" in response.content
 
 
 def test_operators_cannot_make_tokens_in_the_admin(users):

@@ -55,6 +55,8 @@ def test_role_matrix_for_actions(role, action, stage, login, make_env, engine, d
     response = login(role).post(_url(action, env), {"backup": "on"})
     if MATRIX[(action, stage)][role] == DENIED:
         assert response.status_code == 403
+        # the guard's own words, as the API and the CLI give them (issue 17: one refusal, every path)
+        assert f"; {role} may not" in response.content.decode()
         assert not Deployment.objects.exists()
         assert AuditEvent.objects.count() == before_audit
         if action == "lift_protection":

@@ -228,7 +228,7 @@ def test_lifting_protection_through_the_api_notifies(
     NotificationRule.objects.create(channel=channel, events=["protection.lifted"], stages=["prod"])
     admin = User.objects.create_user("boss", is_staff=True)
     admin.groups.add(Group.objects.get(name="admin"))
-    _, value = actions.create_api_token(actions.Actor.cli(), admin)
+    _, value = actions.create_api_token(actions.Actor.cli(), admin, stages=["prod"])
     make_env("prod9", "prod")
     with django_capture_on_commit_callbacks(execute=True):
         response = Client().patch(

@@ -237,14 +237,18 @@ def test_teardown_of_prod_needs_yes_even_on_a_terminal(cli, engine, make_env, mo
     assert Deployment.objects.get().options == {"backup": False}
 
 
-def test_teardown_of_protected_prod_fails_and_it_stays(cli, engine, make_env):
+def test_teardown_of_protected_prod_is_refused_before_it_is_queued(cli, engine, make_env):
+    """probe: a protected prod teardown was refused before queueing in the console and the API,
+    but queued (desired state absent) and refused later by the engine from the CLI."""
     make_env("prod1", stage="prod", status="ready")
     result = cli("teardown", "prod1", "--yes", "--inline", "--json")
-    assert result.code == 1
+    assert result.code == 2
     doc = result.json()
-    assert doc["status"] == "failed" and "deletion protection" in doc["error"]
+    assert doc["status"] == "refused" and "deletion protection" in doc["error"]
+    assert doc["problems"][0].startswith("deletion_protection: prod1 is protected")
     env = Environment.objects.get()
     assert (env.status, env.desired_state) == ("ready", "present")
+    assert not Deployment.objects.exists() and engine.calls == []
 
 
 def test_follow_prints_steps_as_a_worker_writes_them(cli, engine, make_env, monkeypatch):

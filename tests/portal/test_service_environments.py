@@ -110,10 +110,12 @@ def test_who_may_lift_protection_is_decided_in_the_service(make_env, actor, may)
     who = actor()
     assert actions.may_lift_protection(who) is may
     if not may:
-        with pytest.raises(actions.InvalidInput) as caught:
+        # refused by role: 403 (Forbidden), not 400; a viewer or a schedule may not change it at all
+        with pytest.raises(actions.Forbidden) as caught:
             actions.update_environment(who, env, overrides={"deletion_protection": False})
-        assert caught.value.problems == [f"overrides: {actions.ADMIN_ONLY_LIFT}"]
-        with pytest.raises(actions.InvalidInput):
+        if who.source != "schedule" and who.user.username == "operator":
+            assert caught.value.problems == [f"overrides: {actions.ADMIN_ONLY_LIFT}"]
+        with pytest.raises(actions.Forbidden):
             actions.lift_protection(who, env)
         assert Environment.objects.get().protected
         assert not AuditEvent.objects.filter(action="environment.protection_lifted").exists()
@@ -127,7 +129,7 @@ def test_stage_change_that_unprotects_is_lifting_too(make_env):
     """probe: an operator turns a (not yet provisioned) prod environment into dev, which has no
     deletion protection: the same lift, blamed on the stage."""
     env = make_env("prod1", "prod")
-    with pytest.raises(actions.InvalidInput) as caught:
+    with pytest.raises(actions.Forbidden) as caught:
         actions.update_environment(_ui("operator"), env, stage="dev")
     assert caught.value.problems == [f"stage: {actions.ADMIN_ONLY_LIFT}"]
     actions.update_environment(_ui("admin"), env, stage="dev")
@@ -137,7 +139,7 @@ def test_stage_change_that_unprotects_is_lifting_too(make_env):
 def test_creating_prod_without_protection_is_admin_only(make_env):
     """probe: an operator creates a prod environment with deletion_protection=false."""
     fields = {"suffix": "prod1", "stage": "prod", "overrides": {"deletion_protection": False}}
-    with pytest.raises(actions.InvalidInput, match="prod1"):
+    with pytest.raises(actions.Forbidden, match="prod1"):
         actions.create_environment(_ui("operator"), **fields)
     assert not Environment.objects.exists()
     actions.create_environment(CLI, **fields)

@@ -1,8 +1,12 @@
-"""manage.py apitoken create USER [--role R] [--read-only] [--environments PATTERN] [--expires DATE]
-                     [--name NAME] | list [--json] | revoke ID
+"""manage.py apitoken create USER --stages dev[,staging][,prod] [--environments PATTERN]...
+                     [--role R] [--read-only] [--expires DATE] [--name NAME]
+                 | list [--json] | revoke ID
 
 `create` prints the token once, on stdout (nothing else does: it is stored as a SHA-256 only);
-creation and revocation are audited. Exit 0 done, 2 refused (every problem listed).
+creation and revocation are audited. A token reaches the stages named (prod only if asked for,
+and only the CLI or an admin may ask) and, with --environments, only the names matching one of
+the patterns inside those stages (anchored globs: `pr[0-9]*`). Exit 0 done, 2 refused (every
+problem listed).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from django.contrib.auth import get_user_model
 
 from portal import actions
 from portal.api.models import ROLES, ApiToken
+from portal.api.tokens import PATTERN_ALLOWED, STAGES, ordered_stages
 from portal.management.cli import EnvportCommand
 from portal.management.commands.env import parse_expires
 
@@ -25,7 +30,9 @@ def token_row(token: ApiToken) -> dict[str, Any]:
         "name": token.name,
         "role": token.role,
         "read_only": token.read_only,
-        "environments": token.environments or "*",
+        "stages": ordered_stages(token.stages),
+        "environments": list(token.patterns),
+        "scope": token.scope,
         "expires_at": token.expires_at.isoformat() if token.expires_at else None,
         "state": token.state,
         "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
@@ -42,7 +49,17 @@ class Command(EnvportCommand):
         create.add_argument("--role", help="narrow it to " + " | ".join(ROLES) + " (default: the user's)")
         create.add_argument("--read-only", action="store_true", help="reads only")
         create.add_argument(
-            "--environments", default="", help="only environments matching this pattern (pr*)"
+            "--stages",
+            required=True,
+            help=f"the stages it reaches, comma-separated, of {', '.join(STAGES)} (dev,staging); "
+            "prod only when you mean it (and only an admin may give it)",
+        )
+        create.add_argument(
+            "--environments",
+            action="append",
+            default=[],
+            metavar="PATTERN",
+            help=f"only names matching PATTERN inside those stages (repeatable); {PATTERN_ALLOWED}",
         )
         create.add_argument("--expires", help="a date, an ISO 8601 moment or a delay (+90d); default none")
         create.add_argument("--name", default="", help="what it is for (a pipeline's name)")
@@ -67,6 +84,7 @@ class Command(EnvportCommand):
                 user,
                 role=opts["role"],
                 read_only=opts["read_only"],
+                stages=[s.strip() for s in opts["stages"].split(",") if s.strip()],
                 environments=opts["environments"],
                 expires_at=expires,
                 name=opts["name"],
@@ -75,7 +93,7 @@ class Command(EnvportCommand):
             self.refuse(exc.message, exc.problems)
         self.stderr.write(
             f"API token #{token.pk} for {user.get_username()} ({token.role}"
-            f"{', read-only' if token.read_only else ''}, environments {token.environments or '*'}, "
+            f"{', read-only' if token.read_only else ''}, {token.scope}, "
             f"expires {token.expires_at or 'never'}). It is shown once; store it now:"
         )
         self.stdout.write(value)
@@ -88,8 +106,8 @@ class Command(EnvportCommand):
         for row in rows:
             self.stdout.write(
                 f"{row['id']:>4}  {row['prefix']}…  {row['user']:<16} {row['role']:<8} "
-                f"{'ro' if row['read_only'] else 'rw'}  {row['environments']:<12} {row['state']:<8} "
-                f"expires {row['expires_at'] or 'never'}"
+                f"{'ro' if row['read_only'] else 'rw'}  {row['state']:<8} "
+                f"expires {row['expires_at'] or 'never':<25} {row['scope']}"
             )
 
     def handle_revoke(self, opts: dict[str, Any]) -> None:
