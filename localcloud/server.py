@@ -280,7 +280,9 @@ class _Dispatcher:
             from .gateway import STAGE_PATH
 
             if STAGE_PATH.match(path):
-                return self.gateway(environ, start_response)
+                from .stage_observer import observe  # access logs, detailed metrics
+
+                return observe(self.gateway, environ, start_response)
         if path.startswith(ADMIN_PREFIX):
             return self._admin(environ, path, method)(environ, start_response)
         if method == "POST" and path.rstrip("/") == "/moto-api/reset":
