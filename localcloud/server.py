@@ -300,6 +300,10 @@ class _Dispatcher:
         denied = authorize(environ)  # a function's call, against its role's policies
         if denied is not None:
             return denied(environ, start_response)
+        from . import dynamodb_metrics
+
+        if dynamodb_metrics.is_dynamodb(environ):  # AWS/DynamoDB metrics after moto answered
+            return dynamodb_metrics.observe(self.moto_app, environ, start_response, self.cloud.region)
         return self.moto_app(environ, start_response)
 
     # -- /_localcloud/ ----------------------------------------------------------------------------
