@@ -63,7 +63,7 @@ _MAX_SELECTOR_PARTS = 32
 
 # AWS's regex subset: alphanumerics, some symbols and the operators ^ $ ? [ ] { } | \ * + . ;
 # no parentheses (no sub-patterns), no multi-byte characters.
-_REGEX_ALLOWED = re.compile(r"[A-Za-z0-9_#=@/;,\- ^$?\[\]{}|\\*+.:<>'&~`]*")
+_REGEX_ALLOWED = re.compile(r"[A-Za-z0-9_#=@/;,\- :^$?\[\]{}|\\*+.]*")
 
 
 class InvalidFilterPattern(ValueError):

@@ -9,8 +9,9 @@ Latency and IntegrationLatency (``metrics.api_request``). The server wraps the g
   log event per request, the format with its ``$context`` variables replaced
   (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html#context-variable-reference
   lists them; a variable without a value, or one not modelled, becomes ``-`` as API Gateway writes
-  it). The event goes to the log group of the ARN, in a stream per stage; a log group that does not
-  exist receives nothing (API Gateway does not create it).
+  it). ``error.message`` is the message of a gateway error's body; ``identity.apiKeyId`` the id of
+  the ``x-api-key`` sent. The event goes to the log group of the ARN, in a stream per stage; a log
+  group that does not exist receives nothing (API Gateway does not create it).
 - **Detailed metrics** (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html):
   with ``metricsEnabled`` in the stage's method settings (``*/*`` or the method's own), the same
   five metrics by ``ApiName, Method, Resource, Stage``.
@@ -21,6 +22,7 @@ Best effort, like every metric: a failure is logged and never changes the answer
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import time
@@ -191,14 +193,41 @@ def observe(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], start_
         return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
     body = app(environ, capture)
+    error_message = None
+    if any(name.lower() == "x-amzn-errortype" for name, _ in captured.get("headers", [])):
+        # A gateway error: its body is small and in memory; its message is $context.error.message.
+        body = [b"".join(body)]
+        error_message = _error_message(body[0])
     try:
-        _record(environ, captured, started, started_at)
+        _record(environ, captured, started, started_at, error_message)
     except Exception:
         logger.warning("could not write the access log or detailed metrics of a request", exc_info=True)
     return body
 
 
-def _record(environ: dict[str, Any], captured: dict[str, Any], started: float, started_at: float) -> None:
+def _error_message(answer: bytes) -> str | None:
+    """The ``message`` (or ``Message``) of a gateway error's JSON body."""
+    try:
+        parsed = json.loads(answer or b"{}")
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    message = parsed.get("message", parsed.get("Message"))
+    return message if isinstance(message, str) else None
+
+
+def _api_key_id(backend: Any, environ: Mapping[str, Any]) -> str | None:
+    """The id of the API key the request sent (``x-api-key``), if it is one of the account's keys."""
+    value = str(environ.get("HTTP_X_API_KEY", ""))
+    if not value:
+        return None
+    return next((str(k.id) for k in list(backend.keys.values()) if k.value == value), None)
+
+
+def _record(
+    environ: dict[str, Any], captured: dict[str, Any], started: float, started_at: float, error: str | None
+) -> None:
     from .gateway import STAGE_PATH, _find_api, match_route
     from .snapshots import deployment_snapshot
 
@@ -208,7 +237,7 @@ def _record(environ: dict[str, Any], captured: dict[str, Any], started: float, s
     found = _find_api(match.group("api")) if match else None
     if match is None or found is None:
         return
-    _backend, api = found
+    backend, api = found
     stage = api.stages.get(match.group("stage"))
     if stage is None:
         return
@@ -241,6 +270,11 @@ def _record(environ: dict[str, Any], captured: dict[str, Any], started: float, s
         resource_id=route.resource.get("id") if route is not None else None,
         trace_id=(headers.get("x-amzn-trace-id") or "").removeprefix("Root=").split(";")[0] or None,
     )
+    if error:
+        facts.extra["error.message"] = error
+    key_id = _api_key_id(backend, environ)
+    if key_id:
+        facts.extra["identity.apiKeyId"] = key_id
     write_access_log(stage, facts)
     if facts.resource_path is not None and detailed_metrics_enabled(stage, facts.resource_path, verb):
         data = detailed_metric_data(facts)

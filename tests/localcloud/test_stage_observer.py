@@ -30,6 +30,7 @@ JSON_FORMAT = json.dumps(
         "responseLength": "$context.responseLength",
         "integrationLatency": "$context.integrationLatency",
         "path": "$context.path",
+        "error": "$context.error.message",
         "unknown": "$context.notAVariable",
     }
 )
@@ -78,7 +79,9 @@ def test_the_stage_access_log_is_written_in_its_format_one_event_per_request(
     assert first["integrationLatency"] == "-"  # a MOCK integration calls no backend
     assert first["unknown"] == "-"
     dt.datetime.strptime(first["requestTime"], "%d/%b/%Y:%H:%M:%S %z")
+    assert first["error"] == "-"
     assert (second["status"], second["resourcePath"]) == ("403", "-")  # no resource matched
+    assert second["error"] == "Missing Authentication Token"
 
     # The access log is searchable like any log group (FilterLogEvents' JSON selectors).
     assert [e["status"] for e in _events(kit, group, '{ $.status = "403" }')] == ["403"]
@@ -157,3 +160,31 @@ def test_render_replaces_known_variables_and_dashes_the_rest() -> None:
     assert line == '10.0.0.9 - - [07/Dec/2026:17:00:00 +0000] "POST /items HTTP/1.1" 201 12 r-1 31 - 201.'
     assert log_group_name("arn:aws:logs:us-east-1:123456789012:log-group:/a/b:*") == "/a/b"
     assert log_group_name("arn:aws:s3:::bucket") is None
+
+
+def test_the_engines_access_log_format_gives_one_json_object_per_request(cloud: LocalCloud, kit: Kit) -> None:
+    """Issue 19 item 5: the format envport provisions (R-API-4) renders as JSON, with the API key's id."""
+    from provisioning.resources.rest_api_parts import ACCESS_LOG_FIELDS, ACCESS_LOG_FORMAT
+
+    group = f"/aws/apigateway/engine-{kit.suffix}"
+    kit.client("logs").create_log_group(logGroupName=group)
+    api = Api(kit, "engine-format")
+    api.mock("/items", "GET", key=True, body="{}")
+    api.deploy("test")
+    key = api.key()
+    destination = f"arn:aws:logs:{kit.region}:123456789012:log-group:{group}"
+    kit.client("apigateway").update_stage(
+        restApiId=api.id,
+        stageName="test",
+        patchOperations=[
+            {"op": "replace", "path": "/accessLogSettings/destinationArn", "value": destination},
+            {"op": "replace", "path": "/accessLogSettings/format", "value": ACCESS_LOG_FORMAT},
+        ],
+    )
+    assert http(api.url("/items"), headers={"x-api-key": key["value"]}).status == 200
+    assert http(api.url("/items")).status == 403  # no key
+    granted, refused = _events(kit, group)
+    assert set(granted) == set(ACCESS_LOG_FIELDS)
+    assert (granted["status"], granted["apiKeyId"], granted["errorMessage"]) == ("200", key["id"], "-")
+    assert (refused["status"], refused["apiKeyId"], refused["errorMessage"]) == ("403", "-", "Forbidden")
+    assert granted["xrayTraceId"].startswith("1-")
