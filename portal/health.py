@@ -3,9 +3,10 @@
 - Liveness (``/healthz``) says the web process answers, and nothing else: no database, no Redis.
   An orchestrator restarts a process that fails it, so it must not fail because a dependency did.
 - Readiness (``/readyz``) says whether the portal can do its work now: the database answers, the
-  Celery broker answers, and a worker was seen within ``ENVPORT_WORKER_STALE_SECONDS``. Each check
-  is bounded by ``ENVPORT_HEALTH_TIMEOUT_SECONDS`` and reports its latency; nothing secret (no URL,
-  no exception text, which may carry one) appears in the answer.
+  Celery broker answers, and a worker was seen within ``ENVPORT_WORKER_STALE_SECONDS``. Each Redis
+  read is bounded by ``ENVPORT_HEALTH_TIMEOUT_SECONDS`` (the database by its own connect timeout);
+  each check reports its latency; nothing secret (no URL, no exception text, which may carry one)
+  appears in the answer.
 - Workers write a heartbeat every ``ENVPORT_WORKER_HEARTBEAT_SECONDS`` (``start_heartbeat``, started
   by ``portal/celery.py`` when a worker is ready): a member of a Redis sorted set on the broker's
   Redis, or a file under ``VAR_DIR/celery/heartbeats`` with the filesystem broker.
