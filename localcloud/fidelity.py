@@ -722,6 +722,7 @@ from . import (  # noqa: E402, F401
     fidelity_cognito,
     fidelity_lambda,
     fidelity_logs,
+    fidelity_stage_logs,
     lambda_vpc,
     s3_policy,
 )

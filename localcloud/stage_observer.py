@@ -35,7 +35,7 @@ from . import metrics
 logger = logging.getLogger("localcloud.stage_observer")
 
 _CONTEXT_VARIABLE = re.compile(r"\$context\.([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*)")
-MAX_FORMAT_LENGTH = 3 * 1024  # a format longer than this is not written (API Gateway caps it at 3 KB)
+MAX_FORMAT_LENGTH = 64 * 1024  # our bound on the work per request: a longer format is not rendered (logged)
 
 
 @dataclass
@@ -127,7 +127,12 @@ def write_access_log(stage: Any, facts: RequestFacts) -> bool:
     """Put the request's access log event into the stage's log group; False when none is configured."""
     settings = getattr(stage, "access_log_settings", None) or {}
     destination, template = settings.get("destinationArn"), settings.get("format")
-    if not destination or not template or len(template) > MAX_FORMAT_LENGTH:
+    if not destination or not template:
+        return False
+    if len(template) > MAX_FORMAT_LENGTH:
+        logger.warning(
+            "access log format of stage %s is over %d characters; not written", facts.stage, MAX_FORMAT_LENGTH
+        )
         return False
     group = log_group_name(str(destination))
     if group is None:

@@ -13,6 +13,8 @@ import datetime as dt
 import json
 import time
 
+import pytest
+from botocore.exceptions import ClientError
 from localcloud_helpers import Api, Kit, http
 
 from localcloud import LocalCloud
@@ -188,3 +190,48 @@ def test_the_engines_access_log_format_gives_one_json_object_per_request(cloud: 
     assert (granted["status"], granted["apiKeyId"], granted["errorMessage"]) == ("200", key["id"], "-")
     assert (refused["status"], refused["apiKeyId"], refused["errorMessage"]) == ("403", "-", "Forbidden")
     assert granted["xrayTraceId"].startswith("1-")
+
+
+def test_update_stage_refuses_access_log_settings_api_gateway_refuses(cloud: LocalCloud, kit: Kit) -> None:
+    """Issue 19 item 5: the format needs $context.requestId or extendedRequestId, the destination a
+    log group (or an amazon-apigateway-* Firehose stream) ARN; a refused update changes nothing
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html)."""
+    api = Api(kit, "refusing")
+    api.mock("/items", "GET")
+    api.deploy("test")
+    apigw = kit.client("apigateway")
+    group = f"arn:aws:logs:{kit.region}:123456789012:log-group:/aws/apigateway/refusing"
+
+    def update(destination: str, template: str) -> None:
+        apigw.update_stage(
+            restApiId=api.id,
+            stageName="test",
+            patchOperations=[
+                {"op": "replace", "path": "/accessLogSettings/destinationArn", "value": destination},
+                {"op": "replace", "path": "/accessLogSettings/format", "value": template},
+            ],
+        )
+
+    update(group, '{"id":"$context.extendedRequestId"}')
+    for destination, template, says in (
+        (group, '{"status":"$context.status"}', "must include at least $context.requestId"),
+        (group, "$context.requestIdentity", "must include at least $context.requestId"),
+        ("arn:aws:s3:::a-bucket", "$context.requestId", "Invalid ARN"),
+        ("not an arn " * 100, "$context.requestId", "Invalid ARN"),
+        ("arn:aws:firehose:us-east-1:123456789012:deliverystream/other", "$context.requestId", "Invalid ARN"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            update(destination, template)
+        assert refused.value.response["Error"]["Code"] == "BadRequestException"
+        assert says in refused.value.response["Error"]["Message"]
+        assert len(refused.value.response["Error"]["Message"]) < 600
+    stage = apigw.get_stage(restApiId=api.id, stageName="test")
+    assert stage["accessLogSettings"] == {
+        "destinationArn": group,
+        "format": '{"id":"$context.extendedRequestId"}',
+    }
+    firehose = "arn:aws:firehose:us-east-1:123456789012:deliverystream/amazon-apigateway-access"
+    update(firehose, "$context.requestId")
+    assert (
+        apigw.get_stage(restApiId=api.id, stageName="test")["accessLogSettings"]["destinationArn"] == firehose
+    )
