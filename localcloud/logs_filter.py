@@ -11,7 +11,7 @@ Unstructured events (terms)
     ``"Internal Server Error"``   a quoted phrase is one term (``\\"`` and ``\\\\`` escape)
     ``ERROR -Exiting``            ``-term``: the event must not contain it
     ``?ERROR ?WARN``              ``?term``: at least one of them must occur
-    ``%ERR[0-9]+%``               a regular expression (AWS's subset: no groups), searched anywhere
+    ``%ERR[0-9]+%``               a regular expression (AWS's subset, ``logs_regex.py``), anywhere
     ``""`` / ``" "`` / nothing    every event
 
 JSON events: ``{ expression }`` where expression is comparisons joined by ``&&`` and ``||``
@@ -44,6 +44,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from .logs_regex import Regex, RegexError, compile_regex
 
 __all__ = [
     "MAX_DEPTH",
@@ -116,7 +118,7 @@ class _Budget:
     def __init__(self, left: int) -> None:
         self.left = left
 
-    def regex(self, body: str) -> re.Pattern[str]:
+    def regex(self, body: str) -> Regex:
         self.left -= 1
         if self.left < 0:
             raise InvalidFilterPattern(
@@ -128,8 +130,8 @@ class _Budget:
                 "operators ^ $ ? [ ] { } | \\ * + . only (no parentheses)"
             )
         try:
-            return re.compile(body)
-        except re.error as exc:
+            return compile_regex(body)
+        except RegexError as exc:
             raise InvalidFilterPattern(f"regular expression %{body}%: {exc}") from None
 
 
@@ -176,7 +178,7 @@ def _terms_pattern(text: str, budget: _Budget) -> Callable[[str], bool]:
 def _term_test(found: re.Match[str], budget: _Budget) -> Callable[[str], bool]:
     if found.group("regex") is not None:
         compiled = budget.regex(found.group("regex"))
-        return lambda message: compiled.search(message) is not None
+        return compiled.search
     if found.group("quoted") is not None:
         term = _unescape(found.group("quoted"))
     else:
@@ -263,7 +265,7 @@ class _Parser:
             if operator not in ("=", "!="):
                 raise InvalidFilterPattern(f"a regular expression takes = or !=, not {operator}")
             compiled = self.budget.regex(token.text[1:-1])
-            found: Predicate = lambda v: isinstance(v, str) and compiled.search(v) is not None  # noqa: E731
+            found: Predicate = lambda v: isinstance(v, str) and compiled.search(v)  # noqa: E731
             return found if operator == "=" else (lambda v: isinstance(v, str) and not found(v))
         if token.kind == "string":
             return _string_test(operator, _unescape(token.text[1:-1]))
