@@ -315,18 +315,32 @@ def _number_test(operator: str, number: float, numeric_strings: bool) -> Predica
     return test
 
 
+def wildcard_match(parts: list[str], text: str) -> bool:
+    """Whether ``text`` is ``parts`` joined by any strings (``*`` wildcards): the first part a
+    prefix, the last a suffix, the others in order between. Leftmost search is exact for ``*``-only
+    patterns, and takes no backtracking: time at most the text's length times the parts'."""
+    head, tail = parts[0], parts[-1]
+    if len(text) < len(head) + len(tail) or not text.startswith(head) or not text.endswith(tail):
+        return False
+    position, end = len(head), len(text) - len(tail)
+    for middle in parts[1:-1]:
+        found = text.find(middle, position, end)
+        if found < 0:
+            return False
+        position = found + len(middle)
+    return True
+
+
 def _string_test(operator: str, expected: str) -> Predicate:
     if operator not in ("=", "!="):
         raise InvalidFilterPattern(
             f"a string value takes = or !=, not {operator} (compare numbers with {operator})"
         )
     if "*" in expected:
-        wildcard = re.compile(
-            "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", expected))
-        )
+        parts = expected.split("*")
 
         def equal(value: Any) -> bool:
-            return isinstance(value, str) and wildcard.fullmatch(value) is not None
+            return isinstance(value, str) and wildcard_match(parts, value)
 
     else:
 

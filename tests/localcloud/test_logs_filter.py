@@ -239,3 +239,30 @@ def test_filter_log_events_refuses_a_bad_pattern_as_aws(logs) -> None:
     assert error["Code"] == "InvalidParameterException"
     assert error["Message"].startswith("Invalid filter pattern")
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("*", "", True),
+        ("a*", "abc", True),
+        ("*c", "abc", True),
+        ("a*c", "ac", True),
+        ("a*b*c", "aXbYc", True),
+        ("a*b*c", "aXcYb", False),
+        ("ab*ba", "aba", False),  # prefix and suffix may not overlap
+        ("*x*", "abc", False),
+        ("**", "anything", True),
+    ],
+)
+def test_wildcards_in_string_values(pattern: str, value: str, expected: bool) -> None:
+    """Issue 19 item 5: ``*`` in a JSON or space-delimited string value stands for any text."""
+    assert matches(f'{{ $.v = "{pattern}" }}', json.dumps({"v": value})) is expected
+
+
+def test_wildcards_take_linear_time() -> None:
+    """Issue 19 item 5: many wildcards against a long value that almost matches: no backtracking."""
+    value = "a" * 200_000
+    started = time.perf_counter()
+    assert not matches('{ $.v = "*a*a*a*a*a*a*a*b" }', json.dumps({"v": value}))
+    assert time.perf_counter() - started < 5
