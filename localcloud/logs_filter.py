@@ -370,7 +370,7 @@ def _json_pattern(text: str, budget: _Budget) -> Callable[[str], bool]:
             return False
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             return False
         return isinstance(document, dict) and expression(document)
 

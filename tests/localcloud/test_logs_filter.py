@@ -266,3 +266,10 @@ def test_wildcards_take_linear_time() -> None:
     started = time.perf_counter()
     assert not matches('{ $.v = "*a*a*a*a*a*a*a*b" }', json.dumps({"v": value}))
     assert time.perf_counter() - started < 5
+
+
+def test_an_event_nested_too_deep_for_the_parser_does_not_match() -> None:
+    """Issue 19 item 5: hostile events: a JSON pattern on an event nested 100 000 deep is no match."""
+    deep = '{"a":' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert matches("{ $.a = 1 }", deep) is False
+    assert matches("{ $.b NOT EXISTS }", deep) is False
