@@ -19,6 +19,10 @@ An invocation record is a dict:
 
 CloudWatch is real enough for alarms to fire offline: the gateway and the runtime put AWS's
 ``AWS/ApiGateway`` and ``AWS/Lambda`` metrics (``metrics.py``), EMF log lines become metrics, and
+DynamoDB's consumed capacity, latency and error metrics are put after each request to its DynamoDB
+(``dynamodb_metrics.py``), a stage's access log is written to its log group and its detailed metrics
+put when enabled (``stage_observer.py``), FilterLogEvents applies CloudWatch's filter pattern
+syntax (``logs_filter.py``), and
 a background thread evaluates every alarm and publishes its SNS notifications (``alarms.py``):
 
         cloud.notifications()      # alarm notifications sent (also GET /_localcloud/notifications)

@@ -721,6 +721,8 @@ from . import (  # noqa: E402, F401
     fidelity_cloudwatch,
     fidelity_cognito,
     fidelity_lambda,
+    fidelity_logs,
+    fidelity_stage_logs,
     lambda_vpc,
     s3_policy,
 )

@@ -280,7 +280,9 @@ class _Dispatcher:
             from .gateway import STAGE_PATH
 
             if STAGE_PATH.match(path):
-                return self.gateway(environ, start_response)
+                from .stage_observer import observe  # access logs, detailed metrics
+
+                return observe(self.gateway, environ, start_response)
         if path.startswith(ADMIN_PREFIX):
             return self._admin(environ, path, method)(environ, start_response)
         if method == "POST" and path.rstrip("/") == "/moto-api/reset":
@@ -298,6 +300,10 @@ class _Dispatcher:
         denied = authorize(environ)  # a function's call, against its role's policies
         if denied is not None:
             return denied(environ, start_response)
+        from . import dynamodb_metrics
+
+        if dynamodb_metrics.is_dynamodb(environ):  # AWS/DynamoDB metrics after moto answered
+            return dynamodb_metrics.observe(self.moto_app, environ, start_response, self.cloud.region)
         return self.moto_app(environ, start_response)
 
     # -- /_localcloud/ ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import beat_init, celeryd_init
+from celery.signals import beat_init, celeryd_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -37,3 +37,18 @@ def _say_which_broker(**_: object) -> None:
     if warning:
         log.warning(warning)
     log.info("envport runs go to the %s", describe())
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: object = None, **_: object) -> None:
+    """The worker heartbeat /readyz reads (portal/health.py)."""
+    from portal import health
+
+    health.start_heartbeat(str(getattr(sender, "hostname", None) or f"celery@{os.uname().nodename}"))
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**_: object) -> None:
+    from portal import health
+
+    health.stop_heartbeat()

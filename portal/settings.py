@@ -390,3 +390,18 @@ ENVPORT_NOTIFY_ALLOWED_HOSTS = tuple(
     h.strip().lower().rstrip(".") for h in _env("ENVPORT_NOTIFY_ALLOWED_HOSTS", "").split(",") if h.strip()
 )
 DEFAULT_FROM_EMAIL = _env("DEFAULT_FROM_EMAIL", "envport@localhost")
+
+# --- watching the portal itself (docs/operations.md) ------------------------------------------
+# /healthz (liveness) and /readyz (readiness) answer probes over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Each readiness check (database, broker, worker heartbeat) and each Redis read of /metrics.
+ENVPORT_HEALTH_TIMEOUT_SECONDS = float(_env("ENVPORT_HEALTH_TIMEOUT_SECONDS", "2"))
+# Workers write a heartbeat this often; /readyz wants one no older than the stale limit.
+ENVPORT_WORKER_HEARTBEAT_SECONDS = float(_env("ENVPORT_WORKER_HEARTBEAT_SECONDS", "15"))
+ENVPORT_WORKER_STALE_SECONDS = float(_env("ENVPORT_WORKER_STALE_SECONDS", "60"))
+# /metrics: a scraper sends this bearer token, or scrapes from one of these addresses or networks
+# (REMOTE_ADDR as the portal sees it; forwarded headers are not trusted). Loopback by default.
+ENVPORT_METRICS_TOKEN = _env("ENVPORT_METRICS_TOKEN")
+ENVPORT_METRICS_ALLOWED_ADDRESSES = tuple(_list("ENVPORT_METRICS_ALLOWED_ADDRESSES", ["127.0.0.1", "::1"]))
+if ENVPORT_METRICS_TOKEN and len(ENVPORT_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("ENVPORT_METRICS_TOKEN must be at least 16 characters (or unset)")
