@@ -102,6 +102,7 @@ INTERNAL = [
 ]
 
 
+# R-SEC-3
 @pytest.mark.parametrize(("url", "why"), INTERNAL)
 def test_internal_addresses_are_refused_on_save(url, why):
     """probe: channels accepted http://169.254.169.254/ (the metadata service), http://127.0.0.1:6379
@@ -140,6 +141,7 @@ MALFORMED = [
 ]
 
 
+# R-SEC-3
 @pytest.mark.parametrize(("url", "why"), MALFORMED)
 def test_malformed_urls_are_refused_on_save(url, why):
     """probe: `http://[::1/x` and port 99999 were stored and raised at send time; every malformed

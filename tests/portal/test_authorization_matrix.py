@@ -114,6 +114,7 @@ def _verdict(actor: actions.Actor, action: str, env: Environment) -> str:
 CASES = [(role, scope) for role in ROLES for scope in SCOPES] + [("schedule", "no token")]
 
 
+# R-SEC-1
 @pytest.mark.parametrize(("role", "scope"), CASES)
 def test_authorization_matrix(role, scope, make_env):
     """issue 17 item 2 (the probe: a `pr*` token provisioned prod, and plan, provision, verify,
@@ -168,6 +169,7 @@ def _written() -> tuple[Any, ...]:
     )
 
 
+# R-SEC-1
 def test_every_service_function_hides_what_a_token_does_not_reach(make_env, users_and_tokens):
     """probe: a `pr*` token (dev, staging) reached `prod` through every function but release and
     teardown. Now each one answers NotFound, as for an absent environment, and writes nothing."""
@@ -184,6 +186,7 @@ def test_every_service_function_hides_what_a_token_does_not_reach(make_env, user
     assert _written() == before
 
 
+# R-SEC-1
 def test_every_service_function_refuses_a_role_without_the_right(make_env):
     """Each function refuses a viewer (Forbidden, 403 by the API, exit 2 by the CLI) before
     writing; and a schedule everything but its sweeps."""
@@ -205,6 +208,7 @@ def test_every_service_function_refuses_a_role_without_the_right(make_env):
     assert _written() == before
 
 
+# R-SEC-1
 def test_a_prod_environment_made_after_the_token_is_out_of_its_reach(make_env, users_and_tokens):
     """A token whose stages exclude prod never reaches a prod environment, whenever it is made."""
     actor = users_and_tokens("admin", stages=["dev", "staging"])
