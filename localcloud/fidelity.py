@@ -721,6 +721,7 @@ from . import (  # noqa: E402, F401
     fidelity_cloudwatch,
     fidelity_cognito,
     fidelity_lambda,
+    fidelity_sts,
     lambda_vpc,
     s3_policy,
 )
