@@ -80,10 +80,12 @@ class LocalCloud:
             else alarms.parse_time_scale(alarm_time_scale, "alarm_time_scale")
         )
         self._alarms: Any = None
-        if session_time_scale is not None:  # process-wide, as moto's sessions are
-            from . import fidelity_sts
+        from . import fidelity_sts
 
+        if session_time_scale is not None:  # process-wide, as moto's sessions are
             fidelity_sts.set_session_time_scale(session_time_scale)
+        else:
+            fidelity_sts.session_time_scale()  # a bad LOCALCLOUD_SESSION_TIME_SCALE fails here, not later
         self.host = host
         self.port = port
         self.region = region
