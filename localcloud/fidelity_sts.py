@@ -53,6 +53,7 @@ import datetime as dt
 import functools
 import json
 import os
+import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -298,6 +299,49 @@ def check_assume_role(caller: Caller, role_arn: str, params: Mapping[str, Any], 
     return role
 
 
+# AssumeRole's parameter constraints (API_AssumeRole.html): name -> (shape name, min, max length, pattern)
+_PARAMETERS = {
+    "RoleArn": ("roleArn", 20, 2048, None),
+    "RoleSessionName": ("roleSessionName", 2, 64, re.compile(r"[\w+=,.@-]*")),
+    "ExternalId": ("externalId", 2, 1224, re.compile(r"[\w+=,.@:/-]*")),
+}
+
+
+def check_parameters(params: Mapping[str, Any]) -> None:
+    """Refuse AssumeRole's parameters as STS does (ValidationError), before any policy is read."""
+    for name, (shape, least, most, pattern) in _PARAMETERS.items():
+        value = params.get(name)
+        if value is None:
+            continue
+        text = str(value)
+        shown = text[:64] + ("..." if len(text) > 64 else "")
+        if not least <= len(text) <= most:
+            short = len(text) < least
+            bound = f"greater than or equal to {least}" if short else f"less than or equal to {most}"
+            raise STSValidationError(
+                f"1 validation error detected: Value '{shown}' at '{shape}' failed to satisfy constraint: "
+                f"Member must have length {bound}"
+            )
+        if pattern is not None and not pattern.fullmatch(text):
+            raise STSValidationError(
+                f"1 validation error detected: Value '{shown}' at '{shape}' failed to satisfy constraint: "
+                f"Member must satisfy regular expression pattern: {pattern.pattern}"
+            )
+
+
+def parse_duration(raw: Any) -> int | None:
+    """DurationSeconds as a whole number of seconds; None when absent."""
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if not (text.isascii() and text.lstrip("-").isdigit() and len(text) <= 12):
+        raise STSValidationError(
+            f"1 validation error detected: Value '{text[:64]}' at 'durationSeconds' failed to satisfy "
+            "constraint: Member must be a whole number of seconds"
+        )
+    return int(text)
+
+
 def check_duration(duration: int | None, role: Any, chained: bool) -> int:
     """``DurationSeconds`` as AssumeRole bounds it; the default is 1 hour."""
     if duration is None:
@@ -342,12 +386,12 @@ def _fix_assume_role() -> None:
         @functools.wraps(orig)
         def assume_role(self: Any) -> Any:
             role_arn = str(self._get_param("RoleArn") or "")
-            params = {name: self._get_param(name) for name in ("ExternalId", "RoleSessionName")}
+            params = {name: self._get_param(name) for name in ("RoleArn", "ExternalId", "RoleSessionName")}
+            check_parameters(params)
+            requested = parse_duration(self._get_param("DurationSeconds"))
             caller = caller_of(self.get_access_key(), self.current_account)
             role = check_assume_role(caller, role_arn, params, self.region)
-            raw = self._get_param("DurationSeconds")
-            chained = caller.role_arn is not None
-            duration = check_duration(int(raw) if raw is not None else None, role, chained)
+            duration = check_duration(requested, role, caller.role_arn is not None)
             result = orig(self)
             session = result.result["Credentials"]
             session.expiration = utcnow() + dt.timedelta(seconds=duration * session_time_scale())

@@ -41,7 +41,9 @@ STS's: HTTP 403 ``AccessDenied`` "User: ARN is not authorized to perform: sts:As
 ROLE".
 
 Not modelled: ``DeleteObjects`` (AWS answers per key inside a 200; passed through unevaluated),
-browser ``POST`` uploads, S3 access points and S3 Express, S3 condition keys other than
+presigned URLs made by the function (evaluated only when signed in the ``Authorization`` header),
+GetObject's 403-instead-of-404 for a missing key without ``s3:ListBucket``, browser ``POST``
+uploads, S3 access points and S3 Express, S3 condition keys other than
 ``s3:prefix``/``s3:delimiter``, STS session tags.
 """
 

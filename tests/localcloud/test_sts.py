@@ -282,3 +282,31 @@ def test_the_session_time_scale_is_checked(bad: Any) -> None:
         fidelity_sts.parse_time_scale(bad)
     with pytest.raises(ValueError, match="session_time_scale"):
         LocalCloud(port=0, session_time_scale=bad)
+
+
+def test_hostile_assume_role_parameters_are_validation_errors(cloud: LocalCloud, kit: Kit) -> None:
+    """API_AssumeRole.html's constraints (RoleSessionName 2-64 of [\\w+=,.@-], ExternalId 2-1224,
+    RoleArn 20-2048, DurationSeconds a number) are refused with ValidationError before any policy is
+    read; nothing reaches the trust check or moto."""
+    role_arn = _role(cloud, f"hostile-{kit.suffix}", _trust({"AWS": ACCOUNT}))
+    sts = cloud.client("sts", config=Config(parameter_validation=False))
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"RoleSessionName": "x" * 65}, "'roleSessionName'"),
+        ({"RoleSessionName": "a b<script>"}, "regular expression pattern"),
+        ({"ExternalId": "e" * 5000}, "Member must have length less than or equal to 1224"),
+        ({"ExternalId": "x"}, "greater than or equal to 2"),
+        ({"RoleArn": "r" * 3000}, "'roleArn'"),
+        ({"DurationSeconds": "9" * 40}, "'durationSeconds'"),
+    ]
+    for override, expected in cases:
+        params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "s1", **override}
+        error = _refused(lambda p=params: sts.assume_role(**p))
+        assert error["Error"]["Code"] == "ValidationError", (override, error)
+        assert expected in error["Error"]["Message"], (override, error["Error"]["Message"])
+        assert len(error["Error"]["Message"]) < 400  # the value is cut, not echoed whole
+    # A trust policy that is not JSON allows nobody.
+    broken = _role(cloud, f"broken-{kit.suffix}", "{not json")
+    root = f"arn:aws:iam::{ACCOUNT}:root"
+    _access_denied(
+        lambda: cloud.client("sts").assume_role(RoleArn=broken, RoleSessionName="s1"), root, broken
+    )
