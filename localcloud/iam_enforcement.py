@@ -369,6 +369,11 @@ def authorize(environ: dict[str, Any]) -> Response | None:
         result = iam_policy.evaluate(policies, action, resource, context)
         if not result.allowed:
             return _denied(session, service, operation, action, resource, result.decision)
+    if service == "s3":  # a missing key is a 404 only to who may list the bucket
+        bucket = iam_s3_sts.missing_object(environ, session.account_id, session.partition)
+        listing = iam_policy.evaluate(policies, "s3:ListBucket", bucket, context) if bucket else None
+        if bucket and listing is not None and not listing.allowed:
+            return _denied(session, service, operation, "s3:ListBucket", bucket, listing.decision)
     return None
 
 

@@ -28,7 +28,9 @@ A denial is S3's: HTTP 403, ``<Error><Code>AccessDenied</Code>`` and the same-ac
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/troubleshoot-403-errors.html, ``User: ARN is not
 authorized to perform: s3:GetObject on resource: "arn:aws:s3:::b/k" because no identity-based policy
 allows the s3:GetObject action`` (the resource clause is left out for ``s3:ListAllMyBuckets``, which
-has no resource).
+has no resource). A GetObject/HeadObject of a key the bucket does not hold is refused the same way
+for ``s3:ListBucket`` on the bucket when the role may not list it (S3 answers 404 NoSuchKey only to
+a caller who may, https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
 
 STS (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecuritytokenservice.html):
 ``AssumeRole`` needs ``sts:AssumeRole`` on the role ARN; ``GetCallerIdentity`` needs no permission
@@ -42,8 +44,7 @@ ROLE".
 
 Not modelled: ``DeleteObjects`` (AWS answers per key inside a 200; passed through unevaluated),
 presigned URLs made by the function (evaluated only when signed in the ``Authorization`` header),
-GetObject's 403-instead-of-404 for a missing key without ``s3:ListBucket``, browser ``POST``
-uploads, S3 access points and S3 Express, S3 condition keys other than
+browser ``POST`` uploads, S3 access points and S3 Express, S3 condition keys other than
 ``s3:prefix``/``s3:delimiter``, STS session tags.
 """
 
@@ -176,6 +177,30 @@ def _object_actions(method: str, query: Mapping[str, list[str]]) -> list[str]:
             action = actions[index]
             return [_versioned(action, query)] if action else []
     return [_versioned(("GetObject", "PutObject", "DeleteObject")[index], query)]
+
+
+def missing_object(environ: Mapping[str, Any], account: str, partition: str = "aws") -> str | None:
+    """The bucket ARN when a GetObject/HeadObject names a key the bucket does not hold (S3 then answers
+    404 only to a caller with ``s3:ListBucket`` on the bucket, 403 to anyone else:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions"); None otherwise
+    (another operation, a versioned read, a missing bucket: S3's own NoSuchBucket)."""
+    method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+    query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+    if method not in ("GET", "HEAD") or set(query) & (set(_OBJECT_SUBRESOURCES) | {"uploadId", "versionId"}):
+        return None
+    bucket_name, key = _bucket_and_key(environ)
+    if not bucket_name or not key:
+        return None
+    try:
+        from moto.s3.models import FakeDeleteMarker, s3_backends
+
+        bucket = s3_backends[account][partition].buckets.get(bucket_name)
+        found = bucket.keys.get(key) if bucket is not None else None
+    except Exception:
+        return None
+    if bucket is None or (found is not None and not isinstance(found, FakeDeleteMarker)):
+        return None
+    return f"arn:{partition}:s3:::{bucket_name}"
 
 
 def s3_denied(principal: str, action: str, resource: str, decision: str) -> Response:

@@ -131,6 +131,28 @@ def test_listing_objects_needs_list_bucket_on_the_bucket_arn(
     _s3_denied(lambda: s3.list_objects_v2(Bucket=bucket))
 
 
+def test_a_missing_key_is_404_only_to_who_may_list_the_bucket(
+    cloud: LocalCloud, setup: dict[str, Any]
+) -> None:
+    """API_GetObject.html, Permissions: with s3:ListBucket a missing key is 404 NoSuchKey; without
+    it, 403 AccessDenied."""
+    bucket, s3 = setup["bucket"], setup["s3"]
+    _put(cloud, setup["role"], _allow("s3:GetObject", f"arn:aws:s3:::{bucket}/*"))
+    message = _s3_denied(lambda: s3.get_object(Bucket=bucket, Key="public/nothing-here"))
+    assert f's3:ListBucket on resource: "arn:aws:s3:::{bucket}"' in message
+    assert s3.get_object(Bucket=bucket, Key="public/a.txt")["Body"].read() == b"a"
+    _put(
+        cloud,
+        setup["role"],
+        _allow("s3:GetObject", f"arn:aws:s3:::{bucket}/*"),
+        _allow("s3:ListBucket", f"arn:aws:s3:::{bucket}"),
+    )
+    with pytest.raises(ClientError) as caught:
+        s3.get_object(Bucket=bucket, Key="public/nothing-here")
+    assert caught.value.response["Error"]["Code"] == "NoSuchKey"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
 def test_copy_object_reads_its_source(cloud: LocalCloud, setup: dict[str, Any]) -> None:
     """CopyObject needs s3:PutObject on the destination and s3:GetObject on the source."""
     bucket, s3 = setup["bucket"], setup["s3"]
