@@ -98,7 +98,7 @@ def parse_time_scale(value: Any, source: str = SESSION_TIME_SCALE_ENV) -> float:
     if not 0 < scale <= 1:
         raise ValueError(
             f"{source}: a number greater than 0 and at most 1 (1 = AWS's timing, 0.01 = a 900 s session "
-            f"lasts 9 s); got {value!r}"
+            f"lasts 9 s); got {str(value)[:40]!r}"
         )
     return scale
 
