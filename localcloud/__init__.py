@@ -33,6 +33,10 @@ Alarm time scale: ``LocalCloud(alarm_time_scale=0.05)``, ``python -m localcloud 
 as short, so that tests of 60 s metrics take seconds. Default 1: AWS's timing. The alarms keep their
 configured periods; only the local cloud's waiting changes.
 
+STS sessions expire after their DurationSeconds, and AssumeRole checks the role's trust policy
+(``fidelity_sts.py``); ``LocalCloud(session_time_scale=0.01)``, ``--session-time-scale`` or
+``LOCALCLOUD_SESSION_TIME_SCALE`` make a 900 s session last 9 s.
+
 State lives in memory in this process and is lost when it ends.
 """
 

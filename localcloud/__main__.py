@@ -15,7 +15,8 @@ in it, and a Lambda runtime that runs each function's uploaded zip in worker pro
 
 CloudWatch alarms are evaluated on their periods, as on AWS; --alarm-time-scale (or the
 environment variable LOCALCLOUD_ALARM_TIME_SCALE) shortens the wait for tests: 0.05 makes a 300 s
-period last 15 s. The alarms themselves keep their periods.
+period last 15 s. The alarms themselves keep their periods. --session-time-scale (or
+LOCALCLOUD_SESSION_TIME_SCALE) likewise shortens STS sessions: 0.01 makes a 900 s session last 9 s.
 
 All state lives in memory in this process and is lost when it exits. Stop it with Ctrl-C (SIGINT)
 or SIGTERM.
@@ -56,7 +57,24 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SCALE",
         help="run the quota clock SCALE times faster (>= 1; default: $LOCALCLOUD_QUOTA_TIME_SCALE, else 1)",
     )
+    parser.add_argument(
+        "--session-time-scale",
+        type=_session_time_scale,
+        default=None,
+        metavar="SCALE",
+        help="STS sessions last SCALE times their DurationSeconds (0 < SCALE <= 1; "
+        "default: $LOCALCLOUD_SESSION_TIME_SCALE, else 1 = AWS's timing)",
+    )
     return parser
+
+
+def _session_time_scale(text: str) -> float:
+    from .fidelity_sts import parse_time_scale
+
+    try:
+        return parse_time_scale(text, "--session-time-scale")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _time_scale(text: str) -> float:
@@ -105,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             alarm_time_scale=args.alarm_time_scale,
             quotas=args.quotas,
             quota_time_scale=args.quota_time_scale,
+            session_time_scale=args.session_time_scale,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -118,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  notifications:    {url}/_localcloud/notifications\n"
         f"  alarm time scale: {cloud.alarm_time_scale:g} (1 = AWS's timing)\n"
         f"  quotas:           {_describe_quotas(cloud)}\n"
+        f"  session scale:    {cloud.session_time_scale:g} (STS sessions; 1 = AWS's timing)\n"
         f"  region:           {cloud.region}\n"
         f"\n"
         f"Point clients at it:\n"

@@ -723,6 +723,7 @@ from . import (  # noqa: E402, F401
     fidelity_lambda,
     fidelity_logs,
     fidelity_stage_logs,
+    fidelity_sts,
     lambda_vpc,
     s3_policy,
 )

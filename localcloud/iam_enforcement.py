@@ -34,8 +34,14 @@ Modelled (action and resource ARN computed from the request):
   ``DescribeSecret``, ...) on the secret's full ARN; ``BatchGetSecretValue`` as ``GetSecretValue`` on
   each secret.
 
-Not modelled (passed through unevaluated): other services and protocols (S3, STS, Lambda, ...),
-signature and expiry checks of the session credentials, resource-based policies (an SQS queue
+- S3 (REST-XML) and STS (query protocol): read by ``iam_s3_sts`` (``s3:ListAllMyBuckets`` for
+  ListBuckets, ``s3:GetObject`` on ``arn:aws:s3:::B/K``, ``s3:ListBucket`` on the bucket for
+  ListObjectsV2, ``sts:AssumeRole`` on the role, nothing for GetCallerIdentity, ...), denied in those
+  services' own error formats (S3: 403 XML ``AccessDenied``; STS: 403 query-protocol ``AccessDenied``).
+
+Not modelled (passed through unevaluated): other services and protocols (Lambda, API Gateway, ...),
+signature checks of the session credentials (expiry and token: ``fidelity_sts.check_session``),
+resource-based policies (an SQS queue
 policy, a KMS key policy), and the DynamoDB condition keys (``dynamodb:LeadingKeys``,
 ``dynamodb:Attributes``). Condition keys supplied: ``aws:RequestedRegion``, ``aws:PrincipalArn``,
 ``aws:PrincipalAccount``, ``aws:SecureTransport`` (true: Lambda calls AWS over HTTPS).
@@ -62,7 +68,7 @@ from urllib.parse import urlparse
 
 from werkzeug.wrappers import Response
 
-from . import iam_policy, vpc_reach
+from . import iam_policy, iam_s3_sts, vpc_reach
 
 _log = logging.getLogger("localcloud.vpc")
 ACCESS_DENIED_TYPE = "com.amazon.coral.service#AccessDeniedException"
@@ -326,7 +332,7 @@ def denial_message(session: Session, action: str, resource: str, decision: str) 
 
 
 def authorize(environ: dict[str, Any]) -> Response | None:
-    """None when the request may go on to moto; the AccessDeniedException answer otherwise."""
+    """None when the request may go on to moto; the service's AccessDenied answer otherwise."""
     credential = _credential(environ)
     if credential is None:
         return None
@@ -334,27 +340,53 @@ def authorize(environ: dict[str, Any]) -> Response | None:
     session = session_for(access_key)
     if session is None:
         return None
-    pairs = requested(environ, service, region, session.account_id) if service in _SERVICES else []
     context = {
         "aws:RequestedRegion": region,
         "aws:PrincipalArn": session.role_arn,
         "aws:PrincipalAccount": session.account_id,
         "aws:SecureTransport": "true",
     }
+    operation = ""
+    if service == "s3":
+        pairs, extra = iam_s3_sts.s3_requested(environ, session.partition)
+        context.update(extra)
+    elif service == "sts":
+        operation, pairs = iam_s3_sts.sts_requested(environ)
+    else:
+        pairs = requested(environ, service, region, session.account_id) if service in _SERVICES else []
     # The network comes first: a call that cannot leave the function's VPC never reaches IAM.
     unreachable = vpc_reach.blocked(
         session.account_id, region, session.session_name, session.role_arn, service, pairs, context
     )
     if unreachable is not None:
         return _held(session, region, service, unreachable)
+    if operation in iam_s3_sts.NO_SESSION_CALLS:
+        return iam_s3_sts.sts_denied(iam_s3_sts.sts_message(session.principal_arn, "", "", operation))
     if not pairs:
         return None
     policies = role_policies(session)
     for action, resource in pairs:
         result = iam_policy.evaluate(policies, action, resource, context)
         if not result.allowed:
-            return access_denied(denial_message(session, action, resource, result.decision))
+            return _denied(session, service, operation, action, resource, result.decision)
+    if service == "s3":  # a missing key is a 404 only to who may list the bucket
+        bucket = iam_s3_sts.missing_object(environ, session.account_id, session.partition)
+        listing = iam_policy.evaluate(policies, "s3:ListBucket", bucket, context) if bucket else None
+        if bucket and listing is not None and not listing.allowed:
+            return _denied(session, service, operation, "s3:ListBucket", bucket, listing.decision)
     return None
+
+
+def _denied(
+    session: Session, service: str, operation: str, action: str, resource: str, decision: str
+) -> Response:
+    """The denial in the service's own protocol: S3's XML, STS's query error, or the JSON one."""
+    if service == "s3":
+        return iam_s3_sts.s3_denied(session.principal_arn, action, resource, decision)
+    if service == "sts":
+        message = iam_s3_sts.sts_message(session.principal_arn, action, resource, operation)
+        return iam_s3_sts.sts_denied(message)
+    return access_denied(denial_message(session, action, resource, decision))
 
 
 def _held(session: Session, region: str, service: str, reason: str) -> Response:

@@ -142,6 +142,16 @@ def _conditions_hold(statement: Mapping[str, Any], context: Mapping[str, Any], d
         return deny  # deny-safe: an unmodelled operator never grants, and never lifts a Deny
 
 
+def action_applies(statement: Mapping[str, Any], action: str) -> bool:
+    """Does the statement's ``Action``/``NotAction`` cover ``action``? (trust policies have no Resource)"""
+    return _action_applies(statement, action)
+
+
+def conditions_hold(statement: Mapping[str, Any], context: Mapping[str, Any], deny: bool) -> bool:
+    """Does the statement's ``Condition`` hold in ``context``? Deny-safe on unmodelled operators."""
+    return _conditions_hold(statement, context, deny)
+
+
 def statements(policies: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     found: list[Mapping[str, Any]] = []
     for policy in policies:

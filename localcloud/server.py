@@ -59,10 +59,12 @@ class LocalCloud:
         alarm_time_scale: float | None = None,
         quotas: str | None = None,
         quota_time_scale: float | None = None,
+        session_time_scale: float | None = None,
     ) -> None:
         """`quotas`: "aws" enforces API Gateway's control-plane quotas (``quotas.py``), None reads
         LOCALCLOUD_QUOTAS (off by default); `quota_time_scale` (LOCALCLOUD_QUOTA_TIME_SCALE) runs
-        their clock faster."""
+        their clock faster. `session_time_scale` (LOCALCLOUD_SESSION_TIME_SCALE) shortens STS
+        sessions (``fidelity_sts.py``; 0.01: a 900 s session lasts 9 s)."""
         from . import alarms
         from . import quotas as quota_model
 
@@ -78,6 +80,12 @@ class LocalCloud:
             else alarms.parse_time_scale(alarm_time_scale, "alarm_time_scale")
         )
         self._alarms: Any = None
+        from . import fidelity_sts
+
+        if session_time_scale is not None:  # process-wide, as moto's sessions are
+            fidelity_sts.set_session_time_scale(session_time_scale)
+        else:
+            fidelity_sts.session_time_scale()  # a bad LOCALCLOUD_SESSION_TIME_SCALE fails here, not later
         self.host = host
         self.port = port
         self.region = region
@@ -233,6 +241,20 @@ class LocalCloud:
         if self._alarms is not None:
             self._alarms.time_scale = self._alarm_time_scale  # the process's evaluator
 
+    # -- STS sessions -----------------------------------------------------------------------------
+    @property
+    def session_time_scale(self) -> float:
+        """How much shorter than asked STS sessions last (1 = AWS's timing); see ``fidelity_sts.py``."""
+        from . import fidelity_sts
+
+        return fidelity_sts.session_time_scale()
+
+    @session_time_scale.setter
+    def session_time_scale(self, value: float) -> None:
+        from . import fidelity_sts
+
+        fidelity_sts.set_session_time_scale(value)
+
     def evaluate_alarms(self) -> int:
         """Evaluate every alarm now instead of at its next turn; returns how many changed state."""
         return int(self._alarms.evaluate_now()) if self._alarms is not None else 0
@@ -285,6 +307,11 @@ class _Dispatcher:
                 return observe(self.gateway, environ, start_response)
         if path.startswith(ADMIN_PREFIX):
             return self._admin(environ, path, method)(environ, start_response)
+        from .fidelity_sts import check_session
+
+        refused = check_session(environ)  # a role session's token: present, and not expired
+        if refused is not None:
+            return refused(environ, start_response)
         if method == "POST" and path.rstrip("/") == "/moto-api/reset":
             self.cloud._stop_workers()
         if method == "POST" and path.startswith("/2015-03-31/functions/") and "/invocations" in path:
@@ -396,6 +423,7 @@ class _Dispatcher:
                 "alarm_time_scale": self.cloud.alarm_time_scale,
                 "quotas": "aws" if self.cloud.quotas is not None else "off",
                 "quota_time_scale": self.cloud.quotas.time_scale if self.cloud.quotas is not None else 1,
+                "session_time_scale": self.cloud.session_time_scale,
             }
         )
 

@@ -69,6 +69,8 @@ def deployment_document(dep: Deployment) -> dict[str, Any]:
         "finished_at": _iso(dep.finished_at),
         "seconds": dep.duration_s,
         "outputs": dep.outputs,
+        # the account and role the run worked as (None: runs recorded before it was kept)
+        "identity": (dep.outputs or {}).get("identity"),
         "calls": {
             "total": dep.calls_total,
             "mutating": dep.calls_mutating,

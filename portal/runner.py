@@ -177,6 +177,8 @@ class _Run:
         self.findings: list[DriftFinding] = []
         self.env_updates: dict[str, Any] = {}
         self.outcome = ""  # a release's or rollback's end: promoted, rolled_back, unchanged, failed
+        # Which account and role the run worked as (`AwsClients.identity`): stored in its outputs.
+        self.identity: dict[str, str | None] | None = None
         self.started_env_status: str | None = _STARTED_ENV_STATUS.get(dep.kind)
 
     # graph.run calls back on the thread that called it, never from its pool: the run's own
@@ -572,8 +574,11 @@ def run_deployment(deployment_id: int, progress: Callable[[Step], None] | None =
             shared=quotas.shared_reads(dep),
             waiter=quotas.waiter_of(dep),
         )
-        with _Heartbeat(dep.pk, settings.ENVPORT_HEARTBEAT_SECONDS):
-            RUNNERS[dep.kind](run, spec, target, clients)
+        try:
+            with _Heartbeat(dep.pk, settings.ENVPORT_HEARTBEAT_SECONDS):
+                RUNNERS[dep.kind](run, spec, target, clients)
+        finally:
+            run.identity = clients.identity()
     except Exception as exc:
         log.exception("deployment %s failed", dep.pk)
         run.fail(f"{type(exc).__name__}: {exc}")
@@ -598,7 +603,7 @@ def _finish(run: _Run) -> Deployment:
             calls_total=run.calls.total,
             calls_mutating=run.calls.mutating,
             calls_by_operation=dict(sorted(run.calls.by_operation.items())),
-            outputs=jsonable(run.outputs),
+            outputs=jsonable({**run.outputs, "identity": run.identity} if run.identity else run.outputs),
             error="\n".join(run.errors),
             outcome=run.outcome or (releases.FAILED if dep.kind in RELEASE_KINDS and not run.ok else ""),
         )

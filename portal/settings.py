@@ -234,6 +234,15 @@ ENVPORT_EXECUTE_API_URL = _env("ENVPORT_EXECUTE_API_URL", _EXECUTE_API).replace(
 )
 # adaptive: botocore's client-side rate limiting on throttles, the last line behind the limiter.
 ENVPORT_AWS_RETRY_MODE = _env("ENVPORT_AWS_RETRY_MODE", "adaptive")
+# DurationSeconds of an environment role's sessions: STS allows 900 up to the role's
+# MaxSessionDuration; runs longer than a session renew it ahead of its expiry (provisioning.aws).
+_ROLE_SESSION = _env("ENVPORT_ROLE_SESSION_SECONDS", "3600")
+if not (_ROLE_SESSION.isascii() and _ROLE_SESSION.isdigit() and 900 <= int(_ROLE_SESSION) <= 43200):
+    raise ImproperlyConfigured(
+        f"ENVPORT_ROLE_SESSION_SECONDS={_ROLE_SESSION[:40]!r}: whole seconds from 900 to 43200 "
+        "(STS AssumeRole's DurationSeconds; at most the role's MaxSessionDuration)"
+    )
+ENVPORT_ROLE_SESSION_SECONDS = int(_ROLE_SESSION)
 ENVPORT_ENGINE_WORKERS = int(_env("ENVPORT_ENGINE_WORKERS", "8"))
 
 # --- runs: heartbeats and the reaper -------------------------------------------------------

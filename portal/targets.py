@@ -24,6 +24,7 @@ def target_for(region: str, role_arn: str = "", external_id: str = "") -> AwsTar
         role_arn=role_arn or None,
         external_id=external_id or None,
         retry_mode=settings.ENVPORT_AWS_RETRY_MODE,
+        session_duration_s=settings.ENVPORT_ROLE_SESSION_SECONDS,
         execute_api_url_template=settings.ENVPORT_EXECUTE_API_URL,
     )
 

@@ -14,6 +14,7 @@ answers account-wide reads from one fetch shared by every environment of the acc
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import threading
 from collections import Counter
@@ -23,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 
 from .quotas import OPERATOR, RateLimiter, Wait
 
@@ -48,6 +51,7 @@ class AwsTarget:
     external_id: str | None = None
     retry_mode: str = "adaptive"  # client-side rate limiting on throttles: behind the limiter
     max_attempts: int = 8
+    session_duration_s: int = 3600  # DurationSeconds of the role's sessions (900..its MaxSessionDuration)
     execute_api_url_template: str = DEFAULT_EXECUTE_API_TEMPLATE
 
     def stage_url(self, api_id: str, stage: str) -> str:
@@ -180,6 +184,7 @@ class AwsClients:
         self._account_lock = threading.RLock()
         self._clients: dict[str, Any] = {}
         self._session = session
+        self._role_session: RoleSession | None = None
         self._account_id: str | None = None
         self._config = Config(
             region_name=target.region,
@@ -198,18 +203,11 @@ class AwsClients:
         return self._session
 
     def _assume(self, base: boto3.Session) -> boto3.Session:
-        """Per-environment role (an account per environment is common): short-lived credentials."""
+        """Per-environment role (an account per environment is common): short-lived credentials,
+        renewed ahead of their expiry for as long as the run lasts (`RoleSession`)."""
         sts = base.client("sts", endpoint_url=self.target.endpoint_url, config=self._config)
-        kwargs: dict[str, Any] = {"RoleArn": self.target.role_arn, "RoleSessionName": "envport"}
-        if self.target.external_id:
-            kwargs["ExternalId"] = self.target.external_id
-        creds = sts.assume_role(**kwargs)["Credentials"]
-        return boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=self.target.region,
-        )
+        self._role_session = RoleSession(sts, self.target)
+        return self._role_session.boto3_session(self.target.region)
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -248,6 +246,19 @@ class AwsClients:
                 self._account_id = known or self.client("sts").get_caller_identity()["Account"]
             return self._account_id
 
+    def identity(self) -> dict[str, str | None]:
+        """Which account and role the run works as, without a call of its own: the role's account
+        (or the account the run asked for), the role ARN (None: the portal's own credentials) and
+        the assumed-role session's ARN once one was made."""
+        with self._account_lock:
+            account = self._known_account() or self._account_id
+        session = self._role_session
+        return {
+            "account": account,
+            "role_arn": self.target.role_arn,
+            "session_arn": session.session_arn if session is not None else None,
+        }
+
     def _known_account(self) -> str | None:
         """The account of an assumed role's ARN, or a sweep's shared caller identity."""
         if self.target.role_arn and self.target.role_arn.count(":") >= 5:
@@ -281,6 +292,74 @@ class AwsClients:
         if self.target.region.startswith("us-gov-"):
             return "aws-us-gov"
         return "aws"
+
+
+# Refresh a session when less than this share of its lifetime is left: botocore's own margins
+# (15 and 10 minutes) are for 1-hour sessions and would renew a 15-minute one before every call.
+ADVISORY_SHARE = 0.25  # refresh if a refresh is not already under way in another thread
+MANDATORY_SHARE = 0.15  # every thread waits for the refresh
+ADVISORY_MAX_S = 15 * 60  # botocore's defaults
+MANDATORY_MAX_S = 10 * 60
+
+
+class RoleSession:
+    """The assumed role's credentials, renewed ahead of their expiry (R-FLEET-1's long runs: a
+    release bake, a sweep, a fleet teardown outlive a session).
+
+    botocore's `RefreshableCredentials` calls `refresh` whenever a request is signed within the
+    margins of the expiry, so every client made from `boto3_session` signs with a live session.
+    The margins are shares of the session's actual lifetime (its `Expiration` minus now when it was
+    issued), capped at botocore's defaults: a 1-hour session refreshes 15 minutes ahead, a 15-minute
+    one about 4 minutes ahead. The refresh's AssumeRole is not counted among the run's calls (nor was
+    the first one): it is the credentials', not the engine's."""
+
+    def __init__(self, sts: Any, target: AwsTarget) -> None:
+        self._sts = sts
+        self._kwargs: dict[str, Any] = {
+            "RoleArn": target.role_arn,
+            "RoleSessionName": "envport",
+            "DurationSeconds": target.session_duration_s,
+        }
+        if target.external_id:
+            self._kwargs["ExternalId"] = target.external_id
+        self.session_arn: str | None = None
+        self.refreshes = 0
+        first = self.fetch()
+        lifetime = max(1.0, (first["expiry_dt"] - _now()).total_seconds())
+        self.credentials = RefreshableCredentials.create_from_metadata(
+            metadata=first,
+            refresh_using=self.refresh,
+            method="assume-role",
+            advisory_timeout=min(ADVISORY_MAX_S, lifetime * ADVISORY_SHARE),
+            mandatory_timeout=min(MANDATORY_MAX_S, lifetime * MANDATORY_SHARE),
+        )
+
+    def fetch(self) -> dict[str, Any]:
+        answer = self._sts.assume_role(**self._kwargs)
+        creds = answer["Credentials"]
+        self.session_arn = str(answer.get("AssumedRoleUser", {}).get("Arn") or "") or None
+        expiry = creds["Expiration"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": expiry.isoformat(),
+            "expiry_dt": expiry,
+        }
+
+    def refresh(self) -> dict[str, Any]:
+        """botocore's refresher: a new session of the same role, external id and duration."""
+        self.refreshes += 1
+        return self.fetch()
+
+    def boto3_session(self, region: str) -> boto3.Session:
+        core = botocore.session.get_session()
+        core._credentials = self.credentials  # botocore's documented hook for custom credentials
+        return boto3.Session(botocore_session=core, region_name=region)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def error_code(exc: BaseException) -> str:
