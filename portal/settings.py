@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here: no CDN
     "portal",
+    "portal.costs",  # issue 21: stored cost estimates (its own app: its own migrations)
 ]
 
 MIDDLEWARE = [
@@ -388,3 +389,10 @@ ENVPORT_NOTIFY_ALLOWED_HOSTS = tuple(
     h.strip().lower().rstrip(".") for h in _env("ENVPORT_NOTIFY_ALLOWED_HOSTS", "").split(",") if h.strip()
 )
 DEFAULT_FROM_EMAIL = _env("DEFAULT_FROM_EMAIL", "envport@localhost")
+
+# --- cost estimates (issue 21, docs/cost.md) ------------------------------------------------
+# Price tables written by `manage.py prices refresh`; searched before the bundled ones in
+# provisioning/pricing/.
+ENVPORT_PRICES_DIR = Path(_env("ENVPORT_PRICES_DIR", "") or VAR_DIR / "pricing")
+# Stored estimates kept per environment (one an hour by default: two days of history).
+ENVPORT_COST_KEEP = int(_env("ENVPORT_COST_KEEP", "48"))

@@ -1,0 +1,214 @@
+"""The cost service: compute and store an environment's estimate, read the stored ones, roll them up.
+
+Every function checks permission first through `_authorize`, one call at the top: viewers may
+read figures; computing one makes AWS reads, so it needs what a drift check needs. A schedule (no
+user) and the CLI without a user are the system acting and may do both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from portal.actions import Actor, provisioned
+from portal.models import Environment
+from portal.permissions import allowed
+from portal.targets import target_for
+from provisioning import cost, pricing
+from provisioning.aws import AwsClients
+from provisioning.quotas import OPERATOR, SWEEP
+
+from .models import CostEstimate
+
+log = logging.getLogger("portal.costs")
+
+READ = "read"
+REFRESH = "refresh"
+GROUPINGS = {"owner": "owner", "cost-centre": "cost_centre", "stage": "stage"}
+UNSET = "(none)"
+MAX_ERROR = 2000
+
+
+def _authorize(actor: Actor | None, action: str, env: Environment | None) -> None:
+    """May `actor` do `action` (READ or REFRESH) for `env`? Raise PermissionDenied if not.
+
+    Reading a figure is viewing the environment (viewers may); refreshing one makes AWS reads
+    against it, so it needs the drift check's permission (`portal.permissions.allowed`). A guard
+    being built elsewhere replaces this function whole."""
+    user = getattr(actor, "user", None)
+    if actor is None or (user is None and actor.source in ("schedule", "cli")):
+        return
+    if action == READ:
+        ok = bool(user and user.is_active and user.is_staff and user.has_perm("portal.view_environment"))
+    elif action == REFRESH:
+        ok = allowed(user, "drift", env)
+    else:
+        raise KeyError(action)
+    if not ok:
+        who = actor.name if actor is not None else "nobody"
+        where = f" of {env.suffix}" if env is not None else ""
+        raise PermissionDenied(f"{who} may not {action} the cost{where}")
+
+
+# --- computing -----------------------------------------------------------------------------------
+
+
+def compute(
+    env: Environment,
+    actor: Actor | None = None,
+    *,
+    clients: AwsClients | None = None,
+    now: dt.datetime | None = None,
+) -> CostEstimate:
+    """Estimate `env`'s cost now and store it (a failure is stored too, with its error).
+
+    Three AWS reads (one GetMetricData, one DescribeTable, one ListBackups), taken from the
+    account's rate limiter as a sweep when the schedule asks and as an operator otherwise."""
+    _authorize(actor, REFRESH, env)
+    now = now or timezone.now()
+    try:
+        spec = env.spec()
+        prices = pricing.load(spec.region, settings.ENVPORT_PRICES_DIR)
+        if clients is None:
+            from portal import quotas
+
+            priority = SWEEP if actor is not None and actor.source == "schedule" else OPERATOR
+            clients = AwsClients(
+                target_for(env.region, env.role_arn, env.external_id),
+                limiter=quotas.limiter(),
+                priority=priority,
+                waiter=f"cost:{env.suffix}",
+            )
+        found = cost.estimate(
+            spec,
+            clients,
+            prices,
+            now=now,
+            created=env.created_at,
+            expires=env.expires_at,
+            rest_api_id=str((env.outputs or {}).get("api_id") or ""),
+        )
+    except Exception as exc:
+        log.warning("cost estimate of %s failed: %s", env.suffix, exc)
+        return _store(
+            env,
+            CostEstimate(environment=env, computed_at=now, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR]),
+        )
+    preview = found.preview
+    record = CostEstimate(
+        environment=env,
+        computed_at=now,
+        currency=found.currency,
+        monthly=_money(found.monthly),
+        fixed_monthly=_money(found.fixed_monthly),
+        storage_monthly=_money(found.storage_monthly),
+        usage_monthly=_money(found.usage_monthly),
+        so_far=None if preview is None else _money(preview.so_far),
+        at_expiry=None if preview is None else _money(preview.at_expiry),
+        figures=found.to_dict(),
+        calls=found.calls.total,
+    )
+    return _store(env, record)
+
+
+def _store(env: Environment, record: CostEstimate) -> CostEstimate:
+    """Save, and keep only the newest ENVPORT_COST_KEEP estimates of the environment."""
+    with transaction.atomic():
+        record.save()
+        stale = list(
+            CostEstimate.objects.filter(environment=env).values_list("pk", flat=True)[
+                settings.ENVPORT_COST_KEEP :
+            ]
+        )
+        if stale:
+            CostEstimate.objects.filter(pk__in=stale).delete()
+    return record
+
+
+def compute_all(actor: Actor | None = None, *, clients_for: Any = None) -> list[CostEstimate]:
+    """Every provisioned environment's estimate, one after another (three reads each).
+
+    `clients_for(env)`: the AWS clients of one environment (tests); default: from settings."""
+    _authorize(actor, REFRESH, None)
+    out = []
+    for env in provisioned().order_by("region", "role_arn", "suffix"):
+        clients = clients_for(env) if clients_for is not None else None
+        out.append(compute(env, actor, clients=clients))
+    return out
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def latest(env: Environment, actor: Actor | None = None) -> CostEstimate | None:
+    """The newest stored estimate with figures (a later failed attempt does not hide it)."""
+    _authorize(actor, READ, env)
+    return CostEstimate.objects.filter(environment=env, error="").exclude(monthly=None).first()
+
+
+def last_attempt(env: Environment, actor: Actor | None = None) -> CostEstimate | None:
+    """The newest attempt, failed or not: what says why a figure is old."""
+    _authorize(actor, READ, env)
+    return CostEstimate.objects.filter(environment=env).first()
+
+
+@dataclass
+class Group:
+    """One roll-up row: the environments of one owner, cost centre or stage, and their sums."""
+
+    key: str
+    environments: list[str] = field(default_factory=list)
+    monthly: Decimal = Decimal(0)
+    fixed_monthly: Decimal = Decimal(0)
+    usage_monthly: Decimal = Decimal(0)
+    at_expiry: Decimal = Decimal(0)
+    missing: list[str] = field(default_factory=list)  # environments with no stored figure
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "environments": self.environments,
+            "monthly": float(self.monthly),
+            "fixed_monthly": float(self.fixed_monthly),
+            "usage_monthly": float(self.usage_monthly),
+            "previews_at_expiry": float(self.at_expiry),
+            "missing": self.missing,
+        }
+
+
+def rollup(
+    envs: Iterable[Environment], by: str, actor: Actor | None = None
+) -> tuple[list[Group], dict[str, CostEstimate | None]]:
+    """Stored figures summed by owner, cost centre or stage (no AWS call), and each
+    environment's estimate. An environment without a figure is listed as missing, not as $0."""
+    if by not in GROUPINGS:
+        raise ValueError(f"--by {by!r}: one of {', '.join(GROUPINGS)}")
+    groups: dict[str, Group] = {}
+    found: dict[str, CostEstimate | None] = {}
+    for env in envs:
+        record = latest(env, actor)
+        found[env.suffix] = record
+        key = str(getattr(env, GROUPINGS[by]) or UNSET)
+        group = groups.setdefault(key, Group(key))
+        group.environments.append(env.suffix)
+        if record is None or record.monthly is None:
+            group.missing.append(env.suffix)
+            continue
+        group.monthly += record.monthly
+        group.fixed_monthly += record.fixed_monthly or 0
+        group.usage_monthly += (record.usage_monthly or 0) + (record.storage_monthly or 0)
+        group.at_expiry += record.at_expiry or 0
+    return sorted(groups.values(), key=lambda g: (-g.monthly, g.key)), found
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.0001"))
