@@ -38,6 +38,8 @@ GIB = Decimal(1024**3)  # AWS bills data in binary gigabytes
 MAX_METRIC_PAGES = 5  # ~20 metrics x 720 hourly points fit one page of GetMetricData (100,800)
 XRAY_RESERVOIR_PER_HOUR = Decimal(3600)  # the default sampling rule: the first request each second
 XRAY_RATE = Decimal("0.05")  # ... and 5% of the rest
+# Usage lines billed per month rather than per request: a preview's cost so far prorates them.
+PRORATED_USAGE = frozenset({"cloudwatch.custom_metrics", "logs.storage"})
 EMF_NAMESPACE = "envport"
 EMF_DIMENSION = "Environment"
 # The default function's metrics (lambda_bundle/metrics.py); each one published is a custom metric.
@@ -726,9 +728,9 @@ def _with_preview(
     end: dt.datetime,
     rest_api_id: str,
 ) -> CostEstimate:
-    """Cost so far: fixed and storage for the hours it has existed, usage as measured since then
-    (at the 30-day rate before the metrics read, for an environment older than 30 days); at expiry:
-    so far plus the monthly projection over the hours left."""
+    """Cost so far: fixed, storage, custom metrics and log storage for the hours it has existed,
+    usage as measured since then (at the 30-day rate before the metrics read, for an environment
+    older than 30 days); at expiry: so far plus the monthly projection over the hours left."""
     now = result.computed_at
     age_h = max(Decimal(0), Decimal(str((now - created).total_seconds())) / 3600)
     since = max(
@@ -738,8 +740,11 @@ def _with_preview(
     traces = traced(series, "api_count" if inv.has("rest_api") else "function_invocations", since)
     measured = usage_lines(spec, inv, prices, totals, traces, Decimal(1), rest_api_id)
     share = age_h / HOURS_PER_MONTH
+    # Billed by the month, not per request: the 30-day window's monthly lines for the hours so far.
+    by_month = [line for line in result.window(max(WINDOWS_DAYS)).lines if line.price_id in PRORATED_USAGE]
     lines = [
-        _scaled(line, share, "for the hours it has existed") for line in (*result.fixed, *result.storage)
+        _scaled(line, share, "for the hours it has existed")
+        for line in (*result.fixed, *result.storage, *by_month)
     ]
     lines += list(measured)
     unmeasured_h = age_h - Decimal(str((now - since).total_seconds())) / 3600

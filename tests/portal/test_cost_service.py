@@ -191,6 +191,8 @@ def test_cost_command_prints_lines_and_rolls_up_stored_figures(
         (("cost",), "give an environment's name or --all"),
         (("cost", "x1", "--all"), "give an environment's name or --all"),
         (("cost", "nope1"), "nope1"),
+        (("cost", "x" * 5000), "unknown environment"),
+        (("cost", "../../etc/passwd\n"), "unknown environment"),
         (("cost", "--all", "--by", "planet"), "invalid choice"),
         (("prices", "show", "--region", "../../etc"), "not a region name"),
         (("prices", "show", "--region", "a" * 5000), "not a region name"),

@@ -472,8 +472,9 @@ def test_a_preview_shows_its_cost_so_far_and_at_expiry(aws: AwsClients) -> None:
 
     assert result.preview is not None
     age_h = Decimal(str((now - created).total_seconds())) / 3600
-    fixed_so_far = Decimal("6.20") * age_h / 730  # no table in this account: no storage line
-    usage_so_far = (
+    share = age_h / 730  # the part of a month it has existed
+    fixed_so_far = Decimal("6.20") * share  # no table in this account: no storage line
+    usage_so_far = (  # measured since creation, not extrapolated
         400 * _price("apigateway.rest.requests")
         + 400 * _price("lambda.requests")
         + Decimal(400 * 50) / 1000 * Decimal("0.25") * _price("lambda.duration.arm64")
@@ -482,7 +483,19 @@ def test_a_preview_shows_its_cost_so_far_and_at_expiry(aws: AwsClients) -> None:
         + Decimal(400 * 2448) / Decimal(1024**3) * _price("logs.ingestion")
         + 400 * _price("xray.traces")
     )
-    assert abs(result.preview.so_far - (fixed_so_far + usage_so_far)) < TOLERANCE
+    # Billed by the month: 2 custom metrics (Requests, ItemsCreated), and the logs' storage at the
+    # 30-day window's rate (the window covers its 48 hours: a month is 730/48 of it, and a day's
+    # intake is kept 7 days), both for the share of the month it has existed.
+    by_month = (
+        2 * _price("cloudwatch.custom_metrics")
+        + Decimal(400 * 2448)
+        * (Decimal(730) / 48)
+        / (Decimal(730) / 24)
+        * 7
+        / Decimal(1024**3)
+        * _price("logs.storage")
+    ) * share
+    assert abs(result.preview.so_far - (fixed_so_far + usage_so_far + by_month)) < TOLERANCE
     left_h = Decimal(5 * 24)
     assert abs(result.preview.at_expiry - (result.preview.so_far + result.monthly * left_h / 730)) < TOLERANCE
     assert result.preview.at_expiry > result.preview.so_far
