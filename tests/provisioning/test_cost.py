@@ -294,6 +294,8 @@ def test_fixed_cost_is_counted_from_the_graph_per_auth_and_network_mode() -> Non
     assert token == {**api_key, "secretsmanager.secret": 1}
     vpc = _fixed(_spec(network="vpc"))
     assert vpc == {**api_key, "vpc.gateway_endpoint": 1}
+    # cognito and iam add nothing fixed (Cognito is priced per monthly active user)
+    assert _fixed(_spec(auth="cognito")) == api_key == _fixed(_spec(auth="iam"))
     # The monthly fixed figure of the api_key mode, by hand: $1.00 + 22 x $0.10 + $3.00 = $6.20
     lines = cost.fixed_lines(_spec(), cost.inventory(_spec()), PRICES)
     assert sum(line.amount for line in lines) == Decimal("1.00") + 22 * Decimal("0.10") + Decimal("3.00")
@@ -499,3 +501,19 @@ def test_a_preview_shows_its_cost_so_far_and_at_expiry(aws: AwsClients) -> None:
     left_h = Decimal(5 * 24)
     assert abs(result.preview.at_expiry - (result.preview.so_far + result.monthly * left_h / 730)) < TOLERANCE
     assert result.preview.at_expiry > result.preview.so_far
+
+
+def test_provisioned_capacity_is_fixed_cost_and_not_priced_per_request() -> None:
+    """A table on provisioned capacity pays for its capacity by the hour whatever its traffic: the
+    spec's minimum for the table and its index is fixed cost, and consumed units are not priced."""
+    spec = _spec(billing_mode="PROVISIONED", read_capacity=5, write_capacity=10)
+    inv = cost.inventory(spec)
+    fixed = {line.price_id: line for line in cost.fixed_lines(spec, inv, PRICES)}
+    # 5 RCU x 2 (table, index) x 730 h = 7,300 RCU-hours x $0.00013; 10 WCU x 2 x 730 = 14,600 x $0.00065
+    assert fixed["dynamodb.provisioned.read"].quantity == 7300
+    assert fixed["dynamodb.provisioned.read"].amount == Decimal(7300) * Decimal("0.00013")
+    assert fixed["dynamodb.provisioned.write"].amount == Decimal(14600) * Decimal("0.00065")
+    lines = cost.usage_lines(
+        spec, inv, PRICES, {"table_rcu": Decimal(100), "table_wcu": Decimal(100)}, Decimal(0), Decimal(1)
+    )
+    assert not [line for line in lines if line.price_id.startswith("dynamodb.ondemand")]
