@@ -517,3 +517,34 @@ def test_provisioned_capacity_is_fixed_cost_and_not_priced_per_request() -> None
         spec, inv, PRICES, {"table_rcu": Decimal(100), "table_wcu": Decimal(100)}, Decimal(0), Decimal(1)
     )
     assert not [line for line in lines if line.price_id.startswith("dynamodb.ondemand")]
+
+
+def test_the_worked_example_of_docs_cost_md() -> None:
+    """docs/cost.md's demo environment: a week of 7,000 requests of 80 ms comes to $7.12 a month."""
+    spec = build_spec(suffix="demo", stage="dev", owner="demo", alarm_emails=["ops@example.com"])
+    inv = cost.inventory(spec)
+    week = {
+        "api_count": Decimal(7000),
+        "function_invocations": Decimal(7000),
+        "function_duration": Decimal(7000 * 80),
+        "table_rcu": Decimal(3500),
+        "table_wcu": Decimal(3500),
+        "index_wcu": Decimal(3500),
+        "logs_function_log_group": Decimal(7000 * 1536),
+        "logs_access_log_group": Decimal(7000 * 350),
+        "emf_requests": Decimal(7000),
+        "emf_itemscreated": Decimal(3500),
+    }
+    usage = cost.usage_lines(spec, inv, PRICES, week, Decimal(7000), Decimal(730) / 168)
+    storage = cost.storage_lines(
+        spec, cost.Storage(Decimal(1_050_000), Decimal(0), Decimal(0), 0, False, True), PRICES
+    )
+    fixed = cost.fixed_lines(spec, inv, PRICES)
+    amounts = {line.price_id: line.amount for line in usage if line.price_id != "logs.ingestion"}
+    assert round(amounts["apigateway.rest.requests"], 4) == Decimal("0.1065")
+    assert round(amounts["xray.traces"], 4) == Decimal("0.1521")
+    assert round(sum(line.amount for line in usage), 4) == Decimal("0.9207")
+    total = sum(line.amount for line in (*fixed, *storage, *usage))
+    assert round(total, 2) == Decimal("7.12")
+    docs = (pricing.BUNDLED_DIR.parents[1] / "docs" / "cost.md").read_text()
+    assert "usage   = $0.9207" in docs and "**$7.12**" in docs
