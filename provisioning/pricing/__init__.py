@@ -306,7 +306,8 @@ def save(table: PriceTable, directory: Path | str) -> Path:
 PRICING_API_REGION = "us-east-1"
 MAX_PAGES = 40  # per service: a region's products of one service fit in far fewer pages of 100
 MAX_CHANGE = Decimal(10)  # a refreshed price 10x off the bundled one is a unit mismatch, not a price
-_REGION_PREFIX = re.compile(r"^[A-Z]{2,4}\d?-(?=.)")
+# A usage type's region prefix: USE1-, USW2-, EUC1-, APN1-, EU-, ... (us-east-1 mostly has none).
+_REGION_PREFIX = re.compile(r"^[A-Z]{2,4}\d?$")
 
 
 @dataclass(frozen=True)
@@ -372,7 +373,7 @@ def refresh(
             rows.append(row)
             kept.append((row.id, "no Price List usage type is mapped for it"))
             continue
-        candidates = found[row.aws.service_code].products.get(row.aws.usage_type, [])
+        candidates = _matching(found[row.aws.service_code].products, row.aws.usage_type)
         new, why = _priced(row, candidates, today)
         rows.append(new or row)
         if new is None:
@@ -422,7 +423,18 @@ def _products_by_usage(products: Iterable[dict[str, Any]]) -> dict[str, list[dic
     out: dict[str, list[dict[str, Any]]] = {}
     for product in products:
         usage = str(((product.get("product") or {}).get("attributes") or {}).get("usagetype", ""))
-        out.setdefault(_REGION_PREFIX.sub("", usage), []).append(product)
+        out.setdefault(usage, []).append(product)
+    return out
+
+
+def _matching(by_usage: dict[str, list[dict[str, Any]]], usage_type: str) -> list[dict[str, Any]]:
+    """The products of `usage_type`, with or without a region prefix (`USE1-KMS-Keys` is
+    `KMS-Keys`; `KMS-Keys` is not `Keys`: only a whole region prefix is left off)."""
+    out: list[dict[str, Any]] = []
+    for usage, products in by_usage.items():
+        prefix, _, rest = usage.partition("-")
+        if usage == usage_type or (rest == usage_type and _REGION_PREFIX.fullmatch(prefix)):
+            out.extend(products)
     return out
 
 

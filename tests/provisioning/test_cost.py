@@ -221,7 +221,12 @@ def test_refresh_parses_getproducts_tiers_and_keeps_what_it_cannot_price() -> No
             # requests listed twice at different prices: ambiguous, kept
             _product("Request", [("0", "Inf", "0.0000002")]),
             _product("Request", [("0", "Inf", "0.0000003")]),
-        ]
+        ],
+        "awskms": [
+            _product("KMS-Keys", [("0", "Inf", "1.0000000000")], unit="Keys"),
+            _product("Keys", [("0", "Inf", "7.0000000000")], unit="Keys"),  # not KMS-Keys: no region prefix
+            _product("USE1-KMS-Requests", [("0", "20000", "0"), ("20000", "Inf", "0.0000030000")]),
+        ],
     }
     client = _RecordedPricing(pages)
     today = dt.date(2026, 12, 7)
@@ -234,11 +239,20 @@ def test_refresh_parses_getproducts_tiers_and_keeps_what_it_cannot_price() -> No
     ]
     assert x86.read == today and x86.free_tier is not None and x86.free_tier.quantity == 400_000
     assert table.row("lambda.duration.arm64").unit_price == Decimal("0.000014")
-    assert set(report.updated) == {"lambda.duration.x86_64", "lambda.duration.arm64"}
+    assert table.row("kms.key").unit_price == Decimal("1")
+    kms_requests = table.row("kms.requests")
+    assert kms_requests.unit_price == Decimal("0.03")  # per 10,000
+    assert kms_requests.free_tier is not None and kms_requests.free_tier.quantity == 20000
+    assert set(report.updated) == {
+        "lambda.duration.x86_64",
+        "lambda.duration.arm64",
+        "kms.key",
+        "kms.requests",
+    }
     kept = dict(report.kept)
     assert "ambiguous" in kept["lambda.requests"]
     assert table.row("lambda.requests") == PRICES.row("lambda.requests")
-    assert "no product with usage type" in kept["kms.key"]
+    assert "no product with usage type" in kept["secretsmanager.secret"]
     assert "no Price List usage type" in kept["vpc.gateway_endpoint"]
     # One query per service, filtered to the region, in the documented request shape.
     first = client.requests[0]
