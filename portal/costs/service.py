@@ -36,6 +36,13 @@ REFRESH = "refresh"
 GROUPINGS = {"owner": "owner", "cost-centre": "cost_centre", "stage": "stage"}
 UNSET = "(none)"
 MAX_ERROR = 2000
+# Environments with no resources (never provisioned, or torn down) have no cost to estimate: the
+# graph's fixed cost would be made up. A failed or running provision may have made some: estimated.
+NOT_BILLABLE = (Environment.Status.NEW, Environment.Status.TORN_DOWN)
+
+
+class NotBillable(ValueError):
+    """An estimate asked for an environment that has no resources."""
 
 
 def _authorize(actor: Actor | None, action: str, env: Environment | None) -> None:
@@ -74,6 +81,8 @@ def compute(
     Three AWS reads (one GetMetricData, one DescribeTable, one ListBackups), taken from the
     account's rate limiter as a sweep when the schedule asks and as an operator otherwise."""
     _authorize(actor, REFRESH, env)
+    if env.status in NOT_BILLABLE:
+        raise NotBillable(f"{env.suffix} is {env.get_status_display()}: it has no resources to estimate")
     now = now or timezone.now()
     try:
         spec = env.spec()

@@ -96,6 +96,8 @@ def test_the_schedule_is_a_sweep_and_stores_every_provisioned_environments_figur
     assert busy_est.usage_monthly == usage.quantize(Decimal("0.0001"))
     assert idle_est.usage_monthly == 0 and idle_est.monthly == Decimal("6.2000")
     assert not CostEstimate.objects.filter(environment__suffix="new1").exists()
+    with pytest.raises(service.NotBillable, match="no resources"):
+        service.compute(Environment.objects.get(suffix="new1"))
 
 
 def test_a_preview_stores_its_cost_so_far_and_at_expiry(moto_target: None, make_env: Any) -> None:

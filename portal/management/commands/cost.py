@@ -38,6 +38,11 @@ class Command(EnvportCommand):
         failed = []
         if opts["refresh"]:
             for env in envs:
+                if env.status in service.NOT_BILLABLE:
+                    self.stderr.write(
+                        f"{env.suffix} is {env.get_status_display()}: no resources, nothing to compute"
+                    )
+                    continue
                 record = service.compute(env, actor)
                 if not record.ok:
                     failed.append(f"{env.suffix}: {record.error}")
