@@ -39,3 +39,18 @@ class CostEstimate(models.Model):
     @property
     def ok(self) -> bool:
         return not self.error and self.monthly is not None
+
+    def requests(self, days: int) -> int | None:
+        """API requests of the last `days` days (1, 7 or 30) as measured, not extrapolated; None
+        when the figure has no such window (a failed attempt). What an idle finding reads."""
+        for window in (self.figures or {}).get("windows", []):
+            if window.get("days") == days:
+                return int(window.get("totals", {}).get("api_count", 0))
+        return None
+
+    @property
+    def fixed_share(self) -> float | None:
+        """The part of the monthly figure that is fixed cost (1.0: it costs the same idle)."""
+        if not self.monthly or self.fixed_monthly is None:
+            return None
+        return float(self.fixed_monthly / self.monthly)

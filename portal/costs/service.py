@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from portal.actions import Actor, provisioned
@@ -170,6 +171,22 @@ def last_attempt(env: Environment, actor: Actor | None = None) -> CostEstimate |
     return CostEstimate.objects.filter(environment=env).first()
 
 
+def latest_many(envs: Iterable[Environment], actor: Actor | None = None) -> dict[int, CostEstimate]:
+    """The newest figure of each environment, by environment id, in ONE query: what a list of
+    environments (the overview's cost column, a roll-up) reads, never AWS."""
+    envs = list(envs)
+    for env in envs:
+        _authorize(actor, READ, env)
+    newest = (
+        CostEstimate.objects.filter(environment=OuterRef("environment"), error="")
+        .exclude(monthly=None)
+        .order_by("-computed_at", "-id")
+        .values("pk")[:1]
+    )
+    rows = CostEstimate.objects.filter(environment__in=envs, pk=Subquery(newest))
+    return {row.environment_id: row for row in rows}
+
+
 @dataclass
 class Group:
     """One roll-up row: the environments of one owner, cost centre or stage, and their sums."""
@@ -201,10 +218,12 @@ def rollup(
     environment's estimate. An environment without a figure is listed as missing, not as $0."""
     if by not in GROUPINGS:
         raise ValueError(f"--by {by!r}: one of {', '.join(GROUPINGS)}")
+    envs = list(envs)
+    stored = latest_many(envs, actor)
     groups: dict[str, Group] = {}
     found: dict[str, CostEstimate | None] = {}
     for env in envs:
-        record = latest(env, actor)
+        record = stored.get(env.pk)
         found[env.suffix] = record
         key = str(getattr(env, GROUPINGS[by]) or UNSET)
         group = groups.setdefault(key, Group(key))

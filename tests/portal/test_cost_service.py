@@ -95,6 +95,16 @@ def test_the_schedule_is_a_sweep_and_stores_every_provisioned_environments_figur
     assert busy_est.fixed_monthly == Decimal("6.2000")
     assert busy_est.usage_monthly == usage.quantize(Decimal("0.0001"))
     assert idle_est.usage_monthly == 0 and idle_est.monthly == Decimal("6.2000")
+    # What an idle finding reads: requests per window as measured, and the fixed share.
+    assert busy_est.requests(1) == 0 and busy_est.requests(7) == 7000 and idle_est.requests(30) == 0
+    assert idle_est.fixed_share == 1.0 and busy_est.fixed_share is not None and busy_est.fixed_share < 1
+    # The overview reads every environment's newest figure in one query.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        newest = service.latest_many([busy, idle])
+    assert len(queries) == 1 and newest == {busy.pk: busy_est, idle.pk: idle_est}
     assert not CostEstimate.objects.filter(environment__suffix="new1").exists()
     with pytest.raises(service.NotBillable, match="no resources"):
         service.compute(Environment.objects.get(suffix="new1"))
