@@ -178,7 +178,7 @@ class FreeTierNote:
         return {
             "price_id": self.price_id,
             "description": self.description,
-            "quantity": _float(self.quantity),
+            "quantity": int(self.quantity) if self.quantity == int(self.quantity) else _float(self.quantity),
             "unit": self.unit,
             "note": self.note,
         }
