@@ -229,3 +229,15 @@ def test_prices_refresh_keeps_the_bundled_table_where_the_api_does_not_answer(
     assert list(tmp_path.iterdir()) == []
     shown = cli("prices", "show", "--json")
     assert shown.code == 0 and len(shown.json()["prices"]) == len(PRICES.rows)
+
+
+def test_one_environment_failing_does_not_stop_the_sweep(moto_target: None, make_env: Any) -> None:
+    """The schedule goes on past an environment whose estimate fails, and stores why it failed."""
+    broken = _ready(make_env, "broken1")
+    Environment.objects.filter(pk=broken.pk).update(region="eu-west-3")  # no price table there
+    fine = _ready(make_env, "fine1")
+    assert tasks.scheduled_cost_all() == 2
+    failed = service.last_attempt(broken)
+    assert failed is not None and not failed.ok and "prices refresh --region eu-west-3" in failed.error
+    assert service.latest(broken) is None
+    assert service.latest(fine) is not None
