@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here: no CDN
     "portal",
+    "portal.costs",  # issue 21: stored cost estimates (its own app: its own migrations)
 ]
 
 MIDDLEWARE = [
@@ -414,3 +415,10 @@ ENVPORT_METRICS_TOKEN = _env("ENVPORT_METRICS_TOKEN")
 ENVPORT_METRICS_ALLOWED_ADDRESSES = tuple(_list("ENVPORT_METRICS_ALLOWED_ADDRESSES", ["127.0.0.1", "::1"]))
 if ENVPORT_METRICS_TOKEN and len(ENVPORT_METRICS_TOKEN) < 16:
     raise ImproperlyConfigured("ENVPORT_METRICS_TOKEN must be at least 16 characters (or unset)")
+
+# --- cost estimates (issue 21, docs/cost.md) ------------------------------------------------
+# Price tables written by `manage.py prices refresh`; searched before the bundled ones in
+# provisioning/pricing/.
+ENVPORT_PRICES_DIR = Path(_env("ENVPORT_PRICES_DIR", "") or VAR_DIR / "pricing")
+# Stored estimates kept per environment (one an hour by default: two days of history).
+ENVPORT_COST_KEEP = int(_env("ENVPORT_COST_KEEP", "48"))

@@ -73,3 +73,11 @@ def teardown_expired_previews() -> list[int]:
 @shared_task(name="portal.tasks.reap_stale_deployments")
 def reap_stale_deployments() -> dict[str, Any]:
     return actions.reap_stale_deployments(enqueue)
+
+
+@shared_task(name="portal.tasks.scheduled_cost_all")
+def scheduled_cost_all() -> int:
+    """Issue 21: every provisioned environment's cost estimate, stored (docs/cost.md)."""
+    from .costs import service as cost_service
+
+    return len(cost_service.compute_all(actions.Actor.schedule("portal.tasks.scheduled_cost_all")))

@@ -54,10 +54,12 @@ OPERATOR = VIEWER | {
     "cancel",
     "reveal_key",
     "issue_token",
+    "estimate_cost",  # computing a cost figure reads AWS as a drift check does (reading one is "view")
 }
 ADMIN_ONLY = {"delete", "lift_protection"}
 PROD_ADMIN_ONLY = {"teardown", "release", "rollback"}  # operators do these below prod only
-SCHEDULE = {"drift", "health", "teardown"}  # the sweeps and the expiry (never prod's teardown)
+# the sweeps, the hourly cost figures and the expiry (never prod's teardown)
+SCHEDULE = {"drift", "health", "teardown", "estimate_cost"}
 
 
 def expected(role: str, scope: str, stage: str, action: str) -> str:

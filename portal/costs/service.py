@@ -1,0 +1,229 @@
+"""The cost service: compute and store an environment's estimate, read the stored ones, roll them up.
+
+Every function asks the one guard first (`_authorize`, one call at the top, into
+`portal.services.authz`): viewers may read figures; computing one makes AWS reads, so it needs what
+a drift check needs; the hourly schedule may compute them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from portal.actions import Actor, provisioned
+from portal.models import Environment
+from portal.services import authz
+from portal.targets import target_for
+from provisioning import cost, pricing
+from provisioning.aws import AwsClients
+from provisioning.quotas import OPERATOR, SWEEP
+
+from .models import CostEstimate
+
+log = logging.getLogger("portal.costs")
+
+READ = "read"
+REFRESH = "refresh"
+GROUPINGS = {"owner": "owner", "cost-centre": "cost_centre", "stage": "stage"}
+UNSET = "(none)"
+MAX_ERROR = 2000
+# Environments with no resources (never provisioned, or torn down) have no cost to estimate: the
+# graph's fixed cost would be made up. A failed or running provision may have made some: estimated.
+NOT_BILLABLE = (Environment.Status.NEW, Environment.Status.TORN_DOWN)
+
+
+class NotBillable(ValueError):
+    """An estimate asked for an environment that has no resources."""
+
+
+def _authorize(actor: Actor | None, action: str, env: Environment | None) -> None:
+    """The one guard (`portal.services.authz`) for `action` (READ or REFRESH) on `env`: reading a
+    figure is viewing the environment (viewers may); refreshing one makes AWS reads against it, so
+    it needs what a drift check needs. No actor is the system itself (the sweep passes its own)."""
+    if actor is None:
+        return
+    authz.authorize(actor, "view" if action == READ else "estimate_cost", env)
+
+
+# --- computing -----------------------------------------------------------------------------------
+
+
+def compute(
+    env: Environment,
+    actor: Actor | None = None,
+    *,
+    clients: AwsClients | None = None,
+    now: dt.datetime | None = None,
+) -> CostEstimate:
+    """Estimate `env`'s cost now and store it (a failure is stored too, with its error).
+
+    Three AWS reads (one GetMetricData, one DescribeTable, one ListBackups), taken from the
+    account's rate limiter as a sweep when the schedule asks and as an operator otherwise."""
+    _authorize(actor, REFRESH, env)
+    if env.status in NOT_BILLABLE:
+        raise NotBillable(f"{env.suffix} is {env.get_status_display()}: it has no resources to estimate")
+    now = now or timezone.now()
+    try:
+        spec = env.spec()
+        prices = pricing.load(spec.region, settings.ENVPORT_PRICES_DIR)
+        if clients is None:
+            from portal import quotas
+
+            priority = SWEEP if actor is not None and actor.source == "schedule" else OPERATOR
+            clients = AwsClients(
+                target_for(env.region, env.role_arn, env.external_id),
+                limiter=quotas.limiter(),
+                priority=priority,
+                waiter=f"cost:{env.suffix}",
+            )
+        found = cost.estimate(
+            spec,
+            clients,
+            prices,
+            now=now,
+            created=env.created_at,
+            expires=env.expires_at,
+            rest_api_id=str((env.outputs or {}).get("api_id") or ""),
+        )
+    except Exception as exc:
+        log.warning("cost estimate of %s failed: %s", env.suffix, exc)
+        return _store(
+            env,
+            CostEstimate(environment=env, computed_at=now, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR]),
+        )
+    preview = found.preview
+    record = CostEstimate(
+        environment=env,
+        computed_at=now,
+        currency=found.currency,
+        monthly=_money(found.monthly),
+        fixed_monthly=_money(found.fixed_monthly),
+        storage_monthly=_money(found.storage_monthly),
+        usage_monthly=_money(found.usage_monthly),
+        so_far=None if preview is None else _money(preview.so_far),
+        at_expiry=None if preview is None else _money(preview.at_expiry),
+        figures=found.to_dict(),
+        calls=found.calls.total,
+    )
+    return _store(env, record)
+
+
+def _store(env: Environment, record: CostEstimate) -> CostEstimate:
+    """Save, and keep only the newest ENVPORT_COST_KEEP estimates of the environment."""
+    with transaction.atomic():
+        record.save()
+        stale = list(
+            CostEstimate.objects.filter(environment=env).values_list("pk", flat=True)[
+                settings.ENVPORT_COST_KEEP :
+            ]
+        )
+        if stale:
+            CostEstimate.objects.filter(pk__in=stale).delete()
+    return record
+
+
+def compute_all(actor: Actor | None = None, *, clients_for: Any = None) -> list[CostEstimate]:
+    """Every provisioned environment's estimate, one after another (three reads each).
+
+    `clients_for(env)`: the AWS clients of one environment (tests); default: from settings."""
+    _authorize(actor, REFRESH, None)
+    out = []
+    for env in provisioned().order_by("region", "role_arn", "suffix"):
+        clients = clients_for(env) if clients_for is not None else None
+        out.append(compute(env, actor, clients=clients))
+    return out
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def latest(env: Environment, actor: Actor | None = None) -> CostEstimate | None:
+    """The newest stored estimate with figures (a later failed attempt does not hide it)."""
+    _authorize(actor, READ, env)
+    return CostEstimate.objects.filter(environment=env, error="").exclude(monthly=None).first()
+
+
+def last_attempt(env: Environment, actor: Actor | None = None) -> CostEstimate | None:
+    """The newest attempt, failed or not: what says why a figure is old."""
+    _authorize(actor, READ, env)
+    return CostEstimate.objects.filter(environment=env).first()
+
+
+def latest_many(envs: Iterable[Environment], actor: Actor | None = None) -> dict[int, CostEstimate]:
+    """The newest figure of each environment, by environment id, in ONE query: what a list of
+    environments (the overview's cost column, a roll-up) reads, never AWS."""
+    envs = list(envs)
+    for env in envs:
+        _authorize(actor, READ, env)
+    newest = (
+        CostEstimate.objects.filter(environment=OuterRef("environment"), error="")
+        .exclude(monthly=None)
+        .order_by("-computed_at", "-id")
+        .values("pk")[:1]
+    )
+    rows = CostEstimate.objects.filter(environment__in=envs, pk=Subquery(newest))
+    return {row.environment_id: row for row in rows}
+
+
+@dataclass
+class Group:
+    """One roll-up row: the environments of one owner, cost centre or stage, and their sums."""
+
+    key: str
+    environments: list[str] = field(default_factory=list)
+    monthly: Decimal = Decimal(0)
+    fixed_monthly: Decimal = Decimal(0)
+    usage_monthly: Decimal = Decimal(0)
+    at_expiry: Decimal = Decimal(0)
+    missing: list[str] = field(default_factory=list)  # environments with no stored figure
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "environments": self.environments,
+            "monthly": float(self.monthly),
+            "fixed_monthly": float(self.fixed_monthly),
+            "usage_monthly": float(self.usage_monthly),
+            "previews_at_expiry": float(self.at_expiry),
+            "missing": self.missing,
+        }
+
+
+def rollup(
+    envs: Iterable[Environment], by: str, actor: Actor | None = None
+) -> tuple[list[Group], dict[str, CostEstimate | None]]:
+    """Stored figures summed by owner, cost centre or stage (no AWS call), and each
+    environment's estimate. An environment without a figure is listed as missing, not as $0."""
+    if by not in GROUPINGS:
+        raise ValueError(f"--by {by!r}: one of {', '.join(GROUPINGS)}")
+    envs = list(envs)
+    stored = latest_many(envs, actor)
+    groups: dict[str, Group] = {}
+    found: dict[str, CostEstimate | None] = {}
+    for env in envs:
+        record = stored.get(env.pk)
+        found[env.suffix] = record
+        key = str(getattr(env, GROUPINGS[by]) or UNSET)
+        group = groups.setdefault(key, Group(key))
+        group.environments.append(env.suffix)
+        if record is None or record.monthly is None:
+            group.missing.append(env.suffix)
+            continue
+        group.monthly += record.monthly
+        group.fixed_monthly += record.fixed_monthly or 0
+        group.usage_monthly += (record.usage_monthly or 0) + (record.storage_monthly or 0)
+        group.at_expiry += record.at_expiry or 0
+    return sorted(groups.values(), key=lambda g: (-g.monthly, g.key)), found
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.0001"))

@@ -1,0 +1,143 @@
+"""manage.py cost [NAME|--all] [--by owner|cost-centre|stage] [--refresh] [--json]"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from portal.actions import Actor
+from portal.costs import service
+from portal.costs.models import CostEstimate
+from portal.management.cli import RUN_FAILED, EnvportCommand, Exit
+from portal.models import Environment
+
+
+class Command(EnvportCommand):
+    help = (
+        "What environments cost (docs/cost.md): each line quantity x price = amount, from the stored "
+        "figures (the hourly schedule computes them); --refresh computes them now (three AWS reads per "
+        "environment). Exit 0; 1 when a figure is missing or a refresh failed; 2 refused."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("name", nargs="?", help="the environment's suffix")
+        parser.add_argument("--all", action="store_true", help="every environment not torn down")
+        parser.add_argument("--by", choices=sorted(service.GROUPINGS), help="roll the totals up by this")
+        parser.add_argument("--refresh", action="store_true", help="compute the figures now from AWS")
+        self.add_json(parser)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        as_json = opts["json"]
+        if bool(opts["name"]) == bool(opts["all"]):
+            self.refuse("give an environment's name or --all (not both)", as_json=as_json, kind="cost")
+        actor = Actor.cli()
+        if opts["all"]:
+            envs = list(Environment.objects.exclude(status=Environment.Status.TORN_DOWN).order_by("suffix"))
+        else:
+            envs = [self.environment(opts["name"], as_json=as_json, kind="cost")]
+        failed = []
+        if opts["refresh"]:
+            for env in envs:
+                if env.status in service.NOT_BILLABLE:
+                    self.stderr.write(
+                        f"{env.suffix} is {env.get_status_display()}: no resources, nothing to compute"
+                    )
+                    continue
+                record = service.compute(env, actor)
+                if not record.ok:
+                    failed.append(f"{env.suffix}: {record.error}")
+        groups, found = service.rollup(envs, opts["by"] or "cost-centre", actor)
+        missing = [suffix for suffix, record in found.items() if record is None]
+        total = sum((g.monthly for g in groups), Decimal(0))
+        if as_json:
+            self.print_json(
+                {
+                    "environments": [_document(env, found[env.suffix]) for env in envs],
+                    "by": opts["by"] or "cost-centre",
+                    "groups": [g.to_dict() for g in groups],
+                    "monthly_total": float(total),
+                    "missing": missing,
+                    "failed": failed,
+                }
+            )
+        else:
+            for env in envs:
+                self._print(env, found[env.suffix], last=service.last_attempt(env, actor))
+            if opts["by"] or len(envs) > 1:
+                self._print_groups(opts["by"] or "cost-centre", groups, total)
+        for problem in failed:
+            self.stderr.write(f"refresh failed: {problem}")
+        if missing:
+            self.stderr.write(
+                f"no figure yet for {', '.join(missing)}: "
+                "the hourly schedule computes them, or run with --refresh"
+            )
+        if failed or missing:
+            raise Exit(RUN_FAILED)
+
+    def _print(self, env: Environment, record: CostEstimate | None, *, last: CostEstimate | None) -> None:
+        who = ", ".join(
+            part
+            for part in (
+                env.stage,
+                f"owner {env.owner}" if env.owner else "",
+                f"cost centre {env.cost_centre}" if env.cost_centre else "",
+            )
+            if part
+        )
+        if record is None:
+            self.stdout.write(f"{env.suffix} ({who}): no figure yet")
+            return
+        f = record.figures
+        self.stdout.write(
+            f"{env.suffix} ({who}): ${record.monthly:.2f} a month "
+            f"(fixed ${record.fixed_monthly:.2f}, storage ${record.storage_monthly:.2f}, "
+            f"usage ${record.usage_monthly:.2f} at the last {f['basis_days']} days' rate); "
+            f"computed {record.computed_at:%Y-%m-%d %H:%M} UTC"
+        )
+        if last is not None and not last.ok:
+            self.stdout.write(
+                f"  the latest attempt failed ({last.computed_at:%Y-%m-%d %H:%M}): {last.error}"
+            )
+        for title, lines in (("fixed", f["fixed"]), ("storage", f["storage"])):
+            for line in lines:
+                self.stdout.write(f"  {title:8} {line['item']}: {line['formula']}")
+        basis = next(w for w in f["windows"] if w["days"] == f["basis_days"])
+        for line in basis["lines"]:
+            self.stdout.write(f"  usage    {line['item']}: {line['formula']}")
+        by_window = ", ".join(f"{days} d: ${amount:.2f}" for days, amount in f["monthly_by_window"].items())
+        self.stdout.write(f"  a month at each window's rate: {by_window}")
+        if f.get("preview"):
+            p = f["preview"]
+            self.stdout.write(
+                f"  preview: ${p['so_far']:.2f} so far since {p['created'][:16]}, "
+                f"${p['at_expiry']:.2f} by its expiry {p['expires'][:16]}"
+            )
+        if f["free_tiers"]:
+            self.stdout.write(
+                "  free tiers (per account, not subtracted): "
+                + "; ".join(f"{t['description']}: {t['quantity']:,} {t['unit']}" for t in f["free_tiers"])
+            )
+        for note in f["not_counted"]:
+            self.stdout.write(f"  not counted: {note}")
+
+    def _print_groups(self, by: str, groups: list[service.Group], total: Decimal) -> None:
+        self.stdout.write(f"by {by}:")
+        for group in groups:
+            missing = f" ({len(group.missing)} without a figure)" if group.missing else ""
+            self.stdout.write(
+                f"  {group.key:30} ${group.monthly:>10.2f} a month  "
+                f"{len(group.environments)} environment(s){missing}"
+            )
+        self.stdout.write(f"  {'total':30} ${total:>10.2f} a month")
+
+
+def _document(env: Environment, record: CostEstimate | None) -> dict[str, Any]:
+    return {
+        "environment": env.suffix,
+        "stage": env.stage,
+        "owner": env.owner,
+        "cost_centre": env.cost_centre,
+        "computed_at": None if record is None else record.computed_at.isoformat(),
+        "estimate": None if record is None else record.figures,
+    }
