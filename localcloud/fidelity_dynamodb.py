@@ -328,13 +328,10 @@ def _fix_item_history() -> None:
         def __init__(
             self: Any, account_id: str, region_name: str, name: str, table: Any, *a: Any, **kw: Any
         ) -> None:
-            # The backup is a deep copy of the table: its items, not its history.
-            history = table.__dict__.pop(HISTORY_ATTR, None)
-            try:
-                orig(self, account_id, region_name, name, table, *a, **kw)
-            finally:
-                if history is not None:
-                    setattr(table, HISTORY_ATTR, history)
+            # The backup is a deep copy of the table: its items, not its history. The table keeps
+            # its history throughout (a write meanwhile is recorded); the copy's is dropped.
+            orig(self, account_id, region_name, name, table, *a, **kw)
+            self.table.__dict__.pop(HISTORY_ATTR, None)
 
         return __init__
 
