@@ -63,7 +63,7 @@ from moto.dynamodb.exceptions import (
     TableAlreadyExistsException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import (
     Backup,
     GlobalSecondaryIndex,
@@ -424,10 +424,24 @@ def _copy_settings(target: Any, source: Any, body: Mapping[str, Any]) -> None:
     setattr(target, READY_ATTR, time.time() + restore_delay_s())
 
 
+def _restored_item(hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> Any:
+    """An Item from recorded attributes without moto's per-attribute size check, which sums the
+    whole item again for each attribute (O(n^2)): they passed it when written (as moto's own
+    ``Item.__deepcopy__`` reasons). 10,000 items: 0.4 s instead of 4 s."""
+    item: Any = Item.__new__(Item)  # moto BaseModel.__new__ is typed as returning BaseModel
+    item.hash_key, item.range_key = hash_key, range_key
+    stored = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.__init__(stored)
+    for name, value in attrs.items():
+        dict.__setitem__(stored, name, DynamoType(value))
+    item.attrs = stored
+    return item
+
+
 def _items_table(image: dict[Key, dict[str, Any]], has_range: bool) -> defaultdict[Any, Any]:
     items: defaultdict[Any, Any] = defaultdict(dict)
     for (hash_key, range_key), attrs in image.items():
-        item = Item(hash_key, range_key, attrs)
+        item = _restored_item(hash_key, range_key, attrs)
         if has_range:
             items[hash_key][range_key] = item
         else:

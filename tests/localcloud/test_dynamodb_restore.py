@@ -128,7 +128,7 @@ def test_point_in_time_restore_returns_the_items_as_they_were_at_that_time(ddb: 
     selected date and time"), whatever write changed them: PutItem, UpdateItem, DeleteItem,
     BatchWriteItem, TransactWriteItems."""
     table = _table(ddb)
-    ddb.put_item(TableName=table, Item=_item("kept", v="1"))
+    ddb.put_item(TableName=table, Item=_item("kept", v="1", listKey="all", createdAt="2026-12-07"))
     ddb.put_item(TableName=table, Item=_item("corrupted", v="good"))
     ddb.put_item(TableName=table, Item=_item("deleted", v="1"))
     ddb.batch_write_item(
@@ -168,6 +168,21 @@ def test_point_in_time_restore_returns_the_items_as_they_were_at_that_time(ddb: 
     restored = _items(ddb, target)
     assert sorted(restored) == ["b0", "b1", "b2", "corrupted", "deleted", "kept", "tx"]
     assert restored["corrupted"]["v"] == {"S": "good"} and restored["b1"]["v"] == {"S": "1"}
+    # The restored items are items like any other: in the index, and writable.
+    listed = ddb.query(
+        TableName=target,
+        IndexName="byCreatedAt",
+        KeyConditionExpression="listKey = :k",
+        ExpressionAttributeValues={":k": {"S": "all"}},
+    )["Items"]
+    assert [i["id"]["S"] for i in listed] == ["kept"]
+    ddb.update_item(
+        TableName=target,
+        Key={"id": {"S": "kept"}},
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": {"S": "2"}},
+    )
+    assert ddb.get_item(TableName=target, Key={"id": {"S": "kept"}})["Item"]["v"] == {"S": "2"}
     # The source keeps its present; a second restore with UseLatestRestorableTime returns it.
     latest = _name("latest")
     ddb.restore_table_to_point_in_time(
