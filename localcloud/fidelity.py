@@ -716,10 +716,12 @@ def _fix_usage_plan_rate_limit() -> None:
 
 # Imported for their effect: each module registers its fixes in FIXES (after the ones above).
 # lambda_vpc: Lambda in a VPC (VpcId, Hyperplane ENIs, EC2 dependencies, endpoint routes).
+# fidelity_dynamodb: item history for point-in-time restores, restores that take time.
 from . import (  # noqa: E402, F401
     fidelity_apigateway,
     fidelity_cloudwatch,
     fidelity_cognito,
+    fidelity_dynamodb,
     fidelity_lambda,
     fidelity_logs,
     fidelity_stage_logs,

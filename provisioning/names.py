@@ -182,4 +182,10 @@ class Names:
 
     @property
     def backup_prefix(self) -> str:
+        """The teardown's backups (R-OPS-4): `{base}-teardown-{UTC stamp}`."""
         return f"{self.base}-teardown"
+
+    @property
+    def on_demand_backup_prefix(self) -> str:
+        """Backups taken on demand (`manage.py backup`): `{base}-ondemand-{UTC stamp}`."""
+        return f"{self.base}-ondemand"

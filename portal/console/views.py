@@ -43,6 +43,7 @@ from provisioning.artifacts import ArtifactError, build_artifact
 from provisioning.spec import SpecError
 
 from . import plans
+from .backups import backups_view
 from .hints import hint_for
 
 Kind, Status = Deployment.Kind, Deployment.Status
@@ -331,6 +332,11 @@ def environment_urls(model_admin: Any) -> list[Any]:
             name="portal_environment_release",
         ),
         path("<path:object_id>/rollback/", wrap(rollback_view), name="portal_environment_rollback"),
+        path(
+            "<path:object_id>/backups/",
+            wrap(backups_view, "GET", "POST"),
+            name="portal_environment_backups",
+        ),
     ]
 
 

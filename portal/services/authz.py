@@ -95,6 +95,12 @@ ACTIONS: Mapping[str, Rule] = {
     "reveal_key": Rule("revealing the API key of", "portal.reveal_key_environment"),
     # a signed bearer token opens the environment's API as its key does
     "issue_token": Rule("issuing a bearer token for", "portal.reveal_key_environment"),
+    # an on-demand backup of the table (listing them is "view"); prod's, like its teardown, an admin's
+    "backup": Rule(
+        "a backup of",
+        "portal.teardown_environment",
+        prod_permission="portal.teardown_prod_environment",
+    ),
     # reading stored cost figures is "view"; computing one makes AWS reads like a drift check
     "estimate_cost": Rule("estimating the cost of", "portal.drift_environment", schedule=True),
 }

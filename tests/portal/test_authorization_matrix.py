@@ -54,10 +54,11 @@ OPERATOR = VIEWER | {
     "cancel",
     "reveal_key",
     "issue_token",
+    "backup",  # an on-demand backup of the table
     "estimate_cost",  # computing a cost figure reads AWS as a drift check does (reading one is "view")
 }
 ADMIN_ONLY = {"delete", "lift_protection"}
-PROD_ADMIN_ONLY = {"teardown", "release", "rollback"}  # operators do these below prod only
+PROD_ADMIN_ONLY = {"teardown", "release", "rollback", "backup"}  # operators do these below prod only
 # the sweeps, the hourly cost figures and the expiry (never prod's teardown)
 SCHEDULE = {"drift", "health", "teardown", "estimate_cost"}
 

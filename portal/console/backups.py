@@ -1,0 +1,58 @@
+"""The console's backups page of an environment: its backups and point-in-time window (GET), and
+an on-demand backup (POST). The service (`portal.services.backups`) decides who may; a refusal or
+a failure comes back as a message, like the other buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from portal import actions
+from portal.permissions import allowed
+from portal.services import backups
+
+
+def _actor(request: HttpRequest) -> actions.Actor:
+    return actions.Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+
+
+def _refused(request: HttpRequest, exc: actions.ActionError) -> None:
+    extra = [p for p in exc.problems if p != exc.message]
+    messages.error(request, exc.message + (": " + "; ".join(extra) if extra else ""))
+
+
+def backups_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """GET: the backups and the window, read from AWS now; POST: take a backup, back to the page."""
+    env = model_admin.get_object(request, object_id)
+    if env is None:
+        raise Http404(f"no environment {object_id}")
+    if not model_admin.has_view_or_change_permission(request, env):
+        raise PermissionDenied
+    here = reverse("admin:portal_environment_backups", args=[env.pk])
+    if request.method == "POST":
+        try:
+            taken = backups.take_backup(_actor(request), env)
+        except actions.ActionError as exc:
+            _refused(request, exc)
+        else:
+            messages.success(request, f"Backed up {taken['table_name']} as {taken['name']} (audited).")
+        return HttpResponseRedirect(here)
+    listing: dict[str, Any] | None = None
+    try:
+        listing = backups.list_backups(_actor(request), env)
+    except actions.ActionError as exc:
+        _refused(request, exc)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "original": env,
+        "title": f"Backups of {env.suffix}",
+        "listing": listing,
+        "can_backup": allowed(request.user, "teardown", env),
+    }
+    return TemplateResponse(request, "admin/portal/environment/backups.html", context)

@@ -1,0 +1,46 @@
+"""manage.py backups NAME [--json]: the environment's backups and its point-in-time window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal import actions
+from portal.management.cli import RUN_FAILED, EnvportCommand, Exit
+from portal.services import backups
+
+KIND = "backups"
+
+
+class Command(EnvportCommand):
+    help = (
+        "List an environment's on-demand and pre-teardown backups (a torn-down environment's too) and "
+        "its table's point-in-time window. Exit 0 listed, 1 AWS could not be read, 2 refused."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("name", help="the environment's suffix")
+        self.add_json(parser)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        as_json = opts["json"]
+        env = self.environment(opts["name"], as_json=as_json, kind=KIND)
+        try:
+            listing = backups.list_backups(actions.Actor.cli(), env)
+        except (actions.InvalidInput, actions.Forbidden, actions.NotFound) as exc:
+            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=KIND)
+        except actions.ActionError as exc:
+            self.stderr.write(f"error: {exc.message}")
+            if as_json:
+                self.print_json(
+                    {"environment": env.suffix, "kind": KIND, "status": "failed", "error": exc.message}
+                )
+            raise Exit(RUN_FAILED) from None
+        if as_json:
+            self.print_json(listing)
+            return
+        self.stdout.write(f"{env.suffix}: point-in-time window {listing['point_in_time']['summary']}")
+        for title, key in (("on-demand backups", "on_demand"), ("pre-teardown backups", "pre_teardown")):
+            rows = listing[key]
+            self.stdout.write(f"{title}: {len(rows) or 'none'}")
+            for row in rows:
+                self.stdout.write(f"  {row['created_at']}  {row['status']:<9} {row['name']}  {row['arn']}")
