@@ -24,6 +24,7 @@ from .aws import AwsClients, AwsTarget, CallCounts, error_code
 from .checks import Check
 from .credentials import Credential, ModeCredentials, for_mode, no_credential
 from .engine import Engine
+from .http import REQUEST_ID_HEADER, request_id_of
 from .spec import EnvironmentSpec
 
 CORS_HEADERS = ("Content-Type", "X-Amz-Date", "Authorization", "X-Api-Key")
@@ -139,7 +140,11 @@ class _Api:
             reason = self.explain_5xx(time.time() - (resp.latency_ms or 0) / 1000 - 1)
             if reason:
                 found += f"; {reason}"
-        self.checks.append(Check(name, requirement, passed, resp.status, resp.latency_ms, expected, found))
+        self.checks.append(
+            Check(
+                name, requirement, passed, resp.status, resp.latency_ms, expected, found, request_id_of(resp)
+            )
+        )
         return passed
 
 
@@ -363,6 +368,7 @@ class _VersionApi(_Api):
 
     def send(self, method: str, path: str, headers: dict[str, str], payload: str | None) -> http.Response:
         event = proxy_event(method, path, {k: v for k, v in headers.items() if v}, payload, self.stage)
+        request_id = event["requestContext"]["requestId"]
         started = time.perf_counter()
         try:
             answer = self.clients.client("lambda").invoke(
@@ -378,9 +384,16 @@ class _VersionApi(_Api):
         latency = (time.perf_counter() - started) * 1000
         if answer.get("FunctionError"):
             return http.Response(
-                502, body=raw, latency_ms=latency, error=f"function error: {answer['FunctionError']}"
+                502,
+                {REQUEST_ID_HEADER: request_id},
+                body=raw,
+                latency_ms=latency,
+                error=f"function error: {answer['FunctionError']}",
             )
-        return proxy_response(raw, latency)
+        resp = proxy_response(raw, latency)
+        # The id the event carried, as API Gateway would have sent it: the function logs it.
+        resp.headers[REQUEST_ID_HEADER] = request_id
+        return resp
 
 
 def proxy_event(

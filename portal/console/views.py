@@ -42,6 +42,7 @@ from provisioning import release as releases
 from provisioning.artifacts import ArtifactError, build_artifact
 from provisioning.spec import SpecError
 
+from . import logs as log_pages
 from . import plans
 from .hints import hint_for
 
@@ -331,7 +332,23 @@ def environment_urls(model_admin: Any) -> list[Any]:
             name="portal_environment_release",
         ),
         path("<path:object_id>/rollback/", wrap(rollback_view), name="portal_environment_rollback"),
+        path("<path:object_id>/logs/", wrap(logs_view, "GET"), name="portal_environment_logs"),
+        path("<path:object_id>/errors/", wrap(errors_view, "GET"), name="portal_environment_errors"),
     ]
+
+
+def logs_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The environment's function and access logs (issue 19): every role may read them."""
+    env = _object(model_admin, request, object_id)
+    _require(request, "view", env)
+    return log_pages.logs_page(model_admin, request, env, actor(request))
+
+
+def errors_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The environment's errors grouped by exception and top frame of its code (issue 19)."""
+    env = _object(model_admin, request, object_id)
+    _require(request, "view", env)
+    return log_pages.errors_page(model_admin, request, env, actor(request))
 
 
 def environment_context(request: HttpRequest, env: Environment) -> dict[str, Any]:
@@ -573,9 +590,13 @@ def deployment_urls(model_admin: Any) -> list[Any]:
 
 
 def deployment_context(request: HttpRequest, dep: Deployment) -> dict[str, Any]:
+    parts = deployment_parts(dep)
+    if dep.kind in RELEASE_KINDS:
+        parts["release"]["errors_url"] = log_pages.release_errors_url(dep)
     return {
-        **deployment_parts(dep),
-        "can_apply": _can_apply(request, dep),
+        **parts,
+        "check_logs": log_pages.check_logs(actor(request), parts["checks"]),
+        "logs_url": reverse("admin:portal_environment_logs", args=[dep.environment_id]),
         "live_url": reverse("admin:portal_deployment_live", args=[dep.pk]),
     }
 
