@@ -20,7 +20,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.cache import cache
 
@@ -30,6 +30,7 @@ from portal.services import authz
 from provisioning import logs as engine
 from provisioning.aws import AwsClients
 
+T = TypeVar("T")
 SOURCES = ("function", "access")
 CACHE_S = 5  # a view's answer is kept this long (the live tail refreshes every LIVE_TAIL_S)
 LIVE_TAIL_S = 5
@@ -89,6 +90,15 @@ def _cached(key: str, ttl: int, compute: Callable[[], dict[str, Any]]) -> dict[s
     return {**value, "cached": False}
 
 
+def _checked(problems: list[str], check: Callable[[], T], default: T) -> T:
+    """`check()`, or `default` with its problems added: every problem of the input is listed at once."""
+    try:
+        return check()
+    except engine.LogQueryError as exc:
+        problems.extend(exc.problems)
+        return default
+
+
 def _run(env: Environment, what: str, read: Callable[[Any, AwsClients], Any]) -> dict[str, Any]:
     clients = _clients(env)
     try:
@@ -121,13 +131,10 @@ def read_logs(
     problems: list[str] = []
     if source not in SOURCES:
         problems.append(f"source: {str(source)[:20]!r} is not allowed; one of {', '.join(SOURCES)}")
-    try:
-        seconds = engine.parse_since(since, "15m")
-        pattern = engine.check_pattern(pattern)
-        request_id = engine.check_request_id(request_id)
-        status = engine.check_status(status)
-    except engine.LogQueryError as exc:
-        problems.extend(exc.problems)
+    seconds = _checked(problems, lambda: engine.parse_since(since, "15m"), 0)
+    pattern = _checked(problems, lambda: engine.check_pattern(pattern), "")
+    request_id = _checked(problems, lambda: engine.check_request_id(request_id), "")
+    status = _checked(problems, lambda: engine.check_status(status), "")
     if status and source != "access":
         problems.append("status: only the access log is filtered by status (source=access)")
     if problems:
