@@ -32,9 +32,9 @@ class HealthReport:
     alarms_in_alarm: list[str] = field(default_factory=list)
     probe_status: int | None = None
     probe_latency_ms: float | None = None
-    probe_request_id: str | None = None
     detail: str = ""
     calls: CallCounts = field(default_factory=CallCounts)
+    probe_request_id: str | None = None  # what the probe's answer carried: links it to its lines
 
     @property
     def checks(self) -> list[Check]:

@@ -340,7 +340,14 @@ class LogView:
 
 
 def read_events(
-    logs: Any, view: LogView, pattern: str, bounds: Bounds, clock: Callable[[], float] = time.monotonic
+    logs: Any,
+    view: LogView,
+    pattern: str,
+    bounds: Bounds,
+    clock: Callable[[], float] = time.monotonic,
+    *,
+    stream: str = "",
+    window: Window | None = None,
 ) -> list[dict[str, Any]]:
     """FilterLogEvents over the view's window, page by page within the bounds; a missing log group
     is an empty view with its reason (a function that never ran has none)."""
@@ -348,12 +355,15 @@ def read_events(
     deadline = clock() + bounds.max_seconds
     token: str | None = None
     for page in range(bounds.max_pages):
+        window = window or view.window
         args: dict[str, Any] = {
             "logGroupName": view.group,
-            "startTime": view.window.start_ms,
-            "endTime": view.window.end_ms,
+            "startTime": window.start_ms,
+            "endTime": window.end_ms,
             "limit": min(PAGE_LIMIT, bounds.max_events - len(events)),
         }
+        if stream:
+            args["logStreamNames"] = [stream]
         if pattern:
             args["filterPattern"] = pattern
         if token:
@@ -427,20 +437,41 @@ def function_logs(
 
 
 def _request_rows(logs: Any, view: LogView, request_id: str, bounds: Bounds) -> list[LogRow]:
-    """One read for the id, one per Lambda invocation it names (at most MAX_LAMBDA_IDS). Every row is
-    checked here too, whatever the server's pattern support: a row is kept only if it names the id."""
+    """One read for the id; for each Lambda invocation it names (at most MAX_LAMBDA_IDS), one read
+    for the invocation's id (START/END/REPORT carry it) and one of its stream between its START and
+    its END: lines that carry no id (the runtime's `[ERROR]` for an exception the handler let out,
+    a library's print) belong to the invocation that ran then, as an execution environment runs one
+    invocation at a time, on its own stream. Every row is checked here too, whatever the server's
+    pattern support: a row found by an id is kept only if it names the id."""
     rows = [
         r
         for r in (parse_function_event(e) for e in read_events(logs, view, quoted(request_id), bounds))
         if request_id in r.ids or request_id in r.raw
     ]
-    invocations = sorted({r.lambda_request_id for r in rows if r.lambda_request_id} - {request_id})
-    seen = {r.event_id for r in rows}
+    seen = {(r.stream, r.event_id) for r in rows}
+
+    def keep(row: LogRow) -> None:
+        if (row.stream, row.event_id) not in seen:
+            seen.add((row.stream, row.event_id))
+            rows.append(row)
+
+    invocations = sorted({r.lambda_request_id for r in rows if r.lambda_request_id})
     for lambda_id in invocations[:MAX_LAMBDA_IDS]:
-        for row in (parse_function_event(e) for e in read_events(logs, view, quoted(lambda_id), bounds)):
-            if row.event_id not in seen and lambda_id in row.ids:
-                seen.add(row.event_id)
-                rows.append(row)
+        if lambda_id != request_id:
+            for row in (parse_function_event(e) for e in read_events(logs, view, quoted(lambda_id), bounds)):
+                if lambda_id in row.ids:
+                    keep(row)
+        mine = [r for r in rows if r.kind == "runtime" and r.lambda_request_id == lambda_id]
+        start = next((r for r in mine if r.raw.startswith("START")), None)
+        end = next((r for r in reversed(mine) if r.raw.startswith(("END", "REPORT"))), None)
+        if start is None or end is None or end.timestamp < start.timestamp:
+            continue
+        span = Window(start.timestamp, end.timestamp)
+        for event in read_events(logs, view, "", bounds, stream=start.stream, window=span):
+            row = parse_function_event(event)
+            if row.lambda_request_id in ("", lambda_id):  # not a neighbour's line at the same ms
+                row.lambda_request_id = lambda_id
+                keep(row)
     return rows
 
 

@@ -368,7 +368,6 @@ class _VersionApi(_Api):
 
     def send(self, method: str, path: str, headers: dict[str, str], payload: str | None) -> http.Response:
         event = proxy_event(method, path, {k: v for k, v in headers.items() if v}, payload, self.stage)
-        request_id = event["requestContext"]["requestId"]
         started = time.perf_counter()
         try:
             answer = self.clients.client("lambda").invoke(
@@ -382,6 +381,12 @@ class _VersionApi(_Api):
             status = 429 if code == "TooManyRequestsException" else None
             return http.Response(status, latency_ms=latency, error=f"{code or type(exc).__name__}: {exc}")
         latency = (time.perf_counter() - started) * 1000
+        # The invocation's id (Lambda's x-amzn-RequestId): the runtime's START/END/REPORT and
+        # [ERROR] lines carry it, and the function's own lines too (lambdaRequestId), so it finds
+        # the request's lines even when the code never logged the event's id.
+        request_id = str(
+            answer.get("ResponseMetadata", {}).get("RequestId") or event["requestContext"]["requestId"]
+        )
         if answer.get("FunctionError"):
             return http.Response(
                 502,
@@ -391,7 +396,6 @@ class _VersionApi(_Api):
                 error=f"function error: {answer['FunctionError']}",
             )
         resp = proxy_response(raw, latency)
-        # The id the event carried, as API Gateway would have sent it: the function logs it.
         resp.headers[REQUEST_ID_HEADER] = request_id
         return resp
 

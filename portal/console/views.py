@@ -595,6 +595,7 @@ def deployment_context(request: HttpRequest, dep: Deployment) -> dict[str, Any]:
         parts["release"]["errors_url"] = log_pages.release_errors_url(dep)
     return {
         **parts,
+        "can_apply": _can_apply(request, dep),
         "check_logs": log_pages.check_logs(actor(request), parts["checks"]),
         "logs_url": reverse("admin:portal_environment_logs", args=[dep.environment_id]),
         "live_url": reverse("admin:portal_deployment_live", args=[dep.pk]),

@@ -33,7 +33,7 @@ def test_a_viewer_token_reads_logs_and_errors(
     assert logs.status_code == 200, logs.content
     body = logs.json()
     assert {r["lambda_request_id"] for r in body["rows"]} == {FAILED_LAMBDA_ID}
-    assert body["calls"] == 2 and body["truncated"] is False
+    assert body["calls"] == 3 and body["truncated"] is False
     errors = client.get(f"/api/v1/environments/{env.suffix}/errors/", since="1h")
     assert errors.status_code == 200
     (group,) = errors.json()["groups"]

@@ -39,7 +39,7 @@ def test_a_viewer_reads_the_logs_page_with_its_live_tail(
     assert '<meta http-equiv="refresh" content="5">' in text
     assert "unhandled error" in text and "ResourceNotFoundException" in text
     assert f"START RequestId: {FAILED_LAMBDA_ID}" in text
-    assert "2 FilterLogEvents calls" in text
+    assert "3 FilterLogEvents calls" in text
     everything = login("viewer").get(url).content.decode()
     assert API_KEY_VALUE not in everything and "[redacted]" in everything
     assert 'http-equiv="refresh"' not in everything

@@ -208,10 +208,34 @@ def test_function_logs_for_a_request_id_include_its_runtime_lines(
     kinds = [r.kind for r in view.rows]
     assert kinds.count("runtime") == 3 and kinds.count("json") == 2
     assert all(API_ID in r.ids or LAMBDA_ID in r.ids for r in view.rows)
-    assert view.calls == 2  # the id, then its one invocation
+    assert view.calls == 3  # the id, its one invocation's id, and its stream from START to END
     everything = L.function_logs(group, spec.names, L.Window.last(900))
     assert len(everything.rows) == 12  # each request: 3 runtime lines, 2 JSON lines, 1 EMF line
     assert [r.timestamp for r in everything.rows] == sorted(r.timestamp for r in everything.rows)
+
+
+def test_a_request_includes_the_lines_of_its_invocation_that_carry_no_id(
+    group: Any, spec: EnvironmentSpec
+) -> None:
+    """Issue 19 item 2: the runtime's `[ERROR]` for an exception the handler let out carries no
+    request id; it is the request's because it sits on the invocation's stream between its START and
+    its END. A line of another stream at the same time is not."""
+    name = spec.names.function_log_group
+    at = now_ms() - 10_000
+    start, end, report = runtime_lines(LAMBDA_ID, "4")
+    unhandled = "[ERROR] RuntimeError: broken on purpose"
+    put(group, name, V4, [start, "  some library print", unhandled, end, report], at)
+    put(group, name, V3, ["[ERROR] RuntimeError: another environment's"], at + 2)
+    view = L.function_logs(group, spec.names, L.Window.last(60), request_id=LAMBDA_ID)
+    assert [r.raw.split(":")[0] for r in view.rows] == [
+        "START RequestId",
+        "  some library print",
+        "[ERROR] RuntimeError",
+        "END RequestId",
+        "REPORT RequestId",
+    ]
+    assert all(r.lambda_request_id == LAMBDA_ID and r.version == "4" for r in view.rows)
+    assert view.calls == 2  # the id (a Lambda id itself), then its stream from START to END
 
 
 def test_filter_pattern_is_passed_through(group: Any, spec: EnvironmentSpec) -> None:
