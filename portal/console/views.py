@@ -499,7 +499,7 @@ def live_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRes
     fragments rendered by the same templates as the page itself."""
     dep = _object(model_admin, request, object_id)
     parts = deployment_parts(dep)
-    context = {**parts, "can_apply": _can_apply(request, dep)}
+    context = {**parts, **_log_links(request, dep, parts), "can_apply": _can_apply(request, dep)}
     fragments = {
         "ep-banner": render_to_string("admin/portal/deployment/_banner.html", context, request),
         "ep-steps": render_to_string("admin/portal/deployment/_steps.html", context, request),
@@ -591,14 +591,22 @@ def deployment_urls(model_admin: Any) -> list[Any]:
 
 def deployment_context(request: HttpRequest, dep: Deployment) -> dict[str, Any]:
     parts = deployment_parts(dep)
-    if dep.kind in RELEASE_KINDS:
-        parts["release"]["errors_url"] = log_pages.release_errors_url(dep)
     return {
         **parts,
+        **_log_links(request, dep, parts),
         "can_apply": _can_apply(request, dep),
+        "live_url": reverse("admin:portal_deployment_live", args=[dep.pk]),
+    }
+
+
+def _log_links(request: HttpRequest, dep: Deployment, parts: dict[str, Any]) -> dict[str, Any]:
+    """Issue 19: where a check's request's lines are, a failed check's lines (read now, bounded,
+    cached briefly), and for a rolled-back release the errors of its window. Adds to `parts`' release."""
+    if "release" in parts:
+        parts["release"]["errors_url"] = log_pages.release_errors_url(dep)
+    return {
         "check_logs": log_pages.check_logs(actor(request), parts["checks"]),
         "logs_url": reverse("admin:portal_environment_logs", args=[dep.environment_id]),
-        "live_url": reverse("admin:portal_deployment_live", args=[dep.pk]),
     }
 
 

@@ -102,6 +102,8 @@ def test_a_failed_check_links_to_its_lines_and_shows_them(
         f"REPORT RequestId: {FAILED_LAMBDA_ID}" in text
         and "unhandled error [ResourceNotFoundException]" in text
     )
+    live = login("viewer").get(reverse("admin:portal_deployment_live", args=[dep.pk])).json()
+    assert f"{logs_url}?since=30d&amp;request_id={FAILED_ID}" in live["html"]["ep-results"]  # the same row
 
 
 def test_a_rolled_back_release_links_to_the_errors_that_caused_it(
