@@ -150,3 +150,37 @@ def test_cli_refuses_bad_input_with_exit_2(make_env: Any, args: tuple[str, str])
     assert any(words in err for words in ("not allowed", "only the access log", "too long", "too far back"))
     code, _, err = run("errors", env.suffix, "--since", "1y")
     assert code == 2 and "at most 30d" in err
+
+
+def test_cli_follow_prints_each_new_line_once_and_stops(
+    moto_target: None, make_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`manage.py logs NAME --follow`: a poll per interval prints only new lines, and the tail is
+    bounded (it stops by itself after FOLLOW_MAX_S)."""
+    import time as clock
+
+    import boto3
+
+    from portal.management.commands import logs as command
+
+    env = make_env("dev1")
+    placed = seed(env)
+    polls: list[float] = []
+
+    def poll(seconds: float) -> None:
+        polls.append(seconds)
+        cache.clear()  # the next poll reads afresh, as it would after the interval
+        boto3.client("logs", region_name=env.region).put_log_events(
+            logGroupName=placed["group"],
+            logStreamName="2026/12/07/[2]f00dfeed",
+            logEvents=[{"timestamp": int(clock.time() * 1000), "message": f"new line {len(polls)}"}],
+        )
+
+    monkeypatch.setattr(command, "_sleep", poll)
+    monkeypatch.setattr(command, "FOLLOW_MAX_S", 3 * service.LIVE_TAIL_S)
+    code, out, _ = run("logs", env.suffix, "--follow")
+    assert code == 0 and polls == [service.LIVE_TAIL_S] * 3
+    assert [out.count(f"new line {i}") for i in (1, 2, 3)] == [1, 1, 1]  # each once, none twice
+    assert out.count("START RequestId") == 1
+    code, _, err = run("logs", env.suffix, "--follow", "--json")
+    assert code == 2 and "leave out --json" in err

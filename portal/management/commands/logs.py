@@ -72,8 +72,7 @@ class Command(EnvportCommand):
         self.print_rows(view["rows"], seen)
         if not opts["follow"]:
             return
-        deadline = time.monotonic() + FOLLOW_MAX_S
-        while time.monotonic() < deadline:
+        for _ in range(FOLLOW_MAX_S // service.LIVE_TAIL_S):  # bounded: a poll per interval
             _sleep(service.LIVE_TAIL_S)
             self.print_rows(self.read(env, False, since="2m", **query)["rows"], seen)
 
