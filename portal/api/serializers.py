@@ -98,6 +98,10 @@ class CheckOut(serializers.Serializer):
     latency_ms = serializers.FloatField(allow_null=True)
     expected = serializers.CharField()
     found = serializers.CharField()
+    request_id = serializers.CharField(
+        allow_null=True,
+        help_text="the request id its answer carried: GET .../logs/?request_id= finds its lines",
+    )
 
 
 class FindingOut(serializers.Serializer):
