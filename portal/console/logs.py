@@ -141,12 +141,12 @@ def _number(text: str | None) -> float | None:
     return float(text)
 
 
-def check_logs(actor: actions.Actor, checks: list[CheckResult]) -> dict[int, dict[str, Any]]:
-    """The log lines of the first failed checks that carry a request id, by check id."""
+def check_logs(actor: actions.Actor, checks: list[CheckResult], dep: Deployment) -> dict[int, dict[str, Any]]:
+    """The log lines of the first failed checks of `dep` that carry a request id, by check id."""
     found: dict[int, dict[str, Any]] = {}
     for check in [c for c in checks if not c.passed and c.request_id][:FAILED_CHECKS_INLINE]:
         try:
-            lines = service.check_lines(actor, check)
+            lines = service.check_lines(actor, check, dep)
         except actions.ActionError as exc:
             lines = {"rows": [], "reason": exc.message}
         found[check.pk] = {**lines, "rows": _rows(lines.get("rows", []))}

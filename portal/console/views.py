@@ -605,7 +605,7 @@ def _log_links(request: HttpRequest, dep: Deployment, parts: dict[str, Any]) -> 
     if "release" in parts:
         parts["release"]["errors_url"] = log_pages.release_errors_url(dep)
     return {
-        "check_logs": log_pages.check_logs(actor(request), parts["checks"]),
+        "check_logs": log_pages.check_logs(actor(request), parts["checks"], dep),
         "logs_url": reverse("admin:portal_environment_logs", args=[dep.environment_id]),
     }
 

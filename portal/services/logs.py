@@ -205,10 +205,11 @@ def check_window(dep: Deployment) -> tuple[float, float]:
     return started.timestamp() - CHECK_WINDOW_MARGIN_S, finished.timestamp() + CHECK_WINDOW_MARGIN_S
 
 
-def check_lines(actor: actions.Actor, check: CheckResult) -> dict[str, Any]:
+def check_lines(actor: actions.Actor, check: CheckResult, dep: Deployment | None = None) -> dict[str, Any]:
     """A check's request's log lines (at most CHECK_LINES), for a failed check shown inline: read
-    when the page renders, within the run's window, cached briefly (a check never changes)."""
-    dep = check.deployment
+    when the page renders, within the run's window, cached briefly (a check never changes). `dep`:
+    the check's deployment when the caller holds it already (no query per check)."""
+    dep = dep if dep is not None and dep.pk == check.deployment_id else check.deployment
     env = dep.environment
     authz.authorize(actor, "view", env)
     if not check.request_id:
