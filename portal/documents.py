@@ -99,6 +99,7 @@ def deployment_document(dep: Deployment) -> dict[str, Any]:
                 "latency_ms": c.latency_ms,
                 "expected": c.expected,
                 "found": c.found,
+                "request_id": c.request_id,
             }
             for c in checks
         ],

@@ -348,6 +348,8 @@ class CheckResult(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     expected = models.TextField(blank=True)
     found = models.TextField(blank=True)
+    # the request id the check's answer carried: links the check to its log lines (issue 19)
+    request_id = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:
         ordering = ["deployment", "position"]

@@ -236,6 +236,7 @@ class _Run:
                 latency_ms=check.latency_ms,
                 expected=check.expected,
                 found=check.found,
+                request_id=check.request_id,
             )
             for i, check in enumerate(checks, start=start + 1)
         ]

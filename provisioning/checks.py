@@ -22,6 +22,9 @@ class Check:
     latency_ms: float | None
     expected: str
     found: str
+    # The request id the answer carried (API Gateway's `x-amzn-RequestId`, which the function logs
+    # as `requestId`): what links a check to its log lines (issue 19 item 2). None without a request.
+    request_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -17,6 +17,7 @@ from . import http
 from .aws import AwsClients, AwsTarget, CallCounts
 from .checks import Check
 from .credentials import for_mode
+from .http import request_id_of
 from .resources.alarms import ALARMS, alarm_name
 from .resources.base import Context
 from .resources.rest_api import find_api
@@ -33,6 +34,7 @@ class HealthReport:
     probe_latency_ms: float | None = None
     detail: str = ""
     calls: CallCounts = field(default_factory=CallCounts)
+    probe_request_id: str | None = None  # what the probe's answer carried: links it to its lines
 
     @property
     def checks(self) -> list[Check]:
@@ -49,6 +51,7 @@ class HealthReport:
             self.probe_latency_ms,
             "an answer below 500",
             "no answer" if self.probe_status is None else str(self.probe_status),
+            self.probe_request_id,
         )
         alarms = [
             Check(f"alarm {name}", "R-OPS-3", False, None, None, "OK", "ALARM")
@@ -124,6 +127,7 @@ def _check(
     finally:
         creds.cleanup()
     report.probe_status, report.probe_latency_ms = resp.status, round(resp.latency_ms, 2)
+    report.probe_request_id = request_id_of(resp)
     report.status, report.detail = _judge(resp, report.alarms_in_alarm, spec.settings.alarm_api_p90_ms)
     return report
 

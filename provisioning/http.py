@@ -63,3 +63,12 @@ def request(
         return Response(None, latency_ms=(time.perf_counter() - started) * 1000, error=str(reason))
     latency = (time.perf_counter() - started) * 1000
     return Response(status, {k.lower(): v for k, v in raw_headers.items()}, payload, latency)
+
+
+REQUEST_ID_HEADER = "x-amzn-requestid"  # API Gateway's request id; the function logs it as requestId
+
+
+def request_id_of(resp: Response) -> str | None:
+    """The request id an answer carried, if it looks like one (a header is outside input: bounded)."""
+    value = resp.header(REQUEST_ID_HEADER).strip()
+    return value if value and len(value) <= 64 and value.replace("-", "").isalnum() else None

@@ -24,6 +24,7 @@ from .aws import AwsClients, AwsTarget, CallCounts, error_code
 from .checks import Check
 from .credentials import Credential, ModeCredentials, for_mode, no_credential
 from .engine import Engine
+from .http import REQUEST_ID_HEADER, request_id_of
 from .spec import EnvironmentSpec
 
 CORS_HEADERS = ("Content-Type", "X-Amz-Date", "Authorization", "X-Api-Key")
@@ -139,7 +140,11 @@ class _Api:
             reason = self.explain_5xx(time.time() - (resp.latency_ms or 0) / 1000 - 1)
             if reason:
                 found += f"; {reason}"
-        self.checks.append(Check(name, requirement, passed, resp.status, resp.latency_ms, expected, found))
+        self.checks.append(
+            Check(
+                name, requirement, passed, resp.status, resp.latency_ms, expected, found, request_id_of(resp)
+            )
+        )
         return passed
 
 
@@ -376,11 +381,23 @@ class _VersionApi(_Api):
             status = 429 if code == "TooManyRequestsException" else None
             return http.Response(status, latency_ms=latency, error=f"{code or type(exc).__name__}: {exc}")
         latency = (time.perf_counter() - started) * 1000
+        # The invocation's id (Lambda's x-amzn-RequestId): the runtime's START/END/REPORT and
+        # [ERROR] lines carry it, and the function's own lines too (lambdaRequestId), so it finds
+        # the request's lines even when the code never logged the event's id.
+        request_id = str(
+            answer.get("ResponseMetadata", {}).get("RequestId") or event["requestContext"]["requestId"]
+        )
         if answer.get("FunctionError"):
             return http.Response(
-                502, body=raw, latency_ms=latency, error=f"function error: {answer['FunctionError']}"
+                502,
+                {REQUEST_ID_HEADER: request_id},
+                body=raw,
+                latency_ms=latency,
+                error=f"function error: {answer['FunctionError']}",
             )
-        return proxy_response(raw, latency)
+        resp = proxy_response(raw, latency)
+        resp.headers[REQUEST_ID_HEADER] = request_id
+        return resp
 
 
 def proxy_event(

@@ -98,6 +98,10 @@ class CheckOut(serializers.Serializer):
     latency_ms = serializers.FloatField(allow_null=True)
     expected = serializers.CharField()
     found = serializers.CharField()
+    request_id = serializers.CharField(
+        allow_null=True,
+        help_text="the request id its answer carried: GET .../logs/?request_id= finds its lines",
+    )
 
 
 class FindingOut(serializers.Serializer):
@@ -350,3 +354,64 @@ class ErrorOut(serializers.Serializer):
     request_id = serializers.CharField(
         required=False, help_text="500: the id the portal's log holds the failure under (X-Request-Id)"
     )
+
+
+# --- logs and errors (issue 19) ----------------------------------------------------------------
+class LogRowOut(serializers.Serializer):
+    """One log event as a row; every text redacted of key values and tokens."""
+
+    timestamp = serializers.IntegerField(help_text="epoch milliseconds")
+    kind = serializers.ChoiceField(["json", "runtime", "error", "access", "metric", "text"])
+    level = serializers.CharField()
+    request_id = serializers.CharField(help_text="API Gateway's request id (x-amzn-RequestId)")
+    lambda_request_id = serializers.CharField(help_text="the invocation's id (START/END/REPORT)")
+    message = serializers.CharField()
+    stream = serializers.CharField()
+    version = serializers.CharField(help_text="$LATEST or the version number, from the stream's name")
+    status = serializers.IntegerField(allow_null=True)
+    exception_name = serializers.CharField()
+    exception = serializers.CharField()
+    fields = serializers.DictField()
+    raw = serializers.CharField()
+    event_id = serializers.CharField()
+
+
+class LogViewOut(serializers.Serializer):
+    environment = serializers.CharField()
+    source = serializers.ChoiceField(["function", "access"])
+    since = serializers.CharField()
+    group = serializers.CharField()
+    start_ms = serializers.IntegerField()
+    end_ms = serializers.IntegerField()
+    pattern = serializers.CharField(help_text="the filter pattern sent to FilterLogEvents")
+    rows = LogRowOut(many=True)
+    calls = serializers.IntegerField(help_text="FilterLogEvents calls this view made")
+    truncated = serializers.BooleanField(help_text="a bound (events, pages, time) cut the view short")
+    reason = serializers.CharField()
+    cached = serializers.BooleanField()
+
+
+class ErrorGroupOut(serializers.Serializer):
+    key = serializers.CharField()
+    exception = serializers.CharField()
+    frame = serializers.CharField(help_text="the top frame of the function's own code")
+    count = serializers.IntegerField()
+    first_seen = serializers.IntegerField()
+    last_seen = serializers.IntegerField()
+    versions = serializers.ListField(child=serializers.CharField())
+    request_ids = serializers.ListField(child=serializers.CharField())
+    sample = LogRowOut(allow_null=True)
+
+
+class ErrorsOut(serializers.Serializer):
+    environment = serializers.CharField()
+    since = serializers.CharField()
+    group = serializers.CharField()
+    start_ms = serializers.IntegerField()
+    end_ms = serializers.IntegerField()
+    pattern = serializers.CharField()
+    groups = ErrorGroupOut(many=True)
+    calls = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+    reason = serializers.CharField()
+    cached = serializers.BooleanField()

@@ -29,6 +29,7 @@ from portal import actions
 from portal import dispatch as dispatcher
 from portal.models import Artifact, AuditEvent, Deployment, Environment
 from portal.services import authz
+from portal.services import logs as log_service
 from provisioning.artifacts import ArtifactError, build_artifact
 
 from . import serializers as s
@@ -397,3 +398,54 @@ class AuditList(ApiView):
             since = s.serializers.DateTimeField().run_validation(params["since"])
             events = events.filter(at__gte=since)
         return self.listing(request, events.order_by("-at", "-id"))
+
+
+# --- logs and errors (issue 19) -----------------------------------------------------------------
+class EnvironmentLogs(ApiView):
+    serializer_class = s.LogViewOut
+
+    @extend_schema(
+        summary="Read an environment's function log or access log (every role; keys and tokens redacted)",
+        parameters=[
+            OpenApiParameter(
+                "source", str, enum=list(log_service.SOURCES), description="function (default) or access"
+            ),
+            OpenApiParameter("since", str, description="how far back: 15m (default), 24h, 7d; at most 30d"),
+            OpenApiParameter(
+                "filter", str, description="a CloudWatch filter pattern, at most 1024 characters"
+            ),
+            OpenApiParameter(
+                "request_id", str, description="one request's lines (8 to 64 letters, digits, '-')"
+            ),
+            OpenApiParameter("status", str, description="access log only: a status (503) or a class (5xx)"),
+        ],
+        responses={200: s.LogViewOut, **ERRORS},
+    )
+    def get(self, request: Request, name: str) -> Response:
+        env = environment(request, name)
+        params = request.query_params
+        view = log_service.read_logs(
+            actor(request),
+            env,
+            source=params.get("source", "function"),
+            since=params.get("since"),
+            pattern=params.get("filter"),
+            request_id=params.get("request_id"),
+            status=params.get("status"),
+        )
+        return Response(view)
+
+
+class EnvironmentErrors(ApiView):
+    serializer_class = s.ErrorsOut
+
+    @extend_schema(
+        summary="Read an environment's function errors, grouped by exception and top frame of its code",
+        parameters=[
+            OpenApiParameter("since", str, description="how far back: 24h (default), 7d; at most 30d")
+        ],
+        responses={200: s.ErrorsOut, **ERRORS},
+    )
+    def get(self, request: Request, name: str) -> Response:
+        env = environment(request, name)
+        return Response(log_service.read_errors(actor(request), env, since=request.query_params.get("since")))

@@ -42,6 +42,7 @@ from provisioning import release as releases
 from provisioning.artifacts import ArtifactError, build_artifact
 from provisioning.spec import SpecError
 
+from . import logs as log_pages
 from . import plans
 from .backups import backups_view
 from .hints import hint_for
@@ -337,7 +338,23 @@ def environment_urls(model_admin: Any) -> list[Any]:
             wrap(backups_view, "GET", "POST"),
             name="portal_environment_backups",
         ),
+        path("<path:object_id>/logs/", wrap(logs_view, "GET"), name="portal_environment_logs"),
+        path("<path:object_id>/errors/", wrap(errors_view, "GET"), name="portal_environment_errors"),
     ]
+
+
+def logs_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The environment's function and access logs (issue 19): every role may read them."""
+    env = _object(model_admin, request, object_id)
+    _require(request, "view", env)
+    return log_pages.logs_page(model_admin, request, env, actor(request))
+
+
+def errors_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The environment's errors grouped by exception and top frame of its code (issue 19)."""
+    env = _object(model_admin, request, object_id)
+    _require(request, "view", env)
+    return log_pages.errors_page(model_admin, request, env, actor(request))
 
 
 def environment_context(request: HttpRequest, env: Environment) -> dict[str, Any]:
@@ -488,7 +505,7 @@ def live_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRes
     fragments rendered by the same templates as the page itself."""
     dep = _object(model_admin, request, object_id)
     parts = deployment_parts(dep)
-    context = {**parts, "can_apply": _can_apply(request, dep)}
+    context = {**parts, **_log_links(request, dep, parts), "can_apply": _can_apply(request, dep)}
     fragments = {
         "ep-banner": render_to_string("admin/portal/deployment/_banner.html", context, request),
         "ep-steps": render_to_string("admin/portal/deployment/_steps.html", context, request),
@@ -579,10 +596,23 @@ def deployment_urls(model_admin: Any) -> list[Any]:
 
 
 def deployment_context(request: HttpRequest, dep: Deployment) -> dict[str, Any]:
+    parts = deployment_parts(dep)
     return {
-        **deployment_parts(dep),
+        **parts,
+        **_log_links(request, dep, parts),
         "can_apply": _can_apply(request, dep),
         "live_url": reverse("admin:portal_deployment_live", args=[dep.pk]),
+    }
+
+
+def _log_links(request: HttpRequest, dep: Deployment, parts: dict[str, Any]) -> dict[str, Any]:
+    """Issue 19: where a check's request's lines are, a failed check's lines (read now, bounded,
+    cached briefly), and for a rolled-back release the errors of its window. Adds to `parts`' release."""
+    if "release" in parts:
+        parts["release"]["errors_url"] = log_pages.release_errors_url(dep)
+    return {
+        "check_logs": log_pages.check_logs(actor(request), parts["checks"], dep),
+        "logs_url": reverse("admin:portal_environment_logs", args=[dep.environment_id]),
     }
 
 

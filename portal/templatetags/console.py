@@ -75,3 +75,9 @@ def rate(per_second: float) -> str:
     if per_second >= 1:
         return f"{per_second:g} per s"
     return f"1 per {1 / per_second:.3g} s" if per_second > 0 else "-"
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    """`mapping[key]` or None: a check's log lines by its id (the deployment page)."""
+    return mapping.get(key) if isinstance(mapping, dict) else None

@@ -28,6 +28,7 @@ from provisioning.artifacts import default_artifact
 from provisioning.aws import AwsClients, AwsTarget, CallCounts
 from provisioning.bundle import deterministic_zip
 from provisioning.engine import Engine
+from provisioning.logs import Window, function_logs
 from provisioning.names import LIVE_ALIAS
 from provisioning.release import CodeRef, ReleaseEvent, ReleaseState, Strategy, release
 from provisioning.spec import EnvironmentSpec, build_spec
@@ -132,6 +133,19 @@ def test_the_journey_runs_against_a_version_with_no_api_gateway(env: Env) -> Non
     assert not create.passed and create.found.startswith("HTTP 502")
     assert "broken on purpose: POST raises" in create.found
     _no_api_gateway(bad.calls)
+    # issue 19: each check records its invocation's request id, which finds the runtime's lines
+    assert all(c.request_id for c in report.checks + bad.checks)
+    assert create.request_id is not None
+    deadline = time.monotonic() + 10
+    while True:
+        lines = function_logs(
+            env.cloud.client("logs"), env.spec.names, Window.last(900), request_id=create.request_id
+        ).rows
+        if any(r.kind == "error" for r in lines) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    unhandled = next(r for r in lines if r.kind == "error")
+    assert "broken on purpose" in unhandled.message and unhandled.version == broken
 
 
 def test_a_good_artifact_goes_through_a_canary_to_100_percent(env: Env) -> None:

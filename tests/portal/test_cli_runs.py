@@ -44,6 +44,7 @@ def test_provision_inline_json_document(cli, engine, make_env):
         "latency_ms": 12.5,
         "expected": "201",
         "found": "201",
+        "request_id": None,  # the scripted verification made no request
     }
     assert doc["findings"] == []
     # R-ENV-4: the key's id is kept, its value never (even if an engine returned it).
@@ -99,6 +100,7 @@ def test_provision_failed_check_exits_1(cli, engine, make_env):
             "latency_ms": 12.5,
             "expected": "200",
             "found": "500",
+            "request_id": None,
         }
     ]
 
