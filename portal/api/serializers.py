@@ -167,6 +167,14 @@ class TrafficOut(serializers.Serializer):
     percent = serializers.IntegerField(help_text="The new version's share of the live alias's traffic")
 
 
+class IdentityOut(serializers.Serializer):
+    """The account and role a run worked as (the role session's, or the portal's own credentials)."""
+
+    account = serializers.CharField(allow_null=True)
+    role_arn = serializers.CharField(allow_null=True, help_text="null: the portal's own credentials")
+    session_arn = serializers.CharField(allow_null=True)
+
+
 class RunOut(serializers.Serializer):
     """One run: the CLI's `--json` document, with `finished`, its URL and the console's page.
 
@@ -189,6 +197,7 @@ class RunOut(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     seconds = serializers.FloatField(allow_null=True)
     outputs = serializers.DictField()
+    identity = IdentityOut(allow_null=True, help_text="null for runs recorded before it was kept")
     calls = CallsOut()
     steps = StepOut(many=True)
     checks = CheckOut(many=True)
