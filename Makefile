@@ -48,6 +48,7 @@ venv: $(STAMP) $(WHEELS) $(RUNTIME)
 test: $(STAMP) $(WHEELS) $(RUNTIME) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 browser:
