@@ -11,7 +11,7 @@ def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
     from .alias import LiveAlias
     from .apigw_account import ApiGatewayAccount
     from .artifact_bucket import ArtifactBucket
-    from .authorizer import AuthorizerFunction, AuthorizerLogGroup, AuthorizerPermission, AuthorizerRole
+    from .authorizer import authorizer_resources
     from .dashboard import Dashboard
     from .dlq import DeadLetterQueue
     from .function import Function
@@ -46,10 +46,7 @@ def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
         # R-AUTH-1: every mode's resources are listed in every mode; each says whether the spec
         # wants it, so a mode switch deletes the old mode's and teardown finds them all.
         SigningSecret(),
-        AuthorizerLogGroup(),
-        AuthorizerRole(),
-        AuthorizerFunction(),
-        AuthorizerPermission(),
+        *authorizer_resources(),
         UserPool(),
     ]
     if spec.kms_key_arn is None:
