@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ..spec import EnvironmentSpec
 from .base import Resource
 
 
-def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
+def resources_for(spec: EnvironmentSpec) -> list[Resource]:
     """Every managed resource of one environment, in no particular order (the graph orders them)."""
     from .alarms import Alarms
     from .alias import LiveAlias
