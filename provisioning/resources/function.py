@@ -1,9 +1,12 @@
-"""The one Lambda function that serves every /items route (R-FN-1..7).
+"""Lambda functions: API_FUNCTION, the one that serves every /items route (R-FN-1..7), and any
+other instance of the same resource (the token authorizer, `authorizer.py`).
 
-python3.12 on arm64; memory, timeout and reserved concurrency from the stage profile (R-FN-6);
-environment variables encrypted with the environment's KMS key (R-FN-3); X-Ray active tracing
-(R-FN-4); failed asynchronous invocations to the SQS dead-letter queue (R-FN-5); JSON logs into
-the log group that exists before it with its retention (R-FN-7, R-FN-10).
+Every instance runs python3.12 on arm64 with JSON logs into a log group made before it; what
+differs is a `FunctionInstance`. The API's function takes memory, timeout and reserved
+concurrency from the stage profile (R-FN-6), and manages what the authorizer leaves to Lambda's
+defaults (OPTIONAL_FIELDS): environment variables encrypted with the environment's KMS key
+(R-FN-3), X-Ray active tracing (R-FN-4), failed asynchronous invocations to the SQS dead-letter
+queue (R-FN-5), its VPC in vpc mode (R-NET-1). Its log group keeps the retention (R-FN-7, R-FN-10).
 
 The code is an artifact (R-REL-1, R-FN-2): a deterministic zip stored in the account's artifact
 bucket under its SHA-256, which Lambda reads from S3 (`Code={S3Bucket, S3Key}`). Its SHA-256 is
