@@ -211,7 +211,7 @@ class Alarms(Resource):
     depends_on = ("topic",)
 
     def name(self, ctx: Context) -> str:
-        """Every alarm's name starts with the prefix: `envport-dev1-* (9 alarms)`."""
+        """Every alarm's name starts with the prefix: `envport-dev1-* (N alarms)`."""
         return f"{ctx.names.alarm_prefix}* ({len(ALARMS)} alarms)"
 
     def observe(self, ctx: Context) -> Observed | None:
