@@ -67,7 +67,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from .aws import AwsClients, error_code
 from .bundle import (
@@ -1093,11 +1093,6 @@ def set_referenced(clients: AwsClients, sha256_hex: str, referenced: bool) -> No
         ExpectedBucketOwner=clients.account_id,
         Tagging={"TagSet": [{"Key": REFERENCED_TAG, "Value": "true" if referenced else "false"}]},
     )
-
-
-def source_of(metadata: Mapping[str, str]) -> str:
-    """The `source` an uploaded object records (stored URL-quoted: metadata is ASCII only)."""
-    return unquote(metadata.get("source", ""))
 
 
 __all__ = [

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import hashlib
 import io
 import json
 import os
@@ -76,33 +75,6 @@ class BundleError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("the Lambda bundle is not deployable:\n  " + "\n  ".join(problems))
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """A built zip: its bytes, Lambda's `CodeSha256` for them, and the entries it holds."""
-
-    data: bytes
-    sha256_b64: str
-    files: tuple[str, ...]
-
-
-def build_bundle(root: Path | None = None, *, handler: str = HANDLER) -> Bundle:
-    """Zip the package at `root` deterministically, its sources only (nothing vendored).
-
-    Raises BundleError when the handler is missing or a module imports something the zip and
-    the runtime do not provide; the repository's own `lambda_bundle/` imports Powertools, so
-    its zip comes from `artifacts.default_artifact`, which vendors its requirements.txt.
-    """
-    root = DEFAULT_ROOT if root is None else Path(root)
-    sources = collect_package(root, handler.split(".", 1)[0])
-    check_bundle(sources, handler=handler)
-    data = deterministic_zip(sources)
-    return Bundle(
-        data=data,
-        sha256_b64=base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"),
-        files=tuple(sorted(sources)),
-    )
 
 
 def collect_package(root: Path, package: str) -> dict[str, bytes]:

@@ -16,6 +16,7 @@ from typing import Any
 from . import graph
 from .artifacts import Artifact
 from .aws import AwsClients, AwsTarget, CallCounts, error_code
+from .inventory import InventoryItem, inventory
 from .quotas import Wait
 from .reconcile import Action, Outcome, assess, converge, remove
 from .resources import resources_for
@@ -152,6 +153,11 @@ class Engine:
         self.converging_deps = converging(self.deps, self.unwanted)
 
     # --- operations ------------------------------------------------------------------------
+    def inventory(self) -> list[InventoryItem]:
+        """Every resource of the environment by key, kind and AWS name, and whether the spec
+        wants it; no AWS call (see `provisioning.inventory`)."""
+        return inventory(self.spec, self.resources.values())
+
     def plan(self) -> RunResult:
         """Read-only: per resource, create / update / no-op with the field diffs."""
         return self._run("plan", self.converging_deps, self._assess)
@@ -230,42 +236,9 @@ class Engine:
         steps: dict[str, Step] = {}
 
         def on_finish(node: graph.NodeRun) -> None:
-            resource = self.resources[node.key]
-            outcome: Outcome | None = node.value
-            waits = recorder.waits_of(node.key)[waits_before[node.key] :]
-            step = Step(
-                resource=node.key,
-                kind=resource.kind,
-                action=outcome.action.value
-                if outcome
-                else ("skipped" if node.status == "skipped" else "error"),
-                status=node.status,
-                started=node.started,
-                seconds=node.seconds,
-                calls=recorder.calls_of(node.key) - calls_before[node.key],
-                diffs=list(outcome.diffs) if outcome else [],
-                error=_describe(node.error) if node.error else None,
-                quota_wait_s=sum(w.seconds for w in waits),
-                detail="; ".join(filter(None, [ctx.details.get(node.key, ""), _describe_waits(waits)])),
-            )
-            if node.status == "skipped":
-                step.error = "skipped: a resource it depends on failed"
+            step = self._step(ctx, node, calls_before[node.key], waits_before[node.key])
             steps[node.key] = step
-            self._emit(
-                StepEvent(
-                    "finished",
-                    step.resource,
-                    step.kind,
-                    step.started,
-                    step.action,
-                    step.status,
-                    step.seconds,
-                    step.calls,
-                    step.error,
-                    tuple(step.diffs),
-                    step.detail,
-                )
-            )
+            self._emit(finished_event(step))
 
         error: str | None = None
         try:
@@ -290,6 +263,29 @@ class Engine:
             notes=dict(ctx.notes),
         )
 
+    def _step(self, ctx: Context, node: graph.NodeRun, calls_before: int, waits_before: int) -> Step:
+        """A finished node as the run reports it: its action, its calls and its quota waits
+        since the run began, and what its resource noted."""
+        recorder = self.clients.recorder
+        outcome: Outcome | None = node.value
+        waits = recorder.waits_of(node.key)[waits_before:]
+        step = Step(
+            resource=node.key,
+            kind=self.resources[node.key].kind,
+            action=outcome.action.value if outcome else ("skipped" if node.status == "skipped" else "error"),
+            status=node.status,
+            started=node.started,
+            seconds=node.seconds,
+            calls=recorder.calls_of(node.key) - calls_before,
+            diffs=list(outcome.diffs) if outcome else [],
+            error=_describe(node.error) if node.error else None,
+            quota_wait_s=sum(w.seconds for w in waits),
+            detail="; ".join(filter(None, [ctx.details.get(node.key, ""), _describe_waits(waits)])),
+        )
+        if node.status == "skipped":
+            step.error = "skipped: a resource it depends on failed"
+        return step
+
     def _outputs(self, ctx: Context, steps: list[Step]) -> dict[str, Any]:
         outputs: dict[str, Any] = {}
         for step in steps:
@@ -297,6 +293,22 @@ class Engine:
             if step.status == "succeeded" and attrs:
                 outputs.update(self.resources[step.resource].outputs(ctx, attrs))
         return {k: v for k, v in outputs.items() if v is not None}
+
+
+def finished_event(step: Step) -> StepEvent:
+    return StepEvent(
+        "finished",
+        step.resource,
+        step.kind,
+        step.started,
+        step.action,
+        step.status,
+        step.seconds,
+        step.calls,
+        step.error,
+        tuple(step.diffs),
+        step.detail,
+    )
 
 
 def converging(deps: dict[str, set[str]], unwanted: set[str]) -> dict[str, set[str]]:
@@ -316,7 +328,7 @@ def converging(deps: dict[str, set[str]], unwanted: set[str]) -> dict[str, set[s
 
 
 def _describe_waits(waits: list[Wait]) -> str:
-    """"waited 7.9 s for API Gateway's quota (CreateRestApi) over 2 calls": why a step was slow."""
+    """ "waited 7.9 s for API Gateway's quota (CreateRestApi) over 2 calls": why a step was slow."""
     if not waits:
         return ""
     total = sum(w.seconds for w in waits)

@@ -548,69 +548,18 @@ def build_spec(
     handler: str | None = None,
 ) -> EnvironmentSpec:
     """Validate plain values and return the resolved spec, or raise SpecError listing every problem."""
-    problems: list[Problem] = []
     suffix = suffix if isinstance(suffix, str) else str(suffix)
-    if not SUFFIX_RE.fullmatch(suffix):
-        problems.append(Problem("suffix", suffix, SUFFIX_RULE))
-    elif suffix.endswith("-") or "--" in suffix:
-        problems.append(Problem("suffix", suffix, "no trailing or doubled hyphen; " + SUFFIX_RULE))
-    if stage not in STAGES:
-        problems.append(Problem("stage", stage, "one of " + ", ".join(STAGES)))
-    if not isinstance(region, str) or not REGION_RE.fullmatch(region):
-        problems.append(Problem("region", region, "an AWS region name such as us-east-1 or eu-west-2"))
-    for name, value in (("owner", owner), ("cost_centre", cost_centre)):
-        if not is_tag_value(value):
-            problems.append(Problem(name, value, TAG_RULE))
     emails = tuple(alarm_emails)
-    for email in emails:
-        if not is_email(email):
-            problems.append(Problem("alarm_emails", email, EMAIL_RULE))
-    if len(set(emails)) != len(emails):
-        problems.append(Problem("alarm_emails", list(emails), "each address once"))
     origins = tuple(cors_origins) or ("*",)
-    for origin in origins:
-        if not isinstance(origin, str) or not ORIGIN_RE.fullmatch(origin):
-            problems.append(Problem("cors_origins", origin, "* or origins such as https://app.example.com"))
-    if "*" in origins and len(origins) > 1:
-        problems.append(Problem("cors_origins", list(origins), "* alone, or a list of origins without *"))
+    problems = _identity_problems(suffix, stage, region, owner, cost_centre)
+    problems.extend(_contact_problems(emails, origins))
     if kms_key_arn is not None and not KMS_ARN_RE.fullmatch(kms_key_arn):
         problems.append(Problem("kms_key_arn", kms_key_arn, "a KMS key or alias ARN, or empty"))
     problems.extend(_code_problems(artifact_sha256 or None, handler or None))
-
-    typed: dict[str, Any] = {}
-    for key, raw in (overrides or {}).items():
-        if key not in OVERRIDABLE:
-            problems.append(Problem(key, raw, describe_allowed("")))
-            continue
-        try:
-            value = parse_override(key, raw)
-        except (ValueError, TypeError):
-            problems.append(Problem(key, raw, describe_allowed(key)))
-            continue
-        if not _check_setting(key, value):
-            problems.append(Problem(key, raw, describe_allowed(key)))
-            continue
-        typed[key] = value
-
+    typed = _typed_overrides(overrides or {}, problems)
     settings = replace(PROFILES.get(stage, PROFILES["dev"]), **typed)
     problems.extend(_network_problems(settings, {p.field for p in problems}))
-    if settings.billing_mode == "PROVISIONED":
-        if settings.max_read_capacity < settings.read_capacity:
-            problems.append(
-                Problem(
-                    "max_read_capacity",
-                    settings.max_read_capacity,
-                    f"at least read_capacity ({settings.read_capacity})",
-                )
-            )
-        if settings.max_write_capacity < settings.write_capacity:
-            problems.append(
-                Problem(
-                    "max_write_capacity",
-                    settings.max_write_capacity,
-                    f"at least write_capacity ({settings.write_capacity})",
-                )
-            )
+    problems.extend(_capacity_problems(settings))
     if problems:
         raise SpecError(problems)
     return EnvironmentSpec(
@@ -627,6 +576,83 @@ def build_spec(
         artifact_sha256=artifact_sha256 or None,
         handler=handler or None,
     )
+
+
+def _identity_problems(suffix: str, stage: str, region: str, owner: str, cost_centre: str) -> list[Problem]:
+    """The environment's name, stage, region, and the tag values it is labelled with."""
+    problems: list[Problem] = []
+    if not SUFFIX_RE.fullmatch(suffix):
+        problems.append(Problem("suffix", suffix, SUFFIX_RULE))
+    elif suffix.endswith("-") or "--" in suffix:
+        problems.append(Problem("suffix", suffix, "no trailing or doubled hyphen; " + SUFFIX_RULE))
+    if stage not in STAGES:
+        problems.append(Problem("stage", stage, "one of " + ", ".join(STAGES)))
+    if not isinstance(region, str) or not REGION_RE.fullmatch(region):
+        problems.append(Problem("region", region, "an AWS region name such as us-east-1 or eu-west-2"))
+    for name, value in (("owner", owner), ("cost_centre", cost_centre)):
+        if not is_tag_value(value):
+            problems.append(Problem(name, value, TAG_RULE))
+    return problems
+
+
+def _contact_problems(emails: tuple[str, ...], origins: tuple[str, ...]) -> list[Problem]:
+    """Who hears of its alarms, and which browser origins may call its API."""
+    problems: list[Problem] = []
+    for email in emails:
+        if not is_email(email):
+            problems.append(Problem("alarm_emails", email, EMAIL_RULE))
+    if len(set(emails)) != len(emails):
+        problems.append(Problem("alarm_emails", list(emails), "each address once"))
+    for origin in origins:
+        if not isinstance(origin, str) or not ORIGIN_RE.fullmatch(origin):
+            problems.append(Problem("cors_origins", origin, "* or origins such as https://app.example.com"))
+    if "*" in origins and len(origins) > 1:
+        problems.append(Problem("cors_origins", list(origins), "* alone, or a list of origins without *"))
+    return problems
+
+
+def _typed_overrides(overrides: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    """The overrides as typed settings; each one unknown, unparsable or out of range is added to
+    `problems` instead."""
+    typed: dict[str, Any] = {}
+    for key, raw in overrides.items():
+        if key not in OVERRIDABLE:
+            problems.append(Problem(key, raw, describe_allowed("")))
+            continue
+        try:
+            value = parse_override(key, raw)
+        except (ValueError, TypeError):
+            problems.append(Problem(key, raw, describe_allowed(key)))
+            continue
+        if not _check_setting(key, value):
+            problems.append(Problem(key, raw, describe_allowed(key)))
+            continue
+        typed[key] = value
+    return typed
+
+
+def _capacity_problems(settings: Settings) -> list[Problem]:
+    """Provisioned capacity: each autoscaling maximum at least its starting capacity."""
+    if settings.billing_mode != "PROVISIONED":
+        return []
+    problems: list[Problem] = []
+    if settings.max_read_capacity < settings.read_capacity:
+        problems.append(
+            Problem(
+                "max_read_capacity",
+                settings.max_read_capacity,
+                f"at least read_capacity ({settings.read_capacity})",
+            )
+        )
+    if settings.max_write_capacity < settings.write_capacity:
+        problems.append(
+            Problem(
+                "max_write_capacity",
+                settings.max_write_capacity,
+                f"at least write_capacity ({settings.write_capacity})",
+            )
+        )
+    return problems
 
 
 def _network_problems(settings: Settings, already: set[str]) -> list[Problem]:

@@ -40,3 +40,19 @@ def summary(steps: Iterable[Any]) -> dict[str, int]:
     counts = Counter(step.action if step.status == "succeeded" else "error" for step in steps)
     counts["unchanged"] = counts.pop("no-op", 0)
     return {key: counts.get(key, 0) for key in ("create", "update", "unchanged", "delete", "error")}
+
+
+def with_names(steps: Iterable[Any], spec_snapshot: dict[str, Any]) -> list[Any]:
+    """The plan's steps, each given `aws_name`: what the resource is called in AWS, from the
+    engine's inventory of the planned definition (blank if that no longer builds a spec)."""
+    from provisioning.inventory import names_by_key
+    from provisioning.spec import SpecError, spec_from_dict
+
+    try:
+        names = names_by_key(spec_from_dict(spec_snapshot))
+    except (SpecError, KeyError, TypeError, ValueError):
+        names = {}
+    rows = list(steps)
+    for step in rows:
+        step.aws_name = names.get(step.resource, "")
+    return rows

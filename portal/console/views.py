@@ -132,23 +132,6 @@ def run_view(model_admin: Any, request: HttpRequest, object_id: str, kind: str) 
     return HttpResponseRedirect(_admin_url(dep))
 
 
-NAME_ATTRS = {
-    "kms_key": "kms_alias",
-    "function_log_group": "function_log_group",
-    "access_log_group": "access_log_group",
-    "dlq": "dlq",
-    "function_role": "function_role",
-    "table": "table",
-    "function": "function",
-    "rest_api": "rest_api",
-    "usage_plan": "usage_plan",
-    "permission": "permission_sid",
-    "topic": "topic",
-    "alarms": "alarm_prefix",
-    "dashboard": "dashboard",
-}
-
-
 def wants_backup(form: Mapping[str, str]) -> bool:
     """A teardown backs up the table unless the form says `backup=no` in so many words: a missing
     field (an unticked checkbox, a hand-written POST, an older page) must never lose data."""
@@ -157,7 +140,7 @@ def wants_backup(form: Mapping[str, str]) -> bool:
 
 def teardown_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
     """GET: what will be deleted, whether the table is backed up, and the protection; POST: do it."""
-    from provisioning.resources import resources_for
+    from provisioning.inventory import inventory
 
     env = _object(model_admin, request, object_id)
     _require(request, "teardown", env)
@@ -173,12 +156,8 @@ def teardown_view(model_admin: Any, request: HttpRequest, object_id: str) -> Htt
     except SpecError as exc:
         messages.error(request, f"{env.suffix}'s definition is invalid; fix it first: {exc}")
         return HttpResponseRedirect(_admin_url(env))
-    resources = resources_for(spec)
-    doomed = [
-        {"key": r.key, "kind": r.kind, "name": getattr(spec.names, NAME_ATTRS.get(r.key, ""), "")}
-        for r in resources
-        if not r.shared
-    ]
+    resources = inventory(spec)
+    doomed = [{"key": r.key, "kind": r.kind, "name": r.name} for r in resources if not r.shared]
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
@@ -439,7 +418,9 @@ def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
         parts["release"] = release_parts(dep, now)
     if dep.kind == Kind.PLAN and finished:
         parts["plan"] = {
-            "rows": sorted(steps, key=lambda s: (s.action == "no-op", s.resource)),
+            "rows": plans.with_names(
+                sorted(steps, key=lambda s: (s.action == "no-op", s.resource)), dep.spec_snapshot
+            ),
             "summary": plans.summary(steps),
             "fingerprint": plans.fingerprint(dep.spec_snapshot, steps),
             "warnings": dep.capacity_warnings(),

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from ..spec import EnvironmentSpec
 from .base import Resource
 
 
-def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
+def resources_for(spec: EnvironmentSpec) -> list[Resource]:
     """Every managed resource of one environment, in no particular order (the graph orders them)."""
     from .alarms import Alarms
     from .alias import LiveAlias
     from .apigw_account import ApiGatewayAccount
     from .artifact_bucket import ArtifactBucket
-    from .authorizer import AuthorizerFunction, AuthorizerLogGroup, AuthorizerPermission, AuthorizerRole
+    from .authorizer import authorizer_resources
     from .dashboard import Dashboard
     from .dlq import DeadLetterQueue
     from .function import Function
@@ -46,10 +47,7 @@ def resources_for(spec) -> list[Resource]:  # type: ignore[no-untyped-def]
         # R-AUTH-1: every mode's resources are listed in every mode; each says whether the spec
         # wants it, so a mode switch deletes the old mode's and teardown finds them all.
         SigningSecret(),
-        AuthorizerLogGroup(),
-        AuthorizerRole(),
-        AuthorizerFunction(),
-        AuthorizerPermission(),
+        *authorizer_resources(),
         UserPool(),
     ]
     if spec.kms_key_arn is None:

@@ -210,6 +210,10 @@ class Alarms(Resource):
     kind = "cloudwatch-alarms"
     depends_on = ("topic",)
 
+    def name(self, ctx: Context) -> str:
+        """Every alarm's name starts with the prefix: `envport-dev1-* (N alarms)`."""
+        return f"{ctx.names.alarm_prefix}* ({len(ALARMS)} alarms)"
+
     def observe(self, ctx: Context) -> Observed | None:
         prefix = ctx.names.alarm_prefix
         described = _describe(ctx.client("cloudwatch"), prefix)

@@ -69,6 +69,9 @@ class LiveAlias(Resource):
     depends_on = ("function", "subnets", "security_group")
 
     # --- read ---
+    def name(self, ctx: Context) -> str:
+        return f"{ctx.names.function}:{LIVE_ALIAS}"
+
     def observe(self, ctx: Context) -> Observed | None:
         """GetAlias, then the configuration of the version it points at (one read each)."""
         client = ctx.client("lambda")

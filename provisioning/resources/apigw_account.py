@@ -109,6 +109,10 @@ class ApiGatewayAccount(Resource):
     kind = "apigateway-account"
     shared = True
 
+    def name(self, ctx: Context) -> str:
+        """The account setting is the CloudWatch role it names: envport's, shared by the account."""
+        return APIGW_CLOUDWATCH_ROLE
+
     def role_arn(self, ctx: Context) -> str:
         return ctx.arn("iam", f"role/{APIGW_CLOUDWATCH_ROLE}", region="")
 

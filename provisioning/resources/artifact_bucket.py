@@ -134,6 +134,9 @@ class ArtifactBucket(Resource):
     kind = "s3-bucket"
     shared = True
 
+    def name(self, ctx: Context) -> str:
+        return bucket_name(ctx)
+
     def observe(self, ctx: Context) -> Observed | None:
         s3, name, owner = ctx.client("s3"), bucket_name(ctx), ctx.account_id
         where = {"Bucket": name, "ExpectedBucketOwner": owner}

@@ -64,6 +64,8 @@ class Context:
     # What a resource's step did beyond its action, shown with the step (e.g. an ENI wait).
     details: dict[str, str] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep
+    # The account when it is known without asking STS (an inventory has no credentials to ask with).
+    known_account: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -77,7 +79,7 @@ class Context:
 
     @property
     def account_id(self) -> str:
-        return self.aws.account_id
+        return self.known_account or self.aws.account_id
 
     def client(self, service: str) -> Any:
         return self.aws.client(service)
@@ -114,10 +116,6 @@ class Context:
         return self.arn("lambda", f"function:{self.names.function}")
 
     @property
-    def function_role_arn(self) -> str:
-        return self.arn("iam", f"role/{self.names.function_role}", region="")
-
-    @property
     def dlq_arn(self) -> str:
         return self.arn("sqs", self.names.dlq)
 
@@ -142,9 +140,20 @@ class Context:
         return dict(self.spec.tags)
 
 
+def always(ctx: Context) -> bool:
+    """The `wanted` of a resource every environment has, whatever its modes."""
+    return True
+
+
 class Resource:
     """Base of every managed resource kind. Subclasses set the class attributes and the methods.
 
+    One class per AWS resource type: where an environment has two of a type (the API's function
+    and the token authorizer, their roles, log groups and invoke permissions), the class takes the
+    instance's differences as one frozen dataclass in its constructor, and sets `key` and
+    `depends_on` from it; it is never subclassed per instance.
+
+    - `name(ctx)`: the resource's AWS name or identifier as an operator knows it (no AWS call).
     - `observe(ctx)`: read calls only; None when the resource does not exist.
     - `desired(ctx)`: the comparable fields the spec asks for (same keys as `Observed.state`).
     - `diff(ctx, desired, observed)`: the field differences; the default compares key by key.
@@ -153,10 +162,17 @@ class Resource:
     - `outputs(ctx, attrs)`: the environment outputs this resource contributes (R-ENV-4).
     """
 
-    key: ClassVar[str]
-    kind: ClassVar[str]
-    depends_on: ClassVar[tuple[str, ...]] = ()
+    # Class attributes, or set per instance by a parameterised resource's constructor.
+    key: str
+    kind: str
+    depends_on: tuple[str, ...] = ()
     shared: ClassVar[bool] = False  # account-level: kept when an environment is destroyed
+
+    def name(self, ctx: Context) -> str:
+        """What the console, the plan and `env show` call it: the table's name, the role's, the
+        log group's... A resource made of several (alarms, subnets) summarises them. Follows from
+        the spec and the target alone, so a page can show it without asking AWS."""
+        raise NotImplementedError
 
     def observe(self, ctx: Context) -> Observed | None:
         raise NotImplementedError

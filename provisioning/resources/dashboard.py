@@ -45,6 +45,9 @@ class Dashboard(Resource):
     kind = "cloudwatch-dashboard"
     depends_on = ("alarms",)  # its alarm widget lists them; draw it once they exist
 
+    def name(self, ctx: Context) -> str:
+        return ctx.names.dashboard
+
     def observe(self, ctx: Context) -> Observed | None:
         try:
             found = ctx.client("cloudwatch").get_dashboard(DashboardName=ctx.names.dashboard)

@@ -31,6 +31,9 @@ class DeadLetterQueue(Resource):
     key = "dlq"
     kind = "sqs-queue"
 
+    def name(self, ctx: Context) -> str:
+        return ctx.names.dlq
+
     def observe(self, ctx: Context) -> Observed | None:
         sqs = ctx.client("sqs")
         try:

@@ -1,9 +1,12 @@
-"""The one Lambda function that serves every /items route (R-FN-1..7).
+"""Lambda functions: API_FUNCTION, the one that serves every /items route (R-FN-1..7), and any
+other instance of the same resource (the token authorizer, `authorizer.py`).
 
-python3.12 on arm64; memory, timeout and reserved concurrency from the stage profile (R-FN-6);
-environment variables encrypted with the environment's KMS key (R-FN-3); X-Ray active tracing
-(R-FN-4); failed asynchronous invocations to the SQS dead-letter queue (R-FN-5); JSON logs into
-the log group that exists before it with its retention (R-FN-7, R-FN-10).
+Every instance runs python3.12 on arm64 with JSON logs into a log group made before it; what
+differs is a `FunctionInstance`. The API's function takes memory, timeout and reserved
+concurrency from the stage profile (R-FN-6), and manages what the authorizer leaves to Lambda's
+defaults (OPTIONAL_FIELDS): environment variables encrypted with the environment's KMS key
+(R-FN-3), X-Ray active tracing (R-FN-4), failed asynchronous invocations to the SQS dead-letter
+queue (R-FN-5), its VPC in vpc mode (R-NET-1). Its log group keeps the retention (R-FN-7, R-FN-10).
 
 The code is an artifact (R-REL-1, R-FN-2): a deterministic zip stored in the account's artifact
 bucket under its SHA-256, which Lambda reads from S3 (`Code={S3Bucket, S3Key}`). Its SHA-256 is
@@ -33,7 +36,7 @@ from typing import Any
 
 from ..artifacts import Artifact, S3Location, code_sha256, default_artifact, require_stored, upload_artifact
 from ..aws import error_code
-from ..names import INDEX_NAME
+from ..names import INDEX_NAME, Names
 from .base import (
     MISSING,
     UNKNOWN,
@@ -41,6 +44,7 @@ from .base import (
     FieldDiff,
     Observed,
     Resource,
+    always,
     repair_tags,
     retry_until,
     user_tags,
@@ -56,163 +60,22 @@ LOGGING_FIELDS = ("LogFormat", "LogGroup", "ApplicationLogLevel", "SystemLogLeve
 # Fields that CreateFunction and UpdateFunctionConfiguration take as they are, under the same name.
 SIMPLE_CONFIG_FIELDS = ("Runtime", "Handler", "Role", "MemorySize", "Timeout", "KMSKeyArn")
 CODE_FIELDS = ("CodeSha256", "Architectures")
+# What the API's function manages and a smaller function (the token authorizer) may leave to
+# Lambda's defaults: reserved concurrency (R-FN-6), the environment's key (R-FN-3), X-Ray
+# (R-FN-4), the dead-letter queue (R-FN-5) and the VPC (R-NET-1).
+OPTIONAL_FIELDS = (
+    "ReservedConcurrentExecutions",
+    "KMSKeyArn",
+    "TracingConfig.Mode",
+    "DeadLetterConfig.TargetArn",
+    "VpcConfig.SubnetIds",
+    "VpcConfig.SecurityGroupIds",
+)
 _BUSY = ("in progress", "currently in the following state")
 _IAM_NOT_READY = (
     "cannot be assumed by Lambda",
     "does not have permissions to call",  # e.g. SendMessage on the DLQ, checked on create/update
 )
-
-
-class Function(Resource):
-    key = "function"
-    kind = "lambda-function"
-    # In vpc mode (R-NET-1) also its subnets, security group and DynamoDB endpoint: a function
-    # put in a VPC before its endpoint exists would answer its first calls with timeouts.
-    depends_on = (
-        "function_role",
-        "dlq",
-        "function_log_group",
-        "kms_key",
-        "artifact_bucket",
-        "subnets",
-        "security_group",
-        "dynamodb_endpoint",
-    )
-
-    # --- read ---
-    def observe(self, ctx: Context) -> Observed | None:
-        """One GetFunction: configuration, code hash, tags and concurrency in one read."""
-        try:
-            response = ctx.client("lambda").get_function(FunctionName=ctx.names.function)
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise
-        config = response["Configuration"]
-        logging_config = config.get("LoggingConfig") or {}
-        state: dict[str, Any] = {
-            "Runtime": config.get("Runtime", MISSING),
-            "Architectures": config.get("Architectures", ["x86_64"]),
-            "Handler": config.get("Handler", MISSING),
-            "Role": config.get("Role", MISSING),
-            "MemorySize": config.get("MemorySize", MISSING),
-            "Timeout": config.get("Timeout", MISSING),
-            "ReservedConcurrentExecutions": (response.get("Concurrency") or {}).get(
-                "ReservedConcurrentExecutions", MISSING
-            ),
-            "Environment.Variables": (config.get("Environment") or {}).get("Variables", {}),
-            "KMSKeyArn": config.get("KMSKeyArn") or MISSING,
-            "TracingConfig.Mode": (config.get("TracingConfig") or {}).get("Mode", MISSING),
-            "DeadLetterConfig.TargetArn": (config.get("DeadLetterConfig") or {}).get("TargetArn") or MISSING,
-            **{f"LoggingConfig.{name}": logging_config.get(name, MISSING) for name in LOGGING_FIELDS},
-            "CodeSha256": config.get("CodeSha256", MISSING),
-            "tags": user_tags(response.get("Tags")),
-            # AWS answers empty lists (or no VpcConfig at all) for a function outside any VPC.
-            "VpcConfig.SubnetIds": sorted((config.get("VpcConfig") or {}).get("SubnetIds") or []),
-            "VpcConfig.SecurityGroupIds": sorted(
-                (config.get("VpcConfig") or {}).get("SecurityGroupIds") or []
-            ),
-        }
-        return Observed(state=state, attrs=_attrs(config))
-
-    def desired(self, ctx: Context) -> dict[str, Any]:
-        spec, settings, names = ctx.spec, ctx.spec.settings, ctx.names
-        return {
-            "Runtime": RUNTIME,
-            "Architectures": list(ARCHITECTURES),
-            "Handler": function_code(ctx).handler,
-            "Role": ctx.function_role_arn,
-            "MemorySize": settings.memory_mb,
-            "Timeout": settings.timeout_s,
-            "ReservedConcurrentExecutions": settings.reserved_concurrency,
-            "Environment.Variables": {
-                "TABLE_NAME": names.table,
-                "INDEX_NAME": INDEX_NAME,
-                "ENVIRONMENT": spec.suffix,
-                "STAGE": spec.stage,
-                "LOG_LEVEL": settings.log_level,
-                "CORS_ALLOW_ORIGINS": ",".join(spec.cors_origins),
-            },
-            "KMSKeyArn": ctx.kms_key_arn,
-            "TracingConfig.Mode": "Active",
-            "DeadLetterConfig.TargetArn": ctx.dlq_arn,
-            "LoggingConfig.LogFormat": "JSON",
-            "LoggingConfig.LogGroup": names.function_log_group,
-            "LoggingConfig.ApplicationLogLevel": LAMBDA_LOG_LEVELS[settings.log_level],
-            "LoggingConfig.SystemLogLevel": "INFO",
-            "CodeSha256": function_code(ctx).sha256_b64,
-            "tags": ctx.tag_dict,
-            **_vpc_config(ctx),
-        }
-
-    # --- write ---
-    def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
-        _require_known(ctx, desired)
-        client = ctx.client("lambda")
-        params: dict[str, Any] = {
-            "FunctionName": ctx.names.function,
-            "Code": _stored_code(ctx).code(),
-            "Architectures": desired["Architectures"],
-            "Publish": False,
-            "Tags": desired["tags"],
-            **_config_params(desired, set(desired)),
-        }
-        try:
-            config = _retrying(ctx, lambda: client.create_function(**params))
-        except Exception as exc:
-            if error_code(exc) != "ResourceConflictException":
-                raise
-            # Created by a run we did not see finish: adopt it rather than fail or duplicate.
-            observed = self.observe(ctx)
-            if observed is None:
-                raise
-            return self.update(ctx, desired, observed, self.diff(ctx, desired, observed))
-        _wait_ready(ctx)
-        _set_concurrency(ctx, desired["ReservedConcurrentExecutions"])
-        return _attrs(config)
-
-    def update(
-        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
-    ) -> dict[str, Any]:
-        client = ctx.client("lambda")
-        name = ctx.names.function
-        changed = {d.field for d in diffs if desired.get(d.field, MISSING) != UNKNOWN}
-        attrs = dict(observed.attrs)
-        params = _config_params(desired, changed)
-        if params:
-            config = _retrying(ctx, lambda: client.update_function_configuration(FunctionName=name, **params))
-            attrs.update(_attrs(config))
-            _wait_ready(ctx)
-        if changed & set(CODE_FIELDS):
-            code: dict[str, Any] = {"FunctionName": name, **_stored_code(ctx).code()}
-            if "Architectures" in changed:  # only UpdateFunctionCode can change the architecture
-                code["Architectures"] = desired["Architectures"]
-            config = _retrying(ctx, lambda: client.update_function_code(**code))
-            attrs.update(_attrs(config))
-            _wait_ready(ctx)
-        if "ReservedConcurrentExecutions" in changed:
-            _set_concurrency(ctx, desired["ReservedConcurrentExecutions"])
-        if "tags" in changed:
-            arn = attrs["arn"]
-            repair_tags(
-                observed.state.get("tags"),
-                desired["tags"],
-                tag=lambda tags: client.tag_resource(Resource=arn, Tags=tags),
-                untag=lambda keys: client.untag_resource(Resource=arn, TagKeys=keys),
-            )
-        return attrs
-
-    def delete(self, ctx: Context, observed: Observed) -> None:
-        """Deleting the function also drops its concurrency setting; its log group is its own resource."""
-        try:
-            ctx.client("lambda").delete_function(FunctionName=ctx.names.function)
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-
-    def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
-        """R-ENV-4."""
-        return {"function_name": attrs.get("name"), "function_arn": attrs.get("arn")}
 
 
 @dataclass(frozen=True)
@@ -226,6 +89,34 @@ class FunctionCode:
     @property
     def sha256_b64(self) -> str:
         return code_sha256(self.sha256)
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """The values of one function's configuration that are its own."""
+
+    memory_mb: int
+    timeout_s: int
+    variables: dict[str, Any]
+    log_level: str  # Lambda's ApplicationLogLevel
+    reserved_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class FunctionInstance:
+    """What differs between two Lambda functions of an environment (the API's, the token
+    authorizer): names, code, settings, and which of OPTIONAL_FIELDS it manages."""
+
+    key: str
+    depends_on: tuple[str, ...]
+    function_name: Callable[[Names], str]
+    role_name: Callable[[Names], str]
+    log_group: Callable[[Names], str]
+    code: Callable[[Context], FunctionCode]
+    settings: Callable[[Context], FunctionSettings]
+    optional_fields: tuple[str, ...] = ()
+    wanted: Callable[[Context], bool] = always
+    publishes_outputs: bool = False  # function_name and function_arn (R-ENV-4)
 
 
 def function_code(ctx: Context) -> FunctionCode:
@@ -244,9 +135,215 @@ def function_code(ctx: Context) -> FunctionCode:
     return code
 
 
-def _stored_code(ctx: Context) -> S3Location:
+def api_settings(ctx: Context) -> FunctionSettings:
+    """The stage profile's memory, timeout and concurrency (R-FN-6), and what the handler reads."""
+    spec, settings, names = ctx.spec, ctx.spec.settings, ctx.names
+    return FunctionSettings(
+        memory_mb=settings.memory_mb,
+        timeout_s=settings.timeout_s,
+        variables={
+            "TABLE_NAME": names.table,
+            "INDEX_NAME": INDEX_NAME,
+            "ENVIRONMENT": spec.suffix,
+            "STAGE": spec.stage,
+            "LOG_LEVEL": settings.log_level,
+            "CORS_ALLOW_ORIGINS": ",".join(spec.cors_origins),
+        },
+        log_level=LAMBDA_LOG_LEVELS[settings.log_level],
+        reserved_concurrency=settings.reserved_concurrency,
+    )
+
+
+API_FUNCTION = FunctionInstance(
+    key="function",
+    # In vpc mode (R-NET-1) also its subnets, security group and DynamoDB endpoint: a function
+    # put in a VPC before its endpoint exists would answer its first calls with timeouts.
+    depends_on=(
+        "function_role",
+        "dlq",
+        "function_log_group",
+        "kms_key",
+        "artifact_bucket",
+        "subnets",
+        "security_group",
+        "dynamodb_endpoint",
+    ),
+    function_name=lambda n: n.function,
+    role_name=lambda n: n.function_role,
+    log_group=lambda n: n.function_log_group,
+    code=function_code,
+    settings=api_settings,
+    optional_fields=OPTIONAL_FIELDS,
+    publishes_outputs=True,
+)
+
+
+class Function(Resource):
+    """A Lambda function of the environment; `Function()` is the API's (API_FUNCTION)."""
+
+    key = API_FUNCTION.key
+    kind = "lambda-function"
+    depends_on = API_FUNCTION.depends_on
+
+    def __init__(self, instance: FunctionInstance = API_FUNCTION) -> None:
+        self.instance = instance
+        self.key = instance.key
+        self.depends_on = instance.depends_on
+
+    def name(self, ctx: Context) -> str:
+        return self.instance.function_name(ctx.names)
+
+    def wanted(self, ctx: Context) -> bool:
+        return self.instance.wanted(ctx)
+
+    # --- read ---
+    def observe(self, ctx: Context) -> Observed | None:
+        """One GetFunction: configuration, code hash, tags and concurrency in one read."""
+        try:
+            response = ctx.client("lambda").get_function(FunctionName=self.name(ctx))
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        return Observed(state=self._managed(_live_state(response)), attrs=_attrs(response["Configuration"]))
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        names, code, settings = ctx.names, self.instance.code(ctx), self.instance.settings(ctx)
+        return self._managed(
+            {
+                "Runtime": RUNTIME,
+                "Architectures": list(ARCHITECTURES),
+                "Handler": code.handler,
+                "Role": ctx.arn("iam", f"role/{self.instance.role_name(names)}", region=""),
+                "MemorySize": settings.memory_mb,
+                "Timeout": settings.timeout_s,
+                "ReservedConcurrentExecutions": settings.reserved_concurrency,
+                "Environment.Variables": settings.variables,
+                "KMSKeyArn": ctx.kms_key_arn,
+                "TracingConfig.Mode": "Active",
+                "DeadLetterConfig.TargetArn": ctx.dlq_arn,
+                "LoggingConfig.LogFormat": "JSON",
+                "LoggingConfig.LogGroup": self.instance.log_group(names),
+                "LoggingConfig.ApplicationLogLevel": settings.log_level,
+                "LoggingConfig.SystemLogLevel": "INFO",
+                "CodeSha256": code.sha256_b64,
+                "tags": ctx.tag_dict,
+                **_vpc_config(ctx),
+            }
+        )
+
+    def _managed(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """The fields this instance manages, in order: every field but the optional ones it does not."""
+        optional = set(OPTIONAL_FIELDS) - set(self.instance.optional_fields)
+        return {name: value for name, value in fields.items() if name not in optional}
+
+    # --- write ---
+    def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
+        name = self.name(ctx)
+        _require_known(name, desired)
+        client = ctx.client("lambda")
+        params: dict[str, Any] = {
+            "FunctionName": name,
+            "Code": _stored_code(ctx, self.instance.code(ctx)).code(),
+            "Architectures": desired["Architectures"],
+            "Publish": False,
+            "Tags": desired["tags"],
+            **_config_params(desired, set(desired)),
+        }
+        try:
+            config = _retrying(ctx, lambda: client.create_function(**params))
+        except Exception as exc:
+            if error_code(exc) != "ResourceConflictException":
+                raise
+            # Created by a run we did not see finish: adopt it rather than fail or duplicate.
+            observed = self.observe(ctx)
+            if observed is None:
+                raise
+            return self.update(ctx, desired, observed, self.diff(ctx, desired, observed))
+        _wait_ready(ctx, name)
+        if "ReservedConcurrentExecutions" in desired:
+            _set_concurrency(ctx, name, desired["ReservedConcurrentExecutions"])
+        return _attrs(config)
+
+    def update(
+        self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
+    ) -> dict[str, Any]:
+        client, name = ctx.client("lambda"), self.name(ctx)
+        changed = {d.field for d in diffs if desired.get(d.field, MISSING) != UNKNOWN}
+        attrs = dict(observed.attrs)
+        params = _config_params(desired, changed)
+        if params:
+            config = _retrying(ctx, lambda: client.update_function_configuration(FunctionName=name, **params))
+            attrs.update(_attrs(config))
+            _wait_ready(ctx, name)
+        if changed & set(CODE_FIELDS):
+            attrs.update(self._update_code(ctx, desired, changed))
+        if "ReservedConcurrentExecutions" in changed:
+            _set_concurrency(ctx, name, desired["ReservedConcurrentExecutions"])
+        if "tags" in changed:
+            arn = attrs["arn"]
+            repair_tags(
+                observed.state.get("tags"),
+                desired["tags"],
+                tag=lambda tags: client.tag_resource(Resource=arn, Tags=tags),
+                untag=lambda keys: client.untag_resource(Resource=arn, TagKeys=keys),
+            )
+        return attrs
+
+    def _update_code(self, ctx: Context, desired: dict[str, Any], changed: set[str]) -> dict[str, Any]:
+        name = self.name(ctx)
+        code: dict[str, Any] = {"FunctionName": name, **_stored_code(ctx, self.instance.code(ctx)).code()}
+        if "Architectures" in changed:  # only UpdateFunctionCode can change the architecture
+            code["Architectures"] = desired["Architectures"]
+        config = _retrying(ctx, lambda: ctx.client("lambda").update_function_code(**code))
+        _wait_ready(ctx, name)
+        return _attrs(config)
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        """Deleting the function also drops its concurrency setting; its log group is its own resource."""
+        try:
+            ctx.client("lambda").delete_function(FunctionName=self.name(ctx))
+        except Exception as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+
+    def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
+        """R-ENV-4."""
+        if not self.instance.publishes_outputs:
+            return {}
+        return {"function_name": attrs.get("name"), "function_arn": attrs.get("arn")}
+
+
+def _live_state(response: dict[str, Any]) -> dict[str, Any]:
+    """Every field any instance compares, from one GetFunction answer."""
+    config = response["Configuration"]
+    logging_config = config.get("LoggingConfig") or {}
+    vpc = config.get("VpcConfig") or {}
+    return {
+        "Runtime": config.get("Runtime", MISSING),
+        "Architectures": config.get("Architectures", ["x86_64"]),
+        "Handler": config.get("Handler", MISSING),
+        "Role": config.get("Role", MISSING),
+        "MemorySize": config.get("MemorySize", MISSING),
+        "Timeout": config.get("Timeout", MISSING),
+        "ReservedConcurrentExecutions": (response.get("Concurrency") or {}).get(
+            "ReservedConcurrentExecutions", MISSING
+        ),
+        "Environment.Variables": (config.get("Environment") or {}).get("Variables", {}),
+        "KMSKeyArn": config.get("KMSKeyArn") or MISSING,
+        "TracingConfig.Mode": (config.get("TracingConfig") or {}).get("Mode", MISSING),
+        "DeadLetterConfig.TargetArn": (config.get("DeadLetterConfig") or {}).get("TargetArn") or MISSING,
+        **{f"LoggingConfig.{name}": logging_config.get(name, MISSING) for name in LOGGING_FIELDS},
+        "CodeSha256": config.get("CodeSha256", MISSING),
+        "tags": user_tags(response.get("Tags")),
+        # AWS answers empty lists (or no VpcConfig at all) for a function outside any VPC.
+        "VpcConfig.SubnetIds": sorted(vpc.get("SubnetIds") or []),
+        "VpcConfig.SecurityGroupIds": sorted(vpc.get("SecurityGroupIds") or []),
+    }
+
+
+def _stored_code(ctx: Context, code: FunctionCode) -> S3Location:
     """Where Lambda reads the code: uploaded now if it is in hand and not stored yet."""
-    code = function_code(ctx)
     if code.artifact is not None:
         return upload_artifact(ctx.aws, code.artifact)
     return require_stored(ctx.aws, code.sha256)
@@ -295,11 +392,14 @@ def _vpc_config(ctx: Context) -> dict[str, Any]:
     }
 
 
-def _require_known(ctx: Context, desired: dict[str, Any]) -> None:
+def _require_known(function_name: str, desired: dict[str, Any]) -> None:
+    """Every value known, environment variables included (the authorizer's signing secret)."""
     unknown = sorted(name for name, value in desired.items() if value == UNKNOWN)
+    variables = desired.get("Environment.Variables") or {}
+    unknown += sorted(f"Environment.Variables.{k}" for k, v in variables.items() if v == UNKNOWN)
     if unknown:
         raise RuntimeError(
-            f"cannot create {ctx.names.function}: {', '.join(unknown)} not known yet "
+            f"cannot create {function_name}: {', '.join(unknown)} not known yet "
             "(the resources it depends on must exist first)"
         )
 
@@ -324,9 +424,8 @@ def _is_ready(config: dict[str, Any]) -> bool:
     return state == "Active" and last_update in (None, "Successful")
 
 
-def _wait_ready(ctx: Context, function_name: str | None = None) -> None:
+def _wait_ready(ctx: Context, name: str) -> None:
     """Poll until Active and Successful; a Failed state is raised at once, with AWS's reason."""
-    name = function_name or ctx.names.function
 
     def ready() -> bool:
         config = ctx.client("lambda").get_function_configuration(FunctionName=name)
@@ -338,8 +437,8 @@ def _wait_ready(ctx: Context, function_name: str | None = None) -> None:
     wait_for(ctx, ready, f"Lambda function {name} to be Active with its last update Successful", timeout=300)
 
 
-def _set_concurrency(ctx: Context, reserved: int | None) -> None:
-    client, name = ctx.client("lambda"), ctx.names.function
+def _set_concurrency(ctx: Context, name: str, reserved: int | None) -> None:
+    client = ctx.client("lambda")
     if reserved is None:
         client.delete_function_concurrency(FunctionName=name)
     else:

@@ -21,6 +21,10 @@ class KmsKey(Resource):
     key = "kms_key"
     kind = "kms-key"
 
+    def name(self, ctx: Context) -> str:
+        """Its alias: a key's id is random, the alias is what the environment names."""
+        return ctx.names.kms_alias
+
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {
             "alias": ctx.names.kms_alias,

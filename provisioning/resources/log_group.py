@@ -7,22 +7,39 @@ tags, and outlives the environment. Creating it first fixes both.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..aws import error_code
 from ..names import Names
-from .base import Context, FieldDiff, Observed, Resource, repair_tags
+from .base import Context, FieldDiff, Observed, Resource, always, repair_tags
+
+
+@dataclass(frozen=True)
+class LogGroupInstance:
+    """One log group of an environment: its resource key, its name, and whether the spec wants it."""
+
+    key: str
+    name_of: Callable[[Names], str]
+    wanted: Callable[[Context], bool] = always
+
+
+FUNCTION_LOG_GROUP = LogGroupInstance("function_log_group", lambda n: n.function_log_group)
+ACCESS_LOG_GROUP = LogGroupInstance("access_log_group", lambda n: n.access_log_group)
 
 
 class LogGroup(Resource):
     kind = "logs-log-group"
 
-    def __init__(self, key: str, name_of: Callable[[Names], str]) -> None:
-        self.key = key  # type: ignore[misc]
-        self._name_of = name_of
+    def __init__(self, instance: LogGroupInstance) -> None:
+        self.instance = instance
+        self.key = instance.key
 
     def name(self, ctx: Context) -> str:
-        return self._name_of(ctx.names)
+        return self.instance.name_of(ctx.names)
+
+    def wanted(self, ctx: Context) -> bool:
+        return self.instance.wanted(ctx)
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {"retentionInDays": ctx.spec.settings.log_retention_days, "tags": ctx.tag_dict}
@@ -80,8 +97,8 @@ class LogGroup(Resource):
 
 
 def function_log_group() -> LogGroup:
-    return LogGroup("function_log_group", lambda n: n.function_log_group)
+    return LogGroup(FUNCTION_LOG_GROUP)
 
 
 def access_log_group() -> LogGroup:
-    return LogGroup("access_log_group", lambda n: n.access_log_group)
+    return LogGroup(ACCESS_LOG_GROUP)

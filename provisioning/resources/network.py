@@ -431,6 +431,10 @@ class AdoptedVpc(Resource):
     kind = "ec2-vpc (adopted)"
     shared = True  # teardown never touches it (R-NET-4)
 
+    def name(self, ctx: Context) -> str:
+        """The VPC the environment names (`vpc_id`)."""
+        return str(ctx.spec.settings.vpc_id)
+
     def observe(self, ctx: Context) -> Observed | None:
         vid = ctx.spec.settings.vpc_id
         try:
@@ -498,6 +502,9 @@ class Subnets(Resource):
 
     def names_(self, ctx: Context) -> list[str]:
         return [f"{ctx.names.base}-private-{n}" for n in range(1, len(SUBNET_CIDRS) + 1)]
+
+    def name(self, ctx: Context) -> str:
+        return ", ".join(self.names_(ctx))
 
     def wanted(self, ctx: Context) -> bool:
         return vpc_mode(ctx)
@@ -604,6 +611,10 @@ class AdoptedSubnets(Resource):
     kind = "ec2-subnets (adopted)"
     depends_on = ("vpc",)
     shared = True
+
+    def name(self, ctx: Context) -> str:
+        """The subnets the environment names (`subnet_ids`)."""
+        return ", ".join(ctx.spec.settings.subnet_ids)
 
     def observe(self, ctx: Context) -> Observed | None:
         ids = list(ctx.spec.settings.subnet_ids)

@@ -19,11 +19,13 @@ right on both, and the two statements have different Sids, so neither can shadow
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..aws import error_code
-from ..names import LIVE_ALIAS, qualified_arn
-from .base import PRESENT, UNKNOWN, Context, FieldDiff, Observed, Resource
+from ..names import LIVE_ALIAS, Names, qualified_arn
+from .base import PRESENT, UNKNOWN, Context, FieldDiff, Observed, Resource, always
 
 PRINCIPAL = "apigateway.amazonaws.com"
 ACTION = "lambda:InvokeFunction"
@@ -53,107 +55,170 @@ def statement_fields(statement: dict[str, Any]) -> dict[str, Any]:
 UNQUALIFIED = "UnqualifiedStatement"  # the field that reports a leftover pre-alias statement
 
 
-class InvokePermission(Resource):
-    """`lambda add_permission` on the alias for API Gateway, scoped to this API's execution ARN and stage."""
+@dataclass(frozen=True)
+class PermissionInstance:
+    """What differs between two invoke permissions of an environment: which function (and alias)
+    the statement is on, its Sid, what SourceArn API Gateway invokes with, and the statement an
+    earlier envport left on the unqualified function, if this instance ever had one."""
 
-    key = "permission"
+    key: str
+    depends_on: tuple[str, ...]
+    function_name: Callable[[Names], str]
+    sid: Callable[[Names], str]
+    qualifier: str | None  # the alias the statement is on; None: the unqualified function
+    source_arn: Callable[[Context], str]  # UNKNOWN until the API (and its authorizer) exist
+    legacy_sid: Callable[[Names], str] | None = None  # on the unqualified function, removed on sight
+    wanted: Callable[[Context], bool] = always
+
+
+def stage_source_arn(ctx: Context) -> str:
+    """Any method and path of this API's stage: `.../API_ID/STAGE/*/*`."""
+    execution_arn = ctx.attr("rest_api", "execution_arn")
+    if execution_arn == UNKNOWN:
+        return UNKNOWN
+    return f"{execution_arn}/{ctx.names.api_stage}/*/*"
+
+
+API_PERMISSION = PermissionInstance(
+    key="permission",
+    depends_on=("alias", "rest_api"),
+    function_name=lambda n: n.function,
+    sid=lambda n: n.permission_sid,
+    qualifier=LIVE_ALIAS,
+    source_arn=stage_source_arn,
+    legacy_sid=lambda n: n.legacy_permission_sid,
+)
+
+
+class InvokePermission(Resource):
+    """`lambda add_permission` for API Gateway, scoped to one SourceArn of this API;
+    `InvokePermission()` is the one on the API function's `live` alias (API_PERMISSION)."""
+
+    key = API_PERMISSION.key
     kind = "lambda-permission"
-    depends_on = ("alias", "rest_api")
+    depends_on = API_PERMISSION.depends_on
+
+    def __init__(self, instance: PermissionInstance = API_PERMISSION) -> None:
+        self.instance = instance
+        self.key = instance.key
+        self.depends_on = instance.depends_on
+
+    def name(self, ctx: Context) -> str:
+        """The statement's Sid, on the function (or alias) it lets API Gateway invoke."""
+        return f"{self._sid(ctx)} on {self._target(ctx)}"
+
+    def wanted(self, ctx: Context) -> bool:
+        return self.instance.wanted(ctx)
 
     def observe(self, ctx: Context) -> Observed | None:
-        """Two GetPolicy reads (the alias's policy and the function's), filtered by Sid and Resource."""
-        alias_arn = qualified_arn(ctx.function_arn, LIVE_ALIAS)
-        live = _find(_statements(ctx, LIVE_ALIAS), ctx.names.permission_sid, alias_arn)
-        legacy = _find(_statements(ctx, None), ctx.names.legacy_permission_sid, ctx.function_arn)
-        statement = live or legacy
+        """One GetPolicy where the statement belongs (two with a legacy statement to look for),
+        filtered by Sid and Resource."""
+        current = _find(self._statements(ctx, self.instance.qualifier), self._sid(ctx), self._arn(ctx))
+        legacy = None
+        if self.instance.legacy_sid is not None:
+            legacy_sid = self.instance.legacy_sid(ctx.names)
+            legacy = _find(self._statements(ctx, None), legacy_sid, self._function_arn(ctx))
+        statement = current or legacy
         if statement is None:
             return None
         state = {**statement_fields(statement), "Resource": statement.get("Resource")}
-        if live is not None and legacy is not None:
+        if current is not None and legacy is not None:
             state[UNQUALIFIED] = PRESENT
         attrs = {
-            "sid": ctx.names.permission_sid if live is not None else ctx.names.legacy_permission_sid,
-            "on_alias": live is not None,
-            "unqualified": legacy is not None,
+            "sid": self._sid(ctx) if current is not None else statement.get("Sid"),
+            "current": current is not None,
+            "legacy": legacy is not None,
         }
         return Observed(state=state, attrs=attrs)
-
-    def source_arn(self, ctx: Context) -> str:
-        execution_arn = ctx.attr("rest_api", "execution_arn")
-        if execution_arn == UNKNOWN:
-            return UNKNOWN
-        return f"{execution_arn}/{ctx.names.api_stage}/*/*"
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {
             "Effect": "Allow",
             "Action": ACTION,
             "Principal": PRINCIPAL,
-            "SourceArn": self.source_arn(ctx),
+            "SourceArn": self.instance.source_arn(ctx),
             "SourceAccount": ctx.account_id,
-            "Resource": qualified_arn(ctx.function_arn, LIVE_ALIAS),
+            "Resource": self._arn(ctx),
         }
 
     def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
         if desired["SourceArn"] == UNKNOWN:
-            raise RuntimeError("permission: the REST API's execution ARN is unknown; converge rest_api first")
+            raise RuntimeError(f"{self.key}: the API's SourceArn is unknown; converge rest_api first")
         ctx.client("lambda").add_permission(
-            FunctionName=ctx.names.function,
-            Qualifier=LIVE_ALIAS,
-            StatementId=ctx.names.permission_sid,
+            **self._where(ctx, self.instance.qualifier),
+            StatementId=self._sid(ctx),
             Action=ACTION,
             Principal=PRINCIPAL,
             SourceArn=desired["SourceArn"],
             SourceAccount=ctx.account_id,
         )
-        return {"sid": ctx.names.permission_sid, "on_alias": True, "unqualified": False}
+        return {"sid": self._sid(ctx), "current": True, "legacy": False}
 
     def update(
         self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
     ) -> dict[str, Any]:
-        """The alias statement first (remove and add again: AddPermission with an existing Sid is
-        refused), then the pre-alias one, so the alias is never left without a statement."""
+        """The statement where it belongs first (remove and add again: AddPermission with an
+        existing Sid is refused, and Lambda has no call that edits a statement), then the legacy
+        one, so the function is never left without a statement."""
         statement_diffs = [d for d in diffs if d.field != UNQUALIFIED]
-        attrs = {"sid": ctx.names.permission_sid, "on_alias": True, "unqualified": False}
-        if statement_diffs or not observed.attrs.get("on_alias"):
-            if observed.attrs.get("on_alias"):
-                self._remove(ctx, ctx.names.permission_sid, LIVE_ALIAS)
+        attrs = {"sid": self._sid(ctx), "current": True, "legacy": False}
+        if statement_diffs or not observed.attrs.get("current"):
+            if observed.attrs.get("current"):
+                self._remove(ctx, self._sid(ctx), self.instance.qualifier)
             attrs = self.create(ctx, desired)
-        if observed.attrs.get("unqualified"):
-            self._remove(ctx, ctx.names.legacy_permission_sid, None)
+        self._remove_legacy(ctx, observed)
         return attrs
 
     def delete(self, ctx: Context, observed: Observed) -> None:
-        if observed.attrs.get("on_alias"):
-            self._remove(ctx, ctx.names.permission_sid, LIVE_ALIAS)
-        if observed.attrs.get("unqualified"):
-            self._remove(ctx, ctx.names.legacy_permission_sid, None)
+        if observed.attrs.get("current"):
+            self._remove(ctx, self._sid(ctx), self.instance.qualifier)
+        self._remove_legacy(ctx, observed)
 
-    def _remove(self, ctx: Context, sid: str, qualifier: str | None) -> None:
-        kwargs: dict[str, Any] = {"FunctionName": ctx.names.function, "StatementId": sid}
+    # --- where the statement is ---
+    def _sid(self, ctx: Context) -> str:
+        return self.instance.sid(ctx.names)
+
+    def _function_arn(self, ctx: Context) -> str:
+        return ctx.arn("lambda", f"function:{self.instance.function_name(ctx.names)}")
+
+    def _arn(self, ctx: Context) -> str:
+        """The statement's Resource: the alias's ARN, or the unqualified function's."""
+        if self.instance.qualifier is None:
+            return self._function_arn(ctx)
+        return qualified_arn(self._function_arn(ctx), self.instance.qualifier)
+
+    def _target(self, ctx: Context) -> str:
+        name = self.instance.function_name(ctx.names)
+        return name if self.instance.qualifier is None else f"{name}:{self.instance.qualifier}"
+
+    def _where(self, ctx: Context, qualifier: str | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"FunctionName": self.instance.function_name(ctx.names)}
         if qualifier is not None:
             kwargs["Qualifier"] = qualifier
+        return kwargs
+
+    def _remove_legacy(self, ctx: Context, observed: Observed) -> None:
+        if observed.attrs.get("legacy") and self.instance.legacy_sid is not None:
+            self._remove(ctx, self.instance.legacy_sid(ctx.names), None)
+
+    def _remove(self, ctx: Context, sid: str, qualifier: str | None) -> None:
         try:
-            ctx.client("lambda").remove_permission(**kwargs)
+            ctx.client("lambda").remove_permission(**self._where(ctx, qualifier), StatementId=sid)
         except Exception as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise
 
-
-def _statements(ctx: Context, qualifier: str | None) -> list[dict[str, Any]]:
-    """The statements of the function's (or the alias's) policy; none when there is no policy,
-    no alias or no function."""
-    kwargs: dict[str, Any] = {"FunctionName": ctx.names.function}
-    if qualifier is not None:
-        kwargs["Qualifier"] = qualifier
-    try:
-        policy = ctx.client("lambda").get_policy(**kwargs)["Policy"]
-    except Exception as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return []
-        raise
-    statements: list[dict[str, Any]] = json.loads(policy).get("Statement", [])
-    return statements
+    def _statements(self, ctx: Context, qualifier: str | None) -> list[dict[str, Any]]:
+        """The statements of the function's (or the alias's) policy; none when there is no
+        policy, no alias or no function."""
+        try:
+            policy = ctx.client("lambda").get_policy(**self._where(ctx, qualifier))["Policy"]
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return []
+            raise
+        statements: list[dict[str, Any]] = json.loads(policy).get("Statement", [])
+        return statements
 
 
 def _find(statements: list[dict[str, Any]], sid: str, resource: str) -> dict[str, Any] | None:

@@ -70,6 +70,9 @@ class RestApi(Resource):
     depends_on = ("apigw_account", "access_log_group", "user_pool")
 
     # --- reading ---
+    def name(self, ctx: Context) -> str:
+        return ctx.names.rest_api
+
     def observe(self, ctx: Context) -> Observed | None:
         found, duplicates = find_api(ctx)
         if found is None:

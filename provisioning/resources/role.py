@@ -14,11 +14,23 @@ and an update removes them: anything granted besides this policy is, by definiti
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from ..aws import error_code
-from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, key_value_list, repair_tags, user_tags
+from ..names import Names
+from .base import (
+    UNKNOWN,
+    Context,
+    FieldDiff,
+    Observed,
+    Resource,
+    always,
+    key_value_list,
+    repair_tags,
+    user_tags,
+)
 from .data_access import INDEX_ACTIONS, TABLE_ACTIONS, data_grants
 from .network import eni_statements
 
@@ -27,7 +39,16 @@ TRUSTED_SERVICE = "lambda.amazonaws.com"
 TRUST_FIELD = "AssumeRolePolicyDocument"
 STATEMENT_PREFIX = "policy.Statement["
 # The DynamoDB grants live in data_access: the VPC endpoint's policy is built from the same list.
-__all__ = ["INDEX_ACTIONS", "TABLE_ACTIONS", "FunctionRole", "policy_statements", "trust_policy"]
+__all__ = [
+    "FUNCTION_ROLE",
+    "INDEX_ACTIONS",
+    "TABLE_ACTIONS",
+    "FunctionRole",
+    "RoleInstance",
+    "allow",
+    "policy_statements",
+    "trust_policy",
+]
 _LIST_KEYS = ("Action", "NotAction", "Resource", "NotResource")
 
 
@@ -45,24 +66,25 @@ def policy_statements(ctx: Context) -> list[dict[str, Any]]:
     """R-IAM-1: the inline policy's statements. A resource not known yet is UNKNOWN."""
     log_group = ctx.log_group_arn(ctx.names.function_log_group)
     return [
-        *(_allow(grant.sid, grant.actions, list(grant.resources)) for grant in data_grants(ctx)),
-        _allow(
+        *(allow(grant.sid, grant.actions, list(grant.resources)) for grant in data_grants(ctx)),
+        allow(
             "WriteOwnLogStreamsGroupIsPreCreated",
             ("logs:CreateLogStream", "logs:PutLogEvents"),
             [log_group, f"{log_group}:*"],
         ),
-        _allow(
+        allow(
             "XRayTraceWritesAwsRequiresStarResource",
             ("xray:PutTelemetryRecords", "xray:PutTraceSegments"),
             ["*"],
         ),
-        _allow("SendFailedAsyncEventsToOwnDlq", ("sqs:SendMessage",), [ctx.dlq_arn]),
-        _allow("DecryptEnvVarsWithEnvironmentKey", ("kms:Decrypt",), [ctx.kms_key_arn]),
+        allow("SendFailedAsyncEventsToOwnDlq", ("sqs:SendMessage",), [ctx.dlq_arn]),
+        allow("DecryptEnvVarsWithEnvironmentKey", ("kms:Decrypt",), [ctx.kms_key_arn]),
         *eni_statements(ctx),
     ]
 
 
-def _allow(sid: str, actions: tuple[str, ...], resources: list[Any]) -> dict[str, Any]:
+def allow(sid: str, actions: tuple[str, ...], resources: list[Any]) -> dict[str, Any]:
+    """One Allow statement; its Sid says why it is there."""
     return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": resources}
 
 
@@ -98,29 +120,59 @@ def statement_fields(statements: list[dict[str, Any]]) -> Iterator[tuple[str, An
         yield f"{STATEMENT_PREFIX}{label}]", UNKNOWN if unknown else canonical(statement)
 
 
-class FunctionRole(Resource):
-    key = "function_role"
-    kind = "iam-role"
+@dataclass(frozen=True)
+class RoleInstance:
+    """What differs between two execution roles of an environment (the API function's, the
+    token authorizer's): the names, the statements of the one inline policy, the dependencies."""
+
+    key: str
+    depends_on: tuple[str, ...]
+    role_name: Callable[[Names], str]
+    policy_name: Callable[[Names], str]
+    function_name: Callable[[Names], str]  # the function it runs, named in its description
+    statements: Callable[[Context], list[dict[str, Any]]]
+    wanted: Callable[[Context], bool] = always
+
+
+FUNCTION_ROLE = RoleInstance(
+    key="function_role",
     # kms:Decrypt needs the key's ARN; the engine drops the edge when the spec names its own key.
     # In vpc mode the ENI statements name the subnets and the security group (R-NET-3).
-    depends_on: ClassVar[tuple[str, ...]] = ("kms_key", "subnets", "security_group")
+    depends_on=("kms_key", "subnets", "security_group"),
+    role_name=lambda n: n.function_role,
+    policy_name=lambda n: n.function_policy,
+    function_name=lambda n: n.function,
+    statements=policy_statements,
+)
 
-    # What differs between the CRUD function's role and the authorizer's (authorizer.py).
-    def role_name(self, ctx: Context) -> str:
-        return ctx.names.function_role
+
+class FunctionRole(Resource):
+    """A Lambda function's execution role; `FunctionRole()` is the API function's (FUNCTION_ROLE)."""
+
+    key = FUNCTION_ROLE.key
+    kind = "iam-role"
+    depends_on = FUNCTION_ROLE.depends_on
+
+    def __init__(self, instance: RoleInstance = FUNCTION_ROLE) -> None:
+        self.instance = instance
+        self.key = instance.key
+        self.depends_on = instance.depends_on
+
+    def name(self, ctx: Context) -> str:
+        return self.instance.role_name(ctx.names)
+
+    def wanted(self, ctx: Context) -> bool:
+        return self.instance.wanted(ctx)
 
     def policy_name(self, ctx: Context) -> str:
-        return ctx.names.function_policy
-
-    def function_name(self, ctx: Context) -> str:
-        return ctx.names.function
+        return self.instance.policy_name(ctx.names)
 
     def statements(self, ctx: Context) -> list[dict[str, Any]]:
-        return policy_statements(ctx)
+        return self.instance.statements(ctx)
 
     def observe(self, ctx: Context) -> Observed | None:
         iam = ctx.client("iam")
-        name = self.role_name(ctx)
+        name = self.name(ctx)
         try:
             role = iam.get_role(RoleName=name)["Role"]
         except Exception as exc:
@@ -142,7 +194,7 @@ class FunctionRole(Resource):
     def _live_statements(self, ctx: Context) -> list[dict[str, Any]]:
         try:
             document = ctx.client("iam").get_role_policy(
-                RoleName=self.role_name(ctx), PolicyName=self.policy_name(ctx)
+                RoleName=self.name(ctx), PolicyName=self.policy_name(ctx)
             )["PolicyDocument"]
         except Exception as exc:
             if error_code(exc) == "NoSuchEntity":  # deleted between the list and the get
@@ -169,9 +221,9 @@ class FunctionRole(Resource):
         document = self._policy_document(ctx)
         try:
             role = iam.create_role(
-                RoleName=self.role_name(ctx),
+                RoleName=self.name(ctx),
                 AssumeRolePolicyDocument=json.dumps(trust_policy()),
-                Description=f"Execution role of Lambda function {self.function_name(ctx)} "
+                Description=f"Execution role of Lambda function {self.instance.function_name(ctx.names)} "
                 "(managed by envport)",
                 Tags=ctx.tag_list(),
             )["Role"]
@@ -189,7 +241,7 @@ class FunctionRole(Resource):
         self, ctx: Context, desired: dict[str, Any], observed: Observed, diffs: list[FieldDiff]
     ) -> dict[str, Any]:
         iam = ctx.client("iam")
-        name = self.role_name(ctx)
+        name = self.name(ctx)
         changed = {d.field for d in diffs}
         if TRUST_FIELD in changed:
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust_policy()))
@@ -208,7 +260,7 @@ class FunctionRole(Resource):
     def delete(self, ctx: Context, observed: Observed) -> None:
         """IAM refuses to delete a role that still has policies: remove them all first."""
         iam = ctx.client("iam")
-        name = self.role_name(ctx)
+        name = self.name(ctx)
         try:
             for policy in _paged(iam, "list_role_policies", "PolicyNames", RoleName=name):
                 _ignore_missing(iam.delete_role_policy, RoleName=name, PolicyName=policy)
@@ -232,7 +284,7 @@ class FunctionRole(Resource):
 
     def _put_policy(self, ctx: Context, document: dict[str, Any]) -> None:
         ctx.client("iam").put_role_policy(
-            RoleName=self.role_name(ctx),
+            RoleName=self.name(ctx),
             PolicyName=self.policy_name(ctx),
             PolicyDocument=json.dumps(document),
         )

@@ -26,6 +26,9 @@ class SigningSecret(Resource):
     kind = "secretsmanager-secret"
     depends_on = ("kms_key",)
 
+    def name(self, ctx: Context) -> str:
+        return ctx.names.signing_secret
+
     def wanted(self, ctx: Context) -> bool:
         return token_mode(ctx)
 

@@ -52,6 +52,9 @@ class Table(Resource):
     depends_on = ("kms_key",)
 
     # --- desired -------------------------------------------------------------------------
+    def name(self, ctx: Context) -> str:
+        return ctx.names.table
+
     def desired(self, ctx: Context) -> dict[str, Any]:
         s = ctx.spec.settings
         state: dict[str, Any] = {

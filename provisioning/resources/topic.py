@@ -57,6 +57,9 @@ class AlarmTopic(Resource):
     kind = "sns-topic"
     depends_on = ("kms_key",)
 
+    def name(self, ctx: Context) -> str:
+        return ctx.names.topic
+
     def observe(self, ctx: Context) -> Observed | None:
         """Three reads on the deterministic ARN; CreateTopic is never used as a lookup (it mutates)."""
         sns = ctx.client("sns")

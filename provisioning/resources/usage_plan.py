@@ -37,6 +37,10 @@ class UsagePlan(Resource):
     depends_on = ("rest_api",)
 
     # --- reading ---
+    def name(self, ctx: Context) -> str:
+        """The plan and the API key it holds."""
+        return f"{ctx.names.usage_plan} (key {ctx.names.api_key})"
+
     def observe(self, ctx: Context) -> Observed | None:
         apigw = ctx.client("apigateway")
         api_key, key_dups = find_api_key(ctx)

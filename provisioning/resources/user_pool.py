@@ -76,6 +76,10 @@ class UserPool(Resource):
     key = "user_pool"
     kind = "cognito-idp-user-pool"
 
+    def name(self, ctx: Context) -> str:
+        """The pool and its app client."""
+        return f"{ctx.names.user_pool} (client {ctx.names.user_pool_client})"
+
     def wanted(self, ctx: Context) -> bool:
         return cognito_mode(ctx)
 

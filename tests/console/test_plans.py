@@ -39,6 +39,17 @@ def test_plan_shows_actions_and_diffs_and_changes_nothing(login, make_env, engin
     assert any("1 to update, 3 unchanged" in m for m in _messages(response))
 
 
+def test_plan_rows_carry_the_resources_aws_names(login, make_env, engine, dispatched):
+    """Issue 18: the plan names each resource as AWS knows it, from the engine's inventory."""
+    env = make_env("plan1", "dev")
+    _, response = _plan(login("operator"), env)
+    rows = response.context["plan"]["rows"]
+    names = {row.resource: row.aws_name for row in rows}
+    assert names["function"] == "envport-plan1-api" and names["table"] == "envport-plan1-items"
+    assert all(names.values())
+    assert '<code class="ep-muted">envport-plan1-api</code>' in response.content.decode()
+
+
 def test_apply_exactly_this_plan_provisions_with_its_fingerprint(login, make_env, engine, dispatched):
     env = make_env("plan2", "dev")
     client = login("operator")

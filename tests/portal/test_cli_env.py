@@ -174,6 +174,25 @@ def test_list_and_show(cli, make_env):
     assert "* reserved_concurrency" in text.out and "(stage default 100)" in text.out
 
 
+def test_show_names_every_resource_from_the_engines_inventory(cli, make_env):
+    """Issue 18: `env show` names each resource by its AWS name and marks those the modes do not use."""
+    make_env("dev1", overrides={"auth": "token"})
+    doc = cli("env", "show", "dev1", "--json").json()
+    rows = {r["key"]: r for r in doc["resources"]}
+    assert len(rows) == 27 and all(r["name"] for r in rows.values())
+    assert rows["authorizer_function"] == {
+        "key": "authorizer_function",
+        "kind": "lambda-function",
+        "name": "envport-dev1-authorizer",
+        "wanted": True,
+        "shared": False,
+    }
+    assert rows["user_pool"]["wanted"] is False and rows["artifact_bucket"]["shared"] is True
+    text = cli("env", "show", "dev1").out
+    assert "    function_role " in text and "envport-dev1-fn-role" in text
+    assert "  - user_pool " in text and "envport-dev1-users" in text
+
+
 def test_show_unknown_environment(cli):
     result = cli("env", "show", "nope", "--json")
     assert result.code == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import os
 import shutil
@@ -9,12 +11,21 @@ import stat
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from provisioning.artifacts import artifact_from_directory, default_artifact
-from provisioning.bundle import DEFAULT_ROOT, PACKAGE, Bundle, BundleError, build_bundle
+from provisioning.bundle import (
+    DEFAULT_ROOT,
+    PACKAGE,
+    BundleError,
+    check_bundle,
+    collect_package,
+    deterministic_zip,
+)
+from provisioning.names import HANDLER
 
 HANDLER_SOURCE = "from . import helper\n\n\ndef lambda_handler(event, context):\n    return helper.VALUE\n"
 
@@ -28,6 +39,26 @@ def make_bundle(root: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(source)
     return root
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A zip of a package's own modules: its bytes, Lambda's `CodeSha256` for them, its entries."""
+
+    data: bytes
+    sha256_b64: str
+    files: tuple[str, ...]
+
+
+def build_bundle(root: Path | None = None) -> Bundle:
+    """The parts every artifact is built from (`artifacts.artifact_from_directory` adds the vendored
+    requirements): the package's sources collected under the handler's package, checked, zipped."""
+    sources = collect_package(DEFAULT_ROOT if root is None else root, PACKAGE)
+    check_bundle(sources, handler=HANDLER)
+    data = deterministic_zip(sources)
+    return Bundle(
+        data, base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"), tuple(sorted(sources))
+    )
 
 
 def entries(bundle: Bundle) -> list[zipfile.ZipInfo]:

@@ -32,7 +32,8 @@ from portal.access import access_summary
 from portal.documents import environment_document
 from portal.management.cli import EnvportCommand
 from portal.models import Environment
-from provisioning.spec import OVERRIDABLE, STAGES
+from provisioning.inventory import InventoryItem, inventory
+from provisioning.spec import OVERRIDABLE, STAGES, SpecError
 
 _DELAY = re.compile(r"^\+?(\d+)([dh])$")
 _DURATION = re.compile(r"^(\d{1,6})([smhd]?)$")
@@ -323,10 +324,16 @@ class Command(EnvportCommand):
 
     def handle_show(self, opts: dict[str, Any]) -> None:
         env = self.environment(opts["name"], as_json=opts["json"], kind="env")
+        resources = resource_inventory(env)
         if opts["json"]:
-            self.print_json(environment_document(env))
-        else:
-            self.print_environment(env)
+            self.print_json({**environment_document(env), "resources": [r.to_dict() for r in resources]})
+            return
+        self.print_environment(env)
+        if resources:
+            self.stdout.write("resources (- not used by its auth or network mode, = shared by the account):")
+            for r in resources:
+                mark = "=" if r.shared else (" " if r.wanted else "-")
+                self.stdout.write(f"  {mark} {r.key:<22} {r.kind:<24} {r.name}")
 
     def print_environment(self, env: Environment) -> None:
         doc = environment_document(env)
@@ -359,3 +366,12 @@ class Command(EnvportCommand):
         if doc["last_deployment"]:
             last = doc["last_deployment"]
             self.stdout.write(f"last deployment: #{last['id']} {last['kind']} {last['status']}")
+
+
+def resource_inventory(env: Environment) -> list[InventoryItem]:
+    """What the environment is made of, by AWS name (the engine's inventory); none while its
+    definition is invalid (the warnings say why)."""
+    try:
+        return inventory(env.spec())
+    except SpecError:
+        return []
