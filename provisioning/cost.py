@@ -297,7 +297,7 @@ def inventory(spec: EnvironmentSpec) -> Inventory:
         arch = function.ARCHITECTURES[0]
         functions.append(FunctionInfo("function", spec.names.function, spec.settings.memory_mb, arch))
     if "authorizer_function" in wanted:
-        arch = authorizer.ARCHITECTURES[0]
+        arch = function.ARCHITECTURES[0]  # every instance of the one function resource
         functions.append(
             FunctionInfo("authorizer_function", spec.names.authorizer_function, authorizer.MEMORY_MB, arch)
         )
