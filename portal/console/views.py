@@ -96,6 +96,7 @@ def plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRes
     if dep is None:
         return HttpResponseRedirect(_admin_url(env))
     dep = actions.run_deployment(dep.pk)
+    actions.requeue_superseded(dep, dispatch)
     if dep.status == Status.SUCCEEDED:
         counts = plans.summary(dep.steps.all())
         messages.success(
@@ -546,10 +547,14 @@ def apply_plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> H
             f"live resources), so a fresh plan differs. Review fresh plan #{fresh.pk} below and apply it "
             "if it is what you want.",
         )
+        actions.requeue_superseded(fresh, dispatch)
         return HttpResponseRedirect(_admin_url(fresh))
     options = {"plan": planned.pk, "plan_fingerprint": wanted, "rechecked_by": fresh.pk}
+    if actions.REQUEUE_AFTER in fresh.options:  # the check the recheck superseded waits for the apply
+        options[actions.REQUEUE_AFTER] = fresh.options[actions.REQUEUE_AFTER]
     dep = _request(request, env, Kind.PROVISION, options)
     if dep is None:
+        actions.requeue_superseded(fresh, dispatch)
         return HttpResponseRedirect(_admin_url(planned))
     dispatch(dep)
     messages.success(

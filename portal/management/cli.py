@@ -168,6 +168,7 @@ class EnvportCommand(BaseCommand):
             for dep in deps:
                 finished.append(actions.run_deployment(dep.pk, progress=printers[dep.pk].step))
                 printers[dep.pk].close()
+                actions.requeue_superseded(finished[-1], dispatch.enqueue)
             return finished
         for dep in deps:
             dispatch.enqueue(dep)
