@@ -31,7 +31,7 @@ from provisioning.spec import OVERRIDABLE
 
 from . import actions
 from .console import views
-from .console.badges import ago, badge
+from .console.badges import ago, badge, run_badge
 from .models import Artifact, AuditEvent, CheckResult, Deployment, DriftFinding, Environment, Step
 from .permissions import allowed
 
@@ -372,7 +372,7 @@ class EnvironmentAdmin(ConsolePageAdmin):
             reverse("admin:portal_deployment_change", args=[dep.pk]),
             dep.pk,
             dep.kind,
-            badge(dep.status),
+            run_badge(dep.status, dep.result),
             ago(dep.finished_at or dep.created_at),
             "" if seconds is None else f" · {seconds:.1f} s",
         )
@@ -550,6 +550,7 @@ class DeploymentAdmin(ConsolePageAdmin, ReadOnlyAdmin):
         "celery_task_id",
         "artifact_sha256",
         "outcome",
+        "result",
         "release_state",
         "spec_snapshot",
     )
@@ -561,7 +562,7 @@ class DeploymentAdmin(ConsolePageAdmin, ReadOnlyAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Deployment) -> SafeString:
-        return badge(obj.status)
+        return run_badge(obj.status, obj.result)
 
     @admin.display(description="duration")
     def duration(self, obj: Deployment) -> str:

@@ -17,7 +17,8 @@ def deployment_summary(dep: Deployment | None) -> dict[str, Any] | None:
     return {
         "id": dep.pk,
         "kind": dep.kind,
-        "status": dep.status,
+        "status": dep.status,  # queued / running / succeeded / failed / cancelled
+        "result": dep.result or None,  # promoted, rolled_back, unchanged, drift_found, clean (models.RESULTS)
         "trigger": dep.trigger,
         "created_at": _iso(dep.created_at),
         "finished_at": _iso(dep.finished_at),
@@ -35,7 +36,8 @@ def deployment_document(dep: Deployment) -> dict[str, Any]:
         "environment": dep.environment.suffix,
         "deployment": dep.pk,
         "kind": dep.kind,
-        "status": dep.status,
+        "status": dep.status,  # queued / running / succeeded / failed / cancelled
+        "result": dep.result or None,  # promoted, rolled_back, unchanged, drift_found, clean (models.RESULTS)
         "trigger": dep.trigger,
         "options": dep.options,
         "started_at": _iso(dep.started_at),
@@ -88,7 +90,6 @@ def release_fields(dep: Deployment, artifact: dict[str, Any] | None) -> dict[str
     """What a release or rollback adds to its document: how it ended and how traffic moved."""
     out = dep.outputs or {}
     return {
-        "status": dep.outcome or dep.status,  # promoted / rolled_back / unchanged / failed, once ended
         "artifact": artifact,
         "from_version": out.get("from_version"),
         "to_version": out.get("to_version"),
@@ -104,6 +105,7 @@ def refusal_document(environment: str, kind: str, error: str, problems: list[str
         "deployment": None,
         "kind": kind,
         "status": "refused",
+        "result": None,
         "outputs": {},
         "calls": {"total": 0, "mutating": 0, "by_operation": {}},
         "steps": [],

@@ -213,6 +213,12 @@ class Environment(models.Model):
 
 
 ACTIVE_STATUSES = ("queued", "running")
+# A run's result, by kind (Deployment.result); kinds not named here have none.
+RESULTS: dict[str, tuple[str, ...]] = {
+    "release": ("promoted", "rolled_back", "unchanged"),
+    "rollback": ("rolled_back", "unchanged"),
+    "drift": ("drift_found", "clean"),
+}
 
 
 class Deployment(models.Model):
@@ -271,6 +277,14 @@ class Deployment(models.Model):
     artifact_sha256 = models.CharField(max_length=64, blank=True)
     outcome = models.CharField(
         max_length=16, blank=True, help_text="promoted, rolled_back, unchanged or failed (releases)."
+    )
+    # What a finished run found or did, where its kind has one (RESULTS); the status says only
+    # whether the run itself worked: a drift check that finds differences succeeded, with
+    # result drift_found (issue 23: one vocabulary in the console, CLI, API and notifications).
+    result = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="promoted, rolled_back or unchanged (release, rollback); drift_found or clean (drift).",
     )
     release_state = models.JSONField(default=dict, blank=True)
 

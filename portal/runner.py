@@ -43,7 +43,7 @@ from provisioning.spec import EnvironmentSpec, spec_from_dict
 from provisioning.verify import VerifyReport, verify
 
 from . import quotas
-from .models import Artifact, CheckResult, Deployment, DriftFinding, Environment, Step
+from .models import RESULTS, Artifact, CheckResult, Deployment, DriftFinding, Environment, Step
 from .notifications import events as notifications
 from .targets import target_for
 
@@ -177,6 +177,7 @@ class _Run:
         self.findings: list[DriftFinding] = []
         self.env_updates: dict[str, Any] = {}
         self.outcome = ""  # a release's or rollback's end: promoted, rolled_back, unchanged, failed
+        self.result = ""  # what the run found or did, where its kind has one (models.RESULTS)
         self.started_env_status: str | None = _STARTED_ENV_STATUS.get(dep.kind)
 
     # graph.run calls back on the thread that called it, never from its pool: the run's own
@@ -287,13 +288,13 @@ def _drift(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsClie
     run.absorb(result)
     run.add_findings(result)
     now = timezone.now()
+    # Differences found are what the check is for, not a failure of it: the run succeeded with
+    # result drift_found (amber, not red); it fails only when a step could not read.
     if run.findings:
-        resources = sorted({f.resource for f in run.findings})
-        run.fail(
-            f"drift: {len(run.findings)} difference(s) in {', '.join(resources)}; a provision run repairs it"
-        )
+        run.result = "drift_found"
         run.env_updates.update(drift_state=Environment.Drift.DRIFTED, drift_checked_at=now)
     elif result.ok:
+        run.result = "clean"
         run.env_updates.update(drift_state=Environment.Drift.CLEAN, drift_checked_at=now)
 
 
@@ -490,6 +491,7 @@ def _code_of(clients: AwsClients, lambda_sha256: str | None) -> releases.CodeRef
 def _absorb_release(run: _Run, result: releases.ReleaseResult) -> None:
     run.calls += result.calls
     run.outcome = result.outcome
+    run.result = result.outcome if result.outcome in RESULTS[run.dep.kind] else ""
     run.outputs = jsonable(
         {
             "artifact_sha256": result.code_sha256,
@@ -601,6 +603,7 @@ def _finish(run: _Run) -> Deployment:
             outputs=jsonable(run.outputs),
             error="\n".join(run.errors),
             outcome=run.outcome or (releases.FAILED if dep.kind in RELEASE_KINDS and not run.ok else ""),
+            result=run.result,
         )
         if run.env_updates:
             Environment.objects.filter(pk=dep.environment_id).update(**run.env_updates)

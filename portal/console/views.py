@@ -467,7 +467,8 @@ def _message(dep: Deployment, done: int, total: int | None, elapsed: float, chec
         Status.FAILED: "Failed",
         Status.CANCELLED: "Cancelled",
     }
-    text = f"{ended.get(dep.status, dep.status)} after {elapsed:.1f} s: {done} steps"
+    result = f" ({dep.result.replace('_', ' ')})" if dep.result else ""
+    text = f"{ended.get(dep.status, dep.status)}{result} after {elapsed:.1f} s: {done} steps"
     if checks:
         text += f", {sum(1 for c in checks if c.passed)} of {len(checks)} checks passed"
     return text + "."
@@ -493,6 +494,7 @@ def live_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRes
             "id": dep.pk,
             "kind": dep.kind,
             "status": dep.status,
+            "result": dep.result or None,
             "finished": parts["finished"],
             "elapsed_s": parts["elapsed_s"],
             "progress": parts["progress"],

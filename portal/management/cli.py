@@ -1,8 +1,11 @@
 """What the envport commands share: exit codes, refusals, following a run, printing it.
 
-Exit codes: 0 the run succeeded; 1 it failed (a failed step, a failed check, drift found);
-2 refused before anything ran (bad input with every problem listed, an unknown environment, a
-run already going, a teardown not confirmed). `--json` prints exactly one JSON document on
+Exit codes: 0 the run succeeded; 1 it failed (a failed step, a failed check; a release that was
+rolled back did not ship, so it failed too); 2 refused before anything ran (bad input with every
+problem listed, an unknown environment, a run already going, a teardown not confirmed); 3 a drift
+check succeeded and found differences (its result is drift_found). A run has a status (queued,
+running, succeeded, failed, cancelled) and, where its kind has one, a result (promoted,
+rolled_back, unchanged, drift_found, clean). `--json` prints exactly one JSON document on
 stdout; messages and errors go to stderr.
 """
 
@@ -20,7 +23,7 @@ from portal.documents import deployment_document, refusal_document
 from portal.models import ACTIVE_STATUSES, Deployment, Environment, Step
 from portal.progress import QUEUED_HINT_S, expected_steps
 
-OK, RUN_FAILED, BAD_INPUT = 0, 1, 2
+OK, RUN_FAILED, BAD_INPUT, DRIFT_FOUND = 0, 1, 2, 3
 POLL_S = 0.5
 _sleep = time.sleep  # replaced in tests
 
@@ -216,7 +219,7 @@ class EnvportCommand(BaseCommand):
 
     # --- reporting --------------------------------------------------------------------------------
     def report(self, dep: Deployment, *, as_json: bool) -> int:
-        code = OK if dep.status == Deployment.Status.SUCCEEDED else RUN_FAILED
+        code = exit_code(dep)
         document = deployment_document(dep)
         if as_json:
             self.print_json(document)
@@ -247,8 +250,9 @@ class EnvportCommand(BaseCommand):
     def print_text(self, doc: dict[str, Any]) -> None:
         seconds = f" in {doc['seconds']:.1f} s" if doc["seconds"] is not None else ""
         calls = doc["calls"]
+        result = f", {doc['result'].replace('_', ' ')}" if doc.get("result") else ""
         self.stdout.write(
-            f"{doc['kind']} {doc['environment']}: {doc['status']}{seconds} "
+            f"{doc['kind']} {doc['environment']}: {doc['status']}{result}{seconds} "
             f"(deployment #{doc['deployment']}; AWS calls {calls['total']}, {calls['mutating']} mutating)"
         )
         self.print_warnings(doc["warnings"])
@@ -283,6 +287,13 @@ class EnvportCommand(BaseCommand):
                 self.stdout.write(
                     f"  {f['resource']}.{f['field']}: wanted {f['wanted']!r}, found {f['found']!r}"
                 )
+
+
+def exit_code(dep: Deployment) -> int:
+    """0 succeeded, 1 failed (or cancelled), 3 succeeded with drift found (see the module's doc)."""
+    if dep.status != Deployment.Status.SUCCEEDED:
+        return RUN_FAILED
+    return DRIFT_FOUND if dep.result == "drift_found" else OK
 
 
 def stdin_is_tty() -> bool:

@@ -66,10 +66,13 @@ def test_a_failed_run_and_a_drift_finding_reach_the_receiver_signed(
     assert first["run"] == {
         "id": failed.pk,
         "kind": "provision",
+        "status": "failed",
+        "result": None,
         "url": f"https://portal.example.com/admin/portal/deployment/{failed.pk}/change/",
     }
     assert "table broke" in first["summary"] or "table" in first["detail"]["error"]
     assert second["event"] == "drift.found" and second["detail"]["findings"] == 1
+    assert (second["run"]["status"], second["run"]["result"]) == ("succeeded", "drift_found")
     assert second["run"]["id"] == drifted.pk
     assert receiver.requests[0].headers["X-Envport-Event"] == "run.failed"
     deliveries = Delivery.objects.order_by("id")
@@ -206,6 +209,7 @@ def test_health_changes_and_rolled_back_releases_are_events(
             kind="release",
             status="failed",
             outcome="rolled_back",
+            result="rolled_back",
             outputs={"rollback_reason": "alarm Errors in ALARM"},
         )
         dep.refresh_from_db()

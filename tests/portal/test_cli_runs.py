@@ -172,19 +172,19 @@ def test_drift_clean_and_drifted(cli, engine, make_env):
     make_env("dev1", status="ready")
     result = cli("drift", "dev1", "--inline", "--json")
     assert result.code == 0
-    assert result.json()["findings"] == []
+    assert result.json()["findings"] == [] and result.json()["result"] == "clean"
     assert Environment.objects.get().drift_state == "clean"
 
     engine.diffs = {"function": [("memory_size", 256, 1024)], "table": [("pitr", False, True)]}
     result = cli("drift", "dev1", "--inline", "--json")
-    assert result.code == 1
+    assert result.code == 3  # the check succeeded and found drift
     doc = result.json()
     assert all(set(f) >= FINDING_KEYS for f in doc["findings"])
     assert {(f["resource"], f["field"], f["wanted"], f["found"]) for f in doc["findings"]} == {
         ("function", "memory_size", 256, 1024),
         ("table", "pitr", False, True),
     }
-    assert doc["status"] == "failed" and "drift: 2 difference(s)" in doc["error"]
+    assert (doc["status"], doc["result"], doc["error"]) == ("succeeded", "drift_found", None)
     env = Environment.objects.get()
     assert env.drift_state == "drifted" and env.drift_findings.count() == 2
 
@@ -195,9 +195,9 @@ def test_drift_all(cli, engine, make_env):
     make_env("dev3")  # never provisioned: not checked
     engine.diffs = {"table": [("pitr", False, True)]}
     result = cli("drift", "--all", "--inline", "--json")
-    assert result.code == 1
+    assert result.code == 3
     doc = result.json()
-    assert doc["kind"] == "drift" and doc["status"] == "failed"
+    assert (doc["kind"], doc["status"], doc["result"]) == ("drift", "succeeded", "drift_found")
     assert [d["environment"] for d in doc["environments"]] == ["dev1", "dev2"]
     assert all(len(d["findings"]) == 1 for d in doc["environments"])
 

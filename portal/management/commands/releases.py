@@ -10,7 +10,10 @@ from portal.models import Deployment
 
 
 class Command(EnvportCommand):
-    help = "The artifact serving an environment and its release history, newest first."
+    help = (
+        "The artifact serving an environment and its release history, newest first: each run's status "
+        "and result. Exit 0 shown, 2 refused."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("name", help="the environment's suffix")
@@ -50,7 +53,8 @@ class Command(EnvportCommand):
         for item in history:
             sha = (item.get("artifact") or {}).get("sha256") or "-"
             self.stdout.write(
-                f"  #{item['id']:<5} {item['kind']:<9} {item['status']:<12} {sha[:12]:<12} "
+                f"  #{item['id']:<5} {item['kind']:<9} {item['status']:<10} {item['result'] or '-':<12} "
+                f"{sha[:12]:<12} "
                 f"v{item['from_version']} -> v{item['to_version']}  {item['created_at']}"
                 + (f"  ({item['rollback_reason']})" if item.get("rollback_reason") else "")
             )
