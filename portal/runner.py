@@ -37,7 +37,7 @@ from provisioning.artifacts import (
 )
 from provisioning.aws import AwsClients, AwsTarget, CallCounts
 from provisioning.checks import Check
-from provisioning.engine import DestroyRefused, Engine, RunResult, StepEvent
+from provisioning.engine import UNUSED_RESOURCE, DestroyRefused, Engine, RunResult, StepEvent, unused_line
 from provisioning.health import HealthReport, check_health
 from provisioning.spec import EnvironmentSpec, spec_from_dict
 from provisioning.verify import VerifyReport, verify
@@ -178,6 +178,7 @@ class _Run:
         self.env_updates: dict[str, Any] = {}
         self.outcome = ""  # a release's or rollback's end: promoted, rolled_back, unchanged, failed
         self.result = ""  # what the run found or did, where its kind has one (models.RESULTS)
+        self.unused: list[StepEvent] = []  # the unused modes' resources found absent (Step.unused)
         self.started_env_status: str | None = _STARTED_ENV_STATUS.get(dep.kind)
 
     # graph.run calls back on the thread that called it, never from its pool: the run's own
@@ -187,6 +188,9 @@ class _Run:
             Environment.objects.filter(pk=self.dep.environment_id).update(status=self.started_env_status)
             self.started_env_status = None
         if event.phase != "finished":
+            return
+        if event.unused:  # one line for them all, written with the run's result (absorb)
+            self.unused.append(event)
             return
         self.position += 1
         step = Step.objects.create(
@@ -215,8 +219,32 @@ class _Run:
 
     def absorb(self, result: RunResult) -> None:
         self.calls += result.calls
+        self.write_unused()
         if not result.ok:
             self.fail(result.error or f"{result.operation} failed")
+
+    def write_unused(self) -> None:
+        """The resources of modes the environment does not use, found absent: one step."""
+        if not self.unused:
+            return
+        events, self.unused = self.unused, []
+        self.position += 1
+        step = Step.objects.create(
+            deployment_id=self.dep.pk,
+            position=self.position,
+            resource=UNUSED_RESOURCE,
+            kind="",
+            action="no-op",
+            status="succeeded",
+            started_offset_s=round(min(e.started for e in events), 4),
+            seconds=round(
+                max(e.started + (e.seconds or 0.0) for e in events) - min(e.started for e in events), 4
+            ),
+            calls=sum(e.calls for e in events),
+            detail=unused_line([e.resource for e in events]),
+        )
+        if self.progress is not None:
+            self.progress(step)
 
     def add_report(self, report: Report) -> None:
         """Store a verification's or a health check's checks, and count its AWS calls."""
