@@ -89,10 +89,11 @@ def deployment_document(dep: Deployment) -> dict[str, Any]:
 def release_fields(dep: Deployment, artifact: dict[str, Any] | None) -> dict[str, Any]:
     """What a release or rollback adds to its document: how it ended and how traffic moved."""
     out = dep.outputs or {}
+    state = dep.release_state or {}  # while it runs: the versions as soon as the release knows them
     return {
         "artifact": artifact,
-        "from_version": out.get("from_version"),
-        "to_version": out.get("to_version"),
+        "from_version": out.get("from_version") or state.get("from_version"),
+        "to_version": out.get("to_version") or state.get("to_version"),
         "traffic": out.get("traffic", []),
         "rollback_reason": out.get("rollback_reason"),
     }
