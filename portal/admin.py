@@ -715,10 +715,30 @@ class AuditEventAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">#{}</a>', url, obj.deployment_id)
 
     @admin.display(description="detail")
-    def summary(self, obj: AuditEvent) -> str:
-        detail = obj.detail or {}
-        text = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, "", [], {}))
-        return text[:120] + ("…" if len(text) > 120 else "")
+    def summary(self, obj: AuditEvent) -> SafeString | str:
+        """Key and value, nested keys dotted ("options.verify false"), never a Python dict."""
+        pairs = key_values(obj.detail or {})[:8]
+        if not pairs:
+            return "-"
+        return format_html_join(" ", '<span class="ep-kv"><span class="ep-muted">{}</span> {}</span>', pairs)
+
+
+def key_values(detail: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """A JSON detail as (key, value) rows as people write them: dotted keys, true/false, lists."""
+    if isinstance(detail, dict):
+        rows: list[tuple[str, str]] = []
+        for key, value in detail.items():
+            rows.extend(key_values(value, f"{prefix}{key}."))
+        return rows
+    if detail in (None, "", [], {}):
+        return []
+    if isinstance(detail, bool):
+        text = "true" if detail else "false"
+    elif isinstance(detail, list):
+        text = ", ".join(str(v) for v in detail)
+    else:
+        text = str(detail)
+    return [(prefix.rstrip("."), text[:120] + ("…" if len(text) > 120 else ""))]
 
 
 # API tokens and notifications register their own pages.

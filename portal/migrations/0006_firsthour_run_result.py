@@ -1,4 +1,5 @@
-"""A run's result beside its status (issue 23: one vocabulary).
+"""A run's result beside its status (issue 23: one vocabulary), and operator help text without
+requirement ids.
 
 The status says whether the run worked (queued, running, succeeded, failed, cancelled); the result
 what it found or did, where its kind has one. Existing rows: a release's or rollback's outcome
@@ -47,4 +48,31 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(forwards, backwards),
+        # Operator help text without requirement ids (issue 23).
+        migrations.AlterField(
+            model_name="environment",
+            name="expires_at",
+            field=models.DateTimeField(blank=True, help_text="Previews: torn down after this.", null=True),
+        ),
+        migrations.AlterField(
+            model_name="environment",
+            name="outputs",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="What provisioning made (endpoint, names); the API key's id, never its value.",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="environment",
+            name="overrides",
+            field=models.JSONField(
+                blank=True, default=dict, help_text="Stage-profile settings this environment overrides."
+            ),
+        ),
+        migrations.AlterField(
+            model_name="environment",
+            name="suffix",
+            field=models.CharField(help_text="Names every resource.", max_length=20, unique=True),
+        ),
     ]

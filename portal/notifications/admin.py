@@ -48,8 +48,10 @@ class RuleInline(admin.TabularInline):
 class ChannelForm(forms.ModelForm):
     secret = forms.CharField(
         required=False,
-        widget=forms.PasswordInput(render_value=True),
-        help_text="Generic webhooks: the key receivers verify the signature with.",
+        # Write-only: the page never carries the key back (not even as the input's value).
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Generic webhooks: the key receivers verify the signature with. Write-only: "
+        "leave it empty to keep the current one.",
     )
 
     class Meta:
@@ -58,6 +60,8 @@ class ChannelForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if not data.get("secret") and self.instance.pk is not None:
+            data["secret"] = self.instance.secret  # left empty: the key stays as it is
         kind, target = data.get("kind"), str(data.get("target") or "").strip()
         if kind in (
             NotificationChannel.Kind.SLACK,
@@ -102,6 +106,9 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
+    class Media:  # the console's list styles: long errors wrap instead of widening the page
+        css = {"all": ("portal/console.css",)}
+
     list_display = (
         "created_at",
         "event",

@@ -271,6 +271,16 @@ def test_an_admin_configures_a_channel_and_its_rules(db):
         "/admin/portal/notificationchannel/add/", {**form, "secret": "a-long-enough-signing-key"}
     )
     assert saved.status_code == 302, saved.content[:2000]
+    # Issue 23: secrets are write-only in every form, for the admin who set them too; saving the
+    # form with the field left empty keeps the key
+    channel_url = f"/admin/portal/notificationchannel/{NotificationRule.objects.get().channel_id}/change/"
+    edit = client.get(channel_url)
+    assert edit.status_code == 200 and b"a-long-enough-signing-key" not in edit.content
+    kept = client.post(
+        channel_url, {**form, "secret": "", "rules-INITIAL_FORMS": "0", "rules-TOTAL_FORMS": "0"}
+    )
+    assert kept.status_code == 302, kept.content[:2000]
+    assert NotificationRule.objects.get().channel.secret == "a-long-enough-signing-key"
     rule = NotificationRule.objects.get()
     assert (rule.channel.name, rule.events, rule.stages, rule.environments) == (
         "ops",
