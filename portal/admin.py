@@ -39,6 +39,9 @@ admin.site.site_header = "envport console"
 admin.site.site_title = "envport"
 admin.site.index_title = "Overview"
 admin.site.index_template = "admin/portal/console_index.html"
+# The lists get the whole width (issue 23: at 1366-1440 px the app sidebar left the audit,
+# deliveries and deployments lists 717 px and clipped them); the overview and breadcrumbs navigate.
+admin.site.enable_nav_sidebar = False
 
 
 class ConsoleMedia:
@@ -515,12 +518,10 @@ class DeploymentAdmin(ConsolePageAdmin, ReadOnlyAdmin):
         "environment",
         "kind",
         "status_badge",
-        "trigger",
-        "requested_by",
+        "requested",
         "created_at",
         "duration",
-        "calls_total",
-        "calls_mutating",
+        "calls",
     )
     list_filter = ("status", "kind", "trigger", "environment__stage")
     search_fields = ("environment__suffix", "error", "celery_task_id")
@@ -563,6 +564,15 @@ class DeploymentAdmin(ConsolePageAdmin, ReadOnlyAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Deployment) -> SafeString:
         return run_badge(obj.status, obj.result)
+
+    @admin.display(description="by")
+    def requested(self, obj: Deployment) -> str:
+        """Who asked (a user) or what did (cli, schedule, api): one column, so the list fits 1366 px."""
+        return obj.requested_by.get_username() if obj.requested_by else obj.trigger
+
+    @admin.display(description="AWS calls", ordering="calls_total")
+    def calls(self, obj: Deployment) -> str:
+        return f"{obj.calls_total} ({obj.calls_mutating} mutating)" if obj.calls_total else "-"
 
     @admin.display(description="duration")
     def duration(self, obj: Deployment) -> str:

@@ -224,3 +224,56 @@ def test_operator_plans_provisions_and_watches_it_succeed(
     assert provision.options["plan_fingerprint"]
     env.refresh_from_db()
     assert env.status == "ready" and env.outputs["api_endpoint"].startswith("http")
+
+
+def test_lists_fit_the_window_at_1366_and_1920_px(live_server, roles, monkeypatch):
+    """Issue 23: at 1440 px the audit, deliveries and deployments lists were clipped on the right.
+    Each list, filled with long values, fits the window at a laptop's and a desktop's width."""
+    from playwright.sync_api import sync_playwright
+
+    from portal.notifications.models import Delivery, NotificationChannel
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"this test drives Debian's Chromium at {CHROMIUM}: apt-get install chromium")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    User.objects.create_superuser("ada", password="console-pw-2")
+    env = actions.create_environment(actions.Actor.cli(), suffix="pr4966-checkout-flow", stage="dev")
+    long_error = "AccessDeniedException: " + "user arn:aws:iam::123456789012:role/some-long-role-name " * 6
+    for _ in range(3):
+        dep = Deployment.objects.create(environment=env, kind="provision", status="failed", error=long_error)
+    actions.audit(
+        actions.Actor.cli(),
+        "deployment.requested.provision",
+        env,
+        dep,
+        detail={"options": {"verify": False, "plan": 12, "note": "x" * 200}, "reason": long_error},
+    )
+    channel = NotificationChannel.objects.create(
+        name="ops", kind="webhook", target="https://hooks.example.com/" + "p" * 80, secret="s" * 20
+    )
+    for _ in range(3):
+        Delivery.objects.create(
+            channel=channel, event="run.failed", environment_suffix=env.suffix, error=long_error
+        )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        for width in (1366, 1920):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(f"{live_server.url}/admin/login/")
+            page.fill("#id_username", "ada")
+            page.fill("#id_password", "console-pw-2")
+            page.click("input[type=submit]")
+            for name in ("auditevent", "delivery", "deployment"):
+                page.goto(f"{live_server.url}/admin/portal/{name}/")
+                page.wait_for_selector("#result_list")
+                fits = page.evaluate(
+                    "() => { const box = document.querySelector('#changelist .results');"
+                    " return {page: document.documentElement.scrollWidth, window: window.innerWidth,"
+                    " list: box.scrollWidth, room: box.clientWidth}; }"
+                )
+                page.screenshot(path=str(SHOTS / f"list-{name}-{width}.png"))
+                assert fits["page"] <= fits["window"] and fits["list"] <= fits["room"], (name, width, fits)
+            page.close()
+        browser.close()
