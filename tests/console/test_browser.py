@@ -30,8 +30,7 @@ from django.db.migrations.loader import MigrationLoader
 from portal import actions
 from portal.console import views
 from portal.models import Deployment, Environment
-from provisioning.resources import resources_for
-from provisioning.spec import spec_from_dict
+from portal.progress import expected_steps
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(django_settings.BASE_DIR) / os.environ.get("ENVPORT_SCREENSHOTS", "build/screenshots")
@@ -175,7 +174,8 @@ def test_operator_plans_provisions_and_watches_it_succeed(
         assert page.locator('#ep-checks tr[data-passed="true"]').count() == checks.count()
         # A step per resource of the graph: the 16 it created and the other modes' (auth, network),
         # observed absent.
-        steps = len(resources_for(spec_from_dict(Deployment.objects.latest("id").spec_snapshot)))
+        # a step per resource the spec wants, one for the other modes' resources (found absent)
+        steps = expected_steps("provision", Deployment.objects.latest("id").spec_snapshot)
         expect(page.locator("#ep-steps tbody tr")).to_have_count(steps)
         expect(page.locator("#ep-timeline svg rect")).to_have_count(steps)
         page.screenshot(path=str(SHOTS / "deployment.png"), full_page=True)
