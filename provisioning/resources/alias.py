@@ -26,7 +26,7 @@ from typing import Any
 from ..aws import error_code
 from ..names import LIVE_ALIAS, qualified_arn
 from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed, Resource, retry_until, wait_for
-from .function import Function
+from .function import LATEST_CONFIG, Function
 
 WEIGHTS = "RoutingConfig.AdditionalVersionWeights"
 # What a published version freezes of the function's configuration, as flat comparable fields
@@ -105,7 +105,11 @@ class LiveAlias(Resource):
         Before the function exists (a plan of a new environment) every value is unknown.
         """
         try:
-            latest = ctx.client("lambda").get_function_configuration(FunctionName=ctx.names.function)
+            # The function's observe read $LATEST in this run already (one read less per
+            # environment, R-FLEET-2); a setting it may have changed since is the spec's below.
+            latest = ctx.recalled(LATEST_CONFIG) or ctx.client("lambda").get_function_configuration(
+                FunctionName=ctx.names.function
+            )
         except Exception as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise

@@ -57,6 +57,8 @@ LOGGING_FIELDS = ("LogFormat", "LogGroup", "ApplicationLogLevel", "SystemLogLeve
 SIMPLE_CONFIG_FIELDS = ("Runtime", "Handler", "Role", "MemorySize", "Timeout", "KMSKeyArn")
 CODE_FIELDS = ("CodeSha256", "Architectures")
 _BUSY = ("in progress", "currently in the following state")
+# The run's cache key of $LATEST's configuration as the function's observe read it.
+LATEST_CONFIG = "function.latest_config"
 _IAM_NOT_READY = (
     "cannot be assumed by Lambda",
     "does not have permissions to call",  # e.g. SendMessage on the DLQ, checked on create/update
@@ -89,6 +91,8 @@ class Function(Resource):
                 return None
             raise
         config = response["Configuration"]
+        # The alias compares its version with $LATEST: this read already holds it (LATEST_CONFIG).
+        ctx.remember(LATEST_CONFIG, config)
         logging_config = config.get("LoggingConfig") or {}
         state: dict[str, Any] = {
             "Runtime": config.get("Runtime", MISSING),
