@@ -19,7 +19,7 @@ RUNTIME      := $(RUNTIME_LIBS)/.installed
 # pytest-django its own test database). PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv test test-fast lint up down bench browser clean
+.PHONY: venv test test-fast lint up down bench browser clean screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 2; }
@@ -53,6 +53,11 @@ test: $(STAMP) $(WHEELS) $(RUNTIME) browser
 
 browser:
 	bash scripts/install-chromium.sh
+
+## The README's images (docs/screenshots/), refreshed on purpose: the browser test writes them
+## there instead of build/screenshots/ (where `make test` puts them, ignored by git).
+screenshots: $(STAMP) $(WHEELS) $(RUNTIME) browser
+	ENVPORT_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/console/test_browser.py
 
 ## Everything but the slow end-to-end tests, for a quick local loop.
 test-fast: $(STAMP) $(WHEELS) $(RUNTIME)

@@ -737,7 +737,39 @@ def _supersede_queued_check(actor: Actor, env: Environment, dep: Deployment) -> 
     )
     if cancelled:
         audit(actor, "deployment.superseded", env, waiting, detail={"by": dep.kind})
+        dep.options = {**dep.options, REQUEUE_AFTER: waiting.kind}  # saved with the request
     return bool(cancelled)
+
+
+# The option naming the sweep's check a person's run superseded: requested again when it finishes.
+REQUEUE_AFTER = "requeue_after"
+
+
+def requeue_superseded(dep: Deployment, dispatch: Dispatch) -> Deployment | None:
+    """The check `dep` superseded, requested again now that `dep` has finished (issue 23: a
+    schedule is not starved by people; without this the environment's health stayed unknown until
+    the next sweep, minutes later). Nothing when the environment is no longer provisioned (a
+    teardown), when another run holds it (that run is a person's; the next sweep checks), or when
+    it was requeued already (a duplicate delivery of the finished run)."""
+    kind = dep.options.get(REQUEUE_AFTER)
+    if kind not in (Deployment.Kind.DRIFT, Deployment.Kind.HEALTH) or dep.active or dep.finished_at is None:
+        return None
+    if dep.kind == kind and dep.status == Deployment.Status.SUCCEEDED:
+        return None  # the person's run was that very check
+    env = provisioned().filter(pk=dep.environment_id).first()
+    if env is None:
+        return None
+    if Deployment.objects.filter(environment=env, kind=kind, created_at__gte=dep.finished_at).exists():
+        return None
+    try:
+        check = request_deployment(
+            Actor.schedule(kind), env, kind, {"sweep": f"{kind}-{uuid.uuid4().hex[:12]}"}
+        )
+    except ActionError as exc:
+        log.info("superseded %s of %s not requeued: %s", kind, env.suffix, exc)
+        return None
+    dispatch(check)
+    return check
 
 
 # --- releases (R-REL) ---------------------------------------------------------------------

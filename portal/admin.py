@@ -32,7 +32,7 @@ from provisioning.spec import OVERRIDABLE
 
 from . import actions
 from .console import login, views
-from .console.badges import ago, badge
+from .console.badges import ago, badge, run_badge
 from .documents import redacted
 from .models import Artifact, AuditEvent, CheckResult, Deployment, DriftFinding, Environment, Step
 from .permissions import allowed
@@ -42,6 +42,9 @@ admin.site.site_title = "envport"
 admin.site.index_title = "Overview"
 admin.site.index_template = "admin/portal/console_index.html"
 admin.site.login_form = login.LimitedLoginForm  # failed sign-ins limited per address (portal.lockout)
+# The lists get the whole width (issue 23: at 1366-1440 px the app sidebar left the audit,
+# deliveries and deployments lists 717 px and clipped them); the overview and breadcrumbs navigate.
+admin.site.enable_nav_sidebar = False
 
 
 class ConsoleMedia:
@@ -375,7 +378,7 @@ class EnvironmentAdmin(ConsolePageAdmin):
             reverse("admin:portal_deployment_change", args=[dep.pk]),
             dep.pk,
             dep.kind,
-            badge(dep.status),
+            run_badge(dep.status, dep.result),
             ago(dep.finished_at or dep.created_at),
             "" if seconds is None else f" · {seconds:.1f} s",
         )
@@ -515,12 +518,10 @@ class DeploymentAdmin(ConsolePageAdmin, ReadOnlyAdmin):
         "environment",
         "kind",
         "status_badge",
-        "trigger",
-        "requested_by",
+        "requested",
         "created_at",
         "duration",
-        "calls_total",
-        "calls_mutating",
+        "calls",
     )
     list_filter = ("status", "kind", "trigger", "environment__stage")
     search_fields = ("environment__suffix", "error", "celery_task_id")
@@ -550,6 +551,7 @@ class DeploymentAdmin(ConsolePageAdmin, ReadOnlyAdmin):
         "celery_task_id",
         "artifact_sha256",
         "outcome",
+        "result",
         "release_state",
         "spec_snapshot",
     )
@@ -561,7 +563,16 @@ class DeploymentAdmin(ConsolePageAdmin, ReadOnlyAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Deployment) -> SafeString:
-        return badge(obj.status)
+        return run_badge(obj.status, obj.result)
+
+    @admin.display(description="by")
+    def requested(self, obj: Deployment) -> str:
+        """Who asked (a user) or what did (cli, schedule, api): one column, so the list fits 1366 px."""
+        return obj.requested_by.get_username() if obj.requested_by else obj.trigger
+
+    @admin.display(description="AWS calls", ordering="calls_total")
+    def calls(self, obj: Deployment) -> str:
+        return f"{obj.calls_total} ({obj.calls_mutating} mutating)" if obj.calls_total else "-"
 
     @admin.display(description="duration")
     def duration(self, obj: Deployment) -> str:
@@ -728,10 +739,30 @@ class AuditEventAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">#{}</a>', url, obj.deployment_id)
 
     @admin.display(description="detail")
-    def summary(self, obj: AuditEvent) -> str:
-        detail = redacted(obj.detail or {})
-        text = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, "", [], {}))
-        return text[:120] + ("…" if len(text) > 120 else "")
+    def summary(self, obj: AuditEvent) -> SafeString | str:
+        """Key and value, nested keys dotted ("options.verify false"), never a Python dict."""
+        pairs = key_values(redacted(obj.detail or {}))[:8]
+        if not pairs:
+            return "-"
+        return format_html_join(" ", '<span class="ep-kv"><span class="ep-muted">{}</span> {}</span>', pairs)
+
+
+def key_values(detail: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """A JSON detail as (key, value) rows as people write them: dotted keys, true/false, lists."""
+    if isinstance(detail, dict):
+        rows: list[tuple[str, str]] = []
+        for key, value in detail.items():
+            rows.extend(key_values(value, f"{prefix}{key}."))
+        return rows
+    if detail in (None, "", [], {}):
+        return []
+    if isinstance(detail, bool):
+        text = "true" if detail else "false"
+    elif isinstance(detail, list):
+        text = ", ".join(str(v) for v in detail)
+    else:
+        text = str(detail)
+    return [(prefix.rstrip("."), text[:120] + ("…" if len(text) > 120 else ""))]
 
 
 # API tokens and notifications register their own pages.

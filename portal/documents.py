@@ -44,7 +44,8 @@ def deployment_summary(dep: Deployment | None) -> dict[str, Any] | None:
     return {
         "id": dep.pk,
         "kind": dep.kind,
-        "status": dep.status,
+        "status": dep.status,  # queued / running / succeeded / failed / cancelled
+        "result": dep.result or None,  # promoted, rolled_back, unchanged, drift_found, clean (models.RESULTS)
         "trigger": dep.trigger,
         "created_at": _iso(dep.created_at),
         "finished_at": _iso(dep.finished_at),
@@ -62,7 +63,8 @@ def deployment_document(dep: Deployment) -> dict[str, Any]:
         "environment": dep.environment.suffix,
         "deployment": dep.pk,
         "kind": dep.kind,
-        "status": dep.status,
+        "status": dep.status,  # queued / running / succeeded / failed / cancelled
+        "result": dep.result or None,  # promoted, rolled_back, unchanged, drift_found, clean (models.RESULTS)
         "trigger": dep.trigger,
         "options": dep.options,
         "started_at": _iso(dep.started_at),
@@ -117,11 +119,11 @@ def deployment_document(dep: Deployment) -> dict[str, Any]:
 def release_fields(dep: Deployment, artifact: dict[str, Any] | None) -> dict[str, Any]:
     """What a release or rollback adds to its document: how it ended and how traffic moved."""
     out = dep.outputs or {}
+    state = dep.release_state or {}  # while it runs: the versions as soon as the release knows them
     return {
-        "status": dep.outcome or dep.status,  # promoted / rolled_back / unchanged / failed, once ended
         "artifact": artifact,
-        "from_version": out.get("from_version"),
-        "to_version": out.get("to_version"),
+        "from_version": out.get("from_version") or state.get("from_version"),
+        "to_version": out.get("to_version") or state.get("to_version"),
         "traffic": out.get("traffic", []),
         "rollback_reason": out.get("rollback_reason"),
     }
@@ -134,6 +136,7 @@ def refusal_document(environment: str, kind: str, error: str, problems: list[str
         "deployment": None,
         "kind": kind,
         "status": "refused",
+        "result": None,
         "outputs": {},
         "calls": {"total": 0, "mutating": 0, "by_operation": {}},
         "steps": [],

@@ -57,14 +57,14 @@ class Environment(models.Model):
         CLEAN = "clean"
         DRIFTED = "drifted"
 
-    suffix = models.CharField(max_length=20, unique=True, help_text="Names every resource (R-ENV-1).")
+    suffix = models.CharField(max_length=20, unique=True, help_text="Names every resource.")
     stage = models.CharField(max_length=16, choices=[(s, s) for s in STAGES], default="dev")
     region = models.CharField(max_length=32, default="us-east-1")
     owner = models.CharField(max_length=256, blank=True)
     cost_centre = models.CharField(max_length=256, blank=True)
     alarm_emails = models.JSONField(default=list, blank=True, help_text="A list of e-mail addresses.")
     overrides = models.JSONField(
-        default=dict, blank=True, help_text="Stage-profile settings this environment overrides (R-ENV-2)."
+        default=dict, blank=True, help_text="Stage-profile settings this environment overrides."
     )
     role_arn = models.CharField(max_length=2048, blank=True, help_text="Assumed for every run, if set.")
     external_id = models.CharField(max_length=1224, blank=True)
@@ -72,12 +72,14 @@ class Environment(models.Model):
         max_length=16, choices=DesiredState.choices, default=DesiredState.PRESENT
     )
     expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="Previews: torn down after this (R-OPS-5)."
+        null=True, blank=True, help_text="Previews: torn down after this."
     )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     outputs = models.JSONField(
-        default=dict, blank=True, help_text="R-ENV-4; the API key's id, never its value."
+        default=dict,
+        blank=True,
+        help_text="What provisioning made (endpoint, names); the API key's id, never its value.",
     )
     health = models.CharField(max_length=16, choices=Health.choices, default=Health.UNKNOWN)
     health_checked_at = models.DateTimeField(null=True, blank=True)
@@ -213,6 +215,12 @@ class Environment(models.Model):
 
 
 ACTIVE_STATUSES = ("queued", "running")
+# A run's result, by kind (Deployment.result); kinds not named here have none.
+RESULTS: dict[str, tuple[str, ...]] = {
+    "release": ("promoted", "rolled_back", "unchanged"),
+    "rollback": ("rolled_back", "unchanged"),
+    "drift": ("drift_found", "clean"),
+}
 
 
 class Deployment(models.Model):
@@ -271,6 +279,14 @@ class Deployment(models.Model):
     artifact_sha256 = models.CharField(max_length=64, blank=True)
     outcome = models.CharField(
         max_length=16, blank=True, help_text="promoted, rolled_back, unchanged or failed (releases)."
+    )
+    # What a finished run found or did, where its kind has one (RESULTS); the status says only
+    # whether the run itself worked: a drift check that finds differences succeeded, with
+    # result drift_found (issue 23: one vocabulary in the console, CLI, API and notifications).
+    result = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="promoted, rolled_back or unchanged (release, rollback); drift_found or clean (drift).",
     )
     release_state = models.JSONField(default=dict, blank=True)
 

@@ -28,11 +28,16 @@ def expected_steps(kind: str, spec_snapshot: dict[str, Any]) -> int | None:
         return None
     try:
         from provisioning.resources import resources_for
+        from provisioning.resources.base import Context
         from provisioning.spec import spec_from_dict
 
-        resources = resources_for(spec_from_dict(spec_snapshot))
+        spec = spec_from_dict(spec_snapshot)
+        resources = resources_for(spec)
     except Exception:
         return None
     if kind == Deployment.Kind.TEARDOWN:
         resources = [r for r in resources if not r.shared]
-    return len(resources)
+    # The other modes' resources are one step together (when found absent, as they should be).
+    probe = Context(spec=spec, aws=None)  # type: ignore[arg-type]  # `wanted` reads the spec only
+    unwanted = [r for r in resources if not r.wanted(probe)]
+    return len(resources) - len(unwanted) + (1 if unwanted else 0)

@@ -37,13 +37,13 @@ from provisioning.artifacts import (
 )
 from provisioning.aws import AwsClients, AwsTarget, CallCounts
 from provisioning.checks import Check
-from provisioning.engine import DestroyRefused, Engine, RunResult, StepEvent
+from provisioning.engine import UNUSED_RESOURCE, DestroyRefused, Engine, RunResult, StepEvent, unused_line
 from provisioning.health import HealthReport, check_health
 from provisioning.spec import EnvironmentSpec, spec_from_dict
 from provisioning.verify import VerifyReport, verify
 
 from . import quotas
-from .models import Artifact, CheckResult, Deployment, DriftFinding, Environment, Step
+from .models import RESULTS, Artifact, CheckResult, Deployment, DriftFinding, Environment, Step
 from .notifications import events as notifications
 from .targets import target_for
 
@@ -179,6 +179,8 @@ class _Run:
         self.outcome = ""  # a release's or rollback's end: promoted, rolled_back, unchanged, failed
         # Which account and role the run worked as (`AwsClients.identity`): stored in its outputs.
         self.identity: dict[str, str | None] | None = None
+        self.result = ""  # what the run found or did, where its kind has one (models.RESULTS)
+        self.unused: list[StepEvent] = []  # the unused modes' resources found absent (Step.unused)
         self.started_env_status: str | None = _STARTED_ENV_STATUS.get(dep.kind)
 
     # graph.run calls back on the thread that called it, never from its pool: the run's own
@@ -188,6 +190,9 @@ class _Run:
             Environment.objects.filter(pk=self.dep.environment_id).update(status=self.started_env_status)
             self.started_env_status = None
         if event.phase != "finished":
+            return
+        if event.unused:  # one line for them all, written with the run's result (absorb)
+            self.unused.append(event)
             return
         self.position += 1
         step = Step.objects.create(
@@ -216,8 +221,32 @@ class _Run:
 
     def absorb(self, result: RunResult) -> None:
         self.calls += result.calls
+        self.write_unused()
         if not result.ok:
             self.fail(result.error or f"{result.operation} failed")
+
+    def write_unused(self) -> None:
+        """The resources of modes the environment does not use, found absent: one step."""
+        if not self.unused:
+            return
+        events, self.unused = self.unused, []
+        self.position += 1
+        step = Step.objects.create(
+            deployment_id=self.dep.pk,
+            position=self.position,
+            resource=UNUSED_RESOURCE,
+            kind="",
+            action="no-op",
+            status="succeeded",
+            started_offset_s=round(min(e.started for e in events), 4),
+            seconds=round(
+                max(e.started + (e.seconds or 0.0) for e in events) - min(e.started for e in events), 4
+            ),
+            calls=sum(e.calls for e in events),
+            detail=unused_line([e.resource for e in events]),
+        )
+        if self.progress is not None:
+            self.progress(step)
 
     def add_report(self, report: Report) -> None:
         """Store a verification's or a health check's checks, and count its AWS calls."""
@@ -290,13 +319,13 @@ def _drift(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsClie
     run.absorb(result)
     run.add_findings(result)
     now = timezone.now()
+    # Differences found are what the check is for, not a failure of it: the run succeeded with
+    # result drift_found (amber, not red); it fails only when a step could not read.
     if run.findings:
-        resources = sorted({f.resource for f in run.findings})
-        run.fail(
-            f"drift: {len(run.findings)} difference(s) in {', '.join(resources)}; a provision run repairs it"
-        )
+        run.result = "drift_found"
         run.env_updates.update(drift_state=Environment.Drift.DRIFTED, drift_checked_at=now)
     elif result.ok:
+        run.result = "clean"
         run.env_updates.update(drift_state=Environment.Drift.CLEAN, drift_checked_at=now)
 
 
@@ -339,11 +368,15 @@ class _ReleaseEvents:
     heartbeat on the Deployment, a Step per phase or traffic change, its checks at once, so the
     console follows the bake live and a worker's death loses nothing that was decided."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: _Run, clients: AwsClients) -> None:
         self.run = run
         self.t0 = time.monotonic()
         self.checks = run.dep.checks.count()
         self.last_percent: int | None = None
+        # Each step is the work since the one before: its seconds and its AWS calls (issue 23:
+        # the release timeline read "0.00 s, 0 AWS calls" for every step of a 43-call run).
+        self.recorder = clients.recorder
+        self.last_at, self.last_calls = self.t0, self.recorder.snapshot()
 
     def __call__(self, event: releases.ReleaseEvent) -> None:
         run, state = self.run, event.state
@@ -355,6 +388,9 @@ class _ReleaseEvents:
             CheckResult.objects.bulk_create(run.check_rows(event.checks, start=self.checks))
             self.checks += len(event.checks)
         run.position += 1
+        now, snapshot = time.monotonic(), self.recorder.snapshot()
+        began, calls = self.last_at, snapshot.total - self.last_calls.total
+        self.last_at, self.last_calls = now, snapshot
         diffs = []
         if state.percent != self.last_percent:
             field = "traffic on the new version (%)"
@@ -367,8 +403,9 @@ class _ReleaseEvents:
             kind="lambda-alias",
             action=state.phase[:16],
             status="failed" if failed or state.phase == releases.FAILED else "succeeded",
-            started_offset_s=round(time.monotonic() - self.t0, 4),
-            seconds=0.0,
+            started_offset_s=round(began - self.t0, 4),
+            seconds=round(now - began, 4),
+            calls=calls,
             diffs=jsonable(diffs),
             detail=event.message,
         )
@@ -408,7 +445,7 @@ def _release(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsCl
     strategy = releases.Strategy(**dep.options["strategy"])
     state = releases.ReleaseState.from_dict(dep.release_state) if dep.release_state else None
     restore = _serving_code(spec, clients)
-    result = run_release(spec, clients, code, strategy, state, _ReleaseEvents(run), restore)
+    result = run_release(spec, clients, code, strategy, state, _ReleaseEvents(run, clients), restore)
     _absorb_release(run, result)
     if result.outcome == releases.PROMOTED:
         run.env_updates.update(artifact_sha256=code.sha256_hex, handler=code.handler)
@@ -419,7 +456,9 @@ def _release(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsCl
 def _rollback(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> None:
     """Move the alias back, then make the environment's record and `$LATEST` follow what serves:
     its artifact (or lambda_bundle/) becomes the one a later provision deploys."""
-    result = releases.rollback(spec, clients, run.dep.options.get("to_version"), on_event=_ReleaseEvents(run))
+    result = releases.rollback(
+        spec, clients, run.dep.options.get("to_version"), on_event=_ReleaseEvents(run, clients)
+    )
     _absorb_release(run, result)
     before = clients.recorder.snapshot()
     serving = releases.serving(spec, clients)
@@ -493,6 +532,7 @@ def _code_of(clients: AwsClients, lambda_sha256: str | None) -> releases.CodeRef
 def _absorb_release(run: _Run, result: releases.ReleaseResult) -> None:
     run.calls += result.calls
     run.outcome = result.outcome
+    run.result = result.outcome if result.outcome in RESULTS[run.dep.kind] else ""
     run.outputs = jsonable(
         {
             "artifact_sha256": result.code_sha256,
@@ -607,6 +647,7 @@ def _finish(run: _Run) -> Deployment:
             outputs=jsonable({**run.outputs, "identity": run.identity} if run.identity else run.outputs),
             error="\n".join(run.errors),
             outcome=run.outcome or (releases.FAILED if dep.kind in RELEASE_KINDS and not run.ok else ""),
+            result=run.result,
         )
         if run.env_updates:
             Environment.objects.filter(pk=dep.environment_id).update(**run.env_updates)

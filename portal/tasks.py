@@ -22,8 +22,11 @@ from .quotas import is_sweep
 
 @shared_task(name="portal.tasks.run_deployment_task", acks_late=True, reject_on_worker_lost=True)
 def run_deployment_task(deployment_id: int) -> str:
-    """Run (or resume) one deployment; a duplicate delivery of a live run does nothing."""
-    return actions.run_deployment(deployment_id).status
+    """Run (or resume) one deployment; a duplicate delivery of a live run does nothing. A sweep's
+    check the run superseded is requested again once it has finished."""
+    dep = actions.run_deployment(deployment_id)
+    actions.requeue_superseded(dep, enqueue)
+    return dep.status
 
 
 RUNS_QUEUE = "runs"  # operators' runs

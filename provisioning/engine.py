@@ -43,6 +43,7 @@ class StepEvent:
     error: str | None = None
     diffs: tuple[FieldDiff, ...] = ()
     detail: str = ""  # what the resource noted, and its waits for quota tokens (R-FLEET-1)
+    unused: bool = False  # a resource of a mode the spec does not use, found absent (see Step)
 
 
 @dataclass
@@ -58,6 +59,10 @@ class Step:
     error: str | None = None
     quota_wait_s: float = 0.0
     detail: str = ""
+    # A resource of a mode the spec does not use (the other auth and network modes'), checked and
+    # found absent as expected: what a person reads as one line ("not used by this environment:
+    # 9 resources, absent as expected"), not as a step, a check or a plan row each (`unused_line`).
+    unused: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +77,7 @@ class Step:
             "error": self.error,
             "quota_wait_s": round(self.quota_wait_s, 4),
             "detail": self.detail,
+            "unused": self.unused,
         }
 
 
@@ -282,6 +288,12 @@ class Engine:
             quota_wait_s=sum(w.seconds for w in waits),
             detail="; ".join(filter(None, [ctx.details.get(node.key, ""), _describe_waits(waits)])),
         )
+        step.unused = (
+            node.key in self.unwanted
+            and node.status == "succeeded"
+            and outcome is not None
+            and outcome.action is Action.NOOP
+        )
         if node.status == "skipped":
             step.error = "skipped: a resource it depends on failed"
         return step
@@ -308,6 +320,7 @@ def finished_event(step: Step) -> StepEvent:
         step.error,
         tuple(step.diffs),
         step.detail,
+        step.unused,
     )
 
 
@@ -325,6 +338,15 @@ def converging(deps: dict[str, set[str]], unwanted: set[str]) -> dict[str, set[s
             else:
                 out[key].add(need)
     return out
+
+
+UNUSED_RESOURCE = "not used by this environment"
+
+
+def unused_line(keys: Sequence[str]) -> str:
+    """The one line that stands for the unused modes' resources found absent (Step.unused)."""
+    noun = "resource" if len(keys) == 1 else "resources"
+    return f"{len(keys)} {noun}, absent as expected ({', '.join(sorted(keys))})"
 
 
 def _describe_waits(waits: list[Wait]) -> str:

@@ -667,7 +667,7 @@ class _Release:
         if version == st.from_version:
             raise RuntimeError(f"publishing returned version {version}, the one the alias already serves")
         st.to_version, st.phase = version, PUBLISHED
-        self._emit(f"published version {version} (CodeSha256 {code.sha256_b64})")
+        self._emit(f"published version {version} (artifact {code.sha256_hex[:12]})")
 
     def _restore_latest(self) -> None:
         """After a release that did not promote, `$LATEST` goes back to the code that serves, so

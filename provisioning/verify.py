@@ -23,7 +23,7 @@ from . import http
 from .aws import AwsClients, AwsTarget, CallCounts, error_code
 from .checks import Check
 from .credentials import Credential, ModeCredentials, for_mode, no_credential
-from .engine import Engine
+from .engine import UNUSED_RESOURCE, Engine, unused_line
 from .http import REQUEST_ID_HEADER, request_id_of
 from .spec import EnvironmentSpec
 
@@ -259,14 +259,24 @@ def verify(
     before = recorder.snapshot()
     live = engine.drift()
     report = VerifyReport(spec.suffix, live.outputs.get("api_endpoint"))
-    # R-VER-3: every managed resource read back and compared, one check per resource.
+    # R-VER-3: every managed resource read back and compared, one check per resource the spec
+    # wants (and per unwanted one found present); those of modes it does not use, found absent,
+    # are one check together.
     for step in live.steps:
+        if step.unused:
+            continue
         diffs = step.diffs
         expected = "; ".join(f"{d.field}={_short(d.wanted)}" for d in diffs) or "as defined"
         found = "; ".join(f"{d.field}={_short(d.found)}" for d in diffs) or (step.error or "as defined")
         passed = step.status == "succeeded" and not diffs
         report.checks.append(
             Check(f"live config: {step.resource}", "R-VER-3", passed, None, None, expected, found)
+        )
+    unused = [step.resource for step in live.steps if step.unused]
+    if unused:
+        line = unused_line(unused)
+        report.checks.append(
+            Check(f"live config: {UNUSED_RESOURCE}", "R-VER-3", True, None, None, "absent", line)
         )
     key_id = live.outputs.get("api_key_id")
     if not report.endpoint or not key_id:

@@ -1,6 +1,8 @@
 """Shared test set-up: no test may ever reach a real AWS account."""
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -35,3 +37,29 @@ def _fresh_cache() -> None:
 
     for cache in caches.all(initialized_only=True):
         cache.clear()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, and on PostgreSQL its sessions ended before it is dropped.
+
+    DROP DATABASE refuses while any session is connected ("being accessed by other users"), and
+    a suite leaves some behind: connections a live server's threads, a browser test's greenlet
+    and a run's worker thread opened, and those of worker processes killed by their tests, which
+    the server notices late. Without this the suite ended with the test database left in place
+    (issue 23: `make test` leaves the machine as it found it).
+    """
+    yield
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock():
+        name = connection.settings_dict["NAME"]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                [name],
+            )
+        connections.close_all()

@@ -139,6 +139,7 @@ class RunSummaryOut(serializers.Serializer):
     url = serializers.CharField()
     kind = serializers.CharField()
     status = serializers.CharField()
+    result = serializers.CharField(allow_null=True)
     finished = serializers.BooleanField()
     trigger = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -187,8 +188,11 @@ class RunOut(serializers.Serializer):
     environment = serializers.CharField()
     deployment = serializers.IntegerField()
     kind = serializers.CharField()
-    status = serializers.CharField(
-        help_text="A release's: promoted, rolled_back, unchanged or failed, once ended"
+    status = serializers.CharField(help_text="queued, running, succeeded, failed or cancelled")
+    result = serializers.CharField(
+        allow_null=True,
+        help_text="Where the kind has one, once ended: promoted, rolled_back or unchanged (release, "
+        "rollback); drift_found or clean (drift). A drift check that finds differences succeeded.",
     )
     finished = serializers.BooleanField(help_text="False while queued or running: poll with ?wait=SECONDS")
     trigger = serializers.CharField()

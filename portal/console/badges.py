@@ -35,11 +35,19 @@ BADGES: dict[str, tuple[str, str]] = {
     # check result / step status
     "passed": ("✔", "ok"),
     "skipped": ("»", "idle"),
-    # a release's outcome
+    # a run's result (Deployment.result): what it found or did, never red (red is a broken run)
     "promoted": ("✔", "ok"),
     "rolled_back": ("↶", "warn"),
     "unchanged": ("=", "idle"),
+    "drift_found": ("≠", "warn"),
 }
+
+
+def run_badge(status: str, result: str = "") -> SafeString:
+    """A run's status and, where it has one, its result: "✔ succeeded ≠ drift found"."""
+    if not result:
+        return badge(status)
+    return format_html("{} {}", badge(status), badge(result))
 
 
 def badge(value: str, label: str | None = None) -> SafeString:

@@ -75,12 +75,18 @@ def searched(queryset: QuerySet[Environment], q: str) -> QuerySet[Environment]:
     return queryset.filter(Q(suffix__icontains=q) | Q(owner__icontains=q) | Q(stage__iexact=q))
 
 
-def counts() -> dict[str, list[tuple[str, int]]]:
-    aggregates = {f"health:{h}": Count("pk", filter=Q(health=h)) for h in Environment.Health.values}
-    aggregates |= {f"drift:{d}": Count("pk", filter=Q(drift_state=d)) for d in Environment.Drift.values}
-    row = Environment.objects.aggregate(total=Count("pk"), **aggregates)
+def counts() -> dict[str, Any]:
+    """Health and drift of the environments that have resources; torn-down ones counted apart
+    (their health is not "unknown": there is nothing to check)."""
+    gone = Q(status=Environment.Status.TORN_DOWN)
+    aggregates = {f"health:{h}": Count("pk", filter=Q(health=h) & ~gone) for h in Environment.Health.values}
+    aggregates |= {
+        f"drift:{d}": Count("pk", filter=Q(drift_state=d) & ~gone) for d in Environment.Drift.values
+    }
+    row = Environment.objects.aggregate(total=Count("pk"), torn_down=Count("pk", filter=gone), **aggregates)
     return {
         "total": row["total"],
+        "torn_down": row["torn_down"],
         "health": [(h, row[f"health:{h}"]) for h in Environment.Health.values],
         "drift": [(d, row[f"drift:{d}"]) for d in Environment.Drift.values],
     }

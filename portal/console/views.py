@@ -103,6 +103,7 @@ def plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRes
     if dep is None:
         return HttpResponseRedirect(_admin_url(env))
     dep = actions.run_deployment(dep.pk)
+    actions.requeue_superseded(dep, dispatch)
     if dep.status == Status.SUCCEEDED:
         counts = plans.summary(dep.steps.all())
         messages.success(
@@ -475,7 +476,8 @@ def _message(dep: Deployment, done: int, total: int | None, elapsed: float, chec
         Status.FAILED: "Failed",
         Status.CANCELLED: "Cancelled",
     }
-    text = f"{ended.get(dep.status, dep.status)} after {elapsed:.1f} s: {done} steps"
+    result = f" ({dep.result.replace('_', ' ')})" if dep.result else ""
+    text = f"{ended.get(dep.status, dep.status)}{result} after {elapsed:.1f} s: {done} steps"
     if checks:
         text += f", {sum(1 for c in checks if c.passed)} of {len(checks)} checks passed"
     return text + "."
@@ -501,6 +503,7 @@ def live_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRes
             "id": dep.pk,
             "kind": dep.kind,
             "status": dep.status,
+            "result": dep.result or None,
             "finished": parts["finished"],
             "elapsed_s": parts["elapsed_s"],
             "progress": parts["progress"],
@@ -555,10 +558,14 @@ def apply_plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> H
             f"live resources), so a fresh plan differs. Review fresh plan #{fresh.pk} below and apply it "
             "if it is what you want.",
         )
+        actions.requeue_superseded(fresh, dispatch)
         return HttpResponseRedirect(_admin_url(fresh))
     options = {"plan": planned.pk, "plan_fingerprint": wanted, "rechecked_by": fresh.pk}
+    if actions.REQUEUE_AFTER in fresh.options:  # the check the recheck superseded waits for the apply
+        options[actions.REQUEUE_AFTER] = fresh.options[actions.REQUEUE_AFTER]
     dep = _request(request, env, Kind.PROVISION, options)
     if dep is None:
+        actions.requeue_superseded(fresh, dispatch)
         return HttpResponseRedirect(_admin_url(planned))
     dispatch(dep)
     messages.success(

@@ -1,8 +1,11 @@
 """What the envport commands share: exit codes, refusals, following a run, printing it.
 
-Exit codes: 0 the run succeeded; 1 it failed (a failed step, a failed check, drift found);
-2 refused before anything ran (bad input with every problem listed, an unknown environment, a
-run already going, a teardown not confirmed). `--json` prints exactly one JSON document on
+Exit codes: 0 the run succeeded; 1 it failed (a failed step, a failed check; a release that was
+rolled back did not ship, so it failed too); 2 refused before anything ran (bad input with every
+problem listed, an unknown environment, a run already going, a teardown not confirmed); 3 a drift
+check succeeded and found differences (its result is drift_found). A run has a status (queued,
+running, succeeded, failed, cancelled) and, where its kind has one, a result (promoted,
+rolled_back, unchanged, drift_found, clean). `--json` prints exactly one JSON document on
 stdout; messages and errors go to stderr.
 """
 
@@ -20,8 +23,9 @@ from portal.documents import deployment_document, refusal_document
 from portal.models import ACTIVE_STATUSES, Deployment, Environment, Step
 from portal.progress import QUEUED_HINT_S, expected_steps
 
-OK, RUN_FAILED, BAD_INPUT = 0, 1, 2
+OK, RUN_FAILED, BAD_INPUT, DRIFT_FOUND = 0, 1, 2, 3
 POLL_S = 0.5
+PROGRESS_EVERY_S = 15.0  # a release says where it is at least this often, even mid-bake
 _sleep = time.sleep  # replaced in tests
 
 
@@ -39,7 +43,7 @@ class StepPrinter:
     ):
         self.out, self.total, self.enabled, self.tty, self.prefix = out, total, enabled, tty, prefix
         self.count = 0
-        self.t0 = time.monotonic()
+        self.t0 = self.last_line = time.monotonic()
 
     def _write(self, text: str) -> None:
         self.out.write(text, ending="") if isinstance(self.out, OutputWrapper) else self.out.write(text)
@@ -47,6 +51,7 @@ class StepPrinter:
 
     def step(self, step: Step) -> None:
         self.count += 1
+        self.last_line = time.monotonic()
         if not self.enabled:
             return
         mark = {"succeeded": "ok  ", "failed": "FAIL", "skipped": "skip"}.get(step.status, step.status[:4])
@@ -55,7 +60,7 @@ class StepPrinter:
         else:
             line = (
                 f"{self.prefix}{mark} {step.resource:<26} {step.action:<8} {step.seconds:7.2f} s "
-                f"{step.calls:4d} calls"
+                f"{plural(step.calls, 'call'):>10}"
             )
         if step.error:
             line += f"  {step.error.splitlines()[0][:160]}"
@@ -73,6 +78,14 @@ class StepPrinter:
         return (
             f"{self.prefix}[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{self.total}  {elapsed:.1f} s"
         )
+
+    def note(self, text: str) -> None:
+        """A line between steps (a bake's progress), so a long wait is never silent."""
+        self.last_line = time.monotonic()
+        if not self.enabled:
+            return
+        line = f"{self.prefix}     {text}"
+        self._write(("\r\033[K" + line + "\n" + self._bar()) if self.tty else line + "\n")
 
     def resumed(self) -> None:
         self.count = 0
@@ -168,6 +181,7 @@ class EnvportCommand(BaseCommand):
             for dep in deps:
                 finished.append(actions.run_deployment(dep.pk, progress=printers[dep.pk].step))
                 printers[dep.pk].close()
+                actions.requeue_superseded(finished[-1], dispatch.enqueue)
             return finished
         for dep in deps:
             dispatch.enqueue(dep)
@@ -195,6 +209,11 @@ class EnvportCommand(BaseCommand):
                 for step in query.order_by("deployment_id", "position"):
                     printers[step.deployment_id].step(step)
                     seen[step.deployment_id] = max(seen[step.deployment_id], step.position)
+                for dep in current.values():
+                    printer = printers[dep.pk]
+                    baking = dep.status == Deployment.Status.RUNNING and dep.kind == Deployment.Kind.RELEASE
+                    if baking and time.monotonic() - printer.last_line >= PROGRESS_EVERY_S:
+                        printer.note(bake_line(dep))
                 if all(d.status not in ACTIVE_STATUSES for d in current.values()):
                     for printer in printers.values():
                         printer.close()
@@ -215,7 +234,7 @@ class EnvportCommand(BaseCommand):
 
     # --- reporting --------------------------------------------------------------------------------
     def report(self, dep: Deployment, *, as_json: bool) -> int:
-        code = OK if dep.status == Deployment.Status.SUCCEEDED else RUN_FAILED
+        code = exit_code(dep)
         document = deployment_document(dep)
         if as_json:
             self.print_json(document)
@@ -234,9 +253,10 @@ class EnvportCommand(BaseCommand):
         artifact = doc.get("artifact") or {}
         if artifact:
             self.stdout.write(
-                f"artifact {artifact['sha256']} ({artifact['size_bytes']} bytes, from {artifact['source']})"
+                f"artifact {short_hash(artifact['sha256'])} ({artifact['size_bytes']} bytes, "
+                f"from {artifact['source']})"
             )
-        self.stdout.write(f"version {doc.get('from_version')} -> {doc.get('to_version')}")
+        self.stdout.write(f"version {shown(doc.get('from_version'))} -> {shown(doc.get('to_version'))}")
         if doc.get("traffic") and doc["kind"] == Deployment.Kind.RELEASE:
             moves = ", ".join(f"{t['percent']}% at {t['at_s']:.1f} s" for t in doc["traffic"])
             self.stdout.write(f"traffic on the new version: {moves}")
@@ -246,8 +266,9 @@ class EnvportCommand(BaseCommand):
     def print_text(self, doc: dict[str, Any]) -> None:
         seconds = f" in {doc['seconds']:.1f} s" if doc["seconds"] is not None else ""
         calls = doc["calls"]
+        result = f", {doc['result'].replace('_', ' ')}" if doc.get("result") else ""
         self.stdout.write(
-            f"{doc['kind']} {doc['environment']}: {doc['status']}{seconds} "
+            f"{doc['kind']} {doc['environment']}: {doc['status']}{result}{seconds} "
             f"(deployment #{doc['deployment']}; AWS calls {calls['total']}, {calls['mutating']} mutating)"
         )
         self.print_warnings(doc["warnings"])
@@ -258,13 +279,15 @@ class EnvportCommand(BaseCommand):
                 if step["action"] != "no-op":
                     self.stdout.write(f"  {step['action']:<8} {step['resource']}")
                     for diff in step["diffs"]:
-                        self.stdout.write(f"      {diff['field']}: {diff['found']!r} -> {diff['wanted']!r}")
+                        self.stdout.write(
+                            f"      {diff['field']}: {shown(diff['found'])} -> {shown(diff['wanted'])}"
+                        )
         if doc["kind"] in (Deployment.Kind.RELEASE, Deployment.Kind.ROLLBACK):
             self.print_release(doc)
         elif doc["outputs"]:
             self.stdout.write("outputs:")
             for key, value in doc["outputs"].items():
-                self.stdout.write(f"  {key:<18} {value}")
+                self.stdout.write(f"  {key:<18} {shown(value)}")
         if doc["checks"]:
             passed = sum(1 for c in doc["checks"] if c["passed"])
             self.stdout.write(f"checks: {passed} of {len(doc['checks'])} passed")
@@ -280,8 +303,60 @@ class EnvportCommand(BaseCommand):
             self.stdout.write(f"findings: {len(doc['findings'])}")
             for f in doc["findings"]:
                 self.stdout.write(
-                    f"  {f['resource']}.{f['field']}: wanted {f['wanted']!r}, found {f['found']!r}"
+                    f"  {f['resource']}.{f['field']}: wanted {shown(f['wanted'])}, found {shown(f['found'])}"
                 )
+
+
+def plural(n: int, word: str) -> str:
+    """ "1 call", "2 calls"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def short_hash(sha256: str | None) -> str:
+    """A hash as text shows it: its first 12 characters (`--json` has it whole)."""
+    return (sha256 or "-")[:12]
+
+
+def shown(value: Any) -> str:
+    """A value as a person writes it: `-` for nothing, lists comma-separated, true/false, k=v."""
+    if value is None or value == "" or value == () or value == [] or value == {}:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(shown(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={shown(v)}" for k, v in value.items())
+    return str(value)
+
+
+def when(iso: str | None) -> str:
+    """A stored timestamp to the second, in UTC: 2026-11-29 03:21:43 UTC."""
+    if not iso:
+        return "-"
+    import datetime as dt
+
+    moment = dt.datetime.fromisoformat(iso)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def bake_line(dep: Deployment) -> str:
+    """Where a running release is: its traffic split, its phase, and the last alarm verdict."""
+    state = dep.release_state or {}
+    percent, new, old = state.get("percent", 0), state.get("to_version"), state.get("from_version")
+    split = f"{percent}% on version {shown(new)}, {100 - percent}% on version {shown(old)}"
+    alarms = dep.checks.filter(name__startswith="alarms").order_by("-position").first()
+    verdict = f"; alarms: {alarms.found}" if alarms is not None else "; alarms: not checked yet"
+    return f"{state.get('phase', 'started')}: {split}{verdict}"
+
+
+def exit_code(dep: Deployment) -> int:
+    """0 succeeded, 1 failed (or cancelled), 3 succeeded with drift found (see the module's doc)."""
+    if dep.status != Deployment.Status.SUCCEEDED:
+        return RUN_FAILED
+    return DRIFT_FOUND if dep.result == "drift_found" else OK
 
 
 def stdin_is_tty() -> bool:

@@ -49,8 +49,10 @@ class RuleInline(admin.TabularInline):
 class ChannelForm(forms.ModelForm):
     secret = forms.CharField(
         required=False,
-        widget=forms.PasswordInput(render_value=True),
-        help_text="Generic webhooks: the key receivers verify the signature with.",
+        # Write-only: the page never carries the key back (not even as the input's value).
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Generic webhooks: the key receivers verify the signature with. Write-only: "
+        "leave it empty to keep the current one.",
     )
     target = forms.CharField(
         max_length=MAX_URL_LENGTH,
@@ -70,6 +72,8 @@ class ChannelForm(forms.ModelForm):
         """The secret here; the target in the model's `clean` (which the form runs too), so the
         admin and every other path that saves a channel refuse the same URLs with the same words."""
         data = super().clean() or {}
+        if not data.get("secret") and self.instance.pk is not None:
+            data["secret"] = self.instance.secret  # left empty: the key stays as it is
         if data.get("kind") == NotificationChannel.Kind.WEBHOOK and len(str(data.get("secret") or "")) < 16:
             self.add_error("secret", "at least 16 characters: it signs every request")
         return data
@@ -104,6 +108,9 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
+    class Media:  # the console's list styles: long errors wrap instead of widening the page
+        css = {"all": ("portal/console.css",)}
+
     list_display = (
         "created_at",
         "event",

@@ -43,7 +43,13 @@ def emit(
         "summary": summary or f"{EVENTS[event]}: {env.suffix}",
         "environment": {"name": env.suffix, "stage": env.stage},
         "run": (
-            {"id": deployment.pk, "kind": deployment.kind, "url": console_url(deployment.pk)}
+            {
+                "id": deployment.pk,
+                "kind": deployment.kind,
+                "status": deployment.status,
+                "result": deployment.result or None,
+                "url": console_url(deployment.pk),
+            }
             if deployment is not None
             else None
         ),
@@ -117,7 +123,7 @@ def run_finished(dep: Any, env_before: Any, env_updates: dict[str, Any]) -> None
         )
     elif dep.kind in SUCCESS_KINDS and dep.status == "succeeded":
         emit("run.succeeded", env, deployment=dep, summary=f"{dep.kind} of {env.suffix} succeeded")
-    if dep.outcome == "rolled_back" or (dep.kind == "rollback" and dep.status == "succeeded"):
+    if dep.result == "rolled_back":
         reason = (dep.outputs or {}).get("rollback_reason") or first_error
         emit(
             "release.rolled_back",

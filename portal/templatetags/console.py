@@ -20,6 +20,20 @@ def badge(value: str, label: str | None = None) -> SafeString:
 
 
 @register.filter
+def run_badge(dep: Any) -> SafeString:
+    """A run's status and its result (a Deployment, or a document with both keys)."""
+    if isinstance(dep, dict):
+        return badges.run_badge(str(dep.get("status") or ""), str(dep.get("result") or ""))
+    return badges.run_badge(str(dep.status), str(getattr(dep, "result", "") or ""))
+
+
+@register.filter
+def words(value: Any) -> str:
+    """A stored value as words: drift_found -> drift found."""
+    return str(value or "").replace("_", " ")
+
+
+@register.filter
 def action_badge(action: str) -> SafeString:
     return badges.action_badge(str(action))
 

@@ -26,6 +26,7 @@ from typing import Any
 from ..aws import error_code
 from ..names import LIVE_ALIAS, qualified_arn
 from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed, Resource, retry_until, wait_for
+from .function import LATEST_CONFIG, Function
 
 WEIGHTS = "RoutingConfig.AdditionalVersionWeights"
 # What a published version freezes of the function's configuration, as flat comparable fields
@@ -93,18 +94,33 @@ class LiveAlias(Resource):
         return Observed(state=state, attrs=_attrs(alias["AliasArn"], version))
 
     def desired(self, ctx: Context) -> dict[str, Any]:
-        """What $LATEST holds now (one read): after `function` converged, that is the spec's code.
+        """What $LATEST will hold once `function` has converged (one read of $LATEST).
+
+        In a run that has the function in its graph, every setting the function manages is the
+        spec's value, not $LATEST's: after an out-of-band change of the function (its memory,
+        say), plan and drift would otherwise take the changed $LATEST for what the alias should
+        serve, report the alias backwards (wanted the changed value, found the spec's) and plan
+        a publish that apply never makes, since apply first puts $LATEST back. Settings the
+        function does not manage (layers, ephemeral storage) are what $LATEST holds, which is
+        what a version published after the function's step freezes. Converged alone (no
+        function step in the run), the alias follows $LATEST as it is.
 
         Before the function exists (a plan of a new environment) every value is unknown.
         """
         try:
-            latest = ctx.client("lambda").get_function_configuration(FunctionName=ctx.names.function)
+            # The function's observe read $LATEST in this run already (one read less per
+            # environment, R-FLEET-2); a setting it may have changed since is the spec's below.
+            latest = ctx.recalled(LATEST_CONFIG) or ctx.client("lambda").get_function_configuration(
+                FunctionName=ctx.names.function
+            )
         except Exception as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise
             wanted: dict[str, Any] = dict.fromkeys(FROZEN_FIELDS, UNKNOWN)
         else:
             wanted = frozen_fields(latest)
+            if "function" in ctx.attrs:
+                wanted.update(_function_wanted(ctx, wanted))
         wanted[WEIGHTS] = {}
         return wanted
 
@@ -182,6 +198,24 @@ class LiveAlias(Resource):
             RoutingConfig={"AdditionalVersionWeights": {}},
         )
         return _attrs(alias["AliasArn"], alias["FunctionVersion"])
+
+
+def _function_wanted(ctx: Context, latest: dict[str, Any]) -> dict[str, Any]:
+    """The frozen fields the function's own step sets to the spec's values, in the alias's shape.
+
+    A value the function does not know yet stays UNKNOWN (not compared), as in the function's plan.
+    """
+    function = Function().desired(ctx)
+    out = {name: function[name] for name in FROZEN_FIELDS if name in function}
+    logging = {
+        name[len("LoggingConfig.") :]: v for name, v in function.items() if name.startswith("LoggingConfig.")
+    }
+    if any(value == UNKNOWN for value in logging.values()):
+        out["LoggingConfig"] = UNKNOWN
+    else:
+        found = latest.get("LoggingConfig")
+        out["LoggingConfig"] = {**(found if isinstance(found, dict) else {}), **logging}
+    return out
 
 
 def _attrs(arn: str, version: str) -> dict[str, Any]:

@@ -102,6 +102,16 @@ class Context:
                 self._cache[name] = make()
             return self._cache[name]
 
+    def remember(self, name: str, value: Any) -> None:
+        """Keep a fact one resource read for another (the latest read wins)."""
+        with self._lock:
+            self._cache[name] = value
+
+    def recalled(self, name: str) -> Any:
+        """What `remember` (or `cached`) holds under `name`, or None: nothing is computed."""
+        with self._lock:
+            return self._cache.get(name)
+
     # --- ARNs that follow from names alone, so dependents need not wait to learn them ---
     def arn(self, service: str, resource: str, region: str | None = None) -> str:
         region = self.region if region is None else region

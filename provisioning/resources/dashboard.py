@@ -82,6 +82,10 @@ class Dashboard(Resource):
                 raise
 
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A link to the dashboard where one can be opened: AWS's console shows AWS's dashboards,
+        not those of an endpoint of its own (the local cloud, LocalStack), so none there."""
+        if ctx.aws.target.endpoint_url:
+            return {}
         return {"dashboard_url": dashboard_url(ctx.aws.partition, ctx.region, ctx.names.dashboard)}
 
     def _put(self, ctx: Context) -> dict[str, Any]:

@@ -72,6 +72,8 @@ OPTIONAL_FIELDS = (
     "VpcConfig.SecurityGroupIds",
 )
 _BUSY = ("in progress", "currently in the following state")
+# The run's cache key of $LATEST's configuration as the function's observe read it.
+LATEST_CONFIG = "function.latest_config"
 _IAM_NOT_READY = (
     "cannot be assumed by Lambda",
     "does not have permissions to call",  # e.g. SendMessage on the DLQ, checked on create/update
@@ -205,6 +207,9 @@ class Function(Resource):
             if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise
+        if self.instance is API_FUNCTION:
+            # The alias compares its version with $LATEST: this read already holds it (LATEST_CONFIG).
+            ctx.remember(LATEST_CONFIG, response["Configuration"])
         return Observed(state=self._managed(_live_state(response)), attrs=_attrs(response["Configuration"]))
 
     def desired(self, ctx: Context) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def test_preview_pipeline_through_the_api(local_target, token, api, dispatched, 
     sha = uploaded.json()["sha256"]
     assert sha == built.sha256
     released = run("release", f"pr4966-push-{sha[:12]}", artifact=sha)
-    assert released["status"] == "promoted", released
+    assert (released["status"], released["result"]) == ("succeeded", "promoted"), released
     assert released["artifact"]["sha256"] == sha
 
     verified = run("verify", "pr4966-verify-1")

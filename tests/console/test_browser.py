@@ -4,13 +4,16 @@ An operator logs in, creates an environment, plans it, applies exactly that plan
 deployment page (polling, no reload) until it says "succeeded" with every CRUD check green. The
 run is real: the portal's runner and the engine against the in-process local cloud, started in a
 thread of this process (where a Celery worker would run it), with the live server serving the
-pages. Screenshots go to docs/screenshots/ for the README.
+pages. Screenshots go to build/screenshots/ (ignored by git), so the suite leaves the tree as it
+found it; `make screenshots` runs this test with ENVPORT_SCREENSHOTS=docs/screenshots to refresh the
+README's images on purpose.
 """
 
 from __future__ import annotations
 
 import importlib
 import io
+import os
 import re
 import threading
 import zipfile
@@ -27,11 +30,10 @@ from django.db.migrations.loader import MigrationLoader
 from portal import actions
 from portal.console import views
 from portal.models import Deployment, Environment
-from provisioning.resources import resources_for
-from provisioning.spec import spec_from_dict
+from portal.progress import expected_steps
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(django_settings.BASE_DIR) / "docs" / "screenshots"
+SHOTS = Path(django_settings.BASE_DIR) / os.environ.get("ENVPORT_SCREENSHOTS", "build/screenshots")
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -172,7 +174,8 @@ def test_operator_plans_provisions_and_watches_it_succeed(
         assert page.locator('#ep-checks tr[data-passed="true"]').count() == checks.count()
         # A step per resource of the graph: the 16 it created and the other modes' (auth, network),
         # observed absent.
-        steps = len(resources_for(spec_from_dict(Deployment.objects.latest("id").spec_snapshot)))
+        # a step per resource the spec wants, one for the other modes' resources (found absent)
+        steps = expected_steps("provision", Deployment.objects.latest("id").spec_snapshot)
         expect(page.locator("#ep-steps tbody tr")).to_have_count(steps)
         expect(page.locator("#ep-timeline svg rect")).to_have_count(steps)
         page.screenshot(path=str(SHOTS / "deployment.png"), full_page=True)
@@ -221,3 +224,56 @@ def test_operator_plans_provisions_and_watches_it_succeed(
     assert provision.options["plan_fingerprint"]
     env.refresh_from_db()
     assert env.status == "ready" and env.outputs["api_endpoint"].startswith("http")
+
+
+def test_lists_fit_the_window_at_1366_and_1920_px(live_server, roles, monkeypatch):
+    """Issue 23: at 1440 px the audit, deliveries and deployments lists were clipped on the right.
+    Each list, filled with long values, fits the window at a laptop's and a desktop's width."""
+    from playwright.sync_api import sync_playwright
+
+    from portal.notifications.models import Delivery, NotificationChannel
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"this test drives Debian's Chromium at {CHROMIUM}: apt-get install chromium")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    User.objects.create_superuser("ada", password="console-pw-2")
+    env = actions.create_environment(actions.Actor.cli(), suffix="pr4966-checkout-flow", stage="dev")
+    long_error = "AccessDeniedException: " + "user arn:aws:iam::123456789012:role/some-long-role-name " * 6
+    for _ in range(3):
+        dep = Deployment.objects.create(environment=env, kind="provision", status="failed", error=long_error)
+    actions.audit(
+        actions.Actor.cli(),
+        "deployment.requested.provision",
+        env,
+        dep,
+        detail={"options": {"verify": False, "plan": 12, "note": "x" * 200}, "reason": long_error},
+    )
+    channel = NotificationChannel.objects.create(
+        name="ops", kind="webhook", target="https://hooks.example.com/" + "p" * 80, secret="s" * 20
+    )
+    for _ in range(3):
+        Delivery.objects.create(
+            channel=channel, event="run.failed", environment_suffix=env.suffix, error=long_error
+        )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        for width in (1366, 1920):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(f"{live_server.url}/admin/login/")
+            page.fill("#id_username", "ada")
+            page.fill("#id_password", "console-pw-2")
+            page.click("input[type=submit]")
+            for name in ("auditevent", "delivery", "deployment"):
+                page.goto(f"{live_server.url}/admin/portal/{name}/")
+                page.wait_for_selector("#result_list")
+                fits = page.evaluate(
+                    "() => { const box = document.querySelector('#changelist .results');"
+                    " return {page: document.documentElement.scrollWidth, window: window.innerWidth,"
+                    " list: box.scrollWidth, room: box.clientWidth}; }"
+                )
+                page.screenshot(path=str(SHOTS / f"list-{name}-{width}.png"))
+                assert fits["page"] <= fits["window"] and fits["list"] <= fits["room"], (name, width, fits)
+            page.close()
+        browser.close()

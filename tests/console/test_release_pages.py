@@ -160,3 +160,50 @@ def test_a_release_has_no_resource_count_for_its_progress():
 
     assert expected_steps("release", {"suffix": "dev1"}) is None
     assert expected_steps("rollback", {"suffix": "dev1"}) is None
+
+
+def test_a_running_release_shows_its_versions_from_the_start(login, make_env):
+    """Issue 23: while a release ran, its page said "Version ? → ?"; the versions are in its state
+    as soon as the release knows them."""
+    # R-REL-4
+    env = make_env("dev1", status=READY)
+    dep = Deployment.objects.create(
+        environment=env,
+        kind="release",
+        status="running",
+        artifact_sha256="c" * 64,
+        release_state={"started_at": 1000.0, "phase": "published", "from_version": "3", "to_version": "4"},
+    )
+    live = login("viewer").get(reverse("admin:portal_deployment_live", args=[dep.pk])).json()
+    assert "Version 3 → 4" in live["html"]["ep-release"]
+
+
+def test_each_release_step_records_its_seconds_and_aws_calls(make_env):
+    """Issue 23: every release step read "0.00 s, 0 AWS calls" while the run made 43 calls. A step
+    is the work since the step before: the time it took and the calls it made."""
+    # R-REL-4
+    import boto3
+    from moto import mock_aws
+
+    from portal import runner
+    from provisioning import release as releases
+    from provisioning.aws import AwsClients, AwsTarget
+
+    env = make_env("dev1", status=READY)
+    dep = Deployment.objects.create(
+        environment=env, kind="release", status="running", artifact_sha256="d" * 64
+    )
+    with mock_aws():
+        clients = AwsClients(AwsTarget(region="us-east-1"), session=boto3.Session(region_name="us-east-1"))
+        events = runner._ReleaseEvents(runner._Run(dep, None), clients)
+        state = releases.ReleaseState(
+            code_sha256="d" * 64, phase="published", from_version="1", to_version="2"
+        )
+        for _ in range(3):
+            clients.client("lambda").list_functions()
+        events(releases.ReleaseEvent(state, "published version 2"))
+        clients.client("lambda").list_functions()
+        events(releases.ReleaseEvent(state, "the journey passed"))
+    (first, second) = dep.steps.order_by("position").values_list("started_offset_s", "seconds", "calls")
+    assert first[0] == 0.0 and first[1] > 0 and first[2] == 3
+    assert second[0] == pytest.approx(first[1], abs=2e-4) and second[1] > 0 and second[2] == 1

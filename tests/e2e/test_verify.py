@@ -17,8 +17,9 @@ import pytest
 from localcloud import LocalCloud
 from provisioning import http
 from provisioning.aws import AwsTarget
-from provisioning.engine import Engine
+from provisioning.engine import UNUSED_RESOURCE, Engine
 from provisioning.resources import resources_for
+from provisioning.resources.base import Context
 from provisioning.spec import EnvironmentSpec, build_spec
 from provisioning.verify import VerifyReport, verify
 
@@ -72,7 +73,12 @@ def test_a_fresh_environment_passes_every_check(local_cloud: LocalCloud, target:
         assert journey in names
     for negative in ("no api key", "wrong api key", "invalid json", "unknown id", "cors preflight"):
         assert negative in names
-    assert sum(1 for n in names if n.startswith("live config: ")) == len(resources_for(spec))
+    # a check per resource the spec wants, and one for the other modes' resources, found absent
+    probe = Context(spec=spec, aws=None)  # type: ignore[arg-type]  # `wanted` reads the spec only
+    wanted = [r for r in resources_for(spec) if r.wanted(probe)]
+    assert sum(1 for n in names if n.startswith("live config: ")) == len(wanted) + 1
+    unused = report.check(f"live config: {UNUSED_RESOURCE}")
+    assert unused.passed and unused.found.startswith("11 resources, absent as expected")
     http_checks = [c for c in report.checks if c.requirement in ("R-VER-1", "R-VER-2")]
     assert all(c.status is not None and c.latency_ms is not None and c.latency_ms > 0 for c in http_checks)
     assert all(c.expected and c.found for c in report.checks)

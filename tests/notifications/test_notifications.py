@@ -67,10 +67,13 @@ def test_a_failed_run_and_a_drift_finding_reach_the_receiver_signed(
     assert first["run"] == {
         "id": failed.pk,
         "kind": "provision",
+        "status": "failed",
+        "result": None,
         "url": f"https://portal.example.com/admin/portal/deployment/{failed.pk}/change/",
     }
     assert "table broke" in first["summary"] or "table" in first["detail"]["error"]
     assert second["event"] == "drift.found" and second["detail"]["findings"] == 1
+    assert (second["run"]["status"], second["run"]["result"]) == ("succeeded", "drift_found")
     assert second["run"]["id"] == drifted.pk
     assert receiver.requests[0].headers["X-Envport-Event"] == "run.failed"
     deliveries = Delivery.objects.order_by("id")
@@ -207,6 +210,7 @@ def test_health_changes_and_rolled_back_releases_are_events(
             kind="release",
             status="failed",
             outcome="rolled_back",
+            result="rolled_back",
             outputs={"rollback_reason": "alarm Errors in ALARM"},
         )
         dep.refresh_from_db()
@@ -268,6 +272,16 @@ def test_an_admin_configures_a_channel_and_its_rules(db):
         "/admin/portal/notificationchannel/add/", {**form, "secret": "a-long-enough-signing-key"}
     )
     assert saved.status_code == 302, saved.content[:2000]
+    # Issue 23: secrets are write-only in every form, for the admin who set them too; saving the
+    # form with the field left empty keeps the key
+    channel_url = f"/admin/portal/notificationchannel/{NotificationRule.objects.get().channel_id}/change/"
+    edit = client.get(channel_url)
+    assert edit.status_code == 200 and b"a-long-enough-signing-key" not in edit.content
+    kept = client.post(
+        channel_url, {**form, "secret": "", "rules-INITIAL_FORMS": "0", "rules-TOTAL_FORMS": "0"}
+    )
+    assert kept.status_code == 302, kept.content[:2000]
+    assert NotificationRule.objects.get().channel.secret == "a-long-enough-signing-key"
     rule = NotificationRule.objects.get()
     assert (rule.channel.name, rule.events, rule.stages, rule.environments) == (
         "ops",

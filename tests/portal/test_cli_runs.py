@@ -120,7 +120,7 @@ def test_provision_no_verify_and_plan(cli, engine, make_env):
     assert table["action"] == "update"
     assert table["diffs"] == [{"resource": "table", "field": "pitr", "wanted": True, "found": False}]
     text = cli("provision", "dev1", "--plan", "--inline")
-    assert "plan: 1 of 4 resources would change" in text.out and "pitr: False -> True" in text.out
+    assert "plan: 1 of 4 resources would change" in text.out and "pitr: false -> true" in text.out
     assert [c[0] for c in engine.calls] == ["apply", "plan", "plan"]
 
 
@@ -174,19 +174,19 @@ def test_drift_clean_and_drifted(cli, engine, make_env):
     make_env("dev1", status="ready")
     result = cli("drift", "dev1", "--inline", "--json")
     assert result.code == 0
-    assert result.json()["findings"] == []
+    assert result.json()["findings"] == [] and result.json()["result"] == "clean"
     assert Environment.objects.get().drift_state == "clean"
 
     engine.diffs = {"function": [("memory_size", 256, 1024)], "table": [("pitr", False, True)]}
     result = cli("drift", "dev1", "--inline", "--json")
-    assert result.code == 1
+    assert result.code == 3  # the check succeeded and found drift
     doc = result.json()
     assert all(set(f) >= FINDING_KEYS for f in doc["findings"])
     assert {(f["resource"], f["field"], f["wanted"], f["found"]) for f in doc["findings"]} == {
         ("function", "memory_size", 256, 1024),
         ("table", "pitr", False, True),
     }
-    assert doc["status"] == "failed" and "drift: 2 difference(s)" in doc["error"]
+    assert (doc["status"], doc["result"], doc["error"]) == ("succeeded", "drift_found", None)
     env = Environment.objects.get()
     assert env.drift_state == "drifted" and env.drift_findings.count() == 2
 
@@ -197,9 +197,9 @@ def test_drift_all(cli, engine, make_env):
     make_env("dev3")  # never provisioned: not checked
     engine.diffs = {"table": [("pitr", False, True)]}
     result = cli("drift", "--all", "--inline", "--json")
-    assert result.code == 1
+    assert result.code == 3
     doc = result.json()
-    assert doc["kind"] == "drift" and doc["status"] == "failed"
+    assert (doc["kind"], doc["status"], doc["result"]) == ("drift", "succeeded", "drift_found")
     assert [d["environment"] for d in doc["environments"]] == ["dev1", "dev2"]
     assert all(len(d["findings"]) == 1 for d in doc["environments"])
 
@@ -331,3 +331,64 @@ def test_localcloud_runs_until_a_signal(cli, monkeypatch):
 class _Tty(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+def test_a_followed_release_says_where_its_bake_is_between_steps(make_env, monkeypatch):
+    """Issue 23: a five-minute bake printed nothing at all. At least every PROGRESS_EVERY_S the
+    follower prints the traffic split and the alarms' last verdict."""
+    # R-REL-4
+    from portal.management import cli as cli_module
+    from portal.models import CheckResult
+
+    env = make_env("dev1", status="ready")
+    dep = Deployment.objects.create(
+        environment=env,
+        kind="release",
+        status="running",
+        artifact_sha256="e" * 64,
+        release_state={"phase": "shifted", "percent": 10, "from_version": "1", "to_version": "2"},
+    )
+    polls = []
+
+    def bake(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) == 1:
+            CheckResult.objects.create(
+                deployment=dep,
+                position=1,
+                name="alarms with 10% on version 2",
+                passed=True,
+                found="8 alarms: OK",
+            )
+        else:
+            Deployment.objects.filter(pk=dep.pk).update(status="succeeded", result="promoted")
+
+    monkeypatch.setattr(cli_module, "_sleep", bake)
+    monkeypatch.setattr(cli_module, "PROGRESS_EVERY_S", 0.0)
+    out = io.StringIO()
+    command = cli_module.EnvportCommand(stdout=out)
+    command.follow([dep], {dep.pk: command.printer(dep, as_json=False)})
+    lines = [line.strip() for line in out.getvalue().splitlines()]
+    assert lines[:2] == [
+        "shifted: 10% on version 2, 90% on version 1; alarms: not checked yet",
+        "shifted: 10% on version 2, 90% on version 1; alarms: 8 alarms: OK",
+    ]
+
+
+def test_values_are_printed_as_people_write_them():
+    """Issue 23: `subnet_ids ()`, "1 calls", hashes of three lengths, microseconds."""
+    from portal.management.cli import plural, short_hash, shown, when
+
+    assert [shown(v) for v in ((), [], None, "", ("a", "b"), True, {"k": 1}, 256)] == [
+        "-",
+        "-",
+        "-",
+        "-",
+        "a, b",
+        "true",
+        "k=1",
+        "256",
+    ]
+    assert (plural(1, "call"), plural(0, "call"), plural(2, "call")) == ("1 call", "0 calls", "2 calls")
+    assert short_hash("ab" * 32) == "ab" * 6 and short_hash(None) == "-"
+    assert when("2026-11-29T03:21:43.123456+00:00") == "2026-11-29 03:21:43 UTC"

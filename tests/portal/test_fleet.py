@@ -112,3 +112,66 @@ def test_a_sweeps_run_yields_and_shares_a_persons_does_not(make_env: Any) -> Non
     mine = actions.request_deployment(CLI, env, "drift")
     assert quotas.priority_of(mine) == OPERATOR and quotas.shared_reads(mine) is None
     assert quotas.limiter() is not None  # every run's clients pass it
+
+
+def test_a_check_superseded_by_a_persons_run_is_requeued_after_it(
+    make_env: Any, engine: Any, eager_celery: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Issue 23: schedules are not starved by people. The health check a person's drift superseded
+    runs once the drift has finished (health stayed unknown for minutes after `make up` before),
+    once only, and a run that was itself the check, or left nothing to check, requeues nothing."""
+    # R-FLEET-1 R-OPS-3
+    (env,) = _ready(make_env, 1)
+    (check,) = actions.scheduled_health_all(lambda _d: None)
+    drift = actions.request_deployment(CLI, env, "drift")
+    check.refresh_from_db()
+    assert check.status == "cancelled" and drift.options == {actions.REQUEUE_AFTER: "health"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.run_deployment_task(drift.pk) == "succeeded"
+    drift.refresh_from_db()
+    (again,) = Deployment.objects.filter(environment=env, kind="health").exclude(pk=check.pk)
+    assert again.trigger == "schedule" and again.status == "succeeded"
+    assert again.created_at >= drift.finished_at
+    assert [c[0] for c in engine.calls] == ["drift", "health"]  # after the person's run, not before
+    env.refresh_from_db()
+    assert env.health == "healthy"
+
+    # a duplicate delivery of the finished drift requeues nothing more
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.run_deployment_task(drift.pk)
+    assert Deployment.objects.filter(environment=env, kind="health").count() == 2
+
+    # a person's drift that superseded the sweep's drift was that check: nothing to requeue
+    (sweep_drift,) = actions.scheduled_drift_all(lambda _d: None)
+    person = actions.request_deployment(CLI, env, "drift")
+    assert person.options == {actions.REQUEUE_AFTER: "drift"}
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.run_deployment_task(person.pk)
+    sweep_drift.refresh_from_db()
+    assert sweep_drift.status == "cancelled"
+    assert not Deployment.objects.filter(
+        environment=env, kind="drift", created_at__gt=person.created_at
+    ).exists()
+
+    # a teardown leaves nothing to check
+    (check,) = actions.scheduled_health_all(lambda _d: None)
+    teardown = actions.request_deployment(CLI, env, "teardown", {"backup": False})
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.run_deployment_task(teardown.pk)
+    assert Deployment.objects.filter(environment=env, kind="health").count() == 3  # the cancelled one
+    assert not Deployment.objects.filter(environment=env, status__in=["queued", "running"]).exists()
+
+
+def test_a_check_superseded_by_an_inline_cli_run_is_requeued_after_it(
+    make_env: Any, engine: Any, cli: Any, eager_celery: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Issue 23: the same for a run in the CLI's own process (`--inline`): the check goes to the
+    workers once the run has finished."""
+    # R-FLEET-1
+    (env,) = _ready(make_env, 1)
+    actions.scheduled_health_all(lambda _d: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = cli("verify", env.suffix, "--inline")
+    assert result.code == 0, result.err
+    assert [c[0] for c in engine.calls] == ["verify", "health"]
+    assert Deployment.objects.filter(environment=env, kind="health", status="succeeded").count() == 1

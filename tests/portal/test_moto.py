@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from portal import actions, runner, tasks
 from portal.models import AuditEvent, Deployment, Environment
+from provisioning.engine import UNUSED_RESOURCE, unused_line
 from provisioning.resources import resources_for
 from provisioning.verify import VerifyReport
 
@@ -63,11 +64,12 @@ def test_provision_inline_for_real_stores_steps_and_outputs_without_the_key_valu
     env = make_env("mt1", alarm_emails=["ops@example.com"], owner="team-a", cost_centre="cc-42")
     result = _provision(cli, "mt1")
     doc = result.json()
-    expected = {r.key for r in resources_for(env.spec())}
-    assert {s["resource"] for s in doc["steps"]} == expected
     # api_key and public mode: the other modes' resources are observed (a switch would delete
-    # them), not made; the network's five share one read (network.network_leftovers)
+    # them), not made, and shown as one line (issue 23); the network's five share one read
+    # (network.network_leftovers)
     other_modes = {r.key for r in resources_for(env.spec()) if not r.wanted(_context_of(env.spec()))}
+    expected = {r.key for r in resources_for(env.spec())} - other_modes | {UNUSED_RESOURCE}
+    assert {s["resource"] for s in doc["steps"]} == expected
     network = {"vpc", "subnets", "route_table", "security_group", "dynamodb_endpoint"}
     assert other_modes == {
         "signing_secret",
@@ -80,11 +82,14 @@ def test_provision_inline_for_real_stores_steps_and_outputs_without_the_key_valu
     }
     assert all(
         s["status"] == "succeeded"
-        and s["action"] == ("no-op" if s["resource"] in other_modes else "create")
-        and (s["calls"] > 0 or s["resource"] in network)
+        and s["action"] == ("no-op" if s["resource"] == UNUSED_RESOURCE else "create")
+        and s["calls"] > 0
         for s in doc["steps"]
     )
-    assert sum(s["calls"] for s in doc["steps"] if s["resource"] in network) == 1
+    [unused] = [s for s in doc["steps"] if s["resource"] == UNUSED_RESOURCE]
+    assert unused["diffs"] == []
+    line = Deployment.objects.get(kind="provision").steps.get(resource=UNUSED_RESOURCE).detail
+    assert line == unused_line(sorted(other_modes)) and line.startswith("11 resources, absent as expected")
     assert doc["calls"]["mutating"] > 0 and no_http_verify == ["mt1"]
 
     dep = Deployment.objects.get(kind="provision")
@@ -138,7 +143,12 @@ def test_scheduled_drift_finds_a_tampered_environment(
         started = tasks.scheduled_drift_all()  # the beat task; its runs execute eagerly here
     assert len(started) == 1
     dep = Deployment.objects.get(pk=started[0])
-    assert (dep.kind, dep.trigger, dep.status) == ("drift", "schedule", "failed")
+    assert (dep.kind, dep.trigger, dep.status, dep.result) == (
+        "drift",
+        "schedule",
+        "succeeded",
+        "drift_found",
+    )
     findings = list(dep.findings.values_list("resource", "field", "wanted", "found"))
     assert any(
         r == "function" and "memory" in f.lower() and w == 256 and v == 2048 for r, f, w, v in findings

@@ -99,7 +99,7 @@ def test_release_canary_promote_rollback_and_promotion(cli, make_env, local_targ
         )  # fmt: skip
     doc = shipped.json()
     assert shipped.code == 0, shipped.err
-    assert doc["kind"] == "release" and doc["status"] == "promoted"
+    assert doc["kind"] == "release" and (doc["status"], doc["result"]) == ("succeeded", "promoted")
     assert doc["artifact"]["sha256"] == build_artifact(good).sha256
     assert (doc["from_version"], doc["to_version"]) == ("1", "2")
     assert [t["percent"] for t in doc["traffic"]] == [50, 100]
@@ -114,13 +114,14 @@ def test_release_canary_promote_rollback_and_promotion(cli, make_env, local_targ
     assert cli("releases", "rel1", "--json").json()["serving"]["version"] == "2"
 
     again = cli("release", "rel1", "--artifact", env.artifact_sha256[:12], "--inline", "--json")
-    assert again.code == 0 and again.json()["status"] == "unchanged"
+    assert again.code == 0 and again.json()["result"] == "unchanged"
     assert again.json()["calls"]["mutating"] == 0  # R-REL-6
 
     bad = cli("release", "rel1", "--bundle", str(_bundle(tmp_path, "bad", BROKEN_POST)), "--inline", "--json")
     assert bad.code == 1
     bad_doc = bad.json()
-    assert bad_doc["status"] == "rolled_back" and "create item" in bad_doc["rollback_reason"]
+    assert (bad_doc["status"], bad_doc["result"]) == ("failed", "rolled_back")
+    assert "create item" in bad_doc["rollback_reason"]
     assert bad_doc["traffic"] == []  # rolled back before any traffic moved
     _no_api_gateway(bad_doc)
     env.refresh_from_db()
@@ -130,7 +131,7 @@ def test_release_canary_promote_rollback_and_promotion(cli, make_env, local_targ
     make_env("rel2", "staging")
     assert cli("provision", "rel2", "--no-verify", "--inline").code == 0
     promoted = cli("release", "rel2", "--from", "rel1", "--strategy", "all-at-once", "--inline", "--json")
-    assert promoted.code == 0 and promoted.json()["status"] == "promoted"
+    assert promoted.code == 0 and promoted.json()["result"] == "promoted"
     assert Environment.objects.get(suffix="rel2").artifact_sha256 == env.artifact_sha256  # the same bytes
 
     back = cli("rollback", "rel1", "--to", "1", "--inline", "--json")
@@ -145,7 +146,7 @@ def test_release_canary_promote_rollback_and_promotion(cli, make_env, local_targ
     assert cli("drift", "rel1", "--inline").code == 0
 
     history = cli("releases", "rel1", "--json").json()["releases"]  # newest first
-    assert [h["status"] for h in history] == ["rolled_back", "rolled_back", "unchanged", "promoted"]
+    assert [h["result"] for h in history] == ["rolled_back", "rolled_back", "unchanged", "promoted"]
     assert Deployment.objects.filter(environment=env, kind="release").count() == 3
 
 
@@ -196,7 +197,7 @@ def test_a_version_that_fails_under_load_is_rolled_back_by_its_alarm(
     finally:
         local_target.alarm_time_scale = 1.0
     doc = result.json()
-    assert result.code == 1 and doc["status"] == "rolled_back", doc
+    assert result.code == 1 and (doc["status"], doc["result"]) == ("failed", "rolled_back"), doc
     assert doc["traffic"][0]["percent"] == 50 and doc["traffic"][-1]["percent"] == 0
     # within an evaluation period (15 s) and a poll (0.5 s), plus the errors' own arrival
     assert doc["traffic"][-1]["at_s"] - doc["traffic"][0]["at_s"] < 60, doc["traffic"]

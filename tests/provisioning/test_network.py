@@ -454,8 +454,13 @@ def test_vpc_to_public_apply_takes_the_function_out_and_removes_the_network(
     monkeypatch.setattr(lambda_vpc, "RELEASE_DELAY_S", 0.3)  # released a few polls later
     public = _public(spec)
     planned = {s.resource: s.action for s in engine(public, aws).plan().changes}
-    # (the alias follows $LATEST, which a plan does not change: it shows up in the apply)
-    assert planned == {"function_role": "update", "function": "update", **dict.fromkeys(VPC_KEYS, "delete")}
+    # the alias moves to a version outside the VPC: the plan says so, as apply does (issue 23)
+    assert planned == {
+        "function_role": "update",
+        "function": "update",
+        "alias": "update",
+        **dict.fromkeys(VPC_KEYS, "delete"),
+    }
 
     slept: list[float] = []
 

@@ -41,7 +41,11 @@ EXPECTED: dict[str, dict[str, Any]] = {
     ),
 }
 SPEC_ARGS: dict[str, Any] = dict(
-    suffix="dev1", stage="dev", region=REGION, owner="team-a", cost_centre="cc-42",
+    suffix="dev1",
+    stage="dev",
+    region=REGION,
+    owner="team-a",
+    cost_centre="cc-42",
     alarm_emails=["ops@example.com"],
 )
 
@@ -113,7 +117,9 @@ def test_create_call_counts(env: Context) -> None:
         assert converge(resource, env).action is Action.NOOP
         noop[resource.key] = env.aws.recorder.since(before).by_operation
     assert noop["topic"] == {
-        "sns.GetTopicAttributes": 1, "sns.ListSubscriptionsByTopic": 1, "sns.ListTagsForResource": 1,
+        "sns.GetTopicAttributes": 1,
+        "sns.ListSubscriptionsByTopic": 1,
+        "sns.ListTagsForResource": 1,
     }
     assert noop["alarms"] == {"cloudwatch.DescribeAlarms": 1, "resourcegroupstaggingapi.GetResources": 1}
     assert noop["dashboard"] == {"cloudwatch.GetDashboard": 1}
@@ -155,8 +161,10 @@ def test_every_alarm_watches_its_metric_and_notifies_the_topic(built: Context) -
             # no TableName-only series exists for these metrics: sum the per-operation series
             queries = {q["Id"]: q for q in alarm["Metrics"]}
             assert queries["total"]["ReturnData"] is True
-            assert queries["total"]["Expression"] == "SUM([" + ",".join(
-                f"m{i}" for i in range(1, len(DYNAMODB_OPERATIONS) + 1)) + "])"
+            assert (
+                queries["total"]["Expression"]
+                == "SUM([" + ",".join(f"m{i}" for i in range(1, len(DYNAMODB_OPERATIONS) + 1)) + "])"
+            )
             stats = [q["MetricStat"] for q in alarm["Metrics"] if q["Id"] != "total"]
             assert all(q["ReturnData"] is False for q in alarm["Metrics"] if q["Id"] != "total")
             assert {s["Metric"]["Namespace"] for s in stats} == {"AWS/DynamoDB"}
@@ -183,22 +191,38 @@ def test_dashboard_shows_this_environments_metrics_and_alarms(built: Context) ->
     assert found["DashboardBody"] == body_json(built)  # what was sent, canonical
     metrics = [
         (row[0], row[1], dict(zip(row[2:-1:2], row[3:-1:2], strict=True)), row[-1]["stat"])
-        for widget in body["widgets"] if widget["type"] == "metric"
+        for widget in body["widgets"]
+        if widget["type"] == "metric"
         for row in widget["properties"]["metrics"]
     ]
     fn = {"FunctionName": names.function}
     api = {"ApiName": names.rest_api, "Stage": names.api_stage}
     table = {"TableName": names.table}
-    for metric, stat in [("Invocations", "Sum"), ("Errors", "Sum"), ("Throttles", "Sum"), ("Duration", "p50"),
-                         ("Duration", "p90"), ("Duration", "p99"), ("ConcurrentExecutions", "Maximum")]:
+    for metric, stat in [
+        ("Invocations", "Sum"),
+        ("Errors", "Sum"),
+        ("Throttles", "Sum"),
+        ("Duration", "p50"),
+        ("Duration", "p90"),
+        ("Duration", "p99"),
+        ("ConcurrentExecutions", "Maximum"),
+    ]:
         assert ("AWS/Lambda", metric, fn, stat) in metrics, metric
-    for metric, stat in [("Count", "Sum"), ("4XXError", "Sum"), ("5XXError", "Sum"), ("Latency", "p90"),
-                         ("IntegrationLatency", "p90")]:
+    for metric, stat in [
+        ("Count", "Sum"),
+        ("4XXError", "Sum"),
+        ("5XXError", "Sum"),
+        ("Latency", "p90"),
+        ("IntegrationLatency", "p90"),
+    ]:
         assert ("AWS/ApiGateway", metric, api, stat) in metrics, metric
     for metric in ("ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits"):
         assert ("AWS/DynamoDB", metric, table, "Sum") in metrics
-    for metric, stat in [("ThrottledRequests", "Sum"), ("SystemErrors", "Sum"),
-                         ("SuccessfulRequestLatency", "Average")]:
+    for metric, stat in [
+        ("ThrottledRequests", "Sum"),
+        ("SystemErrors", "Sum"),
+        ("SuccessfulRequestLatency", "Average"),
+    ]:
         assert ("AWS/DynamoDB", metric, {**table, "Operation": "GetItem"}, stat) in metrics, metric
     # nothing of another environment
     assert {dims.get("FunctionName", names.function) for *_, dims, _ in metrics} == {names.function}
@@ -213,6 +237,17 @@ def test_dashboard_shows_this_environments_metrics_and_alarms(built: Context) ->
         f"#dashboards:name={names.dashboard}"
     }
     assert built.attrs["dashboard"] == {"name": names.dashboard, "arn": found["DashboardArn"]}
+
+
+def test_no_dashboard_link_where_aws_console_cannot_open_it(built: Context) -> None:
+    """Issue 23: on the local cloud the dashboard link pointed at the real AWS console."""
+    from dataclasses import replace
+
+    from provisioning.aws import AwsClients
+
+    local = replace(built.aws.target, endpoint_url="http://127.0.0.1:4566")
+    elsewhere = replace(built, aws=AwsClients(local))
+    assert Dashboard().outputs(elsewhere, built.attrs["dashboard"]) == {}
 
 
 def test_dashboard_body_is_deterministic(env: Context) -> None:
@@ -260,10 +295,18 @@ def test_deleted_alarm_is_one_finding_and_only_it_is_recreated(built: Context) -
 def test_tampered_alarm_fields_are_reported_and_repaired(built: Context) -> None:  # R-VER-3, R-OPS-2
     name = alarm_name(built.names, "lambda-duration-p90")
     cw().put_metric_alarm(
-        AlarmName=name, Namespace="AWS/Lambda", MetricName="Duration", Statistic="Average",
-        Dimensions=[{"Name": "FunctionName", "Value": built.names.function}], Period=60, EvaluationPeriods=1,
-        Threshold=99999, ComparisonOperator="GreaterThanThreshold", TreatMissingData="breaching",
-        AlarmActions=[], AlarmDescription="edited by hand",
+        AlarmName=name,
+        Namespace="AWS/Lambda",
+        MetricName="Duration",
+        Statistic="Average",
+        Dimensions=[{"Name": "FunctionName", "Value": built.names.function}],
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=99999,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="breaching",
+        AlarmActions=[],
+        AlarmDescription="edited by hand",
     )
     cw().untag_resource(ResourceARN=live_alarms(name)[name]["AlarmArn"], TagKeys=["Owner"])
     outcome, _, _ = assess(Alarms(), built)
@@ -320,8 +363,14 @@ def test_extra_alarm_is_drift_but_another_environments_is_not(built: Context) ->
     theirs = "envport-dev1-x-lambda-errors"  # environment "dev1-x": same prefix, not ours
     for name, env in ((ours, "dev1"), (theirs, "dev1-x")):
         cw().put_metric_alarm(
-            AlarmName=name, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=300,
-            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+            AlarmName=name,
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
             Tags=[{"Key": "Environment", "Value": env}, {"Key": "ManagedBy", "Value": "envport"}],
         )
     outcome, _, _ = assess(Alarms(), built)
@@ -409,8 +458,14 @@ def test_dashboard_drift_is_short_and_readable(built: Context) -> None:  # R-OBS
 def test_delete_leaves_nothing_and_is_rerunnable(built: Context) -> None:  # R-OPS-4
     other = "envport-dev1-x-api-5xx"
     cw().put_metric_alarm(
-        AlarmName=other, Namespace="AWS/ApiGateway", MetricName="5XXError", Statistic="Sum", Period=300,
-        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        AlarmName=other,
+        Namespace="AWS/ApiGateway",
+        MetricName="5XXError",
+        Statistic="Sum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
     )
     for resource in reversed(resources()):
         assert remove(resource, built).action is Action.DELETE

@@ -143,9 +143,12 @@ def one_of_each(suffix: str) -> dict[str, Any]:
 
 
 def total_steps(dep: Deployment) -> int:
-    from provisioning.spec import spec_from_dict
+    """A step per resource the spec wants, and one for the other modes' resources found absent."""
+    from portal.progress import expected_steps
 
-    return len(resources_for(spec_from_dict(dep.spec_snapshot)))
+    total = expected_steps(dep.kind, dep.spec_snapshot)
+    assert total is not None
+    return total
 
 
 def wanted_keys(dep: Deployment) -> set[str]:

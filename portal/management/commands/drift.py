@@ -6,14 +6,15 @@ from typing import Any
 
 from portal import actions
 from portal.documents import deployment_document
-from portal.management.cli import RUN_FAILED, EnvportCommand, Exit
+from portal.management.cli import DRIFT_FOUND, RUN_FAILED, EnvportCommand, Exit
 from portal.models import Deployment
 
 
 class Command(EnvportCommand):
     help = (
         "Compare every managed resource with its definition (R-OPS-2); --all checks every provisioned "
-        "environment. Exit 0 no drift, 1 drift found (or the check failed), 2 refused."
+        "environment. Exit 0 no drift, 3 drift found (the check succeeded; result drift_found), 1 the "
+        "check failed, 2 refused."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -48,6 +49,7 @@ class Command(EnvportCommand):
                 {
                     "kind": "drift",
                     "status": "failed" if failed else "succeeded",
+                    "result": "drift_found" if any(d.result == "drift_found" for d in finished) else None,
                     "environments": [deployment_document(d) for d in finished],
                     "skipped": skipped,
                 }
@@ -61,3 +63,5 @@ class Command(EnvportCommand):
             self.stderr.write(f"error: {dep.environment.suffix}: {dep.error}")
         if failed:
             raise Exit(RUN_FAILED)
+        if any(d.result == "drift_found" for d in finished):
+            raise Exit(DRIFT_FOUND)

@@ -30,7 +30,7 @@ from django.utils import timezone
 from portal import actions
 from portal.access import access_summary
 from portal.documents import environment_document
-from portal.management.cli import EnvportCommand
+from portal.management.cli import EnvportCommand, shown, when
 from portal.models import Environment
 from provisioning.inventory import InventoryItem, inventory
 from provisioning.spec import OVERRIDABLE, STAGES, SpecError
@@ -345,7 +345,7 @@ class Command(EnvportCommand):
             ("owner", env.owner),
             ("cost centre", env.cost_centre),
             ("alarm e-mails", ", ".join(env.alarm_emails)),
-            ("expires", doc["expires_at"]),
+            ("expires", doc["expires_at"] and when(doc["expires_at"])),
         ):
             if value:
                 self.stdout.write(f"  {label}: {value}")
@@ -357,12 +357,12 @@ class Command(EnvportCommand):
         self.stdout.write("settings (* overridden):")
         for key, row in doc["settings"].items():
             mark = "*" if row["source"] == "overridden" else " "
-            default = f"   (stage default {row['default']})" if row["source"] == "overridden" else ""
-            self.stdout.write(f"  {mark} {key:<30} {row['value']}{default}")
+            default = f"   (stage default {shown(row['default'])})" if row["source"] == "overridden" else ""
+            self.stdout.write(f"  {mark} {key:<30} {shown(row['value'])}{default}")
         if doc["outputs"]:
             self.stdout.write("outputs:")
             for key, value in doc["outputs"].items():
-                self.stdout.write(f"    {key:<18} {value}")
+                self.stdout.write(f"    {key:<18} {shown(value)}")
         if doc["last_deployment"]:
             last = doc["last_deployment"]
             self.stdout.write(f"last deployment: #{last['id']} {last['kind']} {last['status']}")

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from portal.documents import deployment_summary, release_fields
-from portal.management.cli import EnvportCommand
+from portal.management.cli import EnvportCommand, short_hash, shown, when
 from portal.models import Deployment
 
 
 class Command(EnvportCommand):
-    help = "The artifact serving an environment and its release history, newest first."
+    help = (
+        "The artifact serving an environment and its release history, newest first: each run's status "
+        "and result. Exit 0 shown, 2 refused."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("name", help="the environment's suffix")
@@ -48,9 +51,10 @@ class Command(EnvportCommand):
         if not history:
             self.stdout.write("no releases yet: manage.py release NAME --bundle PATH")
         for item in history:
-            sha = (item.get("artifact") or {}).get("sha256") or "-"
+            sha = short_hash((item.get("artifact") or {}).get("sha256"))
             self.stdout.write(
-                f"  #{item['id']:<5} {item['kind']:<9} {item['status']:<12} {sha[:12]:<12} "
-                f"v{item['from_version']} -> v{item['to_version']}  {item['created_at']}"
+                f"  #{item['id']:<5} {item['kind']:<9} {item['status']:<10} {item['result'] or '-':<12} "
+                f"{sha[:12]:<12} "
+                f"v{shown(item['from_version'])} -> v{shown(item['to_version'])}  {when(item['created_at'])}"
                 + (f"  ({item['rollback_reason']})" if item.get("rollback_reason") else "")
             )

@@ -14,7 +14,10 @@ from portal.models import Deployment
 
 
 class Command(EnvportCommand):
-    help = "Roll an environment's function back to the previous version, or to --to VERSION."
+    help = (
+        "Roll an environment's function back to the previous version, or to --to VERSION. Exit 0 "
+        "succeeded (result rolled_back, or unchanged when already there), 1 failed, 2 refused."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("name", help="the environment's suffix")
