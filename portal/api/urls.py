@@ -4,7 +4,7 @@ portal, from drf-spectacular-sidecar: no CDN; ReDoc is left out, as it fetches G
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views
+from . import metrics, views
 
 app_name = "api"
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("environments/", views.EnvironmentList.as_view(), name="environments"),
     path("environments/<str:name>/", views.EnvironmentDetail.as_view(), name="environment"),
     path("environments/<str:name>/runs/", views.RunList.as_view(), name="runs"),
+    path("environments/<str:name>/metrics/", metrics.EnvironmentMetrics.as_view(), name="metrics"),
     path("runs/<int:pk>/", views.RunDetail.as_view(), name="run"),
     path("artifacts/", views.ArtifactUploadView.as_view(), name="artifacts"),
     path("artifacts/<str:sha256>/", views.ArtifactDetail.as_view(), name="artifact"),
