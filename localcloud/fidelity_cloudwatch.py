@@ -382,18 +382,18 @@ def _metric_stat_series(
 ) -> dict[dt.datetime, float]:
     metric = metric_stat["Metric"]
     start = statistics.query_start(start, int(metric_stat["Period"]))
-    data = statistics.metric_data(
-        backend, metric.get("Namespace"), metric.get("MetricName"), metric.get("Dimensions", []),
-        metric_stat.get("Unit"), start, end,
-    )  # fmt: skip
     step = dt.timedelta(seconds=int(metric_stat["Period"]))
     windows = []
     cursor = start
     while cursor < end:
         windows.append((cursor, cursor + step))
         cursor += step
+    buckets = statistics.metric_buckets(
+        backend, metric.get("Namespace"), metric.get("MetricName"), metric.get("Dimensions", []),
+        metric_stat.get("Unit"), windows,
+    )  # fmt: skip
     out = {}
-    for (window_start, _end), in_window in zip(windows, statistics.bucket(data, windows), strict=True):
+    for (window_start, _end), in_window in zip(windows, buckets, strict=True):
         value = statistics.statistic(in_window, metric_stat["Stat"]) if in_window else None
         if value is not None:
             out[window_start] = value

@@ -201,7 +201,21 @@ def metric_data(
     lo = bisect.bisect_left(stamps, start) if start is not None else 0
     hi = bisect.bisect_left(stamps, end) if end is not None else len(stamps)
     found = [d for d in data[lo:hi] if not unit or d.unit == unit]
-    for datum in list(backend.aws_metric_data):  # computed by moto's providers on each call
+    return found + _provided(backend, namespace, name, wanted, unit, start, end)
+
+
+def _provided(
+    backend: Any,
+    namespace: str | None,
+    name: str | None,
+    wanted: frozenset[tuple[str, str]],
+    unit: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> list[Any]:
+    """moto's own service metrics of the metric (its providers compute them on each call)."""
+    found = []
+    for datum in list(backend.aws_metric_data):
         if datum.namespace != namespace or datum.name != name:
             continue
         if unit and datum.unit != unit:
@@ -212,6 +226,31 @@ def metric_data(
         if dimension_pairs(datum.dimensions) == wanted:
             found.append(datum)
     return found
+
+
+def metric_buckets(
+    backend: Any,
+    namespace: str | None,
+    name: str | None,
+    dimensions: Iterable[Any],
+    unit: str | None,
+    windows: Sequence[tuple[dt.datetime, dt.datetime]],
+) -> list[list[Any]]:
+    """`bucket(metric_data(...), windows)` for windows in time order, by two binary searches per
+    window on the index's time-ordered data instead of a look at every datum."""
+    if not windows:
+        return []
+    wanted = dimension_pairs(dimensions)
+    stamps, data = _index_of(backend).series(backend.metric_data, (namespace, name, wanted))
+    out = []
+    for start, end in windows:
+        chunk = data[bisect.bisect_left(stamps, start) : bisect.bisect_left(stamps, end)]
+        out.append([d for d in chunk if d.unit == unit] if unit else chunk)
+    provided = _provided(backend, namespace, name, wanted, unit, windows[0][0], windows[-1][1])
+    if provided:
+        for index, found in enumerate(bucket(provided, windows)):
+            out[index] = out[index] + found
+    return out
 
 
 def percentile_of(stat: str) -> float | None:
@@ -230,8 +269,11 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 
 def statistic(data: Sequence[Any], stat: str) -> float | None:
     """One statistic of the data points of a period; None when it has no value for them."""
-    singles = [float(d.value) for d in data if hasattr(d, "value")]
-    aggregated = [d for d in data if not hasattr(d, "value") and hasattr(d, "sample_count")]
+    try:  # the usual case: every point was put with Value/Values
+        singles, aggregated = [float(d.value) for d in data], []
+    except AttributeError:
+        singles = [float(d.value) for d in data if hasattr(d, "value")]
+        aggregated = [d for d in data if not hasattr(d, "value") and hasattr(d, "sample_count")]
     count = len(singles) + sum(float(a.sample_count) for a in aggregated)
     if not count:
         return None
