@@ -103,3 +103,22 @@ def test_without_a_login_the_page_is_not_shown(make_env, login):
     env = make_env("dev1", "dev", status="ready")
     page = login(None).get(traffic_url(env))
     assert page.status_code == 302 and "/login/" in page["Location"]
+
+
+def test_a_chart_breaks_its_line_at_gaps_and_escapes_what_it_shows():
+    """A period without a datapoint breaks the line (CloudWatch answers nothing for it); labels and
+    links are escaped; a band outside the range is not drawn."""
+    from portal.svg import metric_chart, metric_table
+    from provisioning.traffic import Band, Chart, Series
+
+    series = Series("s", "<b>req</b>", "Count", "Sum", (0.0, 60.0, 120.0, 600.0), (1.0, 2.0, 3.0, 4.0))
+    chart = Chart("c", "Requests & errors", "Count", (series,))
+    bands = (Band("a", "ALARM", 60.0, 180.0), Band("b", "ALARM", 5000.0, 6000.0), Band("c", "OK", 0.0, 60.0))
+    markers = [(90.0, "release", '#1 "x" <y>', '/run/1/?a=1&b="2"')]
+    svg = str(metric_chart(chart, 0.0, 900.0, 60.0, bands, markers))
+    assert svg.count("<polyline") == 1 and svg.count("<circle") == 1  # 0-120 s joined; 600 s alone
+    assert svg.count('class="ep-band"') == 1
+    assert "<b>" not in svg and "&lt;b&gt;req&lt;/b&gt;" in svg
+    assert 'href="/run/1/?a=1&amp;b=&quot;2&quot;"' in svg
+    table = str(metric_table(chart))
+    assert table.count("<tr>") == 5 and "Requests &amp; errors" in table
