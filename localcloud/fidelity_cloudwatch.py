@@ -325,7 +325,11 @@ def _fix_metric_data() -> None:
                 if "MetricStat" in query:
                     where = f"MetricDataQueries.member.{index}.MetricStat.Stat"
                     _check_stat(query["MetricStat"].get("Stat"), where, standard=True)
-            returned = orig(self, insights, start_time, end_time, scan_by)  # also validates the times
+            if insights:
+                returned = orig(self, insights, start_time, end_time, scan_by)  # also validates the times
+            else:  # moto's would first look at every datum ever put, for nothing
+                _check_times(start_time, end_time)
+                returned = []
             start = statistics.naive_utc(start_time).replace(microsecond=0)
             end = statistics.naive_utc(end_time).replace(microsecond=0)
             series: dict[str, dict[dt.datetime, float]] = {}
@@ -360,6 +364,15 @@ def _fix_metric_data() -> None:
         return get_metric_data
 
     _patch(cw_models.CloudWatchBackend, "get_metric_data", make)
+
+
+def _check_times(start_time: dt.datetime, end_time: dt.datetime) -> None:
+    """GetMetricData's own check of its times (moto's words): EndTime after StartTime."""
+    start, end = start_time.replace(microsecond=0), end_time.replace(microsecond=0)
+    if start > end:
+        raise ValidationError("The parameter EndTime must be greater than StartTime.")
+    if start == end:
+        raise ValidationError("The parameter StartTime must not equal parameter EndTime.")
 
 
 def _check_stat(stat: Any, where: str, standard: bool) -> None:

@@ -91,3 +91,28 @@ def test_buckets_by_binary_search_match_windows() -> None:
     windows = [(T0 + dt.timedelta(minutes=m), T0 + dt.timedelta(minutes=m + 5)) for m in (0, 5, 10)]
     data = [Datum(m) for m in (-1, 0, 4.99, 5, 14.99, 15)]
     assert [len(b) for b in statistics.bucket(data, windows)] == [2, 1, 1]
+
+
+def test_get_metric_data_still_refuses_an_empty_or_reversed_range(cloudwatch: Any) -> None:
+    """Without Metrics Insights queries moto's own get_metric_data is no longer called (it looked at
+    every datum ever put); its check of StartTime and EndTime is kept (GetMetricData reference:
+    EndTime is exclusive and after StartTime)."""
+    from botocore.exceptions import ClientError
+
+    query = {
+        "Id": "m1",
+        "MetricStat": {
+            "Metric": {"Namespace": "AWS/ApiGateway", "MetricName": "Count", "Dimensions": []},
+            "Period": 60,
+            "Stat": "Sum",
+        },
+    }
+    for start, end in ((T0, T0), (T0 + dt.timedelta(minutes=5), T0)):
+        with pytest.raises(ClientError) as refused:
+            cloudwatch.get_metric_data(MetricDataQueries=[query], StartTime=start, EndTime=end)
+        assert "StartTime" in str(refused.value)
+    put(cloudwatch, 1, 2.0, {})
+    answer = cloudwatch.get_metric_data(
+        MetricDataQueries=[query], StartTime=T0, EndTime=T0 + dt.timedelta(minutes=5)
+    )
+    assert answer["MetricDataResults"][0]["Values"] == [2.0]
