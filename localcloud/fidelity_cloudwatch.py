@@ -401,16 +401,11 @@ def _metric_stat_series(
     while cursor < end:
         windows.append((cursor, cursor + step))
         cursor += step
-    buckets = statistics.metric_buckets(
+    values = statistics.metric_statistics(
         backend, metric.get("Namespace"), metric.get("MetricName"), metric.get("Dimensions", []),
-        metric_stat.get("Unit"), windows,
+        metric_stat.get("Unit"), windows, metric_stat["Stat"],
     )  # fmt: skip
-    out = {}
-    for (window_start, _end), in_window in zip(windows, buckets, strict=True):
-        value = statistics.statistic(in_window, metric_stat["Stat"]) if in_window else None
-        if value is not None:
-            out[window_start] = value
-    return out
+    return {start: value for (start, _end), value in zip(windows, values, strict=True) if value is not None}
 
 
 # --------------------------------------------------------------------------------------------

@@ -151,16 +151,54 @@ class MetricIndex:
         self.seen = 0
         self.stamps: dict[MetricKey, list[dt.datetime]] = {}
         self.data: dict[MetricKey, list[Any]] = {}
+        # a period's statistic once computed, as CloudWatch keeps aggregates: per metric and
+        # (period, unit, statistic), {period start: value} and its starts in order; a datum put
+        # later drops only the periods that hold its time
+        self.memo: dict[
+            MetricKey, dict[tuple[int, str | None, str], tuple[dict[dt.datetime, Any], list[dt.datetime]]]
+        ] = {}
+
+    def _catch_up(self, store: list[Any]) -> None:
+        if self.source is not store or len(store) < self.seen:
+            self.source, self.seen = store, 0
+            self.stamps, self.data, self.memo = {}, {}, {}
+        for datum in store[self.seen : len(store)]:
+            self._add(datum)
+        self.seen = len(store)
 
     def series(self, store: list[Any], key: MetricKey) -> tuple[list[dt.datetime], list[Any]]:
         with self.lock:
-            if self.source is not store or len(store) < self.seen:
-                self.source, self.seen = store, 0
-                self.stamps, self.data = {}, {}
-            for datum in store[self.seen : len(store)]:
-                self._add(datum)
-            self.seen = len(store)
+            self._catch_up(store)
             return list(self.stamps.get(key, ())), list(self.data.get(key, ()))
+
+    def statistics(
+        self,
+        store: list[Any],
+        key: MetricKey,
+        unit: str | None,
+        windows: Sequence[tuple[dt.datetime, dt.datetime]],
+        stat: str,
+    ) -> list[float | None]:
+        """`stat` of each window of the metric (None: no data), each period computed once."""
+        with self.lock:
+            self._catch_up(store)
+            stamps, data = self.stamps.get(key, []), self.data.get(key, [])
+            memo: dict[tuple[int, str | None, str], tuple[dict[dt.datetime, Any], list[dt.datetime]]]
+            memo = self.memo.setdefault(key, {})
+            out: list[float | None] = []
+            for start, end in windows:
+                known, starts = memo.setdefault((int((end - start).total_seconds()), unit, stat), ({}, []))
+                if start in known:
+                    out.append(known[start])
+                    continue
+                chunk = data[bisect.bisect_left(stamps, start) : bisect.bisect_left(stamps, end)]
+                if unit:
+                    chunk = [d for d in chunk if d.unit == unit]
+                value = statistic(chunk, stat) if chunk else None
+                known[start] = value
+                bisect.insort(starts, start)
+                out.append(value)
+            return out
 
     def _add(self, datum: Any) -> None:
         key = (datum.namespace, datum.name, dimension_pairs(datum.dimensions))
@@ -169,6 +207,13 @@ class MetricIndex:
         at = len(stamps) if not stamps or stamps[-1] <= stamp else bisect.bisect_right(stamps, stamp)
         stamps.insert(at, stamp)
         data.insert(at, datum)
+        for (period, _unit, _stat), (known, starts) in self.memo.get(key, {}).items():
+            # the periods that hold `stamp`: start in (stamp - period, stamp]
+            low = bisect.bisect_right(starts, stamp - dt.timedelta(seconds=period))
+            high = bisect.bisect_right(starts, stamp)
+            for start in starts[low:high]:
+                known.pop(start, None)
+            del starts[low:high]
 
 
 _INDEXES: weakref.WeakKeyDictionary[Any, MetricIndex] = weakref.WeakKeyDictionary()  # a reset drops them
@@ -251,6 +296,26 @@ def metric_buckets(
         for index, found in enumerate(bucket(provided, windows)):
             out[index] = out[index] + found
     return out
+
+
+def metric_statistics(
+    backend: Any,
+    namespace: str | None,
+    name: str | None,
+    dimensions: Iterable[Any],
+    unit: str | None,
+    windows: Sequence[tuple[dt.datetime, dt.datetime]],
+    stat: str,
+) -> list[float | None]:
+    """`statistic` of each window's data points (None where it has none): what `metric_buckets`
+    then `statistic` answer, with each period's value kept by the index until data is put in it."""
+    if not windows:
+        return []
+    wanted = dimension_pairs(dimensions)
+    if _provided(backend, namespace, name, wanted, unit, windows[0][0], windows[-1][1]):
+        buckets = metric_buckets(backend, namespace, name, dimensions, unit, windows)
+        return [statistic(b, stat) if b else None for b in buckets]
+    return _index_of(backend).statistics(backend.metric_data, (namespace, name, wanted), unit, windows, stat)
 
 
 def percentile_of(stat: str) -> float | None:

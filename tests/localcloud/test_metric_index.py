@@ -116,3 +116,26 @@ def test_get_metric_data_still_refuses_an_empty_or_reversed_range(cloudwatch: An
         MetricDataQueries=[query], StartTime=T0, EndTime=T0 + dt.timedelta(minutes=5)
     )
     assert answer["MetricDataResults"][0]["Values"] == [2.0]
+
+
+def test_a_period_computed_once_is_recomputed_when_data_lands_in_it(cloudwatch: Any) -> None:
+    """Each period's statistic is kept once computed (CloudWatch keeps aggregates); a datum put
+    later, even late data for an old period, changes exactly the periods that hold its time."""
+    backend = cloudwatch_backends["123456789012"]["us-east-1"]
+    stage = {"ApiName": "a", "Stage": "dev"}
+    dims = [{"Name": k, "Value": v} for k, v in stage.items()]
+    windows = [(T0 + dt.timedelta(minutes=m), T0 + dt.timedelta(minutes=m + 5)) for m in (0, 5, 10)]
+
+    def sums() -> list[float | None]:
+        return statistics.metric_statistics(backend, "AWS/ApiGateway", "Count", dims, None, windows, "Sum")
+
+    put(cloudwatch, 1, 1.0, stage)
+    put(cloudwatch, 6, 2.0, stage)
+    assert sums() == [1.0, 2.0, None]
+    put(cloudwatch, 7, 5.0, stage)  # into the second period only
+    put(cloudwatch, 12, 4.0, stage)  # into the third, empty until now
+    assert sums() == [1.0, 7.0, 4.0]
+    p90 = statistics.metric_statistics(backend, "AWS/ApiGateway", "Count", dims, None, windows, "p90")
+    assert p90 == [1.0, 5.0, 4.0]
+    put(cloudwatch, 0, 10.0, stage)  # late data for the first period
+    assert sums() == [11.0, 7.0, 4.0]
