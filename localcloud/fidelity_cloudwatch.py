@@ -325,7 +325,11 @@ def _fix_metric_data() -> None:
                 if "MetricStat" in query:
                     where = f"MetricDataQueries.member.{index}.MetricStat.Stat"
                     _check_stat(query["MetricStat"].get("Stat"), where, standard=True)
-            returned = orig(self, insights, start_time, end_time, scan_by)  # also validates the times
+            if insights:
+                returned = orig(self, insights, start_time, end_time, scan_by)  # also validates the times
+            else:  # moto's would first look at every datum ever put, for nothing
+                _check_times(start_time, end_time)
+                returned = []
             start = statistics.naive_utc(start_time).replace(microsecond=0)
             end = statistics.naive_utc(end_time).replace(microsecond=0)
             series: dict[str, dict[dt.datetime, float]] = {}
@@ -362,6 +366,15 @@ def _fix_metric_data() -> None:
     _patch(cw_models.CloudWatchBackend, "get_metric_data", make)
 
 
+def _check_times(start_time: dt.datetime, end_time: dt.datetime) -> None:
+    """GetMetricData's own check of its times (moto's words): EndTime after StartTime."""
+    start, end = start_time.replace(microsecond=0), end_time.replace(microsecond=0)
+    if start > end:
+        raise ValidationError("The parameter EndTime must be greater than StartTime.")
+    if start == end:
+        raise ValidationError("The parameter StartTime must not equal parameter EndTime.")
+
+
 def _check_stat(stat: Any, where: str, standard: bool) -> None:
     """A statistic CloudWatch defines, or InvalidParameterValue naming the parameter and what is allowed
     (the message is ours: AWS's exact wording for this case is not documented)."""
@@ -382,22 +395,17 @@ def _metric_stat_series(
 ) -> dict[dt.datetime, float]:
     metric = metric_stat["Metric"]
     start = statistics.query_start(start, int(metric_stat["Period"]))
-    data = statistics.metric_data(
-        backend, metric.get("Namespace"), metric.get("MetricName"), metric.get("Dimensions", []),
-        metric_stat.get("Unit"), start, end,
-    )  # fmt: skip
     step = dt.timedelta(seconds=int(metric_stat["Period"]))
     windows = []
     cursor = start
     while cursor < end:
         windows.append((cursor, cursor + step))
         cursor += step
-    out = {}
-    for (window_start, _end), in_window in zip(windows, statistics.bucket(data, windows), strict=True):
-        value = statistics.statistic(in_window, metric_stat["Stat"]) if in_window else None
-        if value is not None:
-            out[window_start] = value
-    return out
+    values = statistics.metric_statistics(
+        backend, metric.get("Namespace"), metric.get("MetricName"), metric.get("Dimensions", []),
+        metric_stat.get("Unit"), windows, metric_stat["Stat"],
+    )  # fmt: skip
+    return {start: value for (start, _end), value in zip(windows, values, strict=True) if value is not None}
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from django.utils.safestring import SafeString
 from provisioning.spec import OVERRIDABLE
 
 from . import actions
-from .console import login, views
+from .console import login, traffic, views
 from .console.badges import ago, badge, run_badge
 from .documents import redacted
 from .models import Artifact, AuditEvent, CheckResult, Deployment, DriftFinding, Environment, Step
@@ -423,10 +423,10 @@ class EnvironmentAdmin(ConsolePageAdmin):
         return super().has_delete_permission(request, obj)
 
     def console_context(self, request: HttpRequest, obj: Environment) -> dict[str, Any]:
-        return views.environment_context(request, obj)
+        return {**views.environment_context(request, obj), **traffic.panel(request, obj)}
 
     def console_urls(self) -> list[Any]:
-        return views.environment_urls(self)
+        return views.environment_urls(self) + traffic.urls(self)
 
     # --- saving and deleting: through the service, like the CLI --------------------------------
     def changeform_view(

@@ -355,6 +355,9 @@ ENVPORT_API_MAX_UPLOAD_BYTES = int(_env("ENVPORT_API_MAX_UPLOAD_BYTES", str(50 *
 # Artifact uploads one token may have being built at once (portal/api/uploads.py); past it, 429.
 ENVPORT_API_MAX_CONCURRENT_UPLOADS = int(_env("ENVPORT_API_MAX_CONCURRENT_UPLOADS", "2"))
 ENVPORT_API_IDEMPOTENCY_HOURS = float(_env("ENVPORT_API_IDEMPOTENCY_HOURS", "24"))  # a key's lifetime
+# How long a traffic view (portal/services/traffic.py) is served from the cache: its two AWS calls
+# are made at most once per environment and range in this many seconds, however many are watching.
+ENVPORT_TRAFFIC_CACHE_SECONDS = int(_env("ENVPORT_TRAFFIC_CACHE_SECONDS", "30"))
 # The throttle's counters: shared by every web process through Redis in production.
 CACHES = {
     "default": (

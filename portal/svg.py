@@ -196,3 +196,182 @@ def traffic_chart(
         )
     out.append("</svg>")
     return mark_safe("".join(out))
+
+
+# --- traffic charts (issue 19): metrics on one time axis, alarm bands and run markers --------------
+SERIES_STYLE = (  # colour and dash: each series tells itself apart without colour too
+    ("#1565c0", ""),
+    ("#c62828", "6 3"),
+    ("#ef6c00", "2 2"),
+    ("#2e7d32", "8 3 2 3"),
+    ("#6a1b9a", "4 4"),
+    ("#00838f", "1 3"),
+)
+BAND_FILL = {"ALARM": ("#c62828", 0.16), "INSUFFICIENT_DATA": ("#9e9e9e", 0.14)}
+MARKER_SYMBOL = {"provision": "P", "release": "R", "rollback": "↶", "drift repair": "D"}
+
+
+def _clock(epoch: float, span: float) -> str:
+    """A time label fit for the range: minutes within a day, day and hour within a week, else the day."""
+    import datetime as dt
+
+    moment = dt.datetime.fromtimestamp(epoch, dt.UTC)
+    if span <= 86400:
+        return moment.strftime("%H:%M")
+    if span <= 7 * 86400:
+        return moment.strftime("%a %H:%M")
+    return moment.strftime("%d %b")
+
+
+def _number(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _last_max(series: Any) -> str:
+    if not series.values:
+        return "no data"
+    return f"last {_number(series.values[-1])}, max {_number(max(series.values))}"
+
+
+def metric_chart(
+    chart: Any,
+    start: float,
+    end: float,
+    period: float,
+    bands: Sequence[Any] = (),
+    markers: Sequence[tuple[float, str, str, str]] = (),
+    width: int = 760,
+) -> SafeString:
+    """One chart of a traffic view (`provisioning.traffic.Chart`): a line per series on the time
+    axis [start, end), alarm bands (ALARM red, INSUFFICIENT_DATA grey) behind them, and the portal's
+    runs as marked vertical lines, each a link to its run (`markers`: (epoch, kind, label, url)).
+
+    A gap longer than 1.5 periods breaks a line (CloudWatch has no datapoint where nothing happened).
+    The legend names each series with its dash pattern, last and highest value."""
+    plot_h, x0 = 120, LEFT + 44
+    plot_w = width - x0 - RIGHT
+    span = max(end - start, 1.0)
+    values = [v for s in chart.series for v in s.values]
+    top = max(values) if values else 1.0
+    tick = _tick_step(top or 1.0, 4)
+    ceiling = max(tick * math.ceil((top or 1.0) / tick), tick)
+
+    def x_of(t: float) -> float:
+        return x0 + (t - start) / span * plot_w
+
+    def y_of(v: float) -> float:
+        return TOP + plot_h - v / ceiling * plot_h
+
+    summary = f"{chart.title}: " + "; ".join(f"{s.label} {_last_max(s)}" for s in chart.series)
+    out = [f"<title>{escape(summary)}</title>"]
+    for band in bands:
+        if band.state not in BAND_FILL or band.end <= start or band.start >= end:
+            continue
+        fill, opacity = BAND_FILL[band.state]
+        bx, bw = (
+            x_of(max(band.start, start)),
+            max(x_of(min(band.end, end)) - x_of(max(band.start, start)), 1.0),
+        )
+        out.append(
+            f'<rect class="ep-band" data-state="{escape(band.state)}" x="{bx:.1f}" y="{TOP}" '
+            f'width="{bw:.1f}" '
+            f'height="{plot_h}" fill="{fill}" fill-opacity="{opacity}"><title>{escape(band.alarm)}: '
+            f"{escape(band.state)} {_clock(band.start, 0)} to {_clock(band.end, 0)} UTC</title></rect>"
+        )
+    for i in range(int(ceiling / tick) + 1):
+        y = y_of(i * tick)
+        out.append(
+            f'<line x1="{x0}" y1="{y:.1f}" x2="{width - RIGHT}" y2="{y:.1f}" stroke="#e0e0e0"/>'
+            f'<text x="{x0 - 4}" y="{y + 3:.1f}" font-size="10" text-anchor="end" fill="#555">'
+            f"{_number(i * tick)}</text>"
+        )
+    for i in range(7):
+        t = start + span * i / 6
+        anchor = "start" if i == 0 else "end" if i == 6 else "middle"
+        out.append(
+            f'<text x="{x_of(t):.1f}" y="{TOP + plot_h + 14}" font-size="10" text-anchor="{anchor}" '
+            f'fill="#555">{_clock(t, span)}</text>'
+        )
+    for index, series in enumerate(chart.series):
+        colour, dash = SERIES_STYLE[index % len(SERIES_STYLE)]
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        runs: list[list[str]] = []
+        previous: float | None = None
+        for t, v in zip(series.timestamps, series.values, strict=True):
+            if previous is None or t - previous > 1.5 * period:
+                runs.append([])
+            runs[-1].append(f"{x_of(t):.1f},{y_of(v):.1f}")
+            previous = t
+        out.append(
+            f'<g class="ep-series" data-series="{escape(series.id)}"><title>{escape(series.label)}</title>'
+        )
+        for run in runs:
+            if len(run) == 1:
+                cx, cy = run[0].split(",")
+                out.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{colour}"/>')
+            else:
+                out.append(
+                    f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" '
+                    f'stroke-width="1.5"{dashed}/>'
+                )
+        out.append("</g>")
+    for at, kind, label, url in markers:
+        if not start <= at < end:
+            continue
+        x = x_of(at)
+        symbol = MARKER_SYMBOL.get(kind, "•")
+        out.append(
+            f'<a class="ep-marker" href="{escape(url)}" data-kind="{escape(kind)}">'
+            f"<title>{escape(label)}</title>"
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="#37474f" '
+            f'stroke-dasharray="2 2"/><text x="{x:.1f}" y="{TOP + 9}" font-size="10" text-anchor="middle" '
+            f'fill="#37474f">{escape(symbol)}</text></a>'
+        )
+    legend_y = TOP + plot_h + 34
+    x = float(x0)
+    for index, series in enumerate(chart.series):
+        colour, dash = SERIES_STYLE[index % len(SERIES_STYLE)]
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        text = f"{series.label}: {_last_max(series)}"
+        out.append(
+            f'<line x1="{x:.1f}" y1="{legend_y - 4}" x2="{x + 18:.1f}" y2="{legend_y - 4}" stroke="{colour}" '
+            f'stroke-width="2"{dashed}/><text x="{x + 22:.1f}" y="{legend_y}" font-size="10" fill="#222">'
+            f"{escape(text)}</text>"
+        )
+        x += 30 + 5.6 * len(text)
+        if x > width - 160 and index < len(chart.series) - 1:
+            x, legend_y = float(x0), legend_y + 14
+    height = legend_y + 8  # as many legend lines as the series need
+    out.insert(
+        0,
+        f'<svg class="ep-metric" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(summary)}" '
+        f'data-chart="{escape(chart.key)}">',
+    )
+    out.append("</svg>")
+    return mark_safe("".join(out))
+
+
+def metric_table(chart: Any) -> SafeString:
+    """The numbers of a chart as a table: a row per period that has a value, a column per series."""
+    import datetime as dt
+
+    stamps = sorted({t for s in chart.series for t in s.timestamps})
+    if not stamps:
+        return mark_safe('<p class="ep-muted">No datapoints in this range.</p>')
+    columns = [dict(zip(s.timestamps, s.values, strict=True)) for s in chart.series]
+    head = "".join(f'<th scope="col">{escape(s.label)}</th>' for s in chart.series)
+    rows = []
+    for t in stamps:
+        moment = dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M")
+        cells = "".join(f"<td>{_number(c[t]) if t in c else '-'}</td>" for c in columns)
+        rows.append(f'<tr><th scope="row">{moment}</th>{cells}</tr>')
+    return mark_safe(
+        f'<table class="ep-metric-table"><caption>{escape(chart.title)} ({escape(chart.unit)}), UTC</caption>'
+        f'<thead><tr><th scope="col">period start</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )

@@ -4,7 +4,7 @@ portal, from drf-spectacular-sidecar: no CDN; ReDoc is left out, as it fetches G
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import backups, views
+from . import backups, metrics, views
 
 app_name = "api"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("environments/<str:name>/backups/", backups.BackupList.as_view(), name="backups"),
     path("environments/<str:name>/logs/", views.EnvironmentLogs.as_view(), name="logs"),
     path("environments/<str:name>/errors/", views.EnvironmentErrors.as_view(), name="errors"),
+    path("environments/<str:name>/metrics/", metrics.EnvironmentMetrics.as_view(), name="metrics"),
     path("runs/<int:pk>/", views.RunDetail.as_view(), name="run"),
     path("artifacts/", views.ArtifactUploadView.as_view(), name="artifacts"),
     path("artifacts/<str:sha256>/", views.ArtifactDetail.as_view(), name="artifact"),
