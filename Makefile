@@ -47,6 +47,7 @@ venv: $(STAMP) $(WHEELS) $(RUNTIME)
 ## The browser test needs Debian's Chromium: installed here when it is missing.
 test: $(STAMP) $(WHEELS) $(RUNTIME) browser
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS)

@@ -71,9 +71,7 @@ class Environment(models.Model):
     desired_state = models.CharField(
         max_length=16, choices=DesiredState.choices, default=DesiredState.PRESENT
     )
-    expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="Previews: torn down after this."
-    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Previews: torn down after this.")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     outputs = models.JSONField(
@@ -467,4 +465,3 @@ class Artifact(models.Model):
 # API tokens and notifications live in their own packages; importing them here makes them this app's.
 from .api.models import ApiToken, IdempotencyKey  # noqa: E402, F401
 from .notifications.models import Delivery, NotificationChannel, NotificationRule  # noqa: E402, F401
-

@@ -520,7 +520,6 @@ class _Latest:
         raise AssertionError("unreachable")
 
 
-
 def align_latest(
     spec: EnvironmentSpec,
     clients: AwsClients,

@@ -61,8 +61,12 @@ def total(cloud: LocalCloud, namespace: str, name: str, dims: dict[str, str]) ->
 def dimension_sets(cloud: LocalCloud, namespace: str, name: str, function: str) -> set[frozenset]:
     # Filtered by the function and read through every page: the session's local cloud holds the
     # metrics of every earlier test, and ListMetrics answers 500 a page.
-    pages = cloud.client("cloudwatch").get_paginator("list_metrics").paginate(
-        Namespace=namespace, MetricName=name, Dimensions=[{"Name": "FunctionName", "Value": function}]
+    pages = (
+        cloud.client("cloudwatch")
+        .get_paginator("list_metrics")
+        .paginate(
+            Namespace=namespace, MetricName=name, Dimensions=[{"Name": "FunctionName", "Value": function}]
+        )
     )
     listed = [m for page in pages for m in page["Metrics"]]
     sets = {frozenset((d["Name"], d["Value"]) for d in m["Dimensions"]) for m in listed}
