@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db import models, transaction
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from portal.actions import Actor, provisioned
@@ -164,14 +164,28 @@ def latest_many(envs: Iterable[Environment], actor: Actor | None = None) -> dict
     envs = list(envs)
     for env in envs:
         _authorize(actor, READ, env)
-    newest = (
+    rows = CostEstimate.objects.filter(environment__in=envs, pk=Subquery(_newest()))
+    return {row.environment_id: row for row in rows}
+
+
+def _newest() -> Any:
+    """The newest stored figure of the outer row's environment, as a subquery (one pk)."""
+    return (
         CostEstimate.objects.filter(environment=OuterRef("environment"), error="")
         .exclude(monthly=None)
         .order_by("-computed_at", "-id")
         .values("pk")[:1]
     )
-    rows = CostEstimate.objects.filter(environment__in=envs, pk=Subquery(newest))
-    return {row.environment_id: row for row in rows}
+
+
+def total_monthly(envs: QuerySet[Environment]) -> tuple[Decimal, int]:
+    """The sum of the newest figures of the environments `envs` selects, and how many have one:
+    ONE aggregate query whatever their number (the overview's total). No guard: the caller's
+    queryset is already what the reader may see."""
+    row = CostEstimate.objects.filter(environment__in=envs, pk=Subquery(_newest())).aggregate(
+        total=Sum("monthly"), n=models.Count("pk")
+    )
+    return Decimal(row["total"] or 0), int(row["n"])
 
 
 @dataclass
