@@ -96,6 +96,14 @@ class EstimateOut(serializers.Serializer):
     calls = CallsOut(help_text="the AWS reads the estimate made")
 
 
+class IdleOut(serializers.Serializer):
+    days = serializers.IntegerField(help_text="the days without a request (ENVPORT_COST_IDLE_DAYS)")
+    requests = serializers.IntegerField()
+    fixed_share = serializers.FloatField(help_text="the part of the monthly figure that is fixed")
+    saving_monthly = serializers.FloatField(help_text="what tearing it down saves a month")
+    summary = serializers.CharField()
+
+
 class EnvironmentCostOut(serializers.Serializer):
     environment = serializers.CharField()
     stage = serializers.CharField()
@@ -104,6 +112,7 @@ class EnvironmentCostOut(serializers.Serializer):
     computed_at = serializers.DateTimeField(allow_null=True, help_text="null: no figure yet")
     monthly = serializers.FloatField(allow_null=True)
     estimate = EstimateOut(allow_null=True, help_text="every line; null: no figure yet")
+    idle = IdleOut(allow_null=True, help_text="the idle finding; null: not idle (or no figure)")
     last_error = serializers.CharField(
         allow_null=True, help_text="the newest attempt's error, when it failed (the figure is older)"
     )
@@ -136,6 +145,7 @@ def cost_document(env: Environment, record: CostEstimate | None, last: CostEstim
         "computed_at": None if record is None else record.computed_at.isoformat(),
         "monthly": None if record is None or record.monthly is None else float(record.monthly),
         "estimate": None if record is None else record.figures,
+        "idle": service.idle_finding(record),
         "last_error": last.error if last is not None and not last.ok else None,
     }
 

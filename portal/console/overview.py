@@ -140,6 +140,7 @@ def _row(
     return {
         "env": env,
         "cost": cost,
+        "idle": costs.idle_finding(cost),
         "reasons": reasons(env, now),
         "latency": sparkline(data["latency"], "median check latency", "ms"),
         "duration": sparkline(data["duration"], "provision duration", "s"),

@@ -395,7 +395,7 @@ def cost_summary(request: HttpRequest, env: Environment) -> dict[str, Any]:
     page view): its totals and the lines of the fixed cost, the storage and the basis window."""
     record = costs.latest(env, actor(request))
     if record is None:
-        return {"estimate": None}
+        return {"estimate": None, "idle": None}
     figures = record.figures or {}
     basis: dict[str, Any] = next(
         (w for w in figures.get("windows", []) if w.get("days") == figures.get("basis_days")), {}
@@ -403,6 +403,7 @@ def cost_summary(request: HttpRequest, env: Environment) -> dict[str, Any]:
     return {
         "estimate": record,
         "figures": figures,
+        "idle": costs.idle_finding(record),
         "lines": [
             *(("fixed", line) for line in figures.get("fixed", [])),
             *(("storage", line) for line in figures.get("storage", [])),

@@ -69,7 +69,8 @@ def test_the_overview_shows_a_cost_column_and_a_total_in_constant_queries(
 ) -> None:
     """Issue 21 item 5: "a cost column and total on the overview (from stored figures, no AWS call
     per row)": the newest figure of each shown row and the total of every environment's newest
-    figure; the page's queries do not grow from 10 to 200 environments with figures."""
+    figure; the page's queries do not grow from 10 to 200 environments with figures. Item 3: the
+    idle finding shows on the overview's row and on the environment page."""
     like = _estimated(make_env, "cost1")
     client = login("viewer")
     first = _environments(0, 10)
@@ -86,9 +87,14 @@ def test_the_overview_shows_a_cost_column_and_a_total_in_constant_queries(
     assert f"${total:.2f} a month" in page
     assert "(201 with a figure" in page
     assert "<th>cost a month</th>" in page
-    assert '<td class="ep-cost">$2.50</td>' in page  # the newest figure, not the older $3.50
+    assert '<td class="ep-cost">$2.50' in page  # the newest figure, not the older $3.50
+    assert '<td class="ep-cost">$3.50' not in page
     searched = client.get(reverse("admin:index"), {"q": "cost1"}).content.decode()
     assert f"${like.monthly:.2f} a month for the environments matching" in searched
+    # cost1 served nothing in its 10 days and its cost is nearly all fixed: the idle finding shows
+    assert f"idle: saves ${like.monthly:.2f}" in searched
+    env_page = client.get(reverse("admin:portal_environment_change", args=[like.environment_id]))
+    assert "<strong>Idle:</strong> no request in 7 days" in env_page.content.decode()
 
 
 def test_the_environment_page_shows_its_cost_lines_with_their_sources(

@@ -57,6 +57,7 @@ class Command(EnvportCommand):
                     "groups": [g.to_dict() for g in groups],
                     "monthly_total": float(total),
                     "missing": missing,
+                    "idle": [s for s, record in found.items() if service.idle_finding(record)],
                     "failed": failed,
                 }
             )
@@ -95,6 +96,9 @@ class Command(EnvportCommand):
             f"usage ${record.usage_monthly:.2f} at the last {f['basis_days']} days' rate); "
             f"computed {record.computed_at:%Y-%m-%d %H:%M} UTC"
         )
+        idle = service.idle_finding(record)
+        if idle is not None:
+            self.stdout.write(f"  idle: {idle['summary']}")
         if last is not None and not last.ok:
             self.stdout.write(
                 f"  the latest attempt failed ({last.computed_at:%Y-%m-%d %H:%M}): {last.error}"
@@ -140,4 +144,5 @@ def _document(env: Environment, record: CostEstimate | None) -> dict[str, Any]:
         "cost_centre": env.cost_centre,
         "computed_at": None if record is None else record.computed_at.isoformat(),
         "estimate": None if record is None else record.figures,
+        "idle": service.idle_finding(record),
     }
