@@ -23,6 +23,7 @@ from portal.actions import Actor, provisioned
 from portal.models import Environment
 from portal.services import authz
 from portal.targets import target_for
+from provisioning import actuals as actuals_engine
 from provisioning import cost, pricing
 from provisioning.aws import AwsClients
 from provisioning.quotas import OPERATOR, SWEEP
@@ -242,6 +243,40 @@ def rollup(
         group.usage_monthly += (record.usage_monthly or 0) + (record.storage_monthly or 0)
         group.at_expiry += record.at_expiry or 0
     return sorted(groups.values(), key=lambda g: (-g.monthly, g.key)), found
+
+
+def actuals(
+    env: Environment,
+    actor: Actor | None = None,
+    *,
+    ce: Any = None,
+    today: dt.date | None = None,
+    days: int = actuals_engine.DEFAULT_DAYS,
+) -> dict[str, Any]:
+    """Cost Explorer's actuals of `env` over its last `days` full days beside the stored estimate
+    over the same days, with the difference; or "not available: <reason>". One AWS call, asked
+    on demand (Cost Explorer charges $0.01 a request), so it needs what computing a figure needs."""
+    _authorize(actor, REFRESH, env)
+    if ce is None:
+        from portal import quotas
+
+        ce = AwsClients(
+            target_for(env.region, env.role_arn, env.external_id),
+            limiter=quotas.limiter(),
+            priority=OPERATOR,
+            waiter=f"cost:{env.suffix}",
+        ).client("ce")
+    found = actuals_engine.read_actuals(ce, env.suffix, today=today or timezone.now().date(), days=days)
+    record = latest(env)
+    return {
+        **found.to_dict(),
+        **found.compared(None if record is None else record.monthly),
+        "summary": (
+            f"{found.days} days to {found.end:%Y-%m-%d}: ${found.total:.2f} actual"
+            if found.available
+            else f"not available: {found.reason}"
+        ),
+    }
 
 
 # --- budgets and the idle finding (issue 21 item 3) ---------------------------------------------

@@ -218,3 +218,41 @@ def test_settings_outside_the_windows_are_refused() -> None:
         timeout=60,
     )
     assert done.returncode != 0 and "ENVPORT_COST_IDLE_DAYS must be 1, 7 or 30" in done.stderr
+
+
+def test_cost_actuals_beside_the_estimate_or_why_not(moto_target: None, make_env: Any, cli: Any) -> None:
+    """Issue 21 item 4: `manage.py cost NAME --actuals` asks Cost Explorer (moto: results queued
+    through its API) for the last 7 full days under the Environment tag and shows them beside the
+    stored estimate with the difference; with nothing under the tag, "not available: <reason>"."""
+    import requests
+
+    env = _ready(make_env, "act1")
+    record = service.compute(env)
+    assert record.monthly is not None
+    plain = cli("cost", "act1", "--actuals")
+    assert "actuals (Cost Explorer): not available: no cost under the tag Environment=act1" in plain.out
+
+    days: list[Any] = [
+        {
+            "TimePeriod": {"Start": f"2026-01-0{n + 1}", "End": f"2026-01-0{n + 2}"},
+            "Total": {"UnblendedCost": {"Amount": "0.5", "Unit": "USD"}},
+            "Groups": [],
+            "Estimated": False,
+        }
+        for n in range(7)
+    ]
+    requests.post(
+        "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results",
+        json={"results": [{"ResultsByTime": days}]},
+    )
+    doc = json.loads(cli("cost", "act1", "--actuals", "--json").out)
+    (shown,) = doc["environments"]
+    actual = shown["actuals"]
+    assert (
+        actual["available"]
+        and actual["total"] == 3.5
+        and actual["tag"] == {"key": "Environment", "value": "act1"}
+    )
+    expected = float(record.monthly) * 7 * 24 / 730
+    assert actual["estimate_for_days"] == pytest.approx(expected, abs=1e-3)
+    assert actual["difference"] == pytest.approx(3.5 - expected, abs=1e-3)
