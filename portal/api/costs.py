@@ -118,6 +118,33 @@ class EnvironmentCostOut(serializers.Serializer):
     )
 
 
+class ActualDayOut(serializers.Serializer):
+    date = serializers.CharField()
+    amount = serializers.FloatField()
+
+
+class ActualsTagOut(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.CharField()
+
+
+class ActualsOut(serializers.Serializer):
+    environment = serializers.CharField()
+    start = serializers.CharField()
+    end = serializers.CharField(help_text="exclusive: today (UTC), so only full days")
+    days = serializers.IntegerField()
+    available = serializers.BooleanField()
+    reason = serializers.CharField(help_text="why not available; empty when it is")
+    daily = ActualDayOut(many=True)
+    total = serializers.FloatField(allow_null=True)
+    currency = serializers.CharField()
+    estimated = serializers.BooleanField(help_text="Cost Explorer's figures of days not yet final")
+    tag = ActualsTagOut(help_text="the cost allocation tag filtered by")
+    estimate_for_days = serializers.FloatField(allow_null=True, help_text="the stored estimate, same days")
+    difference = serializers.FloatField(allow_null=True, help_text="actual minus estimate")
+    summary = serializers.CharField(help_text='the figure in words, or "not available: <reason>"')
+
+
 class CostGroupOut(serializers.Serializer):
     key = serializers.CharField(help_text="the owner, cost centre or stage; (none) when unset")
     environments = serializers.ListField(child=serializers.CharField())
@@ -161,6 +188,19 @@ class EnvironmentCost(ApiView):
         env = environment(request, name)
         who = actor(request)
         return Response(cost_document(env, service.latest(env, who), service.last_attempt(env, who)))
+
+
+class EnvironmentActuals(ApiView):
+    serializer_class = ActualsOut
+
+    @extend_schema(
+        summary="Ask Cost Explorer for the last 7 full days' actuals beside the estimate "
+        "(operators and admins: one $0.01 AWS call)",
+        responses={200: ActualsOut, **ERRORS},
+    )
+    def get(self, request: Request, name: str) -> Response:
+        env = environment(request, name)
+        return Response(service.actuals(env, actor(request)))
 
 
 class CostRollup(ApiView):

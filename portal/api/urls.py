@@ -14,6 +14,7 @@ urlpatterns = [
     path("environments/<str:name>/runs/", views.RunList.as_view(), name="runs"),
     path("environments/<str:name>/backups/", backups.BackupList.as_view(), name="backups"),
     path("environments/<str:name>/cost/", costs.EnvironmentCost.as_view(), name="cost"),
+    path("environments/<str:name>/cost/actuals/", costs.EnvironmentActuals.as_view(), name="cost-actuals"),
     path("environments/<str:name>/logs/", views.EnvironmentLogs.as_view(), name="logs"),
     path("environments/<str:name>/errors/", views.EnvironmentErrors.as_view(), name="errors"),
     path("runs/<int:pk>/", views.RunDetail.as_view(), name="run"),

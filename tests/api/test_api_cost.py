@@ -102,3 +102,25 @@ def test_no_token_no_figures(make_env: Any, api: Any) -> None:
     make_env("cst9", status=Environment.Status.READY)
     assert api(None).get("/api/v1/environments/cst9/cost/").status_code in (401, 403)
     assert api(None).get("/api/v1/costs/").status_code in (401, 403)
+
+
+def test_operators_ask_for_actuals_viewers_may_not(
+    moto_target: None, make_env: Any, token: Any, api: Any
+) -> None:
+    """Issue 21 item 4 in the API: `GET .../cost/actuals/` asks Cost Explorer (an AWS call, so it
+    needs what computing a figure needs: an operator, not a viewer nor a read-only token) and says
+    "not available: <reason>" when there is nothing under the tag; every key is in the schema."""
+    _estimated(make_env, "act2")
+    assert api(token("viewer")).get("/api/v1/environments/act2/cost/actuals/").status_code == 403
+    read_only = api(token("operator", read_only=True)).get("/api/v1/environments/act2/cost/actuals/")
+    assert read_only.status_code == 403
+    answer = api(token("operator")).get("/api/v1/environments/act2/cost/actuals/")
+    assert answer.status_code == 200, answer.content
+    doc = answer.json()
+    assert not doc["available"] and doc["summary"].startswith(
+        "not available: no cost under the tag Environment=act2"
+    )
+    assert doc["days"] == 7 and doc["total"] is None and doc["difference"] is None
+    schema = yaml.safe_load(Client().get("/api/v1/schema/").content)
+    path = "/api/v1/environments/{name}/cost/actuals/"
+    assert _undeclared(schema, _declared_answer(schema, path, "get", 200), doc, "", path) == []
