@@ -425,3 +425,12 @@ if ENVPORT_METRICS_TOKEN and len(ENVPORT_METRICS_TOKEN) < 16:
 ENVPORT_PRICES_DIR = Path(_env("ENVPORT_PRICES_DIR", "") or VAR_DIR / "pricing")
 # Stored estimates kept per environment (one an hour by default: two days of history).
 ENVPORT_COST_KEEP = int(_env("ENVPORT_COST_KEEP", "48"))
+# The idle finding: an environment whose fixed cost is more than this share of its monthly figure
+# and which served no request in the last ENVPORT_COST_IDLE_DAYS days (1, 7 or 30: the windows an
+# estimate measures).
+ENVPORT_COST_IDLE_DAYS = int(_env("ENVPORT_COST_IDLE_DAYS", "7"))
+if ENVPORT_COST_IDLE_DAYS not in (1, 7, 30):
+    raise ImproperlyConfigured("ENVPORT_COST_IDLE_DAYS must be 1, 7 or 30 (the windows an estimate measures)")
+ENVPORT_COST_IDLE_FIXED_SHARE = float(_env("ENVPORT_COST_IDLE_FIXED_SHARE", "0.8"))
+if not 0 < ENVPORT_COST_IDLE_FIXED_SHARE <= 1:
+    raise ImproperlyConfigured("ENVPORT_COST_IDLE_FIXED_SHARE must be more than 0 and at most 1")

@@ -6,12 +6,15 @@ With a thousand environments the page shows what needs attention first (failed, 
 degraded or down, running, expiring within a day; at most ATTENTION of them) and pages the rest
 (PAGE_SIZE a page, `?page=`, searched with `?q=`), so its weight does not grow with the fleet.
 
-Eight queries whatever the number of environments, runs or checks: one aggregate for the counts,
+Ten queries whatever the number of environments, runs or checks: one aggregate for the counts,
 one each for the running and the failed runs, one for the environments needing attention, a count
 and a page of the rest, one window query that ranks the shown environments' runs (ROW_NUMBER per
 environment and kind) and one for the latencies of the ranked runs' checks. The per-run medians
-and the series are assembled in Python. The quota panel reads the rate limiter's buckets, not the
-database (`portal.quotas.usage`).
+and the series are assembled in Python. The cost column and total read stored figures
+(`portal.costs.service`, computed by the hourly schedule), never AWS: one query for the shown
+environments' newest figures and one aggregate for the total of every matching environment (ten
+queries in all). The quota panel reads the rate limiter's buckets, not the database
+(`portal.quotas.usage`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from .. import quotas
+from ..costs import service as costs
+from ..costs.models import CostEstimate
 from ..models import ACTIVE_STATUSES, CheckResult, Deployment, Environment
 from ..svg import sparkline
 
@@ -132,9 +137,16 @@ def series(env_ids: list[int] | None = None) -> dict[int, dict[str, list[float |
     return out
 
 
-def _row(env: Environment, data: dict[str, list[float | None]], now: dt.datetime) -> dict[str, Any]:
+def _row(
+    env: Environment,
+    data: dict[str, list[float | None]],
+    now: dt.datetime,
+    cost: CostEstimate | None = None,
+) -> dict[str, Any]:
     return {
         "env": env,
+        "cost": cost,
+        "idle": costs.idle_finding(cost),
         "reasons": reasons(env, now),
         "latency": sparkline(data["latency"], "median check latency", "ms"),
         "duration": sparkline(data["duration"], "provision duration", "s"),
@@ -156,15 +168,24 @@ def overview(
     rest = Paginator(envs.exclude(attention(now)).order_by("suffix"), PAGE_SIZE).get_page(page)
     shown = needing[:ATTENTION] + list(rest.object_list)
     by_env = series([env.pk for env in shown])
+    # the page is shown to whoever may view environments (the template asks), as its rows are
+    cost_of = costs.latest_many(shown)
+    total, priced = costs.total_monthly(envs)
     empty: dict[str, list[float | None]] = {"latency": [], "duration": []}
     return {
         "counts": counts(),
         "running": list(active.select_related("environment", "requested_by").order_by("created_at")[:20]),
         "failed": list(failed.select_related("environment", "requested_by").order_by("-finished_at")[:10]),
         "failed_within_hours": int(FAILED_WITHIN.total_seconds() // 3600),
-        "attention": [_row(env, by_env.get(env.pk, empty), now) for env in needing[:ATTENTION]],
+        "attention": [
+            _row(env, by_env.get(env.pk, empty), now, cost_of.get(env.pk)) for env in needing[:ATTENTION]
+        ],
         "attention_more": len(needing) > ATTENTION,
-        "environments": [_row(env, by_env.get(env.pk, empty), now) for env in rest.object_list],
+        "environments": [
+            _row(env, by_env.get(env.pk, empty), now, cost_of.get(env.pk)) for env in rest.object_list
+        ],
+        "cost_total": total,
+        "cost_priced": priced,
         "page": rest,
         "q": q,
         "runs": RUNS,

@@ -32,6 +32,7 @@ from django.views.decorators.http import require_http_methods
 from portal import actions, quotas
 from portal import dispatch as dispatcher
 from portal.access import access_summary
+from portal.costs import service as costs
 from portal.documents import release_fields
 from portal.models import ACTIVE_STATUSES, Artifact, Deployment, Environment
 from portal.permissions import allowed_actions
@@ -338,7 +339,7 @@ def errors_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpR
 
 
 def environment_context(request: HttpRequest, env: Environment) -> dict[str, Any]:
-    """The environment page's console: buttons allowed, runs at a glance, outputs. Two queries."""
+    """The environment page's console: buttons allowed, runs at a glance, outputs, the stored cost."""
     runs = Deployment.objects.filter(environment=env)
     last_verification = (
         runs.filter(kind__in=(Kind.PROVISION, Kind.VERIFY), status__in=(Status.SUCCEEDED, Status.FAILED))
@@ -365,6 +366,29 @@ def environment_context(request: HttpRequest, env: Environment) -> dict[str, Any
         },
         "releases": list(runs.filter(kind__in=RELEASE_KINDS).order_by("-created_at", "-id")[:5]),
         "network": network_summary(env, outputs),
+        "cost": cost_summary(request, env),
+    }
+
+
+def cost_summary(request: HttpRequest, env: Environment) -> dict[str, Any]:
+    """The stored cost figure the page shows (one query; the hourly schedule computes it, never a
+    page view): its totals and the lines of the fixed cost, the storage and the basis window."""
+    record = costs.latest(env, actor(request))
+    if record is None:
+        return {"estimate": None, "idle": None}
+    figures = record.figures or {}
+    basis: dict[str, Any] = next(
+        (w for w in figures.get("windows", []) if w.get("days") == figures.get("basis_days")), {}
+    )
+    return {
+        "estimate": record,
+        "figures": figures,
+        "idle": costs.idle_finding(record),
+        "lines": [
+            *(("fixed", line) for line in figures.get("fixed", [])),
+            *(("storage", line) for line in figures.get("storage", [])),
+            *(("usage", line) for line in basis.get("lines", [])),
+        ],
     }
 
 

@@ -15,19 +15,20 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db import models, transaction
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from portal.actions import Actor, provisioned
 from portal.models import Environment
 from portal.services import authz
 from portal.targets import target_for
+from provisioning import actuals as actuals_engine
 from provisioning import cost, pricing
 from provisioning.aws import AwsClients
 from provisioning.quotas import OPERATOR, SWEEP
 
-from .models import CostEstimate
+from .models import Budget, CostAlert, CostEstimate
 
 log = logging.getLogger("portal.costs")
 
@@ -114,7 +115,12 @@ def compute(
         figures=found.to_dict(),
         calls=found.calls.total,
     )
-    return _store(env, record)
+    _store(env, record)
+    try:
+        evaluate(env, record, now)
+    except Exception:  # a notification must not fail the figure it is about
+        log.exception("budgets and idle finding of %s not evaluated", env.suffix)
+    return record
 
 
 def _store(env: Environment, record: CostEstimate) -> CostEstimate:
@@ -164,14 +170,28 @@ def latest_many(envs: Iterable[Environment], actor: Actor | None = None) -> dict
     envs = list(envs)
     for env in envs:
         _authorize(actor, READ, env)
-    newest = (
+    rows = CostEstimate.objects.filter(environment__in=envs, pk=Subquery(_newest()))
+    return {row.environment_id: row for row in rows}
+
+
+def _newest() -> Any:
+    """The newest stored figure of the outer row's environment, as a subquery (one pk)."""
+    return (
         CostEstimate.objects.filter(environment=OuterRef("environment"), error="")
         .exclude(monthly=None)
         .order_by("-computed_at", "-id")
         .values("pk")[:1]
     )
-    rows = CostEstimate.objects.filter(environment__in=envs, pk=Subquery(newest))
-    return {row.environment_id: row for row in rows}
+
+
+def total_monthly(envs: QuerySet[Environment]) -> tuple[Decimal, int]:
+    """The sum of the newest figures of the environments `envs` selects, and how many have one:
+    ONE aggregate query whatever their number (the overview's total). No guard: the caller's
+    queryset is already what the reader may see."""
+    row = CostEstimate.objects.filter(environment__in=envs, pk=Subquery(_newest())).aggregate(
+        total=Sum("monthly"), n=models.Count("pk")
+    )
+    return Decimal(row["total"] or 0), int(row["n"])
 
 
 @dataclass
@@ -223,6 +243,152 @@ def rollup(
         group.usage_monthly += (record.usage_monthly or 0) + (record.storage_monthly or 0)
         group.at_expiry += record.at_expiry or 0
     return sorted(groups.values(), key=lambda g: (-g.monthly, g.key)), found
+
+
+def actuals(
+    env: Environment,
+    actor: Actor | None = None,
+    *,
+    ce: Any = None,
+    today: dt.date | None = None,
+    days: int = actuals_engine.DEFAULT_DAYS,
+) -> dict[str, Any]:
+    """Cost Explorer's actuals of `env` over its last `days` full days beside the stored estimate
+    over the same days, with the difference; or "not available: <reason>". One AWS call, asked
+    on demand (Cost Explorer charges $0.01 a request), so it needs what computing a figure needs."""
+    _authorize(actor, REFRESH, env)
+    if ce is None:
+        from portal import quotas
+
+        ce = AwsClients(
+            target_for(env.region, env.role_arn, env.external_id),
+            limiter=quotas.limiter(),
+            priority=OPERATOR,
+            waiter=f"cost:{env.suffix}",
+        ).client("ce")
+    found = actuals_engine.read_actuals(ce, env.suffix, today=today or timezone.now().date(), days=days)
+    record = latest(env)
+    return {
+        **found.to_dict(),
+        **found.compared(None if record is None else record.monthly),
+        "summary": (
+            f"{found.days} days to {found.end:%Y-%m-%d}: ${found.total:.2f} actual"
+            if found.available
+            else f"not available: {found.reason}"
+        ),
+    }
+
+
+# --- budgets and the idle finding (issue 21 item 3) ---------------------------------------------
+
+THRESHOLDS = ((100, "cost.budget_100"), (80, "cost.budget_80"))
+
+
+def idle_finding(record: CostEstimate | None) -> dict[str, Any] | None:
+    """The idle finding of a stored figure, or None: its fixed cost is more than
+    ENVPORT_COST_IDLE_FIXED_SHARE of its monthly figure, and it served no API request over the last
+    ENVPORT_COST_IDLE_DAYS days, having existed for all of them (a younger environment is not idle
+    yet). The saving is its monthly figure: what tearing it down saves. Reads the figure only."""
+    if record is None or not record.ok:
+        return None
+    days = settings.ENVPORT_COST_IDLE_DAYS
+    share = record.fixed_share
+    served = record.requests(days)
+    window = next((w for w in (record.figures or {}).get("windows", []) if w.get("days") == days), None)
+    if share is None or served is None or window is None:
+        return None
+    if share <= settings.ENVPORT_COST_IDLE_FIXED_SHARE or served > 0 or window.get("hours", 0) < days * 24:
+        return None
+    saving = float(record.monthly or 0)
+    return {
+        "days": days,
+        "requests": served,
+        "fixed_share": round(share, 4),
+        "saving_monthly": saving,
+        "summary": f"no request in {days} days, {share:.0%} of its cost is fixed: "
+        f"tearing it down saves ${saving:.2f} a month",
+    }
+
+
+def evaluate(env: Environment, record: CostEstimate, now: dt.datetime) -> list[str]:
+    """After a figure is stored: the budgets it touches and its idle finding, each notified once
+    (budgets: once per threshold per month; idle: once per idle spell). Returns the events sent."""
+    if not record.ok:
+        return []
+    sent = []
+    budgets = Budget.objects.filter(enabled=True).filter(
+        Q(environment=env) | Q(cost_centre=env.cost_centre) if env.cost_centre else Q(environment=env)
+    )
+    for budget in budgets:
+        event = _budget_event(env, record, budget, now)
+        if event:
+            sent.append(event)
+    key = f"idle:{env.pk}"
+    finding = idle_finding(record)
+    if finding is None:
+        CostAlert.objects.filter(key=key).delete()  # serving again: a later idle spell notifies again
+    elif _record_alert(key, "cost.idle", now, environment=env, detail=finding):
+        from portal.notifications.events import emit
+
+        emit("cost.idle", env, summary=f"{env.suffix} is idle: {finding['summary']}", detail=finding)
+        sent.append("cost.idle")
+    return sent
+
+
+def budget_projection(budget: Budget) -> tuple[Decimal, list[str]]:
+    """The month's projection of a budget: the environment's newest figure, or the sum of the newest
+    figures of the cost centre's provisioned environments (one query), and the environments summed."""
+    if budget.environment is not None:
+        envs = [budget.environment]
+    else:
+        envs = list(provisioned().filter(cost_centre=budget.cost_centre).order_by("suffix"))
+    stored = latest_many(envs)
+    total = sum((r.monthly or Decimal(0) for r in stored.values()), Decimal(0))
+    return total, [env.suffix for env in envs if env.pk in stored]
+
+
+def _budget_event(env: Environment, record: CostEstimate, budget: Budget, now: dt.datetime) -> str | None:
+    projected, members = budget_projection(budget)
+    percent = projected / budget.monthly * 100
+    crossed = [(t, event) for t, event in THRESHOLDS if percent >= t]
+    if not crossed:
+        return None
+    month = f"{now:%Y-%m}"
+    detail = {
+        "budget": budget.target,
+        "monthly_budget": float(budget.monthly),
+        "projected_monthly": float(projected),
+        "percent": round(float(percent), 1),
+        "month": month,
+        "environments": members,
+    }
+    fresh = [
+        (t, event)
+        for t, event in crossed
+        if _record_alert(
+            f"budget:{budget.pk}:{month}:{t}", event, now, environment=env, budget=budget, detail=detail
+        )
+    ]
+    # the highest threshold newly reached is the news (from 50 % to 120 %: the 100 % one alone)
+    if not fresh or fresh[0][0] != crossed[0][0]:
+        return None
+    threshold, event = fresh[0]
+    from portal.notifications.events import emit
+
+    emit(
+        event,
+        env,
+        summary=f"{budget.target}: projected ${projected:.2f} this month, {percent:.0f} % of its "
+        f"${budget.monthly:.2f} budget (the {threshold} % threshold)",
+        detail=detail,
+    )
+    return event
+
+
+def _record_alert(key: str, event: str, now: dt.datetime, **fields: Any) -> bool:
+    """Record that `key` was sent; False if it already was (then nothing is sent again)."""
+    _, created = CostAlert.objects.get_or_create(key=key, defaults={"event": event, "sent_at": now, **fields})
+    return created
 
 
 def _money(value: Decimal) -> Decimal:

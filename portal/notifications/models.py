@@ -17,6 +17,9 @@ EVENTS = {
     "health.changed": "health changed",
     "release.rolled_back": "a release was rolled back",
     "protection.lifted": "deletion protection lifted",
+    "cost.budget_80": "a budget's monthly projection reached 80 %",
+    "cost.budget_100": "a budget's monthly projection reached 100 %",
+    "cost.idle": "an environment costs money while serving no request",
 }
 # A channel is shown as failing after this many deliveries in a row gave up.
 FAILING_AFTER = 3

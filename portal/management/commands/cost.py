@@ -24,6 +24,11 @@ class Command(EnvportCommand):
         parser.add_argument("--all", action="store_true", help="every environment not torn down")
         parser.add_argument("--by", choices=sorted(service.GROUPINGS), help="roll the totals up by this")
         parser.add_argument("--refresh", action="store_true", help="compute the figures now from AWS")
+        parser.add_argument(
+            "--actuals",
+            action="store_true",
+            help="also ask Cost Explorer for the last 7 full days' actuals (one $0.01 call per environment)",
+        )
         self.add_json(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -47,22 +52,28 @@ class Command(EnvportCommand):
                 if not record.ok:
                     failed.append(f"{env.suffix}: {record.error}")
         groups, found = service.rollup(envs, opts["by"] or "cost-centre", actor)
+        actual = {env.suffix: service.actuals(env, actor) for env in envs} if opts["actuals"] else {}
         missing = [suffix for suffix, record in found.items() if record is None]
         total = sum((g.monthly for g in groups), Decimal(0))
         if as_json:
             self.print_json(
                 {
-                    "environments": [_document(env, found[env.suffix]) for env in envs],
+                    "environments": [
+                        {**_document(env, found[env.suffix]), **_actuals(actual, env.suffix)} for env in envs
+                    ],
                     "by": opts["by"] or "cost-centre",
                     "groups": [g.to_dict() for g in groups],
                     "monthly_total": float(total),
                     "missing": missing,
+                    "idle": [s for s, record in found.items() if service.idle_finding(record)],
                     "failed": failed,
                 }
             )
         else:
             for env in envs:
                 self._print(env, found[env.suffix], last=service.last_attempt(env, actor))
+                if env.suffix in actual:
+                    self._print_actuals(actual[env.suffix])
             if opts["by"] or len(envs) > 1:
                 self._print_groups(opts["by"] or "cost-centre", groups, total)
         for problem in failed:
@@ -95,6 +106,9 @@ class Command(EnvportCommand):
             f"usage ${record.usage_monthly:.2f} at the last {f['basis_days']} days' rate); "
             f"computed {record.computed_at:%Y-%m-%d %H:%M} UTC"
         )
+        idle = service.idle_finding(record)
+        if idle is not None:
+            self.stdout.write(f"  idle: {idle['summary']}")
         if last is not None and not last.ok:
             self.stdout.write(
                 f"  the latest attempt failed ({last.computed_at:%Y-%m-%d %H:%M}): {last.error}"
@@ -121,6 +135,17 @@ class Command(EnvportCommand):
         for note in f["not_counted"]:
             self.stdout.write(f"  not counted: {note}")
 
+    def _print_actuals(self, found: dict[str, Any]) -> None:
+        if not found["available"]:
+            self.stdout.write(f"  actuals (Cost Explorer): {found['summary']}")
+            return
+        versus = (
+            f", estimate ${found['estimate_for_days']:.2f}, difference ${found['difference']:+.2f}"
+            if found["difference"] is not None
+            else ""
+        )
+        self.stdout.write(f"  actuals (Cost Explorer, tag {found['tag']['key']}): {found['summary']}{versus}")
+
     def _print_groups(self, by: str, groups: list[service.Group], total: Decimal) -> None:
         self.stdout.write(f"by {by}:")
         for group in groups:
@@ -132,6 +157,10 @@ class Command(EnvportCommand):
         self.stdout.write(f"  {'total':30} ${total:>10.2f} a month")
 
 
+def _actuals(found: dict[str, dict[str, Any]], suffix: str) -> dict[str, Any]:
+    return {"actuals": found[suffix]} if suffix in found else {}
+
+
 def _document(env: Environment, record: CostEstimate | None) -> dict[str, Any]:
     return {
         "environment": env.suffix,
@@ -140,4 +169,5 @@ def _document(env: Environment, record: CostEstimate | None) -> dict[str, Any]:
         "cost_centre": env.cost_centre,
         "computed_at": None if record is None else record.computed_at.isoformat(),
         "estimate": None if record is None else record.figures,
+        "idle": service.idle_finding(record),
     }
