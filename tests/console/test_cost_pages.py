@@ -120,3 +120,44 @@ def test_an_environment_without_a_figure_says_so(make_env: Any, login: Any) -> N
     env = make_env("cost3", status=Environment.Status.READY)
     html = login("viewer").get(reverse("admin:portal_environment_change", args=[env.pk])).content.decode()
     assert "No figure yet" in html and "manage.py cost cost3 --refresh" in html
+
+
+def test_the_cost_centre_page_rolls_up_stored_figures_beside_budgets(
+    moto_target: None, make_env: Any, login: Any
+) -> None:
+    """Issue 21 item 5: "a cost-centre page": every environment's newest figure summed by cost
+    centre (or owner, or stage) beside the cost centre's budget, from stored figures only; a
+    person without a role is refused."""
+    from django.contrib.auth.models import User
+
+    from portal.costs.models import Budget
+
+    like = _estimated(make_env, "cc1")
+    Environment.objects.filter(pk=like.environment_id).update(cost_centre="cc-blue")
+    more = [make_env(f"cc{i}", status=Environment.Status.READY) for i in (2, 3)]
+    Environment.objects.filter(pk=more[0].pk).update(cost_centre="cc-blue")
+    Environment.objects.filter(pk=more[1].pk).update(cost_centre="cc-red")
+    _copies(more, like, Decimal("10"))
+    Budget.objects.create(cost_centre="cc-blue", monthly=Decimal("100"))
+
+    client = login("viewer")
+    url = reverse("admin:costs_budget_rollup")
+    html = client.get(url).content.decode()
+    assert like.monthly is not None
+    blue = like.monthly + Decimal("10")
+    row = html[html.index("<td>cc-blue</td>") :].split("</tr>")[0]
+    assert "cc1, cc2" in row and f"${blue:.2f}" in row
+    assert f"$100.00 ({round(blue)} %)" in row
+    red = html[html.index("<td>cc-red</td>") :].split("</tr>")[0]
+    assert "$10.00" in red and "none" in red
+    assert f"${blue + Decimal('10'):.2f}" in html  # the total
+    by_stage = client.get(url, {"by": "stage"}).content.decode()
+    head = by_stage[by_stage.index('id="ep-cost-rollup"') :].split("<tbody>")[0]
+    assert "<td>dev</td>" in by_stage and "<th>budget</th>" not in head
+    assert client.get(url, {"by": "<script>"}).status_code == 200  # an unknown grouping: the default
+    assert 'href="/admin/costs/budget/rollup/"' in client.get(reverse("admin:index")).content.decode()
+
+    nobody = User.objects.create_user("nobody", password="pw-nobody-123", is_staff=True)
+    client.force_login(nobody)
+    refused = client.get(url)
+    assert refused.status_code == 403 and "needs any role" in refused.content.decode()
