@@ -65,7 +65,7 @@ class FreeTierOut(serializers.Serializer):
     note = serializers.CharField()
 
 
-class CallsOut(serializers.Serializer):
+class EstimateCallsOut(serializers.Serializer):
     total = serializers.IntegerField()
     mutating = serializers.IntegerField()
     by_operation = serializers.DictField(child=serializers.IntegerField())
@@ -93,7 +93,7 @@ class EstimateOut(serializers.Serializer):
     not_counted = serializers.ListField(child=serializers.CharField())
     no_charge = serializers.ListField(child=serializers.CharField())
     prices = serializers.CharField(help_text="the price table's basis")
-    calls = CallsOut(help_text="the AWS reads the estimate made")
+    calls = EstimateCallsOut(help_text="the AWS reads the estimate made")
 
 
 class IdleOut(serializers.Serializer):
