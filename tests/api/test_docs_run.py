@@ -24,6 +24,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from portal import actions
+from portal.models import RESULTS, Deployment
 from provisioning.artifacts import DEFAULT_ROOT, build_artifact
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -198,6 +199,7 @@ def test_docs_pipelines_md_runs_as_written(
     env: dict[str, str] = {"API": f"{BASE}/api/v1"}
     urls = {"provision": "RUN", "release": "REL", "verify": "VER", "teardown": "TD"}
     generated: list[str] = []
+    finished: dict[str, str] = {}
     for command, shown in steps:
         command = command.replace("${SHA:0:12}", env.get("SHA", "")[:12])
         for name, value in sorted(env.items(), key=lambda kv: -len(kv[0])):
@@ -224,6 +226,8 @@ def test_docs_pipelines_md_runs_as_written(
             body = json.loads(answer.content) if answer.content else None
             if isinstance(body, dict) and answer.status_code == 202 and "kind" in body:
                 env[urls[body["kind"]]] = body["url"]
+            if isinstance(body, dict) and body.get("finished") is True:
+                finished[body["kind"]] = answer.content.decode()
             if isinstance(body, dict) and "sha256" in body:
                 env["SHA"] = body["sha256"]
             if tail:
@@ -238,3 +242,20 @@ def test_docs_pipelines_md_runs_as_written(
 
     BUILD.mkdir(exist_ok=True)
     (BUILD / "pipelines-transcript.txt").write_text("\n".join(generated))
+
+    # the workflow's run() helper: the words it names are the product's, and its jq reads a run
+    workflow = _fences(text, "yaml")[0]
+    words = re.search(r"# \(status: ([\w, ]+); result, where the kind has one:\n\s*# ([\w, ]+)\)", workflow)
+    assert words, "the run() helper no longer names the statuses and results"
+    assert set(words[1].split(", ")) == set(Deployment.Status.values)
+    assert set(words[2].split(", ")) == {result for results in RESULTS.values() for result in results}
+    helper = re.search(r"jq '(\{kind[^']*)' <<<", workflow)
+    assert helper, "the run() helper no longer prints the run with jq"
+    helped = subprocess.run(
+        ["jq", "-c", helper[1]], input=finished["verify"], capture_output=True, text=True, check=True
+    )
+    summary = json.loads(helped.stdout)
+    assert (
+        set(summary) == {"kind", "status", "result", "error", "checks"} and summary["status"] == "succeeded"
+    )
+    assert summary["checks"] and all(set(c) == {"name", "passed"} for c in summary["checks"])
