@@ -10,6 +10,7 @@ the same page. Screenshots go to build/screenshots/ (never docs/)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ def test_a_newcomers_first_hour_at_1366_and_1920_px(
         expect(page.locator("#ep-live[data-finished=true]")).to_be_attached(timeout=180_000)
         banner = page.locator("#ep-banner").inner_text()
         assert f"This run has ended: {ends}." in banner, page.locator("#content").inner_text()[:3000]
+        assert not re.search(r"\b1 steps\b", banner), banner  # plurals right
         run_pages.append(page.url)
 
     with sync_playwright() as playwright:
