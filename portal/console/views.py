@@ -501,7 +501,8 @@ def _message(dep: Deployment, done: int, total: int | None, elapsed: float, chec
         Status.CANCELLED: "Cancelled",
     }
     result = f" ({dep.result.replace('_', ' ')})" if dep.result else ""
-    text = f"{ended.get(dep.status, dep.status)}{result} after {elapsed:.1f} s: {done} steps"
+    noun = "step" if done == 1 else "steps"
+    text = f"{ended.get(dep.status, dep.status)}{result} after {elapsed:.1f} s: {done} {noun}"
     if checks:
         text += f", {sum(1 for c in checks if c.passed)} of {len(checks)} checks passed"
     return text + "."

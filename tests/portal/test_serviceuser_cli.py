@@ -22,7 +22,9 @@ def test_a_service_user_holds_its_role_cannot_sign_in_and_gets_a_token(cli: Any)
     user = User.objects.get(username="ci-bot")
     assert user_role(user) == "operator" and user.is_staff and not user.has_usable_password()
     assert AuditEvent.objects.filter(action="serviceuser.created").exists()
-    token = cli("apitoken", "create", "ci-bot", "--role", "operator", "--name", "github-actions")
+    token = cli(
+        "apitoken", "create", "ci-bot", "--role", "operator", "--stages", "dev", "--name", "github-actions"
+    )
     assert token.code == 0, token.err
     assert token.out.strip().startswith("envp_")
     again = cli("serviceuser", "create", "ci-bot", "--role", "operator")

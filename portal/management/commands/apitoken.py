@@ -94,7 +94,8 @@ class Command(EnvportCommand):
         self.stderr.write(
             f"API token #{token.pk} for {user.get_username()} ({token.role}"
             f"{', read-only' if token.read_only else ''}, {token.scope}, "
-            f"expires {token.expires_at or 'never'}). It is shown once; store it now:"
+            f"expires {token.expires_at.replace(microsecond=0) if token.expires_at else 'never'}). "
+            "It is shown once; store it now:"
         )
         self.stdout.write(value)
 
