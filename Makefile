@@ -54,6 +54,7 @@ test: $(STAMP) $(WHEELS) $(RUNTIME) browser
 
 browser:
 	bash scripts/install-chromium.sh
+	bash scripts/install-jq.sh
 
 ## The README's images (docs/screenshots/), refreshed on purpose: the browser test writes them
 ## there instead of build/screenshots/ (where `make test` puts them, ignored by git).
