@@ -125,6 +125,7 @@ class DeploymentSummaryOut(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
     status = serializers.CharField()
+    result = serializers.CharField(allow_null=True, help_text="as a run's `result`")
     trigger = serializers.CharField()
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
