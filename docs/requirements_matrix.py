@@ -35,9 +35,9 @@ code = {
     "R-API-2": "provisioning/resources/usage_plan.py; rest_api_parts.py (stage method settings throttling)",
     "R-API-3": "provisioning/resources/rest_api_parts.py (OPTIONS MOCK, DEFAULT_4XX/5XX); lambda_bundle/http.py",
     "R-API-4": "provisioning/resources/rest_api_parts.py (stage settings), resources/log_group.py (access log group)",
-    "R-OBS-1": "provisioning/resources/topic.py; kms_key.py (CloudWatch may use the key); spec.py (is_email)",
-    "R-OBS-2": "provisioning/resources/alarms.py",
-    "R-OBS-3": "provisioning/resources/dashboard.py",
+    "R-OBS-1": "provisioning/resources/topic.py; kms_key.py (CloudWatch may use the key); spec.py (is_email). Day two (Observe, R-OBS-1): provisioning/traffic.py (one GetMetricData and one DescribeAlarmHistory per view: API, function and table metrics, alarm bands), portal/services/traffic.py (markers of the portal's runs, cached views), portal/console/traffic.py and svg.py (the traffic page), manage.py metrics, /api/v1/environments/NAME/metrics/; localcloud/stage_observer.py, dynamodb_metrics.py (what AWS would publish)",
+    "R-OBS-2": "provisioning/resources/alarms.py. Day two (Observe, R-OBS-2): provisioning/logs.py (the function's and the stage's logs, filter patterns passed through, bounded views, a request's lines), provisioning/checks.py and verify.py (each check records its request id), portal/services/logs.py, the Logs page, manage.py logs, /api/v1/environments/NAME/logs/; localcloud/logs_filter.py (CloudWatch's filter-pattern grammar), stage_observer.py (access logs)",
+    "R-OBS-3": "provisioning/resources/dashboard.py. Day two (Observe, R-OBS-3): provisioning/logs.py (errors grouped by exception and top frame of lambda_bundle/, with counts, first and last seen, versions), the Errors page, manage.py errors, /api/v1/environments/NAME/errors/",
     "R-VER-1": "provisioning/verify.py (_journey)",
     "R-VER-2": "provisioning/verify.py (_negative)",
     "R-VER-3": "provisioning/verify.py (engine drift per resource)",
@@ -66,6 +66,9 @@ code = {
     "R-SEC-1": "portal/services/authz.py (ACTIONS: one rule per action; authorize before anything is queued or written, for every caller; may; reach_filter), portal/api/tokens.py (Reach: a token's stages, prod only when an admin grants it, and anchored name patterns inside them), portal/actions.py (every service function calls authorize first), portal/migrations/0006_authz_token_scopes.py (old tokens narrowed, never widened); docs/security.md",
     "R-SEC-2": "provisioning/pins.py (requirements: exact pins only), provisioning/sandbox.py (pip and the import check in children: allow-listed environment, CPU, memory, file-size and wall-clock limits), provisioning/artifacts.py (zip caps from headers and while inflating, no links or special files); portal/api/parsers.py (JSON depth), middleware.py (JSON answers, request ids), uploads.py (uploads per token), waiting.py (long-polls per process and token), portal/lockout.py (failed authentications per address); authorizer_bundle/ (bounded decoding, Deny)",
     "R-SEC-3": "portal/notifications/addresses.py (URLs checked on save, addresses after resolution), webhooks.py (a pinned connection, no redirects, one deadline per attempt), tasks.py (every failure a recorded attempt), settings.py (deliveries on their own queue)",
+    "R-REC-1": "partial: provisioning/backups.py (on-demand backups, pre-teardown backups and the point-in-time window, torn-down environments included), portal/services/backups.py, manage.py backup/backups, /api/v1/environments/NAME/backups/, the console's Backups page; localcloud/fidelity_dynamodb.py (item history: point-in-time and backup restores return what AWS would, CREATING first). The restore with a verified cut-over and its undo are not built yet",
+    "R-REC-2": "not built yet (cloning another environment's data with masked attributes)",
+    "R-COST-1": "provisioning/pricing/ (dated price table per region, each row's source; refresh from the Price List API), provisioning/cost.py (fixed cost counted from the graph, usage from the environment's own metrics, quantity x price lines), provisioning/actuals.py (Cost Explorer by the Environment tag); portal/costs/ (stored by an hourly sweep; roll-ups by owner, cost centre and stage; budgets at 80 and 100 %; idle previews; the overview's column, the environment page, the cost-centre page), manage.py cost and prices, /api/v1/.../cost/ and /api/v1/costs/; docs/cost.md",
 }
 m = collections.defaultdict(list)
 for p in sorted(pathlib.Path("tests").rglob("test_*.py")):

@@ -122,6 +122,7 @@ def _past_lag() -> None:
     time.sleep(LAG_S + 0.1)
 
 
+# R-REC-1
 def test_point_in_time_restore_returns_the_items_as_they_were_at_that_time(ddb: Any) -> None:
     """Issue 20 item 5: RestoreTableToPointInTime returns the items as they were at RestoreDateTime
     (API_RestoreTableToPointInTime.html: "restores your table data to the state based on the

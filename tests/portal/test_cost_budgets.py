@@ -78,6 +78,7 @@ def test_rules_may_choose_the_cost_events() -> None:
     assert RuleForm(data={"events": ["cost.nonsense"], "enabled": True}).is_valid() is False
 
 
+# R-COST-1
 def test_an_environment_budget_notifies_at_80_and_100_percent_once_a_month(
     moto_target: None,
     make_env: Any,
@@ -161,6 +162,7 @@ def test_a_budget_is_of_an_environment_or_a_cost_centre(make_env: Any) -> None:
     Budget(cost_centre="cc-1", monthly=Decimal("12.50")).full_clean()
 
 
+# R-COST-1
 def test_an_idle_preview_is_found_with_its_saving_and_notified_once(
     moto_target: None,
     make_env: Any,

@@ -45,6 +45,7 @@ def _price(row_id: str) -> Decimal:
 # --- the price table ---------------------------------------------------------------------------
 
 
+# R-COST-1
 def test_every_price_row_names_its_source_and_date() -> None:
     """Issue 21 item 1: every row names the AWS page it came from and the date it was read."""
     raw = json.loads((pricing.BUNDLED_DIR / "us-east-1.json").read_text())
@@ -366,6 +367,7 @@ def _load(cw: Any, spec: EnvironmentSpec, at: dt.datetime, requests: int, ms_eac
     _put(cw, "AWS/Lambda", "Invocations", {"FunctionName": "envport-other-api"}, 99_999, at)
 
 
+# R-COST-1
 def test_known_load_costs_what_the_hand_calculation_says(aws: AwsClients) -> None:
     """Issue 21 item 2, "done when": a known load (1,000 requests of 120 ms in the last day and
     2,000 of 100 ms three days ago) against a dev api_key environment costs what the hand

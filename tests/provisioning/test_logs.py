@@ -182,6 +182,7 @@ def test_versions_come_from_stream_names() -> None:
 
 
 # --- views on moto -----------------------------------------------------------------------------
+# R-OBS-2
 def test_function_logs_for_a_request_id_include_its_runtime_lines(
     group: Any, spec: EnvironmentSpec, bundle_env: None
 ) -> None:
@@ -238,6 +239,7 @@ def test_a_request_includes_the_lines_of_its_invocation_that_carry_no_id(
     assert view.calls == 2  # the id (a Lambda id itself), then its stream from START to END
 
 
+# R-OBS-2
 def test_filter_pattern_is_passed_through(group: Any, spec: EnvironmentSpec) -> None:
     name = spec.names.function_log_group
     put(
@@ -304,6 +306,7 @@ def test_access_log_filtered_by_status(aws: AwsClients, spec: EnvironmentSpec) -
 
 
 # --- grouped errors ----------------------------------------------------------------------------
+# R-OBS-3
 def test_errors_group_by_exception_and_top_frame_of_our_code(
     group: Any, spec: EnvironmentSpec, bundle_env: None
 ) -> None:

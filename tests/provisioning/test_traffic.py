@@ -68,6 +68,7 @@ def names(spec: EnvironmentSpec) -> Any:
     return spec.names
 
 
+# R-OBS-1
 def test_every_chart_from_one_get_metric_data(aws: AwsClients, names: Any) -> None:
     """issue 19 item 1: API Gateway, Lambda (with each version's share) and DynamoDB charts, all
     series from ONE GetMetricData; alarm bands from ONE DescribeAlarmHistory."""
@@ -123,6 +124,7 @@ def test_every_chart_from_one_get_metric_data(aws: AwsClients, names: Any) -> No
     assert document["charts"][0]["series"][0]["timestamps"][0] == "2026-12-07T11:55:00Z"
 
 
+# R-OBS-1
 def test_alarm_states_become_bands(aws: AwsClients, names: Any) -> None:
     """issue 19 item 1: the environment's alarm states as bands, from its StateUpdate history;
     another environment's alarm is left out."""
