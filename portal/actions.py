@@ -216,7 +216,11 @@ def unknown_environment(suffix: str) -> NotFound:
 
 
 def get_environment(suffix: str, actor: Actor | None = None) -> Environment:
-    """The environment `suffix`; given an actor, only if it may see it (else NotFound, the same)."""
+    """The environment `suffix`; given an actor, only if it may see it (else NotFound, the same).
+    A name no environment can have (a NUL byte, which PostgreSQL refuses in a query, or one far
+    over R-ENV-1's 20 characters) is absent without asking the database."""
+    if "\x00" in suffix or len(suffix) > 64:
+        raise unknown_environment(suffix.replace("\x00", "")[:40])
     try:
         env = Environment.objects.select_related("last_deployment").get(suffix=suffix)
     except Environment.DoesNotExist:
