@@ -27,6 +27,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
+from botocore.parsers import DEFAULT_TIMESTAMP_PARSER, ResponseParserFactory
 
 from .quotas import OPERATOR, RateLimiter, Wait
 
@@ -356,6 +357,27 @@ class RoleSession:
         core = botocore.session.get_session()
         core._credentials = self.credentials  # botocore's documented hook for custom credentials
         return boto3.Session(botocore_session=core, region_name=region)
+
+
+def _epoch_timestamp(value: Any) -> dt.datetime:
+    """CloudWatch's CBOR answers carry timestamps as epoch seconds: read them as UTC directly
+    (botocore's default goes through dateutil's local zone, about 20 us each: a 30-day traffic
+    view has thirteen thousand of them)."""
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    parsed: dt.datetime = DEFAULT_TIMESTAMP_PARSER(value)
+    return parsed
+
+
+def epoch_timestamp_session(region: str) -> boto3.Session:
+    """A boto3 session (the default credential chain, as AwsClients makes it) whose clients parse
+    timestamps with `_epoch_timestamp`: for reads that return many datapoints (the traffic view).
+    A target with a role assumes it on its own session instead."""
+    core = botocore.session.get_session()
+    factory = ResponseParserFactory()
+    factory.set_parser_defaults(timestamp_parser=_epoch_timestamp)
+    core.register_component("response_parser_factory", factory)
+    return boto3.Session(botocore_session=core, region_name=region)
 
 
 def _now() -> dt.datetime:

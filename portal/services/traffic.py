@@ -24,9 +24,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-import botocore.session
-from botocore.parsers import DEFAULT_TIMESTAMP_PARSER, ResponseParserFactory
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
@@ -36,7 +33,7 @@ from portal.models import Deployment, Environment
 from portal.services import authz
 from portal.targets import target_for
 from provisioning import traffic as engine
-from provisioning.aws import AwsClients, AwsTarget
+from provisioning.aws import AwsClients, AwsTarget, epoch_timestamp_session
 from provisioning.spec import SpecError
 
 Kind, Status = Deployment.Kind, Deployment.Status
@@ -163,29 +160,12 @@ def _clients(target: AwsTarget) -> AwsClients:
     now = time.monotonic()
     found = held.get(target)
     if found is None or now - found[0] > CLIENTS_TTL_S:
-        found = (now, AwsClients(target, session=None if target.role_arn else _fast_session(target.region)))
+        found = (
+            now,
+            AwsClients(target, session=None if target.role_arn else epoch_timestamp_session(target.region)),
+        )
         held[target] = found
     return found[1]
-
-
-def _epoch_timestamp(value: Any) -> dt.datetime:
-    """CloudWatch's CBOR answers carry timestamps as epoch seconds: read them as UTC directly
-    (botocore's default goes through dateutil's local zone, about 20 us each: a 30-day view has
-    thirteen thousand of them)."""
-    if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value, dt.UTC)
-    parsed: dt.datetime = DEFAULT_TIMESTAMP_PARSER(value)
-    return parsed
-
-
-def _fast_session(region: str) -> boto3.Session:
-    """A boto3 session (the default credential chain, as AwsClients makes it) whose clients parse
-    timestamps with `_epoch_timestamp`; a target with a role assumes it on its own session."""
-    core = botocore.session.get_session()
-    factory = ResponseParserFactory()
-    factory.set_parser_defaults(timestamp_parser=_epoch_timestamp)
-    core.register_component("response_parser_factory", factory)
-    return boto3.Session(botocore_session=core, region_name=region)
 
 
 def versions(env: Environment, since: float) -> list[str]:
