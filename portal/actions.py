@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import getpass
 import logging
 import random
 import uuid
@@ -46,13 +45,21 @@ from provisioning.spec import PROFILES, SpecError
 
 from .api import tokens
 from .api.models import ROLES, ApiToken, IdempotencyKey
-from .api.tokens import Reach
 from .documents import redacted
 from .models import ACTIVE_STATUSES, Artifact, AuditEvent, Deployment, Environment
 from .notifications import events as notifications
 from .permissions import PROD
 from .runner import jsonable, run_deployment
 from .services import authz
+from .services.base import (
+    ActionError,
+    Actor,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    unknown_environment,
+)
 
 log = logging.getLogger("portal.actions")
 
@@ -95,70 +102,6 @@ __all__ = [
     "unknown_environment",
     "update_environment",
 ]
-
-
-class ActionError(Exception):
-    """Refused before anything ran; `problems` lists every reason (the CLI exits 2)."""
-
-    def __init__(self, message: str, problems: Iterable[str] = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.problems = list(problems) or [message]
-
-
-class InvalidInput(ActionError):
-    pass
-
-
-class NotFound(ActionError):
-    pass
-
-
-class Forbidden(ActionError):
-    """The actor's role or token does not allow this (the API answers 403, the console shows the
-    message, the CLI exits 2). `portal.services.authz` raises it."""
-
-
-class Conflict(ActionError):
-    """A queued or running deployment already holds the environment."""
-
-    def __init__(self, message: str, running: Deployment | None = None) -> None:
-        super().__init__(message)
-        self.running = running
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a user (admin UI or CLI), or a schedule; and from where."""
-
-    source: str  # ui / cli / schedule / api (AuditEvent.Source)
-    user: Any = None
-    label: str = ""
-    remote_addr: str | None = None
-    # an API token's reach (stages, name patterns, read-only); None: not limited by a token
-    reach: Reach | None = None
-
-    @classmethod
-    def cli(cls, user: Any = None) -> Actor:
-        try:
-            who = getpass.getuser()
-        except Exception:  # no login name in some containers
-            who = "unknown"
-        return cls("cli", user, f"cli:{who}")
-
-    @classmethod
-    def schedule(cls, task: str) -> Actor:
-        return cls("schedule", None, f"schedule:{task}")
-
-    @property
-    def name(self) -> str:
-        if self.user is not None:
-            return str(self.user.get_username())
-        return self.label or self.source
-
-    @property
-    def trigger(self) -> str:
-        return {"ui": "user", "cli": "cli", "schedule": "schedule", "api": "api"}[self.source]
 
 
 def audit(
@@ -208,11 +151,6 @@ ADMIN_ONLY_LIFT = (
     "lifting deletion protection is not allowed; only an admin can lift deletion protection "
     "(the Teardown page's Lift protection, audited)"
 )
-
-
-def unknown_environment(suffix: str) -> NotFound:
-    """What an absent environment answers; an environment out of a token's reach answers the same."""
-    return NotFound(f"unknown environment {suffix[:40]!r}; `manage.py env list` shows the environments")
 
 
 def get_environment(suffix: str, actor: Actor | None = None) -> Environment:

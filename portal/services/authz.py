@@ -11,7 +11,7 @@ schedules are judged by the same table and refused the same way:
 - a read-only token asking for anything but a read, or a role without the permission:
   `Forbidden` (the API answers 403, the console shows the message, the CLI exits 2).
 
-Who acts (`portal.actions.Actor`):
+Who acts (`portal.base.Actor`):
 - a person (console session, API token, or a CLI actor given a user) is judged by their user's
   permissions; an API token's user is already narrowed to the token's role (`portal.api.auth`),
   and the token's reach is the actor's `reach`;
@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
 
-from portal import actions
 from portal.api.tokens import STAGES
+from portal.services import base
 
 if TYPE_CHECKING:
     from portal.api.tokens import Reach
@@ -114,7 +114,7 @@ def rule(action: str) -> Rule:
 
 
 def authorize(
-    actor: actions.Actor,
+    actor: base.Actor,
     action: str,
     env: Environment | None = None,
     *,
@@ -131,7 +131,7 @@ def authorize(
     if reach is not None:
         _require_reach(reach, env, target_stage, target_name)
         if reach.read_only and not needs.read_only:
-            raise actions.Forbidden(
+            raise base.Forbidden(
                 "token: read-only; only reads (GET) are allowed",
                 ["token: read-only; only reads (GET) are allowed"],
             )
@@ -139,14 +139,14 @@ def authorize(
     if actor.source == "schedule" and actor.user is None:
         if needs.schedule and not prod:
             return
-        raise actions.Forbidden(
+        raise base.Forbidden(
             f"{needs.what} {target_name or 'an environment'} is not a schedule's to do",
             [f"actor: {actor.name} is not allowed; only a person with the right role does this"],
         )
     if actor.user is None:
         if actor.source == "cli":
             return  # the CLI without a user: admin rights (see the module's docstring)
-        raise actions.Forbidden(  # fail closed: no other path acts without a user
+        raise base.Forbidden(  # fail closed: no other path acts without a user
             f"{needs.what} {target_name or 'an environment'} needs a signed-in user",
             [f"actor: {actor.name} is not allowed; a user with the right role"],
         )
@@ -157,7 +157,7 @@ def authorize(
     who = needs.prod_who if prod else needs.who
     on = f"{target_stage} environment {target_name}" if target_name else "an environment"
     narrowed = " (as its API token narrows it)" if reach is not None else ""
-    raise actions.Forbidden(
+    raise base.Forbidden(
         f"{needs.what} {on} needs {who}; {actor.name} may not",
         [f"role: {actor.name}'s role{narrowed} is not allowed; {needs.what} {on} needs {who}"],
     )
@@ -167,23 +167,23 @@ def _require_reach(reach: Reach, env: Environment | None, stage: str, name: str)
     if reach.covers(stage, name):
         return
     if env is not None:  # it exists, but not for this token: answer as if it did not
-        raise actions.unknown_environment(name)
+        raise base.unknown_environment(name)
     if stage not in STAGES:
         return  # not a stage at all: the environment's own validation lists it with the rest
     allowed = reach.describe().removesuffix("; read-only")
     if stage not in reach.stages:
-        raise actions.Forbidden(
+        raise base.Forbidden(
             f"this token does not reach stage {stage!r}",
             [f"stage: {stage[:20]!r} is not allowed; this token reaches {allowed}"],
         )
-    raise actions.Forbidden(
+    raise base.Forbidden(
         f"this token does not reach {name!r}",
         [f"environment: {name[:40]!r} is not allowed; this token reaches {allowed}"],
     )
 
 
 def may(
-    actor: actions.Actor,
+    actor: base.Actor,
     action: str,
     env: Environment | None = None,
     *,
@@ -193,7 +193,7 @@ def may(
     """`authorize` as a yes or no, for hiding what a user could not use (the server still asks)."""
     try:
         authorize(actor, action, env, stage=stage, name=name)
-    except actions.ActionError:
+    except base.ActionError:
         return False
     return True
 
@@ -210,7 +210,7 @@ def reach_filter(reach: Reach | None, prefix: str = "") -> Q:
     return found
 
 
-def visible(actor: actions.Actor, queryset: QuerySet[Any], prefix: str = "") -> QuerySet[Any]:
+def visible(actor: base.Actor, queryset: QuerySet[Any], prefix: str = "") -> QuerySet[Any]:
     """`queryset` cut down to what `actor` may see: a token's reach (rows of environments out of
     it, and rows that name no environment, are left out for a token that does not reach
     everything)."""
