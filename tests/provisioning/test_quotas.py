@@ -265,10 +265,17 @@ def test_every_call_of_the_engine_passes_the_limiter(mocked_aws: None, spec: Env
     per_service.pop("sts", None)
     assert buckets.taken == per_service
     # a scarce quota makes a step wait, and the step says for what
-    slow = RateLimiter(QuotaTable(time_scale=100), LocalBuckets())
+    # the buckets' clock moves only when the limiter sleeps: however slow this machine is, the
+    # tokens the other callers took do not come back while the plan runs
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    slow = RateLimiter(QuotaTable(time_scale=100), LocalBuckets(clock=lambda: now[0]), sleep=sleep)
     clients = AwsClients(AwsTarget(), limiter=slow)
     quota = slow.table.quotas_for(clients.account_id, "apigateway", "GetResources")[0]
-    for _ in range(750):  # other callers took GetResources' tokens three seconds ahead (a loaded machine)
+    for _ in range(750):  # other callers took GetResources' tokens three seconds ahead
         slow.buckets.take(RateLimiter.key(clients.account_id, "us-east-1", quota), quota, OPERATOR, 0)
     plan = Engine(spec, clients=clients, sleep=lambda _s: None).plan()
     step = next(s for s in plan.steps if s.resource == "rest_api")
