@@ -18,7 +18,6 @@ def resources_for(spec: EnvironmentSpec) -> list[Resource]:
     from .function import Function
     from .kms_key import KmsKey
     from .log_group import access_log_group, function_log_group
-    from .network import network_resources
     from .permission import InvokePermission
     from .rest_api import RestApi
     from .role import FunctionRole
@@ -54,3 +53,18 @@ def resources_for(spec: EnvironmentSpec) -> list[Resource]:
         resources.insert(0, KmsKey())
     resources.extend(network_resources(spec))  # vpc mode only (R-NET-1, R-NET-2)
     return resources
+
+
+def network_resources(spec: EnvironmentSpec) -> list[Resource]:
+    """The network resources of a spec: in public mode the managed ones too, none of them wanted,
+    so that a provisioned vpc-mode environment set back to public loses its network on the next
+    apply, and its teardown finds it. (Here rather than in network.py: the security group and the
+    endpoint build on network.py's helpers, so network.py cannot name them without a cycle.)"""
+    from .network import AdoptedSubnets, AdoptedVpc, RouteTable, Subnets, Vpc
+    from .security_group import FunctionSecurityGroup
+    from .vpc_endpoint import DynamoDbEndpoint
+
+    settings = spec.settings
+    if settings.network == "vpc" and settings.vpc_id:
+        return [AdoptedVpc(), AdoptedSubnets(), FunctionSecurityGroup(), DynamoDbEndpoint()]
+    return [Vpc(), Subnets(), RouteTable(), FunctionSecurityGroup(), DynamoDbEndpoint()]

@@ -835,16 +835,3 @@ def route_table_ids(ctx: Context) -> Any:
     if adopted(ctx):
         return ctx.attr("subnets", "route_table_ids")
     return ctx.attr("route_table", "ids")
-
-
-def network_resources(ctx_spec: Any) -> list[Resource]:
-    """The network resources of a spec: in public mode the managed ones too, none of them wanted,
-    so that a provisioned vpc-mode environment set back to public loses its network on the next
-    apply, and its teardown finds it."""
-    from .security_group import FunctionSecurityGroup
-    from .vpc_endpoint import DynamoDbEndpoint
-
-    settings = ctx_spec.settings
-    if settings.network == "vpc" and settings.vpc_id:
-        return [AdoptedVpc(), AdoptedSubnets(), FunctionSecurityGroup(), DynamoDbEndpoint()]
-    return [Vpc(), Subnets(), RouteTable(), FunctionSecurityGroup(), DynamoDbEndpoint()]
