@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, NoReturn, TextIO
+from collections.abc import Callable
+from typing import Any, NoReturn, TextIO, TypeVar
 
 from django.core.management.base import BaseCommand, OutputWrapper
 
@@ -27,6 +28,7 @@ OK, RUN_FAILED, BAD_INPUT, DRIFT_FOUND = 0, 1, 2, 3
 POLL_S = 0.5
 PROGRESS_EVERY_S = 15.0  # a release says where it is at least this often, even mid-bake
 _sleep = time.sleep  # replaced in tests
+T = TypeVar("T")
 
 
 class Exit(SystemExit):
@@ -131,6 +133,20 @@ class EnvportCommand(BaseCommand):
         self, exc: actions.ActionError, *, as_json: bool, environment: str, kind: str
     ) -> NoReturn:
         self.refuse(exc.message, exc.problems, as_json=as_json, environment=environment, kind=kind)
+
+    def call_service(self, call: Callable[[], T], *, env: Environment, kind: str, as_json: bool) -> T:
+        """A service call of a command that reads or writes AWS at once (no run): a refusal exits 2
+        as every refusal does; AWS failing to do it exits 1, with the error as `status: failed`."""
+        try:
+            return call()
+        except (actions.InvalidInput, actions.Forbidden, actions.NotFound) as exc:
+            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
+        except actions.ActionError as exc:
+            self.stderr.write(f"error: {exc.message}")
+            if as_json:
+                failed = {"environment": env.suffix, "kind": kind, "status": "failed", "error": exc.message}
+                self.print_json(failed)
+            raise Exit(RUN_FAILED) from None
 
     def environment(self, suffix: str, *, as_json: bool, kind: str = "") -> Environment:
         try:

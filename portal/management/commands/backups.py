@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal import actions
-from portal.management.cli import RUN_FAILED, EnvportCommand, Exit
+from portal.management.cli import EnvportCommand
 from portal.services import backups
 
 KIND = "backups"
@@ -24,17 +24,9 @@ class Command(EnvportCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         as_json = opts["json"]
         env = self.environment(opts["name"], as_json=as_json, kind=KIND)
-        try:
-            listing = backups.list_backups(actions.Actor.cli(), env)
-        except (actions.InvalidInput, actions.Forbidden, actions.NotFound) as exc:
-            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=KIND)
-        except actions.ActionError as exc:
-            self.stderr.write(f"error: {exc.message}")
-            if as_json:
-                self.print_json(
-                    {"environment": env.suffix, "kind": KIND, "status": "failed", "error": exc.message}
-                )
-            raise Exit(RUN_FAILED) from None
+        listing = self.call_service(
+            lambda: backups.list_backups(actions.Actor.cli(), env), env=env, kind=KIND, as_json=as_json
+        )
         if as_json:
             self.print_json(listing)
             return
