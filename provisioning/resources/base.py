@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from ..aws import AwsClients
 from ..names import MANAGED_BY, Names
@@ -215,6 +215,39 @@ class Resource:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.key}>"
+
+
+class Instance(Protocol):
+    """What a parameterised resource's instance dataclass has in common: its key in the graph,
+    what it depends on, and whether the spec wants it."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def depends_on(self) -> tuple[str, ...]: ...
+
+    @property
+    def wanted(self) -> Callable[[Context], bool]: ...
+
+
+InstanceT = TypeVar("InstanceT", bound=Instance)
+
+
+class InstanceResource(Resource, Generic[InstanceT]):
+    """A resource kind an environment can have several of (the API's function and the token
+    authorizer, their roles, log groups and invoke permissions): the instance gives the key, the
+    dependencies and whether it is wanted; the subclass gives the AWS type's behaviour."""
+
+    instance: InstanceT
+
+    def __init__(self, instance: InstanceT) -> None:
+        self.instance = instance
+        self.key = instance.key
+        self.depends_on = instance.depends_on
+
+    def wanted(self, ctx: Context) -> bool:
+        return self.instance.wanted(ctx)
 
 
 def compare(resource: str, desired: dict[str, Any], found: dict[str, Any]) -> list[FieldDiff]:

@@ -42,8 +42,8 @@ from .base import (
     UNKNOWN,
     Context,
     FieldDiff,
+    InstanceResource,
     Observed,
-    Resource,
     always,
     repair_tags,
     retry_until,
@@ -180,7 +180,7 @@ API_FUNCTION = FunctionInstance(
 )
 
 
-class Function(Resource):
+class Function(InstanceResource[FunctionInstance]):
     """A Lambda function of the environment; `Function()` is the API's (API_FUNCTION)."""
 
     key = API_FUNCTION.key
@@ -188,15 +188,10 @@ class Function(Resource):
     depends_on = API_FUNCTION.depends_on
 
     def __init__(self, instance: FunctionInstance = API_FUNCTION) -> None:
-        self.instance = instance
-        self.key = instance.key
-        self.depends_on = instance.depends_on
+        super().__init__(instance)
 
     def name(self, ctx: Context) -> str:
         return self.instance.function_name(ctx.names)
-
-    def wanted(self, ctx: Context) -> bool:
-        return self.instance.wanted(ctx)
 
     # --- read ---
     def observe(self, ctx: Context) -> Observed | None:

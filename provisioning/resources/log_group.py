@@ -12,7 +12,7 @@ from typing import Any
 
 from ..aws import error_code
 from ..names import Names
-from .base import Context, FieldDiff, Observed, Resource, always, repair_tags
+from .base import Context, FieldDiff, InstanceResource, Observed, always, repair_tags
 
 
 @dataclass(frozen=True)
@@ -22,24 +22,18 @@ class LogGroupInstance:
     key: str
     name_of: Callable[[Names], str]
     wanted: Callable[[Context], bool] = always
+    depends_on: tuple[str, ...] = ()
 
 
 FUNCTION_LOG_GROUP = LogGroupInstance("function_log_group", lambda n: n.function_log_group)
 ACCESS_LOG_GROUP = LogGroupInstance("access_log_group", lambda n: n.access_log_group)
 
 
-class LogGroup(Resource):
+class LogGroup(InstanceResource[LogGroupInstance]):
     kind = "logs-log-group"
-
-    def __init__(self, instance: LogGroupInstance) -> None:
-        self.instance = instance
-        self.key = instance.key
 
     def name(self, ctx: Context) -> str:
         return self.instance.name_of(ctx.names)
-
-    def wanted(self, ctx: Context) -> bool:
-        return self.instance.wanted(ctx)
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {"retentionInDays": ctx.spec.settings.log_retention_days, "tags": ctx.tag_dict}

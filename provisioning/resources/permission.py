@@ -25,7 +25,7 @@ from typing import Any
 
 from ..aws import error_code
 from ..names import LIVE_ALIAS, Names, qualified_arn
-from .base import PRESENT, UNKNOWN, Context, FieldDiff, Observed, Resource, always
+from .base import PRESENT, UNKNOWN, Context, FieldDiff, InstanceResource, Observed, always
 
 PRINCIPAL = "apigateway.amazonaws.com"
 ACTION = "lambda:InvokeFunction"
@@ -90,7 +90,7 @@ API_PERMISSION = PermissionInstance(
 )
 
 
-class InvokePermission(Resource):
+class InvokePermission(InstanceResource[PermissionInstance]):
     """`lambda add_permission` for API Gateway, scoped to one SourceArn of this API;
     `InvokePermission()` is the one on the API function's `live` alias (API_PERMISSION)."""
 
@@ -99,16 +99,11 @@ class InvokePermission(Resource):
     depends_on = API_PERMISSION.depends_on
 
     def __init__(self, instance: PermissionInstance = API_PERMISSION) -> None:
-        self.instance = instance
-        self.key = instance.key
-        self.depends_on = instance.depends_on
+        super().__init__(instance)
 
     def name(self, ctx: Context) -> str:
         """The statement's Sid, on the function (or alias) it lets API Gateway invoke."""
         return f"{self._sid(ctx)} on {self._target(ctx)}"
-
-    def wanted(self, ctx: Context) -> bool:
-        return self.instance.wanted(ctx)
 
     def observe(self, ctx: Context) -> Observed | None:
         """One GetPolicy where the statement belongs (two with a legacy statement to look for),

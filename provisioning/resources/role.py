@@ -24,8 +24,8 @@ from .base import (
     UNKNOWN,
     Context,
     FieldDiff,
+    InstanceResource,
     Observed,
-    Resource,
     always,
     key_value_list,
     repair_tags,
@@ -146,7 +146,7 @@ FUNCTION_ROLE = RoleInstance(
 )
 
 
-class FunctionRole(Resource):
+class FunctionRole(InstanceResource[RoleInstance]):
     """A Lambda function's execution role; `FunctionRole()` is the API function's (FUNCTION_ROLE)."""
 
     key = FUNCTION_ROLE.key
@@ -154,15 +154,10 @@ class FunctionRole(Resource):
     depends_on = FUNCTION_ROLE.depends_on
 
     def __init__(self, instance: RoleInstance = FUNCTION_ROLE) -> None:
-        self.instance = instance
-        self.key = instance.key
-        self.depends_on = instance.depends_on
+        super().__init__(instance)
 
     def name(self, ctx: Context) -> str:
         return self.instance.role_name(ctx.names)
-
-    def wanted(self, ctx: Context) -> bool:
-        return self.instance.wanted(ctx)
 
     def policy_name(self, ctx: Context) -> str:
         return self.instance.policy_name(ctx.names)
