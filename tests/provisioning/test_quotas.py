@@ -179,10 +179,12 @@ def test_an_operator_overtakes_two_sweeping_threads_through_redis() -> None:
         stop.set()
         for t in sweeps:
             t.join()
-    # 10 tokens at 50/s is 0.2 s: the operator got (nearly) all of them, the sweeps none meanwhile
-    assert operator_s < 0.45, operator_s
+    # 10 tokens at 50/s is 0.2 s. What proves the priority is that the sweeps got (nearly) none of
+    # the tokens while the operator was taking them: shared fairly, they would have had about 20 in
+    # that time. How long it took is only bounded loosely: a loaded machine stretches it.
     during = [g for g in grants if t0 + 0.05 < g < t0 + operator_s - 0.05]
     assert len(during) <= 2, during
+    assert operator_s < 2.0, operator_s
 
 
 def _grab(prefix: str, n: int, out: Any) -> None:
