@@ -43,8 +43,6 @@ from provisioning.artifacts import Artifact as BuiltArtifact
 from provisioning.release import ReleaseInputError, strategy_for
 from provisioning.spec import PROFILES, SpecError
 
-from .api import tokens
-from .api.models import ROLES, ApiToken, IdempotencyKey
 from .documents import redacted
 from .models import ACTIVE_STATUSES, Artifact, AuditEvent, Deployment, Environment
 from .notifications import events as notifications
@@ -60,6 +58,8 @@ from .services.base import (
     NotFound,
     unknown_environment,
 )
+from .tokens import credentials, reach
+from .tokens.models import ROLES, ApiToken, IdempotencyKey
 
 log = logging.getLogger("portal.actions")
 
@@ -1078,7 +1078,7 @@ def _token_detail(token: ApiToken) -> dict[str, Any]:
         "user": token.user.get_username(),
         "role": token.role,
         "read_only": token.read_only,
-        "stages": tokens.ordered_stages(token.stages),
+        "stages": reach.ordered_stages(token.stages),
         "environments": list(token.patterns),
         "scope": token.scope,
         "expires_at": token.expires_at,
@@ -1108,14 +1108,14 @@ def create_api_token(
     shown to the caller once. The role defaults to the user's and may only narrow it.
 
     Its reach is `stages` (dev, staging, prod: named, never implied) and, optionally, name
-    patterns (`environments`, anchored globs; see `portal.api.tokens`) that match only inside
+    patterns (`environments`, anchored globs; see `portal.tokens.reach`) that match only inside
     those stages. prod is in a token's stages only when an admin asks for it: an actor who is not
     an admin is refused, whatever the token's role."""
     _require_token_admin(actor, "add")
     stages = [stages] if isinstance(stages, str) else list(stages)
     patterns = [environments] if isinstance(environments, str) else list(environments)
     patterns = [p for p in patterns if p]
-    held = tokens.user_role(user)
+    held = credentials.user_role(user)
     problems = []
     if not (user.is_active and user.is_staff):
         problems.append(
@@ -1128,30 +1128,30 @@ def create_api_token(
         problems.append(f"role: {chosen!r} is not allowed; one of {', '.join(ROLES)}")
     elif held is not None and ROLES.index(chosen) > ROLES.index(held):
         problems.append(f"role: {chosen!r} is not allowed; at most the user's own role, {held}")
-    problems += tokens.stage_problems(stages)
+    problems += reach.stage_problems(stages)
     if PROD in stages and not _grants_prod(actor):
         problems.append(
             f"stages: prod is not allowed; only an admin gives a token prod, and {actor.name} is not one"
         )
-    if len(patterns) > tokens.PATTERNS_MAX:
+    if len(patterns) > reach.PATTERNS_MAX:
         problems.append(
-            f"environments: {len(patterns)} patterns is not allowed; at most {tokens.PATTERNS_MAX}"
+            f"environments: {len(patterns)} patterns is not allowed; at most {reach.PATTERNS_MAX}"
         )
-    problems += [p for p in map(tokens.pattern_problem, patterns[: tokens.PATTERNS_MAX]) if p]
+    problems += [p for p in map(reach.pattern_problem, patterns[: reach.PATTERNS_MAX]) if p]
     if expires_at is not None and expires_at <= timezone.now():
         problems.append(f"expires: {expires_at:%Y-%m-%d %H:%M} UTC is in the past; a future date, or none")
     if problems:
         raise InvalidInput(f"cannot create an API token for {user.get_username()!r}", problems)
-    lookup, value = tokens.new_token()
+    lookup, value = credentials.new_token()
     with transaction.atomic():
         token = ApiToken.objects.create(
             user=user,
             name=name[:100],
             lookup=lookup,
-            digest=tokens.digest(value),
+            digest=credentials.digest(value),
             role=chosen,
             read_only=read_only,
-            stages=tokens.ordered_stages(stages),
+            stages=reach.ordered_stages(stages),
             patterns=list(dict.fromkeys(patterns)),
             expires_at=expires_at,
             created_by=actor.user,
@@ -1164,7 +1164,7 @@ def _grants_prod(actor: Actor) -> bool:
     """Only an admin (or the CLI without a user, which acts as one) gives a token prod."""
     if actor.user is None:
         return actor.source == AuditEvent.Source.CLI
-    return tokens.user_role(actor.user) == "admin" and actor.reach is None
+    return credentials.user_role(actor.user) == "admin" and actor.reach is None
 
 
 def revoke_api_token(actor: Actor, token: ApiToken) -> ApiToken:

@@ -766,5 +766,5 @@ def key_values(detail: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 
 # API tokens and notifications register their own pages.
-from .api import admin as api_admin  # noqa: E402, F401
 from .notifications import admin as notifications_admin  # noqa: E402, F401
+from .tokens import admin as tokens_admin  # noqa: E402, F401

@@ -463,5 +463,5 @@ class Artifact(models.Model):
 
 
 # API tokens and notifications live in their own packages; importing them here makes them this app's.
-from .api.models import ApiToken, IdempotencyKey  # noqa: E402, F401
 from .notifications.models import Delivery, NotificationChannel, NotificationRule  # noqa: E402, F401
+from .tokens.models import ApiToken, IdempotencyKey  # noqa: E402, F401

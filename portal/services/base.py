@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from portal.api.tokens import Reach
     from portal.models import Deployment
+    from portal.tokens.reach import Reach
 
 
 class ActionError(Exception):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from portal import actions
-from portal.api import tokens
 from portal.models import ApiToken, AuditEvent, Deployment, Environment
+from portal.tokens import reach as tokens
 
 pytestmark = pytest.mark.django_db
 

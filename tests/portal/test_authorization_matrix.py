@@ -19,9 +19,9 @@ from django.contrib.auth.models import Group, User
 
 from portal import actions
 from portal.api.auth import scoped_user
-from portal.api.tokens import Reach
 from portal.models import AuditEvent, Deployment, Environment
 from portal.services import authz
+from portal.tokens.reach import Reach
 
 pytestmark = pytest.mark.django_db
 

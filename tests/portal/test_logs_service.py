@@ -57,7 +57,7 @@ def test_a_schedule_and_an_anonymous_actor_may_not_read(moto_target: None, make_
 
 def test_a_token_out_of_reach_answers_as_if_absent(moto_target: None, make_env: Any) -> None:
     """Token scopes: an environment outside a token's stages is NotFound, as an absent one."""
-    from portal.api.tokens import Reach
+    from portal.tokens.reach import Reach
 
     env = make_env("dev1")
     user = User.objects.create_user("t", "t@example.com", "pw", is_staff=True)

@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from portal import actions
 from portal.api.auth import scoped_user
-from portal.api.tokens import Reach
 from portal.models import Deployment, DriftFinding, Environment
 from portal.services import traffic as service
+from portal.tokens.reach import Reach
 
 pytestmark = pytest.mark.django_db
 Kind, Status = Deployment.Kind, Deployment.Status

@@ -16,10 +16,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from portal import actions
-from portal.api.models import ROLES, ApiToken
-from portal.api.tokens import PATTERN_ALLOWED, STAGES, ordered_stages
 from portal.management.cli import EnvportCommand
 from portal.management.commands.env import parse_expires
+from portal.tokens.models import ROLES, ApiToken
+from portal.tokens.reach import PATTERN_ALLOWED, STAGES, ordered_stages
 
 
 def token_row(token: ApiToken) -> dict[str, Any]:

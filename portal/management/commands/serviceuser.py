@@ -15,9 +15,9 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from portal import actions
-from portal.api.models import ROLES
-from portal.api.tokens import user_role
 from portal.management.cli import EnvportCommand
+from portal.tokens.credentials import user_role
+from portal.tokens.models import ROLES
 
 NAME = re.compile(r"[a-z][a-z0-9-]{1,38}[a-z0-9]")
 NAME_RULE = "3 to 40 characters: lower-case letters, digits and hyphens, starting with a letter (ci-bot)"

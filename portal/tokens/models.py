@@ -3,7 +3,7 @@
 A token is shown once, when it is made; the database keeps its lookup id (the part after the
 `envp_` prefix, not secret) and the SHA-256 of the whole token. A token is high-entropy (256
 random bits), so a plain SHA-256 is the right hash: no password stretching is needed, and the
-lookup is by id, then a constant-time comparison of digests (`portal.api.tokens`).
+lookup is by id, then a constant-time comparison of digests (`portal.tokens.credentials`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from .reach import Reach
 
 ROLES = ("viewer", "operator", "admin")
 
@@ -62,9 +64,7 @@ class ApiToken(models.Model):
 
     @property
     def scope(self) -> str:
-        """Its reach in words: "stages dev,staging; environments pr*" (see `tokens.Reach`)."""
-        from .tokens import Reach
-
+        """Its reach in words: "stages dev,staging; environments pr*" (see `reach.Reach`)."""
         return Reach.of(self).describe()
 
     @property

@@ -19,7 +19,7 @@ from django.utils.cache import add_never_cache_headers
 from portal import actions
 
 from .models import ROLES, ApiToken
-from .tokens import PATTERN_ALLOWED, STAGES
+from .reach import PATTERN_ALLOWED, STAGES
 
 # the value of a token made by this request, kept on the request only (never in a cookie)
 NEW_TOKEN = "_envport_new_token"
