@@ -27,10 +27,9 @@ from rest_framework.response import Response
 
 from portal import actions
 from portal import dispatch as dispatcher
-from portal.models import Artifact, AuditEvent, Deployment, Environment
-from portal.services import authz
+from portal.models import AuditEvent, Deployment, Environment
+from portal.services import authz, releases
 from portal.services import logs as log_service
-from provisioning.artifacts import ArtifactError, build_artifact
 
 from . import serializers as s
 from .auth import actor, environment, environments, require_perm, require_write
@@ -345,15 +344,12 @@ class ArtifactUploadView(ApiView):
         upload = data["zip"]
         if upload.size > limit:
             raise PayloadTooLarge(f"the zip is larger than {limit} bytes")
-        try:
-            with upload_slot(holder(request)):
-                built = build_artifact(upload.read(), handler=data["handler"], name=upload.name)
-        except ArtifactError as exc:
-            raise actions.InvalidInput(f"the zip {upload.name} was refused", exc.problems) from None
-        existed = Artifact.objects.filter(sha256=built.sha256).exists()
-        record = actions.register_artifact(actor(request), built)
+        with upload_slot(holder(request)):
+            record, created = releases.build_artifact(
+                actor(request), upload.read(), handler=data["handler"], name=upload.name
+            )
         body = s.ArtifactOut(record, context={"request": request}).data
-        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(body, status=code, headers={"Location": body["url"]})
 
 

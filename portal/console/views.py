@@ -38,9 +38,9 @@ from portal.models import ACTIVE_STATUSES, Artifact, Deployment, Environment
 from portal.permissions import allowed_actions
 from portal.progress import QUEUED_HINT_S, expected_steps
 from portal.services import authz
+from portal.services import releases as release_service
 from portal.svg import timeline, traffic_chart
 from provisioning import release as releases
-from provisioning.artifacts import ArtifactError, build_artifact
 from provisioning.spec import SpecError
 
 from . import logs as log_pages
@@ -263,11 +263,9 @@ def _request_release(request: HttpRequest, env: Environment) -> Deployment | Non
                 raise actions.InvalidInput(
                     f"the zip {upload.name} was refused", [f"zip: larger than {limit} bytes is not allowed"]
                 )
-            try:
-                built = build_artifact(upload.read(), handler=handler, name=upload.name)
-            except ArtifactError as exc:
-                raise actions.InvalidInput(f"the zip {upload.name} was refused", exc.problems) from None
-            artifact = actions.register_artifact(who, built)
+            artifact, _ = release_service.build_artifact(
+                who, upload.read(), handler=handler, name=upload.name, env=env
+            )
         elif form.get("artifact"):
             artifact = actions.find_artifact(form["artifact"])
         elif form.get("source"):
