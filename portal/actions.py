@@ -24,13 +24,8 @@ user. An API token's actor carries the token's reach (stages and name patterns).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
-from django.conf import settings
-from django.utils import timezone
-
-from .models import Deployment
 from .runner import run_deployment
 from .services.audit import audit as audit
 from .services.audit import field_changes as field_changes
@@ -65,6 +60,10 @@ from .services.environments import problems_of as problems_of
 from .services.environments import reveal_api_key as reveal_api_key
 from .services.environments import snapshot as snapshot
 from .services.environments import update_environment as update_environment
+from .services.idempotency import IDEMPOTENCY_KEY_MAX as IDEMPOTENCY_KEY_MAX
+from .services.idempotency import check_idempotency_key as check_idempotency_key
+from .services.idempotency import remember_run as remember_run
+from .services.idempotency import replay_run as replay_run
 from .services.releases import artifact_summary as artifact_summary
 from .services.releases import check_release_target as check_release_target
 from .services.releases import find_artifact as find_artifact
@@ -89,7 +88,6 @@ from .services.schedules import spread_offsets as spread_offsets
 from .services.schedules import teardown_expired_previews as teardown_expired_previews
 from .services.tokens import create_api_token as create_api_token
 from .services.tokens import revoke_api_token as revoke_api_token
-from .tokens.models import IdempotencyKey
 
 log = logging.getLogger("portal.actions")
 
@@ -132,49 +130,3 @@ __all__ = [
     "unknown_environment",
     "update_environment",
 ]
-
-
-# --- API idempotency keys ---------------------------------------------------------------------
-IDEMPOTENCY_KEY_MAX = 255  # IdempotencyKey.key's column
-
-
-def check_idempotency_key(key: str) -> None:
-    """A key is kept whole or refused: cut to fit its column, two long keys that share their first
-    255 characters would be one key, and the second request would get the first one's run."""
-    if len(key) > IDEMPOTENCY_KEY_MAX:
-        raise InvalidInput(
-            "Idempotency-Key is too long",
-            [
-                f"Idempotency-Key: a key of {len(key)} characters is not allowed; at most "
-                f"{IDEMPOTENCY_KEY_MAX} characters"
-            ],
-        )
-
-
-def replay_run(user_id: int, key: str, fingerprint: str) -> Deployment | None:
-    """The run an earlier request with this Idempotency-Key started, if any (the same request, or
-    refused). A key lives ENVPORT_API_IDEMPOTENCY_HOURS (like Stripe's 24 hours); an older one is
-    forgotten here, so a pipeline may reuse a key a day later."""
-    check_idempotency_key(key)
-    keys = IdempotencyKey.objects.filter(user_id=user_id, key=key)
-    cutoff = timezone.now() - dt.timedelta(hours=settings.ENVPORT_API_IDEMPOTENCY_HOURS)
-    keys.filter(created_at__lt=cutoff).delete()
-    seen = keys.select_related("deployment").first()
-    if seen is None:
-        return None
-    if seen.fingerprint != fingerprint:
-        raise InvalidInput(
-            "Idempotency-Key already used",
-            [
-                f"Idempotency-Key: {key!r} is not allowed; it started run #{seen.deployment_id} with "
-                "another request: use a new key for a new request"
-            ],
-        )
-    return seen.deployment
-
-
-def remember_run(user_id: int, key: str, fingerprint: str, deployment: Deployment) -> None:
-    """Tie a new run to its request's Idempotency-Key; the same key at the same moment in another
-    request fails here with IntegrityError, and that request replays this run."""
-    check_idempotency_key(key)
-    IdempotencyKey.objects.create(user_id=user_id, key=key, fingerprint=fingerprint, deployment=deployment)

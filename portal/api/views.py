@@ -10,13 +10,10 @@ with the run's URL, which `?wait=SECONDS` long-polls.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
@@ -27,8 +24,8 @@ from rest_framework.response import Response
 
 from portal import actions
 from portal import dispatch as dispatcher
-from portal.models import AuditEvent, Deployment, Environment
-from portal.services import authz, releases
+from portal.models import AuditEvent, Deployment
+from portal.services import authz, idempotency, releases
 from portal.services import logs as log_service
 
 from . import serializers as s
@@ -138,35 +135,6 @@ def _valid(serializer: type[Any], request: Request) -> dict[str, Any]:
     return dict(parsed.validated_data)
 
 
-def _request_run(request: Request, env: Environment, data: dict[str, Any]) -> Deployment:
-    """The run `data` asks for, through the same service calls as the console's buttons."""
-    who, kind = actor(request), data["kind"]
-    authz.authorize(who, kind, env)  # before the artifact or the source is looked up
-    if kind == "provision":
-        return actions.request_deployment(who, env, kind, {"verify": data["verify"]})
-    if kind == "teardown":
-        return actions.request_deployment(who, env, kind, {"backup": data["backup"]})
-    if kind == "release":
-        artifact, source = None, None
-        if data.get("artifact"):
-            artifact = actions.find_artifact(data["artifact"])
-        if data.get("source"):
-            source = actions.get_environment(data["source"], who)
-        strategy = {k: data.get(k) for k in ("strategy", "percent", "bake", "interval")}
-        return actions.request_release(who, env, artifact=artifact, source=source, **strategy)
-    if kind == "rollback":
-        return actions.request_rollback(who, env, data.get("to_version"))
-    return actions.request_deployment(who, env, kind, {})
-
-
-def _fingerprint(env: Environment, data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps([env.suffix, data], sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _replay(request: Request, key: str, fingerprint: str) -> Deployment | None:
-    return actions.replay_run(request.user.pk, key, fingerprint)
-
-
 class RunList(ApiView):
     serializer_class = s.RunSummaryOut
 
@@ -212,24 +180,7 @@ class RunList(ApiView):
         env = environment(request, name)
         data = _valid(s.RunCreate, request)
         key = (request.headers.get("Idempotency-Key") or "").strip()
-        actions.check_idempotency_key(key)  # before anything is written: whole, or refused
-        fingerprint = _fingerprint(env, data)
-        replayed = False
-        try:
-            with transaction.atomic():
-                dep = _replay(request, key, fingerprint) if key else None
-                if dep is not None:
-                    replayed = True
-                else:
-                    dep = _request_run(request, env, data)
-                    if key:
-                        actions.remember_run(request.user.pk, key, fingerprint, dep)
-                    dispatch(dep)
-        except IntegrityError:  # the same key, at the same moment, in another request: its run
-            dep = _replay(request, key, fingerprint) if key else None
-            if dep is None:
-                raise
-            replayed = True
+        dep, replayed = idempotency.request_once(actor(request), env, data, key, dispatch)
         dep = Deployment.objects.select_related("environment").get(pk=dep.pk)
         body = s.RunOut(dep, context={"request": request}).data
         headers = {"Location": body["url"]}
