@@ -3,7 +3,7 @@
 Validation of an environment is the engine's (`provisioning.spec.build_spec`): `Environment.clean`
 calls it and maps its problems onto fields, so the portal holds no second copy of the rules.
 Run records (Deployment, Step, CheckResult, DriftFinding, AuditEvent) are written by
-`portal.actions` only, and are read-only everywhere else.
+`portal.services` only, and are read-only everywhere else.
 """
 
 from __future__ import annotations

@@ -22,9 +22,11 @@ from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
-from portal import actions, lockout
+from portal import lockout
 from portal.models import Environment
 from portal.services import authz
+from portal.services import environments as environment_service
+from portal.services.base import Actor, Forbidden
 from portal.tokens import credentials
 from portal.tokens.models import ApiToken
 from portal.tokens.reach import Reach
@@ -121,10 +123,8 @@ def reach(request: Any) -> Reach | None:
     return Reach.of(token) if token is not None else None
 
 
-def actor(request: Any) -> actions.Actor:
-    return actions.Actor(
-        "api", request.user, remote_addr=request.META.get("REMOTE_ADDR"), reach=reach(request)
-    )
+def actor(request: Any) -> Actor:
+    return Actor("api", request.user, remote_addr=request.META.get("REMOTE_ADDR"), reach=reach(request))
 
 
 def require_perm(request: Any, perm: str, what: str) -> None:
@@ -138,7 +138,7 @@ def require_write(request: Any) -> None:
     """A read-only token reads only (the service refuses it too; this answers before parsing)."""
     found = reach(request)
     if found is not None and found.read_only:
-        raise actions.Forbidden(
+        raise Forbidden(
             "token: read-only; only reads (GET) are allowed",
             ["token: read-only; only reads (GET) are allowed"],
         )
@@ -146,7 +146,7 @@ def require_write(request: Any) -> None:
 
 def environment(request: Any, name: str) -> Environment:
     """The environment `name`, if the request may see it: out of a token's reach, or absent, 404."""
-    return actions.get_environment(name, actor(request))
+    return environment_service.get_environment(name, actor(request))
 
 
 def environments(request: Any) -> Any:

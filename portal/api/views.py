@@ -1,4 +1,4 @@
-"""The API's endpoints: thin callers of `portal.actions`, judged like the console.
+"""The API's endpoints: thin callers of `portal.services`, judged like the console.
 
 Every view hands the work to the service layer with the request's actor (its user narrowed to
 the token's role, and the token's reach); the service's one guard (`portal.services.authz`)
@@ -22,11 +22,13 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from portal import actions
 from portal import dispatch as dispatcher
 from portal.models import AuditEvent, Deployment
 from portal.services import authz, idempotency, releases
+from portal.services import environments as environment_service
 from portal.services import logs as log_service
+from portal.services import releases as release_service
+from portal.services.base import InvalidInput
 
 from . import serializers as s
 from .auth import actor, environment, environments, require_perm, require_write
@@ -90,8 +92,8 @@ class EnvironmentList(ApiView):
         require_write(request)
         data = _valid(s.EnvironmentCreate, request)
         fields = {k: v for k, v in data.items() if k != "name"}
-        env = actions.create_environment(actor(request), suffix=data["name"], **fields)
-        env = actions.get_environment(env.suffix)
+        env = environment_service.create_environment(actor(request), suffix=data["name"], **fields)
+        env = environment_service.get_environment(env.suffix)
         body = s.EnvironmentOut(env, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
@@ -113,8 +115,8 @@ class EnvironmentDetail(ApiView):
         env = environment(request, name)
         fields = dict(_valid(s.EnvironmentUpdate, request))
         overrides = fields.pop("overrides", None)
-        actions.update_environment(actor(request), env, overrides=overrides, **fields)
-        env = actions.get_environment(env.suffix)
+        environment_service.update_environment(actor(request), env, overrides=overrides, **fields)
+        env = environment_service.get_environment(env.suffix)
         return Response(s.EnvironmentOut(env, context={"request": request}).data)
 
     @extend_schema(
@@ -124,7 +126,7 @@ class EnvironmentDetail(ApiView):
     def delete(self, request: Request, name: str) -> Response:
         require_write(request)
         env = environment(request, name)
-        actions.delete_environment(actor(request), env)
+        environment_service.delete_environment(actor(request), env)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -249,9 +251,7 @@ def _wait_seconds(request: Request) -> float:
     except ValueError:
         value = -1.0
     if not 0 <= value <= limit:
-        raise actions.InvalidInput(
-            "wait is out of range", [f"wait: {raw!r} is not allowed; 0 to {limit} seconds"]
-        )
+        raise InvalidInput("wait is out of range", [f"wait: {raw!r} is not allowed; 0 to {limit} seconds"])
     return value
 
 
@@ -313,7 +313,9 @@ class ArtifactDetail(ApiView):
     )
     def get(self, request: Request, sha256: str) -> Response:
         require_perm(request, "portal.view_artifact", "reading artifacts")
-        return Response(s.ArtifactOut(actions.find_artifact(sha256), context={"request": request}).data)
+        return Response(
+            s.ArtifactOut(release_service.find_artifact(sha256), context={"request": request}).data
+        )
 
 
 # --- the audit trail --------------------------------------------------------------------------

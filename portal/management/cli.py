@@ -18,10 +18,13 @@ from typing import Any, NoReturn, TextIO
 
 from django.core.management.base import BaseCommand, OutputWrapper
 
-from portal import actions, dispatch
+from portal import dispatch
 from portal.documents import deployment_document, refusal_document
 from portal.models import ACTIVE_STATUSES, Deployment, Environment, Step
 from portal.progress import QUEUED_HINT_S, expected_steps
+from portal.services import environments
+from portal.services import runs as run_service
+from portal.services.base import ActionError, Actor, NotFound
 
 OK, RUN_FAILED, BAD_INPUT, DRIFT_FOUND = 0, 1, 2, 3
 POLL_S = 0.5
@@ -127,15 +130,13 @@ class EnvportCommand(BaseCommand):
             self.print_json(refusal_document(environment, kind, message, problems))
         raise Exit(BAD_INPUT)
 
-    def refuse_action(
-        self, exc: actions.ActionError, *, as_json: bool, environment: str, kind: str
-    ) -> NoReturn:
+    def refuse_action(self, exc: ActionError, *, as_json: bool, environment: str, kind: str) -> NoReturn:
         self.refuse(exc.message, exc.problems, as_json=as_json, environment=environment, kind=kind)
 
     def environment(self, suffix: str, *, as_json: bool, kind: str = "") -> Environment:
         try:
-            return actions.get_environment(suffix)
-        except actions.NotFound as exc:
+            return environments.get_environment(suffix)
+        except NotFound as exc:
             self.refuse_action(exc, as_json=as_json, environment=suffix, kind=kind)
 
     def print_json(self, document: Any) -> None:
@@ -144,8 +145,8 @@ class EnvportCommand(BaseCommand):
     # --- running ----------------------------------------------------------------------------------
     def request(self, env: Environment, kind: str, options: dict[str, Any], *, as_json: bool) -> Deployment:
         try:
-            return actions.request_deployment(actions.Actor.cli(), env, kind, options)
-        except actions.ActionError as exc:
+            return run_service.request_deployment(Actor.cli(), env, kind, options)
+        except ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
 
     def run_one(
@@ -179,9 +180,9 @@ class EnvportCommand(BaseCommand):
         if inline:
             finished = []
             for dep in deps:
-                finished.append(actions.run_deployment(dep.pk, progress=printers[dep.pk].step))
+                finished.append(run_service.run_deployment(dep.pk, progress=printers[dep.pk].step))
                 printers[dep.pk].close()
-                actions.requeue_superseded(finished[-1], dispatch.enqueue)
+                run_service.requeue_superseded(finished[-1], dispatch.enqueue)
             return finished
         for dep in deps:
             dispatch.enqueue(dep)

@@ -3,7 +3,7 @@
 Every action on an environment is declared once, in `ACTIONS`: the Django permission a role's
 group must hold for it, the stronger one it needs on a prod environment, whether a read-only
 token may do it, and whether a schedule's sweep does it. The service functions of
-`portal.actions` call `authorize` first, so the console, the admin, the CLI, the API and the
+`portal.services` call `authorize` first, so the console, the admin, the CLI, the API and the
 schedules are judged by the same table and refused the same way:
 
 - out of a token's reach (its stages and name patterns, `portal.tokens.reach.Reach`): `NotFound`,

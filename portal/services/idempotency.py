@@ -43,7 +43,7 @@ def check_idempotency_key(key: str) -> None:
 
 def replay_run(user_id: int, key: str, fingerprint: str) -> Deployment | None:
     """The run an earlier request with this Idempotency-Key started, if any (the same request, or
-    refused). A key lives ENVPORT_API_IDEMPOTENCY_HOURS (like Stripe's 24 hours); an older one is
+    refused). A key lives ENVPORT_API_IDEMPOTENCY_HOURS (a day by default); an older one is
     forgotten here, so a pipeline may reuse a key a day later."""
     check_idempotency_key(key)
     keys = IdempotencyKey.objects.filter(user_id=user_id, key=key)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal import actions
 from portal.management.cli import RUN_FAILED, EnvportCommand, Exit
 from portal.services import backups
+from portal.services.base import ActionError, Actor, Forbidden, InvalidInput, NotFound
 
 KIND = "backups"
 
@@ -25,10 +25,10 @@ class Command(EnvportCommand):
         as_json = opts["json"]
         env = self.environment(opts["name"], as_json=as_json, kind=KIND)
         try:
-            listing = backups.list_backups(actions.Actor.cli(), env)
-        except (actions.InvalidInput, actions.Forbidden, actions.NotFound) as exc:
+            listing = backups.list_backups(Actor.cli(), env)
+        except (InvalidInput, Forbidden, NotFound) as exc:
             self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=KIND)
-        except actions.ActionError as exc:
+        except ActionError as exc:
             self.stderr.write(f"error: {exc.message}")
             if as_json:
                 self.print_json(
