@@ -1,9 +1,9 @@
 """A run requested at most once per Idempotency-Key (the API's header): a retried request gets the
 run its first attempt started, never a second; the same key with another request is refused.
 
-`request_once` is the whole rule, in one transaction: the key checked whole before anything is
-written, an earlier run replayed, otherwise the run requested (`request_run`, which asks the one
-guard first), tied to its key and sent; two requests racing with one key end with one run (the
+`request_once` is the whole rule: the one guard first, then the key checked whole before anything
+is written, then in one transaction an earlier run replayed, or else the run requested
+(`request_run`), tied to its key and sent; two requests racing with one key end with one run (the
 loser's insert fails on the unique key and it replays the winner's run). A key lives
 ENVPORT_API_IDEMPOTENCY_HOURS, then is forgotten, so a pipeline may reuse it a day later.
 """
