@@ -462,6 +462,6 @@ class Artifact(models.Model):
         return f"{self.sha256[:12]} ({self.source})"
 
 
-# API tokens and notifications live in their own packages; importing them here makes them this app's.
+# API tokens and notifications are apps of their own; their models are named here too for callers.
 from .notifications.models import Delivery, NotificationChannel, NotificationRule  # noqa: E402, F401
 from .tokens.models import ApiToken, IdempotencyKey  # noqa: E402, F401

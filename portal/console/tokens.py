@@ -156,6 +156,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         found = super().get_actions(request)
-        if not request.user.has_perm("portal.change_apitoken"):
+        if not request.user.has_perm("tokens.change_apitoken"):
             found.pop("revoke", None)
         return found

@@ -1,7 +1,7 @@
 """API tokens: create one (shown once, only its SHA-256 kept) and revoke one, both audited. Tokens
 are an admin's to give and take; the one guard's table (`authz.ACTIONS`) is about environments, so
-the rule for tokens is the token model's own Django permissions (`portal.add_apitoken`,
-`portal.change_apitoken`), asked first by both functions. What a token reaches is
+the rule for tokens is the token model's own Django permissions (`tokens.add_apitoken`,
+`tokens.change_apitoken`), asked first by both functions. What a token reaches is
 `portal.tokens.reach`; how one is made and checked, `portal.tokens.credentials`."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _token_detail(token: ApiToken) -> dict[str, Any]:
 
 def _require_token_admin(actor: Actor, what: str) -> None:
     """Tokens are an admin's to give and take (the CLI without a user acts as an admin)."""
-    if actor.user is not None and not actor.user.has_perm(f"portal.{what}_apitoken"):
+    if actor.user is not None and not actor.user.has_perm(f"tokens.{what}_apitoken"):
         raise Forbidden(f"managing API tokens needs an admin; {actor.name} may not")
     if actor.user is None and actor.source != AuditEvent.Source.CLI:
         raise Forbidden("a schedule does not manage API tokens")

@@ -1,4 +1,4 @@
-"""API tokens and idempotency keys (imported by `portal.models`, so they are the portal app's).
+"""API tokens and idempotency keys: the `tokens` app's models, on the tables the portal app made.
 
 A token is shown once, when it is made; the database keeps its lookup id (the part after the
 `envp_` prefix, not secret) and the SHA-256 of the whole token. A token is high-entropy (256
@@ -51,6 +51,7 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "portal_apitoken"  # made by the portal app (its migration 0005)
         ordering = ["-created_at", "-id"]
         verbose_name = "API token"
 
@@ -86,4 +87,5 @@ class IdempotencyKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "portal_idempotencykey"
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user")]
