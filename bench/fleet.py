@@ -180,12 +180,16 @@ def main() -> int:
 
     django.setup()
 
-    from portal import actions, tasks
+    from portal import tasks
     from portal.models import Deployment, Environment
+    from portal.services import environments as environment_service
+    from portal.services import runs as run_service
+    from portal.services import schedules
+    from portal.services.base import Actor
 
     folder = Path(tempfile.mkdtemp(prefix="envport-fleet-"))
     fleet = Fleet(folder)
-    cli = actions.Actor.cli()
+    cli = Actor.cli()
     result: dict[str, Any] = {"envs": args.envs, "workers": args.workers, "time_scale": args.time_scale}
     try:
         fleet.start(
@@ -252,12 +256,14 @@ def main() -> int:
         # 1. provision
         since = time.time()
         envs = [
-            actions.create_environment(cli, suffix=f"fl{i}", stage="dev", alarm_emails=["ops@example.com"])
+            environment_service.create_environment(
+                cli, suffix=f"fl{i}", stage="dev", alarm_emails=["ops@example.com"]
+            )
             for i in range(args.envs)
         ]
         deps = []
         for e in envs:
-            dep = actions.request_deployment(cli, e, Deployment.Kind.PROVISION, {"verify": False})
+            dep = run_service.request_deployment(cli, e, Deployment.Kind.PROVISION, {"verify": False})
             tasks.enqueue(dep)
             deps.append(dep)
         provision = phase(deps, since)
@@ -266,12 +272,14 @@ def main() -> int:
 
         # 2. the drift sweep, and an operator's provision in the middle of it
         since = time.time()
-        swept = actions.scheduled_drift_all(tasks.enqueue)
+        swept = schedules.scheduled_drift_all(tasks.enqueue)
         time.sleep(1.0)
-        operator_env = actions.create_environment(
+        operator_env = environment_service.create_environment(
             cli, suffix="flop", stage="dev", alarm_emails=["ops@example.com"]
         )
-        operator = actions.request_deployment(cli, operator_env, Deployment.Kind.PROVISION, {"verify": False})
+        operator = run_service.request_deployment(
+            cli, operator_env, Deployment.Kind.PROVISION, {"verify": False}
+        )
         tasks.enqueue(operator)
         drift = phase(swept, since)
         rows = drift.pop("_rows")
@@ -298,7 +306,7 @@ def main() -> int:
         since = time.time()
         deps = []
         for e in Environment.objects.filter(suffix__startswith="fl").order_by("suffix"):
-            dep = actions.request_deployment(cli, e, Deployment.Kind.TEARDOWN, {"backup": False})
+            dep = run_service.request_deployment(cli, e, Deployment.Kind.TEARDOWN, {"backup": False})
             tasks.enqueue(dep)
             deps.append(dep)
         teardown = phase(deps, since)

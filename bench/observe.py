@@ -179,8 +179,9 @@ def main() -> None:
     from django.urls import reverse
 
     from localcloud import LocalCloud
-    from portal import actions
+    from portal.services import environments
     from portal.services import traffic as service
+    from portal.services.base import Actor
 
     settings.ALLOWED_HOSTS = ["*"]
     settings.ENVPORT_QUOTA_REDIS_URL = ""
@@ -191,7 +192,7 @@ def main() -> None:
         settings.ENVPORT_TARGET = "local"
         settings.ENVPORT_AWS_ENDPOINT_URL = cloud.endpoint_url
         settings.ENVPORT_EXECUTE_API_URL = cloud.stage_url_template
-        env = actions.create_environment(actions.Actor.cli(), suffix="obs1", stage="dev")
+        env = environments.create_environment(Actor.cli(), suffix="obs1", stage="dev")
         names = env.spec().names
         now = dt.datetime.now(dt.UTC)
         t0 = time.perf_counter()
@@ -212,7 +213,7 @@ def main() -> None:
             cached, _ = timed(client.get, url, args.repeat)
             others[since] = {"first_view_ms": round(first_ms, 1), "uncached": uncached, "cached": cached}
         cache.clear()
-        view = service.traffic(actions.Actor.cli(), env, args.since).view
+        view = service.traffic(Actor.cli(), env, args.since).view
         served = sum(len(s.values) for c in view.charts for s in c.series)
         others.pop(args.since)
     print(

@@ -1,6 +1,6 @@
 """The operator console, built from Django admin's own parts.
 
-Every model is registered: environments are added, changed and deleted through `portal.actions`
+Every model is registered: environments are added, changed and deleted through `portal.services.environments`
 (the same checks and audit record as the CLI; a refusal shows on the form), run records are
 read-only. On top of that (see `portal.console`): the environment list shows state by symbol and
 word, the environment page has the Plan / Provision / Verify / Drift check / Teardown buttons as
@@ -28,9 +28,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from portal.services import environments as environment_service
+from portal.services import runs as run_service
+from portal.services.base import ActionError, Actor
 from provisioning.spec import OVERRIDABLE
 
-from . import actions
 from .console import login, traffic, views
 from .console.badges import ago, badge, run_badge
 from .documents import redacted
@@ -137,11 +139,11 @@ def overrides_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict
 
 class EnvironmentForm(forms.ModelForm):
     """The environment's form. What it may save is the service's to say: after the model's own
-    validation it asks `portal.actions` (the `check_*` twins of create and update, as `actor`),
+    validation it asks `portal.services.environments` (the `check_*` twins of create and update, as `actor`),
     and shows a refusal on the fields the problems name. The admin then saves through the
     service, never through the form."""
 
-    actor: actions.Actor | None = None  # set per request by EnvironmentAdmin.get_form
+    actor: Actor | None = None  # set per request by EnvironmentAdmin.get_form
 
     class Meta:
         model = Environment
@@ -166,13 +168,15 @@ class EnvironmentForm(forms.ModelForm):
             raise ImproperlyConfigured("EnvironmentForm needs an actor: EnvironmentAdmin.get_form sets it")
         try:
             if self.instance.pk is None:
-                actions.check_create_environment(self.actor, **self.service_fields())
+                environment_service.check_create_environment(self.actor, **self.service_fields())
             else:
-                actions.check_update_environment(self.actor, self.instance, **self.service_fields())
-        except actions.ActionError as exc:
+                environment_service.check_update_environment(
+                    self.actor, self.instance, **self.service_fields()
+                )
+        except ActionError as exc:
             self.add_problems(exc)
 
-    def add_problems(self, exc: actions.ActionError) -> None:
+    def add_problems(self, exc: ActionError) -> None:
         """Each "field: message" problem on its field; any other as an error of the whole form."""
         for problem in exc.problems:
             name, sep, message = problem.partition(": ")
@@ -185,12 +189,12 @@ class EnvironmentForm(forms.ModelForm):
 class ServiceRefused(Exception):
     """The service refused at save time a change that the form's check had accepted."""
 
-    def __init__(self, error: actions.ActionError) -> None:
+    def __init__(self, error: ActionError) -> None:
         super().__init__(error.message)
         self.error = error
 
 
-def _refusal_text(exc: actions.ActionError) -> str:
+def _refusal_text(exc: ActionError) -> str:
     extra = [p for p in exc.problems if p != exc.message]
     return exc.message + (": " + "; ".join(extra) if extra else "")
 
@@ -418,7 +422,7 @@ class EnvironmentAdmin(ConsolePageAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Environment | None = None) -> bool:
         """The service's refusal (resources or a run would be orphaned) hides the button and answers 403."""
-        if obj is not None and actions.deletion_problems(obj):
+        if obj is not None and environment_service.deletion_problems(obj):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -453,29 +457,29 @@ class EnvironmentAdmin(ConsolePageAdmin):
         actor = views.actor(request)
         try:
             if change:
-                actions.update_environment(actor, obj, **form.service_fields())
+                environment_service.update_environment(actor, obj, **form.service_fields())
             else:
-                saved = actions.create_environment(actor, **form.service_fields())
+                saved = environment_service.create_environment(actor, **form.service_fields())
                 obj.pk = saved.pk
                 obj.refresh_from_db()
                 obj._state.adding = False
-        except actions.ActionError as exc:
+        except ActionError as exc:
             raise ServiceRefused(exc) from exc
         for warning in obj.capacity_warnings():
             self.message_user(request, f"Capacity warning: {warning.message}", messages.WARNING)
 
     def delete_model(self, request: HttpRequest, obj: Environment) -> None:
         try:
-            actions.delete_environment(views.actor(request), obj)
-        except actions.ActionError as exc:
+            environment_service.delete_environment(views.actor(request), obj)
+        except ActionError as exc:
             raise PermissionDenied(_refusal_text(exc)) from exc
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Environment]) -> None:
         actor = views.actor(request)
         for env in queryset:
             try:
-                actions.delete_environment(actor, env)
-            except actions.ActionError as exc:
+                environment_service.delete_environment(actor, env)
+            except ActionError as exc:
                 self.message_user(request, _refusal_text(exc), messages.ERROR)
 
     # --- admin actions: the same runs for many environments at once ---------------------------
@@ -483,8 +487,8 @@ class EnvironmentAdmin(ConsolePageAdmin):
         started, refused = [], []
         for env in queryset:
             try:
-                dep = actions.request_deployment(views.actor(request), env, kind)
-            except actions.ActionError as exc:
+                dep = run_service.request_deployment(views.actor(request), env, kind)
+            except ActionError as exc:
                 refused.append(exc.message)
                 continue
             views.dispatch(dep)
@@ -590,8 +594,8 @@ class DeploymentAdmin(ConsolePageAdmin, ReadOnlyAdmin):
     def cancel_queued(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
         for dep in queryset.select_related("environment"):
             try:
-                actions.cancel_deployment(views.actor(request), dep)
-            except actions.ActionError as exc:
+                run_service.cancel_deployment(views.actor(request), dep)
+            except ActionError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
             else:
                 self.message_user(request, f"#{dep.pk} cancelled", messages.SUCCESS)
@@ -766,5 +770,5 @@ def key_values(detail: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 
 # API tokens and notifications register their own pages.
-from .api import admin as api_admin  # noqa: E402, F401
+from .console import tokens as tokens_admin  # noqa: E402, F401
 from .notifications import admin as notifications_admin  # noqa: E402, F401

@@ -1,7 +1,7 @@
 """How the web console and the CLI send a requested run to a worker.
 
 They depend on this module rather than on `portal.tasks` (Celery's task module) or on
-`portal.actions` knowing about tasks: `portal.actions` takes the dispatcher from its caller, and
+the service layer knowing about tasks: `portal.services` takes the dispatcher from its caller, and
 this is the one callers outside the worker use. Tests replace `enqueue` here, or the console's
 `views.dispatch`, to run or record instead of sending.
 """

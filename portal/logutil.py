@@ -17,7 +17,7 @@ _PATTERNS = (
     re.compile(r"(?i)(x-api-key['\"]?\s*[:=]\s*['\"]?)([^'\"\s,}]+)"),
     # "value": "..." next to an apiKey shape, and api_key_value / apiKeyValue fields
     re.compile(r"(?i)((?:api_?key_?value|apikeyvalue)['\"]?\s*[:=]\s*['\"]?)([^'\"\s,}]+)"),
-    # the portal's own API tokens (portal.api.tokens): the id stays readable, the secret does not
+    # the portal's own API tokens (portal.tokens.credentials): the id stays readable, the secret does not
     re.compile(r"(envp_[0-9a-f]{12}_)([A-Za-z0-9_-]+)"),
 )
 

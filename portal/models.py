@@ -3,7 +3,7 @@
 Validation of an environment is the engine's (`provisioning.spec.build_spec`): `Environment.clean`
 calls it and maps its problems onto fields, so the portal holds no second copy of the rules.
 Run records (Deployment, Step, CheckResult, DriftFinding, AuditEvent) are written by
-`portal.actions` only, and are read-only everywhere else.
+`portal.services` only, and are read-only everywhere else.
 """
 
 from __future__ import annotations
@@ -462,6 +462,6 @@ class Artifact(models.Model):
         return f"{self.sha256[:12]} ({self.source})"
 
 
-# API tokens and notifications live in their own packages; importing them here makes them this app's.
-from .api.models import ApiToken, IdempotencyKey  # noqa: E402, F401
+# API tokens and notifications are apps of their own; their models are named here too for callers.
 from .notifications.models import Delivery, NotificationChannel, NotificationRule  # noqa: E402, F401
+from .tokens.models import ApiToken, IdempotencyKey  # noqa: E402, F401

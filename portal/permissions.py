@@ -31,8 +31,8 @@ ACTIONS = (
 
 def allowed(user: Any, action: str, env: Any = None) -> bool:
     """May `user`, in the console, do `action` (to `env`)? Asked of `authz`, the one table."""
-    from portal import actions
     from portal.services import authz
+    from portal.services.base import Actor
 
     if action not in ACTIONS:
         raise KeyError(action)
@@ -41,7 +41,7 @@ def allowed(user: Any, action: str, env: Any = None) -> bool:
     stage = None
     if action.endswith("_prod"):
         action, stage = action.removesuffix("_prod"), PROD
-    who = actions.Actor("ui", user)
+    who = Actor("ui", user)
     if env is not None:
         return authz.may(who, action, env)
     rule = authz.rule(action)

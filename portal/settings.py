@@ -125,6 +125,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here: no CDN
     "portal",
     "portal.costs",  # issue 21: stored cost estimates (its own app: its own migrations)
+    "portal.tokens",  # API tokens and idempotency keys (tables made by the portal app)
+    "portal.notifications",  # channels, rules, deliveries (tables made by the portal app)
 ]
 
 MIDDLEWARE = [

@@ -1,8 +1,8 @@
-"""Celery tasks: thin wrappers around `portal.actions`, which hold the logic.
+"""Celery tasks: thin wrappers around `portal.services` (runs and schedules), which hold the logic.
 
 This module is the one that knows how a run reaches a worker (`send_run`, `enqueue`); it passes
 `enqueue` to the schedules, and `portal.dispatch` hands it to the web console and the CLI.
-`portal.actions` never imports this module.
+`portal.services` never imports this module.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
-from . import actions
+from portal.services import runs as run_service
+from portal.services import schedules as schedule_service
+from portal.services.base import Actor
+
 from .models import Deployment
 from .notifications import tasks as notification_tasks  # noqa: F401  (the worker registers its task)
 from .quotas import is_sweep
@@ -24,8 +27,8 @@ from .quotas import is_sweep
 def run_deployment_task(deployment_id: int) -> str:
     """Run (or resume) one deployment; a duplicate delivery of a live run does nothing. A sweep's
     check the run superseded is requested again once it has finished."""
-    dep = actions.run_deployment(deployment_id)
-    actions.requeue_superseded(dep, enqueue)
+    dep = run_service.run_deployment(deployment_id)
+    run_service.requeue_superseded(dep, enqueue)
     return dep.status
 
 
@@ -49,33 +52,33 @@ def enqueue(dep: Deployment) -> None:
     """Send a requested deployment to a worker once the request commits: a sweep's check to the
     sweeps queue, due at its moment of the interval (`options["not_before"]`, R-FLEET-3)."""
     if not is_sweep(dep):
-        actions.enqueue(dep, send_run)
+        run_service.enqueue(dep, send_run)
         return
     countdown = 0.0
     not_before = dep.options.get("not_before")
     if not_before:
         countdown = max(0.0, (dt.datetime.fromisoformat(not_before) - timezone.now()).total_seconds())
-    actions.enqueue(dep, functools.partial(send_check, countdown=countdown))
+    run_service.enqueue(dep, functools.partial(send_check, countdown=countdown))
 
 
 @shared_task(name="portal.tasks.scheduled_drift_all")
 def scheduled_drift_all() -> list[int]:
-    return [d.pk for d in actions.scheduled_drift_all(enqueue)]
+    return [d.pk for d in schedule_service.scheduled_drift_all(enqueue)]
 
 
 @shared_task(name="portal.tasks.scheduled_health_all")
 def scheduled_health_all() -> list[int]:
-    return [d.pk for d in actions.scheduled_health_all(enqueue)]
+    return [d.pk for d in schedule_service.scheduled_health_all(enqueue)]
 
 
 @shared_task(name="portal.tasks.teardown_expired_previews")
 def teardown_expired_previews() -> list[int]:
-    return [d.pk for d in actions.teardown_expired_previews(enqueue)]
+    return [d.pk for d in schedule_service.teardown_expired_previews(enqueue)]
 
 
 @shared_task(name="portal.tasks.reap_stale_deployments")
 def reap_stale_deployments() -> dict[str, Any]:
-    return actions.reap_stale_deployments(enqueue)
+    return schedule_service.reap_stale_deployments(enqueue)
 
 
 @shared_task(name="portal.tasks.scheduled_cost_all")
@@ -83,4 +86,4 @@ def scheduled_cost_all() -> int:
     """Issue 21: every provisioned environment's cost estimate, stored (docs/cost.md)."""
     from .costs import service as cost_service
 
-    return len(cost_service.compute_all(actions.Actor.schedule("portal.tasks.scheduled_cost_all")))
+    return len(cost_service.compute_all(Actor.schedule("portal.tasks.scheduled_cost_all")))

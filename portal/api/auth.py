@@ -6,7 +6,7 @@
   the service's guard (`portal.services.authz`) judges it exactly as it judges the console.
 - DRF's `SessionAuthentication` (settings): the browser, signed in to the console, with CSRF.
 - `actor`: who acts, for the service layer; a token's actor carries its reach (stages, name
-  patterns, read-only: `tokens.Reach`), which `portal.services.authz` checks on every action. An
+  patterns, read-only: `reach.Reach`), which `portal.services.authz` checks on every action. An
   environment or a run out of a token's reach answers 404, exactly like an absent one.
 """
 
@@ -22,12 +22,14 @@ from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
-from portal import actions, lockout
+from portal import lockout
 from portal.models import Environment
 from portal.services import authz
-
-from . import tokens
-from .models import ApiToken
+from portal.services import environments as environment_service
+from portal.services.base import Actor, Forbidden
+from portal.tokens import credentials
+from portal.tokens.models import ApiToken
+from portal.tokens.reach import Reach
 
 # last_used_at is written at most this often per token (not on every request).
 TOUCH_EVERY = dt.timedelta(seconds=60)
@@ -35,7 +37,7 @@ TOUCH_EVERY = dt.timedelta(seconds=60)
 
 def scoped_user(user: Any, token: ApiToken) -> Any:
     """`user` with the rights of `token`: never more than the user's own, at most the token's role."""
-    granted = set(user.get_all_permissions()) & tokens.role_permissions(token.role)
+    granted = set(user.get_all_permissions()) & credentials.role_permissions(token.role)
     if token.read_only:
         granted = {p for p in granted if p.split(".", 1)[1].startswith("view_")}
     scoped = copy.copy(user)
@@ -82,7 +84,7 @@ class TokenAuthentication(BaseAuthentication):
             raise TooManyFailures(wait)
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("use one header: Authorization: Bearer envp_...")
-        token = tokens.find(header[1].decode("latin-1"))
+        token = credentials.find(header[1].decode("latin-1"))
         if token is None:
             raise exceptions.AuthenticationFailed("invalid API token")
         if token.state != "active":
@@ -115,16 +117,14 @@ class Authenticated(BasePermission):
         return True
 
 
-def reach(request: Any) -> tokens.Reach | None:
+def reach(request: Any) -> Reach | None:
     """The request's token's reach; None for a console session (its role alone decides)."""
     token = request.auth if isinstance(request.auth, ApiToken) else None
-    return tokens.Reach.of(token) if token is not None else None
+    return Reach.of(token) if token is not None else None
 
 
-def actor(request: Any) -> actions.Actor:
-    return actions.Actor(
-        "api", request.user, remote_addr=request.META.get("REMOTE_ADDR"), reach=reach(request)
-    )
+def actor(request: Any) -> Actor:
+    return Actor("api", request.user, remote_addr=request.META.get("REMOTE_ADDR"), reach=reach(request))
 
 
 def require_perm(request: Any, perm: str, what: str) -> None:
@@ -138,7 +138,7 @@ def require_write(request: Any) -> None:
     """A read-only token reads only (the service refuses it too; this answers before parsing)."""
     found = reach(request)
     if found is not None and found.read_only:
-        raise actions.Forbidden(
+        raise Forbidden(
             "token: read-only; only reads (GET) are allowed",
             ["token: read-only; only reads (GET) are allowed"],
         )
@@ -146,7 +146,7 @@ def require_write(request: Any) -> None:
 
 def environment(request: Any, name: str) -> Environment:
     """The environment `name`, if the request may see it: out of a token's reach, or absent, 404."""
-    return actions.get_environment(name, actor(request))
+    return environment_service.get_environment(name, actor(request))
 
 
 def environments(request: Any) -> Any:

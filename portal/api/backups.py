@@ -15,8 +15,8 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from portal import actions
 from portal.services import backups
+from portal.services.base import ActionError, Forbidden, InvalidInput, NotFound
 
 from . import serializers as s
 from .auth import actor, environment, require_write
@@ -70,9 +70,9 @@ class BackupList(ApiView):
         env = environment(request, name)
         try:
             listing = backups.list_backups(actor(request), env)
-        except (actions.InvalidInput, actions.Forbidden, actions.NotFound):
+        except (InvalidInput, Forbidden, NotFound):
             raise
-        except actions.ActionError as exc:
+        except ActionError as exc:
             return Response(body(exc.message), status=status.HTTP_502_BAD_GATEWAY)
         return Response(listing)
 
@@ -85,15 +85,15 @@ class BackupList(ApiView):
         require_write(request)
         env = environment(request, name)
         if request.data:
-            raise actions.InvalidInput(
+            raise InvalidInput(
                 "a backup takes no parameters",
                 [f"body: {_fields(request.data)} is not allowed; send no body (or {{}})"],
             )
         try:
             taken = backups.take_backup(actor(request), env)
-        except (actions.InvalidInput, actions.Forbidden, actions.NotFound):
+        except (InvalidInput, Forbidden, NotFound):
             raise
-        except actions.ActionError as exc:
+        except ActionError as exc:
             return Response(body(exc.message), status=status.HTTP_502_BAD_GATEWAY)
         return Response({"environment": env.suffix, "backup": taken}, status=status.HTTP_201_CREATED)
 

@@ -15,10 +15,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from portal import actions
 from portal.costs import service
 from portal.costs.models import CostEstimate
 from portal.models import Environment
+from portal.services.base import InvalidInput
 
 from .auth import actor, environment, environments, require_perm
 from .views import ERRORS, ApiView
@@ -219,7 +219,7 @@ class CostRollup(ApiView):
         require_perm(request, "portal.view_environment", "reading costs")
         by = request.query_params.get("by") or "cost-centre"
         if by not in service.GROUPINGS:
-            raise actions.InvalidInput(
+            raise InvalidInput(
                 "by: not a grouping",
                 [f"by: {by[:MAX_BY]!r} is not allowed; one of {', '.join(sorted(service.GROUPINGS))}"],
             )

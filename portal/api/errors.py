@@ -1,5 +1,5 @@
 """Every refusal as JSON: `error` (one sentence) and `problems`, the CLI's exit-2 list, each as
-field, value and what is allowed. Service refusals (`portal.actions.ActionError`) map to 400
+field, value and what is allowed. Service refusals (`portal.services.base.ActionError`) map to 400
 (bad input), 403 (role), 404 (unknown) and 409 (a run already holds the environment, named);
 DRF's own to 400/401/403/404/405/413/415/429; Django's refusals of a body (too large, too many
 fields) to 413 and 400. What no view answers (an unknown route, an exception) the middleware
@@ -19,7 +19,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
-from portal import actions
+from portal.services.base import ActionError, Conflict, Forbidden, NotFound
 
 _FIELD = re.compile(r"^(--?[\w-]+(?: [\w'\"-]+)?|[A-Za-z_][\w.-]*): (.*)$", re.S)
 
@@ -48,10 +48,10 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 _ACTION_STATUS = (
-    (actions.Forbidden, status.HTTP_403_FORBIDDEN),
-    (actions.NotFound, status.HTTP_404_NOT_FOUND),
-    (actions.Conflict, status.HTTP_409_CONFLICT),
-    (actions.ActionError, status.HTTP_400_BAD_REQUEST),
+    (Forbidden, status.HTTP_403_FORBIDDEN),
+    (NotFound, status.HTTP_404_NOT_FOUND),
+    (Conflict, status.HTTP_409_CONFLICT),
+    (ActionError, status.HTTP_400_BAD_REQUEST),
 )
 
 
@@ -76,10 +76,10 @@ def _validation_problems(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
     return out
 
 
-def action_response(exc: actions.ActionError) -> Response:
+def action_response(exc: ActionError) -> Response:
     code = next(c for kind, c in _ACTION_STATUS if isinstance(exc, kind))
     extra: dict[str, Any] = {}
-    if isinstance(exc, actions.Conflict) and exc.running is not None:
+    if isinstance(exc, Conflict) and exc.running is not None:
         dep = exc.running
         extra["running"] = {
             "id": dep.pk,
@@ -114,7 +114,7 @@ def body_refusal(exc: Exception) -> Response | None:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, actions.ActionError):
+    if isinstance(exc, ActionError):
         return action_response(exc)
     refused = body_refusal(exc)
     if refused is not None:

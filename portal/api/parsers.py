@@ -16,7 +16,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.utils import json
 
-from portal import actions
+from portal.services.base import InvalidInput
 
 MAX_DEPTH = 32
 
@@ -39,9 +39,9 @@ def deeper_than(text: str, limit: int) -> bool:
     return False
 
 
-def too_deep() -> actions.InvalidInput:
+def too_deep() -> InvalidInput:
     levels = f"{MAX_DEPTH} levels"
-    return actions.InvalidInput(
+    return InvalidInput(
         "the JSON body is nested too deep",
         [f"request: more than {levels} is not allowed; at most {levels} of arrays and objects"],
     )

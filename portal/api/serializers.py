@@ -1,7 +1,7 @@
 """The API's request and response shapes.
 
 Requests are only parsed here (types: a string, a list, an object); what a value may be is the
-service's to say (`portal.actions`, the engine's build_spec), so there is one set of rules.
+service's to say (`portal.services`, the engine's build_spec), so there is one set of rules.
 Responses are the CLI's `--json` documents (`portal.documents`) with links added; the fields
 declared here describe them for the OpenAPI schema.
 """

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from .models import ApiToken
+from portal.tokens.models import ApiToken
 
 
 class PerTokenThrottle(SimpleRateThrottle):

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework import exceptions
 
-from portal.api.models import ApiToken
+from portal.tokens.models import ApiToken
 from provisioning.artifacts import PIP_TIMEOUT_S
 
 SLOT_TTL_S = PIP_TIMEOUT_S + 300

@@ -1,4 +1,4 @@
-"""The API's endpoints: thin callers of `portal.actions`, judged like the console.
+"""The API's endpoints: thin callers of `portal.services`, judged like the console.
 
 Every view hands the work to the service layer with the request's actor (its user narrowed to
 the token's role, and the token's reach); the service's one guard (`portal.services.authz`)
@@ -10,13 +10,10 @@ with the run's URL, which `?wait=SECONDS` long-polls.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
@@ -25,12 +22,13 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from portal import actions
 from portal import dispatch as dispatcher
-from portal.models import Artifact, AuditEvent, Deployment, Environment
-from portal.services import authz
+from portal.models import AuditEvent, Deployment
+from portal.services import authz, idempotency, releases
+from portal.services import environments as environment_service
 from portal.services import logs as log_service
-from provisioning.artifacts import ArtifactError, build_artifact
+from portal.services import releases as release_service
+from portal.services.base import InvalidInput
 
 from . import serializers as s
 from .auth import actor, environment, environments, require_perm, require_write
@@ -94,8 +92,8 @@ class EnvironmentList(ApiView):
         require_write(request)
         data = _valid(s.EnvironmentCreate, request)
         fields = {k: v for k, v in data.items() if k != "name"}
-        env = actions.create_environment(actor(request), suffix=data["name"], **fields)
-        env = actions.get_environment(env.suffix)
+        env = environment_service.create_environment(actor(request), suffix=data["name"], **fields)
+        env = environment_service.get_environment(env.suffix)
         body = s.EnvironmentOut(env, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
@@ -117,8 +115,8 @@ class EnvironmentDetail(ApiView):
         env = environment(request, name)
         fields = dict(_valid(s.EnvironmentUpdate, request))
         overrides = fields.pop("overrides", None)
-        actions.update_environment(actor(request), env, overrides=overrides, **fields)
-        env = actions.get_environment(env.suffix)
+        environment_service.update_environment(actor(request), env, overrides=overrides, **fields)
+        env = environment_service.get_environment(env.suffix)
         return Response(s.EnvironmentOut(env, context={"request": request}).data)
 
     @extend_schema(
@@ -128,7 +126,7 @@ class EnvironmentDetail(ApiView):
     def delete(self, request: Request, name: str) -> Response:
         require_write(request)
         env = environment(request, name)
-        actions.delete_environment(actor(request), env)
+        environment_service.delete_environment(actor(request), env)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -137,35 +135,6 @@ def _valid(serializer: type[Any], request: Request) -> dict[str, Any]:
     parsed = serializer(data=request.data)
     parsed.is_valid(raise_exception=True)
     return dict(parsed.validated_data)
-
-
-def _request_run(request: Request, env: Environment, data: dict[str, Any]) -> Deployment:
-    """The run `data` asks for, through the same service calls as the console's buttons."""
-    who, kind = actor(request), data["kind"]
-    authz.authorize(who, kind, env)  # before the artifact or the source is looked up
-    if kind == "provision":
-        return actions.request_deployment(who, env, kind, {"verify": data["verify"]})
-    if kind == "teardown":
-        return actions.request_deployment(who, env, kind, {"backup": data["backup"]})
-    if kind == "release":
-        artifact, source = None, None
-        if data.get("artifact"):
-            artifact = actions.find_artifact(data["artifact"])
-        if data.get("source"):
-            source = actions.get_environment(data["source"], who)
-        strategy = {k: data.get(k) for k in ("strategy", "percent", "bake", "interval")}
-        return actions.request_release(who, env, artifact=artifact, source=source, **strategy)
-    if kind == "rollback":
-        return actions.request_rollback(who, env, data.get("to_version"))
-    return actions.request_deployment(who, env, kind, {})
-
-
-def _fingerprint(env: Environment, data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps([env.suffix, data], sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _replay(request: Request, key: str, fingerprint: str) -> Deployment | None:
-    return actions.replay_run(request.user.pk, key, fingerprint)
 
 
 class RunList(ApiView):
@@ -213,24 +182,7 @@ class RunList(ApiView):
         env = environment(request, name)
         data = _valid(s.RunCreate, request)
         key = (request.headers.get("Idempotency-Key") or "").strip()
-        actions.check_idempotency_key(key)  # before anything is written: whole, or refused
-        fingerprint = _fingerprint(env, data)
-        replayed = False
-        try:
-            with transaction.atomic():
-                dep = _replay(request, key, fingerprint) if key else None
-                if dep is not None:
-                    replayed = True
-                else:
-                    dep = _request_run(request, env, data)
-                    if key:
-                        actions.remember_run(request.user.pk, key, fingerprint, dep)
-                    dispatch(dep)
-        except IntegrityError:  # the same key, at the same moment, in another request: its run
-            dep = _replay(request, key, fingerprint) if key else None
-            if dep is None:
-                raise
-            replayed = True
+        dep, replayed = idempotency.request_once(actor(request), env, data, key, dispatch)
         dep = Deployment.objects.select_related("environment").get(pk=dep.pk)
         body = s.RunOut(dep, context={"request": request}).data
         headers = {"Location": body["url"]}
@@ -299,9 +251,7 @@ def _wait_seconds(request: Request) -> float:
     except ValueError:
         value = -1.0
     if not 0 <= value <= limit:
-        raise actions.InvalidInput(
-            "wait is out of range", [f"wait: {raw!r} is not allowed; 0 to {limit} seconds"]
-        )
+        raise InvalidInput("wait is out of range", [f"wait: {raw!r} is not allowed; 0 to {limit} seconds"])
     return value
 
 
@@ -345,15 +295,12 @@ class ArtifactUploadView(ApiView):
         upload = data["zip"]
         if upload.size > limit:
             raise PayloadTooLarge(f"the zip is larger than {limit} bytes")
-        try:
-            with upload_slot(holder(request)):
-                built = build_artifact(upload.read(), handler=data["handler"], name=upload.name)
-        except ArtifactError as exc:
-            raise actions.InvalidInput(f"the zip {upload.name} was refused", exc.problems) from None
-        existed = Artifact.objects.filter(sha256=built.sha256).exists()
-        record = actions.register_artifact(actor(request), built)
+        with upload_slot(holder(request)):
+            record, created = releases.build_artifact(
+                actor(request), upload.read(), handler=data["handler"], name=upload.name
+            )
         body = s.ArtifactOut(record, context={"request": request}).data
-        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(body, status=code, headers={"Location": body["url"]})
 
 
@@ -366,7 +313,9 @@ class ArtifactDetail(ApiView):
     )
     def get(self, request: Request, sha256: str) -> Response:
         require_perm(request, "portal.view_artifact", "reading artifacts")
-        return Response(s.ArtifactOut(actions.find_artifact(sha256), context={"request": request}).data)
+        return Response(
+            s.ArtifactOut(release_service.find_artifact(sha256), context={"request": request}).data
+        )
 
 
 # --- the audit trail --------------------------------------------------------------------------

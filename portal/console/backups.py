@@ -12,16 +12,16 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from portal import actions
 from portal.permissions import allowed
 from portal.services import backups
+from portal.services.base import ActionError, Actor
 
 
-def _actor(request: HttpRequest) -> actions.Actor:
-    return actions.Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+def _actor(request: HttpRequest) -> Actor:
+    return Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
 
 
-def _refused(request: HttpRequest, exc: actions.ActionError) -> None:
+def _refused(request: HttpRequest, exc: ActionError) -> None:
     extra = [p for p in exc.problems if p != exc.message]
     messages.error(request, exc.message + (": " + "; ".join(extra) if extra else ""))
 
@@ -37,7 +37,7 @@ def backups_view(model_admin: Any, request: HttpRequest, object_id: str) -> Http
     if request.method == "POST":
         try:
             taken = backups.take_backup(_actor(request), env)
-        except actions.ActionError as exc:
+        except ActionError as exc:
             _refused(request, exc)
         else:
             messages.success(request, f"Backed up {taken['table_name']} as {taken['name']} (audited).")
@@ -45,7 +45,7 @@ def backups_view(model_admin: Any, request: HttpRequest, object_id: str) -> Http
     listing: dict[str, Any] | None = None
     try:
         listing = backups.list_backups(_actor(request), env)
-    except actions.ActionError as exc:
+    except ActionError as exc:
         _refused(request, exc)
     context = {
         **model_admin.admin_site.each_context(request),

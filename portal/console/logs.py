@@ -16,9 +16,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from portal import actions
 from portal.models import CheckResult, Deployment
 from portal.services import logs as service
+from portal.services.base import ActionError, Actor, Forbidden, InvalidInput, NotFound
 
 FAILED_CHECKS_INLINE = 5  # a deployment page reads the lines of at most this many failed checks
 
@@ -44,7 +44,7 @@ def _page(
     return TemplateResponse(request, template, context)
 
 
-def logs_page(model_admin: Any, request: HttpRequest, env: Any, actor: actions.Actor) -> HttpResponse:
+def logs_page(model_admin: Any, request: HttpRequest, env: Any, actor: Actor) -> HttpResponse:
     params = request.GET
     query = {
         "source": params.get("source") or "function",
@@ -54,7 +54,7 @@ def logs_page(model_admin: Any, request: HttpRequest, env: Any, actor: actions.A
         "status": params.get("status") or "",
     }
     view: dict[str, Any] | None = None
-    refusal: actions.ActionError | None = None
+    refusal: ActionError | None = None
     try:
         view = service.read_logs(
             actor,
@@ -65,11 +65,11 @@ def logs_page(model_admin: Any, request: HttpRequest, env: Any, actor: actions.A
             request_id=query["request_id"],
             status=query["status"],
         )
-    except actions.NotFound:
+    except NotFound:
         raise
-    except actions.Forbidden:
+    except Forbidden:
         raise
-    except actions.ActionError as exc:
+    except ActionError as exc:
         refusal = exc
     if params.get("format") == "json":  # the live tail's poll, for a script or a small JS
         if refusal is not None:
@@ -94,17 +94,17 @@ def logs_page(model_admin: Any, request: HttpRequest, env: Any, actor: actions.A
     )
 
 
-def errors_page(model_admin: Any, request: HttpRequest, env: Any, actor: actions.Actor) -> HttpResponse:
+def errors_page(model_admin: Any, request: HttpRequest, env: Any, actor: Actor) -> HttpResponse:
     params = request.GET
     since = params.get("since") or "24h"
-    refusal: actions.ActionError | None = None
+    refusal: ActionError | None = None
     report: dict[str, Any] | None = None
     try:
         start, end = _number(params.get("start")), _number(params.get("end"))
         report = service.read_errors(actor, env, since=since, start=start, end=end)
-    except (actions.NotFound, actions.Forbidden):
+    except (NotFound, Forbidden):
         raise
-    except actions.ActionError as exc:
+    except ActionError as exc:
         refusal = exc
     groups = [
         {**g, "first": _when(g["first_seen"]), "last": _when(g["last_seen"])}
@@ -134,20 +134,20 @@ def _number(text: str | None) -> float | None:
     if text is None:
         return None
     if not text.isdigit() or len(text) > 12:
-        raise actions.InvalidInput(
+        raise InvalidInput(
             "cannot read the errors with that input",
             [f"start/end: {text[:20]!r} is not allowed; epoch seconds"],
         )
     return float(text)
 
 
-def check_logs(actor: actions.Actor, checks: list[CheckResult], dep: Deployment) -> dict[int, dict[str, Any]]:
+def check_logs(actor: Actor, checks: list[CheckResult], dep: Deployment) -> dict[int, dict[str, Any]]:
     """The log lines of the first failed checks of `dep` that carry a request id, by check id."""
     found: dict[int, dict[str, Any]] = {}
     for check in [c for c in checks if not c.passed and c.request_id][:FAILED_CHECKS_INLINE]:
         try:
             lines = service.check_lines(actor, check, dep)
-        except actions.ActionError as exc:
+        except ActionError as exc:
             lines = {"rows": [], "reason": exc.message}
         found[check.pk] = {**lines, "rows": _rows(lines.get("rows", []))}
     return found

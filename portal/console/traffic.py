@@ -24,10 +24,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.safestring import mark_safe
 
-from portal import actions
 from portal.models import Environment
 from portal.services import authz
 from portal.services import traffic as service
+from portal.services.base import ActionError, Forbidden, NotFound
 from portal.svg import metric_chart, metric_table
 from provisioning.traffic import RANGES
 
@@ -55,9 +55,9 @@ def traffic_view(model_admin: Any, request: Any, object_id: str) -> Any:
     status = 200
     try:
         found = service.traffic(actor(request), env, since)
-    except (actions.NotFound, actions.Forbidden) as exc:
+    except (NotFound, Forbidden) as exc:
         raise PermissionDenied(exc.message) from None
-    except actions.ActionError as exc:
+    except ActionError as exc:
         status = 502 if isinstance(exc, service.MetricsUnavailable) else 400
         context["error"] = exc.message
         context["problems"] = [p for p in exc.problems if p != exc.message]

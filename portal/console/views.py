@@ -3,7 +3,7 @@
 Each view is registered by its ModelAdmin's `get_urls` through `admin_site.admin_view` (staff
 login and CSRF), accepts only POST where it changes something, and asks the service's one guard
 (`portal.services.authz`) on the server whatever the page showed: before it shows a form, and
-again inside every `portal.actions` function, which does the work and writes the audit trail.
+again inside every `portal.services` function, which does the work and writes the audit trail.
 
 Plan runs inline, in the request: it is read-only (one observe per resource, in parallel on the
 engine's threads: about a second against the local cloud, a few against AWS), and the operator
@@ -29,18 +29,20 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
-from portal import actions, quotas
 from portal import dispatch as dispatcher
+from portal import quotas
 from portal.access import access_summary
 from portal.costs import service as costs
 from portal.documents import release_fields
 from portal.models import ACTIVE_STATUSES, Artifact, Deployment, Environment
 from portal.permissions import allowed_actions
 from portal.progress import QUEUED_HINT_S, expected_steps
-from portal.services import authz
+from portal.services import authz, environments
+from portal.services import releases as release_service
+from portal.services import runs as run_service
+from portal.services.base import ActionError, Actor, InvalidInput
 from portal.svg import timeline, traffic_chart
 from provisioning import release as releases
-from provisioning.artifacts import ArtifactError, build_artifact
 from provisioning.spec import SpecError
 
 from . import logs as log_pages
@@ -57,8 +59,8 @@ def dispatch(dep: Deployment) -> None:
 
 
 # --- helpers --------------------------------------------------------------------------------
-def actor(request: HttpRequest) -> actions.Actor:
-    return actions.Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+def actor(request: HttpRequest) -> Actor:
+    return Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
 
 
 def _object(model_admin: Any, request: HttpRequest, object_id: str) -> Any:
@@ -74,7 +76,7 @@ def _require(request: HttpRequest, action: str, env: Environment) -> None:
     """The guard's answer before a page or a form is shown (the service asks again when it acts)."""
     try:
         authz.authorize(actor(request), action, env)
-    except actions.ActionError as exc:
+    except ActionError as exc:
         raise PermissionDenied(exc.message) from None
 
 
@@ -82,7 +84,7 @@ def _admin_url(obj: Any, view: str = "change") -> str:
     return reverse(f"admin:portal_{obj._meta.model_name}_{view}", args=[obj.pk])
 
 
-def _refused(request: HttpRequest, exc: actions.ActionError) -> None:
+def _refused(request: HttpRequest, exc: ActionError) -> None:
     extra = [p for p in exc.problems if p != exc.message]
     messages.error(request, exc.message + (": " + "; ".join(extra) if extra else ""))
 
@@ -90,8 +92,8 @@ def _refused(request: HttpRequest, exc: actions.ActionError) -> None:
 def _request(request: HttpRequest, env: Environment, kind: str, options: dict[str, Any] | None = None) -> Any:
     """A queued deployment, or None with the refusal as a message (e.g. another run holds the env)."""
     try:
-        return actions.request_deployment(actor(request), env, kind, options)
-    except actions.ActionError as exc:
+        return run_service.request_deployment(actor(request), env, kind, options)
+    except ActionError as exc:
         _refused(request, exc)
         return None
 
@@ -103,8 +105,8 @@ def plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRes
     dep = _request(request, env, Kind.PLAN)
     if dep is None:
         return HttpResponseRedirect(_admin_url(env))
-    dep = actions.run_deployment(dep.pk)
-    actions.requeue_superseded(dep, dispatch)
+    dep = run_service.run_deployment(dep.pk)
+    run_service.requeue_superseded(dep, dispatch)
     if dep.status == Status.SUCCEEDED:
         counts = plans.summary(dep.steps.all())
         messages.success(
@@ -177,8 +179,8 @@ def lift_protection_view(model_admin: Any, request: HttpRequest, object_id: str)
     env = _object(model_admin, request, object_id)
     _require(request, "lift_protection", env)
     try:
-        actions.lift_protection(actor(request), env)
-    except actions.ActionError as exc:
+        environments.lift_protection(actor(request), env)
+    except ActionError as exc:
         _refused(request, exc)
     else:
         messages.warning(
@@ -192,8 +194,8 @@ def reveal_key_view(model_admin: Any, request: HttpRequest, object_id: str) -> H
     env = _object(model_admin, request, object_id)
     _require(request, "reveal_key", env)
     try:
-        value = actions.reveal_api_key(actor(request), env)
-    except actions.ActionError as exc:
+        value = environments.reveal_api_key(actor(request), env)
+    except ActionError as exc:
         _refused(request, exc)
         return HttpResponseRedirect(_admin_url(env))
     context = {
@@ -253,27 +255,25 @@ def _request_release(request: HttpRequest, env: Environment) -> Deployment | Non
     who = actor(request)
     strategy = {name: (form.get(name) or "").strip() or None for name in RELEASE_FIELDS}
     try:
-        actions.check_release_target(who, env)
+        release_service.check_release_target(who, env)
         artifact, source = None, None
         upload = request.FILES.get("zip")
         if upload is not None:
             handler = (form.get("handler") or "").strip()
             limit = settings.ENVPORT_API_MAX_UPLOAD_BYTES
             if upload.size is not None and upload.size > limit:
-                raise actions.InvalidInput(
+                raise InvalidInput(
                     f"the zip {upload.name} was refused", [f"zip: larger than {limit} bytes is not allowed"]
                 )
-            try:
-                built = build_artifact(upload.read(), handler=handler, name=upload.name)
-            except ArtifactError as exc:
-                raise actions.InvalidInput(f"the zip {upload.name} was refused", exc.problems) from None
-            artifact = actions.register_artifact(who, built)
+            artifact, _ = release_service.build_artifact(
+                who, upload.read(), handler=handler, name=upload.name, env=env
+            )
         elif form.get("artifact"):
-            artifact = actions.find_artifact(form["artifact"])
+            artifact = release_service.find_artifact(form["artifact"])
         elif form.get("source"):
-            source = actions.get_environment(form["source"])
-        return actions.request_release(who, env, artifact=artifact, source=source, **strategy)
-    except actions.ActionError as exc:
+            source = environments.get_environment(form["source"])
+        return release_service.request_release(who, env, artifact=artifact, source=source, **strategy)
+    except ActionError as exc:
         _refused(request, exc)
         return None
 
@@ -283,8 +283,8 @@ def rollback_view(model_admin: Any, request: HttpRequest, object_id: str) -> Htt
     _require(request, "release", env)
     to_version = (request.POST.get("to_version") or "").strip() or None
     try:
-        dep = actions.request_rollback(actor(request), env, to_version)
-    except actions.ActionError as exc:
+        dep = release_service.request_rollback(actor(request), env, to_version)
+    except ActionError as exc:
         _refused(request, exc)
         return HttpResponseRedirect(_admin_url(env))
     dispatch(dep)
@@ -574,7 +574,7 @@ def apply_plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> H
     fresh = _request(request, env, Kind.PLAN, {"recheck_of": planned.pk})
     if fresh is None:
         return HttpResponseRedirect(_admin_url(planned))
-    fresh = actions.run_deployment(fresh.pk)
+    fresh = run_service.run_deployment(fresh.pk)
     found = plans.fingerprint(fresh.spec_snapshot, fresh.steps.all())
     if fresh.status != Status.SUCCEEDED or found != wanted:
         messages.error(
@@ -583,14 +583,14 @@ def apply_plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> H
             f"live resources), so a fresh plan differs. Review fresh plan #{fresh.pk} below and apply it "
             "if it is what you want.",
         )
-        actions.requeue_superseded(fresh, dispatch)
+        run_service.requeue_superseded(fresh, dispatch)
         return HttpResponseRedirect(_admin_url(fresh))
     options = {"plan": planned.pk, "plan_fingerprint": wanted, "rechecked_by": fresh.pk}
-    if actions.REQUEUE_AFTER in fresh.options:  # the check the recheck superseded waits for the apply
-        options[actions.REQUEUE_AFTER] = fresh.options[actions.REQUEUE_AFTER]
+    if run_service.REQUEUE_AFTER in fresh.options:  # the check the recheck superseded waits for the apply
+        options[run_service.REQUEUE_AFTER] = fresh.options[run_service.REQUEUE_AFTER]
     dep = _request(request, env, Kind.PROVISION, options)
     if dep is None:
-        actions.requeue_superseded(fresh, dispatch)
+        run_service.requeue_superseded(fresh, dispatch)
         return HttpResponseRedirect(_admin_url(planned))
     dispatch(dep)
     messages.success(

@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from portal import actions
 from portal.models import Environment
+from portal.services.base import ActionError, Actor
 
 from . import service
 from .models import Budget, CostAlert
@@ -31,14 +31,14 @@ class BudgetAdmin(admin.ModelAdmin):
     def rollup_view(self, request: HttpRequest) -> HttpResponse:
         """What the fleet costs a month by cost centre (or owner, or stage), from the stored figures
         (no AWS call), each group beside its budget: the cost-centre page of issue 21 item 5."""
-        actor = actions.Actor("ui", request.user)
+        actor = Actor("ui", request.user)
         by = request.GET.get("by", "cost-centre")
         if by not in service.GROUPINGS:
             by = "cost-centre"
         envs = Environment.objects.exclude(status=Environment.Status.TORN_DOWN).order_by("suffix")
         try:
             groups, _found = service.rollup(envs, by, actor)
-        except actions.ActionError as exc:
+        except ActionError as exc:
             return TemplateResponse(
                 request,
                 "admin/costs/rollup.html",

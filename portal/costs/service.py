@@ -19,9 +19,10 @@ from django.db import models, transaction
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
-from portal.actions import Actor, provisioned
 from portal.models import Environment
 from portal.services import authz
+from portal.services.base import Actor
+from portal.services.runs import provisioned
 from portal.targets import target_for
 from provisioning import actuals as actuals_engine
 from provisioning import cost, pricing

@@ -19,10 +19,13 @@ from typing import Any, NoReturn, TextIO, TypeVar
 
 from django.core.management.base import BaseCommand, OutputWrapper
 
-from portal import actions, dispatch
+from portal import dispatch
 from portal.documents import deployment_document, refusal_document
 from portal.models import ACTIVE_STATUSES, Deployment, Environment, Step
 from portal.progress import QUEUED_HINT_S, expected_steps
+from portal.services import environments
+from portal.services import runs as run_service
+from portal.services.base import ActionError, Actor, Forbidden, InvalidInput, NotFound
 
 OK, RUN_FAILED, BAD_INPUT, DRIFT_FOUND = 0, 1, 2, 3
 POLL_S = 0.5
@@ -129,9 +132,7 @@ class EnvportCommand(BaseCommand):
             self.print_json(refusal_document(environment, kind, message, problems))
         raise Exit(BAD_INPUT)
 
-    def refuse_action(
-        self, exc: actions.ActionError, *, as_json: bool, environment: str, kind: str
-    ) -> NoReturn:
+    def refuse_action(self, exc: ActionError, *, as_json: bool, environment: str, kind: str) -> NoReturn:
         self.refuse(exc.message, exc.problems, as_json=as_json, environment=environment, kind=kind)
 
     def call_service(self, call: Callable[[], T], *, env: Environment, kind: str, as_json: bool) -> T:
@@ -139,9 +140,9 @@ class EnvportCommand(BaseCommand):
         as every refusal does; AWS failing to do it exits 1, with the error as `status: failed`."""
         try:
             return call()
-        except (actions.InvalidInput, actions.Forbidden, actions.NotFound) as exc:
+        except (InvalidInput, Forbidden, NotFound) as exc:
             self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
-        except actions.ActionError as exc:
+        except ActionError as exc:
             self.stderr.write(f"error: {exc.message}")
             if as_json:
                 failed = {"environment": env.suffix, "kind": kind, "status": "failed", "error": exc.message}
@@ -150,8 +151,8 @@ class EnvportCommand(BaseCommand):
 
     def environment(self, suffix: str, *, as_json: bool, kind: str = "") -> Environment:
         try:
-            return actions.get_environment(suffix)
-        except actions.NotFound as exc:
+            return environments.get_environment(suffix)
+        except NotFound as exc:
             self.refuse_action(exc, as_json=as_json, environment=suffix, kind=kind)
 
     def print_json(self, document: Any) -> None:
@@ -160,8 +161,8 @@ class EnvportCommand(BaseCommand):
     # --- running ----------------------------------------------------------------------------------
     def request(self, env: Environment, kind: str, options: dict[str, Any], *, as_json: bool) -> Deployment:
         try:
-            return actions.request_deployment(actions.Actor.cli(), env, kind, options)
-        except actions.ActionError as exc:
+            return run_service.request_deployment(Actor.cli(), env, kind, options)
+        except ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
 
     def run_one(
@@ -195,9 +196,9 @@ class EnvportCommand(BaseCommand):
         if inline:
             finished = []
             for dep in deps:
-                finished.append(actions.run_deployment(dep.pk, progress=printers[dep.pk].step))
+                finished.append(run_service.run_deployment(dep.pk, progress=printers[dep.pk].step))
                 printers[dep.pk].close()
-                actions.requeue_superseded(finished[-1], dispatch.enqueue)
+                run_service.requeue_superseded(finished[-1], dispatch.enqueue)
             return finished
         for dep in deps:
             dispatch.enqueue(dep)

@@ -2,7 +2,7 @@
 
 Before: a token had one optional glob (`environments`, `pr*`) matched against the name alone, in
 every stage: `pr*` matched `prod`. After: `stages` (dev, staging, prod) and `patterns` (anchored
-globs that match names only inside those stages; see `portal.api.tokens`).
+globs that match names only inside those stages; see `portal.tokens.reach`).
 
 Each existing token gets the narrowest equivalent scope, never a wider one:
 - patterns: its old pattern, unchanged (an empty one stays empty: every name). The new pattern

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from portal.api.tokens import PATTERN_RE
+from portal.tokens.reach import PATTERN_RE
 from provisioning.spec import STAGES
 
 from .addresses import ALLOWED, MAX_URL_LENGTH

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from portal.api.tokens import matches
+from portal.tokens.reach import matches
 
 from .models import EVENTS, Delivery, NotificationRule
 

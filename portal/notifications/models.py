@@ -68,6 +68,7 @@ class NotificationChannel(models.Model):
     last_error = models.TextField(blank=True, editable=False)
 
     class Meta:
+        db_table = "portal_notificationchannel"  # made by the portal app (its migration 0005)
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -106,6 +107,7 @@ class NotificationRule(models.Model):
     enabled = models.BooleanField(default=True)
 
     class Meta:
+        db_table = "portal_notificationrule"
         ordering = ["channel", "id"]
 
     def __str__(self) -> str:
@@ -135,6 +137,7 @@ class Delivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "portal_delivery"
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "deliveries"
         indexes = [models.Index(fields=["channel", "-created_at"], name="delivery_channel_idx")]

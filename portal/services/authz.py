@@ -3,10 +3,10 @@
 Every action on an environment is declared once, in `ACTIONS`: the Django permission a role's
 group must hold for it, the stronger one it needs on a prod environment, whether a read-only
 token may do it, and whether a schedule's sweep does it. The service functions of
-`portal.actions` call `authorize` first, so the console, the admin, the CLI, the API and the
+`portal.services` call `authorize` first, so the console, the admin, the CLI, the API and the
 schedules are judged by the same table and refused the same way:
 
-- out of a token's reach (its stages and name patterns, `portal.api.tokens.Reach`): `NotFound`,
+- out of a token's reach (its stages and name patterns, `portal.tokens.reach.Reach`): `NotFound`,
   word for word what an absent environment answers, so a token cannot learn that prod exists;
 - a read-only token asking for anything but a read, or a role without the permission:
   `Forbidden` (the API answers 403, the console shows the message, the CLI exits 2).
@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
 
-from portal.api.tokens import STAGES
 from portal.services import base
+from portal.tokens.reach import STAGES
 
 if TYPE_CHECKING:
-    from portal.api.tokens import Reach
     from portal.models import Environment
+    from portal.tokens.reach import Reach
 
 PROD = "prod"
 OPERATOR_OR_ADMIN = "an operator or an admin"

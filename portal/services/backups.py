@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal import actions
 from portal.models import Environment
-from portal.services import authz
+from portal.services import audit, authz
+from portal.services.base import ActionError, Actor, InvalidInput
 from portal.targets import target_for
 from provisioning import backups as engine
 from provisioning.aws import AwsClients
@@ -30,7 +30,7 @@ TAKE = "backups.take"
 TAKE_TIMEOUT_S = 120.0
 
 
-def _authorize(actor: actions.Actor, action: str, env: Environment) -> None:
+def _authorize(actor: Actor, action: str, env: Environment) -> None:
     """The one guard (`portal.services.authz`): listing is viewing the environment; taking a
     backup is the `backup` action (operators below prod, admins on prod)."""
     authz.authorize(actor, "view" if action == LIST else "backup", env)
@@ -40,16 +40,14 @@ def _spec(env: Environment) -> EnvironmentSpec:
     try:
         return env.spec()
     except SpecError as exc:
-        raise actions.InvalidInput(
-            f"environment {env.suffix} has an invalid definition", [str(exc)]
-        ) from None
+        raise InvalidInput(f"environment {env.suffix} has an invalid definition", [str(exc)]) from None
 
 
 def _clients(env: Environment) -> AwsClients:
     return AwsClients(target_for(env.region, env.role_arn, env.external_id))
 
 
-def list_backups(actor: actions.Actor, env: Environment) -> dict[str, Any]:
+def list_backups(actor: Actor, env: Environment) -> dict[str, Any]:
     """On-demand and pre-teardown backups, newest first, and the point-in-time window; a torn-down
     environment's too (its backups outlive its table)."""
     _authorize(actor, LIST, env)
@@ -57,19 +55,19 @@ def list_backups(actor: actions.Actor, env: Environment) -> dict[str, Any]:
     try:
         listing = engine.list_backups(_clients(env), spec.names, tags=spec.tags)
     except engine.BackupError as exc:
-        raise actions.ActionError(str(exc)) from None
+        raise ActionError(str(exc)) from None
     except Exception as exc:
-        raise actions.ActionError(
+        raise ActionError(
             f"could not list the backups of {env.suffix}: {type(exc).__name__}: {exc}"
         ) from None
     return listing.to_dict()
 
 
-def take_backup(actor: actions.Actor, env: Environment) -> dict[str, Any]:
+def take_backup(actor: Actor, env: Environment) -> dict[str, Any]:
     """An on-demand backup of the environment's table, AVAILABLE when this returns; audited."""
     _authorize(actor, TAKE, env)
     if env.status in (Environment.Status.NEW, Environment.Status.TORN_DOWN):
-        raise actions.InvalidInput(
+        raise InvalidInput(
             f"cannot back up {env.suffix}",
             [f"environment: {env.suffix} is {env.get_status_display()}; it has no table to back up"],
         )
@@ -78,10 +76,10 @@ def take_backup(actor: actions.Actor, env: Environment) -> dict[str, Any]:
         taken = engine.take_backup(_clients(env), spec.names, tags=spec.tags, timeout_s=TAKE_TIMEOUT_S)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, engine.BackupError) else f"{type(exc).__name__}: {exc}"
-        actions.audit(actor, "environment.backup_failed", env, detail={"error": reason[:500]})
-        raise actions.ActionError(f"could not back up {env.suffix}: {reason}") from None
+        audit.audit(actor, "environment.backup_failed", env, detail={"error": reason[:500]})
+        raise ActionError(f"could not back up {env.suffix}: {reason}") from None
     document = taken.to_dict()
-    actions.audit(
+    audit.audit(
         actor,
         "environment.backup_taken",
         env,

@@ -1,6 +1,6 @@
 """Who acts and how a service refuses: the pieces every service function and the one guard
-(`portal.services.authz`) share, kept apart from `portal.actions` so the guard does not import the
-services it guards (`portal.actions` re-exports them under the same names)."""
+(`portal.services.authz`) share, kept apart from the domains' modules (`environments`, `runs`,
+`releases`, `tokens`, `schedules`...) so that the guard does not import the services it guards."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from portal.api.tokens import Reach
     from portal.models import Deployment
+    from portal.tokens.reach import Reach
 
 
 class ActionError(Exception):

@@ -3,7 +3,7 @@
 Every function starts with `authz.authorize(actor, "view", env)`: whoever may read the environment
 (every role, a read-only token within its reach) may read its logs; out of a token's reach answers
 as an absent environment does. Input is checked by the engine's bounds (`provisioning.logs`) before
-any AWS call, and a refusal lists what is allowed (`actions.InvalidInput`: 400 in the API, exit 2 in
+any AWS call, and a refusal lists what is allowed (`InvalidInput`: 400 in the API, exit 2 in
 the CLI, a message in the console).
 
 Key values and secrets never appear: the environment's API key value (read from AWS for the
@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 
-from portal import actions
 from portal.models import CheckResult, Deployment, Environment
 from portal.services import authz
+from portal.services.base import ActionError, Actor, InvalidInput
 from provisioning import logs as engine
 from provisioning.aws import AwsClients
 
@@ -51,9 +51,7 @@ def _names(env: Environment) -> Any:
     try:
         return env.spec().names
     except Exception as exc:
-        raise actions.InvalidInput(
-            f"environment {env.suffix} has an invalid definition", [str(exc)]
-        ) from None
+        raise InvalidInput(f"environment {env.suffix} has an invalid definition", [str(exc)]) from None
 
 
 def _api_key_value(env: Environment, clients: AwsClients) -> str:
@@ -75,8 +73,8 @@ def _api_key_value(env: Environment, clients: AwsClients) -> str:
     return value
 
 
-def _invalid(exc: engine.LogQueryError, what: str) -> actions.InvalidInput:
-    return actions.InvalidInput(f"cannot read the {what} with that input", exc.problems)
+def _invalid(exc: engine.LogQueryError, what: str) -> InvalidInput:
+    return InvalidInput(f"cannot read the {what} with that input", exc.problems)
 
 
 def _cached(key: str, ttl: int, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -105,17 +103,15 @@ def _run(env: Environment, what: str, read: Callable[[Any, AwsClients], Any]) ->
         result = read(_names(env), clients)
     except engine.LogQueryError as exc:
         raise _invalid(exc, what) from None
-    except actions.ActionError:
+    except ActionError:
         raise
     except Exception as exc:
-        raise actions.ActionError(
-            f"could not read the {what} of {env.suffix}: {type(exc).__name__}: {exc}"
-        ) from None
+        raise ActionError(f"could not read the {what} of {env.suffix}: {type(exc).__name__}: {exc}") from None
     return dict(result.to_dict())
 
 
 def read_logs(
-    actor: actions.Actor,
+    actor: Actor,
     env: Environment,
     *,
     source: str = "function",
@@ -138,7 +134,7 @@ def read_logs(
     if status and source != "access":
         problems.append("status: only the access log is filtered by status (source=access)")
     if problems:
-        raise actions.InvalidInput("cannot read the logs with that input", problems)
+        raise InvalidInput("cannot read the logs with that input", problems)
     moment = time.time() if now is None else now
     window = engine.Window.last(seconds, moment)
 
@@ -164,7 +160,7 @@ def read_logs(
 
 
 def read_errors(
-    actor: actions.Actor,
+    actor: Actor,
     env: Environment,
     *,
     since: str | None = None,
@@ -205,7 +201,7 @@ def check_window(dep: Deployment) -> tuple[float, float]:
     return started.timestamp() - CHECK_WINDOW_MARGIN_S, finished.timestamp() + CHECK_WINDOW_MARGIN_S
 
 
-def check_lines(actor: actions.Actor, check: CheckResult, dep: Deployment | None = None) -> dict[str, Any]:
+def check_lines(actor: Actor, check: CheckResult, dep: Deployment | None = None) -> dict[str, Any]:
     """A check's request's log lines (at most CHECK_LINES), for a failed check shown inline: read
     when the page renders, within the run's window, cached briefly (a check never changes). `dep`:
     the check's deployment when the caller holds it already (no query per check)."""
@@ -230,8 +226,8 @@ def check_lines(actor: actions.Actor, check: CheckResult, dep: Deployment | None
 
     try:
         return _cached(f"check|{check.pk}", 30, lambda: _run(env, "check's logs", read))
-    except actions.ActionError as exc:
-        if isinstance(exc, actions.InvalidInput):
+    except ActionError as exc:
+        if isinstance(exc, InvalidInput):
             raise
         return {"rows": [], "reason": str(exc)}
 

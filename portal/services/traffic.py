@@ -28,9 +28,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
 
-from portal import actions
 from portal.models import Deployment, Environment
 from portal.services import authz
+from portal.services.base import ActionError, Actor, InvalidInput
 from portal.targets import target_for
 from provisioning import traffic as engine
 from provisioning.aws import AwsClients, AwsTarget, epoch_timestamp_session
@@ -42,7 +42,7 @@ DRIFT_REPAIR = "drift repair"
 MAX_MARKERS = 200  # the newest in the range; a 30-day range of a busy preview stays readable
 
 
-class MetricsUnavailable(actions.ActionError):
+class MetricsUnavailable(ActionError):
     """AWS did not answer the view's calls (the API answers 502; the console shows the message)."""
 
 
@@ -97,10 +97,10 @@ def parse_since(since: str | None) -> engine.Range:
     try:
         return engine.parse_range(since)
     except engine.RangeError as exc:
-        raise actions.InvalidInput(f"no such range {exc.given[:20]!r}", [str(exc)]) from None
+        raise InvalidInput(f"no such range {exc.given[:20]!r}", [str(exc)]) from None
 
 
-def traffic(actor: actions.Actor, env: Environment, since: str | None = None) -> Traffic:
+def traffic(actor: Actor, env: Environment, since: str | None = None) -> Traffic:
     """The environment's traffic over the range `since` (1h, 6h, 24h, 7d or 30d; default 1h)."""
     authz.authorize(actor, "view", env)
     window = parse_since(since)
@@ -114,9 +114,7 @@ def traffic(actor: actions.Actor, env: Environment, since: str | None = None) ->
     return Traffic(env.suffix, view, tuple(markers(env, view.start, view.end)), cached)
 
 
-def cached_traffic(
-    actor: actions.Actor, env: Environment, since: str = engine.DEFAULT_RANGE
-) -> Traffic | None:
+def cached_traffic(actor: Actor, env: Environment, since: str = engine.DEFAULT_RANGE) -> Traffic | None:
     """The view if the cache holds it, else None: for the environment page's panel, which must
     not call AWS each time it is shown."""
     authz.authorize(actor, "view", env)
@@ -131,9 +129,7 @@ def _read(env: Environment, window: engine.Range) -> engine.TrafficView:
     try:
         names = env.spec().names
     except SpecError as exc:
-        raise actions.InvalidInput(
-            f"{env.suffix}'s definition is invalid; fix it first", [str(exc)]
-        ) from None
+        raise InvalidInput(f"{env.suffix}'s definition is invalid; fix it first", [str(exc)]) from None
     clients = _clients(target_for(env.region, env.role_arn, env.external_id))
     now = dt.datetime.now(dt.UTC).timestamp()
     start, _end = engine.bounds(window, now)

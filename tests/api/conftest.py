@@ -16,8 +16,9 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.test import Client
 
-from portal import actions
 from portal.api import views
+from portal.services import tokens as token_service
+from portal.services.base import Actor
 from tests.portal.conftest import cli, cloud, engine, local_target, make_env, moto_target  # noqa: F401  (fixtures)
 
 ROLES = ("viewer", "operator", "admin")
@@ -42,7 +43,7 @@ def users(db: Any) -> dict[str, User]:
 def token(users: dict[str, User]) -> Any:
     def make(user: str, **scope: Any) -> str:
         scope.setdefault("stages", ("dev", "staging", "prod"))  # every stage unless the test says
-        _, value = actions.create_api_token(actions.Actor.cli(), users[user], **scope)
+        _, value = token_service.create_api_token(Actor.cli(), users[user], **scope)
         return value
 
     return make

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from portal.api import tokens
 from portal.api.uploads import upload_slot
 from portal.models import Artifact
+from portal.tokens import credentials as tokens
 from provisioning.artifacts import PIP_OPTIONS_ENV, WHEELHOUSE_ENV, wheelhouse_dir
 from provisioning.bundle import DEFAULT_ROOT
 

@@ -265,23 +265,25 @@ def test_the_schema_declares_every_key_the_answers_carry(
     import io
     import zipfile
 
-    from portal import actions
+    from portal.services import releases
+    from portal.services import runs as run_service
+    from portal.services.base import Actor
     from provisioning.artifacts import artifact_from_bytes
 
     schema = yaml.safe_load(client.get("/api/v1/schema/").content)
-    cli = actions.Actor.cli()
+    cli = Actor.cli()
     env = make_env("pr1", "dev", status="ready")
-    provision = actions.request_deployment(cli, env, "provision", {"verify": True})
-    actions.run_deployment(provision.pk)  # steps, checks and outputs, from a real run against moto
+    provision = run_service.request_deployment(cli, env, "provision", {"verify": True})
+    run_service.run_deployment(provision.pk)  # steps, checks and outputs, from a real run against moto
 
     zipped = io.BytesIO()
     with zipfile.ZipFile(zipped, "w") as archive:
         archive.writestr("app.py", "def handle(event, context):\n    return {'statusCode': 200}\n")
-    artifact = actions.register_artifact(
+    artifact = releases.register_artifact(
         cli, artifact_from_bytes(zipped.getvalue(), handler="app.handle", source="upload app.zip")
     )
     Environment.objects.filter(pk=env.pk).update(status="ready")
-    release = actions.request_release(cli, env, artifact=artifact)
+    release = releases.request_release(cli, env, artifact=artifact)
     # the release as a worker leaves it (portal.runner._absorb_release): rolled back during its bake
     Deployment.objects.filter(pk=release.pk).update(
         status="failed",
@@ -296,7 +298,7 @@ def test_the_schema_declares_every_key_the_answers_carry(
             "notified": False,
         },
     )
-    rollback = actions.request_rollback(cli, make_env("pr2", "dev", status="ready"), "1")
+    rollback = releases.request_rollback(cli, make_env("pr2", "dev", status="ready"), "1")
 
     client.force_login(users["admin"])
     answers: list[tuple[str, str, int, Any]] = [
@@ -389,11 +391,12 @@ def test_sixteen_long_polls_from_one_viewer_token_leave_the_server_free(
     token's share of waits wait, the others answer at once saying so, and the login page and
     another token's request are served meanwhile."""
     # R-SEC-2
-    from portal import actions
+    from portal.services import runs as run_service
+    from portal.services.base import Actor
 
     threads = settings.ENVPORT_WEB_THREADS
     env = make_env("pr1", "dev", status="ready")
-    run = actions.request_deployment(actions.Actor.cli(), env, "verify", {})
+    run = run_service.request_deployment(Actor.cli(), env, "verify", {})
     viewer, other = token("viewer"), token("operator")
     polls: list[tuple[int, dict[str, str], Any, float]] = []
     with pooled_server(threads) as base:

@@ -100,17 +100,19 @@ def _zip() -> bytes:
 def world(make_env, users):
     """pr1 (a ready preview, its last run finished), pr2 (new), live1 (ready, protection lifted),
     and one artifact."""
-    from portal import actions
+    from portal.services import releases
+    from portal.services import runs as run_service
+    from portal.services.base import Actor
 
     pr1 = make_env("pr1", "dev", status="ready")
     make_env("pr2", "dev")
     live1 = make_env("live1", "prod", status="ready", overrides={"deletion_protection": False})
-    run = actions.request_deployment(actions.Actor.cli(), pr1, "verify")
+    run = run_service.request_deployment(Actor.cli(), pr1, "verify")
     Deployment.objects.filter(pk=run.pk).update(status="succeeded")
     from provisioning.artifacts import artifact_from_bytes
 
-    artifact = actions.register_artifact(
-        actions.Actor.cli(), artifact_from_bytes(_zip(), handler="app.handle", source="test")
+    artifact = releases.register_artifact(
+        Actor.cli(), artifact_from_bytes(_zip(), handler="app.handle", source="test")
     )
     return {"pr1": pr1, "live1": live1, "run": run, "artifact": artifact}
 
@@ -216,10 +218,11 @@ def test_a_read_only_token_says_so(world, token, api):
 
 
 def test_a_token_never_exceeds_its_users_role(users):
-    from portal import actions
+    from portal.services import tokens as token_service
+    from portal.services.base import Actor, InvalidInput
 
-    with pytest.raises(actions.InvalidInput) as refused:
-        actions.create_api_token(actions.Actor.cli(), users["operator"], role="admin", stages=["dev"])
+    with pytest.raises(InvalidInput) as refused:
+        token_service.create_api_token(Actor.cli(), users["operator"], role="admin", stages=["dev"])
     assert refused.value.problems == ["role: 'admin' is not allowed; at most the user's own role, operator"]
 
 

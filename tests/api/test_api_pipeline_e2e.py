@@ -10,8 +10,8 @@ import shutil
 
 import pytest
 
-from portal import actions
 from portal.models import AuditEvent
+from portal.services import runs as run_service
 from provisioning.artifacts import DEFAULT_ROOT, build_artifact
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -29,7 +29,7 @@ def test_preview_pipeline_through_the_api(local_target, token, api, dispatched, 
         )
         assert answer.status_code == 202, answer.content
         for dep in list(dispatched):
-            actions.run_deployment(dep.pk)
+            run_service.run_deployment(dep.pk)
         dispatched.clear()
         retried = ci.post(
             "/api/v1/environments/pr4966/runs/", {"kind": kind, **options}, {"Idempotency-Key": key}

@@ -10,9 +10,10 @@ import zipfile
 import pytest
 from django.utils import timezone
 
-from portal import actions
 from portal.api import views
 from portal.models import AuditEvent, Deployment, Environment, IdempotencyKey
+from portal.services import runs as run_service
+from portal.services.base import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -208,7 +209,7 @@ def test_lists_cost_the_same_queries_for_any_number_of_rows(make_env, operator):
     few = [queries(p) for p in ("/api/v1/environments/", "/api/v1/environments/pr1/runs/", "/api/v1/audit/")]
     for n in range(2, 8):
         env = make_env(f"pr{n}", "dev", status="ready")
-        actions.request_deployment(actions.Actor.cli(), env, "verify")
-        actions.request_deployment(actions.Actor.cli(), make_env(f"qa{n}", "dev", status="ready"), "drift")
+        run_service.request_deployment(Actor.cli(), env, "verify")
+        run_service.request_deployment(Actor.cli(), make_env(f"qa{n}", "dev", status="ready"), "drift")
     many = [queries(p) for p in ("/api/v1/environments/", "/api/v1/environments/pr1/runs/", "/api/v1/audit/")]
     assert many == few

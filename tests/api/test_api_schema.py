@@ -62,7 +62,8 @@ def test_answers_match_the_schema(client, make_env, users, dispatched, engine):
     """The documents the views serve are the shapes the schema promises (nullable fields included)."""
     from openapi_schema_validator import OAS30Validator
 
-    from portal import actions
+    from portal.services import runs as run_service
+    from portal.services.base import Actor
 
     schema = yaml.safe_load(client.get("/api/v1/schema/").content)
 
@@ -71,8 +72,8 @@ def test_answers_match_the_schema(client, make_env, users, dispatched, engine):
         OAS30Validator(root).validate(instance)
 
     env = make_env("pr1", "dev", status="ready")
-    dep = actions.request_deployment(actions.Actor.cli(), env, "provision", {"verify": True})
-    actions.run_deployment(dep.pk)
+    dep = run_service.request_deployment(Actor.cli(), env, "provision", {"verify": True})
+    run_service.run_deployment(dep.pk)
     client.force_login(users["admin"])
     check("EnvironmentOut", client.get("/api/v1/environments/pr1/").json())
     check("PaginatedEnvironmentOutList", client.get("/api/v1/environments/").json())

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from portal import actions
-from portal.api import tokens
 from portal.models import ApiToken, AuditEvent, Deployment, Environment
+from portal.services import environments as environment_service
+from portal.services import runs as run_service
+from portal.services import tokens as token_service
+from portal.services.base import Actor, InvalidInput
+from portal.tokens import reach as tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +67,7 @@ def test_a_pr_glob_token_cannot_touch_prod(cli, users, make_env, api, dispatched
 def test_an_out_of_scope_run_is_404_like_an_absent_one(make_env, token, api):
     """probe: an out-of-scope run answered 403 naming its environment; an absent one 404."""
     prod = make_env("prod", "prod", status="ready")
-    run = actions.request_deployment(actions.Actor.cli(), prod, "verify")
+    run = run_service.request_deployment(Actor.cli(), prod, "verify")
     client = api(token("operator", stages=["dev", "staging"]))
     hidden = client.get(f"/api/v1/runs/{run.pk}/")
     missing = client.get(f"/api/v1/runs/{run.pk + 1000}/")
@@ -110,15 +113,15 @@ def test_a_protected_prod_teardown_is_refused_before_queueing_on_every_path(make
 
 def test_prod_is_in_a_token_only_when_an_admin_asks(users):
     """prod is never implied, and only an admin may give it."""
-    operator_actor = actions.Actor("ui", users["operator"])
+    operator_actor = Actor("ui", users["operator"])
     from django.contrib.auth.models import Permission
 
     users["operator"].user_permissions.add(*Permission.objects.filter(codename="add_apitoken"))
-    with pytest.raises(actions.InvalidInput) as refused:
-        actions.create_api_token(operator_actor, users["operator"], stages=["dev", "prod"])
+    with pytest.raises(InvalidInput) as refused:
+        token_service.create_api_token(operator_actor, users["operator"], stages=["dev", "prod"])
     assert "stages: prod is not allowed; only an admin gives a token prod" in refused.value.problems[0]
-    admin_actor = actions.Actor("ui", users["admin"])
-    token, _ = actions.create_api_token(admin_actor, users["operator"], stages=["prod", "dev"])
+    admin_actor = Actor("ui", users["admin"])
+    token, _ = token_service.create_api_token(admin_actor, users["operator"], stages=["prod", "dev"])
     assert token.stages == ["dev", "prod"] and token.scope == "stages dev,prod; environments *"
     event = AuditEvent.objects.get(action="api_token.created")
     assert event.detail["scope"] == "stages dev,prod; environments *"
@@ -138,8 +141,8 @@ def test_prod_is_in_a_token_only_when_an_admin_asks(users):
 )
 def test_unsafe_or_overlong_patterns_are_refused(users, pattern, why):
     """Patterns are bounded (length, wildcards, a small alphabet) so matching stays linear."""
-    with pytest.raises(actions.InvalidInput) as refused:
-        actions.create_api_token(actions.Actor.cli(), users["viewer"], stages=["dev"], environments=[pattern])
+    with pytest.raises(InvalidInput) as refused:
+        token_service.create_api_token(Actor.cli(), users["viewer"], stages=["dev"], environments=[pattern])
     assert any(why in p for p in refused.value.problems), refused.value.problems
     assert not ApiToken.objects.exists()
 
@@ -172,8 +175,8 @@ def test_the_audit_trail_hides_what_the_environment_document_hides(make_env, tok
     document hides it. The value is masked when recorded, and when read (older rows too)."""
     env = make_env("acct1", "dev")
     secret = "ext-7f3a9c1e-secret"
-    actions.update_environment(
-        actions.Actor.cli(), env, role_arn="arn:aws:iam::111111111111:role/deployer", external_id=secret
+    environment_service.update_environment(
+        Actor.cli(), env, role_arn="arn:aws:iam::111111111111:role/deployer", external_id=secret
     )
     stored = AuditEvent.objects.get(action="environment.updated")
     assert stored.detail["changes"]["external_id"] == {"before": "", "after": "[redacted]"}
@@ -224,8 +227,8 @@ def test_the_admins_audit_pages_mask_it_too(make_env, users):
 
 def test_a_token_row_written_around_the_service_fails_closed(users, make_env):
     """A stored pattern that is not valid (edited in the database) never widens the reach."""
-    token, _ = actions.create_api_token(
-        actions.Actor.cli(), users["admin"], stages=["dev"], environments=["pr1"]
+    token, _ = token_service.create_api_token(
+        Actor.cli(), users["admin"], stages=["dev"], environments=["pr1"]
     )
     ApiToken.objects.filter(pk=token.pk).update(patterns=["pr[", 7], stages=["dev", "qa"])
     reach = tokens.Reach.of(ApiToken.objects.get(pk=token.pk))

@@ -23,8 +23,8 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test import Client
 
-from portal import actions
 from portal.models import RESULTS, Deployment
+from portal.services import runs as run_service
 from provisioning.artifacts import DEFAULT_ROOT, build_artifact
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -219,7 +219,7 @@ def test_docs_pipelines_md_runs_as_written(
             curl = Curl(head, tmp_path)
             if curl.method == "GET":  # a worker has run what was requested before it is read
                 for dep in list(dispatched):
-                    actions.run_deployment(dep.pk)
+                    run_service.run_deployment(dep.pk)
                 dispatched.clear()
             answer, raw = curl.send()
             assert answer.status_code < 500, (command, raw)

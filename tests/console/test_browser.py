@@ -27,10 +27,13 @@ from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
 from django.db.migrations.loader import MigrationLoader
 
-from portal import actions
 from portal.console import views
 from portal.models import Deployment, Environment
 from portal.progress import expected_steps
+from portal.services import audit as audit_service
+from portal.services import environments as environment_service
+from portal.services import runs as run_service
+from portal.services.base import Actor
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(django_settings.BASE_DIR) / os.environ.get("ENVPORT_SCREENSHOTS", "build/screenshots")
@@ -85,7 +88,7 @@ def worker_threads(
 
     def run(pk: int) -> None:
         try:
-            actions.run_deployment(pk)
+            run_service.run_deployment(pk)
         finally:
             connection.close()
 
@@ -237,12 +240,12 @@ def test_lists_fit_the_window_at_1366_and_1920_px(live_server, roles, monkeypatc
         pytest.fail(f"this test drives Debian's Chromium at {CHROMIUM}: apt-get install chromium")
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     User.objects.create_superuser("ada", password="console-pw-2")
-    env = actions.create_environment(actions.Actor.cli(), suffix="pr4966-checkout-flow", stage="dev")
+    env = environment_service.create_environment(Actor.cli(), suffix="pr4966-checkout-flow", stage="dev")
     long_error = "AccessDeniedException: " + "user arn:aws:iam::123456789012:role/some-long-role-name " * 6
     for _ in range(3):
         dep = Deployment.objects.create(environment=env, kind="provision", status="failed", error=long_error)
-    actions.audit(
-        actions.Actor.cli(),
+    audit_service.audit(
+        Actor.cli(),
         "deployment.requested.provision",
         env,
         dep,

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from portal import actions
 from portal.models import AuditEvent, Environment
+from portal.services import runs
+from portal.services.base import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def test_the_overview_counts_torn_down_environments_apart(login: Any, make_env: 
 def test_audit_details_read_as_key_and_value(login: Any, make_env: Any) -> None:
     """Issue 23: audit details were raw Python dicts ({'options': {'verify': False}})."""
     env = make_env("aud1", status="ready")
-    actions.request_deployment(actions.Actor.cli(), env, "provision", {"verify": False})
+    runs.request_deployment(Actor.cli(), env, "provision", {"verify": False})
     assert AuditEvent.objects.filter(action="deployment.requested.provision").exists()
     page = login("viewer").get(reverse("admin:portal_auditevent_changelist")).content.decode()
     assert '<span class="ep-kv"><span class="ep-muted">options.verify</span> false</span>' in page

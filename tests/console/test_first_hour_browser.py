@@ -18,7 +18,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db.backends.signals import connection_created
 
-from portal import actions
+from portal.services import environments as environment_service
+from portal.services.base import Actor
 from provisioning.engine import UNUSED_RESOURCE
 from tests.console import test_browser
 from tests.console.test_browser import ARGS, CHROMIUM, SHOTS, _release_two
@@ -79,7 +80,7 @@ def test_a_newcomers_first_hour_at_1366_and_1920_px(
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     user = User.objects.create_user("newcomer", password="console-pw-3", is_staff=True)
     user.groups.add(Group.objects.get(name="operator"))
-    env = actions.create_environment(actions.Actor.cli(), suffix="demo", stage="dev")
+    env = environment_service.create_environment(Actor.cli(), suffix="demo", stage="dev")
     env_url = f"{live_server.url}/admin/portal/environment/{env.pk}/change/"
     release_zip = tmp_path / "release.zip"
     release_zip.write_bytes(_release_two())

@@ -10,8 +10,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from portal import actions
 from portal.models import CheckResult, Deployment, Environment, Step
+from portal.services import runs
+from portal.services.base import Actor
 from portal.svg import lanes, timeline
 from provisioning.resources import resources_for
 from provisioning.resources.base import Context
@@ -29,14 +30,14 @@ def _live(client, dep):
 def test_live_json_while_the_run_goes_and_after_it_ends(login, make_env, engine):
     # R-VER-4: each check shown with its outcome once the run has ended
     env = make_env("live1", "dev")
-    dep = actions.request_deployment(actions.Actor.cli(), env, "provision")
+    dep = runs.request_deployment(Actor.cli(), env, "provision")
     client = login("viewer")
     queued = _live(client, dep)
     assert (queued["status"], queued["finished"], queued["steps"]) == ("queued", False, [])
     assert "waiting for a worker" in queued["message"]
 
     seen = []  # the endpoint's answer after each step, read from inside the run (as a browser would)
-    actions.run_deployment(dep.pk, progress=lambda step: seen.append(_live(client, dep)))
+    runs.run_deployment(dep.pk, progress=lambda step: seen.append(_live(client, dep)))
 
     assert [s["status"] for s in seen] == ["running"] * 4
     assert [len(s["steps"]) for s in seen] == [1, 2, 3, 4]
@@ -64,7 +65,7 @@ def test_live_json_while_the_run_goes_and_after_it_ends(login, make_env, engine)
 def test_a_failed_run_shows_its_error_with_a_hint(login, make_env, engine):
     engine.verify_fail = ["read item"]
     env = make_env("live2", "dev")
-    dep = actions.run_deployment(actions.request_deployment(actions.Actor.cli(), env, "provision").pk)
+    dep = runs.run_deployment(runs.request_deployment(Actor.cli(), env, "provision").pk)
     page = login("viewer").get(reverse("admin:portal_deployment_change", args=[dep.pk])).content.decode()
     assert "verification failed: 1 of 3 checks: read item" in page
     assert "What to do:" in page and "a Verify run repeats the checks" in page
@@ -74,7 +75,7 @@ def test_a_failed_run_shows_its_error_with_a_hint(login, make_env, engine):
 
 def test_the_page_of_a_running_deployment_polls(login, make_env):
     env = make_env("live3", "dev")
-    dep = actions.request_deployment(actions.Actor.cli(), env, "verify")
+    dep = runs.request_deployment(Actor.cli(), env, "verify")
     page = login("viewer").get(reverse("admin:portal_deployment_change", args=[dep.pk])).content.decode()
     assert 'data-finished="false"' in page
     assert f'data-live-url="{reverse("admin:portal_deployment_live", args=[dep.pk])}"' in page
@@ -84,7 +85,7 @@ def test_the_page_of_a_running_deployment_polls(login, make_env):
 def test_drift_findings_are_listed(login, make_env, engine):
     engine.diffs = {"function": [("MemorySize", 512, 256)]}
     env = make_env("live4", "dev", status="ready")
-    dep = actions.run_deployment(actions.request_deployment(actions.Actor.cli(), env, "drift").pk)
+    dep = runs.run_deployment(runs.request_deployment(Actor.cli(), env, "drift").pk)
     html = _live(login("viewer"), dep)["html"]["ep-results"]
     assert "Drift findings: 1" in html and "MemorySize" in html
     assert "a Provision run" in html  # the hint

@@ -11,9 +11,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from portal import actions
 from portal.console.overview import RUNS, series
 from portal.models import AuditEvent, CheckResult, Deployment, Environment
+from portal.services import runs as run_service
+from portal.services.base import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def test_environment_list_shows_state_in_words_and_symbols_with_filters(login, make_env, engine):
     soon = make_env("soon1", "dev", owner="team-a", expires_at=timezone.now() + dt.timedelta(hours=3))
     make_env("later1", "staging", owner="team-b", expires_at=timezone.now() + dt.timedelta(days=30))
-    actions.run_deployment(actions.request_deployment(actions.Actor.cli(), soon, "provision").pk)
+    run_service.run_deployment(run_service.request_deployment(Actor.cli(), soon, "provision").pk)
     Environment.objects.filter(pk=soon.pk).update(health="degraded")
     client = login("viewer")
     url = reverse("admin:portal_environment_changelist")
@@ -45,7 +46,7 @@ def test_environment_list_shows_state_in_words_and_symbols_with_filters(login, m
 def test_environment_page_shows_profile_outputs_and_runs_at_a_glance(login, make_env, engine):
     # R-ENV-2 (stage default beside the override), R-ENV-4 (outputs)
     env = make_env("glance1", "prod", overrides={"memory_mb": 2048})
-    actions.run_deployment(actions.request_deployment(actions.Actor.cli(), env, "provision").pk)
+    run_service.run_deployment(run_service.request_deployment(Actor.cli(), env, "provision").pk)
     page = login("viewer").get(reverse("admin:portal_environment_change", args=[env.pk])).content.decode()
     row = re.search(r'<tr class="ep-overridden"><th scope="row">memory_mb</th>(.*?)</tr>', page).group(1)
     assert "<td>1024</td>" in row and "<strong>2048</strong>" in row  # stage default beside the override
@@ -133,11 +134,11 @@ def test_overview_counts_running_failed_and_sparklines(login, make_env, engine):
         for i, dep in enumerate(runs)
         for c in (1, 2, 30)  # median c=2
     )
-    failed = actions.request_deployment(actions.Actor.cli(), busy, "verify")
+    failed = run_service.request_deployment(Actor.cli(), busy, "verify")
     Deployment.objects.filter(pk=failed.pk).update(
         status="failed", finished_at=now, error="verification failed: x"
     )
-    running = actions.request_deployment(actions.Actor.cli(), busy, "drift")
+    running = run_service.request_deployment(Actor.cli(), busy, "drift")
     Deployment.objects.filter(pk=running.pk).update(status="running", started_at=now)
 
     data = series()[calm.pk]

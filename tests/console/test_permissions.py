@@ -10,8 +10,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from portal import actions
 from portal.models import AuditEvent, Deployment, Environment
+from portal.services import runs
+from portal.services.base import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -153,7 +154,7 @@ PAGE_EXPECT = {
 @pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
 def test_role_matrix_for_pages(role, login, make_env, engine):
     env = make_env("pages1", "dev")
-    dep = actions.run_deployment(actions.request_deployment(actions.Actor.cli(), env, "plan").pk)
+    dep = runs.run_deployment(runs.request_deployment(Actor.cli(), env, "plan").pk)
     client = login(role)
     for name, url in _pages(env, dep).items():
         response = client.get(url)
@@ -175,7 +176,7 @@ def test_prod_teardown_page_is_for_admins_only(login, make_env):
 
 def test_anonymous_users_are_sent_to_the_login_page(make_env, engine, dispatched):
     env = make_env("anon1", "dev")
-    dep = actions.run_deployment(actions.request_deployment(actions.Actor.cli(), env, "plan").pk)
+    dep = runs.run_deployment(runs.request_deployment(Actor.cli(), env, "plan").pk)
     client = Client()
     login_url = reverse("admin:login")
     urls = list(_pages(env, dep).values())
@@ -213,7 +214,7 @@ def test_a_user_without_a_role_sees_nothing(make_env):
 
 def test_apply_plan_is_checked_on_the_server_too(login, make_env, engine, dispatched):
     env = make_env("apply1", "dev")
-    plan = actions.run_deployment(actions.request_deployment(actions.Actor.cli(), env, "plan").pk)
+    plan = runs.run_deployment(runs.request_deployment(Actor.cli(), env, "plan").pk)
     url = reverse("admin:portal_deployment_apply", args=[plan.pk])
     assert login("viewer").post(url).status_code == 403
     assert login("viewer").get(url).status_code == 405

@@ -69,12 +69,13 @@ def test_apply_exactly_this_plan_provisions_with_its_fingerprint(login, make_env
 
 
 def test_apply_refuses_when_the_definition_changed_since_the_plan(login, make_env, engine, dispatched):
-    from portal import actions
+    from portal.services import environments
+    from portal.services.base import Actor
 
     env = make_env("plan3", "dev")
     client = login("operator")
     plan, _ = _plan(client, env)
-    actions.update_environment(actions.Actor.cli(), env, overrides={"memory_mb": 1024})
+    environments.update_environment(Actor.cli(), env, overrides={"memory_mb": 1024})
     response = _apply(client, plan)
     assert not Deployment.objects.filter(kind="provision").exists() and dispatched == []
     fresh = Deployment.objects.filter(kind="plan").latest("pk")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from portal import actions
 from portal.models import Deployment
+from portal.services import runs
+from portal.services.base import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def test_a_run_in_another_account_names_its_account_and_role(login, make_env, en
 
 def test_a_run_with_the_portals_own_credentials_says_so(login, make_env, engine):
     env = make_env("own1", "dev")
-    dep = actions.run_deployment(actions.request_deployment(actions.Actor.cli(), env, "provision").pk)
+    dep = runs.run_deployment(runs.request_deployment(Actor.cli(), env, "provision").pk)
     assert dep.outputs["identity"]["role_arn"] is None
     page = login("viewer").get(reverse("admin:portal_deployment_change", args=[dep.pk])).content.decode()
     assert "as the portal's own credentials" in page

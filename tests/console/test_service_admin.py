@@ -16,9 +16,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from portal import actions
 from portal.admin import EnvironmentAdmin
 from portal.models import AuditEvent, Deployment, Environment
+from portal.services import environments, runs, schedules
+from portal.services.base import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -63,13 +64,13 @@ def test_admin_add_and_change_are_audited_like_the_cli(login):
         {**_form(owner="team-a", overrides='{"memory_mb": "512"}'), "suffix": "ui1"},
     )
     assert response.status_code == 302, _errors(response)
-    cli = actions.Actor.cli()  # what `env create cli1 --stage dev --owner team-a --set memory_mb=512` calls
+    cli = Actor.cli()  # what `env create cli1 --stage dev --owner team-a --set memory_mb=512` calls
     overrides = {"memory_mb": "512"}
-    actions.create_environment(cli, suffix="cli1", stage="dev", owner="team-a", overrides=overrides)
+    environments.create_environment(cli, suffix="cli1", stage="dev", owner="team-a", overrides=overrides)
     created = {e.environment_suffix: e for e in AuditEvent.objects.filter(action="environment.created")}
     ui_changes = created["ui1"].detail["changes"]
     cli_changes = created["cli1"].detail["changes"]
-    assert ui_changes.keys() == cli_changes.keys() == set(actions.AUDITED)
+    assert ui_changes.keys() == cli_changes.keys() == set(environments.AUDITED)
     typed = {"before": None, "after": {"memory_mb": 512}}
     assert ui_changes["overrides"] == cli_changes["overrides"] == typed
     assert (created["ui1"].source, created["ui1"].actor) == ("ui", "operator")
@@ -114,7 +115,7 @@ def test_admin_bulk_delete_goes_through_the_service(login, make_env):
 def test_admin_delete_refused_by_the_service_is_403_and_writes_nothing(login, make_env):
     """probe: the record of a new environment is deleted while its first provision is queued."""
     env = make_env("busy1", "dev")
-    actions.request_deployment(actions.Actor.cli(), env, "provision")
+    runs.request_deployment(Actor.cli(), env, "provision")
     url = reverse("admin:portal_environment_delete", args=[env.pk])
     assert login("admin").post(url, {"post": "yes"}).status_code == 403
     assert Environment.objects.filter(pk=env.pk).exists() and Deployment.objects.count() == 1
@@ -133,7 +134,7 @@ def test_operator_cannot_set_an_expiry_on_prod_in_the_form(login, make_env):
     assert _errors(response)["expires_at"][0].startswith("an expiry is for previews")
     env.refresh_from_db()
     assert env.expires_at is None
-    assert actions.teardown_expired_previews(lambda dep: None, now=timezone.now()) == []
+    assert schedules.teardown_expired_previews(lambda dep: None, now=timezone.now()) == []
 
 
 def test_role_arn_of_a_provisioned_environment_cannot_change_in_the_form(login, make_env):
@@ -154,7 +155,7 @@ def test_operator_cannot_unprotect_prod_by_changing_its_stage_in_the_form(login,
     env = make_env("prod2", "prod")
     response = login("operator").post(_change_url(env), _form(env, stage="dev"))
     assert response.status_code == 200
-    assert _errors(response) == {"stage": [actions.ADMIN_ONLY_LIFT]}
+    assert _errors(response) == {"stage": [environments.ADMIN_ONLY_LIFT]}
     assert Environment.objects.get().stage == "prod"
     assert login("admin").post(_change_url(env), _form(env, stage="dev")).status_code == 302
     assert AuditEvent.objects.filter(action="environment.protection_lifted", actor="admin").count() == 1

@@ -17,9 +17,10 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from portal import actions
 from portal.models import Delivery, NotificationRule
 from portal.notifications.models import EVENTS
+from portal.services import runs as run_service
+from portal.services.base import Actor
 
 pytestmark = [pytest.mark.django_db]
 
@@ -89,9 +90,9 @@ def test_docs_notifications_md_runs_as_written(
     # the document's example: a provision of pr4966 (dev) that failed
     env = make_env("pr4966", "dev", status="ready")
     engine.fail_resource = "table"
-    dep = actions.request_deployment(actions.Actor.cli(), env, "provision")
+    dep = run_service.request_deployment(Actor.cli(), env, "provision")
     with django_capture_on_commit_callbacks(execute=True):
-        actions.run_deployment(dep.pk)
+        run_service.run_deployment(dep.pk)
     assert [d.status for d in Delivery.objects.all()] == ["delivered"]
     (arrived,) = receiver.requests
 

@@ -11,9 +11,12 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from portal import actions
 from portal.models import Delivery, Deployment, NotificationChannel, NotificationRule
 from portal.notifications import channels, events, tasks
+from portal.services import environments as environment_service
+from portal.services import runs
+from portal.services import tokens as token_service
+from portal.services.base import Actor
 
 # The receivers listen on 127.0.0.1: allowed by name, as an operator would allow one of theirs.
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("allow_local_receiver")]
@@ -31,9 +34,9 @@ def webhook(receiver):
 
 
 def _run(kind, env, capture):
-    dep = actions.request_deployment(actions.Actor.cli(), env, kind)
+    dep = runs.request_deployment(Actor.cli(), env, kind)
     with capture(execute=True):
-        return actions.run_deployment(dep.pk)
+        return runs.run_deployment(dep.pk)
 
 
 def _verified(received):
@@ -91,9 +94,9 @@ def test_nothing_is_sent_before_the_run_commits_nor_for_unmatched_rules(
     engine.fail_resource = "table"
     _run("provision", env, django_capture_on_commit_callbacks)
     pr = make_env("pr5", "dev", status="ready")
-    dep = actions.request_deployment(actions.Actor.cli(), pr, "provision")
+    dep = runs.request_deployment(Actor.cli(), pr, "provision")
     with django_capture_on_commit_callbacks(execute=False) as pending:
-        actions.run_deployment(dep.pk)
+        runs.run_deployment(dep.pk)
     assert receiver.requests == [] and not Delivery.objects.exists()  # not yet committed
     assert pending  # the hook waits for the commit
 
@@ -155,14 +158,12 @@ def test_email_and_slack_channels(
         NotificationRule.objects.create(channel=channel, events=["protection.lifted"], stages=["prod"])
     env = make_env("prod3", "prod")
     with django_capture_on_commit_callbacks(execute=True):
-        actions.lift_protection(actions.Actor.cli(), env)
+        environment_service.lift_protection(Actor.cli(), env)
     (message,) = mail.outbox
     assert message.to == ["ops@example.com", "lead@example.com"]
     assert "deletion protection of prod3 lifted" in message.subject
     (posted,) = receiver.requests
-    assert posted.json() == {
-        "text": "envport: deletion protection of prod3 lifted by " + actions.Actor.cli().name
-    }
+    assert posted.json() == {"text": "envport: deletion protection of prod3 lifted by " + Actor.cli().name}
     assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
 
 
@@ -202,9 +203,9 @@ def test_health_changes_and_rolled_back_releases_are_events(
     engine.health = "down"
     _run("health", env, django_capture_on_commit_callbacks)
     _run("health", env, django_capture_on_commit_callbacks)  # still down: no change, no event
-    dep = actions.request_deployment(actions.Actor.cli(), env, "verify")
+    dep = runs.request_deployment(Actor.cli(), env, "verify")
     with django_capture_on_commit_callbacks(execute=True):
-        actions.run_deployment(dep.pk)
+        runs.run_deployment(dep.pk)
         # what a release that rolled back leaves on its run, as the runner finishes it
         Deployment.objects.filter(pk=dep.pk).update(
             kind="release",
@@ -232,7 +233,7 @@ def test_lifting_protection_through_the_api_notifies(
     NotificationRule.objects.create(channel=channel, events=["protection.lifted"], stages=["prod"])
     admin = User.objects.create_user("boss", is_staff=True)
     admin.groups.add(Group.objects.get(name="admin"))
-    _, value = actions.create_api_token(actions.Actor.cli(), admin, stages=["prod"])
+    _, value = token_service.create_api_token(Actor.cli(), admin, stages=["prod"])
     make_env("prod9", "prod")
     with django_capture_on_commit_callbacks(execute=True):
         response = Client().patch(

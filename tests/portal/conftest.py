@@ -228,10 +228,11 @@ def eager_celery() -> Iterator[None]:
 
 @pytest.fixture
 def make_env() -> Any:
-    from portal import actions
+    from portal.services import environments
+    from portal.services.base import Actor
 
     def make(suffix: str = "dev1", stage: str = "dev", status: str | None = None, **fields: Any) -> Any:
-        env = actions.create_environment(actions.Actor.cli(), suffix=suffix, stage=stage, **fields)
+        env = environments.create_environment(Actor.cli(), suffix=suffix, stage=stage, **fields)
         if status is not None:
             type(env).objects.filter(pk=env.pk).update(status=status)
             env.refresh_from_db()

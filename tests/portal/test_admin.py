@@ -138,5 +138,5 @@ def test_environment_saved_in_the_admin_is_validated_by_build_spec_and_audited(a
     assert env.overrides == {"memory_mb": 512} and env.created_by.username == "admin"
     event = AuditEvent.objects.get()
     assert (event.source, event.action, event.actor) == ("ui", "environment.created", "admin")
-    # saved through actions.create_environment: the initial values, before null, as by the CLI
+    # saved through environments.create_environment: the initial values, before null, as by the CLI
     assert event.detail["changes"]["overrides"] == {"before": None, "after": {"memory_mb": 512}}

@@ -6,7 +6,7 @@ action of `portal.services.authz.ACTIONS`: allowed, refused (Forbidden) or not f
 same words as an absent environment). The expectation below is written out from the roles'
 contract (README, docs/security.md), not read from the table it checks.
 
-Then every service function of `portal.actions` is called by actors it must refuse, to prove each
+Then every service function of `portal.services` is called by actors it must refuse, to prove each
 one asks the guard before it writes or queues anything.
 """
 
@@ -17,11 +17,13 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, User
 
-from portal import actions
 from portal.api.auth import scoped_user
-from portal.api.tokens import Reach
 from portal.models import AuditEvent, Deployment, Environment
-from portal.services import authz
+from portal.services import authz, releases, runs
+from portal.services import environments as environment_service
+from portal.services import tokens as token_service
+from portal.services.base import Actor, Forbidden, NotFound, unknown_environment
+from portal.tokens.reach import Reach
 
 pytestmark = pytest.mark.django_db
 
@@ -88,28 +90,28 @@ def _user(role: str) -> User:
     return user
 
 
-def _actor(role: str, scope: str) -> actions.Actor:
+def _actor(role: str, scope: str) -> Actor:
     if role == "schedule":
-        return actions.Actor.schedule("drift")
+        return Actor.schedule("drift")
     user = _user(role)
     made = SCOPES[scope]
     if made is None:
-        return actions.Actor("ui", user)
-    token, _ = actions.create_api_token(actions.Actor.cli(), user, **made)
+        return Actor("ui", user)
+    token, _ = token_service.create_api_token(Actor.cli(), user, **made)
     # exactly what the API's authentication makes of a request bearing it (portal.api.auth)
-    return actions.Actor("api", scoped_user(user, token), reach=Reach.of(token))
+    return Actor("api", scoped_user(user, token), reach=Reach.of(token))
 
 
-def _verdict(actor: actions.Actor, action: str, env: Environment) -> str:
+def _verdict(actor: Actor, action: str, env: Environment) -> str:
     try:
         if action == "create":
             authz.authorize(actor, action, stage=env.stage, name=env.suffix)
         else:
             authz.authorize(actor, action, env)
-    except actions.NotFound as exc:
-        assert exc.message == actions.unknown_environment(env.suffix).message  # as if absent
+    except NotFound as exc:
+        assert exc.message == unknown_environment(env.suffix).message  # as if absent
         return NOT_FOUND
-    except actions.Forbidden:
+    except Forbidden:
         return REFUSED
     return ALLOWED
 
@@ -144,20 +146,20 @@ def test_the_table_holds_only_actions_that_exist():
 def _service_calls(env: Environment, dep: Deployment) -> dict[str, Any]:
     """Each service function that acts on `env`, as a call of one actor."""
     return {
-        "get_environment": lambda a: actions.get_environment(env.suffix, a),
-        "check_update_environment": lambda a: actions.check_update_environment(a, env, owner="x"),
-        "update_environment": lambda a: actions.update_environment(a, env, owner="x"),
-        "check_delete_environment": lambda a: actions.check_delete_environment(a, env),
-        "delete_environment": lambda a: actions.delete_environment(a, env),
-        "lift_protection": lambda a: actions.lift_protection(a, env),
-        "reveal_api_key": lambda a: actions.reveal_api_key(a, env),
-        "issue_token": lambda a: actions.issue_token(a, env),
-        "check_release_target": lambda a: actions.check_release_target(a, env),
-        "request_release": lambda a: actions.request_release(a, env, source=env),
-        "request_rollback": lambda a: actions.request_rollback(a, env),
-        "cancel_deployment": lambda a: actions.cancel_deployment(a, dep),
+        "get_environment": lambda a: environment_service.get_environment(env.suffix, a),
+        "check_update_environment": lambda a: environment_service.check_update_environment(a, env, owner="x"),
+        "update_environment": lambda a: environment_service.update_environment(a, env, owner="x"),
+        "check_delete_environment": lambda a: environment_service.check_delete_environment(a, env),
+        "delete_environment": lambda a: environment_service.delete_environment(a, env),
+        "lift_protection": lambda a: environment_service.lift_protection(a, env),
+        "reveal_api_key": lambda a: environment_service.reveal_api_key(a, env),
+        "issue_token": lambda a: environment_service.issue_token(a, env),
+        "check_release_target": lambda a: releases.check_release_target(a, env),
+        "request_release": lambda a: releases.request_release(a, env, source=env),
+        "request_rollback": lambda a: releases.request_rollback(a, env),
+        "cancel_deployment": lambda a: runs.cancel_deployment(a, dep),
         **{
-            f"request_deployment({kind})": (lambda k: lambda a: actions.request_deployment(a, env, k))(kind)
+            f"request_deployment({kind})": (lambda k: lambda a: runs.request_deployment(a, env, k))(kind)
             for kind in Deployment.Kind.values
             if kind != Deployment.Kind.RELEASE  # a release goes through request_release
         },
@@ -177,15 +179,15 @@ def test_every_service_function_hides_what_a_token_does_not_reach(make_env, user
     """probe: a `pr*` token (dev, staging) reached `prod` through every function but release and
     teardown. Now each one answers NotFound, as for an absent environment, and writes nothing."""
     prod = make_env("prod", "prod", status="ready", overrides={"deletion_protection": False})
-    dep = actions.request_deployment(actions.Actor.cli(), prod, "verify")
+    dep = runs.request_deployment(Actor.cli(), prod, "verify")
     actor = users_and_tokens("admin", stages=["dev", "staging"], environments=["pr*"])
     before = _written()
     for name, call in _service_calls(prod, dep).items():
-        with pytest.raises(actions.NotFound) as caught:
+        with pytest.raises(NotFound) as caught:
             call(actor)
-        assert caught.value.message == actions.unknown_environment("prod").message, name
-    with pytest.raises(actions.Forbidden):
-        actions.create_environment(actor, suffix="prod2", stage="prod")
+        assert caught.value.message == unknown_environment("prod").message, name
+    with pytest.raises(Forbidden):
+        environment_service.create_environment(actor, suffix="prod2", stage="prod")
     assert _written() == before
 
 
@@ -194,20 +196,20 @@ def test_every_service_function_refuses_a_role_without_the_right(make_env):
     """Each function refuses a viewer (Forbidden, 403 by the API, exit 2 by the CLI) before
     writing; and a schedule everything but its sweeps."""
     env = make_env("pr1", "dev", status="ready")
-    dep = actions.request_deployment(actions.Actor.cli(), env, "verify")
-    viewer = actions.Actor("ui", _user("viewer"))
-    schedule = actions.Actor.schedule("drift")
+    dep = runs.request_deployment(Actor.cli(), env, "verify")
+    viewer = Actor("ui", _user("viewer"))
+    schedule = Actor.schedule("drift")
     before = _written()
     for name, call in _service_calls(env, dep).items():
         if name == "get_environment":
             continue  # a viewer reads
-        with pytest.raises(actions.Forbidden):
+        with pytest.raises(Forbidden):
             call(viewer)
         if not any(k in name for k in ("drift", "health", "teardown")):
-            with pytest.raises(actions.Forbidden):
+            with pytest.raises(Forbidden):
                 call(schedule)
-    with pytest.raises(actions.Forbidden):
-        actions.create_environment(viewer, suffix="pr9", stage="dev")
+    with pytest.raises(Forbidden):
+        environment_service.create_environment(viewer, suffix="pr9", stage="dev")
     assert _written() == before
 
 
@@ -215,9 +217,9 @@ def test_every_service_function_refuses_a_role_without_the_right(make_env):
 def test_a_prod_environment_made_after_the_token_is_out_of_its_reach(make_env, users_and_tokens):
     """A token whose stages exclude prod never reaches a prod environment, whenever it is made."""
     actor = users_and_tokens("admin", stages=["dev", "staging"])
-    later = actions.create_environment(actions.Actor.cli(), suffix="live9", stage="prod")
-    with pytest.raises(actions.NotFound):
-        actions.request_deployment(actor, later, "provision")
+    later = environment_service.create_environment(Actor.cli(), suffix="live9", stage="prod")
+    with pytest.raises(NotFound):
+        runs.request_deployment(actor, later, "provision")
     assert not Deployment.objects.exists()
 
 
@@ -225,18 +227,18 @@ def test_a_token_cannot_move_an_environment_out_of_its_reach(make_env, users_and
     """Changing the stage of a reachable environment to one the token does not reach is refused."""
     env = make_env("pr1", "dev")
     actor = users_and_tokens("admin", stages=["dev"])
-    with pytest.raises(actions.Forbidden) as caught:
-        actions.update_environment(actor, env, stage="prod")
+    with pytest.raises(Forbidden) as caught:
+        environment_service.update_environment(actor, env, stage="prod")
     assert caught.value.problems[0].startswith("stage: 'prod' is not allowed; this token reaches stages dev")
     assert Environment.objects.get().stage == "dev"
 
 
 @pytest.fixture
 def users_and_tokens() -> Any:
-    def make(role: str, **scope: Any) -> actions.Actor:
+    def make(role: str, **scope: Any) -> Actor:
         user = _user(role)
-        token, _ = actions.create_api_token(actions.Actor.cli(), user, **scope)
-        return actions.Actor("api", scoped_user(user, token), reach=Reach.of(token))
+        token, _ = token_service.create_api_token(Actor.cli(), user, **scope)
+        return Actor("api", scoped_user(user, token), reach=Reach.of(token))
 
     return make
 
@@ -246,6 +248,6 @@ def test_no_path_but_the_cli_acts_without_a_user(make_env):
     source without a user is refused, not waved through."""
     env = make_env("pr1", "dev", status="ready")
     for source in ("ui", "api"):
-        with pytest.raises(actions.Forbidden):
-            authz.authorize(actions.Actor(source, None), "view", env)
-    authz.authorize(actions.Actor.cli(), "lift_protection", env)
+        with pytest.raises(Forbidden):
+            authz.authorize(Actor(source, None), "view", env)
+    authz.authorize(Actor.cli(), "lift_protection", env)

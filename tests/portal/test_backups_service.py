@@ -12,9 +12,9 @@ import boto3
 import pytest
 from django.contrib.auth.models import Group, User
 
-from portal import actions
 from portal.models import AuditEvent, Environment
 from portal.services import backups
+from portal.services.base import Actor, Forbidden
 from portal.targets import target_for
 from provisioning.aws import AwsClients
 from provisioning.reconcile import converge
@@ -27,10 +27,10 @@ pytestmark = pytest.mark.django_db
 READY = Environment.Status.READY
 
 
-def _ui(role: str) -> actions.Actor:
+def _ui(role: str) -> Actor:
     user = User.objects.create_user(f"{role}-user", is_staff=True)
     user.groups.add(Group.objects.get(name=role))
-    return actions.Actor("ui", user)
+    return Actor("ui", user)
 
 
 def _provision_table(env: Environment) -> str:
@@ -52,9 +52,9 @@ def test_roles_decide_who_lists_and_who_backs_up(make_env: Any, moto_target: Non
     viewer, operator, admin = _ui("viewer"), _ui("operator"), _ui("admin")
 
     assert backups.list_backups(viewer, dev)["on_demand"] == []
-    with pytest.raises(actions.Forbidden, match="needs an operator or an admin"):
+    with pytest.raises(Forbidden, match="needs an operator or an admin"):
         backups.take_backup(viewer, dev)
-    with pytest.raises(actions.Forbidden, match="needs an admin"):
+    with pytest.raises(Forbidden, match="needs an admin"):
         backups.take_backup(operator, prod)
     assert boto3.client("dynamodb", region_name="us-east-1").list_backups()["BackupSummaries"] == []
 
@@ -66,10 +66,10 @@ def test_roles_decide_who_lists_and_who_backs_up(make_env: Any, moto_target: Non
     event = AuditEvent.objects.filter(action="environment.backup_taken", environment=dev).get()
     assert event.actor == "operator-user" and event.detail["arn"] == taken["arn"]
     nobody = User.objects.create_user("nobody", is_staff=True)
-    with pytest.raises(actions.Forbidden, match="needs any role"):
-        backups.list_backups(actions.Actor("ui", nobody), dev)
-    with pytest.raises(actions.Forbidden):
-        backups.list_backups(actions.Actor("api", None), dev)
+    with pytest.raises(Forbidden, match="needs any role"):
+        backups.list_backups(Actor("ui", nobody), dev)
+    with pytest.raises(Forbidden):
+        backups.list_backups(Actor("api", None), dev)
 
 
 def test_cli_backup_and_backups_with_json(cli: Any, make_env: Any, moto_target: None) -> None:

@@ -103,8 +103,8 @@ def test_json_stays_one_document_while_a_run_waits_for_a_worker(
 ) -> None:
     """probe: `provision NAME --json` with no worker: "still queued after 10 s" must not reach stdout,
     which has to stay exactly one JSON document; hints and the resumed marker go to stderr."""
-    from portal import actions
     from portal.management import cli as cli_module
+    from portal.services import runs
     from portal.tasks import run_deployment_task
 
     make_env("dev1")
@@ -120,7 +120,7 @@ def test_json_stays_one_document_while_a_run_waits_for_a_worker(
         if len(polls) == 2:
             Deployment.objects.filter(pk=dep.pk).update(attempts=2)
         if len(polls) == 3:
-            actions.run_deployment(dep.pk)
+            runs.run_deployment(dep.pk)
 
     monkeypatch.setattr(cli_module, "_sleep", a_late_worker)
     result = cli("provision", "dev1", "--json")
@@ -135,11 +135,12 @@ def test_json_stays_one_document_while_a_run_waits_for_a_worker(
 def test_drift_all_json_is_one_document_with_the_skipped_ones(cli: Any, engine: Any, make_env: Any) -> None:
     """Guard from the --json audit (passed before too): `drift --all --json` with one environment
     busy prints its "skipped" notice on stderr and in the document, never before it on stdout."""
-    from portal import actions
+    from portal.services import runs
+    from portal.services.base import Actor
 
     make_env("dev1", status="ready")
     busy = make_env("dev2", status="ready")
-    actions.request_deployment(actions.Actor.cli(), busy, Deployment.Kind.PROVISION)
+    runs.request_deployment(Actor.cli(), busy, Deployment.Kind.PROVISION)
     result = cli("drift", "--all", "--inline", "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)

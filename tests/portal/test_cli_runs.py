@@ -255,8 +255,9 @@ def test_teardown_of_protected_prod_is_refused_before_it_is_queued(cli, engine, 
 
 def test_follow_prints_steps_as_a_worker_writes_them(cli, engine, make_env, monkeypatch):
     """Without --inline: enqueue, then poll; here a simulated worker runs it during the first wait."""
-    from portal import actions, dispatch
+    from portal import dispatch
     from portal.management import cli as cli_module
+    from portal.services import runs as run_service
 
     make_env("dev1")
     monkeypatch.setattr(dispatch, "enqueue", lambda dep: None)  # no broker in this test
@@ -267,7 +268,7 @@ def test_follow_prints_steps_as_a_worker_writes_them(cli, engine, make_env, monk
         waits.append(seconds)
         dep = Deployment.objects.get()
         if dep.status == "queued":
-            actions.run_deployment(dep.pk)
+            run_service.run_deployment(dep.pk)
 
     monkeypatch.setattr(cli_module, "_sleep", worker_runs_it)
     result = cli("provision", "dev1")

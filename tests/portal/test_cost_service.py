@@ -13,10 +13,11 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from portal import actions, tasks
+from portal import tasks
 from portal.costs import service
 from portal.costs.models import CostEstimate
 from portal.models import Environment
+from portal.services.base import Actor, Forbidden
 from provisioning import pricing
 
 pytestmark = pytest.mark.django_db
@@ -138,16 +139,16 @@ def test_a_failed_estimate_is_stored_and_does_not_hide_the_last_figure(
 
 def test_viewers_read_figures_operators_refresh_them(moto_target: None, make_env: Any) -> None:
     env = _ready(make_env, "perm1")
-    viewer = actions.Actor("ui", _user("viewer"))
-    operator = actions.Actor("ui", _user("operator"))
-    stranger = actions.Actor("ui", User.objects.create_user("nobody", is_staff=True))
+    viewer = Actor("ui", _user("viewer"))
+    operator = Actor("ui", _user("operator"))
+    stranger = Actor("ui", User.objects.create_user("nobody", is_staff=True))
     assert service.compute(env, operator).ok
     assert service.latest(env, viewer) is not None
-    with pytest.raises(actions.Forbidden, match="estimating the cost of"):
+    with pytest.raises(Forbidden, match="estimating the cost of"):
         service.compute(env, viewer)
-    with pytest.raises(actions.Forbidden, match="reading"):
+    with pytest.raises(Forbidden, match="reading"):
         service.latest(env, stranger)
-    with pytest.raises(actions.Forbidden):
+    with pytest.raises(Forbidden):
         service.rollup([env], "owner", stranger)
 
 

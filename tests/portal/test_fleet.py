@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from portal import actions, quotas, tasks
+from portal import quotas, tasks
 from portal.celery import app
 from portal.models import Deployment
+from portal.services import runs as run_service
+from portal.services import schedules as schedule_service
+from portal.services.base import Actor, Conflict
 from provisioning.quotas import OPERATOR, SWEEP
 
 pytestmark = pytest.mark.django_db
 
-CLI = actions.Actor.cli()
+CLI = Actor.cli()
 
 
 def _ready(make_env: Any, n: int) -> list[Any]:
@@ -33,7 +36,7 @@ def test_a_sweep_spreads_its_checks_over_the_interval_with_jitter(make_env: Any)
     envs = _ready(make_env, 6)
     sent: list[Deployment] = []
     now = timezone.now()
-    deps = actions.scheduled_drift_all(sent.append, rng=random.Random(7))
+    deps = schedule_service.scheduled_drift_all(sent.append, rng=random.Random(7))
     assert len(deps) == 6 and sent == deps
     window = 30 * 60 * 0.8  # the drift schedule's interval (migration 0002) times ENVPORT_SWEEP_SPREAD
     offsets = [_offset(d, now) for d in deps]
@@ -43,19 +46,19 @@ def test_a_sweep_spreads_its_checks_over_the_interval_with_jitter(make_env: Any)
     assert len({round(o) for o in offsets}) == 6
     assert len({d.options["sweep"] for d in deps}) == 1  # one sweep: its reads are shared
     # other draws land elsewhere in their slices: jitter, not a fixed grid
-    again = actions.spread_offsets([e.pk for e in envs], window, random.Random(8))
+    again = schedule_service.spread_offsets([e.pk for e in envs], window, random.Random(8))
     assert list(again.values()) != [round(o, 3) for o in offsets]
 
 
 # R-FLEET-3
 def test_a_check_still_queued_is_never_enqueued_twice(make_env: Any) -> None:
     _ready(make_env, 3)
-    first = actions.scheduled_drift_all(lambda _d: None)
+    first = schedule_service.scheduled_drift_all(lambda _d: None)
     assert len(first) == 3
-    assert actions.scheduled_drift_all(lambda _d: None) == []  # all still queued: nothing new
+    assert schedule_service.scheduled_drift_all(lambda _d: None) == []  # all still queued: nothing new
     assert Deployment.objects.count() == 3
     Deployment.objects.filter(pk=first[0].pk).update(status=Deployment.Status.SUCCEEDED)
-    (again,) = actions.scheduled_drift_all(lambda _d: None)
+    (again,) = schedule_service.scheduled_drift_all(lambda _d: None)
     assert again.environment_id == first[0].environment_id
 
 
@@ -64,14 +67,14 @@ def test_a_persons_run_supersedes_a_queued_check_but_a_schedule_never_supersedes
     make_env: Any,
 ) -> None:
     (env,) = _ready(make_env, 1)
-    (check,) = actions.scheduled_health_all(lambda _d: None)
-    provision = actions.request_deployment(CLI, env, "provision")
+    (check,) = schedule_service.scheduled_health_all(lambda _d: None)
+    provision = run_service.request_deployment(CLI, env, "provision")
     check.refresh_from_db()
     assert check.status == "cancelled" and "superseded by a provision" in check.error
     assert provision.status == "queued"
-    with pytest.raises(actions.Conflict):
-        actions.request_deployment(CLI, env, "teardown")
-    assert actions.scheduled_drift_all(lambda _d: None) == []  # the person's run holds it
+    with pytest.raises(Conflict):
+        run_service.request_deployment(CLI, env, "teardown")
+    assert schedule_service.scheduled_drift_all(lambda _d: None) == []  # the person's run holds it
 
 
 # R-FLEET-1
@@ -87,8 +90,8 @@ def test_sweeps_go_to_their_own_queue_at_their_moment(
     _ready(make_env, 2)
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
-        deps = actions.scheduled_drift_all(tasks.enqueue, rng=random.Random(1))
-        person = actions.request_deployment(CLI, make_env("fl9"), "provision")
+        deps = schedule_service.scheduled_drift_all(tasks.enqueue, rng=random.Random(1))
+        person = run_service.request_deployment(CLI, make_env("fl9"), "provision")
         tasks.enqueue(person)
     by_pk = {s["pk"]: s for s in sent}
     for dep in deps:
@@ -104,12 +107,12 @@ def test_sweeps_go_to_their_own_queue_at_their_moment(
 # R-FLEET-1 R-FLEET-2
 def test_a_sweeps_run_yields_and_shares_a_persons_does_not(make_env: Any) -> None:
     (env,) = _ready(make_env, 1)
-    (check,) = actions.scheduled_drift_all(lambda _d: None)
+    (check,) = schedule_service.scheduled_drift_all(lambda _d: None)
     assert quotas.priority_of(check) == SWEEP
     shared = quotas.shared_reads(check)
     assert shared is not None and shared.sweep == check.options["sweep"]
     Deployment.objects.filter(pk=check.pk).update(status="succeeded")
-    mine = actions.request_deployment(CLI, env, "drift")
+    mine = run_service.request_deployment(CLI, env, "drift")
     assert quotas.priority_of(mine) == OPERATOR and quotas.shared_reads(mine) is None
     assert quotas.limiter() is not None  # every run's clients pass it
 
@@ -122,10 +125,10 @@ def test_a_check_superseded_by_a_persons_run_is_requeued_after_it(
     once only, and a run that was itself the check, or left nothing to check, requeues nothing."""
     # R-FLEET-1 R-OPS-3
     (env,) = _ready(make_env, 1)
-    (check,) = actions.scheduled_health_all(lambda _d: None)
-    drift = actions.request_deployment(CLI, env, "drift")
+    (check,) = schedule_service.scheduled_health_all(lambda _d: None)
+    drift = run_service.request_deployment(CLI, env, "drift")
     check.refresh_from_db()
-    assert check.status == "cancelled" and drift.options == {actions.REQUEUE_AFTER: "health"}
+    assert check.status == "cancelled" and drift.options == {run_service.REQUEUE_AFTER: "health"}
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.run_deployment_task(drift.pk) == "succeeded"
     drift.refresh_from_db()
@@ -142,9 +145,9 @@ def test_a_check_superseded_by_a_persons_run_is_requeued_after_it(
     assert Deployment.objects.filter(environment=env, kind="health").count() == 2
 
     # a person's drift that superseded the sweep's drift was that check: nothing to requeue
-    (sweep_drift,) = actions.scheduled_drift_all(lambda _d: None)
-    person = actions.request_deployment(CLI, env, "drift")
-    assert person.options == {actions.REQUEUE_AFTER: "drift"}
+    (sweep_drift,) = schedule_service.scheduled_drift_all(lambda _d: None)
+    person = run_service.request_deployment(CLI, env, "drift")
+    assert person.options == {run_service.REQUEUE_AFTER: "drift"}
     with django_capture_on_commit_callbacks(execute=True):
         tasks.run_deployment_task(person.pk)
     sweep_drift.refresh_from_db()
@@ -154,8 +157,8 @@ def test_a_check_superseded_by_a_persons_run_is_requeued_after_it(
     ).exists()
 
     # a teardown leaves nothing to check
-    (check,) = actions.scheduled_health_all(lambda _d: None)
-    teardown = actions.request_deployment(CLI, env, "teardown", {"backup": False})
+    (check,) = schedule_service.scheduled_health_all(lambda _d: None)
+    teardown = run_service.request_deployment(CLI, env, "teardown", {"backup": False})
     with django_capture_on_commit_callbacks(execute=True):
         tasks.run_deployment_task(teardown.pk)
     assert Deployment.objects.filter(environment=env, kind="health").count() == 3  # the cancelled one
@@ -169,7 +172,7 @@ def test_a_check_superseded_by_an_inline_cli_run_is_requeued_after_it(
     workers once the run has finished."""
     # R-FLEET-1
     (env,) = _ready(make_env, 1)
-    actions.scheduled_health_all(lambda _d: None)
+    schedule_service.scheduled_health_all(lambda _d: None)
     with django_capture_on_commit_callbacks(execute=True):
         result = cli("verify", env.suffix, "--inline")
     assert result.code == 0, result.err

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from portal import actions
 from portal.models import Deployment, Environment
+from portal.services import runs
+from portal.services.base import Actor
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -25,9 +26,7 @@ def test_provision_verify_health_drift_teardown(cli, make_env, local_target):
     assert doc["outputs"]["api_endpoint"].startswith(local_target.endpoint_url)
 
     env = Environment.objects.get()
-    health = actions.run_deployment(
-        actions.request_deployment(actions.Actor.schedule("health"), env, "health").pk
-    )
+    health = runs.run_deployment(runs.request_deployment(Actor.schedule("health"), env, "health").pk)
     env.refresh_from_db()
     assert health.status == "succeeded" and env.health == "healthy", env.health_detail
 

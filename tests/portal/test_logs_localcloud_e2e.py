@@ -12,8 +12,9 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 
-from portal import actions
 from portal.models import CheckResult, Deployment, Environment
+from portal.services import runs
+from portal.services.base import Actor
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -32,9 +33,7 @@ def test_a_failed_check_is_one_click_from_its_log_lines(cli: Any, make_env: Any,
     row = CheckResult.objects.get(name="create item", deployment__kind="verify")
     assert row.request_id == create["request_id"]
 
-    health = actions.run_deployment(
-        actions.request_deployment(actions.Actor.schedule("health"), env, "health").pk
-    )
+    health = runs.run_deployment(runs.request_deployment(Actor.schedule("health"), env, "health").pk)
     probe = CheckResult.objects.get(deployment=health, name="API probe")
     assert probe.request_id and probe.http_status == 500
 

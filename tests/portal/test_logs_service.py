@@ -12,10 +12,10 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.core.management import call_command
 
-from portal import actions
 from portal.management.cli import Exit
 from portal.models import CheckResult, Deployment
 from portal.services import logs as service
+from portal.services.base import Actor, Forbidden, InvalidInput, NotFound
 from tests.portal.logs_helpers import API_KEY_VALUE, BEARER, FAILED_ID, FAILED_LAMBDA_ID, seed
 
 pytestmark = pytest.mark.django_db
@@ -27,10 +27,10 @@ def _fresh_cache() -> None:
     service._keys.clear()
 
 
-def person(role: str) -> actions.Actor:
+def person(role: str) -> Actor:
     user = User.objects.create_user(f"{role}-1", f"{role}@example.com", "pw", is_staff=True)
     user.groups.add(Group.objects.get(name=role))
-    return actions.Actor("ui", user)
+    return Actor("ui", user)
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
@@ -49,22 +49,22 @@ def test_every_role_reads_logs_and_errors(moto_target: None, make_env: Any, role
 
 def test_a_schedule_and_an_anonymous_actor_may_not_read(moto_target: None, make_env: Any) -> None:
     env = make_env("dev1")
-    with pytest.raises(actions.Forbidden):
-        service.read_logs(actions.Actor.schedule("health"), env)
-    with pytest.raises(actions.Forbidden):
-        service.read_errors(actions.Actor("api", None), env)
+    with pytest.raises(Forbidden):
+        service.read_logs(Actor.schedule("health"), env)
+    with pytest.raises(Forbidden):
+        service.read_errors(Actor("api", None), env)
 
 
 def test_a_token_out_of_reach_answers_as_if_absent(moto_target: None, make_env: Any) -> None:
     """Token scopes: an environment outside a token's stages is NotFound, as an absent one."""
-    from portal.api.tokens import Reach
+    from portal.tokens.reach import Reach
 
     env = make_env("dev1")
     user = User.objects.create_user("t", "t@example.com", "pw", is_staff=True)
     user.groups.add(Group.objects.get(name="viewer"))
     reach = Reach(stages=frozenset({"prod"}), patterns=(), read_only=True)
-    with pytest.raises(actions.NotFound):
-        service.read_logs(actions.Actor("api", user, reach=reach), env)
+    with pytest.raises(NotFound):
+        service.read_logs(Actor("api", user, reach=reach), env)
 
 
 def test_key_values_and_bearer_tokens_are_redacted(moto_target: None, make_env: Any) -> None:
@@ -91,8 +91,8 @@ def test_key_values_and_bearer_tokens_are_redacted(moto_target: None, make_env: 
 def test_hostile_input_is_refused_before_any_call(make_env: Any, query: dict[str, Any], problem: str) -> None:
     """Bounded input: each refusal names what is allowed; no AWS target is even configured here."""
     env = make_env("dev1")
-    with pytest.raises(actions.InvalidInput) as caught:
-        service.read_logs(actions.Actor.cli(), env, **query)
+    with pytest.raises(InvalidInput) as caught:
+        service.read_logs(Actor.cli(), env, **query)
     assert any(problem in p for p in caught.value.problems)
 
 

@@ -11,11 +11,13 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from portal import actions
 from portal.models import AuditEvent, CheckResult, Deployment, DriftFinding, Environment, Step
 from portal.runner import public_outputs
+from portal.services import environments, schedules
+from portal.services import runs as run_service
+from portal.services.base import Actor, Conflict, InvalidInput
 
-CLI = actions.Actor.cli()
+CLI = Actor.cli()
 
 
 # --- Environment: validation is build_spec's ---------------------------------------------------
@@ -39,8 +41,8 @@ def test_clean_maps_every_spec_problem_to_its_field():
 
 @pytest.mark.django_db
 def test_create_environment_refuses_with_every_problem_and_saves_nothing():
-    with pytest.raises(actions.InvalidInput) as caught:
-        actions.create_environment(
+    with pytest.raises(InvalidInput) as caught:
+        environments.create_environment(
             CLI, suffix="bad_suffix", stage="dev", region="xx", overrides={"reserved_concurrency": -1}
         )
     assert len(caught.value.problems) == 3
@@ -81,8 +83,8 @@ def test_spec_effective_settings_and_str(make_env):
 def test_placement_cannot_change_once_provisioned(make_env, field, value):
     role = "arn:aws:iam::111111111111:role/x"
     env = make_env("dev1", status="ready", role_arn=role)
-    with pytest.raises(actions.InvalidInput) as caught:
-        actions.update_environment(CLI, env, **{field: value})
+    with pytest.raises(InvalidInput) as caught:
+        environments.update_environment(CLI, env, **{field: value})
     (problem,) = caught.value.problems
     assert problem.startswith(f"{field}: cannot change while the environment has live resources")
     assert "tear it down first" in problem
@@ -90,15 +92,15 @@ def test_placement_cannot_change_once_provisioned(make_env, field, value):
     assert getattr(env, field) != value
     for status in ("new", "torn_down"):  # no resources: it may move
         fresh = make_env(f"n-{status.replace('_', '')}", status=status, role_arn=role)
-        assert getattr(actions.update_environment(CLI, fresh, **{field: value}), field) == value
+        assert getattr(environments.update_environment(CLI, fresh, **{field: value}), field) == value
 
 
 @pytest.mark.django_db
 def test_external_id_cannot_change_once_provisioned(make_env):
     """probe: external_id changed on a provisioned environment (the account's trust changes under it)."""
     env = make_env("dev1", status="failed", role_arn="arn:aws:iam::111111111111:role/x", external_id="a")
-    with pytest.raises(actions.InvalidInput) as caught:
-        actions.update_environment(CLI, env, external_id="b", owner="team-b")
+    with pytest.raises(InvalidInput) as caught:
+        environments.update_environment(CLI, env, external_id="b", owner="team-b")
     assert [p.split(":")[0] for p in caught.value.problems] == ["external_id"]
     env.refresh_from_db()
     assert (env.external_id, env.owner) == ("a", "")  # nothing of the refused update was kept
@@ -119,40 +121,40 @@ def test_the_database_refuses_a_second_active_deployment(make_env):
 @pytest.mark.django_db(transaction=True)
 def test_second_request_is_refused_with_a_message_naming_the_first(make_env, engine):
     env = make_env("dev1")
-    first = actions.request_deployment(CLI, env, "provision")
-    with pytest.raises(actions.Conflict) as caught:
-        actions.request_deployment(CLI, env, "drift")
+    first = run_service.request_deployment(CLI, env, "provision")
+    with pytest.raises(Conflict) as caught:
+        run_service.request_deployment(CLI, env, "drift")
     assert f"deployment #{first.pk} (provision, queued" in str(caught.value)
     assert caught.value.running.pk == first.pk
     assert Deployment.objects.count() == 1
     other = make_env("dev2")
-    actions.request_deployment(CLI, other, "provision")  # another environment is not held
-    actions.run_deployment(first.pk)
-    second = actions.request_deployment(CLI, env, "drift")  # once finished, the next one may go
+    run_service.request_deployment(CLI, other, "provision")  # another environment is not held
+    run_service.run_deployment(first.pk)
+    second = run_service.request_deployment(CLI, env, "drift")  # once finished, the next one may go
     assert second.status == "queued"
 
 
 @pytest.mark.django_db
 def test_cancel_only_a_queued_deployment(make_env):
     env = make_env("dev1")
-    dep = actions.request_deployment(CLI, env, "provision")
-    assert actions.cancel_deployment(CLI, dep).status == "cancelled"
-    with pytest.raises(actions.Conflict, match="only a queued"):
-        actions.cancel_deployment(CLI, dep)
-    assert actions.run_deployment(dep.pk).status == "cancelled"  # a late task does nothing
+    dep = run_service.request_deployment(CLI, env, "provision")
+    assert run_service.cancel_deployment(CLI, dep).status == "cancelled"
+    with pytest.raises(Conflict, match="only a queued"):
+        run_service.cancel_deployment(CLI, dep)
+    assert run_service.run_deployment(dep.pk).status == "cancelled"  # a late task does nothing
 
 
 # --- runs -------------------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_run_writes_steps_as_they_finish(make_env, engine):
     env = make_env("dev1")
-    dep = actions.request_deployment(CLI, env, "provision", {"verify": False})
+    dep = run_service.request_deployment(CLI, env, "provision", {"verify": False})
     seen = []
 
     def progress(step: Step) -> None:  # each step is in the database when the callback sees it
         seen.append((step.position, Step.objects.filter(deployment=dep).count()))
 
-    done = actions.run_deployment(dep.pk, progress=progress)
+    done = run_service.run_deployment(dep.pk, progress=progress)
     assert seen == [(1, 1), (2, 2), (3, 3), (4, 4)]
     assert done.status == "succeeded" and done.started_at and done.finished_at and done.heartbeat_at
     assert list(done.steps.values_list("resource", "action", "calls")) == [
@@ -170,9 +172,9 @@ def test_run_costs_one_insert_per_step(make_env, engine):
 
     def queries(n_steps: int, suffix: str) -> int:
         engine.resources = [f"r{i}" for i in range(n_steps)]
-        dep = actions.request_deployment(CLI, make_env(suffix), "provision")
+        dep = run_service.request_deployment(CLI, make_env(suffix), "provision")
         with CaptureQueriesContext(connection) as ctx:
-            actions.run_deployment(dep.pk)
+            run_service.run_deployment(dep.pk)
         return len(ctx.captured_queries)
 
     assert queries(12, "big1") - queries(2, "small1") == 10
@@ -181,7 +183,7 @@ def test_run_costs_one_insert_per_step(make_env, engine):
 @pytest.mark.django_db
 def test_a_redelivered_task_resumes_a_run_whose_worker_died(make_env, engine):
     env = make_env("dev1")
-    dep = actions.request_deployment(CLI, env, "provision")
+    dep = run_service.request_deployment(CLI, env, "provision")
     long_ago = timezone.now() - dt.timedelta(hours=1)
     Deployment.objects.filter(pk=dep.pk).update(
         status="running", heartbeat_at=long_ago, started_at=long_ago, attempts=1
@@ -197,7 +199,7 @@ def test_a_redelivered_task_resumes_a_run_whose_worker_died(make_env, engine):
         seconds=1,
     )
     CheckResult.objects.create(deployment=dep, name="stale", passed=False)
-    done = actions.run_deployment(dep.pk)
+    done = run_service.run_deployment(dep.pk)
     assert done.status == "succeeded" and done.attempts == 2
     assert done.started_at == long_ago  # the run's start is kept
     assert list(done.steps.values_list("position", flat=True)) == [1, 2, 3, 4]  # replaced, not appended
@@ -207,12 +209,12 @@ def test_a_redelivered_task_resumes_a_run_whose_worker_died(make_env, engine):
 @pytest.mark.django_db
 def test_a_duplicate_task_leaves_a_live_run_alone(make_env, engine):
     env = make_env("dev1")
-    dep = actions.request_deployment(CLI, env, "provision")
+    dep = run_service.request_deployment(CLI, env, "provision")
     Deployment.objects.filter(pk=dep.pk).update(status="running", heartbeat_at=timezone.now(), attempts=1)
-    assert actions.run_deployment(dep.pk).status == "running"
+    assert run_service.run_deployment(dep.pk).status == "running"
     assert engine.calls == []
     Deployment.objects.filter(pk=dep.pk).update(status="succeeded")
-    assert actions.run_deployment(dep.pk).status == "succeeded"
+    assert run_service.run_deployment(dep.pk).status == "succeeded"
     assert engine.calls == []
 
 
@@ -225,12 +227,14 @@ def test_an_unexpected_error_fails_the_run_with_its_message(make_env, engine, mo
 
     monkeypatch.setattr(runner, "run_verify", broken)
     env = make_env("dev1")
-    dep = actions.run_deployment(actions.request_deployment(CLI, env, "provision").pk)
+    dep = run_service.run_deployment(run_service.request_deployment(CLI, env, "provision").pk)
     assert dep.status == "failed" and "RuntimeError: credentials expired" in dep.error
     assert Environment.objects.get().status == "ready"  # the apply had succeeded; verification broke
 
     monkeypatch.setattr(runner, "make_engine", broken)
-    dep = actions.run_deployment(actions.request_deployment(CLI, Environment.objects.get(), "provision").pk)
+    dep = run_service.run_deployment(
+        run_service.request_deployment(CLI, Environment.objects.get(), "provision").pk
+    )
     assert dep.status == "failed" and Environment.objects.get().status == "failed"
 
 
@@ -238,8 +242,8 @@ def test_an_unexpected_error_fails_the_run_with_its_message(make_env, engine, mo
 def test_health_run_records_probe_and_alarms(make_env, engine):
     env = make_env("dev1", status="ready")
     engine.health, engine.alarms = "degraded", ["envport-dev1-lambda-errors"]
-    dep = actions.run_deployment(
-        actions.request_deployment(actions.Actor.schedule("health"), env, "health").pk
+    dep = run_service.run_deployment(
+        run_service.request_deployment(Actor.schedule("health"), env, "health").pk
     )
     assert dep.status == "failed" and dep.trigger == "schedule"
     assert list(dep.checks.values_list("name", "passed", "http_status")) == [
@@ -280,17 +284,17 @@ def test_reaper_requeues_once_then_gives_up(make_env, settings):
         environment=fresh_env, kind="provision", status="running", heartbeat_at=now
     )
     sent = []
-    assert actions.reap_stale_deployments(sent.append, now=now) == {"requeued": [dep.pk], "failed": []}
+    assert schedules.reap_stale_deployments(sent.append, now=now) == {"requeued": [dep.pk], "failed": []}
     assert [d.pk for d in sent] == [dep.pk]
     # the re-queued task has not started yet: nothing more to do for now
-    assert actions.reap_stale_deployments(sent.append, now=now + dt.timedelta(seconds=30)) == {
+    assert schedules.reap_stale_deployments(sent.append, now=now + dt.timedelta(seconds=30)) == {
         "requeued": [],
         "failed": [],
     }
     # still no heartbeat long after the re-queue: the run is abandoned with a clear error
     later = now + dt.timedelta(minutes=3)
     Deployment.objects.filter(pk=alive.pk).update(heartbeat_at=later)  # its worker keeps beating
-    assert actions.reap_stale_deployments(sent.append, now=later) == {"requeued": [], "failed": [dep.pk]}
+    assert schedules.reap_stale_deployments(sent.append, now=later) == {"requeued": [], "failed": [dep.pk]}
     dep.refresh_from_db()
     env.refresh_from_db()
     assert dep.status == "failed" and "lost" in dep.error and env.status == "failed"

@@ -15,8 +15,12 @@ import boto3
 import pytest
 from django.utils import timezone
 
-from portal import actions, runner, tasks
+from portal import runner, tasks
 from portal.models import AuditEvent, Deployment, Environment
+from portal.services import environments
+from portal.services import runs as run_service
+from portal.services import schedules as schedule_service
+from portal.services.base import Actor
 from provisioning.engine import UNUSED_RESOURCE, unused_line
 from provisioning.resources import resources_for
 from provisioning.verify import VerifyReport
@@ -168,7 +172,7 @@ def test_expired_preview_is_torn_down_and_expired_protected_prod_stays(
 ):
     # R-OPS-5: a preview past its expiry is torn down by the schedule; a prod environment never is
     past = timezone.now() - dt.timedelta(hours=1)
-    actions.update_environment(actions.Actor.cli(), make_env("pr4966"), expires_at=past)  # created live
+    environments.update_environment(Actor.cli(), make_env("pr4966"), expires_at=past)  # created live
     make_env("prodx", stage="prod")  # the service refuses an expiry on prod...
     make_env("later1", expires_at=timezone.now() + dt.timedelta(days=1))
     for suffix in ("pr4966", "prodx"):
@@ -225,5 +229,5 @@ def test_actions_dispatch_can_run_inline(make_env, moto_target, no_http_verify, 
     """The schedules take a dispatch function: the default enqueues, a caller may run in place."""
     make_env("mt5")
     _provision(cli, "mt5", "--no-verify")
-    deps = actions.scheduled_drift_all(dispatch=lambda d: actions.run_deployment(d.pk))
+    deps = schedule_service.scheduled_drift_all(dispatch=lambda d: run_service.run_deployment(d.pk))
     assert [Deployment.objects.get(pk=d.pk).status for d in deps] == ["succeeded"]

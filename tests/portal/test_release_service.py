@@ -12,19 +12,20 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 
-from portal import actions
 from portal.models import Artifact, AuditEvent, Deployment, Environment
+from portal.services import releases as release_service
+from portal.services.base import Actor, Forbidden, InvalidInput
 
 pytestmark = pytest.mark.django_db
 
-CLI = actions.Actor.cli()
+CLI = Actor.cli()
 READY = Environment.Status.READY
 
 
-def _ui(role: str) -> actions.Actor:
+def _ui(role: str) -> Actor:
     user = User.objects.create_user(f"{role}-user", is_staff=True)
     user.groups.add(Group.objects.get(name=role))
-    return actions.Actor("ui", user)
+    return Actor("ui", user)
 
 
 def _package(tmp_path: Path, body: str, name: str = "app") -> Path:
@@ -79,9 +80,11 @@ def test_cli_release_of_a_good_bundle_records_the_artifact_and_queues_the_releas
     from provisioning.artifacts import build_artifact
 
     built = build_artifact(_package(tmp_path, GOOD))
-    record = actions.register_artifact(CLI, built)
-    assert actions.register_artifact(CLI, built).pk == record.pk  # the same bytes are stored once
-    dep = actions.request_release(CLI, env, artifact=record, strategy="canary", percent="25", bake="30s")
+    record = release_service.register_artifact(CLI, built)
+    assert release_service.register_artifact(CLI, built).pk == record.pk  # the same bytes are stored once
+    dep = release_service.request_release(
+        CLI, env, artifact=record, strategy="canary", percent="25", bake="30s"
+    )
     assert dep.kind == "release" and dep.status == "queued" and dep.artifact_sha256 == built.sha256
     assert dep.options["strategy"] == {"kind": "canary", "percent": 25, "bake_s": 30, "interval_s": 0}
     assert bytes(Artifact.objects.get(sha256=built.sha256).data) == built.data
@@ -93,11 +96,11 @@ def test_cli_release_of_a_good_bundle_records_the_artifact_and_queues_the_releas
 def test_promotion_ships_what_the_source_serves(make_env, tmp_path):
     from provisioning.artifacts import build_artifact
 
-    record = actions.register_artifact(CLI, build_artifact(_package(tmp_path, GOOD)))
+    record = release_service.register_artifact(CLI, build_artifact(_package(tmp_path, GOOD)))
     staging = make_env("stg1", "staging", status=READY)
     Environment.objects.filter(pk=staging.pk).update(artifact_sha256=record.sha256, handler=record.handler)
     prod = make_env("prod1", "prod", status=READY)
-    dep = actions.request_release(CLI, prod, source=Environment.objects.get(pk=staging.pk))
+    dep = release_service.request_release(CLI, prod, source=Environment.objects.get(pk=staging.pk))
     assert dep.artifact_sha256 == record.sha256 and dep.options["source_environment"] == "stg1"
     assert dep.options["strategy"]["kind"] == "canary"  # prod's stage default
 
@@ -105,8 +108,8 @@ def test_promotion_ships_what_the_source_serves(make_env, tmp_path):
 def test_promotion_from_an_environment_without_a_release_is_refused(make_env):
     make_env("dev1", status=READY)
     prod = make_env("prod1", "prod", status=READY)
-    with pytest.raises(actions.InvalidInput) as caught:
-        actions.request_release(CLI, prod, source=Environment.objects.get(suffix="dev1"))
+    with pytest.raises(InvalidInput) as caught:
+        release_service.request_release(CLI, prod, source=Environment.objects.get(suffix="dev1"))
     assert any("lambda_bundle" in p for p in caught.value.problems)
 
 
@@ -116,12 +119,12 @@ def test_promotion_from_an_environment_without_a_release_is_refused(make_env):
 def test_who_may_release_and_roll_back_is_decided_in_the_service(make_env, role, stage, may):
     env = make_env(f"{stage}1", stage, status=READY)
     actor = _ui(role)
-    assert actions.may_release(actor, env) is may
+    assert release_service.may_release(actor, env) is may
     if may:
-        assert actions.request_rollback(actor, env).kind == "rollback"
+        assert release_service.request_rollback(actor, env).kind == "rollback"
     else:
-        with pytest.raises(actions.Forbidden):
-            actions.request_rollback(actor, env)
+        with pytest.raises(Forbidden):
+            release_service.request_rollback(actor, env)
 
 
 def test_rollback_version_must_be_a_number(cli, make_env):

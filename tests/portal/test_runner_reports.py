@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from portal import actions, runner
+from portal import runner
 from portal.models import Deployment
+from portal.services import runs
+from portal.services.base import Actor
 from provisioning import http
 from provisioning.aws import AwsClients, AwsTarget
 
@@ -46,7 +48,7 @@ def test_health_deployment_stores_the_calls_the_recorder_counted(
     _CountedClients.made = []
     monkeypatch.setattr(runner, "AwsClients", _CountedClients)
 
-    dep = actions.request_deployment(actions.Actor.cli(), env, Deployment.Kind.HEALTH)
+    dep = runs.request_deployment(Actor.cli(), env, Deployment.Kind.HEALTH)
     dep = runner.run_deployment(dep.pk)
 
     (clients,) = _CountedClients.made

@@ -11,12 +11,17 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from portal import actions, tasks
+from portal import tasks
 from portal.models import AuditEvent, Deployment, Environment
+from portal.services import audit as audit_service
+from portal.services import environments as environment_service
+from portal.services import runs as run_service
+from portal.services import schedules
+from portal.services.base import Actor, Forbidden, InvalidInput
 
 pytestmark = pytest.mark.django_db
 
-CLI = actions.Actor.cli()
+CLI = Actor.cli()
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -26,20 +31,20 @@ def _user(role: str) -> User:
     return user
 
 
-def _ui(role: str) -> actions.Actor:
-    return actions.Actor("ui", _user(role))
+def _ui(role: str) -> Actor:
+    return Actor("ui", _user(role))
 
 
 # --- one audit format for every change -----------------------------------------------------------
 def test_field_changes_is_one_diff_for_create_update_and_delete():
     before = {"owner": "a", "overrides": {"memory_mb": 512}, "region": "us-east-1"}
     after = {"owner": "b", "overrides": {"timeout_s": 20}, "region": "us-east-1"}
-    assert actions.field_changes(before, after) == {
+    assert audit_service.field_changes(before, after) == {
         "owner": {"before": "a", "after": "b"},
         "overrides": {"before": {"memory_mb": 512}, "after": {"timeout_s": 20}},  # the whole dict
     }
-    assert actions.field_changes(None, after)["region"] == {"before": None, "after": "us-east-1"}
-    assert actions.field_changes(before, None)["region"] == {"before": "us-east-1", "after": None}
+    assert audit_service.field_changes(None, after)["region"] == {"before": None, "after": "us-east-1"}
+    assert audit_service.field_changes(before, None)["region"] == {"before": "us-east-1", "after": None}
 
 
 def test_cli_create_update_and_delete_are_audited_with_before_and_after(cli, make_env):
@@ -49,7 +54,7 @@ def test_cli_create_update_and_delete_are_audited_with_before_and_after(cli, mak
     assert cli(*create).code == 0
     created = AuditEvent.objects.get(action="environment.created")
     changes = created.detail["changes"]
-    assert set(changes) == set(actions.AUDITED)  # every initial value, before null
+    assert set(changes) == set(environment_service.AUDITED)  # every initial value, before null
     assert changes["owner"] == {"before": None, "after": "team-a"}
     assert changes["overrides"] == {"before": None, "after": {"memory_mb": 512}}
 
@@ -69,13 +74,13 @@ def test_cli_create_update_and_delete_are_audited_with_before_and_after(cli, mak
     deleted = AuditEvent.objects.get(action="environment.deleted")
     assert deleted.environment is None and deleted.environment_suffix == "dev1"  # kept once it is gone
     assert deleted.detail["changes"]["owner"] == {"before": "team-b", "after": None}
-    assert set(deleted.detail["changes"]) == set(actions.AUDITED)
+    assert set(deleted.detail["changes"]) == set(environment_service.AUDITED)
 
 
 def test_an_update_that_changes_nothing_writes_nothing(make_env):
     env = make_env("dev1", owner="team-a")
     before = env.updated_at
-    actions.update_environment(CLI, env, owner="team-a", overrides={})
+    environment_service.update_environment(CLI, env, owner="team-a", overrides={})
     assert not AuditEvent.objects.filter(action="environment.updated").exists()
     assert Environment.objects.get().updated_at == before
 
@@ -99,28 +104,28 @@ def test_cli_lifting_protection_through_the_overrides_is_audited_as_such(cli, ma
     [
         (lambda: _ui("viewer"), False),
         (lambda: _ui("operator"), False),
-        (lambda: actions.Actor.schedule("expiry"), False),
+        (lambda: Actor.schedule("expiry"), False),
         (lambda: _ui("admin"), True),
         (lambda: CLI, True),
-        (lambda: actions.Actor.cli(_user("operator")), False),  # a CLI actor with a user is that user
+        (lambda: Actor.cli(_user("operator")), False),  # a CLI actor with a user is that user
     ],
 )
 def test_who_may_lift_protection_is_decided_in_the_service(make_env, actor, may):
     env = make_env("prod1", "prod", status="ready")
     who = actor()
-    assert actions.may_lift_protection(who) is may
+    assert environment_service.may_lift_protection(who) is may
     if not may:
         # refused by role: 403 (Forbidden), not 400; a viewer or a schedule may not change it at all
-        with pytest.raises(actions.Forbidden) as caught:
-            actions.update_environment(who, env, overrides={"deletion_protection": False})
+        with pytest.raises(Forbidden) as caught:
+            environment_service.update_environment(who, env, overrides={"deletion_protection": False})
         if who.source != "schedule" and who.user.username == "operator":
-            assert caught.value.problems == [f"overrides: {actions.ADMIN_ONLY_LIFT}"]
-        with pytest.raises(actions.Forbidden):
-            actions.lift_protection(who, env)
+            assert caught.value.problems == [f"overrides: {environment_service.ADMIN_ONLY_LIFT}"]
+        with pytest.raises(Forbidden):
+            environment_service.lift_protection(who, env)
         assert Environment.objects.get().protected
         assert not AuditEvent.objects.filter(action="environment.protection_lifted").exists()
         return
-    actions.lift_protection(who, env)
+    environment_service.lift_protection(who, env)
     assert not Environment.objects.get().protected
     assert AuditEvent.objects.filter(action="environment.protection_lifted").count() == 1  # not twice
 
@@ -129,20 +134,20 @@ def test_stage_change_that_unprotects_is_lifting_too(make_env):
     """probe: an operator turns a (not yet provisioned) prod environment into dev, which has no
     deletion protection: the same lift, blamed on the stage."""
     env = make_env("prod1", "prod")
-    with pytest.raises(actions.Forbidden) as caught:
-        actions.update_environment(_ui("operator"), env, stage="dev")
-    assert caught.value.problems == [f"stage: {actions.ADMIN_ONLY_LIFT}"]
-    actions.update_environment(_ui("admin"), env, stage="dev")
+    with pytest.raises(Forbidden) as caught:
+        environment_service.update_environment(_ui("operator"), env, stage="dev")
+    assert caught.value.problems == [f"stage: {environment_service.ADMIN_ONLY_LIFT}"]
+    environment_service.update_environment(_ui("admin"), env, stage="dev")
     assert AuditEvent.objects.filter(action="environment.protection_lifted").count() == 1
 
 
 def test_creating_prod_without_protection_is_admin_only(make_env):
     """probe: an operator creates a prod environment with deletion_protection=false."""
     fields = {"suffix": "prod1", "stage": "prod", "overrides": {"deletion_protection": False}}
-    with pytest.raises(actions.Forbidden, match="prod1"):
-        actions.create_environment(_ui("operator"), **fields)
+    with pytest.raises(Forbidden, match="prod1"):
+        environment_service.create_environment(_ui("operator"), **fields)
     assert not Environment.objects.exists()
-    actions.create_environment(CLI, **fields)
+    environment_service.create_environment(CLI, **fields)
     assert list(AuditEvent.objects.order_by("id").values_list("action", flat=True)) == [
         "environment.created",
         "environment.protection_lifted",
@@ -153,14 +158,16 @@ def test_creating_prod_without_protection_is_admin_only(make_env):
 # R-OPS-5: only previews expire
 def test_an_expiry_on_prod_is_refused_on_create_and_update(make_env):
     soon = timezone.now() + dt.timedelta(days=1)
-    with pytest.raises(actions.InvalidInput) as caught:
-        actions.create_environment(CLI, suffix="prod1", stage="prod", expires_at=soon)
+    with pytest.raises(InvalidInput) as caught:
+        environment_service.create_environment(CLI, suffix="prod1", stage="prod", expires_at=soon)
     assert any(p.startswith("expires_at: an expiry is for previews") for p in caught.value.problems)
     env = make_env("prod1", "prod", overrides={"deletion_protection": False})
-    with pytest.raises(actions.InvalidInput, match="prod1"):
-        actions.update_environment(CLI, env, expires_at=soon)
-    with pytest.raises(actions.InvalidInput):  # nor by becoming prod while it has one
-        actions.update_environment(CLI, make_env("stg1", "staging", expires_at=soon), stage="prod")
+    with pytest.raises(InvalidInput, match="prod1"):
+        environment_service.update_environment(CLI, env, expires_at=soon)
+    with pytest.raises(InvalidInput):  # nor by becoming prod while it has one
+        environment_service.update_environment(
+            CLI, make_env("stg1", "staging", expires_at=soon), stage="prod"
+        )
     assert Environment.objects.get(suffix="prod1").expires_at is None
 
 
@@ -171,12 +178,12 @@ def test_a_new_environment_cannot_start_expired_by_any_path(make_env):
     service's, so the form and the CLI both show it; an update may still set a past expiry (the
     sweep takes the preview at its next run)."""
     past = timezone.now() - dt.timedelta(hours=1)
-    with pytest.raises(actions.InvalidInput) as caught:
-        actions.create_environment(CLI, suffix="pr1", stage="dev", expires_at=past)
+    with pytest.raises(InvalidInput) as caught:
+        environment_service.create_environment(CLI, suffix="pr1", stage="dev", expires_at=past)
     assert any(p.startswith("expires_at:") and "in the past" in p for p in caught.value.problems)
     assert not Environment.objects.filter(suffix="pr1").exists()
     env = make_env("pr2", "dev")
-    actions.update_environment(CLI, env, expires_at=past)
+    environment_service.update_environment(CLI, env, expires_at=past)
     assert Environment.objects.get(suffix="pr2").expires_at == past
 
 
@@ -206,7 +213,7 @@ def test_expiry_task_rechecks_stage_and_protection_before_any_teardown(make_env)
     Environment.objects.filter(pk__in=[prod.pk, guarded.pk, preview.pk]).update(expires_at=past)
 
     sent: list[Deployment] = []
-    started = actions.teardown_expired_previews(sent.append)
+    started = schedules.teardown_expired_previews(sent.append)
     assert [d.environment.suffix for d in started] == ["pr2"] and sent == started
     assert not Deployment.objects.filter(environment__in=[prod, guarded]).exists()
     skipped = AuditEvent.objects.filter(action="environment.expiry_skipped")
@@ -214,7 +221,7 @@ def test_expiry_task_rechecks_stage_and_protection_before_any_teardown(make_env)
         "prod1": "a prod environment never expires; remove its expiry",
         "pr1": "it has deletion protection; an admin may lift it",
     }
-    assert actions.teardown_expired_previews(sent.append) == []  # an hour later: audited once
+    assert schedules.teardown_expired_previews(sent.append) == []  # an hour later: audited once
     assert skipped.count() == 2
 
 
@@ -222,8 +229,8 @@ def test_expiry_task_rechecks_stage_and_protection_before_any_teardown(make_env)
 @pytest.mark.parametrize("status", ["ready", "failed", "provisioning", "tearing_down"])
 def test_delete_is_refused_while_the_environment_has_live_resources(make_env, status):
     env = make_env("dev1", status=status)
-    with pytest.raises(actions.InvalidInput) as caught:
-        actions.delete_environment(CLI, env)
+    with pytest.raises(InvalidInput) as caught:
+        environment_service.delete_environment(CLI, env)
     assert "tear it down first" in caught.value.problems[0]
     assert Environment.objects.exists() and not AuditEvent.objects.filter(action="environment.deleted")
 
@@ -241,9 +248,9 @@ def test_delete_is_refused_while_a_run_is_queued(make_env):
     """probe: the record of a new environment is deleted while its first provision is queued (the
     worker would then create resources no record knows)."""
     env = make_env("dev1")
-    actions.request_deployment(CLI, env, "provision")
-    with pytest.raises(actions.InvalidInput, match="cannot be deleted") as caught:
-        actions.delete_environment(CLI, env)
+    run_service.request_deployment(CLI, env, "provision")
+    with pytest.raises(InvalidInput, match="cannot be deleted") as caught:
+        environment_service.delete_environment(CLI, env)
     assert "queued or running deployment" in caught.value.problems[0]
     assert Environment.objects.exists()
 
@@ -251,9 +258,10 @@ def test_delete_is_refused_while_a_run_is_queued(make_env):
 # --- runs reach a worker without actions importing tasks ---------------------------------------
 def test_actions_does_not_import_the_tasks():
     """The service takes its dispatcher from the caller (issue 8: actions and tasks imported each other)."""
-    tree = ast.parse((ROOT / "portal" / "actions.py").read_text())
+    trees = [ast.parse(path.read_text()) for path in sorted((ROOT / "portal" / "services").glob("*.py"))]
     imported = {
         (node.module or "") + "." + alias.name if isinstance(node, ast.ImportFrom) else alias.name
+        for tree in trees
         for node in ast.walk(tree)
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
@@ -283,11 +291,11 @@ def test_every_caller_still_enqueues_on_commit(
     with django_capture_on_commit_callbacks(execute=True):
         (drift,) = tasks.scheduled_drift_all()  # the beat's tasks pass their own dispatcher
     with django_capture_on_commit_callbacks(execute=True):
-        views.dispatch(actions.request_deployment(CLI, make_env("dev2"), "provision"))  # console, admin
+        views.dispatch(run_service.request_deployment(CLI, make_env("dev2"), "provision"))  # console, admin
     make_env("dev3")
 
     def worker_runs_it(_seconds: float) -> None:  # no worker here: the CLI's first wait runs it
-        actions.run_deployment(Deployment.objects.latest("pk").pk)
+        run_service.run_deployment(Deployment.objects.latest("pk").pk)
 
     monkeypatch.setattr(cli_module, "_sleep", worker_runs_it)
     with django_capture_on_commit_callbacks(execute=True):

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from portal.api.tokens import user_role
 from portal.models import AuditEvent
+from portal.tokens.credentials import user_role
 
 pytestmark = pytest.mark.django_db
 

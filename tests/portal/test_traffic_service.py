@@ -14,11 +14,12 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from portal import actions
 from portal.api.auth import scoped_user
-from portal.api.tokens import Reach
 from portal.models import Deployment, DriftFinding, Environment
+from portal.services import tokens as token_service
 from portal.services import traffic as service
+from portal.services.base import Actor, Forbidden, InvalidInput, NotFound, unknown_environment
+from portal.tokens.reach import Reach
 
 pytestmark = pytest.mark.django_db
 Kind, Status = Deployment.Kind, Deployment.Status
@@ -30,10 +31,10 @@ def _user(role: str) -> User:
     return user
 
 
-def _token_actor(role: str, **scope: Any) -> actions.Actor:
+def _token_actor(role: str, **scope: Any) -> Actor:
     user = _user(role)
-    token, _ = actions.create_api_token(actions.Actor.cli(), user, **scope)
-    return actions.Actor("api", scoped_user(user, token), reach=Reach.of(token))
+    token, _ = token_service.create_api_token(Actor.cli(), user, **scope)
+    return Actor("api", scoped_user(user, token), reach=Reach.of(token))
 
 
 def put_requests(env: Environment, *values: float) -> None:
@@ -63,7 +64,7 @@ def test_a_viewer_reads_the_traffic_of_any_stage(moto_target: None, make_env: An
     """issue 19 item 4: viewers may read metrics (console session and read-only token alike)."""
     prod = make_env("prod", "prod", status="ready")
     put_requests(prod, 1, 1, 1)
-    viewer = actions.Actor("ui", _user("viewer"))
+    viewer = Actor("ui", _user("viewer"))
     found = service.traffic(viewer, prod, "1h")
     assert requests(found) == [3] and not found.cached
     assert found.view.calls.total == 2
@@ -76,9 +77,9 @@ def test_out_of_a_tokens_reach_is_not_found_before_any_call(moto_target: None, m
     like an absent environment, and nothing is read from AWS."""
     prod = make_env("prod", "prod", status="ready")
     dev_token = _token_actor("admin", stages=["dev"])
-    with pytest.raises(actions.NotFound) as hidden:
+    with pytest.raises(NotFound) as hidden:
         service.traffic(dev_token, prod, "1h")
-    assert hidden.value.message == str(actions.unknown_environment("prod"))
+    assert hidden.value.message == str(unknown_environment("prod"))
     assert service.cache.get(service.cache_key(prod, service.parse_since("1h"))) is None
     patterned = _token_actor("viewer", stages=["dev", "prod"], environments=["pr*"])
     assert requests(service.traffic(patterned, prod, "1h")) == []  # pr* matches prod: in reach
@@ -86,16 +87,16 @@ def test_out_of_a_tokens_reach_is_not_found_before_any_call(moto_target: None, m
 
 def test_a_schedule_may_not_read_metrics(make_env: Any) -> None:
     env = make_env("dev1", "dev", status="ready")
-    with pytest.raises(actions.Forbidden):
-        service.traffic(actions.Actor.schedule("drift"), env, "1h")
+    with pytest.raises(Forbidden):
+        service.traffic(Actor.schedule("drift"), env, "1h")
 
 
 @pytest.mark.parametrize("since", ["2h", "1d", "x" * 5000, "30d;", "1H"])
 def test_a_range_outside_the_list_is_refused_naming_them(make_env: Any, since: str) -> None:
     """Bounded input: refused before any AWS call (no moto here: a call would fail otherwise)."""
     env = make_env("dev1", "dev", status="ready")
-    with pytest.raises(actions.InvalidInput) as refused:
-        service.traffic(actions.Actor.cli(), env, since)
+    with pytest.raises(InvalidInput) as refused:
+        service.traffic(Actor.cli(), env, since)
     assert refused.value.problems[0].endswith("one of 1h, 6h, 24h, 7d, 30d")
     assert len(refused.value.message) < 80
 
@@ -104,18 +105,18 @@ def test_the_view_is_cached_per_environment_and_range(moto_target: None, make_en
     """issue 19 item 1: cached briefly; the second read makes no AWS call and says it was cached."""
     env = make_env("dev1", "dev", status="ready")
     put_requests(env, 1, 1)
-    first = service.traffic(actions.Actor.cli(), env, "1h")
+    first = service.traffic(Actor.cli(), env, "1h")
     put_requests(env, 1, 1, 1, 1)  # new data within the cache's life is not seen yet
-    second = service.traffic(actions.Actor.cli(), env, "1h")
+    second = service.traffic(Actor.cli(), env, "1h")
     assert (requests(first), requests(second)) == ([2], [2])
     assert (first.cached, second.cached) == (False, True)
-    other_range = service.traffic(actions.Actor.cli(), env, "6h")
+    other_range = service.traffic(Actor.cli(), env, "6h")
     assert not other_range.cached and requests(other_range) == [6]
     service.cache.clear()
-    assert requests(service.traffic(actions.Actor.cli(), env, "1h")) == [6]
+    assert requests(service.traffic(Actor.cli(), env, "1h")) == [6]
     # the environment page's panel reads the cache only
-    assert service.cached_traffic(actions.Actor.cli(), env) is not None
-    assert service.cached_traffic(actions.Actor.cli(), env, "7d") is None
+    assert service.cached_traffic(Actor.cli(), env) is not None
+    assert service.cached_traffic(Actor.cli(), env, "7d") is None
 
 
 def _run(env: Environment, kind: str, minutes_ago: int, **fields: Any) -> Deployment:

@@ -26,8 +26,10 @@ from django.db import connection
 from django.utils import timezone
 from worker_procs import STALE_AFTER_S, Cloud, Portal, finish, wait_for
 
-from portal import actions
 from portal.models import AuditEvent, Deployment, Environment, Step
+from portal.services import environments
+from portal.services import runs as run_service
+from portal.services.base import Actor, Conflict
 from provisioning.names import Names
 from provisioning.resources import resources_for
 from provisioning.resources.alarms import ALARMS
@@ -42,8 +44,8 @@ REAPER_TASK = "portal.tasks.reap_stale_deployments"
 
 
 def make_env(suffix: str) -> Environment:
-    return actions.create_environment(
-        actions.Actor.cli(),
+    return environments.create_environment(
+        Actor.cli(),
         suffix=suffix,
         stage="dev",
         owner="worker-tests",
@@ -309,8 +311,8 @@ def test_simultaneous_requests_are_decided_by_the_database() -> None:
     def request() -> None:
         try:
             barrier.wait(timeout=10)
-            outcomes.append(actions.request_deployment(actions.Actor.cli(), env, "provision"))
-        except actions.Conflict as exc:
+            outcomes.append(run_service.request_deployment(Actor.cli(), env, "provision"))
+        except Conflict as exc:
             outcomes.append(exc)
         except Exception as exc:
             outcomes.append(exc)
@@ -323,7 +325,7 @@ def test_simultaneous_requests_are_decided_by_the_database() -> None:
     for thread in threads:
         thread.join(timeout=30)
     won = [o for o in outcomes if isinstance(o, Deployment)]
-    refused = [o for o in outcomes if isinstance(o, actions.Conflict)]
+    refused = [o for o in outcomes if isinstance(o, Conflict)]
     assert len(won) == 1 and len(refused) == 7, outcomes
     assert all(f"deployment #{won[0].pk} (provision, queued" in str(c) for c in refused)
     assert all(c.running is not None and c.running.pk == won[0].pk for c in refused)

@@ -15,11 +15,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from portal import actions
-from portal.api.models import ROLES, ApiToken
-from portal.api.tokens import PATTERN_ALLOWED, STAGES, ordered_stages
 from portal.management.cli import EnvportCommand
 from portal.management.commands.env import parse_expires
+from portal.services import tokens as token_service
+from portal.services.base import ActionError, Actor
+from portal.tokens.models import ROLES, ApiToken
+from portal.tokens.reach import PATTERN_ALLOWED, STAGES, ordered_stages
 
 
 def token_row(token: ApiToken) -> dict[str, Any]:
@@ -79,8 +80,8 @@ class Command(EnvportCommand):
         if problems or user is None:
             self.refuse("cannot create an API token", problems)
         try:
-            token, value = actions.create_api_token(
-                actions.Actor.cli(),
+            token, value = token_service.create_api_token(
+                Actor.cli(),
                 user,
                 role=opts["role"],
                 read_only=opts["read_only"],
@@ -89,7 +90,7 @@ class Command(EnvportCommand):
                 expires_at=expires,
                 name=opts["name"],
             )
-        except actions.ActionError as exc:
+        except ActionError as exc:
             self.refuse(exc.message, exc.problems)
         self.stderr.write(
             f"API token #{token.pk} for {user.get_username()} ({token.role}"
@@ -125,7 +126,7 @@ class Command(EnvportCommand):
                 [f"id: {ident!r} is not allowed; an id or prefix from `apitoken list`"],
             )
         try:
-            actions.revoke_api_token(actions.Actor.cli(), token)
-        except actions.ActionError as exc:
+            token_service.revoke_api_token(Actor.cli(), token)
+        except ActionError as exc:
             self.refuse(exc.message, exc.problems)
         self.stdout.write(f"API token #{token.pk} ({token.prefix}…) revoked")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal import actions
 from portal.management.cli import EnvportCommand
 from portal.services import backups
+from portal.services.base import Actor
 
 KIND = "backup"
 
@@ -25,7 +25,7 @@ class Command(EnvportCommand):
         as_json = opts["json"]
         env = self.environment(opts["name"], as_json=as_json, kind=KIND)
         taken = self.call_service(
-            lambda: backups.take_backup(actions.Actor.cli(), env), env=env, kind=KIND, as_json=as_json
+            lambda: backups.take_backup(Actor.cli(), env), env=env, kind=KIND, as_json=as_json
         )
         if as_json:
             self.print_json({"environment": env.suffix, "kind": KIND, "status": "succeeded", "backup": taken})

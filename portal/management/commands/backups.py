@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal import actions
 from portal.management.cli import EnvportCommand
 from portal.services import backups
+from portal.services.base import Actor
 
 KIND = "backups"
 
@@ -25,7 +25,7 @@ class Command(EnvportCommand):
         as_json = opts["json"]
         env = self.environment(opts["name"], as_json=as_json, kind=KIND)
         listing = self.call_service(
-            lambda: backups.list_backups(actions.Actor.cli(), env), env=env, kind=KIND, as_json=as_json
+            lambda: backups.list_backups(Actor.cli(), env), env=env, kind=KIND, as_json=as_json
         )
         if as_json:
             self.print_json(listing)

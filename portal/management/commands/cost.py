@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from portal.actions import Actor
 from portal.costs import service
 from portal.costs.models import CostEstimate
 from portal.management.cli import RUN_FAILED, EnvportCommand, Exit
 from portal.models import Environment
+from portal.services.base import Actor
 
 
 class Command(EnvportCommand):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal import actions
 from portal.documents import deployment_document
 from portal.management.cli import DRIFT_FOUND, RUN_FAILED, EnvportCommand, Exit
 from portal.models import Deployment
+from portal.services import runs
+from portal.services.base import ActionError, Actor
 
 
 class Command(EnvportCommand):
@@ -34,12 +35,12 @@ class Command(EnvportCommand):
             self.run_one(env, kind, {}, inline=opts["inline"], as_json=as_json)
 
     def handle_all(self, *, inline: bool, as_json: bool) -> None:
-        actor = actions.Actor.cli()
+        actor = Actor.cli()
         deps, skipped = [], []
-        for env in actions.provisioned().order_by("suffix"):
+        for env in runs.provisioned().order_by("suffix"):
             try:
-                deps.append(actions.request_deployment(actor, env, Deployment.Kind.DRIFT))
-            except actions.ActionError as exc:
+                deps.append(runs.request_deployment(actor, env, Deployment.Kind.DRIFT))
+            except ActionError as exc:
                 skipped.append({"environment": env.suffix, "reason": exc.message})
                 self.stderr.write(f"skipped {env.suffix}: {exc.message}")
         finished = self.execute_runs(deps, inline=inline, as_json=as_json) if deps else []

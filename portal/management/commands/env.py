@@ -27,11 +27,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from portal import actions
 from portal.access import access_summary
 from portal.documents import environment_document
 from portal.management.cli import EnvportCommand, shown, when
 from portal.models import Environment
+from portal.services import environments as environment_service
+from portal.services.base import ActionError, Actor
 from provisioning.inventory import InventoryItem, inventory
 from provisioning.spec import OVERRIDABLE, STAGES, SpecError
 
@@ -196,13 +197,15 @@ class Command(EnvportCommand):
             "expires_at": expires,
         }
         if problems:  # still check the rest with the service (writes nothing): every problem at once
-            problems += self.service_problems(actions.check_create_environment, actions.Actor.cli(), **fields)
+            problems += self.service_problems(
+                environment_service.check_create_environment, Actor.cli(), **fields
+            )
             self.refuse(
                 f"invalid environment {name!r}", problems, as_json=as_json, environment=name, kind="env"
             )
         try:
-            env = actions.create_environment(actions.Actor.cli(), **fields)
-        except actions.ActionError as exc:
+            env = environment_service.create_environment(Actor.cli(), **fields)
+        except ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
         self.done(env, "created", as_json)
 
@@ -221,14 +224,14 @@ class Command(EnvportCommand):
             if opts[key] is not None:
                 fields[key] = opts[key]
         if problems:  # still check the rest with the service (writes nothing): every problem at once
-            check = actions.check_update_environment
-            problems += self.service_problems(check, actions.Actor.cli(), env, overrides=sets, **fields)
+            check = environment_service.check_update_environment
+            problems += self.service_problems(check, Actor.cli(), env, overrides=sets, **fields)
             self.refuse(
                 f"invalid update of {name!r}", problems, as_json=as_json, environment=name, kind="env"
             )
         try:
-            env = actions.update_environment(actions.Actor.cli(), env, overrides=sets, **fields)
-        except actions.ActionError as exc:
+            env = environment_service.update_environment(Actor.cli(), env, overrides=sets, **fields)
+        except ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
         self.done(env, "updated", as_json)
 
@@ -244,8 +247,8 @@ class Command(EnvportCommand):
                 kind="env",
             )
         try:
-            actions.delete_environment(actions.Actor.cli(), env)
-        except actions.ActionError as exc:
+            environment_service.delete_environment(Actor.cli(), env)
+        except ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
         if as_json:
             self.print_json({"environment": name, "status": "deleted"})
@@ -264,10 +267,10 @@ class Command(EnvportCommand):
                 environment=name,
                 kind="env",
             )
-        actor = actions.Actor.cli()
+        actor = Actor.cli()
         try:
-            token = actions.issue_token(actor, env, ttl_s=ttl_s or 0, subject=opts["subject"])
-        except actions.ActionError as exc:
+            token = environment_service.issue_token(actor, env, ttl_s=ttl_s or 0, subject=opts["subject"])
+        except ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
         expires = timezone.now() + dt.timedelta(seconds=ttl_s or 0)
         if as_json:
@@ -292,12 +295,12 @@ class Command(EnvportCommand):
         syntax problems, so that one run lists them all."""
         try:
             check(*args, **kwargs)
-        except actions.ActionError as exc:
+        except ActionError as exc:
             return exc.problems
         return []
 
     def done(self, env: Environment, verb: str, as_json: bool) -> None:
-        env = actions.get_environment(env.suffix)
+        env = environment_service.get_environment(env.suffix)
         if as_json:
             self.print_json(environment_document(env))
         else:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from portal import actions
 from portal.management.cli import EnvportCommand
 from portal.services import logs as service
+from portal.services.base import ActionError, Actor
 
 
 def _when(ms: int) -> str:
@@ -27,8 +27,8 @@ class Command(EnvportCommand):
         as_json = opts["json"]
         env = self.environment(opts["name"], as_json=as_json, kind="errors")
         try:
-            report = service.read_errors(actions.Actor.cli(), env, since=opts["since"])
-        except actions.ActionError as exc:
+            report = service.read_errors(Actor.cli(), env, since=opts["since"])
+        except ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind="errors")
         if as_json:
             self.print_json(report)

@@ -7,9 +7,9 @@ import datetime as dt
 import time
 from typing import Any
 
-from portal import actions
 from portal.management.cli import EnvportCommand
 from portal.services import logs as service
+from portal.services.base import ActionError, Actor
 
 FOLLOW_MAX_S = 3600  # a tail left running stops by itself after an hour
 _sleep = time.sleep  # replaced in tests
@@ -78,8 +78,8 @@ class Command(EnvportCommand):
 
     def read(self, env: Any, as_json: bool, **query: Any) -> dict[str, Any]:
         try:
-            return service.read_logs(actions.Actor.cli(), env, **query)
-        except actions.ActionError as exc:
+            return service.read_logs(Actor.cli(), env, **query)
+        except ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind="logs")
 
     def print_rows(self, rows: list[dict[str, Any]], seen: set[str]) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal import actions
 from portal.management.cli import EnvportCommand
 from portal.services import traffic as service
+from portal.services.base import ActionError, Actor
 from provisioning.traffic import DEFAULT_RANGE, RANGES
 
 KIND = "metrics"
@@ -31,8 +31,8 @@ class Command(EnvportCommand):
         as_json = opts["json"]
         env = self.environment(opts["name"], as_json=as_json, kind=KIND)
         try:
-            found = service.traffic(actions.Actor.cli(), env, opts["since"])
-        except actions.ActionError as exc:
+            found = service.traffic(Actor.cli(), env, opts["since"])
+        except ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=KIND)
         if as_json:
             self.print_json(found.to_dict())

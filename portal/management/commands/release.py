@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal import actions
 from portal.management.cli import EnvportCommand
-from portal.models import Deployment, Environment
-from provisioning.artifacts import ArtifactError, build_artifact
+from portal.models import Artifact, Deployment, Environment
+from portal.services import environments, releases
+from portal.services import releases as release_service
+from portal.services.base import ActionError, Actor
 from provisioning.release import KINDS, ReleaseInputError, strategy_for
 
 
@@ -61,27 +62,25 @@ class Command(EnvportCommand):
         source: Environment | None = None
         artifact = None
         try:
-            actions.check_release_target(actions.Actor.cli(), env)
+            release_service.check_release_target(Actor.cli(), env)
             if opts["bundle"]:
-                artifact = actions.register_artifact(actions.Actor.cli(), self.build(opts, refuse))
+                artifact = self.build(opts, env, refuse)
             elif opts["artifact"]:
-                artifact = actions.find_artifact(opts["artifact"])
+                artifact = release_service.find_artifact(opts["artifact"])
             else:
-                source = actions.get_environment(opts["source"])
-            dep = actions.request_release(
-                actions.Actor.cli(), env, artifact=artifact, source=source, **strategy
+                source = environments.get_environment(opts["source"])
+            dep = release_service.request_release(
+                Actor.cli(), env, artifact=artifact, source=source, **strategy
             )
-        except actions.ActionError as exc:
+        except ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
         self.follow_one(dep, inline=opts["inline"], as_json=as_json)
 
-    def build(self, opts: dict[str, Any], refuse: Any) -> Any:
+    def build(self, opts: dict[str, Any], env: Environment, refuse: Any) -> Artifact:
         if opts["handler"] is not None and not opts["handler"].strip():
             refuse("--handler is empty", ["--handler: MODULE.FUNCTION, such as app.handler.main"])
-        try:
-            return build_artifact(opts["bundle"], handler=opts["handler"])
-        except ArtifactError as exc:
-            refuse(f"artifact {opts['bundle']} refused", exc.problems)
+        artifact, _ = releases.build_artifact(Actor.cli(), opts["bundle"], handler=opts["handler"], env=env)
+        return artifact
 
     def refuser(self, suffix: str, as_json: bool) -> Any:
         def refuse(message: str, problems: list[str]) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal import actions
 from portal.management.cli import EnvportCommand
 from portal.models import Deployment
+from portal.services import releases
+from portal.services.base import ActionError, Actor
 
 
 class Command(EnvportCommand):
@@ -29,7 +30,7 @@ class Command(EnvportCommand):
         as_json, kind = opts["json"], Deployment.Kind.ROLLBACK
         env = self.environment(opts["name"], as_json=as_json, kind=kind)
         try:
-            dep = actions.request_rollback(actions.Actor.cli(), env, opts["to_version"])
-        except actions.ActionError as exc:
+            dep = releases.request_rollback(Actor.cli(), env, opts["to_version"])
+        except ActionError as exc:
             self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
         self.follow_one(dep, inline=opts["inline"], as_json=as_json)

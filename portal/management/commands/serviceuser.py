@@ -14,10 +14,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from portal import actions
-from portal.api.models import ROLES
-from portal.api.tokens import user_role
 from portal.management.cli import EnvportCommand
+from portal.services import audit
+from portal.services.base import Actor
+from portal.tokens.credentials import user_role
+from portal.tokens.models import ROLES
 
 NAME = re.compile(r"[a-z][a-z0-9-]{1,38}[a-z0-9]")
 NAME_RULE = "3 to 40 characters: lower-case letters, digits and hyphens, starting with a letter (ci-bot)"
@@ -59,7 +60,7 @@ class Command(EnvportCommand):
         with transaction.atomic():
             user = users.objects.create_user(name, is_staff=True)  # no password: it cannot sign in
             user.groups.add(Group.objects.get(name=role))
-            actions.audit(actions.Actor.cli(), "serviceuser.created", detail={"user": name, "role": role})
+            audit.audit(Actor.cli(), "serviceuser.created", detail={"user": name, "role": role})
         self.stdout.write(
             f"service user {name} created with role {role}; make its token: "
             f"manage.py apitoken create {name} --role {role} --stages dev"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal import actions
 from portal.management.cli import EnvportCommand
 from portal.models import Deployment, Environment
+from portal.services import environments
 
-NOT_PROVISIONED = (*actions.UNPROVISIONED, Environment.Status.TEARING_DOWN)
+NOT_PROVISIONED = (*environments.UNPROVISIONED, Environment.Status.TEARING_DOWN)
 
 
 class Command(EnvportCommand):

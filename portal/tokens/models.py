@@ -1,9 +1,9 @@
-"""API tokens and idempotency keys (imported by `portal.models`, so they are the portal app's).
+"""API tokens and idempotency keys: the `tokens` app's models, on the tables the portal app made.
 
 A token is shown once, when it is made; the database keeps its lookup id (the part after the
 `envp_` prefix, not secret) and the SHA-256 of the whole token. A token is high-entropy (256
 random bits), so a plain SHA-256 is the right hash: no password stretching is needed, and the
-lookup is by id, then a constant-time comparison of digests (`portal.api.tokens`).
+lookup is by id, then a constant-time comparison of digests (`portal.tokens.credentials`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from .reach import Reach
 
 ROLES = ("viewer", "operator", "admin")
 
@@ -49,6 +51,7 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "portal_apitoken"  # made by the portal app (its migration 0005)
         ordering = ["-created_at", "-id"]
         verbose_name = "API token"
 
@@ -62,9 +65,7 @@ class ApiToken(models.Model):
 
     @property
     def scope(self) -> str:
-        """Its reach in words: "stages dev,staging; environments pr*" (see `tokens.Reach`)."""
-        from .tokens import Reach
-
+        """Its reach in words: "stages dev,staging; environments pr*" (see `reach.Reach`)."""
         return Reach.of(self).describe()
 
     @property
@@ -86,4 +87,5 @@ class IdempotencyKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "portal_idempotencykey"
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user")]

@@ -1,4 +1,4 @@
-"""API tokens in the console: created through `portal.actions` (audited), listed with their scope
+"""API tokens in the console: created through `portal.services.tokens` (audited), listed with their scope
 (stages and name patterns) and state, revoked by an action.
 
 A new token is shown once, on the page that answers the form (rendered in that response, marked
@@ -16,10 +16,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
-from portal import actions
-
-from .models import ROLES, ApiToken
-from .tokens import PATTERN_ALLOWED, STAGES
+from portal.services import tokens as token_service
+from portal.services.base import ActionError, Actor
+from portal.tokens.models import ROLES, ApiToken
+from portal.tokens.reach import PATTERN_ALLOWED, STAGES
 
 # the value of a token made by this request, kept on the request only (never in a cookie)
 NEW_TOKEN = "_envport_new_token"
@@ -98,8 +98,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         data = form.cleaned_data
         try:
-            token, value = actions.create_api_token(
-                actions.Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR")),
+            token, value = token_service.create_api_token(
+                Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR")),
                 data["user"],
                 role=data.get("role") or None,
                 read_only=data["read_only"],
@@ -108,7 +108,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
                 expires_at=data["expires_at"],
                 name=data["name"],
             )
-        except actions.ActionError as exc:
+        except ActionError as exc:
             # The add view has already validated the form; the service's refusal is shown instead.
             raise forms.ValidationError(exc.problems) from None
         obj.pk, obj.lookup, obj.role = token.pk, token.lookup, token.role
@@ -144,18 +144,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens (audited)")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        who = actions.Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+        who = Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
         done = 0
         for token in queryset.filter(revoked_at__isnull=True):
             try:
-                actions.revoke_api_token(who, token)
+                token_service.revoke_api_token(who, token)
                 done += 1
-            except actions.ActionError as exc:
+            except ActionError as exc:
                 messages.error(request, exc.message)
         messages.success(request, f"{done} token(s) revoked.")
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         found = super().get_actions(request)
-        if not request.user.has_perm("portal.change_apitoken"):
+        if not request.user.has_perm("tokens.change_apitoken"):
             found.pop("revoke", None)
         return found
