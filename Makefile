@@ -61,9 +61,10 @@ browser:
 screenshots: $(STAMP) $(WHEELS) $(RUNTIME) browser
 	ENVPORT_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/console/test_browser.py
 
-## Everything but the slow end-to-end tests, for a quick local loop.
+## A quick local loop (under 2 minutes here): every package's tests but the slow end-to-end ones
+## and the rest of the sampled sweeps (`sweep`); `make test` runs those too.
 test-fast: $(STAMP) $(WHEELS) $(RUNTIME)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not slow"
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not slow and not sweep"
 
 ## Everything on embedded defaults: local cloud, worker, beat, web on :8000, a verified demo.
 up: $(STAMP) $(WHEELS) $(RUNTIME)

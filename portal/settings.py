@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +54,6 @@ if ENVPORT_ENV not in ENVIRONMENTS:
     # `prod` or `Production` must not quietly run with DEBUG on: anything but the exact words is refused.
     raise ImproperlyConfigured(f"ENVPORT_ENV={ENVPORT_ENV!r} is not known: use {' or '.join(ENVIRONMENTS)}")
 PRODUCTION = ENVPORT_ENV == "production"
-# Under pytest (in this process, not inherited by subprocesses a test starts).
-TESTING = "pytest" in sys.modules or _env("ENVPORT_TESTING") == "1"
 DEBUG = _bool("DJANGO_DEBUG", not PRODUCTION)
 
 
@@ -161,14 +158,21 @@ TEMPLATES = [
 ]
 
 # --- database ------------------------------------------------------------------------------
-# Tests use ENVPORT_TEST_DATABASE_URL when set (CI: PostgreSQL; pytest-django creates test_<name>),
-# else SQLite; everything else uses DATABASE_URL, by default SQLite under var/.
-_DEFAULT_DB = f"sqlite:///{VAR_DIR / 'envport.sqlite3'}"
-_DB_URL = (_env("ENVPORT_TEST_DATABASE_URL") or _DEFAULT_DB) if TESTING else _env("DATABASE_URL", _DEFAULT_DB)
-DATABASES = {"default": dj_database_url.parse(_DB_URL, conn_max_age=0 if TESTING else 60)}
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Several processes (web, worker, beat) share one file: wait for a lock instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+# DATABASE_URL, by default SQLite under var/. The tests' settings (portal/settings_test.py) read
+# ENVPORT_TEST_DATABASE_URL instead.
+DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'envport.sqlite3'}"
+
+
+def database(url: str, conn_max_age: int) -> dict[str, Any]:
+    """The `DATABASES` entry for a database URL."""
+    entry: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=conn_max_age))
+    if entry["ENGINE"].endswith("sqlite3"):
+        # Several processes (web, worker, beat) share one file: wait for a lock instead of failing.
+        entry.setdefault("OPTIONS", {})["timeout"] = 20
+    return entry
+
+
+DATABASES = {"default": database(_env("DATABASE_URL", DEFAULT_DATABASE_URL), conn_max_age=60)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -177,8 +181,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-if TESTING:
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -193,7 +195,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if not DEBUG and not TESTING
+            if not DEBUG
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
@@ -301,14 +303,11 @@ try:
     ENVPORT_QUOTAS: dict[str, Any] | str = "off" if _QUOTAS == "off" else json.loads(_QUOTAS or "{}")
 except ValueError as _exc:
     raise ImproperlyConfigured(f"ENVPORT_QUOTAS must be JSON or 'off': {_exc}") from None
-# The local cloud's quota clock in tests and the benchmark (LOCALCLOUD_QUOTA_TIME_SCALE) runs faster.
-# Tests run it 100 times faster and in the process unless told otherwise (the suite's time budget;
-# the limiter's own tests set their rates).
-ENVPORT_QUOTA_TIME_SCALE = float(_env("ENVPORT_QUOTA_TIME_SCALE", "100" if TESTING else "1"))
+# The local cloud's quota clock in tests and the benchmark (LOCALCLOUD_QUOTA_TIME_SCALE) runs faster;
+# the tests' settings run it 100 times faster (portal/settings_test.py).
+ENVPORT_QUOTA_TIME_SCALE = float(_env("ENVPORT_QUOTA_TIME_SCALE", "1"))
 # Buckets in Redis shared by every worker; in the process when the broker is not Redis.
-ENVPORT_QUOTA_REDIS_URL = _env(
-    "ENVPORT_QUOTA_REDIS_URL", "" if _BROKER.is_filesystem or TESTING else REDIS_URL
-)
+ENVPORT_QUOTA_REDIS_URL = _env("ENVPORT_QUOTA_REDIS_URL", "" if _BROKER.is_filesystem else REDIS_URL)
 # The share of a bucket's burst that sweeps leave to operators.
 ENVPORT_QUOTA_SWEEP_RESERVE = float(_env("ENVPORT_QUOTA_SWEEP_RESERVE", "0.25"))
 # How long a sweep's account-wide reads are shared before they are read again.

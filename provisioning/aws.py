@@ -27,6 +27,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
+from botocore.loaders import Loader, create_loader
 from botocore.parsers import DEFAULT_TIMESTAMP_PARSER, ResponseParserFactory
 
 from .quotas import OPERATOR, RateLimiter, Wait
@@ -40,6 +41,28 @@ _READ_PREFIXES = ("Get", "Describe", "List", "Head", "Query", "Scan", "BatchGet"
 
 def is_read(operation: str) -> bool:
     return operation.startswith(_READ_PREFIXES)
+
+
+_LOADERS: dict[str | None, Loader] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def new_botocore_session() -> botocore.session.Session:
+    """A new botocore session that reads AWS's service models through the process's one loader.
+
+    Left alone, every session makes a loader of its own, which lists botocore's data directories
+    and parses each service's model (megabytes of JSON) again: a run's first clients cost about
+    2.5 s of CPU on every run a worker makes, though the models never change. The loader's cache
+    only ever holds those read-only files (docs/performance.md, "The test suite").
+    """
+    core = botocore.session.get_session()
+    path = core.get_config_variable("data_path")
+    with _LOADERS_LOCK:
+        loader = _LOADERS.get(path)
+        if loader is None:
+            loader = _LOADERS[path] = create_loader(path)
+    core.register_component("data_loader", loader)
+    return core
 
 
 @dataclass(frozen=True)
@@ -197,7 +220,7 @@ class AwsClients:
 
     def _base_session(self) -> boto3.Session:
         if self._session is None:
-            base = boto3.Session(region_name=self.target.region)
+            base = boto3.Session(botocore_session=new_botocore_session(), region_name=self.target.region)
             if self.target.role_arn:
                 base = self._assume(base)
             self._session = base
@@ -354,7 +377,7 @@ class RoleSession:
         return self.fetch()
 
     def boto3_session(self, region: str) -> boto3.Session:
-        core = botocore.session.get_session()
+        core = new_botocore_session()
         core._credentials = self.credentials  # botocore's documented hook for custom credentials
         return boto3.Session(botocore_session=core, region_name=region)
 
@@ -373,7 +396,7 @@ def epoch_timestamp_session(region: str) -> boto3.Session:
     """A boto3 session (the default credential chain, as AwsClients makes it) whose clients parse
     timestamps with `_epoch_timestamp`: for reads that return many datapoints (the traffic view).
     A target with a role assumes it on its own session instead."""
-    core = botocore.session.get_session()
+    core = new_botocore_session()
     factory = ResponseParserFactory()
     factory.set_parser_defaults(timestamp_parser=_epoch_timestamp)
     core.register_component("response_parser_factory", factory)

@@ -279,14 +279,14 @@ def _interrupt_after(n: int) -> Any:
 STEPS = 27
 
 
-# Each case is a full apply (11 to 14 s): the quick loop (`make test-fast`) samples the first, a middle
-# and the last step; the whole sweep is marked slow, which CI runs.
+# Each case is a plan and three applies: the quick loop (`make test-fast`) samples the first, a middle
+# and the last step; the rest of the sweep is marked `sweep`, which `make test` (CI) runs.
 SAMPLED = {1, STEPS // 2, STEPS - 1}
 
 
 @pytest.mark.parametrize(
     "stop_after",
-    [pytest.param(n, marks=() if n in SAMPLED else (pytest.mark.slow,)) for n in range(1, STEPS)],
+    [pytest.param(n, marks=() if n in SAMPLED else (pytest.mark.sweep,)) for n in range(1, STEPS)],
 )
 def test_interrupted_apply_converges_with_one_of_each(cloud: None, stop_after: int) -> None:
     # R-OPS-1: crash after each step in turn, run again, exactly one of everything

@@ -20,6 +20,7 @@ never touched. Without Redis the process tests fail, saying how to start it.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import tempfile
@@ -29,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from worker_procs import Cloud, Portal, Processes, base_env, database_url, free_port, redis_test_url, wait_for
+from worker_procs import Cloud, Portal, Processes, base_env, database_url, redis_test_url, wait_for
 
 WORKER_DIR = Path(__file__).resolve().parent
+# What `python -m localcloud` prints once it listens (localcloud/__main__.py).
+ENDPOINT_LINE = re.compile(r"AWS endpoint URL: (http://\S+)")
 
 
 # --- the database the processes share ------------------------------------------------------------
@@ -105,16 +108,20 @@ def processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Proces
 # --- the local cloud (one per module: each test uses its own environment names) --------------------
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    """`python -m localcloud --port N` in a process of its own (state in memory, gone at the end)."""
+    """`python -m localcloud --port 0` in a process of its own (state in memory, gone at the end)."""
     procs = Processes(tmp_path_factory.mktemp("localcloud"))
-    port = free_port()
     env = base_env()
-    proc = procs.start("localcloud", [sys.executable, "-m", "localcloud", "--port", str(port)], env)
-    url = f"http://127.0.0.1:{port}"
+    # Port 0: the server binds a free port itself and prints it (no port found free here and bound
+    # there later, which two xdist workers could both find).
+    proc = procs.start("localcloud", [sys.executable, "-m", "localcloud", "--port", "0"], env)
 
-    def answers() -> bool:
+    def endpoint() -> str | None:
         if not proc.alive():
             pytest.fail("the local cloud exited:\n" + proc.text()[-4000:])
+        found = ENDPOINT_LINE.search(proc.text())
+        return found[1] if found else None
+
+    def answers(url: str) -> bool:
         try:
             with urllib.request.urlopen(f"{url}/_localcloud/health", timeout=1) as resp:
                 return resp.status == 200
@@ -122,7 +129,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
             return False
 
     try:
-        wait_for("the local cloud to answer", answers, timeout=60, interval=0.2)
+        url = wait_for("the local cloud to print its address", endpoint, timeout=60, interval=0.1)
+        wait_for("the local cloud to answer", lambda: answers(url), timeout=60, interval=0.2)
         yield Cloud(url)
     finally:
         procs.stop_all()
