@@ -73,6 +73,10 @@ def cloud() -> Iterator[Any]:
     from localcloud import LocalCloud
 
     with LocalCloud(port=0) as running:
+        # moto's state is one per process: an earlier test of this xdist worker may have left the
+        # account-level resources (the artifact bucket, API Gateway's logging role) that the first
+        # plan below counts among those it creates
+        running.reset()
         yield running
 
 
