@@ -40,8 +40,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Request
 
-from .authorizers import Denial, Grant, ResultCache, header_name, token_matches
-from .fidelity_cognito import find_pool, pool_key
+from localcloud.apigateway.auth_results import Denial, Grant, ResultCache, header_name, token_matches
+from localcloud.cognito.fixes import find_pool, pool_key
 
 logger = logging.getLogger("localcloud.gateway")
 

@@ -20,7 +20,10 @@ from moto.apigateway import models as apigw_models
 from moto.apigateway.exceptions import BadRequestException
 from moto.apigateway.responses import APIGatewayResponse
 
-from .fidelity import PatchOps, _fix, _patch
+from localcloud.apigateway.rest_api_fixes import PatchOps
+from localcloud.registry import fixer, patch
+
+_fix = fixer(__name__)
 
 BINARY_PREFIX = "/binaryMediaTypes/"
 
@@ -76,8 +79,8 @@ def _fix_binary_media_types() -> None:
 
         return apply_patch_operations
 
-    _patch(APIGatewayResponse, "create_rest_api", make_create)
-    _patch(apigw_models.RestAPI, "apply_patch_operations", make_patch)
+    patch(APIGatewayResponse, "create_rest_api", make_create)
+    patch(apigw_models.RestAPI, "apply_patch_operations", make_patch)
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,11 +15,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from . import iam_policy
-from .aliases import resolve
-from .gateway import LAMBDA_URI, _lambda_permits, _substitute_stage_variables
-from .lambda_limits import RequestTooLarge
-from .runtime import FunctionThrottled, InvocationResult, Runtime, reserved_concurrency
+from localcloud.apigateway.routing import LAMBDA_URI, lambda_permits, substitute_stage_variables
+from localcloud.iam import policy as iam_policy
+from localcloud.lambda_.aliases import resolve
+from localcloud.lambda_.limits import RequestTooLarge
+from localcloud.lambda_.runtime import FunctionThrottled, InvocationResult, Runtime, reserved_concurrency
 
 logger = logging.getLogger("localcloud.gateway")
 
@@ -37,7 +37,7 @@ def resolve_uri(uri: str, stage: Any) -> Target | str:
     """The function a URI names, or why there is none."""
     from moto.awslambda.utils import get_backend
 
-    uri = _substitute_stage_variables(uri, stage.variables or {})
+    uri = substitute_stage_variables(uri, stage.variables or {})
     match = LAMBDA_URI.match(uri)
     if not match:
         return f"invalid Lambda URI {uri!r}"
@@ -59,13 +59,13 @@ def may_invoke(target: Target, source_arn: str, account_id: str, credentials: An
     function, version or alias the URI names), or as the role named by ``credentials``?"""
     if credentials:
         return _role_allows(str(credentials), target.invoked_arn)
-    return _lambda_permits(target.latest, [source_arn], account_id, target.invoked_arn)
+    return lambda_permits(target.latest, [source_arn], account_id, target.invoked_arn)
 
 
 def _role_allows(role_arn: str, function_arn: str) -> bool:
     from moto.utilities.utils import get_partition
 
-    from .iam_enforcement import Session, role_policies
+    from localcloud.iam.enforcement import Session, role_policies
 
     parts = role_arn.split(":")
     if len(parts) < 6 or not parts[5].startswith("role/"):

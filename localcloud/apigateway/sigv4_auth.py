@@ -51,8 +51,8 @@ from urllib.parse import quote
 from botocore.utils import normalize_url_path
 from werkzeug.wrappers import Request
 
-from . import iam_policy
-from .authorizers import Denial, Grant
+from localcloud.apigateway.auth_results import Denial, Grant
+from localcloud.iam import policy as iam_policy
 
 logger = logging.getLogger("localcloud.gateway")
 
@@ -328,7 +328,7 @@ def canonical_request(request: Request, signed: Signed, body: bytes) -> str:
 
 
 def _header_fields(request: Request) -> list[tuple[str, str]]:
-    from .handler import RAW_HEADERS
+    from localcloud.handler import RAW_HEADERS
 
     raw = request.environ.get(RAW_HEADERS)
     return list(raw) if raw is not None else list(request.headers.items())
@@ -416,7 +416,7 @@ def _user_caller(backend: Any, account: str, partition: str, key: Any) -> Caller
 
 
 def _session_caller(session: Any, partition: str) -> Caller:
-    from .iam_enforcement import Session, role_policies
+    from localcloud.iam.enforcement import Session, role_policies
 
     role = Session(session.account_id, partition, session.role_arn, session.session_name)
     expired = session.expiration.replace(tzinfo=dt.UTC) <= dt.datetime.now(dt.UTC)

@@ -18,7 +18,9 @@ from typing import Any
 from moto.apigateway import models as apigw_models
 from moto.apigateway.exceptions import BadRequestException
 
-from .fidelity import _fix, _patch
+from localcloud.registry import fixer, patch
+
+_fix = fixer(__name__)
 
 _LOG_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:logs:[a-z0-9-]+:\d{12}:log-group:[\w#+=,.@/-]{1,512}(:\*)?$")
 _FIREHOSE_ARN = re.compile(
@@ -70,4 +72,4 @@ def _fix_access_log_settings() -> None:
 
         return apply_operations
 
-    _patch(apigw_models.Stage, "apply_operations", make)
+    patch(apigw_models.Stage, "apply_operations", make)

@@ -1,7 +1,7 @@
 """What API Gateway records about each request to a stage besides its basic metrics.
 
 The gateway (``gateway.py``) answers the request and puts the stage's Count, 4XXError, 5XXError,
-Latency and IntegrationLatency (``metrics.api_request``). The server wraps the gateway with
+Latency and IntegrationLatency (``apigateway/metrics.py``). The server wraps the gateway with
 ``observe`` here, which adds, from the answer the gateway gave:
 
 - **Access logs** (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html):
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import metrics
+from localcloud.cloudwatch import metrics
 
 logger = logging.getLogger("localcloud.stage_observer")
 
@@ -233,13 +233,13 @@ def _api_key_id(backend: Any, environ: Mapping[str, Any]) -> str | None:
 def _record(
     environ: dict[str, Any], captured: dict[str, Any], started: float, started_at: float, error: str | None
 ) -> None:
-    from .gateway import STAGE_PATH, _find_api, match_route
-    from .snapshots import deployment_snapshot
+    from localcloud.apigateway.routing import STAGE_PATH, find_api, match_route
+    from localcloud.apigateway.snapshots import deployment_snapshot
 
     if "status" not in captured:
         return
     match = STAGE_PATH.match(environ.get("PATH_INFO", "") or "")
-    found = _find_api(match.group("api")) if match else None
+    found = find_api(match.group("api")) if match else None
     if match is None or found is None:
         return
     backend, api = found

@@ -59,7 +59,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import statistics
+from localcloud.cloudwatch import statistics
 
 logger = logging.getLogger("localcloud.alarms")
 
@@ -214,7 +214,7 @@ def run_actions(backend: Any, alarm: Any, old_state: str) -> list[dict[str, Any]
     """Run the actions of the alarm's (new) state: publish the notification to each SNS topic."""
     from moto.sns.models import sns_backends
 
-    from .fidelity_cloudwatch import record_history
+    from localcloud.cloudwatch.alarm_history import record_history
 
     if not _truthy(alarm.actions_enabled):
         return []

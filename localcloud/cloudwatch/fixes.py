@@ -25,25 +25,14 @@ from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.logs import models as logs_models
 
-from . import metrics, statistics
-from .fidelity import _fix, _patch
+from localcloud.cloudwatch import metrics, statistics
+from localcloud.cloudwatch.alarm_history import record_history
+from localcloud.registry import fixer, patch
+
+_fix = fixer(__name__)
 
 HIGH_RESOLUTION_PERIODS = (10, 20, 30)
 INITIAL_REASON = "Unchecked: Initial alarm creation"
-
-
-def record_history(alarm: Any, kind: str, summary: str, data: dict[str, Any]) -> None:
-    """Append an AWS-shaped AlarmHistoryItem (DescribeAlarmHistory) to a moto alarm."""
-    alarm.history.append(
-        {
-            "AlarmName": alarm.name,
-            "AlarmType": "CompositeAlarm" if getattr(alarm, "rule", None) else "MetricAlarm",
-            "Timestamp": utcnow(),
-            "HistoryItemType": kind,
-            "HistorySummary": summary,
-            "HistoryData": json.dumps(data),
-        }
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,8 +108,8 @@ def _fix_alarm_initial_state() -> None:
 
         return update_state
 
-    _patch(cw_models.CloudWatchBackend, "put_metric_alarm", make)
-    _patch(cw_models.Alarm, "update_state", make_update_state)
+    patch(cw_models.CloudWatchBackend, "put_metric_alarm", make)
+    patch(cw_models.Alarm, "update_state", make_update_state)
 
 
 @_fix(
@@ -153,7 +142,7 @@ def _fix_describe_alarm_history() -> None:
         items.sort(key=lambda i: i["Timestamp"], reverse=self._get_param("ScanBy") != "TimestampAscending")
         return ActionResult({"AlarmHistoryItems": items[:limit]})
 
-    _patch(CloudWatchResponse, "describe_alarm_history", lambda _orig: describe_alarm_history)
+    patch(CloudWatchResponse, "describe_alarm_history", lambda _orig: describe_alarm_history)
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,7 +210,7 @@ def _fix_alarm_period() -> None:
 
         return put_metric_alarm
 
-    _patch(CloudWatchResponse, "put_metric_alarm", make)
+    patch(CloudWatchResponse, "put_metric_alarm", make)
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,8 +285,8 @@ def _fix_metric_statistics() -> None:
             point.extended_statistics = {k: v for k, v in values.items() if v is not None} or None
         return ActionResult({"Label": name, "Datapoints": points})
 
-    _patch(cw_models.CloudWatchBackend, "get_metric_statistics", lambda _orig: backend_get_metric_statistics)
-    _patch(CloudWatchResponse, "get_metric_statistics", lambda _orig: get_metric_statistics)
+    patch(cw_models.CloudWatchBackend, "get_metric_statistics", lambda _orig: backend_get_metric_statistics)
+    patch(CloudWatchResponse, "get_metric_statistics", lambda _orig: get_metric_statistics)
 
 
 @_fix(
@@ -363,7 +352,7 @@ def _fix_metric_data() -> None:
 
         return get_metric_data
 
-    _patch(cw_models.CloudWatchBackend, "get_metric_data", make)
+    patch(cw_models.CloudWatchBackend, "get_metric_data", make)
 
 
 def _check_times(start_time: dt.datetime, end_time: dt.datetime) -> None:
@@ -432,13 +421,13 @@ def _fix_set_alarm_state_actions() -> None:
             old_state = alarm.state_value if alarm is not None else None
             orig(self, alarm_name, reason, reason_data, state_value)
             if alarm is not None and old_state != state_value:
-                from . import alarms
+                from localcloud.cloudwatch import alarms
 
                 alarms.run_actions(self, alarm, old_state or "INSUFFICIENT_DATA")
 
         return set_alarm_state
 
-    _patch(cw_models.CloudWatchBackend, "set_alarm_state", make)
+    patch(cw_models.CloudWatchBackend, "set_alarm_state", make)
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,4 +455,4 @@ def _fix_embedded_metric_format() -> None:
 
         return put_log_events
 
-    _patch(logs_models.LogStream, "put_log_events", make)
+    patch(logs_models.LogStream, "put_log_events", make)

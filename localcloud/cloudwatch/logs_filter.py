@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .logs_regex import Regex, RegexError, compile_regex
+from localcloud.cloudwatch.logs_regex import Regex, RegexError, compile_regex
 
 __all__ = [
     "MAX_DEPTH",

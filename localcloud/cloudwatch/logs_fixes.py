@@ -15,8 +15,10 @@ from typing import Any
 from moto.logs import models as logs_models
 from moto.logs.exceptions import InvalidParameterException
 
-from . import logs_filter
-from .fidelity import _fix, _patch
+from localcloud.cloudwatch import logs_filter
+from localcloud.registry import fixer, patch
+
+_fix = fixer(__name__)
 
 
 def checked_pattern(pattern: str | None) -> logs_filter.FilterPattern:
@@ -67,5 +69,5 @@ def _fix_filter_log_events() -> None:
 
         return filter_log_events
 
-    _patch(logs_models.LogsBackend, "filter_log_events", make_backend)
-    _patch(logs_models.LogStream, "filter_log_events", make_stream)
+    patch(logs_models.LogsBackend, "filter_log_events", make_backend)
+    patch(logs_models.LogStream, "filter_log_events", make_stream)

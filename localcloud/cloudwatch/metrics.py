@@ -153,31 +153,6 @@ def _datums(
     ]
 
 
-def api_request(environ: Mapping[str, Any], status: int, started: float, started_at: float) -> None:
-    """Hook for the gateway: a request to ``/restapis/{api}/{stage}/_user_request_/...`` was answered.
-
-    ``started`` is ``time.perf_counter()`` and ``started_at`` ``time.time()`` when it arrived. Never raises.
-    """
-    try:
-        from .gateway import STAGE_PATH, _find_api
-
-        now = time.perf_counter()
-        match = STAGE_PATH.match(environ.get("PATH_INFO", "") or "")
-        found = _find_api(match.group("api")) if match else None
-        if match is None or found is None:
-            return
-        _backend, api = found
-        stage = match.group("stage")
-        if stage not in api.stages:
-            return
-        integration_started = environ.get(INTEGRATION_STARTED)
-        integration_ms = (now - integration_started) * 1000 if integration_started is not None else None
-        data = api_metric_data(api.name, stage, status, (now - started) * 1000, integration_ms, started_at)
-        put_metric_data(api.account_id, api.region_name, APIGATEWAY_NAMESPACE, data)
-    except Exception:
-        logger.warning("could not put the API Gateway metrics of a request", exc_info=True)
-
-
 # -- embedded metric format ------------------------------------------------------------------------
 class NotEmf(ValueError):
     """A log message that is not (valid) embedded metric format; the reason says why."""

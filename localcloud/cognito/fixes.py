@@ -26,7 +26,9 @@ from moto.cognitoidp import models as cognito_models
 from moto.cognitoidp import urls as cognito_urls
 from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
 
-from .fidelity import _fix, _patch
+from localcloud.registry import fixer, patch
+
+_fix = fixer(__name__)
 
 KEY_BITS = 2048
 
@@ -96,8 +98,8 @@ def _fix_pool_keys() -> None:
 
         return staticmethod(serve_json_web_key)
 
-    _patch(cognito_models.CognitoIdpUserPool, "__init__", make_init)
-    _patch(cognito_models.CognitoIdpUserPool, "create_jwt", make_create_jwt)
+    patch(cognito_models.CognitoIdpUserPool, "__init__", make_init)
+    patch(cognito_models.CognitoIdpUserPool, "create_jwt", make_create_jwt)
     _patch_static(CognitoIdpJsonWebKeyResponse, "serve_json_web_key", make_jwks)
     # moto's URL table holds the function itself (taken at import): point it at the new one.
     for pattern, handler in list(cognito_urls.url_paths.items()):

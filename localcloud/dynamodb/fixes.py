@@ -74,7 +74,9 @@ from moto.dynamodb.models.table import (
 )
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
-from .fidelity import _fix, _patch
+from localcloud.registry import fixer, patch
+
+_fix = fixer(__name__)
 
 __all__ = [
     "HISTORY_ATTR",
@@ -335,12 +337,12 @@ def _fix_item_history() -> None:
 
         return __init__
 
-    _patch(Table, "put_item", make_put)
-    _patch(Table, "delete_item", make_delete)
-    _patch(DynamoDBBackend, "update_item", make_update)
-    _patch(DynamoDBBackend, "update_continuous_backups", make_update_backups)
-    _patch(DynamoDBBackend, "describe_continuous_backups", make_describe_backups)
-    _patch(Backup, "__init__", make_backup_init)
+    patch(Table, "put_item", make_put)
+    patch(Table, "delete_item", make_delete)
+    patch(DynamoDBBackend, "update_item", make_update)
+    patch(DynamoDBBackend, "update_continuous_backups", make_update_backups)
+    patch(DynamoDBBackend, "describe_continuous_backups", make_describe_backups)
+    patch(Backup, "__init__", make_backup_init)
 
 
 def _describe_backups(table: Any) -> dict[str, Any]:
@@ -568,10 +570,10 @@ def _fix_restores() -> None:
 
         return item_operation
 
-    _patch(DynamoHandler, "restore_table_to_point_in_time", lambda _orig: restore_pitr_response)
-    _patch(DynamoHandler, "restore_table_from_backup", make_restore_backup)
+    patch(DynamoHandler, "restore_table_to_point_in_time", lambda _orig: restore_pitr_response)
+    patch(DynamoHandler, "restore_table_from_backup", make_restore_backup)
     for cls in (Table, RestoredTable, RestoredPITTable):
         if "describe" in cls.__dict__:
-            _patch(cls, "describe", make_describe)
+            patch(cls, "describe", make_describe)
     for name in _ITEM_OPERATIONS:
-        _patch(DynamoHandler, name, make_item_operation)
+        patch(DynamoHandler, name, make_item_operation)

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import metrics
+from localcloud.cloudwatch import metrics
 
 logger = logging.getLogger("localcloud.dynamodb_metrics")
 
@@ -136,7 +136,7 @@ def _install_evaluation_hooks() -> None:
     """
     from moto.dynamodb.models.table import Table
 
-    from .fidelity import _patch
+    from localcloud.registry import patch as _patch
 
     def make(filter_arg: str, projection_arg: str) -> Callable[[Any], Callable[..., Any]]:
         def wrap(orig: Callable[..., Any]) -> Callable[..., Any]:

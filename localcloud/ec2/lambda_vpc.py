@@ -58,7 +58,9 @@ from moto.ec2.models import vpcs as vpc_models
 from moto.ec2.responses.vpcs import VPCs
 from moto.ec2.utils import random_private_ip
 
-from .fidelity import _MARK, _fix, _patch
+from localcloud.registry import MARK, fixer, patch
+
+_fix = fixer(__name__)
 
 __all__ = ["ENI_DESCRIPTION", "RELEASE_DELAY_S", "lambda_enis", "sync", "vpc_config_of"]
 
@@ -193,7 +195,7 @@ def _stack(owner: type, attr: str, make: Callable[[Any], Any], marker: str) -> N
         return
     new = make(current)
     setattr(new, marker, True)
-    setattr(new, _MARK, True)  # fidelity._patch's marker: it never wraps this again
+    setattr(new, MARK, True)  # fidelity._patch's marker: it never wraps this again
     setattr(owner, attr, new)
 
 
@@ -255,9 +257,9 @@ def _fix_lambda_vpc() -> None:
 
         return update_configuration
 
-    _patch(lambda_models.LambdaFunction, "vpc_config", make_property)
-    _patch(lambda_models.LambdaStorage, "put_function", make_put)
-    _patch(lambda_models.LambdaStorage, "del_function", make_delete)
+    patch(lambda_models.LambdaFunction, "vpc_config", make_property)
+    patch(lambda_models.LambdaStorage, "put_function", make_put)
+    patch(lambda_models.LambdaStorage, "del_function", make_delete)
     # update_configuration already carries fidelity's "lambda-function-configuration" fix, and _patch
     # installs one fix per attribute: this one wraps it, under its own marker.
     _stack(lambda_models.LambdaFunction, "update_configuration", make_update, "_localcloud_vpc_update")
@@ -304,9 +306,9 @@ def _fix_dependency_violation() -> None:
 
         return delete_subnet
 
-    _patch(eni_models.NetworkInterfaceBackend, "get_all_network_interfaces", make_describe)
-    _patch(sg_models.SecurityGroupBackend, "delete_security_group", make_delete_group)
-    _patch(subnet_models.SubnetBackend, "delete_subnet", make_delete_subnet)
+    patch(eni_models.NetworkInterfaceBackend, "get_all_network_interfaces", make_describe)
+    patch(sg_models.SecurityGroupBackend, "delete_security_group", make_delete_group)
+    patch(subnet_models.SubnetBackend, "delete_subnet", make_delete_subnet)
 
 
 @_fix(
@@ -350,8 +352,8 @@ def _fix_endpoint_modify() -> None:
 
         return modify_vpc_endpoint
 
-    _patch(vpc_models.VPCBackend, "modify_vpc_endpoint", make_backend)
-    _patch(VPCs, "modify_vpc_endpoint", make_response)
+    patch(vpc_models.VPCBackend, "modify_vpc_endpoint", make_backend)
+    patch(VPCs, "modify_vpc_endpoint", make_response)
 
 
 @_fix(

@@ -68,7 +68,9 @@ from urllib.parse import urlparse
 
 from werkzeug.wrappers import Response
 
-from . import iam_policy, iam_s3_sts, vpc_reach
+from localcloud.iam import policy as iam_policy
+from localcloud.iam import s3_sts as iam_s3_sts
+from localcloud.iam import vpc_reach
 
 _log = logging.getLogger("localcloud.vpc")
 ACCESS_DENIED_TYPE = "com.amazon.coral.service#AccessDeniedException"

@@ -60,7 +60,7 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
 
-from .fidelity_sts import query_error
+from localcloud.query_errors import query_error
 
 Pairs = list[tuple[str, str]]
 

@@ -23,15 +23,15 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from .aliases import resolve
-from .lambda_kms import EnvironmentKeyUnusable
-from .lambda_limits import (
+from localcloud.lambda_.aliases import Target, resolve
+from localcloud.lambda_.kms import EnvironmentKeyUnusable
+from localcloud.lambda_.limits import (
     ASYNC_REQUEST_PAYLOAD_LIMIT,
     REQUEST_PAYLOAD_LIMIT,
     RequestTooLarge,
     check_request_size,
 )
-from .runtime import THROTTLED_PAYLOAD, FunctionThrottled, Runtime, reserved_concurrency
+from localcloud.lambda_.runtime import THROTTLED_PAYLOAD, FunctionThrottled, Runtime, reserved_concurrency
 
 logger = logging.getLogger("localcloud.lambda")
 
@@ -90,21 +90,29 @@ class LambdaInvokeAPI:
         arn = make_function_arn(region, account, fn.function_name)
         if target.qualifier:
             arn = f"{arn}:{target.qualifier}"
-        reserved = reserved_concurrency(latest)
-
         if invocation_type == "Event":
-            # Asynchronous: accepted at once; AWS queues events rather than throttling the caller.
-            def run() -> None:
-                try:
-                    self.runtime.invoke(fn, event, invoked_arn=arn, source="invoke-event", alias=target.alias)
-                except FunctionThrottled:
-                    logger.warning("asynchronous invocation of %s throttled and dropped", arn)
-                except (RequestTooLarge, EnvironmentKeyUnusable) as exc:
-                    logger.warning("asynchronous invocation of %s dropped: %s", arn, exc)
+            return self._invoke_async(target, event, arn)
+        return self._invoke_sync(request, target, latest, event, arn)
 
-            threading.Thread(target=run, daemon=True).start()
-            return Response(b"", status=202)
+    def _invoke_async(self, target: Target, event: Any, arn: str) -> Response:
+        """Asynchronous: accepted at once; AWS queues events rather than throttling the caller."""
 
+        def run() -> None:
+            try:
+                self.runtime.invoke(
+                    target.fn, event, invoked_arn=arn, source="invoke-event", alias=target.alias
+                )
+            except FunctionThrottled:
+                logger.warning("asynchronous invocation of %s throttled and dropped", arn)
+            except (RequestTooLarge, EnvironmentKeyUnusable) as exc:
+                logger.warning("asynchronous invocation of %s dropped: %s", arn, exc)
+
+        threading.Thread(target=run, daemon=True).start()
+        return Response(b"", status=202)
+
+    def _invoke_sync(self, request: Request, target: Target, latest: Any, event: Any, arn: str) -> Response:
+        """RequestResponse: run the function and answer with its result, as Lambda's Invoke does."""
+        fn, reserved = target.fn, reserved_concurrency(latest)
         try:
             result = self.runtime.invoke(
                 fn, event, invoked_arn=arn, source="invoke", reserved_concurrency=reserved, alias=target.alias
@@ -119,7 +127,7 @@ class LambdaInvokeAPI:
             return response
         response = Response(result.payload, status=200, content_type="application/json")
         response.headers["X-Amz-Executed-Version"] = result.executed_version
-        response.headers["x-amzn-RequestId"] = result.record["request_id"]
+        response.headers["x-amzn-RequestId"] = result.record.request_id
         if result.function_error:
             response.headers["X-Amz-Function-Error"] = "Unhandled"
         if request.headers.get("X-Amz-Log-Type") == "Tail":

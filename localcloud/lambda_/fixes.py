@@ -29,7 +29,10 @@ from moto.awslambda.exceptions import (
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda.utils import make_function_arn
 
-from .fidelity import ResourceConflictException, _fix, _patch, revision_id
+from localcloud.lambda_.config_fixes import ResourceConflictException, revision_id
+from localcloud.registry import fixer, patch
+
+_fix = fixer(__name__)
 
 __all__ = ["REVISION_MISMATCH", "new_revision"]
 
@@ -194,9 +197,9 @@ def _fix_alias_routing() -> None:
 
         return update_alias
 
-    _patch(backend_cls, "create_alias", make_create)
-    _patch(backend_cls, "update_alias", make_update)
-    _patch(LambdaResponse, "update_alias", make_update_response)
+    patch(backend_cls, "create_alias", make_create)
+    patch(backend_cls, "update_alias", make_update)
+    patch(LambdaResponse, "update_alias", make_update_response)
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,11 +309,11 @@ def _fix_revisions() -> None:
 
         return publish_version
 
-    _patch(backend_cls, "create_function", make_create)
-    _patch(backend_cls, "update_function_code", make_update_code)
-    _patch(backend_cls, "update_function_configuration", make_update_configuration)
-    _patch(backend_cls, "publish_version", make_publish)
-    _patch(LambdaResponse, "publish_version", make_publish_response)
+    patch(backend_cls, "create_function", make_create)
+    patch(backend_cls, "update_function_code", make_update_code)
+    patch(backend_cls, "update_function_configuration", make_update_configuration)
+    patch(backend_cls, "publish_version", make_publish)
+    patch(LambdaResponse, "publish_version", make_publish_response)
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,7 +363,7 @@ def _fix_delete_version() -> None:
 
         return delete_function
 
-    _patch(lambda_models.LambdaBackend, "delete_function", make)
+    patch(lambda_models.LambdaBackend, "delete_function", make)
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,7 +422,7 @@ def _fix_code_from_s3() -> None:
 
         return _set_function_code
 
-    _patch(lambda_models.LambdaFunction, "_set_function_code", make)
+    patch(lambda_models.LambdaFunction, "_set_function_code", make)
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,7 +462,7 @@ def _fix_version_numbers() -> None:
 
         return publish_version
 
-    _patch(lambda_models.LambdaStorage, "publish_version", make)
+    patch(lambda_models.LambdaStorage, "publish_version", make)
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,7 +472,7 @@ def _fix_version_numbers() -> None:
 
 def _refuse_reserved_keys(environment: Any) -> None:
     """AWS refuses a function configuration that sets a key the runtime reserves."""
-    from .runtime import RESERVED_ENV
+    from localcloud.lambda_.runtime import RESERVED_ENV
 
     variables = (environment or {}).get("Variables") or {} if isinstance(environment, dict) else {}
     used = [key for key in variables if key in RESERVED_ENV]
@@ -535,5 +538,5 @@ def _fix_reserved_environment_keys() -> None:
 
         return handler
 
-    _patch(LambdaResponse, "create_function", make)
-    _patch(LambdaResponse, "update_function_configuration", make)
+    patch(LambdaResponse, "create_function", make)
+    patch(LambdaResponse, "update_function_configuration", make)

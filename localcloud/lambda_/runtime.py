@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -41,7 +42,10 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import lambda_kms, lambda_limits, metrics, sandbox
+from localcloud.cloudwatch import metrics
+from localcloud.lambda_ import kms as lambda_kms
+from localcloud.lambda_ import limits as lambda_limits
+from localcloud.lambda_ import sandbox
 
 logger = logging.getLogger("localcloud.runtime")
 function_logger = logging.getLogger("localcloud.function")
@@ -156,13 +160,42 @@ class FunctionSpec:
         )
 
 
+@dataclass(kw_only=True)
+class InvocationRecord:
+    """What one invocation left behind (``Runtime.invocations``, ``GET /_localcloud/invocations``, and
+    the AWS/Lambda metrics are read from it)."""
+
+    request_id: str
+    function_name: str
+    function_arn: str  # as invoked (a version's or an alias's ARN), else the function's
+    version: str
+    executed_version: str
+    alias: str | None  # the alias the caller invoked, when it did
+    code_sha256: str
+    source: str  # direct | apigateway | authorizer | ...
+    status: str | None = None  # ok | error | timeout | crash | throttled, once finished
+    error_type: str | None = None
+    cold: bool = False
+    init_ms: float | None = None
+    duration_ms: float = 0.0
+    total_ms: float = 0.0
+    max_memory_mb: int | None = None
+    memory_size: int
+    worker_pid: int | None = None
+    started_at: float  # time.time() when the call arrived
+    log: list[str] = field(default_factory=list)  # the last LOG_TAIL_LINES lines
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 @dataclass
 class InvocationResult:
     """The outcome of one invocation, in the terms of Lambda's Invoke API."""
 
     status: str  # ok | error | timeout | crash | throttled
     payload: bytes  # the response payload (the handler's JSON result, or an error object)
-    record: dict[str, Any]
+    record: InvocationRecord
     executed_version: str = "$LATEST"
     log_lines: list[str] = field(default_factory=list)
 
@@ -412,8 +445,8 @@ def role_allows(spec: FunctionSpec, action: str, resource: str) -> bool:
         return True
     from moto.utilities.utils import get_partition
 
-    from . import iam_policy
-    from .iam_enforcement import Session, role_policies
+    from localcloud.iam import policy as iam_policy
+    from localcloud.iam.enforcement import Session, role_policies
 
     session = Session(spec.account_id, get_partition(spec.region), spec.role, spec.name[:64])
     context = {
@@ -423,6 +456,18 @@ def role_allows(spec: FunctionSpec, action: str, resource: str) -> bool:
         "aws:SecureTransport": "true",
     }
     return iam_policy.evaluate(role_policies(session), action, resource, context).allowed
+
+
+@dataclass
+class _Call:
+    """One invocation in progress: its function, its record, when it started, the ARN it was invoked
+    by, and the worker running it (None once discarded: it never goes back to the pool)."""
+
+    spec: FunctionSpec
+    record: InvocationRecord
+    t0: float
+    invoked_arn: str
+    worker: Worker | None = None
 
 
 class Runtime:
@@ -444,7 +489,7 @@ class Runtime:
         self._slots = threading.Condition(self._lock)
         self._inflight: dict[tuple[str, str, str], int] = collections.defaultdict(int)
         self._pools: dict[tuple[str, str, str, str], _Pool] = {}
-        self._records: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_records)
+        self._records: collections.deque[InvocationRecord] = collections.deque(maxlen=max_records)
         self._code_locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._log_sink = _LogSink()
         self._closed = False
@@ -464,143 +509,163 @@ class Runtime:
 
         ``reserved_concurrency`` is the function's setting (it lives on the unqualified function on
         AWS, so callers pass the value read from $LATEST); it raises FunctionThrottled when exhausted.
-        ``alias`` is the alias the caller invoked, when it did (``localcloud.aliases`` chose ``fn``
-        from its routing configuration); the record keeps it beside ``executed_version``.
+        ``alias`` is the alias the caller invoked, when it did (``localcloud.lambda_.aliases`` chose
+        ``fn`` from its routing configuration); the record keeps it beside ``executed_version``.
         """
         spec = FunctionSpec.from_moto(fn)
         # Over 6 MB: Lambda refuses the call before it runs anything (RequestEntityTooLargeException).
         lambda_limits.check_request_size(lambda_limits.event_size(event))
         # Environment variables under a customer managed key Lambda cannot use: Invoke fails (502).
         lambda_kms.check_environment_key(fn)
-        request_id = str(uuid.uuid4())
-        started_at = time.time()
-        t0 = time.perf_counter()
-        record: dict[str, Any] = {
-            "request_id": request_id,
-            "function_name": spec.name,
-            "function_arn": invoked_arn or spec.function_arn,
-            "version": spec.version,
-            "executed_version": spec.version,
-            "alias": alias,
-            "code_sha256": spec.code_sha256,
-            "source": source,
-            "status": None,
-            "error_type": None,
-            "cold": False,
-            "init_ms": None,
-            "duration_ms": 0.0,
-            "total_ms": 0.0,
-            "max_memory_mb": None,
-            "memory_size": spec.memory_size,
-            "worker_pid": None,
-            "started_at": started_at,
-            "log": [],
-        }
-
-        def finish(
-            status: str, payload: bytes, error_type: str | None = None, lines: list[str] | None = None
-        ) -> InvocationResult:
-            record["status"] = status
-            record["error_type"] = error_type
-            record["total_ms"] = round((time.perf_counter() - t0) * 1000, 3)
-            record["log"] = (lines or [])[-LOG_TAIL_LINES:]
-            with self._lock:
-                self._records.append(record)
-            metrics.lambda_invocation(record, spec.account_id, spec.region, self._inflight[spec.function_key])
-            return InvocationResult(status, payload, record, spec.version, lines or [])
-
+        record = InvocationRecord(
+            request_id=str(uuid.uuid4()),
+            function_name=spec.name,
+            function_arn=invoked_arn or spec.function_arn,
+            version=spec.version,
+            executed_version=spec.version,
+            alias=alias,
+            code_sha256=spec.code_sha256,
+            source=source,
+            memory_size=spec.memory_size,
+            started_at=time.time(),
+        )
+        call = _Call(spec, record, time.perf_counter(), invoked_arn or spec.function_arn)
         try:
             self._acquire_slot(spec, reserved_concurrency)
         except FunctionThrottled:
-            finish("throttled", THROTTLED_PAYLOAD, "TooManyRequestsException")
+            self._finish(call, "throttled", THROTTLED_PAYLOAD, "TooManyRequestsException")
             raise
-
-        worker: Worker | None = None
         try:
-            try:
-                task_root = self._code_dir(fn, spec)
-            except CodeUnavailable as exc:
-                err = {"errorMessage": str(exc), "errorType": "Runtime.InvalidEntrypoint"}
-                return finish("error", json.dumps(err).encode(), err["errorType"])
-
-            try:
-                worker, cold = self._take_worker(spec, task_root)
-            except (OSError, RuntimeError) as exc:
-                logger.exception("could not start a worker for %s", spec.name)
-                err = {"errorMessage": f"could not start the runtime: {exc}", "errorType": "Runtime.Unknown"}
-                return finish("error", json.dumps(err).encode(), err["errorType"])
-            record["worker_pid"] = worker.pid
-            record["cold"] = cold
-            if cold:
-                init_ms, init_error = worker.wait_ready()
-                record["init_ms"] = round(init_ms, 3)
-                if init_error is not None:
-                    lines = worker.take_log(wait_for_report=False)
-                    self._discard(worker)
-                    worker = None
-                    err = dict(init_error)
-                    err.setdefault("requestId", request_id)
-                    return finish("error", json.dumps(err).encode(), err.get("errorType"), lines)
-
-            deadline = time.time() + spec.timeout_s
-            request = {
-                "type": "invoke",
-                "request_id": request_id,
-                "event": event,
-                "deadline_ms": int(deadline * 1000),
-                "invoked_function_arn": invoked_arn or spec.function_arn,
-                "trace_id": _trace_id(),
-            }
-            worker.invocations += 1
-            stream = worker.log_stream
-            t_invoke = time.perf_counter()
-            try:
-                answer = worker.invoke(request, spec.timeout_s)
-            except TimeoutError:
-                record["duration_ms"] = round((time.perf_counter() - t_invoke) * 1000, 3)
-                worker.kill()
-                lines = worker.take_log(wait_for_report=False)
-                self._discard(worker)
-                worker = None
-                stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-                message = f"{stamp} {request_id} Task timed out after {spec.timeout_s:.2f} seconds"
-                self._platform_log(spec, stream, message)
-                err = {"errorMessage": message, "errorType": "Sandbox.Timedout"}
-                return finish("timeout", json.dumps(err).encode(), "Sandbox.Timedout", [*lines, message])
-            except _WorkerGone as exc:
-                record["duration_ms"] = round((time.perf_counter() - t_invoke) * 1000, 3)
-                lines = worker.take_log(wait_for_report=False)
-                oom = worker.oom
-                self._discard(worker)
-                worker = None
-                err = {
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {exc}",
-                    "errorType": "Runtime.ExitError",
-                }
-                if oom:
-                    err = lambda_limits.out_of_memory_error(request_id)
-                self._platform_log(spec, stream, f"{err['errorMessage']}\n{err['errorType']}")
-                return finish("crash", json.dumps(err).encode(), err["errorType"], lines)
-
-            record["duration_ms"] = answer.get("duration_ms", 0.0)
-            record["max_memory_mb"] = answer.get("max_memory_mb")
-            lines = worker.take_log(wait_for_report=True)
-            limit_error = self._over_limits(worker, spec, answer, request_id)
-            if limit_error is not None:
-                self._platform_log(spec, stream, f"{limit_error['errorMessage']}\n{limit_error['errorType']}")
-                if worker.oom:
-                    self._discard(worker)
-                    worker = None
-                status = "crash" if limit_error["errorType"] == "Runtime.OutOfMemory" else "error"
-                return finish(status, json.dumps(limit_error).encode(), limit_error["errorType"], lines)
-            if answer.get("ok"):
-                return finish("ok", str(answer.get("payload", "null")).encode("utf-8"), None, lines)
-            err = answer.get("error") or {"errorMessage": "unknown error", "errorType": "Runtime.Unknown"}
-            return finish("error", json.dumps(err).encode(), err.get("errorType"), lines)
+            return self._run(fn, event, call)
         finally:
-            if worker is not None:
-                self._return_worker(worker)
+            if call.worker is not None:
+                self._return_worker(call.worker)
             self._release_slot(spec)
+
+    def _finish(
+        self,
+        call: _Call,
+        status: str,
+        payload: bytes,
+        error_type: str | None = None,
+        lines: list[str] | None = None,
+    ) -> InvocationResult:
+        """Close the invocation's record, keep it, put its metrics, and answer."""
+        record = call.record
+        record.status = status
+        record.error_type = error_type
+        record.total_ms = round((time.perf_counter() - call.t0) * 1000, 3)
+        record.log = (lines or [])[-LOG_TAIL_LINES:]
+        spec = call.spec
+        with self._lock:
+            self._records.append(record)
+        metrics.lambda_invocation(
+            record.as_dict(), spec.account_id, spec.region, self._inflight[spec.function_key]
+        )
+        return InvocationResult(status, payload, record, spec.version, lines or [])
+
+    def _fail(
+        self, call: _Call, status: str, error: dict[str, Any], lines: list[str] | None = None
+    ) -> InvocationResult:
+        """Finish with Lambda's error object ``error`` as the payload."""
+        return self._finish(call, status, json.dumps(error).encode(), error.get("errorType"), lines)
+
+    def _run(self, fn: Any, event: Any, call: _Call) -> InvocationResult:
+        """The code, a worker (started cold when none is idle), and the call to it."""
+        spec = call.spec
+        try:
+            task_root = self._code_dir(fn, spec)
+        except CodeUnavailable as exc:
+            return self._fail(
+                call, "error", {"errorMessage": str(exc), "errorType": "Runtime.InvalidEntrypoint"}
+            )
+        try:
+            worker, cold = self._take_worker(spec, task_root)
+        except (OSError, RuntimeError) as exc:
+            logger.exception("could not start a worker for %s", spec.name)
+            err = {"errorMessage": f"could not start the runtime: {exc}", "errorType": "Runtime.Unknown"}
+            return self._fail(call, "error", err)
+        call.worker = worker
+        call.record.worker_pid = worker.pid
+        call.record.cold = cold
+        if cold:
+            init_ms, init_error = worker.wait_ready()
+            call.record.init_ms = round(init_ms, 3)
+            if init_error is not None:
+                lines = self._drop(call, worker)
+                err = dict(init_error)
+                err.setdefault("requestId", call.record.request_id)
+                return self._fail(call, "error", err, lines)
+        return self._call_worker(worker, event, call)
+
+    def _drop(self, call: _Call, worker: Worker, kill: bool = False) -> list[str]:
+        """Discard a worker that timed out, crashed or failed to start; its last log lines."""
+        if kill:
+            worker.kill()
+        lines = worker.take_log(wait_for_report=False)
+        self._discard(worker)
+        call.worker = None
+        return lines
+
+    def _call_worker(self, worker: Worker, event: Any, call: _Call) -> InvocationResult:
+        """Send the event to the worker and turn its answer (or its silence, or its death) into a result."""
+        spec, record = call.spec, call.record
+        request = {
+            "type": "invoke",
+            "request_id": record.request_id,
+            "event": event,
+            "deadline_ms": int((time.time() + spec.timeout_s) * 1000),
+            "invoked_function_arn": call.invoked_arn,
+            "trace_id": _trace_id(),
+        }
+        worker.invocations += 1
+        stream = worker.log_stream
+        t_invoke = time.perf_counter()
+        try:
+            answer = worker.invoke(request, spec.timeout_s)
+        except TimeoutError:
+            record.duration_ms = round((time.perf_counter() - t_invoke) * 1000, 3)
+            lines = self._drop(call, worker, kill=True)
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            message = f"{stamp} {record.request_id} Task timed out after {spec.timeout_s:.2f} seconds"
+            self._platform_log(spec, stream, message)
+            return self._fail(
+                call, "timeout", {"errorMessage": message, "errorType": "Sandbox.Timedout"}, [*lines, message]
+            )
+        except _WorkerGone as exc:
+            record.duration_ms = round((time.perf_counter() - t_invoke) * 1000, 3)
+            lines = worker.take_log(wait_for_report=False)
+            oom = worker.oom  # read after the log: the exit is known by then
+            self._discard(worker)
+            call.worker = None
+            err = {
+                "errorMessage": f"RequestId: {record.request_id} Error: Runtime exited with error: {exc}",
+                "errorType": "Runtime.ExitError",
+            }
+            if oom:
+                err = lambda_limits.out_of_memory_error(record.request_id)
+            self._platform_log(spec, stream, f"{err['errorMessage']}\n{err['errorType']}")
+            return self._fail(call, "crash", err, lines)
+        return self._answered(worker, answer, call, stream)
+
+    def _answered(self, worker: Worker, answer: dict[str, Any], call: _Call, stream: str) -> InvocationResult:
+        """The worker answered: within the function's limits (memory, response size), its result."""
+        spec, record = call.spec, call.record
+        record.duration_ms = answer.get("duration_ms", 0.0)
+        record.max_memory_mb = answer.get("max_memory_mb")
+        lines = worker.take_log(wait_for_report=True)
+        limit_error = self._over_limits(worker, spec, answer, record.request_id)
+        if limit_error is not None:
+            self._platform_log(spec, stream, f"{limit_error['errorMessage']}\n{limit_error['errorType']}")
+            if worker.oom:
+                self._discard(worker)
+                call.worker = None
+            status = "crash" if limit_error["errorType"] == "Runtime.OutOfMemory" else "error"
+            return self._fail(call, status, limit_error, lines)
+        if answer.get("ok"):
+            return self._finish(call, "ok", str(answer.get("payload", "null")).encode("utf-8"), None, lines)
+        err = answer.get("error") or {"errorMessage": "unknown error", "errorType": "Runtime.Unknown"}
+        return self._fail(call, "error", err, lines)
 
     def _platform_log(self, spec: FunctionSpec, stream: str, message: str) -> None:
         """A line Lambda itself writes to the function's log stream (a timeout, a killed runtime)."""
@@ -624,7 +689,7 @@ class Runtime:
 
     def invocations(self, function_name: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            records = [dict(r) for r in self._records if function_name in (None, r["function_name"])]
+            records = [r.as_dict() for r in self._records if function_name in (None, r.function_name)]
         return records[-limit:] if limit else records
 
     def clear_invocations(self) -> None:
@@ -792,7 +857,7 @@ class Runtime:
             return {
                 key: "testing" for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
             }
-        from .iam_enforcement import function_credentials
+        from localcloud.iam.enforcement import function_credentials
 
         return function_credentials(spec.account_id, spec.region, spec.role, spec.name)
 

@@ -7,7 +7,7 @@
   package the artifact does not vendor fails with ``Runtime.ImportModuleError`` locally as on AWS.
 - The runtime libraries are what the Lambda python3.12 runtime ships in ``/var/runtime`` besides the
   standard library: boto3, botocore, s3transfer, jmespath, python-dateutil, urllib3 and six, at the
-  versions that runtime has (``runtime-requirements.txt``, which cites its source), installed by
+  versions that runtime has (``localcloud/runtime-requirements.txt``, which cites its source), installed by
   ``make venv`` into their own folder (``var/lambda-runtime/python3.12``, or ``LOCALCLOUD_RUNTIME_DIR``)
   and nothing else: the local cloud's own boto3 (requirements.txt) is never on the function's path.
   A missing or out-of-date folder is an error that says how to install it, not a fallback to the
@@ -30,11 +30,11 @@ import uuid
 
 # What the Lambda Python runtime provides on its path besides the standard library.
 RUNTIME_LIBRARIES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
-RUNTIME_REQUIREMENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime-requirements.txt")
+_LOCALCLOUD = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# In localcloud/, where the Makefile and the Dockerfile install from it.
+RUNTIME_REQUIREMENTS = os.path.join(_LOCALCLOUD, "runtime-requirements.txt")
 RUNTIME_DIR_ENV = "LOCALCLOUD_RUNTIME_DIR"
-DEFAULT_RUNTIME_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var", "lambda-runtime", "python3.12"
-)
+DEFAULT_RUNTIME_DIR = os.path.join(os.path.dirname(_LOCALCLOUD), "var", "lambda-runtime", "python3.12")
 _checked: set[str] = set()
 _lock = threading.Lock()
 

@@ -473,9 +473,30 @@ def _send(out: io.BufferedWriter, message: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    task_root = argv[argv.index("--task-root") + 1] if "--task-root" in argv else os.getcwd()
     proto_in, proto_out = _take_protocol_fds()
+    _isolate(argv)
+    started = time.perf_counter()
+    handler = _init(proto_out)
+    if handler is None:
+        return 1
+    init_ms = (time.perf_counter() - started) * 1000
+    _send(proto_out, {"type": "ready", "init_ms": round(init_ms, 3), "error": None})
 
+    init_report = f"\tInit Duration: {init_ms:.2f} ms"
+    for line in proto_in:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        if request.get("type") != "invoke":
+            continue
+        _send(proto_out, _invoke(handler, request, init_report))
+        init_report = ""
+    return 0
+
+
+def _isolate(argv: list[str]) -> None:
+    """The worker's view of the world as Lambda's: import path, read-only code, capped /tmp, cwd."""
+    task_root = argv[argv.index("--task-root") + 1] if "--task-root" in argv else os.getcwd()
     libraries = argv[argv.index("--runtime-libs") + 1] if "--runtime-libs" in argv else None
     # The function's code comes first on the import path, as /var/task does on AWS, then the runtime's
     # libraries (/var/runtime), then the standard library; this file's own directory (Python puts
@@ -490,9 +511,11 @@ def main(argv: list[str]) -> int:
     os.chdir(task_root)
     _setup_logging()
 
-    started = time.perf_counter()
+
+def _init(proto_out: io.BufferedWriter) -> Any | None:
+    """The handler, imported; None (after reporting the init error as Lambda does) when it fails."""
     try:
-        handler = _load_handler()
+        return _load_handler()
     except _InitError as exc:
         shown = "".join(exc.trace)
         print(
@@ -505,7 +528,7 @@ def main(argv: list[str]) -> int:
             proto_out,
             {"type": "ready", "init_ms": 0.0, "error": _error(exc, exc.error_type, trace=exc.trace)},
         )
-        return 1
+        return None
     except Exception as exc:
         trace = _function_frames(exc)
         print(
@@ -515,66 +538,58 @@ def main(argv: list[str]) -> int:
             flush=True,
         )
         _send(proto_out, {"type": "ready", "init_ms": 0.0, "error": _error(exc, trace=trace)})
-        return 1
-    init_ms = (time.perf_counter() - started) * 1000
-    _send(proto_out, {"type": "ready", "init_ms": round(init_ms, 3), "error": None})
+        return None
 
+
+def _invoke(handler: Any, request: dict[str, Any], init_report: str) -> dict[str, Any]:
+    """One invocation: START, the handler's result (or error), END and REPORT; the answer to send."""
+    request_id = request["request_id"]
+    _RequestIdFilter.request_id = request_id
+    # Lambda sets the trace header per invocation (a reserved variable of the environment).
+    if request.get("trace_id"):
+        os.environ["_X_AMZN_TRACE_ID"] = request["trace_id"]
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
+    context = LambdaContext(request_id, request["deadline_ms"], request.get("invoked_function_arn", ""))
     version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-    init_report = f"\tInit Duration: {init_ms:.2f} ms"
-    for line in proto_in:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        if request.get("type") != "invoke":
-            continue
-        request_id = request["request_id"]
-        _RequestIdFilter.request_id = request_id
-        # Lambda sets the trace header per invocation (a reserved variable of the environment).
-        if request.get("trace_id"):
-            os.environ["_X_AMZN_TRACE_ID"] = request["trace_id"]
-        else:
-            os.environ.pop("_X_AMZN_TRACE_ID", None)
-        context = LambdaContext(request_id, request["deadline_ms"], request.get("invoked_function_arn", ""))
-        print(f"START RequestId: {request_id} Version: {version}", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        answer: dict[str, Any] = {"type": "result", "request_id": request_id}
+    print(f"START RequestId: {request_id} Version: {version}", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    answer: dict[str, Any] = {"type": "result", "request_id": request_id}
+    try:
+        result = handler(request["event"], context)
         try:
-            result = handler(request["event"], context)
-            try:
-                answer["payload"] = json.dumps(result, default=_json_default)
-                answer["ok"] = True
-            except (TypeError, ValueError) as exc:
-                answer["ok"] = False
-                answer["error"] = _error(
-                    Exception(f"Unable to marshal response: {exc}"), "Runtime.MarshalError", request_id
-                )
-        except Exception as exc:
+            answer["payload"] = json.dumps(result, default=_json_default)
+            answer["ok"] = True
+        except (TypeError, ValueError) as exc:
             answer["ok"] = False
-            answer["error"] = _error(exc, request_id=request_id)
-            sys.stdout.flush()
-            print(
-                f"[ERROR] {type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc)),
-                file=sys.stderr,
-                end="",
-                flush=True,
+            answer["error"] = _error(
+                Exception(f"Unable to marshal response: {exc}"), "Runtime.MarshalError", request_id
             )
-        duration_ms = (time.perf_counter() - t0) * 1000
-        memory = _max_memory_mb()
+    except Exception as exc:
+        answer["ok"] = False
+        answer["error"] = _error(exc, request_id=request_id)
         sys.stdout.flush()
-        print(f"END RequestId: {request_id}", file=sys.stderr, flush=True)
         print(
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\t"
-            f"Memory Size: {context.memory_limit_in_mb} MB\tMax Memory Used: {memory} MB{init_report}",
+            f"[ERROR] {type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc)),
             file=sys.stderr,
+            end="",
             flush=True,
         )
-        answer["duration_ms"] = round(duration_ms, 3)
-        answer["max_memory_mb"] = memory
-        init_report = ""
-        _send(proto_out, answer)
-        _RequestIdFilter.request_id = ""
-    return 0
+    duration_ms = (time.perf_counter() - t0) * 1000
+    memory = _max_memory_mb()
+    sys.stdout.flush()
+    print(f"END RequestId: {request_id}", file=sys.stderr, flush=True)
+    print(
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\t"
+        f"Memory Size: {context.memory_limit_in_mb} MB\tMax Memory Used: {memory} MB{init_report}",
+        file=sys.stderr,
+        flush=True,
+    )
+    answer["duration_ms"] = round(duration_ms, 3)
+    answer["max_memory_mb"] = memory
+    _RequestIdFilter.request_id = ""
+    return answer
 
 
 if __name__ == "__main__":

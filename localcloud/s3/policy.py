@@ -43,7 +43,9 @@ from moto.s3 import models as s3_models
 from moto.s3.exceptions import S3ClientError
 from moto.s3.responses import S3Response
 
-from .fidelity import _fix, _patch
+from localcloud.registry import fixer, patch
+
+_fix = fixer(__name__)
 
 __all__ = ["SECURE_TRANSPORT_ENV", "condition_holds", "request_context"]
 
@@ -209,8 +211,8 @@ def _fix_policy_conditions() -> None:
 
         return _key_response
 
-    _patch(s3_models.FakeBucket, "get_permission", make)
-    _patch(S3Response, "_key_response", make_key_response)
+    patch(s3_models.FakeBucket, "get_permission", make)
+    patch(S3Response, "_key_response", make_key_response)
 
 
 def check_policy(policy: bytes | str) -> None:
@@ -248,4 +250,4 @@ def _fix_malformed_policy() -> None:
 
         return put_bucket_policy
 
-    _patch(s3_models.S3Backend, "put_bucket_policy", make)
+    patch(s3_models.S3Backend, "put_bucket_policy", make)

@@ -60,7 +60,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
-from xml.sax.saxutils import escape
 
 from moto.core.utils import utcnow
 from moto.sts.exceptions import STSValidationError
@@ -68,8 +67,11 @@ from moto.sts.responses import TokenResponse
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from . import iam_policy
-from .fidelity import _fix, _patch
+from localcloud.iam import policy as iam_policy
+from localcloud.query_errors import STS_NAMESPACE, query_error
+from localcloud.registry import fixer, patch
+
+_fix = fixer(__name__)
 
 __all__ = [
     "SESSION_TIME_SCALE_ENV",
@@ -83,7 +85,6 @@ SESSION_TIME_SCALE_ENV = "LOCALCLOUD_SESSION_TIME_SCALE"
 MIN_DURATION_S = 900
 MAX_DURATION_S = 43200
 CHAINED_MAX_S = 3600
-STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 EXPIRED = "The security token included in the request is expired"
 INVALID = "The security token included in the request is invalid."
 
@@ -164,7 +165,7 @@ def caller_of(access_key: str, account_id: str) -> Caller:
     """Who signs with ``access_key``: a role session, an IAM user, or the administrator (root)."""
     session = assumed_session(access_key)
     if session is not None:
-        from .iam_enforcement import Session, role_policies
+        from localcloud.iam.enforcement import Session, role_policies
 
         role = Session(session.account_id, session.partition, session.role_arn, session.session_name)
         return Caller(session.arn, session.account_id, session.role_arn, lambda: role_policies(role))
@@ -234,14 +235,6 @@ class StsAccessDenied(HTTPException):
 
     def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
         return [("Content-Type", "text/xml"), ("x-amzn-RequestId", str(uuid.uuid4()))]
-
-
-def query_error(code: str, message: str, namespace: str = STS_NAMESPACE) -> str:
-    """The query protocol's error document (STS, IAM, SNS, CloudWatch...)."""
-    return (
-        f'<ErrorResponse xmlns="{namespace}"><Error><Type>Sender</Type><Code>{code}</Code>'
-        f"<Message>{escape(message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-    )
 
 
 def _role(role_arn: str) -> Any:
@@ -399,7 +392,7 @@ def _fix_assume_role() -> None:
 
         return assume_role
 
-    _patch(TokenResponse, "assume_role", make)
+    patch(TokenResponse, "assume_role", make)
 
 
 # -- the request hook ------------------------------------------------------------------------------
@@ -433,7 +426,7 @@ def check_session(environ: Mapping[str, Any]) -> Response | None:
     access_key, service, token = signed
     if not access_key.startswith("ASIA"):
         return None  # the plain test credentials, IAM users' keys
-    from .iam_enforcement import session_for
+    from localcloud.iam.enforcement import session_for
 
     if session_for(access_key) is not None:
         return None  # a function's session: Lambda renews it for the function

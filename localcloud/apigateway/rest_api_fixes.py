@@ -1,87 +1,22 @@
-"""Fidelity fixes: small, documented monkeypatches that make moto 5.2.5 answer like real AWS.
-
-The engine is written against real AWS behaviour. Where moto 5.2.5 falls short, the fixes below
-patch moto's model and response classes in-process, so they hold both in decorator mode
-(``mock_aws``) and in server mode (a ``ThreadedMotoServer`` running in this process): both dispatch
-through the same classes.
-
-Public API:
-
-* ``apply()`` installs every fix. It is idempotent and thread-safe: call it from every fixture.
-* ``FIXES`` lists the fixes (name, the moto behaviour corrected, the AWS behaviour restored), in
-  the order they are applied, for generated documentation.
-
-This module imports nothing of the project; only moto and the standard library. Pin
-``moto==5.2.5``: the fixes are written against its internals.
+"""Fidelity fixes for API Gateway's REST API calls (update_method, update_integration, put_method,
+create_deployment, missing children, gateway responses, usage plans): moto 5.2.5 answers these
+unlike AWS; each fix names what moto does and what AWS does.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import threading
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from moto.apigateway import models as apigw_models
 from moto.apigateway.exceptions import BadRequestException, ConflictException, NotFoundException
 from moto.apigateway.responses import APIGatewayResponse
-from moto.awslambda import models as lambda_models
-from moto.awslambda.exceptions import InvalidParameterValueException, LambdaClientError
-from moto.awslambda.policy import Policy
-from moto.logs import models as logs_models
-from moto.logs.exceptions import InvalidParameterException
 
-__all__ = ["FIXES", "LOG_RETENTION_DAYS", "Fix", "apply"]
+from localcloud.registry import fixer, patch
 
-
-@dataclass(frozen=True)
-class Fix:
-    """One fidelity fix: what moto does, what AWS does, and the function that installs the fix."""
-
-    name: str
-    moto_behaviour: str
-    aws_behaviour: str
-    install: Callable[[], None]
-
-
-FIXES: list[Fix] = []
-
-_LOCK = threading.Lock()
-_MARK = "__localcloud_fidelity__"
-
-
-def _fix(
-    name: str, moto_behaviour: str, aws_behaviour: str
-) -> Callable[[Callable[[], None]], Callable[[], None]]:
-    def register(install: Callable[[], None]) -> Callable[[], None]:
-        FIXES.append(Fix(name, moto_behaviour, aws_behaviour, install))
-        return install
-
-    return register
-
-
-def apply() -> None:
-    """Install every fix in ``FIXES``. Safe to call any number of times, from any thread."""
-    with _LOCK:
-        for fix in FIXES:
-            fix.install()
-
-
-def _patch(owner: type, attr: str, make: Callable[[Any], Callable[..., Any]]) -> None:
-    """Set ``owner.attr`` to ``make(current)`` unless a fix already did (idempotence).
-
-    The marker lives on the installed function, i.e. on moto's class, so re-importing this
-    module does not install a fix twice.
-    """
-    current = getattr(owner, attr, None)
-    if getattr(current, _MARK, False):
-        return
-    new = make(current)
-    setattr(new, _MARK, True)
-    setattr(owner, attr, new)
+_fix = fixer(__name__)
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,8 +170,8 @@ def _fix_update_method() -> None:
         )
         return 200, {}, json.dumps(method.to_json())
 
-    _patch(apigw_models.APIGatewayBackend, "update_method", lambda _orig: backend_update_method)
-    _patch(APIGatewayResponse, "update_method", lambda _orig: update_method)
+    patch(apigw_models.APIGatewayBackend, "update_method", lambda _orig: backend_update_method)
+    patch(APIGatewayResponse, "update_method", lambda _orig: update_method)
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,8 +228,8 @@ def _fix_update_integration() -> None:
         )
         return 200, {}, json.dumps(integration.to_json())
 
-    _patch(apigw_models.APIGatewayBackend, "update_integration", lambda _orig: backend_update_integration)
-    _patch(APIGatewayResponse, "update_integration", lambda _orig: update_integration)
+    patch(apigw_models.APIGatewayBackend, "update_integration", lambda _orig: backend_update_integration)
+    patch(APIGatewayResponse, "update_integration", lambda _orig: update_integration)
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,204 +261,7 @@ def _fix_put_method_conflict() -> None:
 
         return put_method
 
-    _patch(APIGatewayResponse, "put_method", make)
-
-
-# --------------------------------------------------------------------------------------------
-# 4. Lambda DeadLetterConfig, LoggingConfig, TracingConfig, KMSKeyArn
-# --------------------------------------------------------------------------------------------
-
-
-def revision_id(fn: Any) -> str:
-    """The RevisionId of a moto function or published version; moto keeps none, so it is made on
-    first use and replaced on every change (see fidelity_lambda.py, fix "lambda-revision-ids")."""
-    current = getattr(fn, "revision_id", None)
-    if not current:
-        current = str(uuid.uuid4())
-        fn.revision_id = current
-    return str(current)
-
-
-def _logging_config(function_name: str, sent: dict[str, Any] | None, current: dict[str, Any] | None) -> dict:
-    config = dict(current or {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{function_name}"})
-    config.update({k: v for k, v in (sent or {}).items() if v is not None})
-    if config.get("LogFormat") == "JSON":
-        config.setdefault("ApplicationLogLevel", "INFO")
-        config.setdefault("SystemLogLevel", "INFO")
-        return config
-    if {"ApplicationLogLevel", "SystemLogLevel"} & set(sent or {}):
-        raise InvalidParameterValueException(
-            "ApplicationLogLevel and SystemLogLevel can be set only when LogFormat is JSON."
-        )
-    config.pop("ApplicationLogLevel", None)
-    config.pop("SystemLogLevel", None)
-    return config
-
-
-@_fix(
-    "lambda-function-configuration",
-    "CreateFunction ignores DeadLetterConfig and LoggingConfig; no response ever returns them; "
-    "UpdateFunctionConfiguration ignores TracingConfig, DeadLetterConfig, KMSKeyArn, LoggingConfig and "
-    "EphemeralStorage.",
-    "CreateFunction, GetFunction, GetFunctionConfiguration, UpdateFunctionConfiguration return "
-    "DeadLetterConfig {TargetArn} when set and LoggingConfig {LogFormat, LogGroup, and "
-    "ApplicationLogLevel/SystemLogLevel (default INFO) when JSON}; UpdateFunctionConfiguration stores "
-    "TracingConfig, DeadLetterConfig (empty TargetArn removes it), KMSKeyArn ('' clears it), "
-    "LoggingConfig (merged into the current one), EphemeralStorage (the worker's /tmp cap, 512-10240 MB).",
-)
-def _fix_lambda_configuration() -> None:
-    """moto's LambdaFunction drops DeadLetterConfig/LoggingConfig and ignores four update fields."""
-    cls = lambda_models.LambdaFunction
-
-    def make_init(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def __init__(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-            orig(self, account_id, spec, *args, **kwargs)
-            self.dead_letter_config = (spec.get("DeadLetterConfig") or {}).get("TargetArn") or None
-            self.logging_config = _logging_config(self.function_name, spec.get("LoggingConfig"), None)
-            self.logs_group_name = self.logging_config["LogGroup"]
-
-        return __init__
-
-    def make_get_configuration(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def get_configuration(self: Any, on_create: bool = False) -> dict[str, Any]:
-            config: dict[str, Any] = orig(self, on_create=on_create)
-            target = getattr(self, "dead_letter_config", None)
-            if target:
-                config["DeadLetterConfig"] = {"TargetArn": target}
-            config["LoggingConfig"] = dict(
-                getattr(self, "logging_config", None) or _logging_config(self.function_name, None, None)
-            )
-            # The fix "lambda-revision-ids" (fidelity_lambda.py) keeps it; one wrapper reports it.
-            config["RevisionId"] = revision_id(self)
-            return config
-
-        return get_configuration
-
-    def make_update_configuration(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
-            # New objects, never in-place edits: published versions share these (copy.copy).
-            if "LoggingConfig" in config_updates:
-                current = getattr(self, "logging_config", None)
-                self.logging_config = _logging_config(
-                    self.function_name, config_updates["LoggingConfig"], current
-                )
-                self.logs_group_name = self.logging_config["LogGroup"]
-            if "TracingConfig" in config_updates:
-                self.tracing_config = {
-                    "Mode": (config_updates["TracingConfig"] or {}).get("Mode") or "PassThrough"
-                }
-            if "DeadLetterConfig" in config_updates:
-                self.dead_letter_config = (config_updates["DeadLetterConfig"] or {}).get("TargetArn") or None
-            if "KMSKeyArn" in config_updates:
-                self.kms_key_arn = config_updates["KMSKeyArn"] or None
-            if (config_updates.get("EphemeralStorage") or {}).get("Size") is not None:
-                # moto's setter refuses more than 10240; botocore, less than 512.
-                self.ephemeral_storage = int(config_updates["EphemeralStorage"]["Size"])
-            updated: dict[str, Any] = orig(self, config_updates)
-            return updated
-
-        return update_configuration
-
-    _patch(cls, "__init__", make_init)
-    _patch(cls, "get_configuration", make_get_configuration)
-    _patch(cls, "update_configuration", make_update_configuration)
-
-
-# --------------------------------------------------------------------------------------------
-# 5. Lambda add_permission with a duplicate StatementId
-# --------------------------------------------------------------------------------------------
-
-
-class ResourceConflictException(LambdaClientError):
-    code = 409
-
-    def __init__(self, message: str) -> None:
-        super().__init__("ResourceConflictException", message)
-
-
-@_fix(
-    "lambda-add-permission-duplicate-sid",
-    "AddPermission with a StatementId already in the policy appends a second statement with that Sid.",
-    "AddPermission answers 409 ResourceConflictException 'The statement id (X) provided already "
-    "exists. Please provide a new statement id, or remove the existing statement.'",
-)
-def _fix_duplicate_statement_id() -> None:
-    """moto's ``Policy.add_statement`` accepts a duplicate Sid; AWS refuses it."""
-
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def add_statement(self: Any, raw: str, qualifier: str | None = None) -> Any:
-            sid = json.loads(raw).get("StatementId")
-            if sid and any(statement.get("Sid") == sid for statement in self.statements):
-                raise ResourceConflictException(
-                    f"The statement id ({sid}) provided already exists. Please provide a new statement id, "
-                    "or remove the existing statement."
-                )
-            return orig(self, raw, qualifier)
-
-        return add_statement
-
-    _patch(Policy, "add_statement", make)
-
-
-# --------------------------------------------------------------------------------------------
-# 6. CloudWatch Logs retention values
-# --------------------------------------------------------------------------------------------
-
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
-
-
-def _check_retention(days: Any) -> None:
-    if days is None:
-        return
-    try:
-        valid = int(days) in LOG_RETENTION_DAYS
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise InvalidParameterException(
-            constraint="Member must satisfy enum value set: ["
-            + ", ".join(map(str, LOG_RETENTION_DAYS))
-            + "]",
-            parameter="retentionInDays",
-            value=days,
-        )
-
-
-@_fix(
-    "logs-retention-values",
-    "PutRetentionPolicy (and a log group created with RetentionInDays, e.g. from CloudFormation) "
-    "accepts any number of days, such as 13.",
-    "Only 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, "
-    "2922, 3288, 3653 are accepted; anything else answers InvalidParameterException.",
-)
-def _fix_log_retention() -> None:
-    """moto's logs backend stores any retentionInDays; AWS accepts only its fixed list."""
-    cls = logs_models.LogsBackend
-
-    def make_put(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def put_retention_policy(self: Any, log_group_name: str, retention_in_days: Any) -> None:
-            _check_retention(retention_in_days)
-            orig(self, log_group_name, retention_in_days)
-
-        return put_retention_policy
-
-    def make_create(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def create_log_group(self: Any, log_group_name: str, tags: Any, **kwargs: Any) -> Any:
-            _check_retention(kwargs.get("RetentionInDays"))
-            return orig(self, log_group_name, tags, **kwargs)
-
-        return create_log_group
-
-    _patch(cls, "put_retention_policy", make_put)
-    _patch(cls, "create_log_group", make_create)
+    patch(APIGatewayResponse, "put_method", make)
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,8 +314,8 @@ def _fix_create_deployment_stage() -> None:
 
         return create_deployment
 
-    _patch(apigw_models.RestAPI, "create_deployment", make_model)
-    _patch(APIGatewayResponse, "create_deployment", make_response)
+    patch(apigw_models.RestAPI, "create_deployment", make_model)
+    patch(APIGatewayResponse, "create_deployment", make_response)
 
 
 @_fix(
@@ -611,9 +349,9 @@ def _fix_missing_children() -> None:
 
         return method_response
 
-    _patch(cls, "get_integration", make_get_integration)
-    _patch(cls, "get_method_response", make_method_response)
-    _patch(cls, "delete_method_response", make_method_response)
+    patch(cls, "get_integration", make_get_integration)
+    patch(cls, "get_method_response", make_method_response)
+    patch(cls, "delete_method_response", make_method_response)
 
 
 @_fix(
@@ -679,9 +417,9 @@ def _fix_update_responses() -> None:
         )
         return 200, {}, json.dumps(response.to_json())
 
-    _patch(APIGatewayResponse, "update_method_response", lambda _orig: update_method_response)
-    _patch(APIGatewayResponse, "update_integration_response", lambda _orig: update_integration_response)
-    _patch(APIGatewayResponse, "update_gateway_response", lambda _orig: update_gateway_response)
+    patch(APIGatewayResponse, "update_method_response", lambda _orig: update_method_response)
+    patch(APIGatewayResponse, "update_integration_response", lambda _orig: update_integration_response)
+    patch(APIGatewayResponse, "update_gateway_response", lambda _orig: update_gateway_response)
 
 
 @_fix(
@@ -706,26 +444,4 @@ def _fix_usage_plan_rate_limit() -> None:
 
         return apply_patch_operations
 
-    _patch(apigw_models.UsagePlan, "apply_patch_operations", make)
-
-
-# --------------------------------------------------------------------------------------------
-# Lambda versions and aliases, S3 bucket policies, CloudWatch and Logs (fidelity_cloudwatch.py):
-# fixes registered by their own modules
-# --------------------------------------------------------------------------------------------
-
-# Imported for their effect: each module registers its fixes in FIXES (after the ones above).
-# lambda_vpc: Lambda in a VPC (VpcId, Hyperplane ENIs, EC2 dependencies, endpoint routes).
-# fidelity_dynamodb: item history for point-in-time restores, restores that take time.
-from . import (  # noqa: E402, F401
-    fidelity_apigateway,
-    fidelity_cloudwatch,
-    fidelity_cognito,
-    fidelity_dynamodb,
-    fidelity_lambda,
-    fidelity_logs,
-    fidelity_stage_logs,
-    fidelity_sts,
-    lambda_vpc,
-    s3_policy,
-)
+    patch(apigw_models.UsagePlan, "apply_patch_operations", make)

@@ -34,8 +34,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import iam_policy
-from .lambda_vpc import vpc_config_of
+from localcloud.ec2.lambda_vpc import vpc_config_of
+from localcloud.iam import policy as iam_policy
 
 HTTPS = 443
 
