@@ -35,35 +35,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import awsquotas
+
 log = logging.getLogger("provisioning.quotas")
 
 OPERATOR = "operator"
 SWEEP = "sweep"
 PRIORITIES = (OPERATOR, SWEEP)
 
-AWS_QUOTAS_PAGE = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html"
+# AWS's published quotas, from the one table the local cloud enforces too (awsquotas/).
+AWS_QUOTAS_PAGE = awsquotas.apigateway().source_url
 
 # (requests, per seconds, burst) per quota class: "service.Operation", or "service.*" for every
 # call of the service together. botocore's service names (`apigateway`, not `api-gateway`).
 APIGATEWAY_QUOTAS: dict[str, tuple[float, float, float]] = {
-    "apigateway.CreateApiKey": (5, 1, 5),
-    "apigateway.CreateDeployment": (1, 5, 1),
-    "apigateway.CreateDocumentationVersion": (1, 20, 1),
-    "apigateway.CreateDomainName": (1, 30, 1),
-    "apigateway.CreateResource": (5, 1, 5),
-    "apigateway.CreateRestApi": (1, 3, 1),  # regional or private APIs (edge-optimized: 1 per 30 s)
-    "apigateway.DeleteApiKey": (5, 1, 5),
-    "apigateway.DeleteDomainName": (1, 30, 1),
-    "apigateway.DeleteResource": (5, 1, 5),
-    "apigateway.DeleteRestApi": (1, 30, 1),
-    "apigateway.GetResources": (5, 2, 5),
-    "apigateway.ImportDocumentationParts": (1, 30, 1),
-    "apigateway.ImportRestApi": (1, 3, 1),
-    "apigateway.PutRestApi": (1, 1, 1),
-    "apigateway.UpdateAccount": (1, 20, 1),
-    "apigateway.UpdateDomainName": (1, 30, 1),
-    "apigateway.UpdateUsagePlan": (1, 20, 1),
-    "apigateway.*": (10, 1, 40),  # total operations
+    f"apigateway.{operation}": quota for operation, quota in awsquotas.apigateway().quotas.items()
 }
 
 _SERVICE_LABELS = {"apigateway": "API Gateway"}

@@ -32,29 +32,12 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-AWS_QUOTAS_PAGE = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html"
+import awsquotas
 
-# (requests, per seconds, burst); the page gives no burst for the per-operation quotas.
-QUOTAS: dict[str, tuple[float, float, float]] = {
-    "CreateApiKey": (5, 1, 5),
-    "CreateDeployment": (1, 5, 1),
-    "CreateDocumentationVersion": (1, 20, 1),
-    "CreateDomainName": (1, 30, 1),
-    "CreateResource": (5, 1, 5),
-    "CreateRestApi": (1, 3, 1),
-    "DeleteApiKey": (5, 1, 5),
-    "DeleteDomainName": (1, 30, 1),
-    "DeleteResource": (5, 1, 5),
-    "DeleteRestApi": (1, 30, 1),
-    "GetResources": (5, 2, 5),
-    "ImportDocumentationParts": (1, 30, 1),
-    "ImportRestApi": (1, 3, 1),
-    "PutRestApi": (1, 1, 1),
-    "UpdateAccount": (1, 20, 1),
-    "UpdateDomainName": (1, 30, 1),
-    "UpdateUsagePlan": (1, 20, 1),
-    "*": (10, 1, 40),  # total operations
-}
+# AWS's published quotas, from the one table the engine's rate limiter reads too (awsquotas/).
+AWS_QUOTAS_PAGE = awsquotas.apigateway().source_url
+# operation (or "*", the total) -> (requests, per seconds, burst)
+QUOTAS: dict[str, tuple[float, float, float]] = awsquotas.apigateway().quotas
 
 # (method, path) -> operation, for the operations that have a quota of their own.
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
