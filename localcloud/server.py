@@ -2,8 +2,8 @@
 
 One threaded werkzeug server in a thread of this process. Requests are dispatched by path:
 
-- ``/restapis/{api_id}/{stage}/_user_request_/...``  -> the execute-api gateway (``gateway.py``)
-- ``POST /2015-03-31/functions/{name}/invocations``   -> Lambda Invoke run by our runtime (``lambda_api.py``)
+- ``/restapis/{api_id}/{stage}/_user_request_/...``  -> the execute-api gateway (``apigateway/gateway.py``)
+- ``POST /2015-03-31/functions/{name}/invocations``   -> Lambda Invoke run by our runtime (``lambda_/api.py``)
 - ``/_localcloud/...``                                -> our own endpoints (invocations, notifications,
                                                         workers, reset)
 - everything else                                     -> moto's server app (as ``moto_server`` builds it),
@@ -16,8 +16,9 @@ apps (an unknown URL) and any exception that escapes an app (500). moto's AWS re
 AWS protocol formats (XML, JSON) untouched.
 
 moto's state is process-global and lives in memory; it is lost when the process ends. So is the
-alarm evaluator (``alarms.py``): one thread per process, started by the first running LocalCloud and
-stopped with the last, evaluating every alarm on its period (``alarm_time_scale`` shortens the wait).
+alarm evaluator (``cloudwatch/alarms.py``): one thread per process, started by the first running
+LocalCloud and stopped with the last, evaluating every alarm on its period (``alarm_time_scale``
+shortens the wait).
 """
 
 from __future__ import annotations
@@ -61,10 +62,11 @@ class LocalCloud:
         quota_time_scale: float | None = None,
         session_time_scale: float | None = None,
     ) -> None:
-        """`quotas`: "aws" enforces API Gateway's control-plane quotas (``quotas.py``), None reads
-        LOCALCLOUD_QUOTAS (off by default); `quota_time_scale` (LOCALCLOUD_QUOTA_TIME_SCALE) runs
-        their clock faster. `session_time_scale` (LOCALCLOUD_SESSION_TIME_SCALE) shortens STS
-        sessions (``fidelity_sts.py``; 0.01: a 900 s session lasts 9 s)."""
+        """`quotas`: "aws" enforces API Gateway's control-plane quotas
+        (``apigateway/control_plane_limits.py``), None reads LOCALCLOUD_QUOTAS (off by default);
+        `quota_time_scale` (LOCALCLOUD_QUOTA_TIME_SCALE) runs their clock faster.
+        `session_time_scale` (LOCALCLOUD_SESSION_TIME_SCALE) shortens STS sessions
+        (``sts/sessions.py``; 0.01: a 900 s session lasts 9 s)."""
         from localcloud.apigateway import control_plane_limits as quota_model
         from localcloud.cloudwatch import alarms
 
@@ -231,7 +233,7 @@ class LocalCloud:
     # -- alarms -----------------------------------------------------------------------------------
     @property
     def alarm_time_scale(self) -> float:
-        """How much faster than AWS alarms are evaluated (1 = AWS's timing); see ``alarms.py``."""
+        """How much faster than AWS alarms are evaluated (1 = AWS's timing); see ``cloudwatch/alarms.py``."""
         return float(self._alarms.time_scale) if self._alarms is not None else self._alarm_time_scale
 
     @alarm_time_scale.setter
@@ -245,7 +247,7 @@ class LocalCloud:
     # -- STS sessions -----------------------------------------------------------------------------
     @property
     def session_time_scale(self) -> float:
-        """How much shorter than asked STS sessions last (1 = AWS's timing); see ``fidelity_sts.py``."""
+        """How much shorter than asked STS sessions last (1 = AWS's timing); see ``sts/sessions.py``."""
         from localcloud.sts import sessions as fidelity_sts
 
         return fidelity_sts.session_time_scale()

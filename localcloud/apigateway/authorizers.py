@@ -37,7 +37,7 @@ the request, that body).
   (0: not cached), and a cached policy is evaluated against the *new* request's method ARN: a policy
   that names one resource denies the others until the entry expires, as AWS documents
   (knowledge-center/api-gateway-lambda-authorization-errors).
-- ``COGNITO_USER_POOLS``: ``localcloud.cognito_auth``.
+- ``COGNITO_USER_POOLS``: ``localcloud.apigateway.cognito_auth``.
 - ``AWS_IAM``: ``localcloud.sigv4_auth``.
 
 ``CUSTOM`` with a ``REQUEST`` authorizer: the same, except that every identity source

@@ -8,7 +8,7 @@ https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-po
   user-pool-accessing-resources-api-gateway-and-lambda.html);
 - its ``iss`` is ``https://cognito-idp.{region}.amazonaws.com/{userPoolId}`` of a user pool named in
   the authorizer's ``providerARNs`` that exists, and its RS256 signature verifies with that pool's
-  key (each pool has its own: ``localcloud.fidelity_cognito``), so a token of another pool is refused;
+  key (each pool has its own: ``localcloud.cognito.fixes``), so a token of another pool is refused;
 - it has not expired (``exp``);
 - a method without ``authorizationScopes`` takes an ID token (``token_use`` ``id``) whose ``aud`` is an
   app client of the pool; a method with scopes takes an access token (``token_use`` ``access``) whose

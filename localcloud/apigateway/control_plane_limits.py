@@ -15,7 +15,7 @@ the benchmark: ``GET /_localcloud/quotas``.
 
 Not modelled: the edge-optimized CreateRestApi/ImportRestApi quota (1 per 30 s; regional is
 modelled), data-plane (execute-api) account throttling (the stage and usage-plan limits are in
-``gateway.py``), and other services' request rates.
+``handlers.py``), and other services' request rates.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Fidelity fixes for a REST API's binaryMediaTypes, which the gateway uses to encode request bodies
-and decode base64 answers (``localcloud.gateway``).
+and decode base64 answers (``localcloud.apigateway.gateway``).
 
 Registered in ``localcloud.fidelity.FIXES`` (imported by that module) and installed by
 ``fidelity.apply()``. AWS's behaviour: https://docs.aws.amazon.com/apigateway/latest/api/API_CreateRestApi.html
@@ -84,7 +84,7 @@ def _fix_binary_media_types() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Authorizers and the methods that use them (localcloud.authorizers enforces them)
+# Authorizers and the methods that use them (localcloud.apigateway.authorizers enforces them)
 # --------------------------------------------------------------------------------------------
 
 AUTHORIZER_TTL_MAX = 3600

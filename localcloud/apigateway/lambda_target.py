@@ -2,7 +2,7 @@
 
 ``arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/FUNCTION_ARN/invocations``, stage
 variables substituted (``${stageVariables.name}``), names a function, a version or an alias; an
-alias runs the version its routing configuration picks (``localcloud.aliases``). API Gateway may
+alias runs the version its routing configuration picks (``localcloud.lambda_.aliases``). API Gateway may
 invoke it when the function's resource-based policy lets ``apigateway.amazonaws.com`` do so from
 the caller's source ARN, or, with credentials (a role ARN), when that role's identity policies allow
 ``lambda:InvokeFunction`` on it

@@ -20,7 +20,7 @@ GATEWAY_ERRORS: dict[str, tuple[int, str, str | None]] = {
         "MissingAuthenticationTokenException",
     ),
     "INVALID_API_KEY": (403, '{"message":"Forbidden"}', "ForbiddenException"),
-    # Authorization (localcloud.authorizers). ACCESS_DENIED's and INVALID_SIGNATURE's bodies depend
+    # Authorization (localcloud.apigateway.authorizers). ACCESS_DENIED's and INVALID_SIGNATURE's bodies depend
     # on the request; these are the defaults.
     "UNAUTHORIZED": (401, '{"message":"Unauthorized"}', "UnauthorizedException"),
     "ACCESS_DENIED": (

@@ -4,7 +4,7 @@ moto 5.2.5 filters log events naively: a pattern that starts with a letter is a 
 that starts with a quote a phrase, and anything else (``-term``, ``?term``, a JSON selector, a
 space-delimited pattern) matches every event. AWS's grammar
 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html) is modelled
-here, and ``fidelity_logs.py`` makes moto's FilterLogEvents use it:
+here, and ``logs_fixes.py`` makes moto's FilterLogEvents use it:
 
 Unstructured events (terms)
     ``ERROR Exception``           every term must occur (case-sensitive, anywhere in the message)

@@ -1,5 +1,5 @@
 """Fidelity fix for Cognito user pools' token signing keys, which the gateway's COGNITO_USER_POOLS
-authorizers verify (``localcloud.cognito_auth``).
+authorizers verify (``localcloud.apigateway.cognito_auth``).
 
 moto 5.2.5 signs the tokens of every user pool with one static key pair bundled with moto (``kid``
 "dummy"), and serves that key as every pool's JWKS, even for a pool that does not exist

@@ -6,7 +6,7 @@ the same concurrency rules as the gateway. A function, version or alias that doe
 Errors); moto's own Invoke would run an unknown version's call through Docker and answer 200.
 
 A qualifier naming an alias runs the version its routing configuration picks for this call
-(``localcloud.aliases``); the answer's ``X-Amz-Executed-Version`` header (boto3: ``ExecutedVersion``)
+(``localcloud.lambda_.aliases``); the answer's ``X-Amz-Executed-Version`` header (boto3: ``ExecutedVersion``)
 names the version that ran, as AWS's does.
 """
 

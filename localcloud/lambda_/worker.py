@@ -1,6 +1,6 @@
 """One Lambda execution environment: runs a function's handler in its own process.
 
-Started by ``localcloud.runtime`` as ``python <this file> --task-root DIR`` with the function's
+Started by ``localcloud.lambda_.runtime`` as ``python <this file> --task-root DIR`` with the function's
 environment (``_HANDLER``, ``AWS_*``, its own variables). Standard library only, so that the
 function sees nothing of localcloud and nothing of moto on its import path.
 
