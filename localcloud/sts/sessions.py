@@ -169,7 +169,7 @@ def caller_of(access_key: str, account_id: str) -> Caller:
 
         role = Session(session.account_id, session.partition, session.role_arn, session.session_name)
         return Caller(session.arn, session.account_id, session.role_arn, lambda: role_policies(role))
-    from .sigv4_auth import find_caller
+    from localcloud.apigateway.sigv4_auth import find_caller
 
     found = find_caller(access_key, account_id)
     if found is not None and found.policies is not None:
