@@ -22,8 +22,6 @@ from localcloud.handler import RAW_HEADERS
 
 # Per-request ids, set in the environ when the request arrives and used by the event and the answer.
 APIGW_ID = "localcloud.apigw_id"
-
-
 TRACE_ID = "localcloud.trace_id"
 
 

@@ -1,7 +1,7 @@
 """Fidelity fixes for a REST API's binaryMediaTypes, which the gateway uses to encode request bodies
 and decode base64 answers (``localcloud.apigateway.gateway``).
 
-Registered in ``localcloud.fidelity.FIXES`` (imported by that module) and installed by
+Registered in ``localcloud.fidelity.FIXES`` (imported by ``fidelity/install.py``) and installed by
 ``fidelity.apply()``. AWS's behaviour: https://docs.aws.amazon.com/apigateway/latest/api/API_CreateRestApi.html
 (``binaryMediaTypes`` in the request) and
 https://docs.aws.amazon.com/apigateway/latest/api/patch-operations.html#UpdateRestApi-Patch (a media type
@@ -98,7 +98,7 @@ _WRAPPED = "__localcloud_authorizer_fix__"
 
 
 def _wrap(owner: type, attr: str, make: Callable[[Any], Callable[..., Any]]) -> None:
-    """Like ``fidelity._patch``, with a marker of its own: these wrap methods that other fixes
+    """Like ``registry.patch``, with a marker of its own: these wrap methods that other fixes
     replaced already (put_method, update_method), which ``_patch`` would leave alone."""
     current = getattr(owner, attr)
     if getattr(current, _WRAPPED, False):

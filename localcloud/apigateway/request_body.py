@@ -21,7 +21,6 @@ class IncompleteBody(Exception):
     """The request body could not be read whole: the client went away, or its framing is broken."""
 
 
-# -- helpers ------------------------------------------------------------------------------------
 def read_body(request: Request, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
     """The request body, read in full only when it is within ``limit``.
 

@@ -22,6 +22,8 @@ LAMBDA_URI = re.compile(
 
 
 class Route:
+    """The resource a request path matched, and the values of its path parameters."""
+
     __slots__ = ("params", "resource")
 
     def __init__(self, resource: dict[str, Any], params: dict[str, str]) -> None:

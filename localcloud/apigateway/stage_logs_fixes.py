@@ -1,7 +1,7 @@
 """Fidelity fix for API Gateway's UpdateStage: access log settings API Gateway refuses.
 
-Registered in ``fidelity.FIXES`` when ``fidelity`` imports this module. What API Gateway requires of
-``accessLogSettings`` (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html):
+Registered in ``fidelity.FIXES`` when ``fidelity/install.py`` imports this module. What API Gateway
+requires of ``accessLogSettings`` (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html):
 the format includes at least ``$context.requestId`` or ``$context.extendedRequestId``, and the
 destination is a CloudWatch Logs log group ARN or a Kinesis Data Firehose stream whose name starts
 with ``amazon-apigateway-``. Tested in ``tests/localcloud/test_stage_observer.py``.

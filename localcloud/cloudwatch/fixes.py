@@ -1,6 +1,6 @@
 """Fidelity fixes for CloudWatch (alarms, statistics) and CloudWatch Logs (embedded metric format).
 
-Registered in ``fidelity.FIXES`` when ``fidelity`` imports this module, and installed by
+Registered in ``fidelity.FIXES`` when ``fidelity/install.py`` imports this module, and installed by
 ``fidelity.apply()`` like every other fix. Each fix names what moto 5.2.5 does and what AWS does; the
 tests in ``tests/localcloud/test_fidelity.py`` and ``tests/localcloud/test_metrics.py`` cite the AWS pages.
 

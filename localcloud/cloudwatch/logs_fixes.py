@@ -1,6 +1,6 @@
 """Fidelity fix for CloudWatch Logs' FilterLogEvents: filter patterns as CloudWatch documents them.
 
-Registered in ``fidelity.FIXES`` when ``fidelity`` imports this module, and installed by
+Registered in ``fidelity.FIXES`` when ``fidelity/install.py`` imports this module, and installed by
 ``fidelity.apply()`` like every other fix. The grammar lives in ``logs_filter.py``; the tests in
 ``tests/localcloud/test_logs_filter.py`` cite
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html.

@@ -8,7 +8,7 @@ published at ``https://cognito-idp.{region}.amazonaws.com/{userPoolId}/.well-kno
 (https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-tokens-verifying-a-jwt.html),
 so a token of one pool never verifies with another pool's keys.
 
-Registered in ``localcloud.fidelity.FIXES`` (imported by that module) and installed by
+Registered in ``localcloud.fidelity.FIXES`` (imported by ``fidelity/install.py``) and installed by
 ``fidelity.apply()``.
 """
 
@@ -113,7 +113,7 @@ def _jwks_handler() -> Callable[..., Any]:
 
 
 def _patch_static(owner: type, attr: str, make: Callable[[Any], Any]) -> None:
-    """``fidelity._patch`` for a staticmethod: the marker goes on the function inside it."""
+    """``registry.patch`` for a staticmethod: the marker goes on the function inside it."""
     current = owner.__dict__[attr]
     function = current.__func__ if isinstance(current, staticmethod) else current
     if getattr(function, "__localcloud_fidelity__", False):

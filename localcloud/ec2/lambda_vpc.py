@@ -195,7 +195,7 @@ def _stack(owner: type, attr: str, make: Callable[[Any], Any], marker: str) -> N
         return
     new = make(current)
     setattr(new, marker, True)
-    setattr(new, MARK, True)  # fidelity._patch's marker: it never wraps this again
+    setattr(new, MARK, True)  # registry.patch's marker: it never wraps this again
     setattr(owner, attr, new)
 
 
