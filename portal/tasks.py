@@ -15,9 +15,9 @@ from celery import shared_task
 from django.utils import timezone
 
 from . import actions
+from .fleet_limits import is_sweep
 from .models import Deployment
 from .notifications import tasks as notification_tasks  # noqa: F401  (the worker registers its task)
-from .quotas import is_sweep
 
 
 @shared_task(name="portal.tasks.run_deployment_task", acks_late=True, reject_on_worker_lost=True)

@@ -12,7 +12,7 @@ from importlib import resources
 
 import awsquotas
 from localcloud.apigateway import control_plane_limits
-from provisioning import quotas as engine_quotas
+from provisioning import ratelimit
 
 PAGE = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html"
 
@@ -35,5 +35,5 @@ def test_the_table_cites_the_aws_page_and_holds_its_numbers() -> None:
 def test_the_engine_and_the_local_cloud_read_the_same_table() -> None:
     table = awsquotas.apigateway().quotas
     assert table == control_plane_limits.QUOTAS
-    assert control_plane_limits.AWS_QUOTAS_PAGE == engine_quotas.AWS_QUOTAS_PAGE == PAGE
-    assert {f"apigateway.{op}": quota for op, quota in table.items()} == engine_quotas.APIGATEWAY_QUOTAS
+    assert control_plane_limits.AWS_QUOTAS_PAGE == ratelimit.AWS_QUOTAS_PAGE == PAGE
+    assert {f"apigateway.{op}": quota for op, quota in table.items()} == ratelimit.APIGATEWAY_QUOTAS

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import awsquotas
 
-log = logging.getLogger("provisioning.quotas")
+log = logging.getLogger("provisioning.ratelimit")
 
 OPERATOR = "operator"
 SWEEP = "sweep"

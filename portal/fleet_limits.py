@@ -14,7 +14,7 @@ import logging
 
 from django.conf import settings
 
-from provisioning.quotas import (
+from provisioning.ratelimit import (
     OPERATOR,
     SWEEP,
     BucketState,
@@ -27,7 +27,7 @@ from provisioning.shared_reads import LocalReadStore, ReadStore, RedisReadStore,
 
 from .models import Deployment
 
-log = logging.getLogger("portal.quotas")
+log = logging.getLogger("portal.fleet_limits")
 
 SWEEP_KINDS = (Deployment.Kind.DRIFT, Deployment.Kind.HEALTH)
 
