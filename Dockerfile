@@ -24,7 +24,7 @@ RUN pip download --only-binary=:all: --platform manylinux2014_aarch64 --python-v
         --implementation cp -r lambda_bundle/requirements.txt -d /app/wheelhouse
 
 # The Lambda python3.12 runtime's own libraries (boto3, botocore, ...) at that runtime's versions:
-# the local cloud's workers import these, not the image's boto3 (localcloud/sandbox.py).
+# the local cloud's workers import these, not the image's boto3 (localcloud/lambda_/sandbox.py).
 ENV LOCALCLOUD_RUNTIME_DIR=/app/lambda-runtime/python3.12
 COPY localcloud/runtime-requirements.txt localcloud/runtime-requirements.txt
 RUN pip install --no-deps --target /app/lambda-runtime/python3.12 -r localcloud/runtime-requirements.txt

@@ -11,7 +11,7 @@ WHEELHOUSE := var/wheelhouse
 WHEELS     := $(WHEELHOUSE)/.downloaded
 # The libraries of the Lambda python3.12 runtime (/var/runtime: boto3, botocore, ...), at the versions
 # that runtime ships (localcloud/runtime-requirements.txt): the local cloud's workers import them
-# instead of the local cloud's own boto3 (localcloud/sandbox.py).
+# instead of the local cloud's own boto3 (localcloud/lambda_/sandbox.py).
 RUNTIME_LIBS := var/lambda-runtime/python3.12
 RUNTIME      := $(RUNTIME_LIBS)/.installed
 # pytest-xdist processes: most of the suite waits on local-cloud processes, not on the CPU, so two

@@ -141,7 +141,7 @@ def populate(n: int) -> dict[str, Any]:
 def _busy_quotas() -> None:
     """Two accounts' buckets in use, so the overview's quota panel has rows to render."""
     try:
-        from portal.quotas import limiter
+        from portal.fleet_limits import limiter
     except ImportError:  # a checkout from before the limiter
         return
     found = limiter()

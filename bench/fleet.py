@@ -47,7 +47,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from localcloud.quotas import QUOTAS  # noqa: E402
+import awsquotas  # noqa: E402
+
+QUOTAS = awsquotas.apigateway().quotas  # AWS API Gateway quotas, as the local cloud enforces them
 
 WAITED = re.compile(r"waited ([0-9.]+) s")
 

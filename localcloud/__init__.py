@@ -18,12 +18,12 @@ An invocation record is a dict:
     started_at (epoch seconds), log (the last log lines of the invocation)
 
 CloudWatch is real enough for alarms to fire offline: the gateway and the runtime put AWS's
-``AWS/ApiGateway`` and ``AWS/Lambda`` metrics (``metrics.py``), EMF log lines become metrics, and
+``AWS/ApiGateway`` and ``AWS/Lambda`` metrics (``cloudwatch/metrics.py``), EMF log lines become metrics, and
 DynamoDB's consumed capacity, latency and error metrics are put after each request to its DynamoDB
-(``dynamodb_metrics.py``), a stage's access log is written to its log group and its detailed metrics
-put when enabled (``stage_observer.py``), FilterLogEvents applies CloudWatch's filter pattern
-syntax (``logs_filter.py``), and
-a background thread evaluates every alarm and publishes its SNS notifications (``alarms.py``):
+(``dynamodb/metrics.py``), a stage's access log is written to its log group and its detailed metrics
+put when enabled (``apigateway/stage_observer.py``), FilterLogEvents applies CloudWatch's filter pattern
+syntax (``cloudwatch/logs_filter.py``), and
+a background thread evaluates every alarm and publishes its SNS notifications (``cloudwatch/alarms.py``):
 
         cloud.notifications()      # alarm notifications sent (also GET /_localcloud/notifications)
         cloud.evaluate_alarms()    # evaluate every alarm now rather than at its next turn
@@ -34,7 +34,7 @@ as short, so that tests of 60 s metrics take seconds. Default 1: AWS's timing. T
 configured periods; only the local cloud's waiting changes.
 
 STS sessions expire after their DurationSeconds, and AssumeRole checks the role's trust policy
-(``fidelity_sts.py``); ``LocalCloud(session_time_scale=0.01)``, ``--session-time-scale`` or
+(``sts/sessions.py``); ``LocalCloud(session_time_scale=0.01)``, ``--session-time-scale`` or
 ``LOCALCLOUD_SESSION_TIME_SCALE`` make a 900 s session last 9 s.
 
 State lives in memory in this process and is lost when it ends.

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _session_time_scale(text: str) -> float:
-    from .fidelity_sts import parse_time_scale
+    from localcloud.sts.sessions import parse_time_scale
 
     try:
         return parse_time_scale(text, "--session-time-scale")
@@ -78,7 +78,7 @@ def _session_time_scale(text: str) -> float:
 
 
 def _time_scale(text: str) -> float:
-    from .alarms import parse_time_scale
+    from localcloud.cloudwatch.alarms import parse_time_scale
 
     try:
         return parse_time_scale(text, "--alarm-time-scale")
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.alarm_time_scale is None:
-        from .alarms import time_scale_from_env
+        from localcloud.cloudwatch.alarms import time_scale_from_env
 
         try:
             args.alarm_time_scale = time_scale_from_env()

@@ -2,8 +2,8 @@
 
 One threaded werkzeug server in a thread of this process. Requests are dispatched by path:
 
-- ``/restapis/{api_id}/{stage}/_user_request_/...``  -> the execute-api gateway (``gateway.py``)
-- ``POST /2015-03-31/functions/{name}/invocations``   -> Lambda Invoke run by our runtime (``lambda_api.py``)
+- ``/restapis/{api_id}/{stage}/_user_request_/...``  -> the execute-api gateway (``apigateway/gateway.py``)
+- ``POST /2015-03-31/functions/{name}/invocations``   -> Lambda Invoke run by our runtime (``lambda_/api.py``)
 - ``/_localcloud/...``                                -> our own endpoints (invocations, notifications,
                                                         workers, reset)
 - everything else                                     -> moto's server app (as ``moto_server`` builds it),
@@ -16,8 +16,9 @@ apps (an unknown URL) and any exception that escapes an app (500). moto's AWS re
 AWS protocol formats (XML, JSON) untouched.
 
 moto's state is process-global and lives in memory; it is lost when the process ends. So is the
-alarm evaluator (``alarms.py``): one thread per process, started by the first running LocalCloud and
-stopped with the last, evaluating every alarm on its period (``alarm_time_scale`` shortens the wait).
+alarm evaluator (``cloudwatch/alarms.py``): one thread per process, started by the first running
+LocalCloud and stopped with the last, evaluating every alarm on its period (``alarm_time_scale``
+shortens the wait).
 """
 
 from __future__ import annotations
@@ -61,12 +62,13 @@ class LocalCloud:
         quota_time_scale: float | None = None,
         session_time_scale: float | None = None,
     ) -> None:
-        """`quotas`: "aws" enforces API Gateway's control-plane quotas (``quotas.py``), None reads
-        LOCALCLOUD_QUOTAS (off by default); `quota_time_scale` (LOCALCLOUD_QUOTA_TIME_SCALE) runs
-        their clock faster. `session_time_scale` (LOCALCLOUD_SESSION_TIME_SCALE) shortens STS
-        sessions (``fidelity_sts.py``; 0.01: a 900 s session lasts 9 s)."""
-        from . import alarms
-        from . import quotas as quota_model
+        """`quotas`: "aws" enforces API Gateway's control-plane quotas
+        (``apigateway/control_plane_limits.py``), None reads LOCALCLOUD_QUOTAS (off by default);
+        `quota_time_scale` (LOCALCLOUD_QUOTA_TIME_SCALE) runs their clock faster.
+        `session_time_scale` (LOCALCLOUD_SESSION_TIME_SCALE) shortens STS sessions
+        (``sts/sessions.py``; 0.01: a 900 s session lasts 9 s)."""
+        from localcloud.apigateway import control_plane_limits as quota_model
+        from localcloud.cloudwatch import alarms
 
         env_mode, env_scale = quota_model.from_env()
         mode = env_mode if quotas is None else quota_model.parse_mode(quotas)
@@ -80,7 +82,7 @@ class LocalCloud:
             else alarms.parse_time_scale(alarm_time_scale, "alarm_time_scale")
         )
         self._alarms: Any = None
-        from . import fidelity_sts
+        from localcloud.sts import sessions as fidelity_sts
 
         if session_time_scale is not None:  # process-wide, as moto's sessions are
             fidelity_sts.set_session_time_scale(session_time_scale)
@@ -106,16 +108,17 @@ class LocalCloud:
                 return self
             # Fidelity fixes first (moto 5.2.5 gaps), then our deployment snapshots wrap whatever
             # create_deployment is installed.
-            from . import fidelity
+            from localcloud import fidelity
 
             fidelity.apply()
             from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-            from . import snapshots
-            from .gateway import Gateway
+            from localcloud.apigateway import snapshots
+            from localcloud.apigateway.gateway import Gateway
+            from localcloud.lambda_.api import LambdaInvokeAPI
+            from localcloud.lambda_.runtime import Runtime
+
             from .handler import LocalCloudRequestHandler
-            from .lambda_api import LambdaInvokeAPI
-            from .runtime import Runtime
 
             snapshots.install()
 
@@ -137,7 +140,7 @@ class LocalCloud:
             self._server = server
             self._thread = threading.Thread(target=server.serve_forever, name="localcloud", daemon=True)
             self._thread.start()
-            from . import alarms
+            from localcloud.cloudwatch import alarms
 
             self._alarms = alarms.acquire(self._alarm_time_scale)
             logger.info("localcloud listening on %s", self.endpoint_url)
@@ -156,7 +159,7 @@ class LocalCloud:
             if self._runtime is not None:
                 self._runtime.shutdown()
             if self._alarms is not None:
-                from . import alarms
+                from localcloud.cloudwatch import alarms
 
                 alarms.release()
                 self._alarms = None
@@ -230,12 +233,12 @@ class LocalCloud:
     # -- alarms -----------------------------------------------------------------------------------
     @property
     def alarm_time_scale(self) -> float:
-        """How much faster than AWS alarms are evaluated (1 = AWS's timing); see ``alarms.py``."""
+        """How much faster than AWS alarms are evaluated (1 = AWS's timing); see ``cloudwatch/alarms.py``."""
         return float(self._alarms.time_scale) if self._alarms is not None else self._alarm_time_scale
 
     @alarm_time_scale.setter
     def alarm_time_scale(self, value: float) -> None:
-        from . import alarms
+        from localcloud.cloudwatch import alarms
 
         self._alarm_time_scale = alarms.parse_time_scale(value, "alarm_time_scale")
         if self._alarms is not None:
@@ -244,14 +247,14 @@ class LocalCloud:
     # -- STS sessions -----------------------------------------------------------------------------
     @property
     def session_time_scale(self) -> float:
-        """How much shorter than asked STS sessions last (1 = AWS's timing); see ``fidelity_sts.py``."""
-        from . import fidelity_sts
+        """How much shorter than asked STS sessions last (1 = AWS's timing); see ``sts/sessions.py``."""
+        from localcloud.sts import sessions as fidelity_sts
 
         return fidelity_sts.session_time_scale()
 
     @session_time_scale.setter
     def session_time_scale(self, value: float) -> None:
-        from . import fidelity_sts
+        from localcloud.sts import sessions as fidelity_sts
 
         fidelity_sts.set_session_time_scale(value)
 
@@ -261,12 +264,12 @@ class LocalCloud:
 
     def notifications(self, alarm_name: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """The alarm notifications sent to SNS topics, oldest first (also GET /_localcloud/notifications)."""
-        from . import alarms
+        from localcloud.cloudwatch import alarms
 
         return alarms.notifications(alarm_name, limit)
 
     def clear_notifications(self) -> None:
-        from . import alarms
+        from localcloud.cloudwatch import alarms
 
         alarms.clear_notifications()
 
@@ -299,15 +302,15 @@ class _Dispatcher:
         path = _path(environ)
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if path.startswith("/restapis/") and "/_user_request_" in path:
-            from .gateway import STAGE_PATH
+            from localcloud.apigateway.routing import STAGE_PATH
 
             if STAGE_PATH.match(path):
-                from .stage_observer import observe  # access logs, detailed metrics
+                from localcloud.apigateway.stage_observer import observe  # access logs, detailed metrics
 
                 return observe(self.gateway, environ, start_response)
         if path.startswith(ADMIN_PREFIX):
             return self._admin(environ, path, method)(environ, start_response)
-        from .fidelity_sts import check_session
+        from localcloud.sts.sessions import check_session
 
         refused = check_session(environ)  # a role session's token: present, and not expired
         if refused is not None:
@@ -322,12 +325,12 @@ class _Dispatcher:
             throttled = self.cloud.quotas.check(environ, path, method)
             if throttled is not None:
                 return throttled(environ, start_response)
-        from .iam_enforcement import authorize
+        from localcloud.iam.enforcement import authorize
 
         denied = authorize(environ)  # a function's call, against its role's policies
         if denied is not None:
             return denied(environ, start_response)
-        from . import dynamodb_metrics
+        from localcloud.dynamodb import metrics as dynamodb_metrics
 
         if dynamodb_metrics.is_dynamodb(environ):  # AWS/DynamoDB metrics after moto answered
             return dynamodb_metrics.observe(self.moto_app, environ, start_response, self.cloud.region)
@@ -399,7 +402,7 @@ class _Dispatcher:
         return _json({"status": "ok"})
 
     def _get_notifications(self, query: dict[str, list[str]]) -> Response:
-        from .alarms import MAX_NOTIFICATIONS
+        from localcloud.cloudwatch.alarms import MAX_NOTIFICATIONS
 
         limit = _limit(query, MAX_NOTIFICATIONS)
         alarm = query.get("alarm", [None])[0]

@@ -11,7 +11,7 @@ Families (docs/operations.md lists them with their labels):
 - ``envport_run_duration_seconds{kind}``: histogram of finished runs' durations (started to finished).
 - ``envport_queue_depth{queue}``: messages waiting in each Celery queue (runs, sweeps, notifications).
 - ``envport_quota_waiting_calls{quota,priority}`` and ``envport_quota_oldest_wait_seconds{quota}``:
-  AWS calls waiting on the rate limiter's buckets (``provisioning/quotas.py``), operators and sweeps.
+  AWS calls waiting on the rate limiter's buckets (``provisioning/ratelimit.py``), operators and sweeps.
 - ``envport_notification_deliveries{status}``: notification deliveries by outcome.
 - ``envport_metrics_source_up{source}``: 1 when a source (database, redis, quotas) could be read;
   a source that fails leaves its families out and this at 0, and the scrape still answers.
@@ -133,9 +133,9 @@ class PortalCollector(Collector):
 
     # -- the rate limiter --------------------------------------------------------------------------
     def _quotas(self) -> Iterable[Metric]:
-        from . import quotas
+        from . import fleet_limits
 
-        limiter = quotas.limiter()
+        limiter = fleet_limits.limiter()
         waiting = GaugeMetricFamily(
             "envport_quota_waiting_calls",
             "AWS calls waiting on the rate limiter, by quota and priority class",

@@ -42,7 +42,7 @@ from provisioning.health import HealthReport, check_health
 from provisioning.spec import EnvironmentSpec, spec_from_dict
 from provisioning.verify import VerifyReport, verify
 
-from . import quotas
+from . import fleet_limits
 from .models import RESULTS, Artifact, CheckResult, Deployment, DriftFinding, Environment, Step
 from .notifications import events as notifications
 from .targets import target_for
@@ -610,10 +610,10 @@ def run_deployment(deployment_id: int, progress: Callable[[Step], None] | None =
         target = target_for(spec.region, env.role_arn, env.external_id)
         clients = AwsClients(
             target,
-            limiter=quotas.limiter(),
-            priority=quotas.priority_of(dep),
-            shared=quotas.shared_reads(dep),
-            waiter=quotas.waiter_of(dep),
+            limiter=fleet_limits.limiter(),
+            priority=fleet_limits.priority_of(dep),
+            shared=fleet_limits.shared_reads(dep),
+            waiter=fleet_limits.waiter_of(dep),
         )
         try:
             with _Heartbeat(dep.pk, settings.ENVPORT_HEARTBEAT_SECONDS):

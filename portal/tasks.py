@@ -18,9 +18,9 @@ from portal.services import runs as run_service
 from portal.services import schedules as schedule_service
 from portal.services.base import Actor
 
+from .fleet_limits import is_sweep
 from .models import Deployment
 from .notifications import tasks as notification_tasks  # noqa: F401  (the worker registers its task)
-from .quotas import is_sweep
 
 
 @shared_task(name="portal.tasks.run_deployment_task", acks_late=True, reject_on_worker_lost=True)

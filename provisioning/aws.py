@@ -30,7 +30,7 @@ from botocore.credentials import RefreshableCredentials
 from botocore.loaders import Loader, create_loader
 from botocore.parsers import DEFAULT_TIMESTAMP_PARSER, ResponseParserFactory
 
-from .quotas import OPERATOR, RateLimiter, Wait
+from .ratelimit import OPERATOR, RateLimiter, Wait
 
 DEFAULT_EXECUTE_API_TEMPLATE = "https://{api_id}.execute-api.{region}.amazonaws.com/{stage}"
 

@@ -17,7 +17,7 @@ from . import graph
 from .artifacts import Artifact
 from .aws import AwsClients, AwsTarget, CallCounts, error_code
 from .inventory import InventoryItem, inventory
-from .quotas import Wait
+from .ratelimit import Wait
 from .reconcile import Action, Outcome, assess, converge, remove
 from .resources import resources_for
 from .resources.base import Context, FieldDiff, Resource

@@ -14,7 +14,7 @@ and the series are assembled in Python. The cost column and total read stored fi
 (`portal.costs.service`, computed by the hourly schedule), never AWS: one query for the shown
 environments' newest figures and one aggregate for the total of every matching environment (ten
 queries in all). The quota panel reads the rate limiter's buckets, not the database
-(`portal.quotas.usage`).
+(`portal.fleet_limits.usage`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from .. import quotas
+from .. import fleet_limits
 from ..costs import service as costs
 from ..costs.models import CostEstimate
 from ..models import ACTIVE_STATUSES, CheckResult, Deployment, Environment
@@ -189,5 +189,5 @@ def overview(
         "page": rest,
         "q": q,
         "runs": RUNS,
-        "quotas": quotas.usage() if with_quotas else [],
+        "quotas": fleet_limits.usage() if with_quotas else [],
     }

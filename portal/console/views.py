@@ -30,7 +30,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
 from portal import dispatch as dispatcher
-from portal import quotas
+from portal import fleet_limits
 from portal.access import access_summary
 from portal.costs import service as costs
 from portal.documents import release_fields
@@ -423,7 +423,7 @@ def deployment_parts(dep: Deployment, now: Any = None) -> dict[str, Any]:
     done = len(steps)
     percent = 100 if finished else (min(99, round(100 * done / total)) if total else None)
     # R-FLEET-1: a step blocked on an AWS quota says so while it waits, not only once it ends
-    waiting = quotas.waiting_of(dep) if dep.status == Status.RUNNING else []
+    waiting = fleet_limits.waiting_of(dep) if dep.status == Status.RUNNING else []
     parts = {
         "dep": dep,
         "steps": steps,

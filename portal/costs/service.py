@@ -27,7 +27,7 @@ from portal.targets import target_for
 from provisioning import actuals as actuals_engine
 from provisioning import cost, pricing
 from provisioning.aws import AwsClients
-from provisioning.quotas import OPERATOR, SWEEP
+from provisioning.ratelimit import OPERATOR, SWEEP
 
 from .models import Budget, CostAlert, CostEstimate
 
@@ -78,12 +78,12 @@ def compute(
         spec = env.spec()
         prices = pricing.load(spec.region, settings.ENVPORT_PRICES_DIR)
         if clients is None:
-            from portal import quotas
+            from portal import fleet_limits
 
             priority = SWEEP if actor is not None and actor.source == "schedule" else OPERATOR
             clients = AwsClients(
                 target_for(env.region, env.role_arn, env.external_id),
-                limiter=quotas.limiter(),
+                limiter=fleet_limits.limiter(),
                 priority=priority,
                 waiter=f"cost:{env.suffix}",
             )
@@ -259,11 +259,11 @@ def actuals(
     on demand (Cost Explorer charges $0.01 a request), so it needs what computing a figure needs."""
     _authorize(actor, REFRESH, env)
     if ce is None:
-        from portal import quotas
+        from portal import fleet_limits
 
         ce = AwsClients(
             target_for(env.region, env.role_arn, env.external_id),
-            limiter=quotas.limiter(),
+            limiter=fleet_limits.limiter(),
             priority=OPERATOR,
             waiter=f"cost:{env.suffix}",
         ).client("ce")

@@ -15,10 +15,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from portal import quotas
+from portal import fleet_limits
 from portal.console.overview import PAGE_SIZE
 from portal.models import Deployment, DriftFinding, Environment, Step
-from provisioning.quotas import OPERATOR, SWEEP, LocalBuckets, QuotaTable, RateLimiter
+from provisioning.ratelimit import OPERATOR, SWEEP, LocalBuckets, QuotaTable, RateLimiter
 from tests.console.test_queries import _environments
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def blocked(monkeypatch: pytest.MonkeyPatch) -> Any:
     limiter = RateLimiter(
         QuotaTable(), LocalBuckets(clock), margin=0, jitter_s=0, sleep=lambda s: release.wait(10)
     )
-    monkeypatch.setattr(quotas, "limiter", lambda: limiter)
+    monkeypatch.setattr(fleet_limits, "limiter", lambda: limiter)
     callers: list[threading.Thread] = []
 
     def block(who: str = "") -> RateLimiter:
@@ -96,7 +96,7 @@ def test_a_running_step_says_it_waits_for_a_quota(login, blocked):
     dep = Deployment.objects.create(
         environment=env, kind="provision", status="running", started_at=timezone.now()
     )
-    blocked(quotas.waiter_of(dep) + "/rest_api")
+    blocked(fleet_limits.waiter_of(dep) + "/rest_api")
     client = login("viewer")
     live = client.get(reverse("admin:portal_deployment_live", args=[dep.pk])).json()
     assert live["waiting"] == [
@@ -111,7 +111,7 @@ def test_a_running_step_says_it_waits_for_a_quota(login, blocked):
 
 
 def test_overview_without_quotas_says_so(login, monkeypatch):
-    monkeypatch.setattr(quotas, "limiter", lambda: None)
+    monkeypatch.setattr(fleet_limits, "limiter", lambda: None)
     page = login("viewer").get(reverse("admin:index")).content.decode()
     assert "or quotas are off" in page and 'class="ep-quotas"' not in page
 

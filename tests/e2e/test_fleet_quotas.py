@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from localcloud import LocalCloud
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.engine import Engine, RunResult
-from provisioning.quotas import LocalBuckets, QuotaTable, RateLimiter
+from provisioning.ratelimit import LocalBuckets, QuotaTable, RateLimiter
 from provisioning.spec import build_spec
 
 SCALE = 20.0

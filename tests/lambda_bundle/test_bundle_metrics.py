@@ -15,7 +15,7 @@ import pytest
 from bundle_helpers import Call
 
 from lambda_bundle import metrics, store
-from localcloud.metrics import emf_metric_data
+from localcloud.cloudwatch.metrics import emf_metric_data
 
 
 def _emf(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

@@ -31,7 +31,8 @@ from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from localcloud import alarms, fidelity
+from localcloud import fidelity
+from localcloud.cloudwatch import alarms
 from provisioning.resources.alarms import ALARMS, MISSING_DATA, OPERATOR, PERIOD
 from provisioning.spec import PROFILES
 

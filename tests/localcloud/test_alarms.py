@@ -27,7 +27,8 @@ from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from localcloud import LocalCloud, alarms, fidelity
+from localcloud import LocalCloud, fidelity
+from localcloud.cloudwatch import alarms
 
 REGION = "us-east-1"
 PERIOD = 60

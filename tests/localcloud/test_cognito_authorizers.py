@@ -18,7 +18,7 @@ from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 from localcloud_helpers import http
 
-from localcloud.fidelity_cognito import find_pool, pool_key
+from localcloud.cognito.fixes import find_pool, pool_key
 
 UNAUTHORIZED = b'{"message":"Unauthorized"}'
 ADMIN_SCOPE = "aws.cognito.signin.user.admin"

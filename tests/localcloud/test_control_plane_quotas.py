@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from localcloud import LocalCloud
 from localcloud.__main__ import _parser
-from localcloud.quotas import operation_of, parse_time_scale
+from localcloud.apigateway.control_plane_limits import operation_of, parse_time_scale
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 

@@ -16,8 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 from localcloud_helpers import Kit
 
-from localcloud import LocalCloud, dynamodb_metrics
-from localcloud.dynamodb_metrics import Usage, item_size, metric_data, read_units, write_units
+from localcloud import LocalCloud
+from localcloud.dynamodb import metrics as dynamodb_metrics
+from localcloud.dynamodb.metrics import Usage, item_size, metric_data, read_units, write_units
 
 BIG = "x" * 5000  # an item of 5007 bytes: 2 read units (1 eventually consistent), 5 write units
 

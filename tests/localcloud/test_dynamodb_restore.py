@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from localcloud import fidelity
-from localcloud.fidelity_dynamodb import TableHistory
+from localcloud.dynamodb.fixes import TableHistory
 
 REGION = "us-east-1"
 NO_RETRY = Config(retries={"total_max_attempts": 1})

@@ -13,7 +13,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from localcloud import fidelity, s3_policy
+from localcloud import fidelity
+from localcloud.s3 import policy as s3_policy
 
 REGION = "us-east-1"
 NO_RETRY = Config(retries={"total_max_attempts": 1})

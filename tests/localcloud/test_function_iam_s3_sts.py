@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from localcloud_helpers import Kit, build_zip
 
 from localcloud import LocalCloud
-from localcloud.iam_enforcement import function_credentials
+from localcloud.iam.enforcement import function_credentials
 
 ACCOUNT = "123456789012"
 

@@ -215,7 +215,7 @@ def test_binary_media_types_are_set_at_creation_and_patched_by_path(kit):
     """https://docs.aws.amazon.com/apigateway/latest/api/API_CreateRestApi.html (``binaryMediaTypes``)
     and https://docs.aws.amazon.com/apigateway/latest/api/patch-operations.html: a media type is added
     or removed with the path ``/binaryMediaTypes/{type}``, its ``/`` escaped as ``~1`` (moto ignored
-    both; ``localcloud.fidelity_apigateway``)."""
+    both; ``localcloud.apigateway.fixes``)."""
     api = kit.api("binary-types", binary_media_types=["image/png"])
     assert api.apigw.get_rest_api(restApiId=api.id)["binaryMediaTypes"] == ["image/png"]
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from localcloud_helpers import http, raw_http
 
-from localcloud.gateway_headers import header_bytes
+from localcloud.apigateway.headers import header_bytes
 
 pytestmark = pytest.mark.slow  # the accepted request runs a function in a worker
 LIMIT = 10240  # stated here rather than imported from the code under test

@@ -17,7 +17,7 @@ from localcloud_helpers import http, parse_raw_response, raw_http, read_until_cl
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from localcloud.gateway import PayloadTooLarge, read_body
+from localcloud.apigateway.request_body import PayloadTooLarge, read_body
 
 MEBIBYTE = 1024 * 1024
 # The REST API quota "Payload size: 10 MB", stated here rather than imported from the code under test.

@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError
 from localcloud_helpers import Kit
 
 from localcloud import LocalCloud
-from localcloud.iam_enforcement import function_credentials
-from localcloud.iam_policy import evaluate, wildcard_match
+from localcloud.iam.enforcement import function_credentials
+from localcloud.iam.policy import evaluate, wildcard_match
 
 ACCOUNT = "123456789012"  # moto's default account
 TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/items"

@@ -20,7 +20,9 @@ from botocore.exceptions import ClientError
 from localcloud_helpers import Kit, build_zip
 from moto import mock_aws
 
-from localcloud import LocalCloud, fidelity, lambda_vpc, vpc_reach
+from localcloud import LocalCloud, fidelity
+from localcloud.ec2 import lambda_vpc
+from localcloud.iam import vpc_reach
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

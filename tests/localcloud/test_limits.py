@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from localcloud_helpers import build_zip, http
 
-from localcloud.lambda_limits import (
+from localcloud.lambda_.limits import (
     ASYNC_REQUEST_PAYLOAD_LIMIT,
     REQUEST_PAYLOAD_LIMIT,
     RESPONSE_PAYLOAD_LIMIT,

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from localcloud import LocalCloud, fidelity
-from localcloud.logs_filter import (
+from localcloud.cloudwatch.logs_filter import (
     MAX_DEPTH,
     MAX_PATTERN_LENGTH,
     InvalidFilterPattern,

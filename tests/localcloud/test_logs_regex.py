@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from localcloud.logs_filter import matches
-from localcloud.logs_regex import MAX_EXPANDED, RegexError, compile_regex
+from localcloud.cloudwatch.logs_filter import matches
+from localcloud.cloudwatch.logs_regex import MAX_EXPANDED, RegexError, compile_regex
 
 CASES = [
     ("AUTHORIZED", "[ERROR 401] UNAUTHORIZED REQUEST"),

@@ -18,7 +18,8 @@ import pytest
 from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
 
-from localcloud import fidelity, statistics
+from localcloud import fidelity
+from localcloud.cloudwatch import statistics
 
 T0 = dt.datetime(2026, 12, 1, 10, 0)
 

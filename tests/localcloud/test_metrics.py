@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from localcloud_helpers import Kit, build_zip, http
 
-from localcloud import LocalCloud, metrics
+from localcloud import LocalCloud
+from localcloud.cloudwatch import metrics
 
 pytestmark = pytest.mark.slow  # every test below runs functions in worker processes
 

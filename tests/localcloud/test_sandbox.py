@@ -140,7 +140,7 @@ def test_the_function_gets_the_sdk_versions_of_the_lambda_runtime_not_the_local_
     are localcloud/runtime-requirements.txt; botocore of that version still talks to the local cloud."""
     import boto3 as host_boto3
 
-    from localcloud import sandbox
+    from localcloud.lambda_ import sandbox
 
     pins = sandbox.pinned_versions()
     table = f"sdk-{kit.suffix}"
@@ -172,7 +172,7 @@ def test_the_function_gets_the_sdk_versions_of_the_lambda_runtime_not_the_local_
 def test_missing_runtime_libraries_are_an_error_that_says_how_to_install_them(tmp_path, monkeypatch):
     """No silent fallback to the local cloud's own boto3: that would pass a function needing a newer SDK
     than Lambda's python3.12 runtime has (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html)."""
-    from localcloud import sandbox
+    from localcloud.lambda_ import sandbox
 
     monkeypatch.setenv(sandbox.RUNTIME_DIR_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(sandbox.RuntimeLibrariesMissing) as caught:

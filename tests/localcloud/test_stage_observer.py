@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from localcloud_helpers import Api, Kit, http
 
 from localcloud import LocalCloud
-from localcloud.stage_observer import RequestFacts, log_group_name, render_access_log
+from localcloud.apigateway.stage_observer import RequestFacts, log_group_name, render_access_log
 
 JSON_FORMAT = json.dumps(
     {

@@ -26,7 +26,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from localcloud_helpers import Kit
 
-from localcloud import LocalCloud, fidelity_sts
+from localcloud import LocalCloud
+from localcloud.sts import sessions as fidelity_sts
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"

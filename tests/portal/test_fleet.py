@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from portal import quotas, tasks
+from portal import fleet_limits, tasks
 from portal.celery import app
 from portal.models import Deployment
 from portal.services import runs as run_service
 from portal.services import schedules as schedule_service
 from portal.services.base import Actor, Conflict
-from provisioning.quotas import OPERATOR, SWEEP
+from provisioning.ratelimit import OPERATOR, SWEEP
 
 pytestmark = pytest.mark.django_db
 
@@ -108,13 +108,13 @@ def test_sweeps_go_to_their_own_queue_at_their_moment(
 def test_a_sweeps_run_yields_and_shares_a_persons_does_not(make_env: Any) -> None:
     (env,) = _ready(make_env, 1)
     (check,) = schedule_service.scheduled_drift_all(lambda _d: None)
-    assert quotas.priority_of(check) == SWEEP
-    shared = quotas.shared_reads(check)
+    assert fleet_limits.priority_of(check) == SWEEP
+    shared = fleet_limits.shared_reads(check)
     assert shared is not None and shared.sweep == check.options["sweep"]
     Deployment.objects.filter(pk=check.pk).update(status="succeeded")
     mine = run_service.request_deployment(CLI, env, "drift")
-    assert quotas.priority_of(mine) == OPERATOR and quotas.shared_reads(mine) is None
-    assert quotas.limiter() is not None  # every run's clients pass it
+    assert fleet_limits.priority_of(mine) == OPERATOR and fleet_limits.shared_reads(mine) is None
+    assert fleet_limits.limiter() is not None  # every run's clients pass it
 
 
 def test_a_check_superseded_by_a_persons_run_is_requeued_after_it(

@@ -17,11 +17,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from portal import observability
-from portal import quotas as portal_quotas
+from portal import fleet_limits, observability
 from portal.models import Deployment, Environment
 from portal.notifications.models import Delivery, NotificationChannel
-from provisioning.quotas import OPERATOR, SWEEP, LocalBuckets, QuotaTable, RateLimiter
+from provisioning.ratelimit import OPERATOR, SWEEP, LocalBuckets, QuotaTable, RateLimiter
 
 REDIS_URL = os.environ.get("ENVPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
 TOKEN = "metrics-token-0123456789abcdef"
@@ -119,7 +118,7 @@ def test_quota_waits_per_quota_and_class_from_the_limiter(client, broker, monkey
     release = threading.Event()
     table = QuotaTable({"default": {"apigateway.DeleteRestApi": [1, 1, 1]}})
     limiter = RateLimiter(table, LocalBuckets(), margin=0, jitter_s=0, sleep=lambda s: release.wait(10))
-    monkeypatch.setattr(portal_quotas, "limiter", lambda: limiter)
+    monkeypatch.setattr(fleet_limits, "limiter", lambda: limiter)
     limiter.acquire("123456789012", "us-east-1", "apigateway", "DeleteRestApi", OPERATOR)  # empties it
     callers = [
         threading.Thread(

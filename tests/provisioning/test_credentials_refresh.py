@@ -20,7 +20,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud import LocalCloud, fidelity_sts
+from localcloud import LocalCloud
+from localcloud.sts import sessions as fidelity_sts
 from provisioning.aws import ADVISORY_MAX_S, MANDATORY_MAX_S, AwsClients, AwsTarget, RoleSession
 from provisioning.engine import Engine
 from provisioning.spec import EnvironmentSpec, build_spec

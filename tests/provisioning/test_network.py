@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from localcloud import lambda_vpc
+from localcloud.ec2 import lambda_vpc
 from provisioning.aws import AwsClients
 from provisioning.engine import Engine
 from provisioning.reconcile import Action, converge

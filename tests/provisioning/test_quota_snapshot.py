@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from provisioning.quotas import OPERATOR, SWEEP, LocalBuckets, QuotaTable, RateLimiter, RedisBuckets
+from provisioning.ratelimit import OPERATOR, SWEEP, LocalBuckets, QuotaTable, RateLimiter, RedisBuckets
 
 REDIS_URL = os.environ.get("ENVPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
 ACCOUNT, REGION = "123456789012", "eu-west-1"

@@ -22,7 +22,7 @@ import pytest
 
 from provisioning.aws import AwsClients, AwsTarget
 from provisioning.engine import Engine
-from provisioning.quotas import (
+from provisioning.ratelimit import (
     OPERATOR,
     SWEEP,
     LocalBuckets,

@@ -383,7 +383,7 @@ def test_a_canary_failing_in_alternate_minutes_rolls_back_when_awss_rules_say(en
     from moto.cloudwatch.models import cloudwatch_backends
     from moto.core import DEFAULT_ACCOUNT_ID
 
-    from localcloud import alarms as local_alarms
+    from localcloud.cloudwatch import alarms as local_alarms
     from provisioning.resources.alarms import ALARMS, MISSING_DATA, OPERATOR, PERIOD
 
     errors = next(a for a in ALARMS if a.short == "lambda-errors")

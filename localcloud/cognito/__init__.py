@@ -1,0 +1,1 @@
+"""Cognito user pools: the fixes to moto's pools and tokens."""

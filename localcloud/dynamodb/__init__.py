@@ -1,0 +1,1 @@
+"""DynamoDB: point-in-time restores and the metrics AWS publishes for tables."""

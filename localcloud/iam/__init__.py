@@ -1,0 +1,1 @@
+"""IAM: policy evaluation and its enforcement on the calls a function makes with its role."""

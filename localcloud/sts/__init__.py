@@ -1,0 +1,1 @@
+"""STS: sessions that expire, and the fixes to moto's STS."""

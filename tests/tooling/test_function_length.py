@@ -1,0 +1,80 @@
+"""No function over 80 lines in product code (the portal, the engine, the local cloud, the two
+function bundles): a function that long does several things, and each deserves a name.
+
+A function's length runs from its ``def`` line to its last line (decorators not counted; nested
+functions count in their parent and on their own). The allowlist names today's offenders outside
+the local cloud, which are being split; an entry whose function is gone or short fails the test
+so the list only shrinks.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("portal", "provisioning", "localcloud", "lambda_bundle", "authorizer_bundle")
+MAX_LINES = 80
+
+# "path::qualified name" -> its length when listed. Never add to this list.
+ALLOWED: dict[str, int] = {
+    "portal/svg.py::metric_chart": 117,
+    "provisioning/cost.py::usage_lines": 87,
+}
+
+
+def _functions(tree: ast.AST, prefix: str = "") -> list[tuple[str, int]]:
+    """(qualified name, length in lines) of every function in ``tree``, nested ones included."""
+    found: list[tuple[str, int]] = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            name = f"{prefix}{node.name}"
+            found.append((name, (node.end_lineno or node.lineno) - node.lineno + 1))
+            found.extend(_functions(node, f"{name}."))
+        elif isinstance(node, ast.ClassDef):
+            found.extend(_functions(node, f"{prefix}{node.name}."))
+        else:
+            found.extend(_functions(node, prefix))
+    return found
+
+
+def long_functions(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, int]:
+    """``path::name`` -> length of every function over MAX_LINES under ``root``'s ``packages``."""
+    found: dict[str, int] = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for name, length in _functions(tree):
+                if length > MAX_LINES:
+                    found[f"{path.relative_to(root).as_posix()}::{name}"] = length
+    return found
+
+
+def test_no_function_is_over_80_lines() -> None:
+    found = long_functions(ROOT)
+    new = {name: length for name, length in found.items() if name not in ALLOWED}
+    assert not new, f"functions over {MAX_LINES} lines: {new}"
+    assert not [name for name in ALLOWED if name.startswith("localcloud/")], "no exception in localcloud"
+
+
+def test_the_allowlist_only_shrinks() -> None:
+    found = long_functions(ROOT)
+    fixed = sorted(name for name in ALLOWED if name not in found)
+    assert not fixed, f"now {MAX_LINES} lines or fewer, remove from ALLOWED: {fixed}"
+    grown = {name: found[name] for name in ALLOWED if name in found and found[name] > ALLOWED[name]}
+    assert not grown, f"allowed functions that grew: {grown}"
+
+
+@pytest.mark.parametrize(("body_lines", "flagged"), [(79, False), (80, True)])
+def test_the_check_counts_from_def_to_the_last_line(tmp_path: Path, body_lines: int, flagged: bool) -> None:
+    """A function of 81 lines (def + 80) is flagged, one of 80 is not; methods are named by class."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    body = "".join(f"        x{i} = {i}\n" for i in range(body_lines))
+    (package / "mod.py").write_text(f"class Thing:\n    def method(self) -> None:\n{body}")
+    found = long_functions(tmp_path, ("pkg",))
+    assert found == ({"pkg/mod.py::Thing.method": body_lines + 1} if flagged else {})
