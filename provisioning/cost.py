@@ -559,6 +559,19 @@ def traced(series: Series, qid: str, since: dt.datetime) -> Decimal:
     return total
 
 
+class _Lines:
+    """The lines of one window as they are added: a quantity of zero (a metric with no data) is
+    no line, not a zero line."""
+
+    def __init__(self, prices: PriceTable) -> None:
+        self.prices = prices
+        self.lines: list[CostLine] = []
+
+    def add(self, row_id: str, item: str, resource: str, quantity: Decimal, detail: str = "") -> None:
+        if quantity > 0:
+            self.lines.append(_line(self.prices.row(row_id), item, resource, quantity, detail))
+
+
 def usage_lines(
     spec: EnvironmentSpec,
     inv: Inventory,
@@ -572,80 +585,92 @@ def usage_lines(
     for the cost so far), priced. A metric with no data is no line, not a zero line."""
     n = spec.names
     t = {k: v * factor for k, v in totals.items()}
-    lines: list[CostLine] = []
-
-    def add(row_id: str, item: str, resource: str, quantity: Decimal, detail: str = "") -> None:
-        if quantity > 0:
-            lines.append(_line(prices.row(row_id), item, resource, quantity, detail))
-
-    add(
+    out = _Lines(prices)
+    zero = Decimal(0)
+    out.add(
         "apigateway.rest.requests",
         f"API {n.rest_api} stage {n.api_stage} requests",
         "rest_api",
-        t.get("api_count", Decimal(0)),
+        t.get("api_count", zero),
     )
-    for fn in inv.functions:
-        calls = t.get(f"{fn.key}_invocations", Decimal(0))
-        ms = t.get(f"{fn.key}_duration", Decimal(0))
-        gb = Decimal(fn.memory_mb) / 1024
-        add("lambda.requests", f"function {fn.name} invocations", fn.key, calls)
-        add(
-            f"lambda.duration.{fn.architecture}",
-            f"function {fn.name} duration ({fn.memory_mb} MB, {fn.architecture})",
-            fn.key,
-            ms / 1000 * gb,
-            f"{_fmt(ms)} ms of Duration x {gb} GB",
-        )
+    _function_lines(out, inv, t)
     if spec.settings.billing_mode == "PAY_PER_REQUEST":
-        add(
-            "dynamodb.ondemand.read",
-            f"table {n.table} reads",
-            "table",
-            t.get("table_rcu", Decimal(0)) + t.get("index_rcu", Decimal(0)),
-            f"consumed read units: table {_fmt(t.get('table_rcu', Decimal(0)))}, "
-            f"index {_fmt(t.get('index_rcu', Decimal(0)))}",
-        )
-        add(
-            "dynamodb.ondemand.write",
-            f"table {n.table} writes",
-            "table",
-            t.get("table_wcu", Decimal(0)) + t.get("index_wcu", Decimal(0)),
-            f"consumed write units: table {_fmt(t.get('table_wcu', Decimal(0)))}, "
-            f"index {_fmt(t.get('index_wcu', Decimal(0)))}",
-        )
-    retention = Decimal(spec.settings.log_retention_days)
-    for key, name in sorted(_log_groups(spec, inv, rest_api_id).items()):
-        ingested = t.get(f"logs_{key}", Decimal(0))
-        add("logs.ingestion", f"log group {name} ingestion", key, ingested / GIB, f"{_fmt(ingested)} bytes")
-        if factor != 1 and ingested > 0:  # stored: a month's daily intake kept for the retention period
-            stored = ingested / (HOURS_PER_MONTH / 24) * min(retention, HOURS_PER_MONTH / 24) / GIB
-            add(
-                "logs.storage",
-                f"log group {name} storage",
-                key,
-                stored,
-                f"{retention} days' retention of the daily intake (uncompressed: an upper bound)",
-            )
-    published = [m for m in EMF_METRICS if totals.get(f"emf_{m.lower()}", Decimal(0)) > 0]
+        _table_lines(out, spec, t)
+    _log_lines(out, spec, inv, t, factor, rest_api_id)
+    published = [m for m in EMF_METRICS if totals.get(f"emf_{m.lower()}", zero) > 0]
     if published and factor != 1:
-        add(
+        out.add(
             "cloudwatch.custom_metrics",
             f"custom metrics {EMF_NAMESPACE}/{', '.join(published)} ({EMF_DIMENSION}={spec.suffix})",
             "function",
             Decimal(len(published)),
             "metrics the function published in the window, each billed for the month",
         )
-    add(
+    out.add(
         "xray.traces",
         "X-Ray traces recorded",
         "function",
         traces * factor,
         "the default sampling rule, at most",
     )
-    add("sns.requests", f"topic {n.topic} publishes", "topic", t.get("sns_published", Decimal(0)))
-    add("sns.email", f"topic {n.topic} e-mail notifications", "topic", t.get("sns_delivered", Decimal(0)))
-    add("sqs.requests", f"queue {n.dlq} messages", "dlq", t.get("dlq_sent", Decimal(0)))
-    return tuple(lines)
+    out.add("sns.requests", f"topic {n.topic} publishes", "topic", t.get("sns_published", zero))
+    out.add("sns.email", f"topic {n.topic} e-mail notifications", "topic", t.get("sns_delivered", zero))
+    out.add("sqs.requests", f"queue {n.dlq} messages", "dlq", t.get("dlq_sent", zero))
+    return tuple(out.lines)
+
+
+def _function_lines(out: _Lines, inv: Inventory, t: Mapping[str, Decimal]) -> None:
+    for fn in inv.functions:
+        calls = t.get(f"{fn.key}_invocations", Decimal(0))
+        ms = t.get(f"{fn.key}_duration", Decimal(0))
+        gb = Decimal(fn.memory_mb) / 1024
+        out.add("lambda.requests", f"function {fn.name} invocations", fn.key, calls)
+        out.add(
+            f"lambda.duration.{fn.architecture}",
+            f"function {fn.name} duration ({fn.memory_mb} MB, {fn.architecture})",
+            fn.key,
+            ms / 1000 * gb,
+            f"{_fmt(ms)} ms of Duration x {gb} GB",
+        )
+
+
+def _table_lines(out: _Lines, spec: EnvironmentSpec, t: Mapping[str, Decimal]) -> None:
+    """An on-demand table's reads and writes (a provisioned table's capacity is a fixed cost)."""
+    table = spec.names.table
+    for kind, unit in (("read", "rcu"), ("write", "wcu")):
+        mine, index = t.get(f"table_{unit}", Decimal(0)), t.get(f"index_{unit}", Decimal(0))
+        out.add(
+            f"dynamodb.ondemand.{kind}",
+            f"table {table} {kind}s",
+            "table",
+            mine + index,
+            f"consumed {kind} units: table {_fmt(mine)}, index {_fmt(index)}",
+        )
+
+
+def _log_lines(
+    out: _Lines,
+    spec: EnvironmentSpec,
+    inv: Inventory,
+    t: Mapping[str, Decimal],
+    factor: Decimal,
+    rest_api_id: str,
+) -> None:
+    retention = Decimal(spec.settings.log_retention_days)
+    for key, name in sorted(_log_groups(spec, inv, rest_api_id).items()):
+        ingested = t.get(f"logs_{key}", Decimal(0))
+        out.add(
+            "logs.ingestion", f"log group {name} ingestion", key, ingested / GIB, f"{_fmt(ingested)} bytes"
+        )
+        if factor != 1 and ingested > 0:  # stored: a month's daily intake kept for the retention period
+            stored = ingested / (HOURS_PER_MONTH / 24) * min(retention, HOURS_PER_MONTH / 24) / GIB
+            out.add(
+                "logs.storage",
+                f"log group {name} storage",
+                key,
+                stored,
+                f"{retention} days' retention of the daily intake (uncompressed: an upper bound)",
+            )
 
 
 # --- the estimate ------------------------------------------------------------------------------
