@@ -63,3 +63,35 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
                 [name],
             )
         connections.close_all()
+
+
+@pytest.fixture(scope="session")
+def _migrated_roles(django_db_setup: None, django_db_blocker: Any) -> dict[str, list[tuple[str, str]]]:
+    """The roles the data migrations made (viewer, operator, admin), with their permissions, as
+    the migrated test database holds them before any transactional test has flushed it."""
+    from django.contrib.auth.models import Group
+
+    with django_db_blocker.unblock():
+        return {
+            group.name: list(group.permissions.values_list("content_type__app_label", "codename"))
+            for group in Group.objects.all()
+        }
+
+
+@pytest.fixture(autouse=True)
+def _roles_survive_flushes(request: pytest.FixtureRequest) -> None:
+    """A transactional test ends by flushing the database: the content types and permissions come
+    back (post_migrate), the roles that data migrations made do not, so every later transactional
+    test of the process would find no roles. Each one starts with them as migrated."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        return
+    from django.contrib.auth.models import Group, Permission
+
+    roles = request.getfixturevalue("_migrated_roles")
+    request.getfixturevalue("transactional_db")
+    for name, perms in roles.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        if not group.permissions.exists():
+            find = Permission.objects.get
+            group.permissions.set([find(content_type__app_label=app, codename=code) for app, code in perms])
