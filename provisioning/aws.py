@@ -202,6 +202,9 @@ class AwsClients:
         self.limiter = limiter
         self.priority = priority
         self.shared = shared
+        # The resources of modes the spec does not use (the engine sets them): in a sweep their
+        # absence may be answered from a wide list the sweep holds (`shared_reads.ABSENCE`).
+        self.unused_nodes: frozenset[str] = frozenset()
         self.waiter = waiter
         self._hooks = hooks
         self._lock = threading.Lock()

@@ -223,6 +223,7 @@ class Engine:
         recorder = self.clients.recorder
         if self.clients.shared is not None:  # a sweep: shared resources' reads are account-wide
             self.clients.shared.nodes.update(k for k, r in self.resources.items() if r.shared)
+            self.clients.unused_nodes = frozenset(self.unwanted)
         before = recorder.snapshot()
         options = dict(options or {})
         if self.artifact is not None:
@@ -236,6 +237,18 @@ class Engine:
             with recorder.attributing(key):
                 return work(ctx, self.resources[key])
 
+        def absent(key: str) -> Outcome | None:
+            """An unused mode's resource, read at the start: found absent, it is settled there and
+            then, off the critical path; found present, it is deleted in its turn (`converging`)."""
+            with recorder.attributing(key):
+                outcome, _desired, _observed = assess(self.resources[key], ctx)
+            if outcome.action is not Action.NOOP:
+                return None
+            ctx.attrs[key] = outcome.attrs
+            return outcome
+
+        early = self.unwanted & set(deps) if operation != "destroy" else set()
+
         def on_start(key: str, started: float) -> None:
             self._emit(StepEvent("started", key, self.resources[key].kind, started))
 
@@ -248,7 +261,15 @@ class Engine:
 
         error: str | None = None
         try:
-            graph.run(deps, node_work, workers=self.workers, on_start=on_start, on_finish=on_finish)
+            graph.run(
+                deps,
+                node_work,
+                workers=self.workers,
+                on_start=on_start,
+                on_finish=on_finish,
+                probe=absent,
+                early=early,
+            )
         except graph.CycleError as exc:
             error = str(exc)
         ordered = [steps[k] for k in graph.topological(deps) if k in steps]

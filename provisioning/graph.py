@@ -9,7 +9,7 @@ the whole run: that is how a caller (or a test) stops a run between two steps, a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -70,14 +70,23 @@ def run(
     workers: int = 8,
     on_start: Callable[[str, float], None] | None = None,
     on_finish: Callable[[NodeRun], None] | None = None,
+    probe: Callable[[str], Any] | None = None,
+    early: Collection[str] = (),
 ) -> dict[str, NodeRun]:
-    """Run `work(key)` for every node once its dependencies succeeded; return every node's run."""
+    """Run `work(key)` for every node once its dependencies succeeded; return every node's run.
+
+    `early` nodes start at once with `probe(key)`, whatever they depend on: a value that is not
+    None is the node's result (a resource of an unused mode found absent has nothing to wait for),
+    None leaves the node to `work` once its dependencies succeeded (one that must be deleted after
+    its former dependents let go of it). Nothing waits on a probe but its own node."""
     topological(deps)  # refuse a cycle before doing anything
     t0 = time.monotonic()
     # Only this thread reads or writes `results` and `futures`; the pool's threads run `work` alone.
     results: dict[str, NodeRun] = {}
     futures: dict[Future[Any], tuple[str, float]] = {}
     dependents = reverse(deps)
+    probing: set[str] = set(early) if probe is not None else set()
+    first_start: dict[str, float] = {}
 
     def skip_dependents(failed: str) -> list[NodeRun]:
         skipped = []
@@ -94,19 +103,29 @@ def run(
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="envport") as pool:
 
+        def start(key: str, fn: Callable[[str], Any]) -> None:
+            """Announced once (a probe's start, if it had one); a node that its probe did not settle
+            is timed from its work's start, when its dependencies let it run."""
+            now = time.monotonic() - t0
+            if key not in first_start:
+                first_start[key] = now
+                if on_start is not None:
+                    on_start(key, now)
+            futures[pool.submit(fn, key)] = (key, now)
+
         def submit_ready() -> None:
             running = {key for key, _ in futures.values()}
             for key, needs in deps.items():
-                if key in results or key in running:
+                if key in results or key in running or key in probing:
                     continue
                 if all(results.get(n) is not None and results[n].status == "succeeded" for n in needs):
-                    started = time.monotonic() - t0
-                    if on_start is not None:
-                        on_start(key, started)
-                    futures[pool.submit(work, key)] = (key, started)
+                    start(key, work)
                     running.add(key)
 
         try:
+            for key in sorted(probing):
+                assert probe is not None
+                start(key, probe)
             submit_ready()
             while futures:
                 done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
@@ -114,6 +133,10 @@ def run(
                     key, started = futures.pop(future)
                     seconds = time.monotonic() - t0 - started
                     error = future.exception()
+                    if key in probing:
+                        probing.discard(key)
+                        if key in results or (error is None and future.result() is None):
+                            continue  # skipped meanwhile, or not settled: it waits for its dependencies
                     if error is None:
                         node = NodeRun(key, "succeeded", started, seconds, value=future.result())
                     else:

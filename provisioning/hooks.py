@@ -49,6 +49,11 @@ SERVICES = (
     "resourcegroupstaggingapi",
     "sts",
     "s3",  # the artifact bucket and its objects (R-REL-1)
+    # the modes' resources: the vpc mode's network (and the absence of it outside that mode), the
+    # cognito mode's user pool, the token mode's signing secret
+    "ec2",
+    "cognito-idp",
+    "secretsmanager",
 )
 
 

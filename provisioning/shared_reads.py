@@ -138,6 +138,9 @@ class Widening:
     wide: Callable[[dict[str, Any]], dict[str, Any] | None]  # None: not this shape, send it
     keep: Callable[[dict[str, Any], dict[str, Any]], bool]
     answer: Callable[[dict[str, Any], list[Any]], dict[str, Any] | None] | None = None  # None: to AWS
+    # Used only for the resources of modes the spec does not use, to learn that they are absent:
+    # an item the list holds is read from AWS as before (`ABSENT`).
+    unused_only: bool = False
 
 
 def _only(params: dict[str, Any], allowed: Iterable[str]) -> bool:
@@ -325,6 +328,71 @@ WIDENINGS: dict[str, Widening] = {
 }
 
 
+def _function(params: dict[str, Any], item: dict[str, Any]) -> bool:
+    return params["FunctionName"] in (item.get("FunctionName"), item.get("FunctionArn"))
+
+
+def _secret(params: dict[str, Any], item: dict[str, Any]) -> bool:
+    return params["SecretId"] in (item.get("Name"), item.get("ARN"))
+
+
+def _to_aws(_params: dict[str, Any], _items: list[Any]) -> dict[str, Any] | None:
+    return None
+
+
+# The absence of an unused mode's resource (the authorizer's function, its permission on that
+# function, its role, the signing secret) read from one account-wide list per sweep instead of a
+# read per environment: a function the list does not hold has no policy either. The lists are as
+# old as the sweep's other shared answers (at most `ttl_s`): a leftover made after the list was
+# read is found by the next sweep, and by any single check, which reads it directly.
+WIDENINGS_OF_ABSENCE: dict[str, Widening] = {
+    "lambda.GetFunction": Widening(
+        "list_functions",
+        "Functions",
+        lambda p: {} if _only(p, ("FunctionName", "Qualifier")) else None,
+        _function,
+        _to_aws,
+        unused_only=True,
+    ),
+    "lambda.GetPolicy": Widening(
+        "list_functions",
+        "Functions",
+        lambda p: {} if _only(p, ("FunctionName", "Qualifier")) else None,
+        _function,
+        _to_aws,
+        unused_only=True,
+    ),
+    "secretsmanager.DescribeSecret": Widening(
+        "list_secrets",
+        "SecretList",
+        lambda p: {} if _only(p, ("SecretId",)) else None,
+        _secret,
+        _to_aws,
+        unused_only=True,
+    ),
+}
+WIDENINGS.update(WIDENINGS_OF_ABSENCE)
+
+# What AWS answers for each read whose resource is absent: given, without a request, for an
+# unused mode's resource that the sweep's wide list does not hold.
+ABSENT: dict[str, tuple[int, str]] = {
+    "iam.GetRole": (404, "NoSuchEntity"),
+    "lambda.GetFunction": (404, "ResourceNotFoundException"),
+    "lambda.GetPolicy": (404, "ResourceNotFoundException"),
+    "secretsmanager.DescribeSecret": (400, "ResourceNotFoundException"),
+}
+
+
+def _absent(operation: str, sweep: str) -> tuple[AWSResponse, dict[str, Any]]:
+    status, code = ABSENT[operation]
+    message = f"not in the sweep's list ({operation})"
+    meta = {"HTTPStatusCode": status, "SharedBySweep": sweep}
+    return AWSResponse("", status, HTTPHeaders(), None), {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": meta,
+    }
+
+
 def _requote_policies(parsed: Any, shape: Any) -> None:
     """botocore decodes IAM's URL-encoded policy documents after every call, a shared answer
     included (`handlers.json_decode_policies`): give it back the encoding it decodes."""
@@ -387,17 +455,20 @@ class SharedReads:
         scope = f"{self.sweep}:{_digest(target.role_arn, target.endpoint_url)}:{target.region}:{operation}"
         widening = WIDENINGS.get(operation)
         api_params = context.get("envport_api_params") if isinstance(context, dict) else None
-        if widening is not None and api_params is not None:
+        unused = clients.recorder.node in clients.unused_nodes
+        if widening is not None and api_params is not None and (unused or not widening.unused_only):
             wide = widening.wide(api_params)
             if wide is not None:
                 wide_scope = scope.rsplit(":", 1)[0] + f":{service}.{widening.paginator}"
-                return self._shared(
-                    service, model, self._from_wide(client, wide_scope, widening, wide, api_params)
-                )
+                held, answer = self._from_wide(client, wide_scope, widening, wide, api_params)
+                if not held and unused and operation in ABSENT:
+                    return _absent(operation, self.sweep)
+                return self._shared(service, model, answer)
         if operation in ACCOUNT_WIDE or clients.recorder.node in self.nodes:
             request = [params.get(k) for k in ("url", "url_path", "query_string", "body")]
             key = f"{scope}:{_digest(*request)}"
-            kept = self.store.get(key)
+            # Several workers starting a sweep at once: one reads, the others wait for its answer.
+            kept = self.store.get(key) or self._wait_for_other(key)
             if kept is not None:
                 return self._shared(service, model, (_ok_response(), kept))
             context["envport_share_key"] = key
@@ -411,7 +482,8 @@ class SharedReads:
 
     def _from_wide(
         self, client: Any, scope: str, widening: Widening, wide: dict[str, Any], narrow: dict[str, Any]
-    ) -> Any:
+    ) -> tuple[bool, Any]:
+        """Whether the wide list holds the narrow read's items, and the answer (None: ask AWS)."""
         key = f"{scope}:wide:{_digest(wide)}"
         items = self.store.get(key)
         if items is None:
@@ -425,9 +497,9 @@ class SharedReads:
             widening.answer(narrow, kept) if widening.answer else {widening.items: kept}
         )
         if answer is None:
-            return None  # the wide list does not hold it: ask AWS
+            return bool(kept), None  # the wide list does not answer it: ask AWS
         answer["ResponseMetadata"] = {"HTTPStatusCode": 200, "SharedBySweep": self.sweep}
-        return _ok_response(), answer
+        return bool(kept), (_ok_response(), answer)
 
     def _wait_for_other(self, key: str) -> Any | None:
         """Another worker process fetching the same list right now: wait for its answer (up to
