@@ -16,7 +16,12 @@ Django's test client in this process, and prints one JSON object as its last lin
      "uncached": {"p50_ms": ..., "p95_ms": ...}, "cached": {"p50_ms": ..., "p95_ms": ...},
      "aws_calls_per_view": 2, "calls": {"cloudwatch.GetMetricData": 1, ...}, "page_bytes": ...}
 
-    python bench/observe.py [--days 30] [--since 30d] [--repeat 20]
+    python bench/observe.py [--days 30] [--since 30d] [--repeat 20] [--profile build/observe-prof]
+
+`--profile DIR` also profiles the uncached views of `--since` with cProfile: the portal's side
+(DIR/portal.prof) and the local cloud's request threads (DIR/localcloud.prof, every request it
+served during those views, merged), and prints the top functions of each by cumulative time to
+stderr (`python -m pstats DIR/portal.prof` reads them further).
 """
 
 from __future__ import annotations
@@ -147,6 +152,62 @@ def timed(get: Any, url: str, repeat: int, before: Any = None) -> tuple[dict[str
     return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(p95, 1)}, size
 
 
+class Profiles:
+    """cProfile of the portal's thread and, merged, of every local cloud request thread."""
+
+    def __init__(self, folder: str) -> None:
+        import cProfile
+        import threading
+
+        from localcloud import server
+
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.portal = cProfile.Profile()
+        self.served: list[Any] = []
+        self.on = False
+        lock = threading.Lock()
+        original = server._Dispatcher.__call__
+        profiles = self
+
+        def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+            if not profiles.on:
+                return original(self, environ, start_response)
+            profile = cProfile.Profile()
+            try:
+                return profile.runcall(original, self, environ, start_response)
+            finally:
+                with lock:
+                    profiles.served.append(profile)
+
+        server._Dispatcher.__call__ = call  # type: ignore[method-assign]
+
+    def measure(self, get: Any) -> Any:
+        def measured(url: str) -> Any:
+            self.on = True
+            try:
+                return self.portal.runcall(get, url)
+            finally:
+                self.on = False
+
+        return measured
+
+    def report(self) -> None:
+        import pstats
+
+        self.portal.dump_stats(self.folder / "portal.prof")
+        stats = [("portal", pstats.Stats(self.portal, stream=sys.stderr))]
+        if self.served:
+            merged = pstats.Stats(self.served[0], stream=sys.stderr)
+            for profile in self.served[1:]:
+                merged.add(profile)
+            merged.dump_stats(self.folder / "localcloud.prof")
+            stats.append(("localcloud", merged))
+        for name, found in stats:
+            print(f"--- {name}: top 25 by cumulative time", file=sys.stderr)
+            found.sort_stats("cumulative").print_stats(25)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -155,6 +216,7 @@ def main() -> None:
     parser.add_argument("--since", default="30d", help="the range the page shows (1h, 6h, 24h, 7d, 30d)")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--also", default="1h,24h,7d", help="other ranges to time on the same data")
+    parser.add_argument("--profile", default="", help="a folder for cProfile files of the uncached views")
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="envport-observe-bench-")
     os.environ.update(
@@ -187,6 +249,7 @@ def main() -> None:
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     setup_test_environment(debug=False)
     call_command("migrate", verbosity=0, interactive=False)
+    profiles = Profiles(args.profile) if args.profile else None
     with LocalCloud(port=0) as cloud:
         settings.ENVPORT_TARGET = "local"
         settings.ENVPORT_AWS_ENDPOINT_URL = cloud.endpoint_url
@@ -208,13 +271,16 @@ def main() -> None:
             t1 = time.perf_counter()
             client.get(url)  # the first view: the local cloud's first pass over the raw data
             first_ms = (time.perf_counter() - t1) * 1000
-            uncached, size = timed(client.get, url, args.repeat, before=cache.clear)
+            get = profiles.measure(client.get) if profiles and since == args.since else client.get
+            uncached, size = timed(get, url, args.repeat, before=cache.clear)
             cached, _ = timed(client.get, url, args.repeat)
             others[since] = {"first_view_ms": round(first_ms, 1), "uncached": uncached, "cached": cached}
         cache.clear()
         view = service.traffic(actions.Actor.cli(), env, args.since).view
         served = sum(len(s.values) for c in view.charts for s in c.series)
         others.pop(args.since)
+    if profiles is not None:
+        profiles.report()
     print(
         json.dumps(
             {
