@@ -186,8 +186,11 @@ class MetricIndex:
             memo: dict[tuple[int, str | None, str], tuple[dict[dt.datetime, Any], list[dt.datetime]]]
             memo = self.memo.setdefault(key, {})
             out: list[float | None] = []
+            length: dt.timedelta | None = None
             for start, end in windows:
-                known, starts = memo.setdefault((int((end - start).total_seconds()), unit, stat), ({}, []))
+                if end - start != length:  # windows of one query share a length: one key for all
+                    length = end - start
+                    known, starts = memo.setdefault((int(length.total_seconds()), unit, stat), ({}, []))
                 if start in known:
                     out.append(known[start])
                     continue
