@@ -18,10 +18,13 @@ Django's test client in this process, and prints one JSON object as its last lin
 
     python bench/observe.py [--days 30] [--since 30d] [--repeat 20] [--profile build/observe-prof]
 
-`--profile DIR` also profiles the uncached views of `--since` with cProfile: the portal's side
-(DIR/portal.prof) and the local cloud's request threads (DIR/localcloud.prof, every request it
-served during those views, merged), and prints the top functions of each by cumulative time to
-stderr (`python -m pstats DIR/portal.prof` reads them further).
+`--profile DIR` also profiles the views of `--since` with cProfile: the portal's side of the
+uncached and of the cached views (DIR/portal-uncached.prof, DIR/portal-cached.prof) and the local
+cloud's request threads (DIR/localcloud.prof, every request it served during those views, merged),
+and prints the top functions of each by cumulative time to stderr (`python -m pstats FILE` reads
+them further). Each timing also gives the process's CPU time per view (`cpu_p50_ms`,
+`cpu_p95_ms`): the portal and the local cloud run in this process, so that is what a view costs
+whatever else runs on the machine, and the machine's load average is printed with the figures.
 """
 
 from __future__ import annotations
@@ -136,20 +139,29 @@ def runs(env: Any) -> None:
         Deployment.objects.create(environment=env, kind=kind, status="succeeded", outputs=outputs)
 
 
+def _quantiles(values: list[float]) -> tuple[float, float]:
+    values = sorted(values)
+    p95 = values[min(len(values) - 1, math.ceil(0.95 * len(values)) - 1)]
+    return round(statistics.median(values), 1), round(p95, 1)
+
+
 def timed(get: Any, url: str, repeat: int, before: Any = None) -> tuple[dict[str, float], int]:
-    times, size = [], 0
+    """Wall time of each view, and the process's CPU time during it: the portal and the local
+    cloud run in this process, so the CPU time is what the view cost whatever else the machine
+    runs (on a loaded machine the wall time also holds the waits for a core)."""
+    times, cpu, size = [], [], 0
     for _ in range(repeat):
         if before is not None:
             before()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         response = get(url)
         times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
         if response.status_code != 200:
             raise SystemExit(f"{url} answered {response.status_code}: {response.content[:300]!r}")
         size = len(response.content)
-    times.sort()
-    p95 = times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)]
-    return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(p95, 1)}, size
+    (p50, p95), (cpu50, cpu95) = _quantiles(times), _quantiles(cpu)
+    return {"p50_ms": p50, "p95_ms": p95, "cpu_p50_ms": cpu50, "cpu_p95_ms": cpu95}, size
 
 
 class Profiles:
@@ -163,7 +175,7 @@ class Profiles:
 
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.portal = cProfile.Profile()
+        self.portal = {"uncached": cProfile.Profile(), "cached": cProfile.Profile()}
         self.served: list[Any] = []
         self.on = False
         lock = threading.Lock()
@@ -182,11 +194,11 @@ class Profiles:
 
         server._Dispatcher.__call__ = call  # type: ignore[method-assign]
 
-    def measure(self, get: Any) -> Any:
+    def measure(self, get: Any, kind: str) -> Any:
         def measured(url: str) -> Any:
             self.on = True
             try:
-                return self.portal.runcall(get, url)
+                return self.portal[kind].runcall(get, url)
             finally:
                 self.on = False
 
@@ -195,8 +207,10 @@ class Profiles:
     def report(self) -> None:
         import pstats
 
-        self.portal.dump_stats(self.folder / "portal.prof")
-        stats = [("portal", pstats.Stats(self.portal, stream=sys.stderr))]
+        stats = []
+        for kind, profile in self.portal.items():
+            profile.dump_stats(self.folder / f"portal-{kind}.prof")
+            stats.append((f"portal, {kind} views", pstats.Stats(profile, stream=sys.stderr)))
         if self.served:
             merged = pstats.Stats(self.served[0], stream=sys.stderr)
             for profile in self.served[1:]:
@@ -271,9 +285,10 @@ def main() -> None:
             t1 = time.perf_counter()
             client.get(url)  # the first view: the local cloud's first pass over the raw data
             first_ms = (time.perf_counter() - t1) * 1000
-            get = profiles.measure(client.get) if profiles and since == args.since else client.get
+            get = profiles.measure(client.get, "uncached") if profiles and since == args.since else client.get
             uncached, size = timed(get, url, args.repeat, before=cache.clear)
-            cached, _ = timed(client.get, url, args.repeat)
+            cached, _ = timed(profiles.measure(client.get, "cached") if profiles and since == args.since
+                              else client.get, url, args.repeat)  # fmt: skip
             others[since] = {"first_view_ms": round(first_ms, 1), "uncached": uncached, "cached": cached}
         cache.clear()
         view = service.traffic(actions.Actor.cli(), env, args.since).view
@@ -299,6 +314,7 @@ def main() -> None:
                 "datapoints_per_view": served,
                 "alarm_bands": len(view.bands),
                 "page_bytes": size,
+                "load_average": [round(x, 1) for x in os.getloadavg()],
                 "other_ranges": others,
             }
         )

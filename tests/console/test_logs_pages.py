@@ -99,6 +99,7 @@ def test_a_failed_check_links_to_its_lines_and_shows_them(
     logs_url = reverse("admin:portal_environment_logs", args=[env.pk])
     assert f"{logs_url}?since=30d&amp;request_id={FAILED_ID}" in text
     assert text.count('class="ep-check-lines"') == 1  # only the failed check's lines, inline
+    assert f"{logs_url}?since=30d&amp;request_id={'0' * 8}-good" in text  # a passing check links to its lines
     assert (
         f"REPORT RequestId: {FAILED_LAMBDA_ID}" in text
         and "unhandled error [ResourceNotFoundException]" in text

@@ -23,7 +23,7 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 
 from portal import actions
-from portal.models import Environment
+from portal.models import Deployment, Environment
 from portal.services import traffic as traffic_service
 from tests.console import test_browser, test_first_hour_browser
 from tests.console.test_browser import ARGS, CHROMIUM, SHOTS
@@ -119,7 +119,30 @@ def test_traffic_logs_and_errors_pages_in_a_browser(
         for row in groups.all():
             expect(row).to_contain_text("lambda_bundle/store.py in ")
         page.screenshot(path=str(SHOTS / "errors.png"), full_page=False)
+
+        _checks_lead_to_their_lines(page, live_server.url, env)
         browser.close()
+
+
+def _checks_lead_to_their_lines(page: Any, base: str, env: Environment) -> None:
+    """The failing verify's page shows a failed check's log lines inline, and its link opens that
+    request's lines on the logs page (one click); the provision's passing checks link to theirs."""
+    from playwright.sync_api import expect
+
+    failed = Deployment.objects.get(environment=env, kind="verify")
+    page.goto(f"{base}/admin/portal/deployment/{failed.pk}/change/")
+    row = page.locator('#ep-checks tr[data-passed="false"]:has(a.ep-check-logs)').first
+    expect(row).to_be_visible()
+    expect(page.locator("#ep-checks tr.ep-check-lines").first).to_contain_text("ResourceNotFoundException")
+    row.locator("a.ep-check-logs").click()
+    expect(page.locator("body")).to_contain_text("unhandled error")
+    assert "request_id=" in page.url
+    passed = Deployment.objects.get(environment=env, kind="provision")
+    page.goto(f"{base}/admin/portal/deployment/{passed.pk}/change/")
+    good = page.locator('#ep-checks tr[data-passed="true"]:has(a.ep-check-logs)')
+    expect(good.first).to_be_visible()
+    expect(good.first.locator("a.ep-check-logs")).to_have_count(1)
+    expect(page.locator("#ep-checks tr.ep-check-lines")).to_have_count(0)
 
 
 def _label_with(*words: str) -> Any:
