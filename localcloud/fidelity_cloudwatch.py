@@ -416,9 +416,11 @@ def unix_timestamp(value: dt.datetime) -> int | float:
     """What moto's serializer writes for a datetime in a JSON answer (a naive one is UTC; whole
     seconds, or seconds and milliseconds), without parsing it as a date first."""
     if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC)
-    whole = (value.replace(tzinfo=None, microsecond=0) - _EPOCH) // _SECOND
-    return whole + (value.microsecond // 1000) / 1000.0 if value.microsecond else whole
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    micro = value.microsecond
+    if not micro:
+        return (value - _EPOCH) // _SECOND
+    return (value - _EPOCH) // _SECOND + (micro // 1000) / 1000.0
 
 
 @_fix(

@@ -78,3 +78,22 @@ def test_get_metric_data_answers_the_same_lists_through_the_one_pass(
     installed = BaseJSONSerializer._serialize_type_list
     monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_list", installed.__wrapped__)
     assert ask() == fast
+
+
+@pytest.mark.parametrize("function", ["SUM", "AVG", "MIN", "MAX"])
+def test_math_over_ids_answers_what_the_general_evaluation_answers(function: str) -> None:
+    """SUM/AVG/MIN/MAX of [ids] take a shorter path; a period where some inputs have no value uses
+    the others, one where none has is left out (metric math:
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html)."""
+    import ast
+
+    from localcloud import statistics
+
+    t = [dt.datetime(2026, 12, 7, 10, m) for m in range(4)]
+    series = {"a": {t[0]: 1.0, t[1]: 4.0}, "b": {t[1]: 2.0, t[2]: -3.0}, "c": {}}
+    expression = f"{function}([a, b, c])"
+    fast = statistics.evaluate_expression(expression, series)
+    tree = ast.parse(expression, mode="eval").body
+    general = {s: statistics._value(tree, series, s) for s in t}
+    assert fast == {s: v for s, v in general.items() if v is not None}
+    assert set(fast) == {t[0], t[1], t[2]}
