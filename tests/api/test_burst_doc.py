@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,19 @@ def burst_block() -> str:
     blocks = re.findall(r"^```sh\n(.*?)^```$", text[start:end], flags=re.M | re.S)
     assert len(blocks) == 1, "the section holds one script"
     return str(blocks[0])
+
+
+def _documented_key_lookup(script: str, endpoint: str, key_id: str) -> str:
+    """The script's own lookup of the API key (its `python -c` program), run against this test's
+    local cloud instead of the one `make up` starts on port 4566."""
+    program = re.search(r"python -c '([^']+)'", script)
+    assert program and "http://127.0.0.1:4566" in program.group(1)
+    code = program.group(1).replace("http://127.0.0.1:4566", endpoint)
+    found = subprocess.run(
+        [sys.executable, "-c", code, key_id], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert found.returncode == 0, found.stderr
+    return found.stdout.strip()
 
 
 def documented_counts() -> dict[str, int]:
@@ -83,6 +97,7 @@ def test_the_documented_burst_shows_on_the_traffic_view(local_target, token, api
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    assert _documented_key_lookup(script, local_target.endpoint_url, outputs["api_key_id"]) == key["value"]
     assert done.stdout.split() == ["201"] * 20 + ["404"] * 5 + ["403"] * 3  # what the document says
 
     expected = documented_counts()
