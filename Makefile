@@ -59,7 +59,8 @@ browser:
 ## The README's images (docs/screenshots/), refreshed on purpose: the browser test writes them
 ## there instead of build/screenshots/ (where `make test` puts them, ignored by git).
 screenshots: $(STAMP) $(WHEELS) $(RUNTIME) browser
-	ENVPORT_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/console/test_browser.py
+	ENVPORT_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/console/test_browser.py \
+		tests/console/test_observe_browser.py
 
 ## A quick local loop (under 2 minutes here): every package's tests but the slow end-to-end ones
 ## and the rest of the sampled sweeps (`sweep`); `make test` runs those too.

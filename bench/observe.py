@@ -16,7 +16,15 @@ Django's test client in this process, and prints one JSON object as its last lin
      "uncached": {"p50_ms": ..., "p95_ms": ...}, "cached": {"p50_ms": ..., "p95_ms": ...},
      "aws_calls_per_view": 2, "calls": {"cloudwatch.GetMetricData": 1, ...}, "page_bytes": ...}
 
-    python bench/observe.py [--days 30] [--since 30d] [--repeat 20]
+    python bench/observe.py [--days 30] [--since 30d] [--repeat 20] [--profile build/observe-prof]
+
+`--profile DIR` also profiles the views of `--since` with cProfile: the portal's side of the
+uncached and of the cached views (DIR/portal-uncached.prof, DIR/portal-cached.prof) and the local
+cloud's request threads (DIR/localcloud.prof, every request it served during those views, merged),
+and prints the top functions of each by cumulative time to stderr (`python -m pstats FILE` reads
+them further). Each timing also gives the process's CPU time per view (`cpu_p50_ms`,
+`cpu_p95_ms`): the portal and the local cloud run in this process, so that is what a view costs
+whatever else runs on the machine, and the machine's load average is printed with the figures.
 """
 
 from __future__ import annotations
@@ -131,20 +139,87 @@ def runs(env: Any) -> None:
         Deployment.objects.create(environment=env, kind=kind, status="succeeded", outputs=outputs)
 
 
+def _quantiles(values: list[float]) -> tuple[float, float]:
+    values = sorted(values)
+    p95 = values[min(len(values) - 1, math.ceil(0.95 * len(values)) - 1)]
+    return round(statistics.median(values), 1), round(p95, 1)
+
+
 def timed(get: Any, url: str, repeat: int, before: Any = None) -> tuple[dict[str, float], int]:
-    times, size = [], 0
+    """Wall time of each view, and the process's CPU time during it: the portal and the local
+    cloud run in this process, so the CPU time is what the view cost whatever else the machine
+    runs (on a loaded machine the wall time also holds the waits for a core)."""
+    times, cpu, size = [], [], 0
     for _ in range(repeat):
         if before is not None:
             before()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         response = get(url)
         times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
         if response.status_code != 200:
             raise SystemExit(f"{url} answered {response.status_code}: {response.content[:300]!r}")
         size = len(response.content)
-    times.sort()
-    p95 = times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)]
-    return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(p95, 1)}, size
+    (p50, p95), (cpu50, cpu95) = _quantiles(times), _quantiles(cpu)
+    return {"p50_ms": p50, "p95_ms": p95, "cpu_p50_ms": cpu50, "cpu_p95_ms": cpu95}, size
+
+
+class Profiles:
+    """cProfile of the portal's thread and, merged, of every local cloud request thread."""
+
+    def __init__(self, folder: str) -> None:
+        import cProfile
+        import threading
+
+        from localcloud import server
+
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.portal = {"uncached": cProfile.Profile(), "cached": cProfile.Profile()}
+        self.served: list[Any] = []
+        self.on = False
+        lock = threading.Lock()
+        original = server._Dispatcher.__call__
+        profiles = self
+
+        def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+            if not profiles.on:
+                return original(self, environ, start_response)
+            profile = cProfile.Profile()
+            try:
+                return profile.runcall(original, self, environ, start_response)
+            finally:
+                with lock:
+                    profiles.served.append(profile)
+
+        server._Dispatcher.__call__ = call  # type: ignore[method-assign]
+
+    def measure(self, get: Any, kind: str) -> Any:
+        def measured(url: str) -> Any:
+            self.on = True
+            try:
+                return self.portal[kind].runcall(get, url)
+            finally:
+                self.on = False
+
+        return measured
+
+    def report(self) -> None:
+        import pstats
+
+        stats = []
+        for kind, profile in self.portal.items():
+            profile.dump_stats(self.folder / f"portal-{kind}.prof")
+            stats.append((f"portal, {kind} views", pstats.Stats(profile, stream=sys.stderr)))
+        if self.served:
+            merged = pstats.Stats(self.served[0], stream=sys.stderr)
+            for profile in self.served[1:]:
+                merged.add(profile)
+            merged.dump_stats(self.folder / "localcloud.prof")
+            stats.append(("localcloud", merged))
+        for name, found in stats:
+            print(f"--- {name}: top 25 by cumulative time", file=sys.stderr)
+            found.sort_stats("cumulative").print_stats(25)
 
 
 def main() -> None:
@@ -155,6 +230,7 @@ def main() -> None:
     parser.add_argument("--since", default="30d", help="the range the page shows (1h, 6h, 24h, 7d, 30d)")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--also", default="1h,24h,7d", help="other ranges to time on the same data")
+    parser.add_argument("--profile", default="", help="a folder for cProfile files of the uncached views")
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="envport-observe-bench-")
     os.environ.update(
@@ -188,6 +264,7 @@ def main() -> None:
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     setup_test_environment(debug=False)
     call_command("migrate", verbosity=0, interactive=False)
+    profiles = Profiles(args.profile) if args.profile else None
     with LocalCloud(port=0) as cloud:
         settings.ENVPORT_TARGET = "local"
         settings.ENVPORT_AWS_ENDPOINT_URL = cloud.endpoint_url
@@ -209,13 +286,17 @@ def main() -> None:
             t1 = time.perf_counter()
             client.get(url)  # the first view: the local cloud's first pass over the raw data
             first_ms = (time.perf_counter() - t1) * 1000
-            uncached, size = timed(client.get, url, args.repeat, before=cache.clear)
-            cached, _ = timed(client.get, url, args.repeat)
+            get = profiles.measure(client.get, "uncached") if profiles and since == args.since else client.get
+            uncached, size = timed(get, url, args.repeat, before=cache.clear)
+            cached, _ = timed(profiles.measure(client.get, "cached") if profiles and since == args.since
+                              else client.get, url, args.repeat)  # fmt: skip
             others[since] = {"first_view_ms": round(first_ms, 1), "uncached": uncached, "cached": cached}
         cache.clear()
         view = service.traffic(Actor.cli(), env, args.since).view
         served = sum(len(s.values) for c in view.charts for s in c.series)
         others.pop(args.since)
+    if profiles is not None:
+        profiles.report()
     print(
         json.dumps(
             {
@@ -234,6 +315,7 @@ def main() -> None:
                 "datapoints_per_view": served,
                 "alarm_bands": len(view.bands),
                 "page_bytes": size,
+                "load_average": [round(x, 1) for x in os.getloadavg()],
                 "other_ranges": others,
             }
         )

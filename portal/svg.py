@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils.html import escape
@@ -237,6 +238,34 @@ def _last_max(series: Any) -> str:
     return f"last {_number(series.values[-1])}, max {_number(max(series.values))}"
 
 
+@dataclass(frozen=True)
+class _Plot:
+    """Where a traffic chart's values go: the time axis [start, end) and values 0..ceiling."""
+
+    start: float
+    span: float
+    ceiling: float
+    tick: float
+    x0: float
+    plot_w: float
+    width: int
+    plot_h: int = 120
+
+    def x(self, t: float) -> float:
+        return self.x0 + (t - self.start) / self.span * self.plot_w
+
+    def y(self, v: float) -> float:
+        return TOP + self.plot_h - v / self.ceiling * self.plot_h
+
+
+def _plot_of(chart: Any, start: float, end: float, width: int) -> _Plot:
+    x0 = LEFT + 44
+    top = max((max(s.values) for s in chart.series if s.values), default=1.0) or 1.0
+    tick = _tick_step(top, 4)
+    ceiling = max(tick * math.ceil(top / tick), tick)
+    return _Plot(start, max(end - start, 1.0), ceiling, tick, x0, width - x0 - RIGHT, width)
+
+
 def metric_chart(
     chart: Any,
     start: float,
@@ -251,89 +280,128 @@ def metric_chart(
     runs as marked vertical lines, each a link to its run (`markers`: (epoch, kind, label, url)).
 
     A gap longer than 1.5 periods breaks a line (CloudWatch has no datapoint where nothing happened).
-    The legend names each series with its dash pattern, last and highest value."""
-    plot_h, x0 = 120, LEFT + 44
-    plot_w = width - x0 - RIGHT
-    span = max(end - start, 1.0)
-    values = [v for s in chart.series for v in s.values]
-    top = max(values) if values else 1.0
-    tick = _tick_step(top or 1.0, 4)
-    ceiling = max(tick * math.ceil((top or 1.0) / tick), tick)
-
-    def x_of(t: float) -> float:
-        return x0 + (t - start) / span * plot_w
-
-    def y_of(v: float) -> float:
-        return TOP + plot_h - v / ceiling * plot_h
-
+    A line has at most one point per pixel column of the plot: where several periods fall in one
+    column, the highest is drawn (peaks stay visible; a 30-day range of hours is 720 periods on
+    about 650 columns). The legend names each series with its dash pattern, last and highest value."""
+    plot = _plot_of(chart, start, end, width)
     summary = f"{chart.title}: " + "; ".join(f"{s.label} {_last_max(s)}" for s in chart.series)
     out = [f"<title>{escape(summary)}</title>"]
+    out += _band_marks(plot, bands, end)
+    out += _axes(plot)
+    for index, series in enumerate(chart.series):
+        out += _series_marks(plot, series, index, period)
+    out += _run_marks(plot, markers, end)
+    legend, height = _legend(plot, chart.series)
+    return mark_safe(
+        f'<svg class="ep-metric" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(summary)}" '
+        f'data-chart="{escape(chart.key)}">' + "".join(out) + "".join(legend) + "</svg>"
+    )
+
+
+def _band_marks(plot: _Plot, bands: Sequence[Any], end: float) -> list[str]:
+    out = []
     for band in bands:
-        if band.state not in BAND_FILL or band.end <= start or band.start >= end:
+        if band.state not in BAND_FILL or band.end <= plot.start or band.start >= end:
             continue
         fill, opacity = BAND_FILL[band.state]
-        bx, bw = (
-            x_of(max(band.start, start)),
-            max(x_of(min(band.end, end)) - x_of(max(band.start, start)), 1.0),
-        )
+        left = plot.x(max(band.start, plot.start))
+        bw = max(plot.x(min(band.end, end)) - left, 1.0)
         out.append(
-            f'<rect class="ep-band" data-state="{escape(band.state)}" x="{bx:.1f}" y="{TOP}" '
+            f'<rect class="ep-band" data-state="{escape(band.state)}" x="{left:.1f}" y="{TOP}" '
             f'width="{bw:.1f}" '
-            f'height="{plot_h}" fill="{fill}" fill-opacity="{opacity}"><title>{escape(band.alarm)}: '
+            f'height="{plot.plot_h}" fill="{fill}" fill-opacity="{opacity}"><title>{escape(band.alarm)}: '
             f"{escape(band.state)} {_clock(band.start, 0)} to {_clock(band.end, 0)} UTC</title></rect>"
         )
-    for i in range(int(ceiling / tick) + 1):
-        y = y_of(i * tick)
+    return out
+
+
+def _axes(plot: _Plot) -> list[str]:
+    out = []
+    right = plot.width - RIGHT
+    for i in range(int(plot.ceiling / plot.tick) + 1):
+        y = plot.y(i * plot.tick)
         out.append(
-            f'<line x1="{x0}" y1="{y:.1f}" x2="{width - RIGHT}" y2="{y:.1f}" stroke="#e0e0e0"/>'
-            f'<text x="{x0 - 4}" y="{y + 3:.1f}" font-size="10" text-anchor="end" fill="#555">'
-            f"{_number(i * tick)}</text>"
+            f'<line x1="{plot.x0}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#e0e0e0"/>'
+            f'<text x="{plot.x0 - 4}" y="{y + 3:.1f}" font-size="10" text-anchor="end" fill="#555">'
+            f"{_number(i * plot.tick)}</text>"
         )
     for i in range(7):
-        t = start + span * i / 6
+        t = plot.start + plot.span * i / 6
         anchor = "start" if i == 0 else "end" if i == 6 else "middle"
         out.append(
-            f'<text x="{x_of(t):.1f}" y="{TOP + plot_h + 14}" font-size="10" text-anchor="{anchor}" '
-            f'fill="#555">{_clock(t, span)}</text>'
+            f'<text x="{plot.x(t):.1f}" y="{TOP + plot.plot_h + 14}" font-size="10" '
+            f'text-anchor="{anchor}" fill="#555">{_clock(t, plot.span)}</text>'
         )
-    for index, series in enumerate(chart.series):
-        colour, dash = SERIES_STYLE[index % len(SERIES_STYLE)]
-        dashed = f' stroke-dasharray="{dash}"' if dash else ""
-        runs: list[list[str]] = []
-        previous: float | None = None
-        for t, v in zip(series.timestamps, series.values, strict=True):
-            if previous is None or t - previous > 1.5 * period:
-                runs.append([])
-            runs[-1].append(f"{x_of(t):.1f},{y_of(v):.1f}")
-            previous = t
-        out.append(
-            f'<g class="ep-series" data-series="{escape(series.id)}"><title>{escape(series.label)}</title>'
-        )
-        for run in runs:
-            if len(run) == 1:
-                cx, cy = run[0].split(",")
-                out.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{colour}"/>')
-            else:
-                out.append(
-                    f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" '
-                    f'stroke-width="1.5"{dashed}/>'
-                )
-        out.append("</g>")
+    return out
+
+
+def _runs(series: Any, period: float) -> list[list[tuple[float, float]]]:
+    """The series' points split where a gap is longer than 1.5 periods."""
+    runs: list[list[tuple[float, float]]] = []
+    previous: float | None = None
+    for t, v in zip(series.timestamps, series.values, strict=True):
+        if previous is None or t - previous > 1.5 * period:
+            runs.append([])
+        runs[-1].append((t, v))
+        previous = t
+    return runs
+
+
+def _per_column(plot: _Plot, run: list[tuple[float, float]]) -> str:
+    """The SVG points ("x,y ...") of a run with at most one point per pixel column: the highest
+    value of those that fall in it. Written for speed: a 30-day view draws 13,000 points."""
+    scale, x0, start = plot.plot_w / plot.span, plot.x0, plot.start
+    kept: dict[int, float] = {}
+    for t, v in run:
+        column = int(x0 + (t - start) * scale)
+        held = kept.get(column)
+        if held is None or v > held:
+            kept[column] = v
+    base, height = TOP + plot.plot_h, plot.plot_h / plot.ceiling
+    return " ".join([f"{column},{base - v * height:.1f}" for column, v in kept.items()])
+
+
+def _series_marks(plot: _Plot, series: Any, index: int, period: float) -> list[str]:
+    colour, dash = SERIES_STYLE[index % len(SERIES_STYLE)]
+    dashed = f' stroke-dasharray="{dash}"' if dash else ""
+    out = [f'<g class="ep-series" data-series="{escape(series.id)}"><title>{escape(series.label)}</title>']
+    for run in _runs(series, period):
+        coords = _per_column(plot, run)
+        if " " not in coords:
+            cx, cy = coords.split(",")
+            out.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{colour}"/>')
+        else:
+            out.append(
+                f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="1.5"{dashed}/>'
+            )
+    out.append("</g>")
+    return out
+
+
+def _run_marks(plot: _Plot, markers: Sequence[tuple[float, str, str, str]], end: float) -> list[str]:
+    out = []
     for at, kind, label, url in markers:
-        if not start <= at < end:
+        if not plot.start <= at < end:
             continue
-        x = x_of(at)
+        x = plot.x(at)
         symbol = MARKER_SYMBOL.get(kind, "•")
         out.append(
             f'<a class="ep-marker" href="{escape(url)}" data-kind="{escape(kind)}">'
             f"<title>{escape(label)}</title>"
-            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="#37474f" '
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot.plot_h}" stroke="#37474f" '
             f'stroke-dasharray="2 2"/><text x="{x:.1f}" y="{TOP + 9}" font-size="10" text-anchor="middle" '
             f'fill="#37474f">{escape(symbol)}</text></a>'
         )
-    legend_y = TOP + plot_h + 34
-    x = float(x0)
-    for index, series in enumerate(chart.series):
+    return out
+
+
+def _legend(plot: _Plot, series_list: Sequence[Any]) -> tuple[list[str], float]:
+    """The legend's marks and the chart's height: as many legend lines as the series need."""
+    out = []
+    legend_y = TOP + plot.plot_h + 34
+    x = float(plot.x0)
+    for index, series in enumerate(series_list):
         colour, dash = SERIES_STYLE[index % len(SERIES_STYLE)]
         dashed = f' stroke-dasharray="{dash}"' if dash else ""
         text = f"{series.label}: {_last_max(series)}"
@@ -343,35 +411,67 @@ def metric_chart(
             f"{escape(text)}</text>"
         )
         x += 30 + 5.6 * len(text)
-        if x > width - 160 and index < len(chart.series) - 1:
-            x, legend_y = float(x0), legend_y + 14
-    height = legend_y + 8  # as many legend lines as the series need
-    out.insert(
-        0,
-        f'<svg class="ep-metric" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(summary)}" '
-        f'data-chart="{escape(chart.key)}">',
-    )
-    out.append("</svg>")
-    return mark_safe("".join(out))
+        if x > plot.width - 160 and index < len(series_list) - 1:
+            x, legend_y = float(plot.x0), legend_y + 14
+    return out, legend_y + 8
 
 
-def metric_table(chart: Any) -> SafeString:
-    """The numbers of a chart as a table: a row per period that has a value, a column per series."""
+MAX_TABLE_ROWS = 180  # a 30-day range of hours is 720 periods: its table groups them by 4 h
+SUMMED = ("Sum", "SampleCount")
+
+
+def table_rows(chart: Any, period: float, max_rows: int = MAX_TABLE_ROWS) -> tuple[float, list[Any]]:
+    """(the row's length in seconds, [(row start, [value or None per series])]): a row per period
+    that has a value, or, past `max_rows` periods, a row per run of whole periods (aligned to
+    UTC), each series' Sum and SampleCount summed and any other statistic its highest value (a
+    percentile or maximum of the periods cannot be combined into one of the longer row)."""
+    stamps = sorted({t for s in chart.series for t in s.timestamps})
+    step = period
+    if period > 0 and len(stamps) > max_rows:
+        step = period * math.ceil((stamps[-1] - stamps[0] + period) / period / max_rows)
+    rows: dict[float, list[Any]] = {}
+    width, grouped = len(chart.series), step > period
+    for index, series in enumerate(chart.series):
+        summed = series.stat in SUMMED
+        for t, v in zip(series.timestamps, series.values, strict=True):
+            key = t - t % step if grouped else t
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = [None] * width
+            held = row[index]
+            row[index] = v if held is None else (held + v if summed else max(held, v))
+    return step, sorted(rows.items())
+
+
+def metric_table(chart: Any, period: float = 0.0) -> SafeString:
+    """The numbers of a chart as a table, a column per series: a row per period that has a value,
+    or per group of periods when there are more than MAX_TABLE_ROWS (see `table_rows`)."""
     import datetime as dt
 
-    stamps = sorted({t for s in chart.series for t in s.timestamps})
-    if not stamps:
+    step, rows = table_rows(chart, period)
+    if not rows:
         return mark_safe('<p class="ep-muted">No datapoints in this range.</p>')
-    columns = [dict(zip(s.timestamps, s.values, strict=True)) for s in chart.series]
     head = "".join(f'<th scope="col">{escape(s.label)}</th>' for s in chart.series)
-    rows = []
-    for t in stamps:
+    body = []
+    for t, values in rows:
         moment = dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M")
-        cells = "".join(f"<td>{_number(c[t]) if t in c else '-'}</td>" for c in columns)
-        rows.append(f'<tr><th scope="row">{moment}</th>{cells}</tr>')
+        cells = "".join(f"<td>{'-' if v is None else _number(v)}</td>" for v in values)
+        body.append(f'<tr><th scope="row">{moment}</th>{cells}</tr>')
+    grouped = ""
+    if step > period > 0:
+        grouped = (
+            f"; a row per {_duration(step)} of {_duration(period)} periods: counts summed, "
+            "latencies, percentiles and maxima the highest period's"
+        )
     return mark_safe(
-        f'<table class="ep-metric-table"><caption>{escape(chart.title)} ({escape(chart.unit)}), UTC</caption>'
-        f'<thead><tr><th scope="col">period start</th>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f'<table class="ep-metric-table"><caption>{escape(chart.title)} ({escape(chart.unit)}), UTC'
+        f"{grouped}</caption>"
+        f'<thead><tr><th scope="col">{"row" if grouped else "period"} start</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
     )
+
+
+def _duration(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 60:.0f} min" if seconds % 60 == 0 else f"{seconds:.0f} s"

@@ -385,19 +385,21 @@ class RoleSession:
         return boto3.Session(botocore_session=core, region_name=region)
 
 
-def _epoch_timestamp(value: Any) -> dt.datetime:
-    """CloudWatch's CBOR answers carry timestamps as epoch seconds: read them as UTC directly
-    (botocore's default goes through dateutil's local zone, about 20 us each: a 30-day traffic
-    view has thirteen thousand of them)."""
-    if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value, dt.UTC)
+def _epoch_timestamp(value: Any) -> dt.datetime | float:
+    """CloudWatch's answers carry timestamps as epoch seconds: keep them as such (a float; the
+    traffic view reads epoch seconds), where botocore's default makes a datetime through
+    dateutil's local zone, about 20 us each: a 30-day traffic view has thirteen thousand of them.
+    A timestamp written as text is parsed as botocore does."""
+    if isinstance(value, (int, float)):
+        return float(value)
     parsed: dt.datetime = DEFAULT_TIMESTAMP_PARSER(value)
     return parsed
 
 
 def epoch_timestamp_session(region: str) -> boto3.Session:
-    """A boto3 session (the default credential chain, as AwsClients makes it) whose clients parse
-    timestamps with `_epoch_timestamp`: for reads that return many datapoints (the traffic view).
+    """A boto3 session (the default credential chain, as AwsClients makes it) whose clients answer
+    epoch timestamps as floats (`_epoch_timestamp`), not datetimes: for reads that return many
+    datapoints and read them as epoch seconds (the traffic view, whose `_epoch` takes either).
     A target with a role assumes it on its own session instead."""
     core = new_botocore_session()
     factory = ResponseParserFactory()

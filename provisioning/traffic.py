@@ -355,6 +355,10 @@ def _series(q: Query, points: dict[float, float]) -> Series:
 
 
 def _epoch(value: Any) -> float:
+    """Epoch seconds of a timestamp as a client answers it: a datetime, or already epoch seconds
+    (`aws.epoch_timestamp_session`)."""
+    if isinstance(value, float):
+        return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)

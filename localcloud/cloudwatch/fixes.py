@@ -397,6 +397,63 @@ def _metric_stat_series(
     return {start: value for (start, _end), value in zip(windows, values, strict=True) if value is not None}
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
+_SECOND = dt.timedelta(seconds=1)
+
+
+def unix_timestamp(value: dt.datetime) -> int | float:
+    """What moto's serializer writes for a datetime in a JSON answer (a naive one is UTC; whole
+    seconds, or seconds and milliseconds), without parsing it as a date first."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    micro = value.microsecond
+    if not micro:
+        return (value - _EPOCH) // _SECOND
+    return (value - _EPOCH) // _SECOND + (micro // 1000) / 1000.0
+
+
+@_fix(
+    "json-answer-number-lists",
+    "Every timestamp and number of a JSON answer's lists goes through the generic serializer one by "
+    "one (a date parse and a time tuple per timestamp): a GetMetricData answer of 12,960 datapoints "
+    "(a 30-day view of 18 series by the hour) takes about half a second to write.",
+    "GetMetricData answers up to 100,800 datapoints per call; CloudWatch returns a 30-day hourly "
+    "view in well under a second. The answer is the same, written by list instead of by item.",
+)
+def _fix_json_number_lists() -> None:
+    """A list of doubles, or of datetimes written as epoch seconds, is written in one pass; any
+    other list (or one holding something else) goes through moto's own code."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(orig)
+        def serialize_list(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+            fast = _number_list(self, value, shape.member)
+            if fast is None:
+                orig(self, serialized, value, shape, key)
+            else:
+                self._default_serialize(serialized, fast, shape, key)
+
+        return serialize_list
+
+    patch(BaseJSONSerializer, "_serialize_type_list", make)
+
+
+def _number_list(serializer: Any, value: Any, member: Any) -> list[Any] | None:
+    """`value` as moto writes a list of `member`s, or None where the fast path does not apply."""
+    kind = getattr(member, "type_name", "")
+    if kind not in ("double", "float", "timestamp") or not isinstance(value, list):
+        return None
+    if serializer.get_serialized_name(member, member.name) != member.name:
+        return None  # moto would append the items unwritten: leave that to it
+    if kind != "timestamp":
+        return [float(v) for v in value] if all(isinstance(v, (int, float)) for v in value) else None
+    form = member.serialization.get("timestampFormat", serializer._timestamp_serializer.default_format)
+    if str(form).lower() != "unixtimestamp" or not all(isinstance(v, dt.datetime) for v in value):
+        return None
+    return [unix_timestamp(v) for v in value]
+
+
 # --------------------------------------------------------------------------------------------
 # SetAlarmState runs the actions of the new state
 # --------------------------------------------------------------------------------------------

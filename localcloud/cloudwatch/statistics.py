@@ -186,8 +186,11 @@ class MetricIndex:
             memo: dict[tuple[int, str | None, str], tuple[dict[dt.datetime, Any], list[dt.datetime]]]
             memo = self.memo.setdefault(key, {})
             out: list[float | None] = []
+            length: dt.timedelta | None = None
             for start, end in windows:
-                known, starts = memo.setdefault((int((end - start).total_seconds()), unit, stat), ({}, []))
+                if end - start != length:  # windows of one query share a length: one key for all
+                    length = end - start
+                    known, starts = memo.setdefault((int(length.total_seconds()), unit, stat), ({}, []))
                 if start in known:
                     out.append(known[start])
                     continue
@@ -427,10 +430,36 @@ def evaluate_expression(expression: str, series: Mapping[str, Series]) -> dict[d
         raise UnsupportedExpression(f"not an expression this local cloud evaluates: {expression!r}") from exc
     names = _check(tree, series)
     stamps = sorted({stamp for name in names for stamp in series[name]})
+    ids_only = isinstance(tree, ast.Call) and all(isinstance(e, ast.Name) for e in tree.args[0].elts)  # type: ignore[attr-defined]
+    if ids_only:
+        return _over_ids(tree, series, stamps)  # type: ignore[arg-type]
     result = {}
     for stamp in stamps:
         value = _value(tree, series, stamp)
         if value is not None and not isinstance(value, list) and math.isfinite(value):
+            result[stamp] = value
+    return result
+
+
+def _over_ids(
+    call: ast.Call, series: Mapping[str, Series], stamps: list[dt.datetime]
+) -> dict[dt.datetime, float]:
+    """SUM, AVG, MIN or MAX of [ids]: what `_value` answers period by period, without walking the
+    expression for each period (a 30-day view sums four series of 720 periods, twice)."""
+    inputs = [series[e.id] for e in call.args[0].elts]  # type: ignore[attr-defined]
+    name = call.func.id  # type: ignore[attr-defined]
+    result = {}
+    for stamp in stamps:
+        values = [found[stamp] for found in inputs if stamp in found]
+        if not values:
+            continue
+        if name == "SUM":
+            value = sum(values)
+        elif name == "AVG":
+            value = sum(values) / len(values)
+        else:
+            value = min(values) if name == "MIN" else max(values)
+        if math.isfinite(value):
             result[stamp] = value
     return result
 

@@ -20,6 +20,7 @@ from portal.models import CheckResult, Deployment
 from portal.services import logs as service
 from portal.services.base import ActionError, Actor, Forbidden, InvalidInput, NotFound
 
+ROLLBACK_CAUSE = "rollback-cause"  # the errors page's anchor on the group that caused a rollback
 FAILED_CHECKS_INLINE = 5  # a deployment page reads the lines of at most this many failed checks
 
 
@@ -110,6 +111,7 @@ def errors_page(model_admin: Any, request: HttpRequest, env: Any, actor: Actor) 
         {**g, "first": _when(g["first_seen"]), "last": _when(g["last_seen"])}
         for g in (report or {}).get("groups", [])
     ]
+    release = params.get("release") or ""
     return _page(
         model_admin,
         request,
@@ -122,11 +124,38 @@ def errors_page(model_admin: Any, request: HttpRequest, env: Any, actor: Actor) 
             "groups": groups,
             "refusal": refusal,
             "window": params.get("start") is not None,
-            "highlight": params.get("group")
-            or (groups[0]["key"] if groups and params.get("release") else ""),
+            "highlight": params.get("group") or (rollback_group(env, release, groups) if release else ""),
+            "release": release,
             "logs_url": reverse("admin:portal_environment_logs", args=[env.pk]),
         },
     )
+
+
+def rollback_group(env: Any, release: str, groups: list[dict[str, Any]]) -> str:
+    """The key of the group that caused a release's rollback, among the groups of its window (most
+    frequent first): the group of a request a check of the release failed on, else the most
+    frequent group seen on the version it released, else the most frequent ('' without groups)."""
+    if not groups:
+        return ""
+    dep = (
+        Deployment.objects.filter(pk=int(release), environment=env).first()
+        if release.isdigit() and len(release) <= 12
+        else None
+    )
+    if dep is not None:
+        failed = set(
+            CheckResult.objects.filter(deployment=dep, passed=False)
+            .exclude(request_id="")
+            .values_list("request_id", flat=True)[:50]
+        )
+        for group in groups:
+            if failed & set(group.get("request_ids") or ()):
+                return str(group["key"])
+        version = str((dep.outputs or {}).get("to_version") or "")
+        for group in groups:
+            if version and version in (group.get("versions") or ()):
+                return str(group["key"])
+    return str(groups[0]["key"])
 
 
 def _number(text: str | None) -> float | None:
@@ -161,4 +190,4 @@ def release_errors_url(dep: Deployment) -> str | None:
     if window is None:
         return None
     base = reverse("admin:portal_environment_errors", args=[dep.environment_id])
-    return f"{base}?start={int(window[0])}&end={int(window[1])}&release={dep.pk}"
+    return f"{base}?start={int(window[0])}&end={int(window[1])}&release={dep.pk}#{ROLLBACK_CAUSE}"

@@ -117,7 +117,7 @@ def _charts(found: service.Traffic, markers: list[tuple[float, str, str, str]]) 
         drawn = [
             (
                 str(metric_chart(chart, view.start, view.end, view.range.period, view.bands, markers)),
-                str(metric_table(chart)),
+                str(metric_table(chart, view.range.period)),
             )
             for chart in view.charts
         ]

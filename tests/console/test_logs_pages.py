@@ -7,6 +7,7 @@ import html
 import time
 from typing import Any
 
+import boto3
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from portal.models import CheckResult, Deployment
 from portal.services import logs as service
-from tests.portal.logs_helpers import API_KEY_VALUE, FAILED_ID, FAILED_LAMBDA_ID, seed
+from tests.portal.logs_helpers import API_KEY_VALUE, FAILED_ID, FAILED_LAMBDA_ID, TRACE, json_line, seed
 
 pytestmark = pytest.mark.django_db
 
@@ -98,6 +99,7 @@ def test_a_failed_check_links_to_its_lines_and_shows_them(
     logs_url = reverse("admin:portal_environment_logs", args=[env.pk])
     assert f"{logs_url}?since=30d&amp;request_id={FAILED_ID}" in text
     assert text.count('class="ep-check-lines"') == 1  # only the failed check's lines, inline
+    assert f"{logs_url}?since=30d&amp;request_id={'0' * 8}-good" in text  # a passing check links to its lines
     assert (
         f"REPORT RequestId: {FAILED_LAMBDA_ID}" in text
         and "unhandled error [ResourceNotFoundException]" in text
@@ -138,3 +140,54 @@ def test_a_rolled_back_release_links_to_the_errors_that_caused_it(
     errors = client.get(href).content.decode()
     assert "in the release&#x27;s window" in errors or "in the release's window" in errors
     assert "(the release&#x27;s most frequent)" in errors or "(the release's most frequent)" in errors
+
+
+def test_the_release_page_links_to_the_group_that_caused_the_rollback(
+    moto_target: None, login: Any, make_env: Any
+) -> None:
+    """Issue 19 done-when: a rolled-back canary's release page links to the group that caused it.
+    Version 1 raised more often in the window (a ValueError, three times), but the release put
+    version 2 out and rolled it back: its ResourceNotFoundException is the group the link lands on
+    (the anchor #rollback-cause), not the most frequent one."""
+    env = make_env("dev1")
+    seeded = seed(env)
+    old = "2026/12/07/[1]0ldc0de"
+    logs = boto3.client("logs", region_name=env.region)
+    logs.create_log_stream(logGroupName=seeded["group"], logStreamName=old)
+    trace = TRACE.replace("store.py", "items.py").replace("ResourceNotFoundException", "ValueError")
+    logs.put_log_events(
+        logGroupName=seeded["group"],
+        logStreamName=old,
+        logEvents=[
+            {
+                "timestamp": seeded["at"] + 100 + i,
+                "message": json_line("ERROR", "bad", f"old-request-{i}", f"old-{i}", exception=trace),
+            }
+            for i in range(3)
+        ],
+    )
+    now = timezone.now()
+    first = time.time() - 60
+    dep = Deployment.objects.create(
+        environment=env,
+        kind="release",
+        status="failed",
+        outcome="rolled_back",
+        started_at=now,
+        finished_at=now,
+        outputs={"from_version": "1", "to_version": "2", "rollback_reason": "alarm: errors"},
+        release_state={
+            "started_at": first,
+            "phase": "rolled_back",
+            "traffic": [{"at": first, "percent": 10}],
+        },
+    )
+    client = login("viewer")
+    text = client.get(reverse("admin:portal_deployment_change", args=[dep.pk])).content.decode()
+    href = html.unescape(text.split('id="ep-rollback-errors" href="', 1)[1].split('"', 1)[0])
+    assert href.endswith("#rollback-cause")
+    errors = client.get(href.split("#", 1)[0]).content.decode()
+    rows = errors.split('<tr id="group-')[1:]
+    assert "ValueError" in rows[0] and "ResourceNotFoundException" in rows[1]  # by count
+    assert 'id="rollback-cause"' in rows[1] and 'id="rollback-cause"' not in rows[0]
+    assert errors.count('id="rollback-cause"') == 1
