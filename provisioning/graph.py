@@ -80,77 +80,93 @@ def run(
     None leaves the node to `work` once its dependencies succeeded (one that must be deleted after
     its former dependents let go of it). Nothing waits on a probe but its own node."""
     topological(deps)  # refuse a cycle before doing anything
-    t0 = time.monotonic()
-    # Only this thread reads or writes `results` and `futures`; the pool's threads run `work` alone.
-    results: dict[str, NodeRun] = {}
-    futures: dict[Future[Any], tuple[str, float]] = {}
-    dependents = reverse(deps)
-    probing: set[str] = set(early) if probe is not None else set()
-    first_start: dict[str, float] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="envport") as pool:
+        state = _Run(deps, pool, on_start, on_finish, set(early) if probe is not None else set())
+        try:
+            for key in sorted(state.probing):
+                assert probe is not None
+                state.start(key, probe)
+            state.submit_ready(work)
+            while state.futures:
+                done, _ = wait(list(state.futures), return_when=FIRST_COMPLETED)
+                for future in done:
+                    state.finished(future)
+                state.submit_ready(work)
+        except BaseException:
+            # Stop between steps: let the ones in flight finish (threads cannot be killed), start no more.
+            for future in state.futures:
+                future.cancel()
+            raise
+    return state.results
 
-    def skip_dependents(failed: str) -> list[NodeRun]:
+
+class _Run:
+    """One run's bookkeeping. Only the calling thread reads or writes it; the pool's threads run
+    `work` (or a probe) alone."""
+
+    def __init__(
+        self,
+        deps: Mapping[str, set[str]],
+        pool: ThreadPoolExecutor,
+        on_start: Callable[[str, float], None] | None,
+        on_finish: Callable[[NodeRun], None] | None,
+        probing: set[str],
+    ) -> None:
+        self.deps, self.pool, self.on_start, self.on_finish = deps, pool, on_start, on_finish
+        self.t0 = time.monotonic()
+        self.results: dict[str, NodeRun] = {}
+        self.futures: dict[Future[Any], tuple[str, float]] = {}
+        self.dependents = reverse(deps)
+        self.probing = probing
+        self.first_start: dict[str, float] = {}
+
+    def start(self, key: str, fn: Callable[[str], Any]) -> None:
+        """Announced once (a probe's start, if it had one); a node that its probe did not settle
+        is timed from its work's start, when its dependencies let it run."""
+        now = time.monotonic() - self.t0
+        if key not in self.first_start:
+            self.first_start[key] = now
+            if self.on_start is not None:
+                self.on_start(key, now)
+        self.futures[self.pool.submit(fn, key)] = (key, now)
+
+    def submit_ready(self, work: Callable[[str], Any]) -> None:
+        running = {key for key, _ in self.futures.values()}
+        for key, needs in self.deps.items():
+            if key in self.results or key in running or key in self.probing:
+                continue
+            if all(self.results.get(n) is not None and self.results[n].status == "succeeded" for n in needs):
+                self.start(key, work)
+                running.add(key)
+
+    def finished(self, future: Future[Any]) -> None:
+        key, started = self.futures.pop(future)
+        seconds = time.monotonic() - self.t0 - started
+        error = future.exception()
+        if key in self.probing:
+            self.probing.discard(key)
+            if key in self.results or (error is None and future.result() is None):
+                return  # skipped meanwhile, or not settled: it waits for its dependencies
+        if error is None:
+            node = NodeRun(key, "succeeded", started, seconds, value=future.result())
+        else:
+            node = NodeRun(key, "failed", started, seconds, error=error)
+        self.results[key] = node
+        skipped = self.skip_dependents(key) if error is not None else []
+        if self.on_finish is not None:
+            self.on_finish(node)
+            for run_ in skipped:
+                self.on_finish(run_)
+
+    def skip_dependents(self, failed: str) -> list[NodeRun]:
         skipped = []
         stack = [failed]
         while stack:
-            for child in dependents[stack.pop()]:
-                if child not in results:
-                    now = time.monotonic() - t0
+            for child in self.dependents[stack.pop()]:
+                if child not in self.results:
+                    now = time.monotonic() - self.t0
                     run_ = NodeRun(child, "skipped", now, 0.0, error=None)
-                    results[child] = run_
+                    self.results[child] = run_
                     skipped.append(run_)
                     stack.append(child)
         return skipped
-
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="envport") as pool:
-
-        def start(key: str, fn: Callable[[str], Any]) -> None:
-            """Announced once (a probe's start, if it had one); a node that its probe did not settle
-            is timed from its work's start, when its dependencies let it run."""
-            now = time.monotonic() - t0
-            if key not in first_start:
-                first_start[key] = now
-                if on_start is not None:
-                    on_start(key, now)
-            futures[pool.submit(fn, key)] = (key, now)
-
-        def submit_ready() -> None:
-            running = {key for key, _ in futures.values()}
-            for key, needs in deps.items():
-                if key in results or key in running or key in probing:
-                    continue
-                if all(results.get(n) is not None and results[n].status == "succeeded" for n in needs):
-                    start(key, work)
-                    running.add(key)
-
-        try:
-            for key in sorted(probing):
-                assert probe is not None
-                start(key, probe)
-            submit_ready()
-            while futures:
-                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                for future in done:
-                    key, started = futures.pop(future)
-                    seconds = time.monotonic() - t0 - started
-                    error = future.exception()
-                    if key in probing:
-                        probing.discard(key)
-                        if key in results or (error is None and future.result() is None):
-                            continue  # skipped meanwhile, or not settled: it waits for its dependencies
-                    if error is None:
-                        node = NodeRun(key, "succeeded", started, seconds, value=future.result())
-                    else:
-                        node = NodeRun(key, "failed", started, seconds, error=error)
-                    results[key] = node
-                    skipped = skip_dependents(key) if error is not None else []
-                    if on_finish is not None:
-                        on_finish(node)
-                        for run_ in skipped:
-                            on_finish(run_)
-                submit_ready()
-        except BaseException:
-            # Stop between steps: let the ones in flight finish (threads cannot be killed), start no more.
-            for future in futures:
-                future.cancel()
-            raise
-    return results

@@ -2,9 +2,7 @@
 function bundles): a function that long does several things, and each deserves a name.
 
 A function's length runs from its ``def`` line to its last line (decorators not counted; nested
-functions count in their parent and on their own). The allowlist names today's offenders outside
-the local cloud, which are being split; an entry whose function is gone or short fails the test
-so the list only shrinks.
+functions count in their parent and on their own). There is no exception.
 """
 
 from __future__ import annotations
@@ -17,11 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("portal", "provisioning", "localcloud", "lambda_bundle", "authorizer_bundle")
 MAX_LINES = 80
-
-# "path::qualified name" -> its length when listed. Never add to this list.
-ALLOWED: dict[str, int] = {
-    "portal/svg.py::metric_chart": 117,
-}
 
 
 def _functions(tree: ast.AST, prefix: str = "") -> list[tuple[str, int]]:
@@ -55,17 +48,7 @@ def long_functions(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str
 
 def test_no_function_is_over_80_lines() -> None:
     found = long_functions(ROOT)
-    new = {name: length for name, length in found.items() if name not in ALLOWED}
-    assert not new, f"functions over {MAX_LINES} lines: {new}"
-    assert not [name for name in ALLOWED if name.startswith("localcloud/")], "no exception in localcloud"
-
-
-def test_the_allowlist_only_shrinks() -> None:
-    found = long_functions(ROOT)
-    fixed = sorted(name for name in ALLOWED if name not in found)
-    assert not fixed, f"now {MAX_LINES} lines or fewer, remove from ALLOWED: {fixed}"
-    grown = {name: found[name] for name in ALLOWED if name in found and found[name] > ALLOWED[name]}
-    assert not grown, f"allowed functions that grew: {grown}"
+    assert not found, f"functions over {MAX_LINES} lines: {found}"
 
 
 @pytest.mark.parametrize(("body_lines", "flagged"), [(79, False), (80, True)])
