@@ -674,15 +674,20 @@ class _Restore:
             self._wait_active(st.new_table)
             self._advance(RESTORED, f"{st.new_table} is there and ACTIVE")
             return
+        # Encrypted with this environment's key from the start (a clone's source has its own key).
+        sse = {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": self._kms_key()}
         try:
             if st.backup_arn:
-                self.ddb.restore_table_from_backup(TargetTableName=st.new_table, BackupArn=st.backup_arn)
+                self.ddb.restore_table_from_backup(
+                    TargetTableName=st.new_table, BackupArn=st.backup_arn, SSESpecificationOverride=sse
+                )
             else:
                 assert st.restore_time is not None
                 self.ddb.restore_table_to_point_in_time(
                     SourceTableName=self.request.source_table,
                     TargetTableName=st.new_table,
                     RestoreDateTime=dt.datetime.fromisoformat(st.restore_time),
+                    SSESpecificationOverride=sse,
                 )
         except Exception as exc:
             if error_code(exc) not in ("TableAlreadyExistsException", "ResourceInUseException"):
@@ -691,6 +696,13 @@ class _Restore:
         self._advance(
             RESTORED, f"restored into {st.new_table} (as it was at {st.restore_time}); it is ACTIVE"
         )
+
+    def _kms_key(self) -> str:
+        """The environment's key: its spec's, or the one envport manages under its alias."""
+        if self.spec.kms_key_arn:
+            return self.spec.kms_key_arn
+        described = self.clients.client("kms").describe_key(KeyId=self.spec.names.kms_alias)
+        return str(described["KeyMetadata"]["Arn"])
 
     def _wait_active(self, table: str) -> None:
         """CREATING until the restore is done, then ACTIVE with its indexes (bounded)."""

@@ -77,12 +77,12 @@ def _parse(text: str | None) -> dt.datetime | None:
 
 
 def own_tables(clients: AwsClients, names: Names) -> list[str]:
-    """Every physical table of the environment that exists, by name: ListTables answers names in
-    order, so the pages start just before `{base}-items` and stop past `{base}-items-r...`."""
+    """Every physical table of the environment that exists, by name (ListTables, at most
+    MAX_TABLE_PAGES pages; names come in order, so the pages stop past `{base}-items-r...`)."""
     ddb = clients.client("dynamodb")
     found: list[str] = []
     beyond = f"{names.base_table}-s"  # after every `{base_table}-r{stamp}`
-    kwargs: dict[str, Any] = {"Limit": 100, "ExclusiveStartTableName": names.base_table[:-1]}
+    kwargs: dict[str, Any] = {"Limit": 100}
     for _page in range(MAX_TABLE_PAGES):
         page = ddb.list_tables(**kwargs)
         found.extend(n for n in page.get("TableNames", []) if names.is_own_table(n))
