@@ -151,3 +151,42 @@ def test_the_cli_refuses_bad_input_with_exit_2(cli: Any, envs: Any) -> None:
     result = cli("restore", "prod1", "--backup", "latest")  # prod needs --yes
     assert result.code == 2 and "needs --yes" in result.err
     assert not Deployment.objects.exists()
+
+
+def test_the_sweep_deletes_expired_retained_tables_through_the_guard(make_env: Any, moto_target: Any) -> None:
+    """Issue 20 item 2: the hourly sweep (a schedule, through the service layer and the guard)
+    deletes the tables a restore replaced once their retention is over, and audits it; an
+    operator may not sweep."""
+    import boto3
+
+    from portal import tasks
+    from provisioning import retained
+
+    env = make_env("pr1", "dev", status="ready")
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    for name in (
+        "envport-pr1-items",
+        "envport-pr1-items-r20261101000000",
+        "envport-pr1-items-r20261201000000",
+    ):
+        ddb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    clients = restore_service._clients(env)
+    now = dt.datetime.now(dt.UTC)
+    retained.retain(
+        clients, "envport-pr1-items-r20261101000000", "envport-pr1-items", 1, now - dt.timedelta(days=2)
+    )
+    retained.retain(clients, "envport-pr1-items-r20261201000000", "envport-pr1-items", 7, now)
+    assert restore_service.sweep_retained_all(_user("operator")) == {}  # refused: nothing deleted
+    assert len(ddb.list_tables()["TableNames"]) == 3
+    assert tasks.scheduled_retained_sweep() == {"pr1": ["envport-pr1-items-r20261101000000"]}
+    assert sorted(ddb.list_tables()["TableNames"]) == [
+        "envport-pr1-items",
+        "envport-pr1-items-r20261201000000",
+    ]
+    event = AuditEvent.objects.get(action="environment.retained_tables_deleted")
+    assert event.source == "schedule" and event.detail == {"tables": ["envport-pr1-items-r20261101000000"]}
