@@ -1,4 +1,4 @@
-"""Restore an environment's table, and cut over to it like a release (issue 20, R-REC-2).
+"""Restore an environment's table, and cut over to it like a release (issue 20, R-REC-1 and -2).
 
 DynamoDB restores into a new table only (RestoreTableToPointInTime, RestoreTableFromBackup:
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/PointInTimeRecovery.Tutorial.html),
@@ -235,6 +235,12 @@ def parse_request(
         problems.append(Problem("operation", operation, "one of " + ", ".join(OPERATIONS)))
     if operation == CLONE and source is None:
         problems.append(Problem("from", None, "the environment to clone from"))
+    if operation == CLONE and spec.stage == "prod":
+        problems.append(
+            Problem(
+                "environment", spec.suffix, "a non-prod environment to clone into (prod's data is its own)"
+            )
+        )
     if operation == CLONE and src.suffix == spec.suffix:
         problems.append(Problem("from", src.suffix, "another environment than the one it clones into"))
     if src.region != spec.region:
@@ -742,12 +748,11 @@ class _Restore:
 
     def _check(self) -> None:
         st = self._state()
-        check = restore_data.check_table(self.clients, st.new_table)
-        diff = restore_data.diff_tables(self.clients, st.new_table, st.old_table)
+        check, diff = restore_data.inspect(self.clients, st.new_table, st.old_table)
         st.check, st.diff = check.to_dict(), diff.to_dict()
         verdict = Check(
             name=f"restored table {st.new_table}: sample read back",
-            requirement="R-REC-2",
+            requirement="R-REC-1",
             passed=check.sample_ok,
             status=None,
             latency_ms=None,

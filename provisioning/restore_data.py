@@ -32,6 +32,7 @@ __all__ = [
     "TableDiff",
     "check_table",
     "diff_tables",
+    "inspect",
     "mask_table",
     "pseudonym",
 ]
@@ -109,9 +110,12 @@ def _by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {json.dumps(item.get(KEY_ATTRIBUTE), sort_keys=True): item for item in items}
 
 
-def check_table(clients: AwsClients, table: str) -> DataCheck:
-    """Count the items, then read a sample back by key (GetItem, consistent) and compare."""
-    items, truncated = _scan(clients, table)
+def check_table(
+    clients: AwsClients, table: str, scanned: tuple[list[dict[str, Any]], bool] | None = None
+) -> DataCheck:
+    """Count the items, then read a sample back by key (GetItem, consistent) and compare;
+    `scanned`: the table's scan already made (by `inspect`)."""
+    items, truncated = scanned or _scan(clients, table)
     ddb = clients.client("dynamodb")
     sample = items[:SAMPLE]
     ok = True
@@ -130,9 +134,17 @@ def _plain(item: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def diff_tables(clients: AwsClients, restored: str, live: str) -> TableDiff:
+def inspect(clients: AwsClients, restored: str, live: str) -> tuple[DataCheck, TableDiff]:
+    """The restored table checked and compared with the live one, each table scanned once."""
+    scanned = _scan(clients, restored)
+    return check_table(clients, restored, scanned), diff_tables(clients, restored, live, scanned)
+
+
+def diff_tables(
+    clients: AwsClients, restored: str, live: str, scanned: tuple[list[dict[str, Any]], bool] | None = None
+) -> TableDiff:
     """The two tables compared item by item (by `id`), with up to SAMPLE differing items."""
-    new_items, new_more = _scan(clients, restored)
+    new_items, new_more = scanned or _scan(clients, restored)
     old_items, old_more = _scan(clients, live)
     new, old = _by_id(new_items), _by_id(old_items)
     only_new = [k for k in new if k not in old]

@@ -22,6 +22,7 @@ def envs(make_env: Any) -> dict[str, Any]:
 
 
 def test_the_api_refuses_hostile_bodies_and_read_only_tokens(envs: Any, api: Any, token: Any) -> None:
+    # R-REC-1
     client = api(token("operator"))
     url = "/api/v1/environments/pr1/restore/"
     assert client.post(url, {"to_time": "x" * 65}).status_code == 400
@@ -37,6 +38,7 @@ def test_the_api_refuses_hostile_bodies_and_read_only_tokens(envs: Any, api: Any
 
 
 def test_a_queued_restore_answers_202_with_the_run(envs: Any, api: Any, token: Any, dispatched: Any) -> None:
+    # R-REC-1
     client = api(token("operator"))
     answer = client.post("/api/v1/environments/pr1/restore/", {"backup": "latest", "retain_days": 3})
     assert answer.status_code == 202, answer.content
@@ -50,6 +52,7 @@ def test_a_queued_restore_answers_202_with_the_run(envs: Any, api: Any, token: A
 def test_the_schema_declares_every_key_the_restore_answers_carry(
     client: Any, envs: Any, users: Any, dispatched: Any
 ) -> None:
+    # R-REC-1
     """The queued run, a refusal and a conflict are walked key by key against the OpenAPI document."""
     import yaml
 

@@ -1,5 +1,5 @@
 """Restores into a local-cloud environment, read back through the environment's own HTTP API
-(issue 20 item 2-3 and its done-when, R-REC-2).
+(issue 20 items 2-3 and its done-when, R-REC-1 and R-REC-2).
 
 The local cloud keeps each table's item history, so a restore to a noted time returns the items as
 they were then (tests/localcloud cover that against the AWS pages). Here the whole cut-over runs:
@@ -110,7 +110,7 @@ def env(local_cloud: LocalCloud, target: AwsTarget) -> Env:
 
 
 def test_restore_to_a_noted_time_brings_the_originals_back_over_http(env: Env) -> None:
-    # R-REC-2: write, note the time, delete and corrupt, restore, read the originals back
+    # R-REC-1: write, note the time, delete and corrupt, restore, read the originals back
     ids = [env.create(name=f"item {n}", email=f"user{n}@example.com") for n in range(6)]
     originals = {i: env.read(i) for i in ids}
     noted = _noted_time()
@@ -166,7 +166,7 @@ def test_a_clone_with_a_mask_holds_the_sources_items_with_stable_pseudonyms(
 def test_an_interrupted_restore_resumes_once_with_one_live_table(
     local_cloud: LocalCloud, target: AwsTarget
 ) -> None:
-    # R-REC-2: the worker dies right after the version is published (before the alias moves),
+    # R-REC-1: the worker dies right after the version is published (before the alias moves),
     # and again right after the alias moved; each time the restore resumes from its state.
     env = _provision(local_cloud, target, "rst-kill")
     with pytest.raises(RestoreRefused, match="nothing to undo"):  # no restore yet: nothing replaced

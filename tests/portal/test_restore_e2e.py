@@ -76,7 +76,7 @@ def _clients(env: Environment) -> AwsClients:
 def test_restore_undo_and_console_restore_through_the_portal(
     local_target: Any, cli: Any, make_env: Any, monkeypatch: Any
 ) -> None:
-    # R-REC-2
+    # R-REC-1
     env = make_env("rst1", "dev", overrides={"pitr": True})
     _run(actions.request_deployment(actions.Actor.cli(), env, "provision", {"verify": False}))
     env.refresh_from_db()
@@ -140,7 +140,7 @@ class WorkerKilled(BaseException):
 def test_a_restore_whose_worker_died_mid_cutover_finishes_once(
     local_target: Any, make_env: Any, monkeypatch: Any, settings: Any
 ) -> None:
-    # R-REC-2: killed after the alias moved, before alarms and dashboard followed
+    # R-REC-1: killed after the alias moved, before alarms and dashboard followed
     env = make_env("rst2", "dev", overrides={"pitr": True})
     _run(actions.request_deployment(actions.Actor.cli(), env, "provision", {"verify": False}))
     env.refresh_from_db()

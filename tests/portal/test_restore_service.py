@@ -64,6 +64,7 @@ def envs(make_env: Any) -> dict[str, Any]:
     ],
 )
 def test_hostile_input_is_refused_before_anything_is_queued(envs: Any, kwargs: Any, problem: str) -> None:
+    # R-REC-1
     """Issue 20: bad times, times outside the window, ARNs of other tables and regions, limits."""
     before = _nothing_written()
     with pytest.raises(actions.InvalidInput) as caught:
@@ -84,6 +85,7 @@ def test_hostile_input_is_refused_before_anything_is_queued(envs: Any, kwargs: A
     ],
 )
 def test_mask_names_over_limits_are_refused(envs: Any, masks: list[str], problem: str) -> None:
+    # R-REC-2
     before = _nothing_written()
     with pytest.raises(actions.InvalidInput) as caught:
         restore_service.request_restore(actions.Actor.cli(), envs["dev"], source=envs["staging"], masks=masks)
@@ -92,6 +94,7 @@ def test_mask_names_over_limits_are_refused(envs: Any, masks: list[str], problem
 
 
 def test_clones_across_regions_and_accounts_are_refused_with_a_clear_message(make_env: Any) -> None:
+    # R-REC-2
     """Issue 20 item 3: same account and region only, said before any AWS call."""
     dev = make_env("pr1", "dev", status="ready")
     far = make_env("far1", "staging", status="ready", region="eu-west-1")
@@ -107,6 +110,10 @@ def test_clones_across_regions_and_accounts_are_refused_with_a_clear_message(mak
     with pytest.raises(actions.InvalidInput) as caught:
         restore_service.request_restore(actions.Actor.cli(), dev, source=dev)
     assert any("another environment than the one it clones into" in p for p in caught.value.problems)
+    prod = make_env("prod1", "prod", status="ready")
+    with pytest.raises(actions.InvalidInput) as caught:  # R-REC-2: into a non-prod environment only
+        restore_service.request_restore(actions.Actor.cli(), prod, source=dev)
+    assert any("a non-prod environment to clone into" in p for p in caught.value.problems)
     assert not Deployment.objects.exists()
 
 
@@ -118,6 +125,7 @@ def test_an_environment_that_is_not_provisioned_is_not_restored(make_env: Any) -
 
 
 def test_who_may_restore_and_clone(envs: Any) -> None:
+    # R-REC-1
     """Issue 20 item 4: operators restore non-prod; restoring into prod and cloning from prod are
     admin-only; viewers never; each request is one audited run with its source and time."""
     operator, admin, viewer = _user("operator"), _user("admin"), _user("viewer")
@@ -154,6 +162,7 @@ def test_the_cli_refuses_bad_input_with_exit_2(cli: Any, envs: Any) -> None:
 
 
 def test_the_sweep_deletes_expired_retained_tables_through_the_guard(make_env: Any, moto_target: Any) -> None:
+    # R-REC-1
     """Issue 20 item 2: the hourly sweep (a schedule, through the service layer and the guard)
     deletes the tables a restore replaced once their retention is over, and audits it; an
     operator may not sweep."""

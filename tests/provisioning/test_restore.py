@@ -49,6 +49,7 @@ def _table(name: str, items: list[dict[str, Any]]) -> str:
 
 # --- names and the spec follow the physical table --------------------------------------------------
 def test_the_spec_records_the_physical_table_and_refuses_another_environments() -> None:
+    # R-REC-1
     spec = build_spec(suffix="dev1", stage="dev", table_name="envport-dev1-items-r20261207190000")
     assert spec.names.table == "envport-dev1-items-r20261207190000"
     assert spec.names.base_table == "envport-dev1-items"
@@ -67,6 +68,7 @@ def test_the_spec_records_the_physical_table_and_refuses_another_environments() 
 
 # --- input, before any AWS call ----------------------------------------------------------------------
 def test_every_problem_is_listed_at_once_before_any_aws_call() -> None:
+    # R-REC-1
     spec = build_spec(suffix="dev1", stage="dev")
     far = build_spec(suffix="far1", stage="staging", region="eu-west-1")
     with pytest.raises(RestoreInputError) as caught:
@@ -88,6 +90,7 @@ def test_every_problem_is_listed_at_once_before_any_aws_call() -> None:
 
 # --- data: count, sample, diff, masks ------------------------------------------------------------------
 def test_masks_are_stable_pseudonyms_and_a_second_pass_changes_nothing(aws: AwsClients) -> None:
+    # R-REC-2
     table = _table(
         "t-mask",
         [
@@ -107,6 +110,7 @@ def test_masks_are_stable_pseudonyms_and_a_second_pass_changes_nothing(aws: AwsC
 
 
 def test_the_restored_table_is_checked_and_compared_with_the_live_one(aws: AwsClients) -> None:
+    # R-REC-1
     restored = _table("t-new", [{"id": "a", "v": "1"}, {"id": "b", "v": "2"}, {"id": "c", "v": "3"}])
     live = _table("t-live", [{"id": "a", "v": "1"}, {"id": "b", "v": "CORRUPT"}, {"id": "z", "v": "9"}])
     check = restore_data.check_table(aws, restored)
@@ -122,6 +126,7 @@ def test_the_restored_table_is_checked_and_compared_with_the_live_one(aws: AwsCl
 
 # --- retained tables ---------------------------------------------------------------------------------
 def test_retained_tables_are_listed_swept_after_their_period_and_torn_down(aws: AwsClients) -> None:
+    # R-REC-1
     names = build_spec(suffix="dev1", stage="dev", table_name="envport-dev1-items-r20261207190000").names
     _table("envport-dev1-items", [{"id": "a"}])
     _table("envport-dev1-items-r20261207190000", [])
@@ -155,6 +160,7 @@ def provisioned(aws: AwsClients) -> EnvironmentSpec:
 def test_a_failed_journey_leaves_the_live_table_serving_and_removes_what_was_made(
     aws: AwsClients, provisioned: EnvironmentSpec
 ) -> None:
+    # R-REC-1
     spec = provisioned
     lam = boto3.client("lambda", region_name="us-east-1")
     before = lam.get_alias(FunctionName=spec.names.function, Name=LIVE_ALIAS)["FunctionVersion"]
@@ -182,6 +188,7 @@ def test_a_failed_journey_leaves_the_live_table_serving_and_removes_what_was_mad
 def test_backups_of_another_account_and_unknown_backups_are_refused_before_any_change(
     aws: AwsClients, provisioned: EnvironmentSpec
 ) -> None:
+    # R-REC-1
     spec = provisioned
     other = "arn:aws:dynamodb:us-east-1:999999999999:table/envport-dev1-items/backup/01733600000000-abcdef12"
     with pytest.raises(RestoreRefused, match="belongs to account 999999999999"):
