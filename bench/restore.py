@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import statistics
@@ -86,7 +87,10 @@ def one_run(
     wall = time.monotonic() - started
     if not result.ok:
         raise RuntimeError(f"restore failed: {result.error} {result.state.reason}")
+    marks = result.state.phases
+    phases = {b["phase"]: round(b["at"] - a["at"], 3) for a, b in itertools.pairwise(marks)}
     run = {
+        "phases_s": phases,
         "restore_s": result.timings["restore_s"],
         "cutover_s": result.timings["cutover_s"],
         "wall_s": wall,
@@ -120,6 +124,7 @@ def main() -> None:
         for n in range(args.runs):
             spec, run = one_run(cloud, spec, clients, args.items)
             shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in run.items()}
+            run.pop("phases_s")
             print(f"run {n + 1}: {json.dumps(shown)}", file=sys.stderr)
             runs.append(run)
     median = {

@@ -457,16 +457,11 @@ def new_mask_key() -> str:
     return secrets.token_hex(32)
 
 
-def summary(result: RestoreResult) -> str:
-    return json.dumps(result.to_dict(), default=str)
-
-
 __all__ = [
     "CLONE",
     "DONE",
     "FAILED",
     "LATEST",
-    "LIVE_ALIAS",
     "OPERATIONS",
     "RESTORE",
     "SWITCHED",

@@ -98,6 +98,8 @@ def test_restore_undo_and_console_restore_through_the_portal(
     for item_id, original in originals.items():
         assert api.read(item_id) == original
     _drift_clean("rst1")
+    listed = cli("backups", "rst1")
+    assert "tables a restore replaced: 1" in listed.out and "envport-rst1-items  replaced by" in listed.out
 
     # the API lists the replaced table beside the backups, and undoes the restore
     admin = User.objects.create_user("adm", is_staff=True)

@@ -7,6 +7,7 @@ from typing import Any
 from portal import actions
 from portal.management.cli import RUN_FAILED, EnvportCommand, Exit
 from portal.services import backups
+from portal.services import restore as restore_service
 
 KIND = "backups"
 
@@ -26,6 +27,8 @@ class Command(EnvportCommand):
         env = self.environment(opts["name"], as_json=as_json, kind=KIND)
         try:
             listing = backups.list_backups(actions.Actor.cli(), env)
+            # issue 20: the tables a restore replaced, kept until their retention ends
+            listing["retained_tables"] = restore_service.retained_tables(actions.Actor.cli(), env)
         except (actions.InvalidInput, actions.Forbidden, actions.NotFound) as exc:
             self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=KIND)
         except actions.ActionError as exc:
@@ -44,3 +47,8 @@ class Command(EnvportCommand):
             self.stdout.write(f"{title}: {len(rows) or 'none'}")
             for row in rows:
                 self.stdout.write(f"  {row['created_at']}  {row['status']:<9} {row['name']}  {row['arn']}")
+        kept = listing["retained_tables"]
+        self.stdout.write(f"tables a restore replaced: {len(kept) or 'none'}")
+        for row in kept:
+            by, until = row["replaced_by"] or "-", row["retained_until"] or "-"
+            self.stdout.write(f"  {row['name']}  replaced by {by}  kept until {until}")
