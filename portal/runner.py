@@ -29,7 +29,6 @@ from django.utils import timezone
 
 from provisioning import release as releases
 from provisioning import restore as restores
-from provisioning import retained
 from provisioning.artifacts import (
     artifact_from_bytes,
     artifact_location,
@@ -351,18 +350,9 @@ def _teardown(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsC
         return
     run.absorb(result)
     run.outputs = jsonable({"notes": result.notes}) if result.notes else {}
-    if result.ok:  # the tables a restore replaced go too, backed up like the current one
-        try:
-            backed_up = retained.delete_all(
-                clients, spec.names, backup=run.dep.options.get("backup", True) is not False
-            )
-        except Exception as exc:
-            run.fail(f"retained tables not removed: {type(exc).__name__}: {exc}")
-        else:
-            run.outputs.update(jsonable({"retained_backups": backed_up}) if backed_up else {})
-    if run.ok:
+    if result.ok:
         run.env_updates.update(
-            table_name="",
+            table_name="",  # the tables a restore made went with it (Engine.destroy)
             status=EnvStatus.TORN_DOWN,
             outputs={},
             health=Environment.Health.UNKNOWN,

@@ -185,6 +185,6 @@ def test_a_restore_whose_worker_died_mid_cutover_finishes_once(
     Environment.objects.filter(pk=env.pk).update(status="ready")
     env.refresh_from_db()
     torn = _run(actions.request_deployment(actions.Actor.cli(), env, "teardown", {"backup": True}))
-    assert len(torn.outputs.get("retained_backups", [])) == 1
+    assert len(torn.outputs["notes"]["retained_backups"]) == 1
     env.refresh_from_db()
     assert env.table_name == "" and retained.own_tables(_clients(env), names) == []
