@@ -92,6 +92,9 @@ class Environment(models.Model):
     # rather than through a foreign key; `Artifact` holds each address's record.
     artifact_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     handler = models.CharField(max_length=256, blank=True, editable=False)
+    # The physical DynamoDB table serving now, set by a restore's cut-over (or its undo); empty:
+    # the environment's first table. Plan, drift and teardown follow it (`EnvironmentSpec.table_name`).
+    table_name = models.CharField(max_length=255, blank=True, editable=False)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -142,6 +145,7 @@ class Environment(models.Model):
             overrides=self.overrides or {},
             artifact_sha256=self.artifact_sha256 or None,
             handler=self.handler or None,
+            table_name=self.table_name or None,
         )
 
     def clean_fields(self, exclude: Any = None) -> None:
@@ -218,6 +222,7 @@ RESULTS: dict[str, tuple[str, ...]] = {
     "release": ("promoted", "rolled_back", "unchanged"),
     "rollback": ("rolled_back", "unchanged"),
     "drift": ("drift_found", "clean"),
+    "restore": ("cut_over", "undone", "failed"),
 }
 
 
@@ -231,6 +236,7 @@ class Deployment(models.Model):
         TEARDOWN = "teardown"
         RELEASE = "release"
         ROLLBACK = "rollback"
+        RESTORE = "restore"  # a restore, an undo of one, or a clone of another environment's data
 
     class Status(models.TextChoices):
         QUEUED = "queued"

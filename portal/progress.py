@@ -24,6 +24,7 @@ def expected_steps(kind: str, spec_snapshot: dict[str, Any]) -> int | None:
         Deployment.Kind.HEALTH,
         Deployment.Kind.RELEASE,
         Deployment.Kind.ROLLBACK,
+        Deployment.Kind.RESTORE,
     ):
         return None
     try:

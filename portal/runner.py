@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from provisioning import release as releases
+from provisioning import restore as restores
 from provisioning.artifacts import (
     artifact_from_bytes,
     artifact_location,
@@ -351,6 +352,7 @@ def _teardown(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsC
     run.outputs = jsonable({"notes": result.notes}) if result.notes else {}
     if result.ok:
         run.env_updates.update(
+            table_name="",  # the tables a restore made went with it (Engine.destroy)
             status=EnvStatus.TORN_DOWN,
             outputs={},
             health=Environment.Health.UNKNOWN,
@@ -548,6 +550,68 @@ def _absorb_release(run: _Run, result: releases.ReleaseResult) -> None:
         run.fail(result.error or result.reason or f"{result.operation} {result.outcome}")
 
 
+class _RestoreEvents:
+    """A restore's phases as they happen: its state (what a resumed run picks up from), a Step per
+    phase, its checks, and the environment's current table as soon as the alias has moved."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run, self.t0 = run, time.monotonic()
+        self.checks = run.dep.checks.count()
+        self.recorded_table: str | None = None
+
+    def __call__(self, event: restores.RestoreEvent) -> None:
+        run, state = self.run, event.state
+        Deployment.objects.filter(pk=run.dep.pk).update(
+            release_state=jsonable(state.to_dict()), heartbeat_at=timezone.now()
+        )
+        if state.reached(restores.SWITCHED) and self.recorded_table != state.new_table:
+            record_table(run, state.new_table)
+            self.recorded_table = state.new_table
+        if event.checks:
+            CheckResult.objects.bulk_create(run.check_rows(event.checks, start=self.checks))
+            self.checks += len(event.checks)
+        run.position += 1
+        step = Step.objects.create(
+            deployment_id=run.dep.pk,
+            position=run.position,
+            resource="table",
+            kind="dynamodb-table",
+            action=state.phase[:16],
+            status="failed" if state.phase == restores.FAILED else "succeeded",
+            started_offset_s=round(time.monotonic() - self.t0, 4),
+            seconds=0.0,
+            detail=event.message[:4000],
+        )
+        if run.progress is not None:
+            run.progress(step)
+
+
+def record_table(run: _Run, table: str) -> None:
+    """The environment serves from `table` now: recorded at once (a worker that dies after the
+    alias moved must not leave the portal pointing at the old table)."""
+    env = run.dep.environment
+    current = "" if table == env.spec().names.base_table else table
+    outputs = dict(env.outputs or {})
+    outputs["table_name"] = table
+    Environment.objects.filter(pk=env.pk).update(table_name=current, outputs=jsonable(outputs))
+    run.env_updates.update(table_name=current, outputs=jsonable(outputs))
+
+
+def _restore(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsClients) -> None:
+    """Restore, undo or clone (issue 20): the engine's cut-over, resumable from the run's state."""
+    dep = run.dep
+    request = restores.RestoreRequest.from_dict(dep.options["request"])
+    state = restores.RestoreState.from_dict(dep.release_state) if dep.release_state else None
+    result = restores.restore(spec, clients, request, state, on_event=_RestoreEvents(run))
+    run.calls += result.calls
+    run.outputs = jsonable({k: v for k, v in result.to_dict().items() if k not in ("checks", "calls")})
+    run.result = {restores.DONE: "undone" if request.operation == restores.UNDO else "cut_over"}.get(
+        result.outcome, "failed"
+    )
+    if not result.ok:
+        run.fail(result.state.reason or result.error or f"{request.operation} failed")
+
+
 RUNNERS: dict[str, Callable[[_Run, EnvironmentSpec, AwsTarget, AwsClients], None]] = {
     Kind.PLAN: _plan,
     Kind.PROVISION: _provision,
@@ -557,6 +621,7 @@ RUNNERS: dict[str, Callable[[_Run, EnvironmentSpec, AwsTarget, AwsClients], None
     Kind.TEARDOWN: _teardown,
     Kind.RELEASE: _release,
     Kind.ROLLBACK: _rollback,
+    Kind.RESTORE: _restore,
 }
 
 
@@ -594,7 +659,7 @@ def run_deployment(deployment_id: int, progress: Callable[[Step], None] | None =
     if not claimed:
         log.info("deployment %s is %s; not run again", deployment_id, dep.status)
         return dep
-    resumed_release = dep.attempts > 1 and dep.kind in RELEASE_KINDS
+    resumed_release = dep.attempts > 1 and dep.kind in (*RELEASE_KINDS, Kind.RESTORE)
     if dep.attempts > 1 and not resumed_release:  # resumed after a lost worker: its record is replaced
         log.warning("deployment %s resumed (attempt %s)", dep.pk, dep.attempts)
         dep.steps.all().delete()

@@ -87,3 +87,11 @@ def scheduled_cost_all() -> int:
     from .costs import service as cost_service
 
     return len(cost_service.compute_all(Actor.schedule("portal.tasks.scheduled_cost_all")))
+
+
+@shared_task(name="portal.tasks.scheduled_retained_sweep")
+def scheduled_retained_sweep() -> dict[str, list[str]]:
+    """Issue 20: delete the tables restores replaced once their retention period is over."""
+    from .services import restore as restore_service
+
+    return restore_service.sweep_retained_all(Actor.schedule("portal.tasks.scheduled_retained_sweep"))

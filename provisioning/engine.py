@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import graph
+from . import graph, retained
 from .artifacts import Artifact
 from .aws import AwsClients, AwsTarget, CallCounts, error_code
 from .inventory import InventoryItem, inventory
@@ -200,7 +200,16 @@ class Engine:
             options["eni_release_timeout_s"] = eni_release_timeout_s
         if eni_poll_s is not None:
             options["eni_poll_s"] = eni_poll_s
-        return self._run("destroy", deps, lambda ctx, r: remove(r, ctx), options=options)
+        result = self._run("destroy", deps, lambda ctx, r: remove(r, ctx), options=options)
+        if result.ok:  # the tables a restore replaced and kept go too, backed up like the current one
+            try:
+                backups = retained.delete_all(self.clients, self.spec.names, backup=backup, sleep=self.sleep)
+            except Exception as exc:
+                result.ok, result.error = False, f"retained tables not removed: {_describe(exc)}"
+            else:
+                if backups:
+                    result.notes["retained_backups"] = backups
+        return result
 
     # --- machinery -------------------------------------------------------------------------
     @staticmethod

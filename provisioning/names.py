@@ -6,6 +6,7 @@ worker, a wiped database) finds and adopts what exists instead of creating a sec
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 PROJECT = "envport"
@@ -48,11 +49,18 @@ def qualified_arn(function_arn: str, qualifier: str = LIVE_ALIAS) -> str:
     return f"{function_arn}:{qualifier}"
 
 
+# A restore (provisioning/restore.py) makes a new physical table `{base}-items-r{UTC stamp}`; the
+# environment records which one is current (`EnvironmentSpec.table_name`), so plan, drift, the
+# function's TABLE_NAME, its role's grant, the alarms and the dashboard all follow it.
+RESTORED_TABLE_STAMP = "%Y%m%d%H%M%S"
+
+
 @dataclass(frozen=True)
 class Names:
     project: str
     suffix: str
     stage: str
+    physical_table: str = ""  # empty: the environment's first table, `{base}-items`
 
     @property
     def base(self) -> str:
@@ -60,7 +68,20 @@ class Names:
 
     @property
     def table(self) -> str:
+        """The physical table the environment serves from now."""
+        return self.physical_table or self.base_table
+
+    @property
+    def base_table(self) -> str:
+        """The environment's first table; restored ones are `{base_table}-r{UTC stamp}`."""
         return f"{self.base}-items"
+
+    def restored_table(self, stamp: str) -> str:
+        return f"{self.base_table}-r{stamp}"
+
+    def is_own_table(self, name: str) -> bool:
+        """`name` is one of this environment's physical tables (its first or a restored one)."""
+        return name == self.base_table or bool(re.fullmatch(rf"{re.escape(self.base_table)}-r\d{{14}}", name))
 
     @property
     def function(self) -> str:

@@ -398,10 +398,14 @@ class EnvironmentSpec:
     artifact_sha256: str | None = None
     handler: str | None = None  # with artifact_sha256; None: lambda_bundle's handler
     project: str = PROJECT
+    # The physical table that is current after a restore (`{base}-items-r{stamp}`); None: the first.
+    table_name: str | None = None
 
     @property
     def names(self) -> Names:
-        return Names(project=self.project, suffix=self.suffix, stage=self.stage)
+        return Names(
+            project=self.project, suffix=self.suffix, stage=self.stage, physical_table=self.table_name or ""
+        )
 
     @property
     def tags(self) -> dict[str, str]:
@@ -546,6 +550,7 @@ def build_spec(
     overrides: Mapping[str, Any] | None = None,
     artifact_sha256: str | None = None,
     handler: str | None = None,
+    table_name: str | None = None,
 ) -> EnvironmentSpec:
     """Validate plain values and return the resolved spec, or raise SpecError listing every problem."""
     suffix = suffix if isinstance(suffix, str) else str(suffix)
@@ -556,6 +561,9 @@ def build_spec(
     if kms_key_arn is not None and not KMS_ARN_RE.fullmatch(kms_key_arn):
         problems.append(Problem("kms_key_arn", kms_key_arn, "a KMS key or alias ARN, or empty"))
     problems.extend(_code_problems(artifact_sha256 or None, handler or None))
+    if table_name and not Names(PROJECT, suffix, stage).is_own_table(table_name):
+        allowed = f"{PROJECT}-{suffix}-items or {PROJECT}-{suffix}-items-r<14-digit UTC stamp>, or empty"
+        problems.append(Problem("table_name", table_name, allowed))
     typed = _typed_overrides(overrides or {}, problems)
     settings = replace(PROFILES.get(stage, PROFILES["dev"]), **typed)
     problems.extend(_network_problems(settings, {p.field for p in problems}))
@@ -575,6 +583,7 @@ def build_spec(
         overrides=tuple(sorted(typed.items())),
         artifact_sha256=artifact_sha256 or None,
         handler=handler or None,
+        table_name=table_name or None,
     )
 
 
@@ -704,6 +713,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> EnvironmentSpec:
         overrides=data.get("overrides") or {},
         artifact_sha256=data.get("artifact_sha256"),
         handler=data.get("handler"),
+        table_name=data.get("table_name"),
     )
 
 

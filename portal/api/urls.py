@@ -4,7 +4,7 @@ portal, from drf-spectacular-sidecar: no CDN; ReDoc is left out, as it fetches G
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import backups, costs, metrics, views
+from . import backups, costs, metrics, restore, views
 
 app_name = "api"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("environments/<str:name>/", views.EnvironmentDetail.as_view(), name="environment"),
     path("environments/<str:name>/runs/", views.RunList.as_view(), name="runs"),
     path("environments/<str:name>/backups/", backups.BackupList.as_view(), name="backups"),
+    path("environments/<str:name>/restore/", restore.RestoreView.as_view(), name="restore"),
     path("environments/<str:name>/cost/", costs.EnvironmentCost.as_view(), name="cost"),
     path("environments/<str:name>/cost/actuals/", costs.EnvironmentActuals.as_view(), name="cost-actuals"),
     path("environments/<str:name>/logs/", views.EnvironmentLogs.as_view(), name="logs"),

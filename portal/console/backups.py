@@ -12,8 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from portal.models import Environment
 from portal.permissions import allowed
-from portal.services import backups
+from portal.services import authz, backups
+from portal.services import restore as restore_service
 from portal.services.base import ActionError, Actor
 
 
@@ -43,8 +45,10 @@ def backups_view(model_admin: Any, request: HttpRequest, object_id: str) -> Http
             messages.success(request, f"Backed up {taken['table_name']} as {taken['name']} (audited).")
         return HttpResponseRedirect(here)
     listing: dict[str, Any] | None = None
+    retained: list[dict[str, Any]] = []
     try:
         listing = backups.list_backups(_actor(request), env)
+        retained = restore_service.retained_tables(_actor(request), env)
     except ActionError as exc:
         _refused(request, exc)
     context = {
@@ -54,5 +58,9 @@ def backups_view(model_admin: Any, request: HttpRequest, object_id: str) -> Http
         "title": f"Backups of {env.suffix}",
         "listing": listing,
         "can_backup": allowed(request.user, "teardown", env),
+        # issue 20: the tables restores replaced, and the restore form for who may restore
+        "retained": retained,
+        "can_restore": authz.may(_actor(request), "restore", env),
+        "others": Environment.objects.exclude(pk=env.pk).filter(region=env.region).order_by("suffix")[:200],
     }
     return TemplateResponse(request, "admin/portal/environment/backups.html", context)

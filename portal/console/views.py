@@ -49,6 +49,7 @@ from . import logs as log_pages
 from . import plans
 from .backups import backups_view
 from .hints import hint_for
+from .restore import restore_view
 
 Kind, Status = Deployment.Kind, Deployment.Status
 
@@ -319,6 +320,7 @@ def environment_urls(model_admin: Any) -> list[Any]:
             wrap(backups_view, "GET", "POST"),
             name="portal_environment_backups",
         ),
+        path("<path:object_id>/restore/", wrap(restore_view), name="portal_environment_restore"),
         path("<path:object_id>/logs/", wrap(logs_view, "GET"), name="portal_environment_logs"),
         path("<path:object_id>/errors/", wrap(errors_view, "GET"), name="portal_environment_errors"),
     ]

@@ -23,7 +23,7 @@ log = logging.getLogger("portal.notifications")
 
 # Kinds whose success is news: not a plan (it changes nothing), nor the schedule's drift and
 # health checks every few minutes.
-SUCCESS_KINDS = ("provision", "verify", "teardown", "release", "rollback")
+SUCCESS_KINDS = ("provision", "verify", "teardown", "release", "rollback", "restore")
 
 
 def console_url(deployment_id: int | None) -> str | None:

@@ -101,6 +101,24 @@ ACTIONS: Mapping[str, Rule] = {
         "portal.teardown_environment",
         prod_permission="portal.teardown_prod_environment",
     ),
+    # a restore of the table (to a point in time, from a backup, or its undo) cuts over like a
+    # release; prod's is an admin's
+    "restore": Rule(
+        "a restore of",
+        "portal.release_environment",
+        prod_permission="portal.release_prod_environment",
+    ),
+    # reading an environment's data to clone it into another (asked of the source): prod's data
+    # is an admin's to copy
+    "clone_data": Rule(
+        "cloning the data of",
+        "portal.release_environment",
+        prod_permission="portal.release_prod_environment",
+    ),
+    # deleting the tables a restore replaced once their retention is over: the sweep's, or an admin's
+    "sweep_retained": Rule(
+        "deleting the retained tables of", "portal.teardown_prod_environment", ADMIN, schedule=True
+    ),
     # reading stored cost figures is "view"; computing one makes AWS reads like a drift check
     "estimate_cost": Rule("estimating the cost of", "portal.drift_environment", schedule=True),
 }

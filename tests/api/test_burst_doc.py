@@ -21,8 +21,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 
-from portal import actions
 from portal.models import Environment
+from portal.services import environments as environment_service
+from portal.services import runs as run_service
+from portal.services.base import Actor
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -80,9 +82,9 @@ def totals(body: dict[str, Any]) -> dict[str, int]:
 
 def test_the_documented_burst_shows_on_the_traffic_view(local_target, token, api):
     assert shutil.which("curl") and shutil.which("bash"), "the document's script runs curl in bash"
-    env = actions.create_environment(actions.Actor.cli(), suffix="burst1", stage="dev")
-    run = actions.request_deployment(actions.Actor.cli(), env, "provision", {"verify": False})
-    actions.run_deployment(run.pk)  # as a worker runs it
+    env = environment_service.create_environment(Actor.cli(), suffix="burst1", stage="dev")
+    run = run_service.request_deployment(Actor.cli(), env, "provision", {"verify": False})
+    run_service.run_deployment(run.pk)  # as a worker runs it
     env = Environment.objects.get(pk=env.pk)
     assert env.status == "ready", env.status
     outputs = env.outputs or {}

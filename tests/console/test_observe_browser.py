@@ -22,9 +22,11 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 
-from portal import actions
 from portal.models import Deployment, Environment
+from portal.services import environments as environment_service
+from portal.services import runs as run_service
 from portal.services import traffic as traffic_service
+from portal.services.base import Actor
 from tests.console import test_browser, test_first_hour_browser
 from tests.console.test_browser import ARGS, CHROMIUM, SHOTS
 
@@ -47,13 +49,13 @@ def _status(url: str, key: str | None, body: dict[str, Any] | None = None) -> in
 
 
 def _run(env: Environment, kind: str) -> None:
-    run = actions.request_deployment(actions.Actor.cli(), env, kind)
-    actions.run_deployment(run.pk)  # as a worker runs it
+    run = run_service.request_deployment(Actor.cli(), env, kind)
+    run_service.run_deployment(run.pk)  # as a worker runs it
 
 
 def _traffic_of(env: Environment) -> dict[str, float]:
     cache.clear()
-    view = traffic_service.traffic(actions.Actor.cli(), env, "1h").view
+    view = traffic_service.traffic(Actor.cli(), env, "1h").view
     return {s.id: s.total for c in view.charts for s in c.series}
 
 
@@ -88,7 +90,7 @@ def test_traffic_logs_and_errors_pages_in_a_browser(
     settings.ENVPORT_TARGET = "local"
     settings.ENVPORT_AWS_ENDPOINT_URL = cloud.endpoint_url
     settings.ENVPORT_EXECUTE_API_URL = cloud.stage_url_template
-    env = actions.create_environment(actions.Actor.cli(), suffix="demo", stage="dev")
+    env = environment_service.create_environment(Actor.cli(), suffix="demo", stage="dev")
     _prepare(env, cloud)
     user = User.objects.create_user("vera", password="console-pw-4", is_staff=True)
     user.groups.add(Group.objects.get(name="viewer"))

@@ -58,11 +58,15 @@ OPERATOR = VIEWER | {
     "issue_token",
     "backup",  # an on-demand backup of the table
     "estimate_cost",  # computing a cost figure reads AWS as a drift check does (reading one is "view")
+    "restore",  # a restore, or its undo, cut over like a release
+    "clone_data",  # asked of the source environment of a clone
 }
-ADMIN_ONLY = {"delete", "lift_protection"}
-PROD_ADMIN_ONLY = {"teardown", "release", "rollback", "backup"}  # operators do these below prod only
-# the sweeps, the hourly cost figures and the expiry (never prod's teardown)
-SCHEDULE = {"drift", "health", "teardown", "estimate_cost"}
+# sweep_retained: deleting the tables a restore replaced, after their retention (the sweep's)
+ADMIN_ONLY = {"delete", "lift_protection", "sweep_retained"}
+# operators do these below prod only (restoring into prod, cloning from prod: admins)
+PROD_ADMIN_ONLY = {"teardown", "release", "rollback", "backup", "restore", "clone_data"}
+# the sweeps, the hourly cost figures, the expiry (never prod's teardown), the retained tables' sweep
+SCHEDULE = {"drift", "health", "teardown", "estimate_cost", "sweep_retained"}
 
 
 def expected(role: str, scope: str, stage: str, action: str) -> str:

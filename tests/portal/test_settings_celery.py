@@ -181,6 +181,7 @@ def test_beat_schedules_come_from_the_migration():
         "portal.tasks.teardown_expired_previews": (1, "hours", True),
         "portal.tasks.reap_stale_deployments": (2, "minutes", True),
         "portal.tasks.scheduled_cost_all": (1, "hours", True),  # issue 21 (portal/costs migration 0001)
+        "portal.tasks.scheduled_retained_sweep": (1, "hours", True),  # issue 20 (migration 0010)
     }
 
 

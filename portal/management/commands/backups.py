@@ -6,6 +6,7 @@ from typing import Any
 
 from portal.management.cli import EnvportCommand
 from portal.services import backups
+from portal.services import restore as restore_service
 from portal.services.base import Actor
 
 KIND = "backups"
@@ -24,9 +25,14 @@ class Command(EnvportCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         as_json = opts["json"]
         env = self.environment(opts["name"], as_json=as_json, kind=KIND)
-        listing = self.call_service(
-            lambda: backups.list_backups(Actor.cli(), env), env=env, kind=KIND, as_json=as_json
-        )
+
+        def listed() -> dict[str, Any]:
+            listing = backups.list_backups(Actor.cli(), env)
+            # issue 20: the tables a restore replaced, kept until their retention ends
+            listing["retained_tables"] = restore_service.retained_tables(Actor.cli(), env)
+            return listing
+
+        listing = self.call_service(listed, env=env, kind=KIND, as_json=as_json)
         if as_json:
             self.print_json(listing)
             return
@@ -36,3 +42,8 @@ class Command(EnvportCommand):
             self.stdout.write(f"{title}: {len(rows) or 'none'}")
             for row in rows:
                 self.stdout.write(f"  {row['created_at']}  {row['status']:<9} {row['name']}  {row['arn']}")
+        kept = listing["retained_tables"]
+        self.stdout.write(f"tables a restore replaced: {len(kept) or 'none'}")
+        for row in kept:
+            by, until = row["replaced_by"] or "-", row["retained_until"] or "-"
+            self.stdout.write(f"  {row['name']}  replaced by {by}  kept until {until}")
