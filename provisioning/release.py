@@ -362,14 +362,19 @@ def _get_alias(clients: AwsClients, function: str) -> Serving:
 
 
 def _published_versions(clients: AwsClients, function: str) -> list[int]:
+    return sorted(_version_tables(clients, function))
+
+
+def _version_tables(clients: AwsClients, function: str) -> dict[int, str]:
+    """Each published version and the table it reads (its TABLE_NAME; "" when it has none), from
+    the one listing: a version's configuration is frozen when it is published."""
     paginator = clients.client("lambda").get_paginator("list_versions_by_function")
-    found = {
-        int(v["Version"])
+    return {
+        int(v["Version"]): str(((v.get("Environment") or {}).get("Variables") or {}).get("TABLE_NAME", ""))
         for page in paginator.paginate(FunctionName=function)
         for v in page.get("Versions", [])
         if str(v.get("Version", "")).isdigit()
     }
-    return sorted(found)
 
 
 def _aliased_versions(clients: AwsClients, function: str) -> set[str]:
@@ -980,6 +985,47 @@ def _relative(state: ReleaseState | None) -> list[dict[str, Any]]:
 
 
 # --- rollback on demand --------------------------------------------------------------------------
+def _rollback_target(
+    spec: EnvironmentSpec, tables: dict[int, str], alias: Serving, to_version: str | None
+) -> str:
+    """The version a rollback goes to, or ReleaseRefused. A version that reads another table than
+    the one the environment serves from (published before a restore replaced it) is never a
+    target: it would serve the replaced table's items (`restore --undo` is the way back to it)."""
+    function, table = spec.names.function, spec.names.table
+    published = sorted(tables)
+    listed = ", ".join(str(v) for v in published) or "none"
+
+    def reads_another(version: int) -> bool:
+        return tables.get(version, "") not in ("", table)
+
+    if to_version is not None:
+        if int(to_version) not in published:
+            raise ReleaseRefused(
+                f"version {to_version} of {function} does not exist; published versions: {listed}"
+            )
+        if reads_another(int(to_version)):
+            raise ReleaseRefused(
+                f"version {to_version} of {function} reads table {tables[int(to_version)]}, which a restore "
+                f"replaced with {table}: roll back to a version published since, or undo the restore"
+            )
+        return to_version
+    if alias.weights:
+        return str(alias.version)
+    current = int(alias.version) if alias.version.isdigit() else None
+    earlier = [v for v in published if current is None or v < current]
+    if not earlier:
+        raise ReleaseRefused(
+            f"no version of {function} before {alias.version} is still published (published: {listed})"
+        )
+    usable = [v for v in earlier if not reads_another(v)]
+    if not usable:
+        raise ReleaseRefused(
+            f"every version of {function} before {alias.version} reads a table a restore replaced "
+            f"(the environment serves from {table}): undo the restore to go back to it"
+        )
+    return str(usable[-1])
+
+
 def rollback(
     spec: EnvironmentSpec,
     clients: AwsClients,
@@ -999,24 +1045,7 @@ def rollback(
     before = clients.recorder.snapshot()
     function = spec.names.function
     alias = _get_alias(clients, function)
-    published = _published_versions(clients, function)
-    listed = ", ".join(str(v) for v in published) or "none"
-    if to_version is not None:
-        if int(to_version) not in published:
-            raise ReleaseRefused(
-                f"version {to_version} of {function} does not exist; published versions: {listed}"
-            )
-        target = to_version
-    elif alias.weights:
-        target = alias.version
-    else:
-        current = int(alias.version) if alias.version.isdigit() else None
-        earlier = [v for v in published if current is None or v < current]
-        if not earlier:
-            raise ReleaseRefused(
-                f"no version of {function} before {alias.version} is still published (published: {listed})"
-            )
-        target = str(earlier[-1])
+    target = _rollback_target(spec, _version_tables(clients, function), alias, to_version)
     now = clock()
     state = ReleaseState("", from_version=alias.version, to_version=target, started_at=now)
     if alias.version == target and not alias.weights:

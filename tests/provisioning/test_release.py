@@ -10,6 +10,7 @@ injected clock that `sleep` advances, so a bake of minutes takes no time.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -578,3 +579,34 @@ def test_a_promotion_deletes_old_versions_but_never_one_an_alias_points_at(env: 
     assert result.deleted_versions == ["1", "3", "4"]
     assert env.versions() == ["2", "5", "6", "7"]
     assert env.alias() == ("7", {})
+
+
+def test_a_rollback_never_goes_to_a_version_that_reads_a_table_a_restore_replaced(env: Env) -> None:
+    """After a restore the environment serves from a new physical table; the versions published
+    before it read the replaced one, so a rollback to one would serve the replaced table's items."""
+    # R-REL-6, R-REC-1
+    lam = _c("lambda")
+    old_table, new_table = env.spec.names.table, f"{env.spec.names.table}-r20261207t120000"
+    lam.update_function_configuration(
+        FunctionName=env.function, Environment={"Variables": {"TABLE_NAME": old_table}}
+    )
+    env.publish(_artifact(2))  # version 2: before the restore
+    lam.update_function_configuration(
+        FunctionName=env.function, Environment={"Variables": {"TABLE_NAME": new_table}}
+    )
+    env.publish(_artifact(3))  # version 3: the restore's cut-over
+    env.publish(_artifact(4))  # version 4: a release since
+    env.set_alias("4")
+    restored = dataclasses.replace(env.spec, table_name=new_table)
+    assert restored.names.table == new_table
+    before = env.clients.recorder.snapshot()
+    with pytest.raises(ReleaseRefused, match=rf"version 2 of {env.function} reads table {old_table}"):
+        rollback(restored, env.clients, to_version="2")
+    result = rollback(restored, env.clients)  # the previous version reads the current table
+    assert result.to_version == "3" and env.alias() == ("3", {})
+    lam.delete_function(FunctionName=env.function, Qualifier="1")  # it names no table at all
+    with pytest.raises(ReleaseRefused, match=r"every version .* before 3 reads a table a restore replaced"):
+        rollback(restored, env.clients)
+    assert env.clients.recorder.since(before).mutating == 1
+    # before any restore, the same versions are targets
+    assert rollback(env.spec, env.clients, to_version="2").to_version == "2"
