@@ -42,6 +42,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import awsquotas  # noqa: E402
+from provisioning.shared_reads import ACCOUNT_WIDE, WIDENINGS  # noqa: E402
 
 QUOTAS = awsquotas.apigateway().quotas  # AWS API Gateway quotas, as the local cloud enforces them
 
 WAITED = re.compile(r"waited ([0-9.]+) s")
+
+
+def _count(by_operation: dict[str, int], counted: Callable[[str], bool]) -> int:
+    return sum(n for op, n in by_operation.items() if counted(op))
 
 
 def _free_port() -> int:
@@ -299,6 +305,18 @@ def main() -> int:
         # GetApiKeys: once for the sweep) aside, as for reads_per_env_after_the_first
         drift["apigateway_reads_per_env_after_the_first"] = (
             round(statistics.mean(sorted(apigw)[:-1]), 1) if len(apigw) > 1 else 0
+        )
+        # R-FLEET-2 counts apart the account-wide lists a sweep reads once per account and region
+        # (GetRestApis, GetUsagePlans, GetAccount; GetApiKeys widened to the whole account) and
+        # the reads each environment makes of its own
+        shared_ops = {op for op in (*ACCOUNT_WIDE, *WIDENINGS) if op.startswith("apigateway.")}
+        own = [
+            _count(d.calls_by_operation, lambda op: op.startswith("apigateway.") and op not in shared_ops)
+            for d in rows
+        ]
+        drift["apigateway_own_reads_per_env"] = round(statistics.mean(own), 1) if own else 0
+        drift["apigateway_account_wide_reads_per_sweep"] = sum(
+            n for d in rows for op, n in d.calls_by_operation.items() if op in shared_ops
         )
         _wait_until(
             "the operator's run", lambda: Deployment.objects.get(pk=operator.pk).finished_at, args.timeout
