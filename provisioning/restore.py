@@ -54,7 +54,7 @@ from .resources import resources_for
 from .resources.base import Context
 from .resources.data_access import data_grants
 from .spec import EnvironmentSpec, Problem
-from .verify import VerifyReport, verify_version
+from .verify import JOURNEY_PURPOSE, VERSION_JOURNEY_PREFIX, VerifyReport, verify_version
 
 RESTORE, UNDO, CLONE = "restore", "undo", "clone"
 OPERATIONS = (RESTORE, UNDO, CLONE)
@@ -314,6 +314,7 @@ class RestoreState:
     masked_items: int = 0
     mask_key: str = ""  # hex; dropped once the restore ends
     retained_until: str | None = None  # the old table's, once retained (an undo's new table's before)
+    journeys: int = 0  # CRUD journeys started against the new table (a resumed one cleans up first)
     reason: str | None = None
     phases: list[dict[str, Any]] = field(default_factory=list)  # [{"phase", "at"}]
 
@@ -786,6 +787,10 @@ class _Restore:
     def _verify(self) -> None:
         st = self._state()
         assert st.version is not None
+        if st.journeys:  # a worker died mid-journey: its item would be served as the table's data
+            self._drop_journey_items(st.new_table)
+        st.journeys += 1
+        self._emit(f"the CRUD journey against version {st.version}, before any traffic moves")
         report = self.journey(with_table(self.spec, st.new_table), self.clients, st.version)
         for _attempt in range(2):  # IAM may take seconds to apply the new grant
             if report.ok:
@@ -802,6 +807,35 @@ class _Restore:
         self._advance(
             VERIFIED, f"version {st.version} passed the CRUD journey on {st.new_table}", tuple(report.checks)
         )
+
+    def _drop_journey_items(self, table: str) -> None:
+        """Delete the items an interrupted journey left in the new table (the table serves no
+        traffic yet, so only journeys wrote to it since the check)."""
+        ddb = self.clients.client("dynamodb")
+        params: dict[str, Any] = {
+            "TableName": table,
+            "ConsistentRead": True,
+            "FilterExpression": "#p = :purpose OR begins_with(#n, :prefix)",
+            "ExpressionAttributeNames": {"#p": "purpose", "#n": "name", "#k": restore_data.KEY_ATTRIBUTE},
+            "ExpressionAttributeValues": {
+                ":purpose": {"S": JOURNEY_PURPOSE},
+                ":prefix": {"S": VERSION_JOURNEY_PREFIX},
+            },
+            "ProjectionExpression": "#k",
+        }
+        dropped = 0
+        while True:
+            page = ddb.scan(**params)
+            for item in page.get("Items", []):
+                ddb.delete_item(
+                    TableName=table, Key={restore_data.KEY_ATTRIBUTE: item[restore_data.KEY_ATTRIBUTE]}
+                )
+                dropped += 1
+            if not page.get("LastEvaluatedKey"):
+                break
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if dropped:
+            self._emit(f"deleted {dropped} item(s) an interrupted journey left in {table}")
 
     def _switch(self) -> None:
         st = self._state()

@@ -157,9 +157,14 @@ def _field(name: str, want: Any) -> Callable[[http.Response], tuple[bool, str, s
     return check
 
 
+# What marks the journey's item: its purpose, and its name (an update keeps the name's prefix).
+JOURNEY_PURPOSE = "envport verification"
+VERSION_JOURNEY_PREFIX = "envport-release-"
+
+
 def _journey(api: _Api, marker: str) -> None:
     """R-VER-1: create, read, update, read back, list, delete, read again expecting 404."""
-    created = api.call("POST", "/items", body={"name": marker, "purpose": "envport verification"})
+    created = api.call("POST", "/items", body={"name": marker, "purpose": JOURNEY_PURPOSE})
     if not api.record("create item", "R-VER-1", created, 201, _field("name", marker)):
         return
     item = created.json() or {}
@@ -496,7 +501,7 @@ def verify_version(
     names = spec.names
     origin = spec.cors_origins[0] if spec.cors_origins[0] != "*" else "https://verify.envport.invalid"
     api = _VersionApi(clients, names.function, version, names.api_stage, origin, 0.0, sleep)
-    marker = f"envport-release-{uuid.uuid4().hex[:12]}"
+    marker = f"{VERSION_JOURNEY_PREFIX}{uuid.uuid4().hex[:12]}"
     try:
         _journey(api, marker)
         _input_checks(api)
