@@ -222,7 +222,7 @@ RESULTS: dict[str, tuple[str, ...]] = {
     "release": ("promoted", "rolled_back", "unchanged"),
     "rollback": ("rolled_back", "unchanged"),
     "drift": ("drift_found", "clean"),
-    "restore": ("cut_over", "undone", "failed"),
+    "restore": ("cut_over", "undone"),
 }
 
 

@@ -605,9 +605,9 @@ def _restore(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsCl
     result = restores.restore(spec, clients, request, state, on_event=_RestoreEvents(run))
     run.calls += result.calls
     run.outputs = jsonable({k: v for k, v in result.to_dict().items() if k not in ("checks", "calls")})
-    run.result = {restores.DONE: "undone" if request.operation == restores.UNDO else "cut_over"}.get(
-        result.outcome, "failed"
-    )
+    # a restore that failed has no result of its own: its status says so, and the live table served on
+    done = "undone" if request.operation == restores.UNDO else "cut_over"
+    run.result = done if result.outcome == restores.DONE else ""
     if not result.ok:
         run.fail(result.state.reason or result.error or f"{request.operation} failed")
 
