@@ -53,12 +53,12 @@ import decimal
 import json
 import logging
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from localcloud import time_scale
 from localcloud.cloudwatch import statistics
 
 logger = logging.getLogger("localcloud.alarms")
@@ -93,23 +93,16 @@ REGION_NAMES = {
 }
 
 
+_SCALE_EXAMPLE = "0.05 = a 300 s period lasts 15 s"
+
+
 def parse_time_scale(value: Any, source: str = TIME_SCALE_ENV) -> float:
     """A time scale: a number greater than 0 and at most 1 (1 = AWS's timing)."""
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        scale = float("nan")
-    if not 0 < scale <= 1:
-        raise ValueError(
-            f"{source}: a number greater than 0 and at most 1 (1 = AWS's timing, 0.05 = a 300 s period "
-            f"lasts 15 s); got {value!r}"
-        )
-    return scale
+    return time_scale.parse(value, source, _SCALE_EXAMPLE)
 
 
 def time_scale_from_env() -> float:
-    raw = os.environ.get(TIME_SCALE_ENV, "").strip()
-    return parse_time_scale(raw) if raw else 1.0
+    return time_scale.from_env(TIME_SCALE_ENV, _SCALE_EXAMPLE)
 
 
 # -- notifications ---------------------------------------------------------------------------------

@@ -52,7 +52,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import os
 import re
 import threading
 import uuid
@@ -67,6 +66,7 @@ from moto.sts.responses import TokenResponse
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from localcloud import time_scale
 from localcloud.iam import policy as iam_policy
 from localcloud.query_errors import STS_NAMESPACE, query_error
 from localcloud.registry import fixer, patch
@@ -90,23 +90,16 @@ INVALID = "The security token included in the request is invalid."
 
 
 # -- the session time scale --------------------------------------------------------------------------
+_SCALE_EXAMPLE = "0.01 = a 900 s session lasts 9 s"
+
+
 def parse_time_scale(value: Any, source: str = SESSION_TIME_SCALE_ENV) -> float:
     """A time scale: a number greater than 0 and at most 1 (1 = AWS's timing)."""
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        scale = float("nan")
-    if not 0 < scale <= 1:
-        raise ValueError(
-            f"{source}: a number greater than 0 and at most 1 (1 = AWS's timing, 0.01 = a 900 s session "
-            f"lasts 9 s); got {str(value)[:40]!r}"
-        )
-    return scale
+    return time_scale.parse(value, source, _SCALE_EXAMPLE)
 
 
 def _scale_from_env() -> float:
-    raw = os.environ.get(SESSION_TIME_SCALE_ENV, "").strip()
-    return parse_time_scale(raw) if raw else 1.0
+    return time_scale.from_env(SESSION_TIME_SCALE_ENV, _SCALE_EXAMPLE)
 
 
 _scale_lock = threading.Lock()
