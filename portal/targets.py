@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from provisioning.aws import AwsTarget
+from provisioning.aws import AwsClients, AwsTarget
+
+if TYPE_CHECKING:
+    from portal.models import Environment
 
 
 def target_for(region: str, role_arn: str = "", external_id: str = "") -> AwsTarget:
@@ -35,3 +40,8 @@ def describe() -> str:
         return f"local cloud at {settings.ENVPORT_AWS_ENDPOINT_URL}"
     where = settings.ENVPORT_AWS_ENDPOINT_URL or "real AWS (standard credential chain)"
     return f"aws: {where}"
+
+
+def clients_for(env: Environment) -> AwsClients:
+    """Clients for an environment's account and region (its role, when it names one)."""
+    return AwsClients(target_for(env.region, env.role_arn, env.external_id))

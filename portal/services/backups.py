@@ -16,11 +16,9 @@ from typing import Any
 
 from portal.models import Environment
 from portal.services import audit, authz
-from portal.services.base import ActionError, Actor, InvalidInput
-from portal.targets import target_for
+from portal.services.base import ActionError, Actor, InvalidInput, spec_of
+from portal.targets import clients_for
 from provisioning import backups as engine
-from provisioning.aws import AwsClients
-from provisioning.spec import EnvironmentSpec, SpecError
 
 __all__ = ["LIST", "TAKE", "list_backups", "take_backup"]
 
@@ -36,24 +34,13 @@ def _authorize(actor: Actor, action: str, env: Environment) -> None:
     authz.authorize(actor, "view" if action == LIST else "backup", env)
 
 
-def _spec(env: Environment) -> EnvironmentSpec:
-    try:
-        return env.spec()
-    except SpecError as exc:
-        raise InvalidInput(f"environment {env.suffix} has an invalid definition", [str(exc)]) from None
-
-
-def _clients(env: Environment) -> AwsClients:
-    return AwsClients(target_for(env.region, env.role_arn, env.external_id))
-
-
 def list_backups(actor: Actor, env: Environment) -> dict[str, Any]:
     """On-demand and pre-teardown backups, newest first, and the point-in-time window; a torn-down
     environment's too (its backups outlive its table)."""
     _authorize(actor, LIST, env)
-    spec = _spec(env)
+    spec = spec_of(env)
     try:
-        listing = engine.list_backups(_clients(env), spec.names, tags=spec.tags)
+        listing = engine.list_backups(clients_for(env), spec.names, tags=spec.tags)
     except engine.BackupError as exc:
         raise ActionError(str(exc)) from None
     except Exception as exc:
@@ -71,9 +58,9 @@ def take_backup(actor: Actor, env: Environment) -> dict[str, Any]:
             f"cannot back up {env.suffix}",
             [f"environment: {env.suffix} is {env.get_status_display()}; it has no table to back up"],
         )
-    spec = _spec(env)
+    spec = spec_of(env)
     try:
-        taken = engine.take_backup(_clients(env), spec.names, tags=spec.tags, timeout_s=TAKE_TIMEOUT_S)
+        taken = engine.take_backup(clients_for(env), spec.names, tags=spec.tags, timeout_s=TAKE_TIMEOUT_S)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, engine.BackupError) else f"{type(exc).__name__}: {exc}"
         audit.audit(actor, "environment.backup_failed", env, detail={"error": reason[:500]})

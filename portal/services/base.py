@@ -9,8 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from provisioning.spec import EnvironmentSpec, SpecError
+
 if TYPE_CHECKING:
-    from portal.models import Deployment
+    from portal.models import Deployment, Environment
     from portal.tokens.reach import Reach
 
 
@@ -81,3 +83,11 @@ class Actor:
 def unknown_environment(suffix: str) -> NotFound:
     """What an absent environment answers; an environment out of a token's reach answers the same."""
     return NotFound(f"unknown environment {suffix[:40]!r}; `manage.py env list` shows the environments")
+
+
+def spec_of(env: Environment) -> EnvironmentSpec:
+    """The environment's spec, or InvalidInput when its stored definition no longer builds one."""
+    try:
+        return env.spec()
+    except SpecError as exc:
+        raise InvalidInput(f"environment {env.suffix} has an invalid definition", [str(exc)]) from None

@@ -394,15 +394,14 @@ def lift_protection(actor: Actor, env: Environment) -> Environment:
 
 def reveal_api_key(actor: Actor, env: Environment) -> str:
     """The API key's value, read from AWS now (R-ENV-4: it is never stored); every reveal is audited."""
-    from portal.targets import target_for
-    from provisioning.aws import AwsClients
+    from portal.targets import clients_for
 
     authz.authorize(actor, "reveal_key", env)
     key_id = (env.outputs or {}).get("api_key_id")
     if not key_id:
         raise InvalidInput(f"environment {env.suffix} has no API key yet; provision it first")
     try:
-        clients = AwsClients(target_for(env.region, env.role_arn, env.external_id))
+        clients = clients_for(env)
         value = clients.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
     except Exception as exc:
         raise ActionError(f"could not read API key {key_id} from AWS: {type(exc).__name__}: {exc}") from None
@@ -421,8 +420,7 @@ def issue_token(actor: Actor, env: Environment, *, ttl_s: int = 3600, subject: s
     Secrets Manager now; for testing a client. Audited with its subject and expiry, never itself."""
     import re
 
-    from portal.targets import target_for
-    from provisioning.aws import AwsClients
+    from portal.targets import clients_for
     from provisioning.tokens import NoSigningKey, mint
 
     authz.authorize(actor, "issue_token", env)
@@ -450,7 +448,7 @@ def issue_token(actor: Actor, env: Environment, *, ttl_s: int = 3600, subject: s
     if not (env.outputs or {}).get("api_endpoint"):
         raise InvalidInput(f"environment {env.suffix} is not provisioned yet; provision it first")
     try:
-        clients = AwsClients(target_for(env.region, env.role_arn, env.external_id))
+        clients = clients_for(env)
         token = mint(clients, env.spec().names, subject=subject, ttl_s=ttl_s)
     except NoSigningKey as exc:
         raise InvalidInput(f"{exc} (provision it after switching to auth=token)") from None

@@ -27,6 +27,7 @@ from django.core.cache import cache
 from portal.models import CheckResult, Deployment, Environment
 from portal.services import authz
 from portal.services.base import ActionError, Actor, InvalidInput
+from portal.targets import clients_for
 from provisioning import logs as engine
 from provisioning.aws import AwsClients
 
@@ -39,12 +40,6 @@ CHECK_LINES = 50  # a failed check's lines shown inline
 KEY_TTL_S = 60
 _keys: dict[int, tuple[float, str]] = {}
 _keys_lock = threading.Lock()
-
-
-def _clients(env: Environment) -> AwsClients:
-    from portal.targets import target_for
-
-    return AwsClients(target_for(env.region, env.role_arn, env.external_id))
 
 
 def _names(env: Environment) -> Any:
@@ -98,7 +93,7 @@ def _checked(problems: list[str], check: Callable[[], T], default: T) -> T:
 
 
 def _run(env: Environment, what: str, read: Callable[[Any, AwsClients], Any]) -> dict[str, Any]:
-    clients = _clients(env)
+    clients = clients_for(env)
     try:
         result = read(_names(env), clients)
     except engine.LogQueryError as exc:

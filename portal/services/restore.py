@@ -25,12 +25,10 @@ from portal.models import Deployment, Environment
 from portal.services import audit as audit_service
 from portal.services import authz
 from portal.services import runs as run_service
-from portal.services.base import ActionError, Actor, InvalidInput
-from portal.targets import target_for
+from portal.services.base import ActionError, Actor, InvalidInput, spec_of
+from portal.targets import clients_for
 from provisioning import restore as engine
 from provisioning import retained
-from provisioning.aws import AwsClients
-from provisioning.spec import EnvironmentSpec, SpecError
 
 log = logging.getLogger("portal.services.restore")
 
@@ -41,17 +39,6 @@ __all__ = [
 ]
 
 _ACCOUNT_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
-
-
-def _spec(env: Environment) -> EnvironmentSpec:
-    try:
-        return env.spec()
-    except SpecError as exc:
-        raise InvalidInput(f"environment {env.suffix} has an invalid definition", [str(exc)]) from None
-
-
-def _clients(env: Environment) -> AwsClients:
-    return AwsClients(target_for(env.region, env.role_arn, env.external_id))
 
 
 def _account(env: Environment) -> str:
@@ -107,8 +94,8 @@ def request_restore(
             f"cannot undo {env.suffix}", ["undo: --undo alone; it swaps back to the replaced table"]
         )
     problems = _state_problems(env, source)
-    spec = _spec(env)
-    source_spec = _spec(source) if source is not None else None
+    spec = spec_of(env)
+    source_spec = spec_of(source) if source is not None else None
     try:
         request = engine.parse_request(
             spec,
@@ -141,7 +128,7 @@ def retained_tables(actor: Actor, env: Environment) -> list[dict[str, Any]]:
     """The tables a restore replaced and keeps (viewing the environment); listed beside backups."""
     authz.authorize(actor, "view", env)
     try:
-        found = retained.list_retained(_clients(env), _spec(env).names)
+        found = retained.list_retained(clients_for(env), spec_of(env).names)
     except ActionError:
         raise
     except Exception as exc:
@@ -159,7 +146,7 @@ def sweep_retained_all(actor: Actor, now: dt.datetime | None = None) -> dict[str
     for env in Environment.objects.exclude(status=Environment.Status.NEW):
         try:
             authz.authorize(actor, "sweep_retained", env)
-            gone = retained.sweep_expired(_clients(env), _spec(env).names, moment)
+            gone = retained.sweep_expired(clients_for(env), spec_of(env).names, moment)
         except Exception as exc:  # one environment's failure does not stop the sweep
             log.warning("retained tables of %s not swept: %s", env.suffix, exc)
             continue

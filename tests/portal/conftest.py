@@ -258,3 +258,28 @@ def local_target(settings: Any, cloud: Any) -> Any:
     settings.ENVPORT_AWS_ENDPOINT_URL = cloud.endpoint_url
     settings.ENVPORT_EXECUTE_API_URL = cloud.stage_url_template
     return cloud
+
+
+def migrate_to(target: list[tuple[str, str | None]]) -> Any:
+    """Migrate the test database to `target` (an app's None: before its first migration); the
+    project state's apps there, for the rows a migration test writes and reads."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(target)
+    return executor.loader.project_state([node for node in target if node[1] is not None]).apps
+
+
+@pytest.fixture
+def back_to_the_latest_migrations() -> Iterator[None]:
+    """A migration test moves the test database back and forth; afterwards it is at the latest
+    migrations again, which the tests after it (in the same process) write through."""
+    yield
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())

@@ -4,28 +4,25 @@
 from __future__ import annotations
 
 from io import StringIO
-from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-pytestmark = pytest.mark.django_db(transaction=True)
+from tests.portal.conftest import migrate_to
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("back_to_the_latest_migrations"),
+]
 
 BEFORE = [("portal", "0009_cost_events"), ("tokens", None), ("notifications", None)]
 AFTER = [("portal", "0010_move_tokens_notifications")]
 
 
-def _migrate(target: list[tuple[str, str | None]]) -> Any:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target)
-    return executor.loader.project_state([node for node in target if node[1] is not None]).apps
-
-
 def test_tokens_and_channels_keep_their_rows_and_the_roles_their_grants() -> None:
-    apps = _migrate(BEFORE)
+    apps = migrate_to(BEFORE)
     User = apps.get_model("auth", "User")
     user = User.objects.create(username="ci-bot", is_staff=True)
     token = apps.get_model("portal", "ApiToken").objects.create(
@@ -35,7 +32,7 @@ def test_tokens_and_channels_keep_their_rows_and_the_roles_their_grants() -> Non
         name="ops", kind="webhook", target="https://hooks.example.com/ops"
     )
 
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     moved = apps.get_model("tokens", "ApiToken").objects.get(pk=token.pk)
     assert (moved.lookup, moved.role, moved.stages) == ("0123456789ab", "operator", ["dev"])
     assert apps.get_model("notifications", "NotificationChannel").objects.get(pk=channel.pk).name == "ops"

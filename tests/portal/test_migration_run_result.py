@@ -5,38 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
-pytestmark = pytest.mark.django_db(transaction=True)
+from tests.portal.conftest import migrate_to
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("back_to_the_latest_migrations"),
+]
 
 BEFORE = [("portal", "0007_logs_check_request_id")]
 AFTER = [("portal", "0008_run_result")]
 STEP = {"started_offset_s": 0.0, "seconds": 0.1}
 
 
-def _migrate(target: list[tuple[str, str]]) -> Any:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target)
-    return executor.loader.project_state(target).apps
-
-
-@pytest.fixture(autouse=True)
-def _back_to_the_latest() -> Any:
-    """Leave the database at the latest migrations: a later migration's column (0010's
-    Environment.table_name) is what the tests after this one write."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
 def test_old_runs_get_the_new_vocabulary() -> None:
     """Issue 23: one vocabulary. A rolled-back release keeps its failed status and gets result
     rolled_back; a drift check that failed only because it found drift succeeded with result
     drift_found; one whose step failed stays failed."""
-    apps = _migrate(BEFORE)
+    apps = migrate_to(BEFORE)
     Environment, Deployment = apps.get_model("portal", "Environment"), apps.get_model("portal", "Deployment")
     Step, Finding = apps.get_model("portal", "Step"), apps.get_model("portal", "DriftFinding")
     env = Environment.objects.create(suffix="mig1", stage="dev")
@@ -57,7 +43,7 @@ def test_old_runs_get_the_new_vocabulary() -> None:
         )
     Step.objects.create(deployment_id=broken, position=2, resource="table", kind="t", status="failed", **STEP)
 
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     Deployment = apps.get_model("portal", "Deployment")
     got = {d.pk: (d.status, d.result, d.error) for d in Deployment.objects.all()}
     assert got[promoted] == ("succeeded", "promoted", "")

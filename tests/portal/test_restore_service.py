@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group, User
 from portal.models import AuditEvent, Deployment
 from portal.services import restore as restore_service
 from portal.services.base import Actor, Conflict, Forbidden, InvalidInput
+from portal.targets import clients_for
 
 pytestmark = pytest.mark.django_db
 
@@ -184,7 +185,7 @@ def test_the_sweep_deletes_expired_retained_tables_through_the_guard(make_env: A
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-    clients = restore_service._clients(env)
+    clients = clients_for(env)
     now = dt.datetime.now(dt.UTC)
     retained.retain(
         clients, "envport-pr1-items-r20261101000000", "envport-pr1-items", 1, now - dt.timedelta(days=2)
