@@ -59,6 +59,8 @@ class ConsoleMedia:
 # R-FLEET-1: a list page shows a page of rows and counts only what its filters match, so that with a
 # thousand environments (and tens of thousands of steps) it answers as fast as with ten.
 LIST_PER_PAGE = 30
+OVERRIDES = ("overrides",)  # the environment form's sections after its first
+AWS_TARGET = ("role_arn", "external_id")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -298,64 +300,34 @@ class EnvironmentAdmin(ConsolePageAdmin):
     profile_alarms = _profile_table(PROFILE_GROUPS[4][1])
     profile_access = _profile_table(PROFILE_GROUPS[5][1])
     profile_network = _profile_table(PROFILE_GROUPS[6][1])
-    readonly_fields = (
+    state = (
         "status",
-        "outputs",
         "health",
         "health_checked_at",
         "health_detail",
         "drift_state",
         "drift_checked_at",
         "last_deployment",
-        "created_by",
-        "updated_by",
-        "created_at",
-        "updated_at",
-        *PROFILE_FIELDS,
     )
+    record = ("created_by", "created_at", "updated_by", "updated_at")
+    readonly_fields = (*state, "outputs", *record, *PROFILE_FIELDS)
     fieldsets = (
         (
             None,
-            {
-                "fields": (
-                    "suffix",
-                    "stage",
-                    "region",
-                    "owner",
-                    "cost_centre",
-                    "alarm_emails",
-                    "expires_at",
-                    "desired_state",
-                )
-            },
+            # every audited field but those of the sections below, in the audit trail's order
+            {"fields": tuple(f for f in environment_service.AUDITED if f not in (*OVERRIDES, *AWS_TARGET))},
         ),
         (
             "Stage-profile overrides",
             {
-                "fields": ("overrides",),
+                "fields": OVERRIDES,
                 "description": 'A JSON object of setting: value, e.g. {"memory_mb": 512}; the tables '
                 "below show each setting's stage default next to its value here.",
             },
         ),
-        ("AWS target", {"fields": ("role_arn", "external_id"), "classes": ("collapse",)}),
-        (
-            "State",
-            {
-                "fields": (
-                    "status",
-                    "health",
-                    "health_checked_at",
-                    "health_detail",
-                    "drift_state",
-                    "drift_checked_at",
-                    "last_deployment",
-                )
-            },
-        ),
-        (
-            "Record",
-            {"fields": ("created_by", "created_at", "updated_by", "updated_at"), "classes": ("collapse",)},
-        ),
+        ("AWS target", {"fields": AWS_TARGET, "classes": ("collapse",)}),
+        ("State", {"fields": state}),
+        ("Record", {"fields": record, "classes": ("collapse",)}),
     )
 
     # --- list columns -------------------------------------------------------------------------
@@ -631,26 +603,27 @@ class ArtifactAdmin(ReadOnlyAdmin):
         return obj.sha256[:12]
 
 
+class RunPartAdmin(ReadOnlyAdmin):
+    """A run's steps or checks: listed by run, newest first, each with its environment."""
+
+    list_select_related = ("deployment__environment",)
+    ordering = ("-deployment_id", "position")  # newest runs first, by the index (not a join's sort)
+    list_per_page = LIST_PER_PAGE
+    show_full_result_count = False
+
+
 @admin.register(Step)
-class StepAdmin(ReadOnlyAdmin):
+class StepAdmin(RunPartAdmin):
     list_display = ("deployment", "position", "resource", "kind", "action", "status", "seconds", "calls")
     list_filter = ("status", "action", "kind")
     search_fields = ("resource", "deployment__environment__suffix", "error")
-    list_select_related = ("deployment__environment",)
-    ordering = ("-deployment_id", "position")  # newest runs first, by the index (not a join's sort)
-    list_per_page = LIST_PER_PAGE
-    show_full_result_count = False
 
 
 @admin.register(CheckResult)
-class CheckResultAdmin(ReadOnlyAdmin):
+class CheckResultAdmin(RunPartAdmin):
     list_display = ("deployment", "name", "requirement", "passed", "http_status", "latency_ms")
     list_filter = ("passed", "requirement")
     search_fields = ("name", "deployment__environment__suffix")
-    list_select_related = ("deployment__environment",)
-    ordering = ("-deployment_id", "position")  # newest runs first, by the index (not a join's sort)
-    list_per_page = LIST_PER_PAGE
-    show_full_result_count = False
 
 
 @admin.register(DriftFinding)

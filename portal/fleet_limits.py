@@ -45,18 +45,23 @@ def limiter() -> RateLimiter | None:
     return RateLimiter(table, buckets, reserve=settings.ENVPORT_QUOTA_SWEEP_RESERVE)
 
 
-def usage() -> list[dict[str, object]]:
-    """The console's quota panel (R-FLEET-1): per account and region, each bucket's tokens left of
-    its burst, its rate, and the operator and sweep calls waiting on it now. Read-only: it takes no
-    token. Quotas off, or the buckets unreadable (logged): an empty panel, never a failed page."""
+def _states() -> list[BucketState]:
+    """Every bucket's state now; none when quotas are off or the buckets are unreadable (logged)."""
     found = limiter()
     if found is None:
         return []
     try:
-        states = found.snapshot()
+        return found.snapshot()
     except Exception as exc:  # Redis down or slow: the page still answers
         log.warning("quota buckets unreadable: %s", exc)
         return []
+
+
+def usage() -> list[dict[str, object]]:
+    """The console's quota panel (R-FLEET-1): per account and region, each bucket's tokens left of
+    its burst, its rate, and the operator and sweep calls waiting on it now. Read-only: it takes no
+    token. Quotas off, or the buckets unreadable (logged): an empty panel, never a failed page."""
+    states = _states()
     groups: dict[tuple[str, str], list[BucketState]] = {}
     for state in states:
         groups.setdefault((state.account, state.region), []).append(state)
@@ -85,14 +90,7 @@ def waiter_of(dep: Deployment) -> str:
 def waiting_of(dep: Deployment) -> list[dict[str, object]]:
     """The run's calls waiting for a quota token now, for longer than WAIT_SHOWN_S: its step
     (resource), the quota and for how long, longest first (R-FLEET-1). Read-only."""
-    found = limiter()
-    if found is None:
-        return []
-    try:
-        states = found.snapshot()
-    except Exception as exc:  # Redis down or slow: the page still answers
-        log.warning("quota buckets unreadable: %s", exc)
-        return []
+    states = _states()
     prefix = waiter_of(dep) + "/"
     waits = sorted(
         (-seconds, who[len(prefix) :], state.quota.label)

@@ -165,11 +165,7 @@ class CostRollupOut(serializers.Serializer):
 def cost_document(env: Environment, record: CostEstimate | None, last: CostEstimate | None) -> dict[str, Any]:
     """One environment's stored figure as the API (and the CLI's --json) answers it."""
     return {
-        "environment": env.suffix,
-        "stage": env.stage,
-        "owner": env.owner,
-        "cost_centre": env.cost_centre,
-        "computed_at": None if record is None else record.computed_at.isoformat(),
+        **service.document_head(env, record),
         "monthly": None if record is None or record.monthly is None else float(record.monthly),
         "estimate": None if record is None else record.figures,
         "idle": service.idle_finding(record),

@@ -285,6 +285,18 @@ def actuals(
 THRESHOLDS = ((100, "cost.budget_100"), (80, "cost.budget_80"))
 
 
+def document_head(env: Environment, record: CostEstimate | None) -> dict[str, Any]:
+    """Whose stored figure it is and when it was computed: how the API and the CLI's --json begin
+    an environment's cost document."""
+    return {
+        "environment": env.suffix,
+        "stage": env.stage,
+        "owner": env.owner,
+        "cost_centre": env.cost_centre,
+        "computed_at": None if record is None else record.computed_at.isoformat(),
+    }
+
+
 def idle_finding(record: CostEstimate | None) -> dict[str, Any] | None:
     """The idle finding of a stored figure, or None: its fixed cost is more than
     ENVPORT_COST_IDLE_FIXED_SHARE of its monthly figure, and it served no API request over the last

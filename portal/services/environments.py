@@ -15,7 +15,7 @@ import copy
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
@@ -185,6 +185,21 @@ class EnvironmentChange:
         return field_changes(self.before, snapshot(self.env))
 
 
+class NewEnvironment(TypedDict):
+    """What a new environment is made of: `check_create_environment`'s fields, its defaults."""
+
+    suffix: str
+    stage: str
+    region: NotRequired[str]
+    owner: NotRequired[str]
+    cost_centre: NotRequired[str]
+    alarm_emails: NotRequired[Iterable[str]]
+    overrides: NotRequired[Mapping[str, Any] | None]
+    expires_at: NotRequired[dt.datetime | None]
+    role_arn: NotRequired[str]
+    external_id: NotRequired[str]
+
+
 def check_create_environment(
     actor: Actor,
     *,
@@ -224,34 +239,9 @@ def check_create_environment(
     return EnvironmentChange(env, None, _lifting(None, env))
 
 
-def create_environment(
-    actor: Actor,
-    *,
-    suffix: str,
-    stage: str,
-    region: str = "us-east-1",
-    owner: str = "",
-    cost_centre: str = "",
-    alarm_emails: Iterable[str] = (),
-    overrides: Mapping[str, Any] | None = None,
-    expires_at: dt.datetime | None = None,
-    role_arn: str = "",
-    external_id: str = "",
-) -> Environment:
+def create_environment(actor: Actor, **fields: Unpack[NewEnvironment]) -> Environment:
     """A new environment, audited with its initial values."""
-    change = check_create_environment(
-        actor,
-        suffix=suffix,
-        stage=stage,
-        region=region,
-        owner=owner,
-        cost_centre=cost_centre,
-        alarm_emails=alarm_emails,
-        overrides=overrides,
-        expires_at=expires_at,
-        role_arn=role_arn,
-        external_id=external_id,
-    )
+    change = check_create_environment(actor, **fields)
     try:
         with transaction.atomic():
             change.env.save()
