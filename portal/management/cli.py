@@ -158,6 +158,15 @@ class EnvportCommand(BaseCommand):
     def print_json(self, document: Any) -> None:
         self.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str))
 
+    def add_name_or_all(self, parser: Any, *, all_help: str) -> None:
+        """An environment's name, or --all (`check_name_or_all` refuses neither and both)."""
+        parser.add_argument("name", nargs="?", help="the environment's suffix")
+        parser.add_argument("--all", action="store_true", help=all_help)
+
+    def check_name_or_all(self, opts: dict[str, Any], *, kind: str) -> None:
+        if bool(opts["name"]) == bool(opts["all"]):
+            self.refuse("give an environment's name or --all (not both)", as_json=opts["json"], kind=kind)
+
     # --- running ----------------------------------------------------------------------------------
     def request(self, env: Environment, kind: str, options: dict[str, Any], *, as_json: bool) -> Deployment:
         try:
@@ -322,6 +331,46 @@ class EnvportCommand(BaseCommand):
                 self.stdout.write(
                     f"  {f['resource']}.{f['field']}: wanted {shown(f['wanted'])}, found {shown(f['found'])}"
                 )
+
+
+class EnvironmentCommand(EnvportCommand):
+    """A command about one environment, named first: `manage.py COMMAND NAME [its options]
+    [--inline] [--json]`. It finds the environment (unknown: refused, exit 2) and hands it to
+    `handle_environment`."""
+
+    kind = ""  # what its refusals and documents name (`kind_of` where its options choose)
+    name_help = "the environment's suffix"
+    inline = False  # it runs a deployment: --inline runs it in this process
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("name", help=self.name_help)
+        self.add_options(parser)
+        if self.inline:
+            self.add_inline(parser)
+        self.add_json(parser)
+
+    def add_options(self, parser: Any) -> None:
+        """The command's own options, after the name and before --inline and --json."""
+
+    def kind_of(self, opts: dict[str, Any]) -> str:
+        return self.kind
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        kind = self.kind_of(opts)
+        self.handle_environment(self.environment(opts["name"], as_json=opts["json"], kind=kind), kind, opts)
+
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def follow_request(
+        self, request: Callable[[], Deployment], env: Environment, kind: str, opts: dict[str, Any]
+    ) -> None:
+        """Request a run (a refusal exits 2), then run or follow it and report it (see `follow_one`)."""
+        try:
+            dep = request()
+        except ActionError as exc:
+            self.refuse_action(exc, as_json=opts["json"], environment=env.suffix, kind=kind)
+        self.follow_one(dep, inline=opts["inline"], as_json=opts["json"])
 
 
 def plural(n: int, word: str) -> str:

@@ -4,26 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.management.cli import EnvportCommand
+from portal.management.cli import EnvironmentCommand
+from portal.models import Environment
 from portal.services import backups
 from portal.services.base import Actor
 
 KIND = "backup"
 
 
-class Command(EnvportCommand):
+class Command(EnvironmentCommand):
     help = (
         "Take an on-demand backup of an environment's table, named envport-NAME-ondemand-STAMP, and "
         "wait until it is AVAILABLE. Exit 0 taken, 1 DynamoDB failed to take it, 2 refused."
     )
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", help="the environment's suffix")
-        self.add_json(parser)
+    kind = KIND
 
-    def handle(self, *args: Any, **opts: Any) -> None:
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
         as_json = opts["json"]
-        env = self.environment(opts["name"], as_json=as_json, kind=KIND)
         taken = self.call_service(
             lambda: backups.take_backup(Actor.cli(), env), env=env, kind=KIND, as_json=as_json
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.management.cli import EnvportCommand
+from portal.management.cli import EnvironmentCommand
+from portal.models import Environment
 from portal.services import backups
 from portal.services import restore as restore_service
 from portal.services.base import Actor
@@ -12,19 +13,16 @@ from portal.services.base import Actor
 KIND = "backups"
 
 
-class Command(EnvportCommand):
+class Command(EnvironmentCommand):
     help = (
         "List an environment's on-demand and pre-teardown backups (a torn-down environment's too) and "
         "its table's point-in-time window. Exit 0 listed, 1 AWS could not be read, 2 refused."
     )
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", help="the environment's suffix")
-        self.add_json(parser)
+    kind = KIND
 
-    def handle(self, *args: Any, **opts: Any) -> None:
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
         as_json = opts["json"]
-        env = self.environment(opts["name"], as_json=as_json, kind=KIND)
 
         def listed() -> dict[str, Any]:
             listing = backups.list_backups(Actor.cli(), env)

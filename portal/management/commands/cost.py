@@ -20,8 +20,7 @@ class Command(EnvportCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", nargs="?", help="the environment's suffix")
-        parser.add_argument("--all", action="store_true", help="every environment not torn down")
+        self.add_name_or_all(parser, all_help="every environment not torn down")
         parser.add_argument("--by", choices=sorted(service.GROUPINGS), help="roll the totals up by this")
         parser.add_argument("--refresh", action="store_true", help="compute the figures now from AWS")
         parser.add_argument(
@@ -33,8 +32,7 @@ class Command(EnvportCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         as_json = opts["json"]
-        if bool(opts["name"]) == bool(opts["all"]):
-            self.refuse("give an environment's name or --all (not both)", as_json=as_json, kind="cost")
+        self.check_name_or_all(opts, kind="cost")
         actor = Actor.cli()
         if opts["all"]:
             envs = list(Environment.objects.exclude(status=Environment.Status.TORN_DOWN).order_by("suffix"))
@@ -163,11 +161,7 @@ def _actuals(found: dict[str, dict[str, Any]], suffix: str) -> dict[str, Any]:
 
 def _document(env: Environment, record: CostEstimate | None) -> dict[str, Any]:
     return {
-        "environment": env.suffix,
-        "stage": env.stage,
-        "owner": env.owner,
-        "cost_centre": env.cost_centre,
-        "computed_at": None if record is None else record.computed_at.isoformat(),
+        **service.document_head(env, record),
         "estimate": None if record is None else record.figures,
         "idle": service.idle_finding(record),
     }

@@ -19,15 +19,13 @@ class Command(EnvportCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", nargs="?", help="the environment's suffix")
-        parser.add_argument("--all", action="store_true", help="every provisioned environment")
+        self.add_name_or_all(parser, all_help="every provisioned environment")
         self.add_inline(parser)
         self.add_json(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         as_json, kind = opts["json"], Deployment.Kind.DRIFT
-        if bool(opts["name"]) == bool(opts["all"]):
-            self.refuse("give an environment's name or --all (not both)", as_json=as_json, kind=kind)
+        self.check_name_or_all(opts, kind=kind)
         if opts["all"]:
             self.handle_all(inline=opts["inline"], as_json=as_json)
         else:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from portal.management.cli import EnvportCommand
+from portal.management.cli import EnvironmentCommand
+from portal.models import Environment
 from portal.services import logs as service
 from portal.services.base import ActionError, Actor
 
@@ -15,21 +16,20 @@ def _when(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-class Command(EnvportCommand):
+class Command(EnvironmentCommand):
     help = "An environment's function errors, grouped by exception and top frame of its code."
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", help="the environment's suffix")
-        parser.add_argument("--since", default="24h", help="how far back: 24h (default), 7d; at most 30d")
-        self.add_json(parser)
+    kind = "errors"
 
-    def handle(self, *args: Any, **opts: Any) -> None:
+    def add_options(self, parser: Any) -> None:
+        parser.add_argument("--since", default="24h", help="how far back: 24h (default), 7d; at most 30d")
+
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
         as_json = opts["json"]
-        env = self.environment(opts["name"], as_json=as_json, kind="errors")
         try:
             report = service.read_errors(Actor.cli(), env, since=opts["since"])
         except ActionError as exc:
-            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind="errors")
+            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
         if as_json:
             self.print_json(report)
             return

@@ -7,7 +7,8 @@ import datetime as dt
 import time
 from typing import Any
 
-from portal.management.cli import EnvportCommand
+from portal.management.cli import EnvironmentCommand
+from portal.models import Environment
 from portal.services import logs as service
 from portal.services.base import ActionError, Actor
 
@@ -27,11 +28,12 @@ def row_line(row: dict[str, Any]) -> str:
     return f"{when} {version:<10} {(row.get('level') or '-'):<7} {rid:<36} {first}"
 
 
-class Command(EnvportCommand):
+class Command(EnvironmentCommand):
     help = "An environment's log lines (the function's, or with --access the stage's access log)."
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", help="the environment's suffix")
+    kind = "logs"
+
+    def add_options(self, parser: Any) -> None:
         parser.add_argument(
             "--since", default="15m", help="how far back: 15m (default), 24h, 7d; at most 30d"
         )
@@ -44,17 +46,15 @@ class Command(EnvportCommand):
         parser.add_argument("--access", action="store_true", help="the stage's access log instead")
         parser.add_argument("--status", default="", help="with --access: a status (503) or a class (5xx)")
         parser.add_argument("--follow", action="store_true", help="keep printing new lines (stops after 1 h)")
-        self.add_json(parser)
 
-    def handle(self, *args: Any, **opts: Any) -> None:
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
         as_json = opts["json"]
-        env = self.environment(opts["name"], as_json=as_json, kind="logs")
         if as_json and opts["follow"]:
             self.refuse(
                 "--follow prints lines, not one document; leave out --json",
                 as_json=True,
                 environment=env.suffix,
-                kind="logs",
+                kind=kind,
             )
         query = {
             "source": "access" if opts["access"] else "function",
@@ -80,7 +80,7 @@ class Command(EnvportCommand):
         try:
             return service.read_logs(Actor.cli(), env, **query)
         except ActionError as exc:
-            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind="logs")
+            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=self.kind)
 
     def print_rows(self, rows: list[dict[str, Any]], seen: set[str]) -> None:
         for row in rows:

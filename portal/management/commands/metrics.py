@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.management.cli import EnvportCommand
+from portal.management.cli import EnvironmentCommand
+from portal.models import Environment
 from portal.services import traffic as service
 from portal.services.base import ActionError, Actor
 from provisioning.traffic import DEFAULT_RANGE, RANGES
@@ -17,23 +18,22 @@ from provisioning.traffic import DEFAULT_RANGE, RANGES
 KIND = "metrics"
 
 
-class Command(EnvportCommand):
+class Command(EnvironmentCommand):
     help = "An environment's API Gateway, Lambda and DynamoDB metrics, alarm states and runs over a range."
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", help="the environment's suffix")
+    kind = KIND
+
+    def add_options(self, parser: Any) -> None:
         parser.add_argument(
             "--since", default=DEFAULT_RANGE, help=f"the range: one of {', '.join(RANGES)} (default 1h)"
         )
-        self.add_json(parser)
 
-    def handle(self, *args: Any, **opts: Any) -> None:
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
         as_json = opts["json"]
-        env = self.environment(opts["name"], as_json=as_json, kind=KIND)
         try:
             found = service.traffic(Actor.cli(), env, opts["since"])
         except ActionError as exc:
-            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=KIND)
+            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
         if as_json:
             self.print_json(found.to_dict())
             return

@@ -13,22 +13,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.management.cli import EnvportCommand
+from portal.management.cli import EnvironmentCommand
 from portal.models import Artifact, Deployment, Environment
 from portal.services import environments, releases
 from portal.services import releases as release_service
-from portal.services.base import ActionError, Actor
+from portal.services.base import Actor
 from provisioning.release import KINDS, ReleaseInputError, strategy_for
 
 
-class Command(EnvportCommand):
+class Command(EnvironmentCommand):
     help = (
         "Release function code into an environment: --bundle a package folder or .zip, --artifact a "
         "SHA-256 the portal holds, or --from another environment (the same bytes). Durations: 30s, 5m, 1h."
     )
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", help="the environment's suffix")
+    kind, inline = Deployment.Kind.RELEASE, True
+
+    def add_options(self, parser: Any) -> None:
         what = parser.add_mutually_exclusive_group(required=True)
         what.add_argument(
             "--bundle", metavar="PATH", help="a package folder (requirements.txt vendored) or a .zip"
@@ -42,13 +43,9 @@ class Command(EnvportCommand):
         parser.add_argument("--percent", help="canary share, or linear step, in percent (1-99)")
         parser.add_argument("--bake", metavar="DURATION", help="how long the canary (or 100%%) is watched")
         parser.add_argument("--interval", metavar="DURATION", help="time between linear steps")
-        self.add_inline(parser)
-        self.add_json(parser)
 
-    def handle(self, *args: Any, **opts: Any) -> None:
-        as_json, kind = opts["json"], Deployment.Kind.RELEASE
-        env = self.environment(opts["name"], as_json=as_json, kind=kind)
-        refuse = self.refuser(env.suffix, as_json)
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
+        refuse = self.refuser(env.suffix, opts["json"])
         strategy = {k: opts[k] for k in ("strategy", "percent", "bake", "interval")}
         try:  # the cheap checks first: a build can take a while
             strategy_for(
@@ -59,9 +56,10 @@ class Command(EnvportCommand):
                 f"cannot release to {env.suffix}",
                 [f"--{p.field}: {p.value!r} is not allowed; {p.allowed}" for p in exc.problems],
             )
-        source: Environment | None = None
-        artifact = None
-        try:
+
+        def requested() -> Deployment:
+            source: Environment | None = None
+            artifact = None
             release_service.check_release_target(Actor.cli(), env)
             if opts["bundle"]:
                 artifact = self.build(opts, env, refuse)
@@ -69,12 +67,11 @@ class Command(EnvportCommand):
                 artifact = release_service.find_artifact(opts["artifact"])
             else:
                 source = environments.get_environment(opts["source"])
-            dep = release_service.request_release(
+            return release_service.request_release(
                 Actor.cli(), env, artifact=artifact, source=source, **strategy
             )
-        except ActionError as exc:
-            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
-        self.follow_one(dep, inline=opts["inline"], as_json=as_json)
+
+        self.follow_request(requested, env, kind, opts)
 
     def build(self, opts: dict[str, Any], env: Environment, refuse: Any) -> Artifact:
         if opts["handler"] is not None and not opts["handler"].strip():

@@ -5,28 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from portal.documents import deployment_summary, release_fields
-from portal.management.cli import EnvportCommand, short_hash, shown, when
-from portal.models import Deployment
+from portal.management.cli import EnvironmentCommand, short_hash, shown, when
+from portal.models import Deployment, Environment
 
 
-class Command(EnvportCommand):
+class Command(EnvironmentCommand):
     help = (
         "The artifact serving an environment and its release history, newest first: each run's status "
         "and result. Exit 0 shown, 2 refused."
     )
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", help="the environment's suffix")
-        parser.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
-        self.add_json(parser)
+    kind = "releases"
 
-    def handle(self, *args: Any, **opts: Any) -> None:
+    def add_options(self, parser: Any) -> None:
+        parser.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
         as_json = opts["json"]
-        env = self.environment(opts["name"], as_json=as_json, kind="releases")
         if not 1 <= opts["limit"] <= 1000:
-            self.refuse(
-                "--limit must be from 1 to 1000", as_json=as_json, environment=env.suffix, kind="releases"
-            )
+            self.refuse("--limit must be from 1 to 1000", as_json=as_json, environment=env.suffix, kind=kind)
         runs = list(
             Deployment.objects.filter(
                 environment=env, kind__in=(Deployment.Kind.RELEASE, Deployment.Kind.ROLLBACK)

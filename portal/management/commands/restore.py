@@ -14,14 +14,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from portal.management.cli import EnvportCommand, stdin_is_tty
-from portal.models import Deployment
+from portal.management.cli import EnvironmentCommand, stdin_is_tty
+from portal.models import Deployment, Environment
 from portal.services import restore as restore_service
-from portal.services.base import ActionError, Actor
+from portal.services.base import Actor
 from provisioning import retained
 
 
-class Command(EnvportCommand):
+class Command(EnvironmentCommand):
     help = (
         "Restore an environment's table to a point in time (--to-time 2026-12-07T19:30:00Z) or from "
         "a backup (--backup ARN|latest) into a new table and cut over to it; --undo swaps back; "
@@ -29,8 +29,10 @@ class Command(EnvportCommand):
         "typing the name on a terminal. Exit 0 cut over, 1 failed, 2 refused."
     )
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", help="the environment whose table is replaced")
+    kind, inline = Deployment.Kind.RESTORE, True
+    name_help = "the environment whose table is replaced"
+
+    def add_options(self, parser: Any) -> None:
         what = parser.add_mutually_exclusive_group()
         what.add_argument("--to-time", metavar="T", help="ISO-8601 time with its offset, e.g. ...Z")
         what.add_argument("--backup", metavar="ARN|latest", help="a backup's ARN, or latest")
@@ -46,15 +48,12 @@ class Command(EnvportCommand):
             help=f"keep the replaced table this many days (default {retained.DEFAULT_RETENTION_DAYS})",
         )
         parser.add_argument("--yes", action="store_true", help="confirm without a prompt")
-        self.add_inline(parser)
-        self.add_json(parser)
 
-    def handle(self, *args: Any, **opts: Any) -> None:
-        as_json, kind = opts["json"], Deployment.Kind.RESTORE
-        env = self.environment(opts["name"], as_json=as_json, kind=kind)
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
+        as_json = opts["json"]
         source = self.environment(opts["source"], as_json=as_json, kind=kind) if opts["source"] else None
-        try:
-            dep = restore_service.request_restore(
+        self.follow_request(
+            lambda: restore_service.request_restore(
                 Actor.cli(),
                 env,
                 to_time=opts["to_time"],
@@ -64,10 +63,11 @@ class Command(EnvportCommand):
                 masks=opts["mask"],
                 retention_days=opts["retain_days"],
                 confirm=lambda: self.confirm(env.suffix, env.stage, yes=opts["yes"], as_json=as_json),
-            )
-        except ActionError as exc:
-            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
-        self.follow_one(dep, inline=opts["inline"], as_json=as_json)
+            ),
+            env,
+            kind,
+            opts,
+        )
 
     def confirm(self, suffix: str, stage: str, *, yes: bool, as_json: bool) -> None:
         """Asked once the input is valid and before anything is queued."""

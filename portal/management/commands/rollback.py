@@ -8,29 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.management.cli import EnvportCommand
-from portal.models import Deployment
+from portal.management.cli import EnvironmentCommand
+from portal.models import Deployment, Environment
 from portal.services import releases
-from portal.services.base import ActionError, Actor
+from portal.services.base import Actor
 
 
-class Command(EnvportCommand):
+class Command(EnvironmentCommand):
     help = (
         "Roll an environment's function back to the previous version, or to --to VERSION. Exit 0 "
         "succeeded (result rolled_back, or unchanged when already there), 1 failed, 2 refused."
     )
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", help="the environment's suffix")
-        parser.add_argument("--to", dest="to_version", metavar="VERSION", help="a published version number")
-        self.add_inline(parser)
-        self.add_json(parser)
+    kind, inline = Deployment.Kind.ROLLBACK, True
 
-    def handle(self, *args: Any, **opts: Any) -> None:
-        as_json, kind = opts["json"], Deployment.Kind.ROLLBACK
-        env = self.environment(opts["name"], as_json=as_json, kind=kind)
-        try:
-            dep = releases.request_rollback(Actor.cli(), env, opts["to_version"])
-        except ActionError as exc:
-            self.refuse_action(exc, as_json=as_json, environment=env.suffix, kind=kind)
-        self.follow_one(dep, inline=opts["inline"], as_json=as_json)
+    def add_options(self, parser: Any) -> None:
+        parser.add_argument("--to", dest="to_version", metavar="VERSION", help="a published version number")
+
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
+        self.follow_request(
+            lambda: releases.request_rollback(Actor.cli(), env, opts["to_version"]), env, kind, opts
+        )

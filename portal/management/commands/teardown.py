@@ -6,29 +6,27 @@ import sys
 from functools import partial
 from typing import Any
 
-from portal.management.cli import EnvportCommand, stdin_is_tty
-from portal.models import Deployment
+from portal.management.cli import EnvironmentCommand, stdin_is_tty
+from portal.models import Deployment, Environment
 
 
-class Command(EnvportCommand):
+class Command(EnvironmentCommand):
     help = (
         "Delete every resource of an environment and nothing else (R-OPS-4). A table holding items is "
         "backed up first unless --no-backup. Needs --yes, or typing the name on a terminal; a prod "
         "environment always needs --yes, and one with deletion protection is refused by the engine."
     )
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("name", help="the environment's suffix")
+    kind, inline = Deployment.Kind.TEARDOWN, True
+
+    def add_options(self, parser: Any) -> None:
         parser.add_argument(
             "--no-backup", action="store_true", help="do not back up a table that holds items"
         )
         parser.add_argument("--yes", action="store_true", help="confirm without a prompt")
-        self.add_inline(parser)
-        self.add_json(parser)
 
-    def handle(self, *args: Any, **opts: Any) -> None:
-        as_json, kind = opts["json"], Deployment.Kind.TEARDOWN
-        env = self.environment(opts["name"], as_json=as_json, kind=kind)
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
+        as_json = opts["json"]
         if not opts["yes"]:
             self.confirm(env.suffix, env.stage, as_json=as_json)
         self.run_one(env, kind, {"backup": not opts["no_backup"]}, inline=opts["inline"], as_json=as_json)
