@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
@@ -16,41 +15,30 @@ from portal.models import Environment
 from portal.permissions import allowed
 from portal.services import authz, backups
 from portal.services import restore as restore_service
-from portal.services.base import ActionError, Actor
+from portal.services.base import ActionError
 
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
-
-
-def _refused(request: HttpRequest, exc: ActionError) -> None:
-    extra = [p for p in exc.problems if p != exc.message]
-    messages.error(request, exc.message + (": " + "; ".join(extra) if extra else ""))
+from .pages import actor, page_object, refused
 
 
 def backups_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
     """GET: the backups and the window, read from AWS now; POST: take a backup, back to the page."""
-    env = model_admin.get_object(request, object_id)
-    if env is None:
-        raise Http404(f"no environment {object_id}")
-    if not model_admin.has_view_or_change_permission(request, env):
-        raise PermissionDenied
+    env = page_object(model_admin, request, object_id)
     here = reverse("admin:portal_environment_backups", args=[env.pk])
     if request.method == "POST":
         try:
-            taken = backups.take_backup(_actor(request), env)
+            taken = backups.take_backup(actor(request), env)
         except ActionError as exc:
-            _refused(request, exc)
+            refused(request, exc)
         else:
             messages.success(request, f"Backed up {taken['table_name']} as {taken['name']} (audited).")
         return HttpResponseRedirect(here)
     listing: dict[str, Any] | None = None
     retained: list[dict[str, Any]] = []
     try:
-        listing = backups.list_backups(_actor(request), env)
-        retained = restore_service.retained_tables(_actor(request), env)
+        listing = backups.list_backups(actor(request), env)
+        retained = restore_service.retained_tables(actor(request), env)
     except ActionError as exc:
-        _refused(request, exc)
+        refused(request, exc)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
@@ -60,7 +48,7 @@ def backups_view(model_admin: Any, request: HttpRequest, object_id: str) -> Http
         "can_backup": allowed(request.user, "teardown", env),
         # issue 20: the tables restores replaced, and the restore form for who may restore
         "retained": retained,
-        "can_restore": authz.may(_actor(request), "restore", env),
+        "can_restore": authz.may(actor(request), "restore", env),
         "others": Environment.objects.exclude(pk=env.pk).filter(region=env.region).order_by("suffix")[:200],
     }
     return TemplateResponse(request, "admin/portal/environment/backups.html", context)

@@ -12,27 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from portal import dispatch as dispatcher
 from portal.services import environments as environment_service
 from portal.services import restore as restore_service
-from portal.services.base import ActionError, Actor, InvalidInput
+from portal.services.base import ActionError, InvalidInput
+
+from .pages import actor, page_object, refused
 
 MODES = ("to_time", "backup", "undo", "clone")
 MAX_FIELD = 1024
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
-
-
-def _refused(request: HttpRequest, exc: ActionError) -> None:
-    extra = [p for p in exc.problems if p != exc.message]
-    messages.error(request, exc.message + (": " + "; ".join(extra) if extra else ""))
 
 
 def _field(request: HttpRequest, name: str) -> str:
@@ -56,7 +48,7 @@ def _arguments(request: HttpRequest) -> dict[str, Any]:
         args["undo"] = True
     else:
         source = _field(request, "source")
-        args["source"] = environment_service.get_environment(source[:64], _actor(request))
+        args["source"] = environment_service.get_environment(source[:64], actor(request))
         if _field(request, "backup"):
             args["backup"] = _field(request, "backup")
         elif _field(request, "to_time"):
@@ -66,11 +58,7 @@ def _arguments(request: HttpRequest) -> dict[str, Any]:
 
 def restore_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
     """POST: request the restore and follow its run; a refusal comes back on the backups page."""
-    env = model_admin.get_object(request, object_id)
-    if env is None:
-        raise Http404(f"no environment {object_id}")
-    if not model_admin.has_view_or_change_permission(request, env):
-        raise PermissionDenied
+    env = page_object(model_admin, request, object_id)
     back = reverse("admin:portal_environment_backups", args=[env.pk])
     try:
         args = _arguments(request)
@@ -84,10 +72,10 @@ def restore_view(model_admin: Any, request: HttpRequest, object_id: str) -> Http
                 )
 
         with transaction.atomic():
-            dep = restore_service.request_restore(_actor(request), env, confirm=confirm, **args)
+            dep = restore_service.request_restore(actor(request), env, confirm=confirm, **args)
             dispatcher.enqueue(dep)
     except ActionError as exc:
-        _refused(request, exc)
+        refused(request, exc)
         return HttpResponseRedirect(back)
     messages.success(
         request, f"{dep.options['operation'].capitalize()} of {env.suffix} queued (run #{dep.pk})."

@@ -17,9 +17,11 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from portal.services import tokens as token_service
-from portal.services.base import ActionError, Actor
+from portal.services.base import ActionError
 from portal.tokens.models import ROLES, ApiToken
 from portal.tokens.reach import PATTERN_ALLOWED, STAGES
+
+from .pages import actor
 
 # the value of a token made by this request, kept on the request only (never in a cookie)
 NEW_TOKEN = "_envport_new_token"
@@ -99,7 +101,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         try:
             token, value = token_service.create_api_token(
-                Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR")),
+                actor(request),
                 data["user"],
                 role=data.get("role") or None,
                 read_only=data["read_only"],
@@ -144,7 +146,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens (audited)")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        who = Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+        who = actor(request)
         done = 0
         for token in queryset.filter(revoked_at__isnull=True):
             try:

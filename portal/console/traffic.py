@@ -31,7 +31,8 @@ from portal.services.base import ActionError, Forbidden, NotFound
 from portal.svg import metric_chart, metric_table
 from provisioning.traffic import RANGES
 
-from .views import _object, _wrapper, actor
+from .pages import actor, page_object
+from .views import _wrapper
 
 RUN_WORDS = {
     "provision": "Provision",
@@ -42,7 +43,7 @@ RUN_WORDS = {
 
 
 def traffic_view(model_admin: Any, request: Any, object_id: str) -> Any:
-    env = _object(model_admin, request, object_id)
+    env = page_object(model_admin, request, object_id)
     since = request.GET.get("since") or None
     context: dict[str, Any] = {
         **model_admin.admin_site.each_context(request),

@@ -40,7 +40,7 @@ from portal.progress import QUEUED_HINT_S, expected_steps
 from portal.services import authz, environments
 from portal.services import releases as release_service
 from portal.services import runs as run_service
-from portal.services.base import ActionError, Actor, InvalidInput
+from portal.services.base import ActionError, InvalidInput
 from portal.svg import timeline, traffic_chart
 from provisioning import release as releases
 from provisioning.spec import SpecError
@@ -49,6 +49,7 @@ from . import logs as log_pages
 from . import plans
 from .backups import backups_view
 from .hints import hint_for
+from .pages import actor, attempt, page_object, refused
 from .restore import restore_view
 
 Kind, Status = Deployment.Kind, Deployment.Status
@@ -60,19 +61,6 @@ def dispatch(dep: Deployment) -> None:
 
 
 # --- helpers --------------------------------------------------------------------------------
-def actor(request: HttpRequest) -> Actor:
-    return Actor("ui", request.user, remote_addr=request.META.get("REMOTE_ADDR"))
-
-
-def _object(model_admin: Any, request: HttpRequest, object_id: str) -> Any:
-    obj = model_admin.get_object(request, object_id)
-    if obj is None:
-        raise Http404(f"no {model_admin.opts.verbose_name} {object_id}")
-    if not model_admin.has_view_or_change_permission(request, obj):
-        raise PermissionDenied
-    return obj
-
-
 def _require(request: HttpRequest, action: str, env: Environment) -> None:
     """The guard's answer before a page or a form is shown (the service asks again when it acts)."""
     try:
@@ -85,23 +73,14 @@ def _admin_url(obj: Any, view: str = "change") -> str:
     return reverse(f"admin:portal_{obj._meta.model_name}_{view}", args=[obj.pk])
 
 
-def _refused(request: HttpRequest, exc: ActionError) -> None:
-    extra = [p for p in exc.problems if p != exc.message]
-    messages.error(request, exc.message + (": " + "; ".join(extra) if extra else ""))
-
-
 def _request(request: HttpRequest, env: Environment, kind: str, options: dict[str, Any] | None = None) -> Any:
     """A queued deployment, or None with the refusal as a message (e.g. another run holds the env)."""
-    try:
-        return run_service.request_deployment(actor(request), env, kind, options)
-    except ActionError as exc:
-        _refused(request, exc)
-        return None
+    return attempt(request, lambda: run_service.request_deployment(actor(request), env, kind, options))
 
 
 # --- environment buttons --------------------------------------------------------------------
 def plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
-    env = _object(model_admin, request, object_id)
+    env = page_object(model_admin, request, object_id)
     _require(request, "plan", env)
     dep = _request(request, env, Kind.PLAN)
     if dep is None:
@@ -127,7 +106,7 @@ def run_view(model_admin: Any, request: HttpRequest, object_id: str, kind: str) 
     """Provision, verify or drift check: queued, sent to a worker, followed on the deployment page."""
     if kind not in RUN_KINDS:
         raise Http404(f"no such run: {kind}")
-    env = _object(model_admin, request, object_id)
+    env = page_object(model_admin, request, object_id)
     _require(request, RUN_KINDS[kind], env)
     dep = _request(request, env, kind)
     if dep is None:
@@ -147,7 +126,7 @@ def teardown_view(model_admin: Any, request: HttpRequest, object_id: str) -> Htt
     """GET: what will be deleted, whether the table is backed up, and the protection; POST: do it."""
     from provisioning.inventory import inventory
 
-    env = _object(model_admin, request, object_id)
+    env = page_object(model_admin, request, object_id)
     _require(request, "teardown", env)
     if request.method == "POST":
         dep = _request(request, env, Kind.TEARDOWN, {"backup": wants_backup(request.POST)})
@@ -177,12 +156,12 @@ def teardown_view(model_admin: Any, request: HttpRequest, object_id: str) -> Htt
 
 
 def lift_protection_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
-    env = _object(model_admin, request, object_id)
+    env = page_object(model_admin, request, object_id)
     _require(request, "lift_protection", env)
     try:
         environments.lift_protection(actor(request), env)
     except ActionError as exc:
-        _refused(request, exc)
+        refused(request, exc)
     else:
         messages.warning(
             request, f"Deletion protection of {env.suffix} lifted (audited); teardown is possible."
@@ -192,12 +171,12 @@ def lift_protection_view(model_admin: Any, request: HttpRequest, object_id: str)
 
 def reveal_key_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
     """The key's value, read from AWS now, on a page that no cache keeps; the reveal is audited."""
-    env = _object(model_admin, request, object_id)
+    env = page_object(model_admin, request, object_id)
     _require(request, "reveal_key", env)
     try:
         value = environments.reveal_api_key(actor(request), env)
     except ActionError as exc:
-        _refused(request, exc)
+        refused(request, exc)
         return HttpResponseRedirect(_admin_url(env))
     context = {
         **model_admin.admin_site.each_context(request),
@@ -223,7 +202,7 @@ SOURCE_SUGGESTIONS = 30
 def release_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
     """GET: what serves the environment and a release form (an artifact the portal holds, a zip to
     upload, or another environment to promote from, and the strategy); POST: queue the release."""
-    env = _object(model_admin, request, object_id)
+    env = page_object(model_admin, request, object_id)
     _require(request, "release", env)
     if request.method == "POST":
         dep = _request_release(request, env)
@@ -252,41 +231,39 @@ def release_view(model_admin: Any, request: HttpRequest, object_id: str) -> Http
 
 def _request_release(request: HttpRequest, env: Environment) -> Deployment | None:
     """The release the form asks for, or None with every refusal as a message."""
+    return attempt(request, lambda: _release(request, env))
+
+
+def _release(request: HttpRequest, env: Environment) -> Deployment:
     form = request.POST
     who = actor(request)
     strategy = {name: (form.get(name) or "").strip() or None for name in RELEASE_FIELDS}
-    try:
-        release_service.check_release_target(who, env)
-        artifact, source = None, None
-        upload = request.FILES.get("zip")
-        if upload is not None:
-            handler = (form.get("handler") or "").strip()
-            limit = settings.ENVPORT_API_MAX_UPLOAD_BYTES
-            if upload.size is not None and upload.size > limit:
-                raise InvalidInput(
-                    f"the zip {upload.name} was refused", [f"zip: larger than {limit} bytes is not allowed"]
-                )
-            artifact, _ = release_service.build_artifact(
-                who, upload.read(), handler=handler, name=upload.name, env=env
+    release_service.check_release_target(who, env)
+    artifact, source = None, None
+    upload = request.FILES.get("zip")
+    if upload is not None:
+        handler = (form.get("handler") or "").strip()
+        limit = settings.ENVPORT_API_MAX_UPLOAD_BYTES
+        if upload.size is not None and upload.size > limit:
+            raise InvalidInput(
+                f"the zip {upload.name} was refused", [f"zip: larger than {limit} bytes is not allowed"]
             )
-        elif form.get("artifact"):
-            artifact = release_service.find_artifact(form["artifact"])
-        elif form.get("source"):
-            source = environments.get_environment(form["source"])
-        return release_service.request_release(who, env, artifact=artifact, source=source, **strategy)
-    except ActionError as exc:
-        _refused(request, exc)
-        return None
+        artifact, _ = release_service.build_artifact(
+            who, upload.read(), handler=handler, name=upload.name, env=env
+        )
+    elif form.get("artifact"):
+        artifact = release_service.find_artifact(form["artifact"])
+    elif form.get("source"):
+        source = environments.get_environment(form["source"])
+    return release_service.request_release(who, env, artifact=artifact, source=source, **strategy)
 
 
 def rollback_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
-    env = _object(model_admin, request, object_id)
+    env = page_object(model_admin, request, object_id)
     _require(request, "release", env)
     to_version = (request.POST.get("to_version") or "").strip() or None
-    try:
-        dep = release_service.request_rollback(actor(request), env, to_version)
-    except ActionError as exc:
-        _refused(request, exc)
+    dep = attempt(request, lambda: release_service.request_rollback(actor(request), env, to_version))
+    if dep is None:
         return HttpResponseRedirect(_admin_url(env))
     dispatch(dep)
     messages.warning(request, f"Rollback of {env.suffix} started as deployment #{dep.pk}.")
@@ -328,14 +305,14 @@ def environment_urls(model_admin: Any) -> list[Any]:
 
 def logs_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
     """The environment's function and access logs (issue 19): every role may read them."""
-    env = _object(model_admin, request, object_id)
+    env = page_object(model_admin, request, object_id)
     _require(request, "view", env)
     return log_pages.logs_page(model_admin, request, env, actor(request))
 
 
 def errors_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
     """The environment's errors grouped by exception and top frame of its code (issue 19)."""
-    env = _object(model_admin, request, object_id)
+    env = page_object(model_admin, request, object_id)
     _require(request, "view", env)
     return log_pages.errors_page(model_admin, request, env, actor(request))
 
@@ -513,7 +490,7 @@ def _message(dep: Deployment, done: int, total: int | None, elapsed: float, chec
 def live_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
     """The deployment page polls this while the run is going: state, new steps, and the page's
     fragments rendered by the same templates as the page itself."""
-    dep = _object(model_admin, request, object_id)
+    dep = page_object(model_admin, request, object_id)
     parts = deployment_parts(dep)
     context = {**parts, **_log_links(request, dep, parts), "can_apply": _can_apply(request, dep)}
     fragments = {
@@ -566,7 +543,7 @@ def _can_apply(request: HttpRequest, dep: Deployment) -> bool:
 
 def apply_plan_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
     """Provision exactly what a plan showed: a fresh plan must have the same fingerprint (see plans)."""
-    planned = _object(model_admin, request, object_id)
+    planned = page_object(model_admin, request, object_id)
     env = planned.environment
     _require(request, "provision", env)
     if planned.kind != Kind.PLAN or planned.status != Status.SUCCEEDED:
