@@ -16,11 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from portal.services import backups
-from portal.services.base import ActionError, Forbidden, InvalidInput, NotFound
+from portal.services.base import InvalidInput
 
 from . import serializers as s
 from .auth import actor, environment, require_write
-from .errors import body
+from .errors import aws_answer
 from .views import ERRORS, ApiView
 
 
@@ -68,13 +68,7 @@ class BackupList(ApiView):
     )
     def get(self, request: Request, name: str) -> Response:
         env = environment(request, name)
-        try:
-            listing = backups.list_backups(actor(request), env)
-        except (InvalidInput, Forbidden, NotFound):
-            raise
-        except ActionError as exc:
-            return Response(body(exc.message), status=status.HTTP_502_BAD_GATEWAY)
-        return Response(listing)
+        return aws_answer(lambda: backups.list_backups(actor(request), env), Response)
 
     @extend_schema(
         summary="Take an on-demand backup of the environment's table now (answered once AVAILABLE)",
@@ -89,13 +83,12 @@ class BackupList(ApiView):
                 "a backup takes no parameters",
                 [f"body: {_fields(request.data)} is not allowed; send no body (or {{}})"],
             )
-        try:
-            taken = backups.take_backup(actor(request), env)
-        except (InvalidInput, Forbidden, NotFound):
-            raise
-        except ActionError as exc:
-            return Response(body(exc.message), status=status.HTTP_502_BAD_GATEWAY)
-        return Response({"environment": env.suffix, "backup": taken}, status=status.HTTP_201_CREATED)
+        return aws_answer(
+            lambda: backups.take_backup(actor(request), env),
+            lambda taken: Response(
+                {"environment": env.suffix, "backup": taken}, status=status.HTTP_201_CREATED
+            ),
+        )
 
 
 def _fields(data: Any) -> str:

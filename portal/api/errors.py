@@ -9,7 +9,8 @@ fields) to 413 and 400. What no view answers (an unknown route, an exception) th
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -19,7 +20,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
-from portal.services.base import ActionError, Conflict, Forbidden, NotFound
+from portal.services.base import ActionError, Conflict, Forbidden, InvalidInput, NotFound
+
+T = TypeVar("T")
 
 _FIELD = re.compile(r"^(--?[\w-]+(?: [\w'\"-]+)?|[A-Za-z_][\w.-]*): (.*)$", re.S)
 
@@ -40,6 +43,18 @@ def problem(text: str) -> dict[str, Any]:
 
 def body(message: str, problems: list[str] | None = None, **extra: Any) -> dict[str, Any]:
     return {"error": message, "problems": [problem(p) for p in (problems or [message])], **extra}
+
+
+def aws_answer(call: Callable[[], T], answer: Callable[[T], Response]) -> Response:
+    """`answer` of what `call` read or did in AWS at once: a refusal stays a refusal (raised, see
+    `exception_handler`); AWS failing to do it answers 502 with the reason."""
+    try:
+        found = call()
+    except (InvalidInput, Forbidden, NotFound):
+        raise
+    except ActionError as exc:
+        return Response(body(exc.message), status=status.HTTP_502_BAD_GATEWAY)
+    return answer(found)
 
 
 class PayloadTooLarge(exceptions.APIException):

@@ -22,14 +22,14 @@ from rest_framework.response import Response
 from portal.models import Deployment
 from portal.services import environments as environment_service
 from portal.services import restore as restore_service
-from portal.services.base import ActionError, Forbidden, InvalidInput, NotFound
+from portal.services.base import InvalidInput
 from provisioning import restore as engine
 from provisioning import retained
 
 from . import serializers as s
 from . import views
 from .auth import actor, environment, require_write
-from .errors import body
+from .errors import aws_answer
 from .views import CONFLICT, ERRORS, ApiView
 
 FIELDS = ("to_time", "backup", "undo", "from_environment", "mask", "retain_days")
@@ -91,14 +91,12 @@ class RestoreView(ApiView):
     )
     def get(self, request: Request, name: str) -> Response:
         env = environment(request, name)
-        try:
-            tables = restore_service.retained_tables(actor(request), env)
-        except (InvalidInput, Forbidden, NotFound):
-            raise
-        except ActionError as exc:
-            return Response(body(exc.message), status=status.HTTP_502_BAD_GATEWAY)
-        current = env.spec().names.table
-        return Response({"environment": env.suffix, "table_name": current, "retained_tables": tables})
+
+        def listed(tables: list[dict[str, Any]]) -> Response:
+            current = env.spec().names.table
+            return Response({"environment": env.suffix, "table_name": current, "retained_tables": tables})
+
+        return aws_answer(lambda: restore_service.retained_tables(actor(request), env), listed)
 
     @extend_schema(
         summary="Restore the table (to a time, from a backup), undo the last restore, or clone another "

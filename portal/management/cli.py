@@ -373,6 +373,27 @@ class EnvironmentCommand(EnvportCommand):
         self.follow_one(dep, inline=opts["inline"], as_json=opts["json"])
 
 
+class ServiceCommand(EnvironmentCommand):
+    """A command that reads or writes AWS at once, with no run (see `call_service`): `answer` asks
+    the service, `document` is what --json prints of it, `print_answer` the text."""
+
+    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
+        found = self.call_service(lambda: self.answer(env), env=env, kind=kind, as_json=opts["json"])
+        if opts["json"]:
+            self.print_json(self.document(env, found))
+        else:
+            self.print_answer(env, found)
+
+    def answer(self, env: Environment) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def document(self, env: Environment, found: dict[str, Any]) -> dict[str, Any]:
+        return found
+
+    def print_answer(self, env: Environment, found: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
 def plural(n: int, word: str) -> str:
     """ "1 call", "2 calls"."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"

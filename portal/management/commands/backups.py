@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.management.cli import EnvironmentCommand
+from portal.management.cli import ServiceCommand
 from portal.models import Environment
 from portal.services import backups
 from portal.services import restore as restore_service
@@ -13,7 +13,7 @@ from portal.services.base import Actor
 KIND = "backups"
 
 
-class Command(EnvironmentCommand):
+class Command(ServiceCommand):
     help = (
         "List an environment's on-demand and pre-teardown backups (a torn-down environment's too) and "
         "its table's point-in-time window. Exit 0 listed, 1 AWS could not be read, 2 refused."
@@ -21,19 +21,13 @@ class Command(EnvironmentCommand):
 
     kind = KIND
 
-    def handle_environment(self, env: Environment, kind: str, opts: dict[str, Any]) -> None:
-        as_json = opts["json"]
+    def answer(self, env: Environment) -> dict[str, Any]:
+        listing = backups.list_backups(Actor.cli(), env)
+        # issue 20: the tables a restore replaced, kept until their retention ends
+        listing["retained_tables"] = restore_service.retained_tables(Actor.cli(), env)
+        return listing
 
-        def listed() -> dict[str, Any]:
-            listing = backups.list_backups(Actor.cli(), env)
-            # issue 20: the tables a restore replaced, kept until their retention ends
-            listing["retained_tables"] = restore_service.retained_tables(Actor.cli(), env)
-            return listing
-
-        listing = self.call_service(listed, env=env, kind=KIND, as_json=as_json)
-        if as_json:
-            self.print_json(listing)
-            return
+    def print_answer(self, env: Environment, listing: dict[str, Any]) -> None:
         self.stdout.write(f"{env.suffix}: point-in-time window {listing['point_in_time']['summary']}")
         for title, key in (("on-demand backups", "on_demand"), ("pre-teardown backups", "pre_teardown")):
             rows = listing[key]
