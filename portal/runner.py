@@ -365,15 +365,42 @@ def _teardown(run: _Run, spec: EnvironmentSpec, target: AwsTarget, clients: AwsC
         run.env_updates["status"] = EnvStatus.FAILED
 
 
-class _ReleaseEvents:
+class _PhaseEvents:
+    """What a release's and a restore's events record alike: the state (what a resumed run picks up
+    from) with a heartbeat, the checks, and a Step per phase, shown to the run's progress."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run, self.t0 = run, time.monotonic()
+        self.checks = run.dep.checks.count()
+
+    def save_state(self, state: Any) -> None:
+        Deployment.objects.filter(pk=self.run.dep.pk).update(
+            release_state=jsonable(state.to_dict()), heartbeat_at=timezone.now()
+        )
+
+    def record_checks(self, checks: tuple[Check, ...]) -> None:
+        """The event's checks at once; the next step's position."""
+        if checks:
+            CheckResult.objects.bulk_create(self.run.check_rows(checks, start=self.checks))
+            self.checks += len(checks)
+        self.run.position += 1
+
+    def add_step(self, phase: str, **fields: Any) -> None:
+        run = self.run
+        step = Step.objects.create(
+            deployment_id=run.dep.pk, position=run.position, action=phase[:16], **fields
+        )
+        if run.progress is not None:
+            run.progress(step)
+
+
+class _ReleaseEvents(_PhaseEvents):
     """A release's events as they happen: its state (what a resumed run picks up from) and a
     heartbeat on the Deployment, a Step per phase or traffic change, its checks at once, so the
     console follows the bake live and a worker's death loses nothing that was decided."""
 
     def __init__(self, run: _Run, clients: AwsClients) -> None:
-        self.run = run
-        self.t0 = time.monotonic()
-        self.checks = run.dep.checks.count()
+        super().__init__(run)
         self.last_percent: int | None = None
         # Each step is the work since the one before: its seconds and its AWS calls (issue 23:
         # the release timeline read "0.00 s, 0 AWS calls" for every step of a 43-call run).
@@ -381,15 +408,10 @@ class _ReleaseEvents:
         self.last_at, self.last_calls = self.t0, self.recorder.snapshot()
 
     def __call__(self, event: releases.ReleaseEvent) -> None:
-        run, state = self.run, event.state
+        state = event.state
         failed = any(not c.passed for c in event.checks)
-        Deployment.objects.filter(pk=run.dep.pk).update(
-            release_state=jsonable(state.to_dict()), heartbeat_at=timezone.now()
-        )
-        if event.checks:
-            CheckResult.objects.bulk_create(run.check_rows(event.checks, start=self.checks))
-            self.checks += len(event.checks)
-        run.position += 1
+        self.save_state(state)
+        self.record_checks(event.checks)
         now, snapshot = time.monotonic(), self.recorder.snapshot()
         began, calls = self.last_at, snapshot.total - self.last_calls.total
         self.last_at, self.last_calls = now, snapshot
@@ -398,12 +420,10 @@ class _ReleaseEvents:
             field = "traffic on the new version (%)"
             diffs = [{"field": field, "found": self.last_percent, "wanted": state.percent}]
             self.last_percent = state.percent
-        step = Step.objects.create(
-            deployment_id=run.dep.pk,
-            position=run.position,
+        self.add_step(
+            state.phase,
             resource="live alias",
             kind="lambda-alias",
-            action=state.phase[:16],
             status="failed" if failed or state.phase == releases.FAILED else "succeeded",
             started_offset_s=round(began - self.t0, 4),
             seconds=round(now - began, 4),
@@ -411,8 +431,6 @@ class _ReleaseEvents:
             diffs=jsonable(diffs),
             detail=event.message,
         )
-        if run.progress is not None:
-            run.progress(step)
 
 
 def _code_ref(clients: AwsClients, sha256: str) -> releases.CodeRef:
@@ -550,40 +568,30 @@ def _absorb_release(run: _Run, result: releases.ReleaseResult) -> None:
         run.fail(result.error or result.reason or f"{result.operation} {result.outcome}")
 
 
-class _RestoreEvents:
+class _RestoreEvents(_PhaseEvents):
     """A restore's phases as they happen: its state (what a resumed run picks up from), a Step per
     phase, its checks, and the environment's current table as soon as the alias has moved."""
 
     def __init__(self, run: _Run) -> None:
-        self.run, self.t0 = run, time.monotonic()
-        self.checks = run.dep.checks.count()
+        super().__init__(run)
         self.recorded_table: str | None = None
 
     def __call__(self, event: restores.RestoreEvent) -> None:
-        run, state = self.run, event.state
-        Deployment.objects.filter(pk=run.dep.pk).update(
-            release_state=jsonable(state.to_dict()), heartbeat_at=timezone.now()
-        )
+        state = event.state
+        self.save_state(state)
         if state.reached(restores.SWITCHED) and self.recorded_table != state.new_table:
-            record_table(run, state.new_table)
+            record_table(self.run, state.new_table)
             self.recorded_table = state.new_table
-        if event.checks:
-            CheckResult.objects.bulk_create(run.check_rows(event.checks, start=self.checks))
-            self.checks += len(event.checks)
-        run.position += 1
-        step = Step.objects.create(
-            deployment_id=run.dep.pk,
-            position=run.position,
+        self.record_checks(event.checks)
+        self.add_step(
+            state.phase,
             resource="table",
             kind="dynamodb-table",
-            action=state.phase[:16],
             status="failed" if state.phase == restores.FAILED else "succeeded",
             started_offset_s=round(time.monotonic() - self.t0, 4),
             seconds=0.0,
             detail=event.message[:4000],
         )
-        if run.progress is not None:
-            run.progress(step)
 
 
 def record_table(run: _Run, table: str) -> None:

@@ -21,17 +21,25 @@ from portal.tokens import credentials, reach
 from portal.tokens.models import ROLES, ApiToken
 
 
+def token_reach(token: ApiToken) -> dict[str, Any]:
+    """What a token may do: its role, whether it only reads, and the stages and environments (and
+    their summary, its scope) it reaches."""
+    return {
+        "role": token.role,
+        "read_only": token.read_only,
+        "stages": reach.ordered_stages(token.stages),
+        "environments": list(token.patterns),
+        "scope": token.scope,
+    }
+
+
 def _token_detail(token: ApiToken) -> dict[str, Any]:
     """What the audit trail keeps of a token: never the token, only what recognises it."""
     return {
         "token": token.pk,
         "prefix": token.prefix,
         "user": token.user.get_username(),
-        "role": token.role,
-        "read_only": token.read_only,
-        "stages": reach.ordered_stages(token.stages),
-        "environments": list(token.patterns),
-        "scope": token.scope,
+        **token_reach(token),
         "expires_at": token.expires_at,
     }
 

@@ -20,7 +20,7 @@ from portal.management.commands.env import parse_expires
 from portal.services import tokens as token_service
 from portal.services.base import ActionError, Actor
 from portal.tokens.models import ROLES, ApiToken
-from portal.tokens.reach import PATTERN_ALLOWED, STAGES, ordered_stages
+from portal.tokens.reach import PATTERN_ALLOWED, STAGES
 
 
 def token_row(token: ApiToken) -> dict[str, Any]:
@@ -29,11 +29,7 @@ def token_row(token: ApiToken) -> dict[str, Any]:
         "prefix": token.prefix,
         "user": token.user.get_username(),
         "name": token.name,
-        "role": token.role,
-        "read_only": token.read_only,
-        "stages": ordered_stages(token.stages),
-        "environments": list(token.patterns),
-        "scope": token.scope,
+        **token_service.token_reach(token),
         "expires_at": token.expires_at.isoformat() if token.expires_at else None,
         "state": token.state,
         "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,

@@ -196,17 +196,8 @@ class Command(EnvportCommand):
             "overrides": sets,
             "expires_at": expires,
         }
-        if problems:  # still check the rest with the service (writes nothing): every problem at once
-            problems += self.service_problems(
-                environment_service.check_create_environment, Actor.cli(), **fields
-            )
-            self.refuse(
-                f"invalid environment {name!r}", problems, as_json=as_json, environment=name, kind="env"
-            )
-        try:
-            env = environment_service.create_environment(Actor.cli(), **fields)
-        except ActionError as exc:
-            self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
+        change = (environment_service.check_create_environment, environment_service.create_environment)
+        env = self.change(change, (Actor.cli(),), fields, problems, f"invalid environment {name!r}", opts)
         self.done(env, "created", as_json)
 
     def handle_update(self, opts: dict[str, Any]) -> None:
@@ -223,16 +214,9 @@ class Command(EnvportCommand):
         for key in ("owner", "cost_centre", "alarm_emails"):
             if opts[key] is not None:
                 fields[key] = opts[key]
-        if problems:  # still check the rest with the service (writes nothing): every problem at once
-            check = environment_service.check_update_environment
-            problems += self.service_problems(check, Actor.cli(), env, overrides=sets, **fields)
-            self.refuse(
-                f"invalid update of {name!r}", problems, as_json=as_json, environment=name, kind="env"
-            )
-        try:
-            env = environment_service.update_environment(Actor.cli(), env, overrides=sets, **fields)
-        except ActionError as exc:
-            self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
+        change = (environment_service.check_update_environment, environment_service.update_environment)
+        fields["overrides"] = sets
+        env = self.change(change, (Actor.cli(), env), fields, problems, f"invalid update of {name!r}", opts)
         self.done(env, "updated", as_json)
 
     def handle_delete(self, opts: dict[str, Any]) -> None:
@@ -288,6 +272,28 @@ class Command(EnvportCommand):
             f"token for {name}, valid until {expires:%Y-%m-%d %H:%M:%S} UTC; send it as "
             "'Authorization: Bearer <token>' with the API key in 'x-api-key'"
         )
+
+    def change(
+        self,
+        service: tuple[Callable[..., Any], Callable[..., Environment]],
+        args: tuple[Any, ...],
+        fields: dict[str, Any],
+        problems: list[str],
+        message: str,
+        opts: dict[str, Any],
+    ) -> Environment:
+        """The environment created or updated by the service's (check, save) pair. With problems the
+        CLI found itself, still check the rest with the service (writes nothing) and refuse them all
+        at once."""
+        as_json, name = opts["json"], opts["name"]
+        check, save = service
+        if problems:
+            problems += self.service_problems(check, *args, **fields)
+            self.refuse(message, problems, as_json=as_json, environment=name, kind="env")
+        try:
+            return save(*args, **fields)
+        except ActionError as exc:
+            self.refuse_action(exc, as_json=as_json, environment=name, kind="env")
 
     @staticmethod
     def service_problems(check: Callable[..., Any], *args: Any, **kwargs: Any) -> list[str]:
