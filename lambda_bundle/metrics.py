@@ -1,7 +1,7 @@
 """Application metrics in CloudWatch's embedded metric format (EMF), through Powertools.
 
 One EMF document per request, printed to stdout with the log lines: CloudWatch Logs extracts
-its metrics (the local cloud does the same, `localcloud/metrics.py`), so counting needs no
+its metrics (the local cloud does the same, `localcloud/cloudwatch/metrics.py`), so counting needs no
 PutMetricData call and no permission. Namespace ``envport``, one dimension ``Environment``
 (the environment suffix), metrics:
 

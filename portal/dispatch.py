@@ -1,9 +1,10 @@
-"""How the web console and the CLI send a requested run to a worker.
+"""How the web console, the API and the CLI send a requested run to a worker.
 
 They depend on this module rather than on `portal.tasks` (Celery's task module) or on
 the service layer knowing about tasks: `portal.services` takes the dispatcher from its caller, and
-this is the one callers outside the worker use. Tests replace `enqueue` here, or the console's
-`views.dispatch`, to run or record instead of sending.
+this is the one callers outside the worker use. Tests replace `enqueue` here, or the console's or
+the API's `views.dispatch` (`portal.console.views`, `portal.api.views`), to run or record instead
+of sending.
 """
 
 from __future__ import annotations

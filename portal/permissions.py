@@ -1,9 +1,11 @@
 """Who may press which console button: the console's names for the actions of `portal.services.authz`.
 
 The table of who may do what is `portal.services.authz.ACTIONS` (one Django permission per
-action, granted through the groups migrations 0003..0005 made: viewer reads, operator plans,
-provisions, verifies, drift checks, tears down and releases to non-prod and reveals the API key,
-admin does everything, prod teardowns and releases and lifting deletion protection included).
+action, granted through the groups migrations 0003..0005 made: viewer reads; operator plans,
+provisions, verifies, drift checks, tears down, backs up, releases, restores and clones data below
+prod, reveals the API key and computes cost figures; admin does everything, prod teardowns,
+releases and restores, lifting deletion protection and sweeping retained tables included; the
+whole table is in docs/security.md).
 This module keeps the console's spelling of it: `allowed(user, action, env)` for the templates
 and the console's listings, which only hide what a user could not use anyway; every service
 function asks `authz.authorize` itself.

@@ -38,7 +38,7 @@ the request, that body).
   that names one resource denies the others until the entry expires, as AWS documents
   (knowledge-center/api-gateway-lambda-authorization-errors).
 - ``COGNITO_USER_POOLS``: ``localcloud.apigateway.cognito_auth``.
-- ``AWS_IAM``: ``localcloud.sigv4_auth``.
+- ``AWS_IAM``: ``localcloud.apigateway.sigv4_auth``.
 
 ``CUSTOM`` with a ``REQUEST`` authorizer: the same, except that every identity source
 (``method.request.header.N``, ``method.request.querystring.N``, ``stageVariables.N``,

@@ -2,8 +2,9 @@
 
 One pool of warm workers per function version (and per configuration: a new CodeSha256, handler,
 runtime, environment, timeout or memory size starts new workers and retires the old ones). A worker
-is a separate ``python localcloud/worker.py`` process; see that module for the protocol. The first
-invocation of a worker is a cold start (spawn + import of the handler's module), later ones are warm.
+is a separate ``python localcloud/lambda_/worker.py`` process; see that module for the protocol. The
+first invocation of a worker is a cold start (spawn + import of the handler's module), later ones are
+warm.
 
 Concurrency is per function, as on AWS: with reserved concurrency N at most N invocations run at
 once and the next one is throttled at once (``TooManyRequestsException``; N = 0 throttles every

@@ -2,7 +2,8 @@
 
 A thin caller of `portal.services`, like the admin and the CLI: it parses requests, hands the
 service the request's actor (the user narrowed to the token's role, and the token's reach), whose
-guard (`portal.services.authz`) decides, and maps `ActionError`s to JSON problems. `tokens`
-(hashing, no DRF) and `models` are imported by the rest of the portal; the DRF modules (`auth`,
-`views`, `urls`...) only by the URLconf.
+guard (`portal.services.authz`) decides, and maps `ActionError`s to JSON problems. The token rows,
+their reach and their credentials are `portal.tokens`'s (no DRF), not this package's; nothing else of
+the portal imports this one: the URLconf includes `urls`, and the settings name its middleware,
+authentication, permission, throttle, parser and exception handler.
 """

@@ -6,7 +6,7 @@
   the service's guard (`portal.services.authz`) judges it exactly as it judges the console.
 - DRF's `SessionAuthentication` (settings): the browser, signed in to the console, with CSRF.
 - `actor`: who acts, for the service layer; a token's actor carries its reach (stages, name
-  patterns, read-only: `reach.Reach`), which `portal.services.authz` checks on every action. An
+  patterns, read-only: `portal.tokens.reach.Reach`), which `portal.services.authz` checks on every action. An
   environment or a run out of a token's reach answers 404, exactly like an absent one.
 """
 

@@ -11,12 +11,12 @@ schedules are judged by the same table and refused the same way:
 - a read-only token asking for anything but a read, or a role without the permission:
   `Forbidden` (the API answers 403, the console shows the message, the CLI exits 2).
 
-Who acts (`portal.base.Actor`):
+Who acts (`portal.services.base.Actor`):
 - a person (console session, API token, or a CLI actor given a user) is judged by their user's
   permissions; an API token's user is already narrowed to the token's role (`portal.api.auth`),
   and the token's reach is the actor's `reach`;
-- a schedule may do only its sweeps' actions (drift and health checks of every stage, the expiry
-  teardown of non-prod environments);
+- a schedule may do only its sweeps' actions (drift and health checks, cost estimates and the
+  retained tables' sweep of every stage, the expiry teardown of non-prod environments);
 - the CLI without a user runs with the database's own credentials (whoever runs it could change
   any row directly), so it acts with admin rights and is audited as `cli:<login name>`.
 

@@ -1,4 +1,4 @@
-"""Alarm evaluation in the local cloud (``localcloud/alarms.py``).
+"""Alarm evaluation in the local cloud (``localcloud/cloudwatch/alarms.py``).
 
 The evaluation rules follow "Using Amazon CloudWatch alarms" (alarm evaluation, M of N:
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html) and

@@ -1,4 +1,4 @@
-"""The local cloud writes the number lists of a JSON answer in one pass (localcloud/fidelity_cloudwatch.py
+"""The local cloud writes the number lists of a JSON answer in one pass (localcloud/cloudwatch/fixes.py
 "json-answer-number-lists", issue 19 Performance): what it writes is what moto's serializer wrote
 item by item, only faster.
 

@@ -1,4 +1,4 @@
-"""The local cloud restores DynamoDB tables as AWS does (fixes in localcloud/fidelity_dynamodb.py).
+"""The local cloud restores DynamoDB tables as AWS does (fixes in localcloud/dynamodb/fixes.py).
 
 Pages followed:
 - https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_RestoreTableToPointInTime.html

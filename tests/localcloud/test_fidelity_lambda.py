@@ -1,6 +1,6 @@
-"""Lambda versions and aliases answer like AWS (localcloud/fidelity_lambda.py), in decorator mode and in
+"""Lambda versions and aliases answer like AWS (localcloud/lambda_/fixes.py), in decorator mode and in
 server mode; and a package with compiled extensions built for another Python fails in the local cloud
-with a message that says so (localcloud/worker.py)."""
+with a message that says so (localcloud/lambda_/worker.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""S3 bucket policies answer like AWS (localcloud/s3_policy.py), in decorator mode and in server mode: a
+"""S3 bucket policies answer like AWS (localcloud/s3/policy.py), in decorator mode and in server mode: a
 conditional Deny applies only when its condition holds, and a malformed policy is refused when it is put.
 """
 

@@ -4,7 +4,7 @@ Quotas for REST APIs
 (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html):
 "Total combined size of all header values, including header names, values, any line terminators, and
 whitespaces: 10240 Bytes", not adjustable. AWS does not document the answer; clients report
-431 and "HTTP header is larger than 10240 bytes." (sources in localcloud/gateway_headers.py). The
+431 and "HTTP header is larger than 10240 bytes." (sources in localcloud/apigateway/headers.py). The
 requests are sent raw, so that the header block is exactly the bytes the test counts."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The local cloud's index of put metric data (localcloud/statistics.py `MetricIndex`): queries see
+"""The local cloud's index of put metric data (localcloud/cloudwatch/statistics.py `MetricIndex`): queries see
 exactly what a scan of every datum saw, only faster (issue 19 Performance).
 
 What a query matches is CloudWatch's rule: a metric is its namespace, name and exact dimension set

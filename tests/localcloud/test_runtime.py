@@ -153,7 +153,7 @@ def test_a_function_using_boto3_reaches_the_local_cloud(kit):
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    # The function's calls are authorized against its role (localcloud/iam_enforcement.py).
+    # The function's calls are authorized against its role (localcloud/iam/enforcement.py).
     arn = ddb.describe_table(TableName=table)["Table"]["TableArn"]
     allow = {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": arn}
     kit.client("iam").put_role_policy(

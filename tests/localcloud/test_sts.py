@@ -1,5 +1,5 @@
 """STS as the portal relies on it (issue 22, item 6): trust policies, external ids, session durations
-and sessions that expire, in the local cloud (``localcloud/fidelity_sts.py``).
+and sessions that expire, in the local cloud (``localcloud/sts/sessions.py``).
 
 Pages followed:
 - trust policies and who may assume a role:

@@ -1,6 +1,6 @@
 """Issue 21, "done when": a known load against an environment in the local cloud, over HTTP, costs
 what the hand calculation from the price table says. The local cloud's gateway and runtime put
-API Gateway's and Lambda's metrics into CloudWatch as AWS does (localcloud/metrics.py), and the
+API Gateway's and Lambda's metrics into CloudWatch as AWS does (localcloud/cloudwatch/metrics.py), and the
 function's EMF lines become its custom metrics."""
 
 from __future__ import annotations

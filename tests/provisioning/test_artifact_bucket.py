@@ -1,7 +1,7 @@
 """The artifact bucket and the upload of artifacts into it, against moto (R-REL-1).
 
 Every object call here runs after the bucket's TLS-only policy is in place: the local cloud's
-fidelity fix (localcloud/s3_policy.py) evaluates its `aws:SecureTransport` condition as AWS
+fidelity fix (localcloud/s3/policy.py) evaluates its `aws:SecureTransport` condition as AWS
 does instead of denying everything, so no test needs to order uploads before the policy.
 """
 
@@ -316,7 +316,7 @@ def test_unreferenced_artifacts_are_tagged_for_the_lifecycle_rule(bucket: Contex
 def test_plain_http_requests_are_refused_by_the_policy(
     bucket: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # R-REL-1
-    """The local cloud evaluates requests as plain HTTP when asked (localcloud/s3_policy.py):
+    """The local cloud evaluates requests as plain HTTP when asked (localcloud/s3/policy.py):
     then the bucket's TLS-only statement refuses the upload, as AWS would."""
     monkeypatch.setenv("LOCALCLOUD_S3_SECURE_TRANSPORT", "false")
     with pytest.raises(Exception, match=r"AccessDenied|Forbidden|403"):
