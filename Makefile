@@ -62,10 +62,10 @@ screenshots: $(STAMP) $(WHEELS) $(RUNTIME) browser
 	ENVPORT_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/console/test_browser.py \
 		tests/console/test_observe_browser.py
 
-## A quick local loop (under 2 minutes here): every package's tests but the slow end-to-end ones
-## and the rest of the sampled sweeps (`sweep`); `make test` runs those too.
+## A quick local loop (under 2 minutes here): every package's tests but the slow end-to-end ones,
+## the heavy cases (`heavy`) and the rest of the sampled sweeps (`sweep`); `make test` runs those too.
 test-fast: $(STAMP) $(WHEELS) $(RUNTIME)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not slow and not sweep"
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not slow and not sweep and not heavy"
 
 ## Everything on embedded defaults: local cloud, worker, beat, web on :8000, a verified demo.
 up: $(STAMP) $(WHEELS) $(RUNTIME)

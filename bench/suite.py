@@ -1,7 +1,7 @@
 """Benchmark the test suite: run pytest with the given arguments, time it, and say where the time
 went (the tests' own durations, summed by package folder under tests/, and the slowest tests).
 
-    python bench/suite.py [--runs 1] -- -n 2 -m "not slow and not sweep"
+    python bench/suite.py [--runs 1] -- -n 2 -m "not slow and not sweep and not heavy"
 
 Each run writes its JUnit XML to build/bench-suite/ (--label names it). Prints one JSON object as
 its last line: `wall_s` (median over the runs), every run's wall time and outcome counts, and from

@@ -28,6 +28,23 @@ if _WORKER.startswith("gw") and not os.environ.get("ENVPORT_TEST_REDIS_URL"):
     os.environ["ENVPORT_TEST_REDIS_URL"] = f"redis://127.0.0.1:6379/{2 + int(_WORKER[2:]) % 10}"
 
 
+# Before pytest-django's own reordering (its hook is tryfirst too; a conftest's runs before a
+# plugin's), which sorts stably into database, transactional and other tests, so this order holds
+# inside each of its groups.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files that hold a slow test first, then files with a heavy one, each file's tests in order.
+
+    pytest-xdist hands tests out in this order, so the long ones start early and the end of a run
+    is short tests spread over every process, rather than one process finishing a long test alone.
+    """
+    rank: dict[Any, int] = {}
+    for item in items:
+        mark = 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("heavy") else 2
+        rank[item.path] = min(rank.get(item.path, 2), mark)
+    items.sort(key=lambda item: rank[item.path])
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """Every test starts with an empty cache: the failed-authentication counters are per client

@@ -50,6 +50,7 @@ def refused(response: Any) -> list[str]:
     return [p["message"] for p in response.json()["problems"]]
 
 
+@pytest.mark.heavy
 def test_the_source_bomb_is_a_json_400_at_once(operator: Any) -> None:
     """Issue 17 case: a 2 KB zip whose handler is 500,000 lines of `x=1` took 18.8 s and 730 MB."""
     data = zip_of({"app.py": HANDLER + "x=1\n" * 500_000})
@@ -144,6 +145,7 @@ def test_a_ready_zips_missing_import_hint_names_the_real_fix(operator: Any) -> N
     assert "send the package folder's zip, whose requirements the portal vendors" in problem
 
 
+@pytest.mark.heavy
 def test_a_package_folder_zip_is_vendored_like_release_bundle(
     operator: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

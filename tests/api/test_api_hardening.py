@@ -382,6 +382,7 @@ def _get(url: str, token: str | None = None, timeout: float = 40) -> tuple[int, 
     return status, headers, body, time.monotonic() - started
 
 
+@pytest.mark.heavy
 @pytest.mark.django_db(transaction=True)
 def test_sixteen_long_polls_from_one_viewer_token_leave_the_server_free(
     make_env: Any, token: Any, settings: Any

@@ -88,6 +88,7 @@ def test_a_range_outside_the_list_is_400_listing_them(make_env, token, api, sinc
     assert len(answer.content) < 1000
 
 
+@pytest.mark.heavy
 def test_cloudwatch_down_is_502(make_env, token, api, settings):
     """CloudWatch not answering is the portal's upstream failing: 502 with what went wrong."""
     settings.ENVPORT_TARGET = "local"

@@ -16,6 +16,7 @@ SHOW_CACHE = (
 )
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("envport_env", "expected"),
     [

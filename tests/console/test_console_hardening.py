@@ -83,6 +83,7 @@ def test_the_web_layer_does_not_import_the_cli() -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+@pytest.mark.heavy
 def test_loading_the_console_views_leaves_the_cli_unloaded() -> None:
     """probe, at run time: importing the console's views loaded the CLI module (and through it
     Django's management machinery) into every web process."""

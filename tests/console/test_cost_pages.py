@@ -64,6 +64,7 @@ def _copies(envs: list[Environment], like: CostEstimate, monthly: Decimal) -> No
     )
 
 
+@pytest.mark.heavy
 def test_the_overview_shows_a_cost_column_and_a_total_in_constant_queries(
     moto_target: None, make_env: Any, login: Any
 ) -> None:

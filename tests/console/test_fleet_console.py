@@ -224,6 +224,7 @@ PAGES = {
 
 
 # R-FLEET-1
+@pytest.mark.heavy
 def test_every_console_page_is_constant_from_10_to_1000_environments(login):
     """One fleet for every page (1000 environments are made once): queries equal, and the pages
     that list environments stay light (the overview no longer grows with the fleet)."""

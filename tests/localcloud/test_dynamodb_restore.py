@@ -400,6 +400,7 @@ def _source_with_settings(ddb: Any) -> str:
     return table
 
 
+@pytest.mark.heavy
 def test_a_point_in_time_restore_is_creating_first_and_copies_only_what_aws_copies(
     ddb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -427,6 +428,7 @@ def test_a_point_in_time_restore_is_creating_first_and_copies_only_what_aws_copi
     _assert_copies_only_what_aws_copies(ddb, table, target)
 
 
+@pytest.mark.heavy
 def test_restore_from_backup_returns_the_backups_items_and_takes_time(
     ddb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

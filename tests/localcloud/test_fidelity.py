@@ -384,6 +384,7 @@ def test_lambda_returns_and_updates_dlq_logging_tracing_kms(client: ClientFactor
     assert config["LoggingConfig"] == {**json_logging, "ApplicationLogLevel": "WARN"}
 
 
+@pytest.mark.heavy
 def test_lambda_default_logging_config_and_log_levels_need_json(client: ClientFactory) -> None:
     lam = client("lambda")
     role = lambda_role(client("iam"))

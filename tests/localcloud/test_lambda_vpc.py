@@ -113,6 +113,7 @@ def test_vpc_config_reports_the_vpc_of_its_subnets(aws: dict[str, Any]) -> None:
     assert config == {"SubnetIds": net["subnets"], "SecurityGroupIds": [net["group"]], "VpcId": net["vpc"]}
 
 
+@pytest.mark.heavy
 def test_unknown_subnets_and_groups_are_refused(aws: dict[str, Any]) -> None:
     """https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html: Lambda validates the
     subnets and security groups through EC2 and answers InvalidParameterValueException."""
@@ -134,6 +135,7 @@ def test_unknown_subnets_and_groups_are_refused(aws: dict[str, Any]) -> None:
 
 
 # R-NET-4
+@pytest.mark.heavy
 def test_hyperplane_enis_one_per_subnet_and_group_shared_and_released_after_a_delay(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,6 +164,7 @@ def test_hyperplane_enis_one_per_subnet_and_group_shared_and_released_after_a_de
 
 
 # R-NET-4
+@pytest.mark.heavy
 def test_a_group_or_subnet_in_use_cannot_be_deleted(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -193,6 +196,7 @@ def test_a_group_or_subnet_in_use_cannot_be_deleted(
     ec2.delete_subnet(SubnetId=net["subnets"][0])
 
 
+@pytest.mark.heavy
 def test_endpoint_reset_policy_and_route_table_changes(aws: dict[str, Any]) -> None:
     """https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyVpcEndpoint.html: ResetPolicy
     restores the default full-access policy; RemoveRouteTableIds/AddRouteTableIds remove and add the
@@ -229,6 +233,7 @@ def _blocked(
 
 
 # R-NET-2
+@pytest.mark.heavy
 def test_dynamodb_is_reachable_only_through_route_group_and_endpoint_policy(aws: dict[str, Any]) -> None:
     """https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html: traffic reaches
     DynamoDB from a private subnet only through the endpoint's route in the subnet's route table and
@@ -281,6 +286,7 @@ def vpc_kit(cloud: LocalCloud) -> Kit:
 
 
 # R-NET-2
+@pytest.mark.heavy
 def test_a_call_with_no_path_hangs_until_the_function_times_out(vpc_kit: Kit) -> None:
     """https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc-internet.html and
     https://repost.aws/knowledge-center/lambda-vpc-troubleshoot-timeout (a function in a VPC without
@@ -340,6 +346,7 @@ def test_a_call_with_no_path_hangs_until_the_function_times_out(vpc_kit: Kit) ->
 
 
 # R-NET-1
+@pytest.mark.heavy
 def test_deleting_a_network_resource_deletes_its_tags(aws: dict[str, Any]) -> None:
     """https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html: "If you delete a
     resource, any tags for the resource are also deleted"; DescribeTags lists only what exists."""

@@ -214,6 +214,7 @@ def test_duration_seconds_is_bounded_by_the_role(cloud: LocalCloud, kit: Kit) ->
     assert "1 hour session limit for roles assumed by role chaining" in error["Error"]["Message"]
 
 
+@pytest.mark.heavy
 def test_a_session_expires_and_every_service_says_so(scale: LocalCloud, kit: Kit) -> None:
     """Issue 22 item 6: sessions expire after DurationSeconds (time-scaled), and a call with expired
     credentials gets the service's ExpiredToken error (CommonErrors.html; S3's ErrorResponses.html)."""

@@ -438,6 +438,7 @@ def test_a_redirect_is_not_followed_and_the_signature_goes_nowhere_else(settings
     assert receiver.requests == []
 
 
+@pytest.mark.heavy
 def test_a_trickling_receiver_is_cut_off_at_the_deadline(settings, raw):
     """probe: a receiver that trickles its answer (here a byte every second: the status line, then a
     header) held a delivery for 72 s; the attempt's one deadline (connect, send and read together,

@@ -54,6 +54,7 @@ def test_env_token_refuses_other_modes_and_unprovisioned_environments(cli: Any, 
     assert not AuditEvent.objects.filter(action="environment.token_issued").exists()
 
 
+@pytest.mark.heavy
 def test_env_token_prints_a_signed_token_for_a_provisioned_environment(
     cli: Any, make_env: Any, moto_target: None
 ) -> None:

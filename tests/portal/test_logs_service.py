@@ -125,6 +125,7 @@ def run(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.heavy
 def test_cli_logs_and_errors(moto_target: None, make_env: Any) -> None:
     env = make_env("dev1")
     seed(env)

@@ -21,6 +21,7 @@ BEFORE = [("portal", "0009_cost_events"), ("tokens", None), ("notifications", No
 AFTER = [("portal", "0010_move_tokens_notifications")]
 
 
+@pytest.mark.heavy
 def test_tokens_and_channels_keep_their_rows_and_the_roles_their_grants() -> None:
     apps = migrate_to(BEFORE)
     User = apps.get_model("auth", "User")
@@ -59,6 +60,7 @@ def test_tokens_and_channels_keep_their_rows_and_the_roles_their_grants() -> Non
     }
 
 
+@pytest.mark.heavy
 def test_every_migration_applies_from_zero_and_the_models_match_them() -> None:
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()

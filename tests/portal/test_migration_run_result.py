@@ -18,6 +18,7 @@ AFTER = [("portal", "0008_run_result")]
 STEP = {"started_offset_s": 0.0, "seconds": 0.1}
 
 
+@pytest.mark.heavy
 def test_old_runs_get_the_new_vocabulary() -> None:
     """Issue 23: one vocabulary. A rolled-back release keeps its failed status and gets result
     rolled_back; a drift check that failed only because it found drift succeeded with result

@@ -107,6 +107,7 @@ def test_external_id_cannot_change_once_provisioned(make_env):
 
 
 # --- one queued or running deployment per environment ------------------------------------------
+@pytest.mark.heavy
 @pytest.mark.django_db(transaction=True)
 def test_the_database_refuses_a_second_active_deployment(make_env):
     env = make_env("dev1")
@@ -118,6 +119,7 @@ def test_the_database_refuses_a_second_active_deployment(make_env):
     Deployment.objects.create(environment=env, kind="drift", status="failed")
 
 
+@pytest.mark.heavy
 @pytest.mark.django_db(transaction=True)
 def test_second_request_is_refused_with_a_message_naming_the_first(make_env, engine):
     env = make_env("dev1")
@@ -304,6 +306,7 @@ def test_reaper_requeues_once_then_gives_up(make_env, settings):
     ) == ["deployment.requeued", "deployment.abandoned"]
 
 
+@pytest.mark.heavy
 @pytest.mark.django_db(transaction=True)
 def test_heartbeat_thread_touches_a_running_deployment(make_env):
     from portal.runner import _Heartbeat
@@ -320,6 +323,7 @@ def test_heartbeat_thread_touches_a_running_deployment(make_env):
     assert Deployment.objects.get(pk=dep.pk).heartbeat_at > long_ago
 
 
+@pytest.mark.heavy
 @pytest.mark.django_db(transaction=True)
 def test_an_unreachable_broker_does_not_hold_the_environment(make_env, monkeypatch, cli, engine):
     from portal import tasks

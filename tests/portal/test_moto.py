@@ -62,6 +62,7 @@ def _provision(cli, suffix, *extra):
     return result
 
 
+@pytest.mark.heavy
 def test_provision_inline_for_real_stores_steps_and_outputs_without_the_key_value(
     cli, make_env, moto_target, no_http_verify
 ):
@@ -133,6 +134,7 @@ def test_provision_inline_for_real_stores_steps_and_outputs_without_the_key_valu
     assert {s["action"] for s in again["steps"]} == {"no-op"}
 
 
+@pytest.mark.heavy
 def test_scheduled_drift_finds_a_tampered_environment(
     cli, make_env, moto_target, no_http_verify, eager_celery, django_capture_on_commit_callbacks
 ):
@@ -167,6 +169,7 @@ def test_scheduled_drift_finds_a_tampered_environment(
     assert Environment.objects.get(suffix="mt2").drift_state == "clean"
 
 
+@pytest.mark.heavy
 def test_expired_preview_is_torn_down_and_expired_protected_prod_stays(
     cli, make_env, moto_target, no_http_verify, eager_celery, django_capture_on_commit_callbacks
 ):
@@ -202,6 +205,7 @@ def test_expired_preview_is_torn_down_and_expired_protected_prod_stays(
     assert Environment.objects.get(suffix="later1").status == "new"
 
 
+@pytest.mark.heavy
 def test_health_schedule_against_moto_without_http(
     make_env, moto_target, monkeypatch, cli, no_http_verify, eager_celery, django_capture_on_commit_callbacks
 ):
@@ -225,6 +229,7 @@ def _unreachable(method, url, **_kwargs):
     return http.Response(status=None, headers={}, body=b"", latency_ms=1.0, error="connection refused")
 
 
+@pytest.mark.heavy
 def test_actions_dispatch_can_run_inline(make_env, moto_target, no_http_verify, cli):
     """The schedules take a dispatch function: the default enqueues, a caller may run in place."""
     make_env("mt5")

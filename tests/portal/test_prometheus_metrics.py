@@ -112,6 +112,7 @@ def test_the_scrape_costs_a_fixed_number_of_queries(client, broker) -> None:
     assert queries() == few == 3
 
 
+@pytest.mark.heavy
 @pytest.mark.django_db
 def test_quota_waits_per_quota_and_class_from_the_limiter(client, broker, monkeypatch) -> None:
     """Issue 19 item 6: calls waiting on the rate limiter, by quota and priority class."""

@@ -15,6 +15,7 @@ SHOW = (
 )
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("value", ["899", "43201", "3600s", "9" * 40, "\uff11\uff12\uff10\uff10"])
 def test_a_session_duration_outside_sts_bounds_refuses_to_start(tmp_path: Path, value: str) -> None:
     done = _run({"ENVPORT_ROLE_SESSION_SECONDS": value}, "-c", SHOW, tmp_path=tmp_path)
@@ -23,6 +24,7 @@ def test_a_session_duration_outside_sts_bounds_refuses_to_start(tmp_path: Path, 
     assert "whole seconds from 900 to 43200" in done.stderr
 
 
+@pytest.mark.heavy
 def test_the_session_duration_reaches_the_target(tmp_path: Path) -> None:
     done = _run({"ENVPORT_ROLE_SESSION_SECONDS": "900"}, "-c", SHOW, tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -34,6 +34,7 @@ def _answered(method: str, url: str, **_kwargs: Any) -> http.Response:
     return http.Response(status=200, headers={}, body=b'{"items": []}', latency_ms=3.0)
 
 
+@pytest.mark.heavy
 def test_health_deployment_stores_the_calls_the_recorder_counted(
     cli: Any, make_env: Any, moto_target: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

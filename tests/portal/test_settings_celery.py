@@ -52,6 +52,7 @@ def _run(env: dict[str, str], *args: str, tmp_path: Path) -> subprocess.Complete
     )
 
 
+@pytest.mark.heavy
 def test_production_settings_pass_check_deploy(tmp_path):
     env = {
         "ENVPORT_ENV": "production",
@@ -64,6 +65,7 @@ def test_production_settings_pass_check_deploy(tmp_path):
     assert "no issues" in done.stdout
 
 
+@pytest.mark.heavy
 def test_production_refuses_to_start_without_a_secret_key_or_hosts(tmp_path):
     done = _run(
         {"ENVPORT_ENV": "production", "DJANGO_ALLOWED_HOSTS": "x.example.com"},
@@ -81,6 +83,7 @@ def test_production_refuses_to_start_without_a_secret_key_or_hosts(tmp_path):
     assert done.returncode != 0 and "DJANGO_ALLOWED_HOSTS" in done.stderr
 
 
+@pytest.mark.heavy
 def test_local_defaults_never_reach_real_aws(tmp_path):
     """No variables at all: DEBUG, SQLite under var/, the local cloud's endpoint, dummy credentials,
     and the filesystem broker when Redis does not answer (REDIS_URL points at a closed port here)."""
@@ -96,6 +99,7 @@ def test_local_defaults_never_reach_real_aws(tmp_path):
     assert (tmp_path / "var" / "dev-secret-key").stat().st_mode & 0o077 == 0
 
 
+@pytest.mark.heavy
 def test_aws_target_only_when_asked(tmp_path):
     done = _run(
         {"ENVPORT_TARGET": "aws", "AWS_ACCESS_KEY_ID": "AKIAREAL"}, "-c", PRINT_SETTINGS, tmp_path=tmp_path
@@ -185,6 +189,7 @@ def test_beat_schedules_come_from_the_migration():
     }
 
 
+@pytest.mark.heavy
 @pytest.mark.django_db(transaction=True)
 def test_cli_enqueues_the_task_and_follows_it(cli, engine, make_env, eager_celery):
     """The default path: a Celery task (run eagerly here; real workers are tested separately)."""
@@ -212,6 +217,7 @@ def test_logs_never_show_an_api_key_value():
     assert "AbCdEf0123456789xyzXYZ" not in record.getMessage() and "****" in record.getMessage()
 
 
+@pytest.mark.heavy
 def test_production_never_falls_back_to_a_filesystem_broker(tmp_path):
     """A production worker that starts before Redis answers waits for Redis instead of quietly
     reading a filesystem queue nobody else writes to."""

@@ -20,6 +20,7 @@ PRODUCTION = {
 SHOW_DEBUG = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("value", ["prod", "Production", "PRODUCTION", "staging", "dev", "developement"])
 def test_unknown_envport_env_refuses_to_start(tmp_path: Path, value: str) -> None:
     """probe: ENVPORT_ENV=prod (or Production) started the portal with DEBUG on."""
@@ -29,6 +30,7 @@ def test_unknown_envport_env_refuses_to_start(tmp_path: Path, value: str) -> Non
     assert f"ENVPORT_ENV={value!r} is not known: use development or production" in done.stderr
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("value", "debug"), [("production", "False"), ("development", "True")])
 def test_the_two_known_environments_start(tmp_path: Path, value: str, debug: str) -> None:
     done = _run({**PRODUCTION, "ENVPORT_ENV": value}, "-c", SHOW_DEBUG, tmp_path=tmp_path)
@@ -36,6 +38,7 @@ def test_the_two_known_environments_start(tmp_path: Path, value: str, debug: str
     assert done.stdout.strip() == debug
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("key", "reason"),
     [
@@ -56,12 +59,14 @@ def test_production_refuses_a_public_generated_or_short_secret_key(
     assert key not in done.stderr, "the message must not echo the key"
 
 
+@pytest.mark.heavy
 def test_production_with_debug_forced_on_still_refuses_a_weak_key(tmp_path: Path) -> None:
     env = {**PRODUCTION, "DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": COMPOSE_DEMO_KEY}
     done = _run(env, "-c", SHOW_DEBUG, tmp_path=tmp_path)
     assert done.returncode != 0 and "DJANGO_SECRET_KEY is not fit for production" in done.stderr
 
 
+@pytest.mark.heavy
 def test_development_accepts_any_key(tmp_path: Path) -> None:
     env = {"ENVPORT_ENV": "development", "DJANGO_SECRET_KEY": "short"}
     done = _run(env, "-c", SHOW_DEBUG, tmp_path=tmp_path)

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 BEFORE, AFTER = "0005_api_tokens_notifications", "0006_authz_token_scopes"
 
@@ -38,6 +40,7 @@ def _manage(db: Path, *args: str) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.heavy
 def test_old_tokens_lose_prod_and_keep_their_pattern(tmp_path):
     """probe: an old `pr*` token reached prod. After the migration it reaches dev and staging
     only, by the same pattern; a token with no pattern reaches every name of dev and staging; each

@@ -120,6 +120,7 @@ def test_nothing_changed_is_three_reads_and_no_write(ctx: Context) -> None:
     assert calls.by_operation == {"lambda.GetAlias": 1, "lambda.GetFunctionConfiguration": 2}
 
 
+@pytest.mark.heavy
 def test_a_code_change_publishes_version_2_and_moves_the_alias(ctx: Context) -> None:
     # R-REL-2: the version the alias serves holds $LATEST's code
     _function(ctx)
@@ -334,6 +335,7 @@ def _make_it_an_environment_from_before_aliases(spec: EnvironmentSpec, api_id: s
     lam.delete_alias(FunctionName=names.function, Name=LIVE_ALIAS)
 
 
+@pytest.mark.heavy
 def test_an_environment_from_before_aliases_moves_in_one_provision(mocked_aws: None) -> None:
     # R-REL-2: N integration updates and ONE deployment, shown in the plan; then idempotent
     spec = _spec()
@@ -383,6 +385,7 @@ def test_an_environment_from_before_aliases_moves_in_one_provision(mocked_aws: N
     assert _engine(spec).drift().findings == []
 
 
+@pytest.mark.heavy
 def test_a_migration_interrupted_after_adding_the_alias_statement_removes_the_old_one(
     mocked_aws: None,
 ) -> None:
@@ -409,6 +412,7 @@ def test_a_migration_interrupted_after_adding_the_alias_statement_removes_the_ol
     assert [s["Sid"] for s in _statements(names.function)] == [names.permission_sid]
 
 
+@pytest.mark.heavy
 def test_destroy_removes_the_alias_and_its_statement(mocked_aws: None) -> None:
     # R-OPS-4
     spec = _spec()

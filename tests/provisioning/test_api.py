@@ -191,6 +191,7 @@ def test_account_role_is_shared_and_survives_remove(ctx: Context) -> None:
 # --- REST API (R-API-1, R-API-3, R-API-4) --------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_rest_api_values_after_create(ctx: Context) -> None:
     # R-API-1, R-API-2, R-API-3, R-API-4, R-ENV-3, R-ENV-4, R-REL-2 (the integration invokes the alias)
     api_id = _api(ctx)
@@ -471,6 +472,7 @@ def test_changed_cors_origin_patches_preflights_and_gateway_responses_and_deploy
     assert converge(RestApi(), changed).action is Action.NOOP
 
 
+@pytest.mark.heavy
 def test_missing_and_extra_methods_are_drift_fixed_with_one_deployment(ctx: Context) -> None:
     # R-API-1, R-OPS-2: a deleted route comes back; a route nobody asked for goes
     api_id = _api(ctx)
@@ -630,6 +632,7 @@ def test_detached_key_is_drift_and_is_attached_again(ctx: Context) -> None:
     assert [k["id"] for k in keys] == [attrs["api_key_id"]]
 
 
+@pytest.mark.heavy
 def test_usage_plan_rate_tamper_is_repaired_by_one_update(ctx: Context) -> None:
     # R-API-2: UpdateUsagePlan is limited to 1 per 20 s
     _, attrs = _plan(ctx)
@@ -743,6 +746,7 @@ def test_permission_for_an_old_api_is_replaced(ctx: Context) -> None:
     assert _statement(ctx)["Condition"]["ArnLike"]["AWS:SourceArn"] == wanted
 
 
+@pytest.mark.heavy
 def test_permission_remove_is_repeatable(ctx: Context) -> None:
     # R-OPS-4
     _api(ctx)

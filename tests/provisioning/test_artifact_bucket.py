@@ -244,6 +244,7 @@ def test_bucket_is_shared_and_kept_when_an_environment_goes(bucket: Context) -> 
 # --- uploads ---
 
 
+@pytest.mark.heavy
 def test_an_artifact_is_uploaded_once_with_its_checksum(bucket: Context) -> None:  # R-REL-1
     artifact = _artifact()
     sent = _capture(bucket, "PutObject")
@@ -283,6 +284,7 @@ def test_an_object_overwritten_under_the_key_is_replaced(bucket: Context) -> Non
     assert len(versions) == 3  # versioning keeps every one for the lifecycle to expire
 
 
+@pytest.mark.heavy
 def test_a_stored_artifact_is_fetched_verified_for_promotion(bucket: Context) -> None:  # R-REL-1, R-REL-6
     artifact = _artifact("promoted")
     upload_artifact(bucket.aws, artifact)

@@ -215,6 +215,7 @@ def test_pip_is_invoked_wheels_only_from_the_wheelhouse_only(
     assert argv[-2:] == ["-r", str(tmp_path / "req.txt")]
 
 
+@pytest.mark.heavy
 def test_a_real_build_vendors_the_wheelhouse_in_the_sandbox(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -373,6 +374,7 @@ def test_a_module_over_the_cap_is_refused_before_parsing() -> None:
         check_bundle({"app.py": b"x" * (MAX_MODULE_BYTES + 1)}, handler="app.h")
 
 
+@pytest.mark.heavy
 def test_the_zip_bomb_is_refused_without_inflating(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 17 case: a 245 KB zip bomb cost 490 MB. Refused from its headers: no entry is opened."""
     data = zip_bomb()
@@ -473,6 +475,7 @@ def test_an_import_check_over_its_limits_is_a_clear_refusal() -> None:
     )
 
 
+@pytest.mark.heavy
 def test_the_check_child_is_killed_with_its_group_at_the_deadline(tmp_path: Path) -> None:
     marker = tmp_path / "grandchild.pid"
     code = (

@@ -144,6 +144,7 @@ def test_a_folder_is_zipped_under_its_own_name_with_its_record(tmp_path: Path) -
     assert run_handler(artifact, tmp_path / "run").stdout.strip() == "1"
 
 
+@pytest.mark.heavy
 def test_lambda_bundle_is_the_default_artifact_with_its_pinned_requirements_vendored() -> None:
     # R-REL-1, R-FN-2
     """The default artifact: every file of lambda_bundle/ byte for byte, plus exactly the packages
@@ -162,6 +163,7 @@ def test_lambda_bundle_is_the_default_artifact_with_its_pinned_requirements_vend
     assert artifact_from_directory(DEFAULT_ROOT).data == artifact.data  # no cache: the same bytes
 
 
+@pytest.mark.heavy
 def test_vendored_files_are_the_same_bytes_whichever_venv_builds_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -92,6 +92,7 @@ def test_bad_auth_settings_are_refused_together_before_any_call() -> None:
 
 
 # --- token -----------------------------------------------------------------------------------
+@pytest.mark.heavy
 def test_token_mode_makes_the_authorizer_its_key_role_and_permission(
     mocked_aws: None, aws: AwsClients
 ) -> None:
@@ -162,6 +163,7 @@ def test_token_mode_makes_the_authorizer_its_key_role_and_permission(
     assert again.calls.mutating == 0, again.calls.by_operation
 
 
+@pytest.mark.heavy
 def test_drift_finds_a_changed_authorizer_ttl_and_apply_repairs_it(mocked_aws: None, aws: AwsClients) -> None:
     # R-AUTH-1, R-OPS-2: the TTL is a field plan and drift know
     spec = _spec("token")
@@ -185,6 +187,7 @@ def test_drift_finds_a_changed_authorizer_ttl_and_apply_repairs_it(mocked_aws: N
     assert _engine(spec, aws).drift().findings == []
 
 
+@pytest.mark.heavy
 def test_drift_finds_a_method_whose_authorizer_was_taken_off(mocked_aws: None, aws: AwsClients) -> None:
     spec = _spec("token")
     assert _engine(spec, aws).apply().ok
@@ -212,6 +215,7 @@ def test_drift_finds_a_method_whose_authorizer_was_taken_off(mocked_aws: None, a
 
 
 # --- cognito ---------------------------------------------------------------------------------
+@pytest.mark.heavy
 def test_cognito_mode_makes_a_pool_a_client_and_a_user_pool_authorizer(
     mocked_aws: None, aws: AwsClients
 ) -> None:
@@ -242,6 +246,7 @@ def test_cognito_mode_makes_a_pool_a_client_and_a_user_pool_authorizer(
     assert _engine(_spec("cognito", cognito_token_use="access"), aws).drift().findings == []
 
 
+@pytest.mark.heavy
 def test_a_pool_setting_changed_out_of_band_is_drift_and_repaired(mocked_aws: None, aws: AwsClients) -> None:
     spec = _spec("cognito")
     pool_id = _engine(spec, aws).apply().outputs["user_pool_id"]
@@ -258,6 +263,7 @@ def test_a_pool_setting_changed_out_of_band_is_drift_and_repaired(mocked_aws: No
 
 
 # --- iam, switching and teardown ------------------------------------------------------------
+@pytest.mark.heavy
 def test_switching_modes_converges_and_teardown_removes_every_auth_resource(
     mocked_aws: None, aws: AwsClients
 ) -> None:
@@ -327,6 +333,7 @@ def test_plan_shows_what_a_mode_switch_would_do_without_doing_it(mocked_aws: Non
     )
 
 
+@pytest.mark.heavy
 def test_signing_key_is_never_read_back_into_a_plan(mocked_aws: None, aws: AwsClients) -> None:
     """The key is generated on create and kept in the secret only: no plan, drift or output holds it."""
     spec = _spec("token")

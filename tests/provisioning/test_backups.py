@@ -65,6 +65,7 @@ def test_names_are_matched_exactly_never_by_a_longer_suffix() -> None:
 
 
 # R-REC-1
+@pytest.mark.heavy
 def test_the_listing_has_both_kinds_and_the_window_even_after_teardown(
     aws: AwsClients, spec: EnvironmentSpec, table: str
 ) -> None:

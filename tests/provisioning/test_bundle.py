@@ -231,6 +231,7 @@ def test_real_bundle_needs_its_vendored_requirements() -> None:  # R-FN-2
         build_bundle()
 
 
+@pytest.mark.heavy
 def test_real_bundle_builds_and_holds_the_handler() -> None:  # R-FN-1, R-FN-2
     bundle = default_artifact()
     assert "lambda_bundle/handler.py" in bundle.files

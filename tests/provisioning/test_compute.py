@@ -535,6 +535,7 @@ def test_function_runs_the_artifact_its_spec_names(fn: Context, tmp_path: Path) 
     assert run.aws.recorder.since(before).mutating == 0
 
 
+@pytest.mark.heavy
 def test_function_drift_is_reported_and_repaired_in_one_update(fn: Context) -> None:  # R-OPS-2, R-VER-3
     client = _c("lambda")
     name = "envport-dev1-api"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import pytest
 
 from provisioning.aws import AwsTarget, is_read
 from provisioning.engine import Engine, RunResult
@@ -207,6 +208,7 @@ def _assert_agree(
     assert _engine(spec).drift().findings == []
 
 
+@pytest.mark.heavy
 def test_an_out_of_band_change_of_the_function_is_the_functions_finding_alone(mocked_aws: None) -> None:
     """Issue 23: the alias case. The version the alias serves still holds the spec's values, so
     only the function differs: drift and plan say so the right way round, apply calls only the
@@ -237,6 +239,7 @@ def _publish_and_point(name: str) -> str:
 PUBLISHED = ("memory", "handler", "role", "variables", "log level", "code")
 
 
+@pytest.mark.heavy
 def test_an_out_of_band_change_published_and_served_is_undone_in_the_function_version_and_alias(
     mocked_aws: None,
 ) -> None:
@@ -266,6 +269,7 @@ def test_an_out_of_band_change_published_and_served_is_undone_in_the_function_ve
             assert version.get(key, MISSING) == latest.get(key, MISSING), (change.name, key)
 
 
+@pytest.mark.heavy
 def test_the_issues_case_in_the_whole_environment(mocked_aws: None) -> None:
     """Issue 23: the function's memory changed out of band, run through the whole environment's
     graph: drift, plan and apply name the function alone, wanted 256 found 512."""

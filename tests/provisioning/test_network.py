@@ -79,6 +79,7 @@ def _ec2_calls(result: Any) -> dict[str, int]:
     return {op: n for op, n in result.calls.by_operation.items() if op.startswith("ec2.")}
 
 
+@pytest.mark.heavy
 def test_public_mode_looks_for_a_network_past_with_one_read(aws: AwsClients) -> None:
     # R-NET-1: the network's resources are in every mode's graph, wanted only in vpc mode; a
     # public run pays one DescribeTags for them, and none of them makes a read of its own
@@ -109,6 +110,7 @@ def provisioned(aws: AwsClients) -> tuple[EnvironmentSpec, dict[str, Any]]:
     return spec, result.outputs
 
 
+@pytest.mark.heavy
 def test_vpc_mode_makes_private_subnets_and_no_way_out(aws: AwsClients, provisioned: Any) -> None:
     # R-NET-1
     spec, outputs = provisioned
@@ -180,6 +182,7 @@ def test_the_endpoint_policy_grants_exactly_what_the_role_grants_on_the_table(
     assert all(s["Principal"] == "*" and s["Effect"] == "Allow" for s in policy["Statement"])
 
 
+@pytest.mark.heavy
 def test_the_role_gets_only_scoped_eni_permissions(aws: AwsClients, provisioned: Any) -> None:
     # R-NET-3
     spec, outputs = provisioned
@@ -215,6 +218,7 @@ def test_the_role_gets_only_scoped_eni_permissions(aws: AwsClients, provisioned:
     ]
 
 
+@pytest.mark.heavy
 def test_a_second_apply_changes_nothing(aws: AwsClients, provisioned: Any) -> None:
     spec, _ = provisioned
     again = engine(spec, aws).apply()
@@ -222,6 +226,7 @@ def test_a_second_apply_changes_nothing(aws: AwsClients, provisioned: Any) -> No
     assert again.calls.mutating == 0
 
 
+@pytest.mark.heavy
 def test_a_crashed_create_is_adopted_not_duplicated(aws: AwsClients) -> None:
     """The VPC, made with its tags in the same call, is found by them on the next run."""
     ctx = Context(spec=vpc_spec("crash1"), aws=aws, sleep=lambda _s: None)
@@ -235,6 +240,7 @@ def test_a_crashed_create_is_adopted_not_duplicated(aws: AwsClients) -> None:
 
 
 # --- drift ----------------------------------------------------------------------------------------------
+@pytest.mark.heavy
 def test_drift_finds_a_changed_endpoint_policy_an_open_group_and_a_default_route(
     aws: AwsClients, provisioned: Any
 ) -> None:
@@ -269,6 +275,7 @@ def test_drift_finds_a_changed_endpoint_policy_an_open_group_and_a_default_route
     assert engine(spec, aws).drift().findings == []
 
 
+@pytest.mark.heavy
 def test_a_route_table_taken_off_the_endpoint_is_drift_and_put_back(
     aws: AwsClients, provisioned: Any
 ) -> None:
@@ -311,6 +318,7 @@ def _left_in(aws: AwsClients, vpc: str) -> dict[str, int]:
     }
 
 
+@pytest.mark.heavy
 def test_teardown_waits_for_lambda_enis_then_leaves_nothing(aws: AwsClients, provisioned: Any) -> None:
     # R-NET-4
     spec, outputs = provisioned
@@ -346,6 +354,7 @@ def test_teardown_waits_for_lambda_enis_then_leaves_nothing(aws: AwsClients, pro
     }
 
 
+@pytest.mark.heavy
 def test_a_teardown_that_times_out_waiting_is_resumed_by_running_it_again(
     aws: AwsClients, provisioned: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -374,6 +383,7 @@ def test_a_teardown_that_times_out_waiting_is_resumed_by_running_it_again(
     )
 
 
+@pytest.mark.heavy
 def test_an_adopted_vpc_is_used_and_never_deleted(aws: AwsClients) -> None:
     # R-NET-4
     ec2 = aws.client("ec2")
@@ -404,6 +414,7 @@ def test_an_adopted_vpc_is_used_and_never_deleted(aws: AwsClients) -> None:
     assert _left_in(aws, vpc) == {"enis": 0, "subnets": 2, "groups": 0, "tables": 0, "endpoints": 0}
 
 
+@pytest.mark.heavy
 def test_adopted_subnets_in_one_zone_or_another_vpc_are_refused(aws: AwsClients) -> None:
     # R-NET-1
     ec2 = aws.client("ec2")
@@ -417,6 +428,7 @@ def test_adopted_subnets_in_one_zone_or_another_vpc_are_refused(aws: AwsClients)
     assert "at least two Availability Zones" in str(result.error)
 
 
+@pytest.mark.heavy
 def test_drift_finds_a_function_taken_out_of_the_vpc_and_a_subnet_moved_off_the_table(
     aws: AwsClients, provisioned: Any
 ) -> None:
@@ -444,6 +456,7 @@ def _public(spec: EnvironmentSpec) -> EnvironmentSpec:
     return build_spec(suffix=spec.suffix, stage="dev", region=REGION)
 
 
+@pytest.mark.heavy
 def test_vpc_to_public_apply_takes_the_function_out_and_removes_the_network(
     aws: AwsClients, provisioned: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -508,6 +521,7 @@ def test_vpc_to_public_apply_takes_the_function_out_and_removes_the_network(
     assert engine(public, aws).drift().findings == []
 
 
+@pytest.mark.heavy
 def test_a_public_teardown_removes_what_a_vpc_past_left(aws: AwsClients, provisioned: Any) -> None:
     # R-NET-4, R-OPS-4: the environment was set back to public and never applied; its teardown
     # (in public mode) still finds the network by its tags and waits for Lambda's interfaces
@@ -524,6 +538,7 @@ def test_a_public_teardown_removes_what_a_vpc_past_left(aws: AwsClients, provisi
     )
 
 
+@pytest.mark.heavy
 def test_adopted_vpc_to_public_removes_only_envports_group_and_endpoint(
     aws: AwsClients, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -136,6 +136,7 @@ def test_topic_is_encrypted_tagged_and_subscribed(built: Context) -> None:  # R-
     assert AlarmTopic().outputs(built, built.attrs["topic"]) == {"alarm_topic_arn": arn}
 
 
+@pytest.mark.heavy
 def test_every_alarm_watches_its_metric_and_notifies_the_topic(built: Context) -> None:  # R-OBS-2
     names, settings = built.names, built.spec.settings
     alarms = live_alarms(names.alarm_prefix)

@@ -29,6 +29,7 @@ def _stores() -> list[Any]:
 
 
 # R-FLEET-1
+@pytest.mark.heavy
 @pytest.mark.parametrize("make", _stores())
 def test_snapshot_shows_levels_and_waiting_calls_and_takes_nothing(make):
     buckets, release = make(), threading.Event()

@@ -196,6 +196,7 @@ def _grab(prefix: str, n: int, out: Any) -> None:
 
 
 # R-FLEET-1
+@pytest.mark.heavy
 def test_redis_buckets_are_atomic_across_processes() -> None:
     """Four processes race 20 takes each for a bucket of 25: exactly 25 are granted."""
     prefix = f"test:{uuid.uuid4().hex}:"
@@ -220,6 +221,7 @@ def _paced(prefix: str, n: int, out: Any) -> None:
 
 
 # R-FLEET-1
+@pytest.mark.heavy
 def test_redis_buckets_hold_the_rate_across_processes() -> None:
     prefix = f"test:{uuid.uuid4().hex}:"
     ctx = multiprocessing.get_context("spawn")
@@ -240,6 +242,7 @@ def test_redis_buckets_hold_the_rate_across_processes() -> None:
 
 
 # R-FLEET-1
+@pytest.mark.heavy
 def test_every_call_of_the_engine_passes_the_limiter(mocked_aws: None, spec: EnvironmentSpec) -> None:
     """A quota on every service the engine calls (STS excepted: the buckets' account comes from
     it): the limiter sees exactly the calls the recorder counts, and waits land on the steps."""

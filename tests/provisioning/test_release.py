@@ -286,6 +286,7 @@ def test_an_environment_without_the_alias_or_with_a_split_alias_is_refused_uncha
 
 
 # --- resume, watch, promote ----------------------------------------------------------------------
+@pytest.mark.heavy
 def test_a_release_resumed_mid_bake_finishes_the_bake_and_ends_once(env: Env) -> None:
     # R-REL-5, R-REL-3, R-REL-2
     clock = Clock()
@@ -431,6 +432,7 @@ def test_a_canary_failing_in_alternate_minutes_rolls_back_when_awss_rules_say(en
     assert env.alias() == ("1", {})
 
 
+@pytest.mark.heavy
 def test_errors_of_the_new_version_roll_back(env: Env) -> None:
     # R-REL-4: the new version's own metric (ExecutedVersion behind the alias)
     clock = Clock()
@@ -545,6 +547,7 @@ def test_rollback_on_demand_to_the_previous_or_an_earlier_version(env: Env) -> N
     assert same.outcome == "unchanged" and same.calls.mutating == 0
 
 
+@pytest.mark.heavy
 def test_rollback_of_a_split_alias_returns_to_its_primary(env: Env) -> None:
     # R-REL-6
     to = env.publish(_artifact(2))

@@ -157,6 +157,7 @@ def provisioned(aws: AwsClients) -> EnvironmentSpec:
     return spec
 
 
+@pytest.mark.heavy
 def test_a_failed_journey_leaves_the_live_table_serving_and_removes_what_was_made(
     aws: AwsClients, provisioned: EnvironmentSpec
 ) -> None:

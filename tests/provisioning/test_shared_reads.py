@@ -61,6 +61,7 @@ def _sweep(specs: list[EnvironmentSpec], shared: SharedReads) -> list[RunResult]
 
 
 # R-FLEET-2
+@pytest.mark.heavy
 def test_a_sweep_reads_account_wide_lists_once_and_finds_what_single_checks_find(
     fleet: list[EnvironmentSpec],
 ) -> None:
@@ -91,6 +92,7 @@ def test_a_sweep_reads_account_wide_lists_once_and_finds_what_single_checks_find
 
 
 # R-FLEET-2
+@pytest.mark.heavy
 def test_workers_share_a_sweeps_reads_through_redis(fleet: list[EnvironmentSpec]) -> None:
     import redis
 
@@ -117,6 +119,7 @@ def _authorizer_findings(result: RunResult) -> list[tuple[str, object]]:
 
 
 # R-FLEET-2, R-AUTH-1
+@pytest.mark.heavy
 def test_a_sweep_reads_authorizers_only_where_one_can_matter(fleet: list[EnvironmentSpec]) -> None:
     """An api_key environment's sweep check skips GetAuthorizers unless a method names one or the
     stage does not serve the wanted definition (a mode switch stopped half-way); a hand-made

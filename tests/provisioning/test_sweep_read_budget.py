@@ -55,6 +55,7 @@ def _sweep(specs: list[EnvironmentSpec]) -> list[RunResult]:
 
 
 # R-FLEET-2
+@pytest.mark.heavy
 def test_a_sweep_stays_within_its_read_budget_and_unused_modes_read_nothing_each(
     fleet: list[EnvironmentSpec],
 ) -> None:
@@ -86,6 +87,7 @@ def _zip() -> bytes:
 
 
 # R-FLEET-2
+@pytest.mark.heavy
 def test_a_leftover_of_an_unused_mode_is_found_by_the_sweep_as_by_a_single_check(
     fleet: list[EnvironmentSpec],
 ) -> None:

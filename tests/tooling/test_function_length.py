@@ -46,6 +46,7 @@ def long_functions(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str
     return found
 
 
+@pytest.mark.heavy
 def test_no_function_is_over_80_lines() -> None:
     found = long_functions(ROOT)
     assert not found, f"functions over {MAX_LINES} lines: {found}"

@@ -177,6 +177,7 @@ def test_portal_services_get_everything_production_settings_read(compose):
     )
 
 
+@pytest.mark.heavy
 def test_the_compose_environment_loads_and_passes_check_deploy_but_for_the_https_redirect(compose, tmp_path):
     env = {
         k: v
@@ -220,6 +221,7 @@ def test_the_compose_environment_loads_and_passes_check_deploy_but_for_the_https
 
 
 # --- what the services run ------------------------------------------------------------------------
+@pytest.mark.heavy
 def test_the_commands_run_modules_that_exist(compose):
     from django.core.management import get_commands
 
@@ -296,6 +298,7 @@ def test_only_the_portal_is_published_beyond_this_machine(compose):
     assert compose["services"]["localcloud"]["ports"] == ["127.0.0.1:4566:4566"]
 
 
+@pytest.mark.heavy
 def test_health_checks_gate_the_start_order(compose):
     services = compose["services"]
     for name in ("postgres", "redis", "localcloud", "web", "worker", "notifier"):
