@@ -4,20 +4,25 @@ its own, how one is installed.
 A fix is a small, documented monkeypatch that makes moto 5.2.5 answer like real AWS. The fixes live
 with the service they correct (``localcloud/<service>/*fixes*.py`` and a few modules named for what
 they model); each such module registers its fixes here with ``_fix = fixer(__name__)`` and installs
-them with :func:`patch`. This module imports nothing of the project: the services import it, never
-the other way round. ``localcloud.fidelity.install`` imports every module that registers fixes, in
-the order their fixes are applied.
+them with :func:`around` (a wrapper that gets the method it replaces first), :func:`replace` (a
+method in place of moto's) or, for anything else, :func:`patch`, through which both install. This
+module imports nothing of the project: the services import it, never the other way round.
+``localcloud.fidelity.install`` imports every module that registers fixes, in the order their fixes
+are applied.
 
 Pin ``moto==5.2.5``: the fixes are written against its internals.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["MARK", "Fix", "fixer", "fixes_of", "patch"]
+__all__ = ["MARK", "Fix", "around", "fixer", "fixes_of", "patch", "replace"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -56,15 +61,54 @@ def fixes_of(module: str) -> list[Fix]:
     return list(_BY_MODULE.get(module, ()))
 
 
-def patch(owner: type, attr: str, make: Callable[[Any], Callable[..., Any]]) -> None:
+def patch(
+    owner: type, attr: str, make: Callable[[Any], Callable[..., Any]], markers: tuple[str, ...] = (MARK,)
+) -> None:
     """Set ``owner.attr`` to ``make(current)`` unless a fix already did (idempotence).
 
     The marker lives on the installed function, i.e. on moto's class, so re-importing a fix's
-    module does not install the fix twice.
+    module does not install the fix twice. A fix that wraps a method another fix installed already
+    (which carries ``MARK``) names a marker of its own first in ``markers``: that one decides, and
+    the installed function carries them all.
     """
     current = getattr(owner, attr, None)
-    if getattr(current, MARK, False):
+    if getattr(current, markers[0], False):
         return
     new = make(current)
-    setattr(new, MARK, True)
+    for marker in markers:
+        setattr(new, marker, True)
     setattr(owner, attr, new)
+
+
+def around(owner: type, *attrs: str, markers: tuple[str, ...] = (MARK,)) -> Callable[[_F], _F]:
+    """Install the decorated ``wrapper(orig, self, ...)`` around each ``owner.attr`` with :func:`patch`.
+
+    Each call of the patched method calls ``wrapper`` with the method it replaced (``orig``) first,
+    then the call's own arguments; the installed method carries ``orig``'s name and docstring.
+    """
+
+    def install(wrapper: _F) -> _F:
+        for attr in attrs:
+            patch(owner, attr, functools.partial(_calling, wrapper), markers)
+        return wrapper
+
+    return install
+
+
+def _calling(wrapper: Callable[..., Any], orig: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(orig)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        return wrapper(orig, *args, **kwargs)
+
+    return wrapped
+
+
+def replace(owner: type, *attrs: str) -> Callable[[_F], _F]:
+    """Install the decorated method as each ``owner.attr`` with :func:`patch`, in place of moto's."""
+
+    def install(method: _F) -> _F:
+        for attr in attrs:
+            patch(owner, attr, lambda _orig: method)
+        return method
+
+    return install

@@ -357,12 +357,15 @@ class _Dispatcher:
 
     def _admin_routes(self) -> dict[str, dict[str, AdminHandler]]:
         return {
-            "invocations": {"GET": self._get_invocations, "DELETE": self._clear_invocations},
-            "notifications": {"GET": self._get_notifications, "DELETE": self._clear_notifications},
+            "invocations": {"GET": self._get_invocations, "DELETE": _done(self.cloud.clear_invocations)},
+            "notifications": {
+                "GET": self._get_notifications,
+                "DELETE": _done(self.cloud.clear_notifications),
+            },
             "workers": {"GET": lambda _query: _json({"workers": self.cloud.workers()})},
-            "reset": {"POST": self._reset},
+            "reset": {"POST": _done(self.cloud.reset)},
             "health": {"GET": self._health},
-            "quotas": {"GET": self._get_quotas, "DELETE": self._reset_quotas},
+            "quotas": {"GET": self._get_quotas, "DELETE": _done(self._reset_quotas)},
         }
 
     def _get_quotas(self, query: dict[str, list[str]]) -> Response:
@@ -387,19 +390,14 @@ class _Dispatcher:
             }
         )
 
-    def _reset_quotas(self, _query: dict[str, list[str]]) -> Response:
+    def _reset_quotas(self) -> None:
         if self.cloud.quotas is not None:
             self.cloud.quotas.reset()
-        return _json({"status": "ok"})
 
     def _get_invocations(self, query: dict[str, list[str]]) -> Response:
         limit = _limit(query, self.cloud.max_records)
         function = query.get("function", [None])[0]
         return _json({"invocations": self.cloud.invocations(function, limit)})
-
-    def _clear_invocations(self, _query: dict[str, list[str]]) -> Response:
-        self.cloud.clear_invocations()
-        return _json({"status": "ok"})
 
     def _get_notifications(self, query: dict[str, list[str]]) -> Response:
         from localcloud.cloudwatch.alarms import MAX_NOTIFICATIONS
@@ -407,14 +405,6 @@ class _Dispatcher:
         limit = _limit(query, MAX_NOTIFICATIONS)
         alarm = query.get("alarm", [None])[0]
         return _json({"notifications": self.cloud.notifications(alarm, limit)})
-
-    def _clear_notifications(self, _query: dict[str, list[str]]) -> Response:
-        self.cloud.clear_notifications()
-        return _json({"status": "ok"})
-
-    def _reset(self, _query: dict[str, list[str]]) -> Response:
-        self.cloud.reset()
-        return _json({"status": "ok"})
 
     def _health(self, _query: dict[str, list[str]]) -> Response:
         return _json(
@@ -429,6 +419,16 @@ class _Dispatcher:
                 "session_time_scale": self.cloud.session_time_scale,
             }
         )
+
+
+def _done(action: Callable[[], object]) -> AdminHandler:
+    """The handler of an endpoint that does ``action`` and answers ``{"status": "ok"}``."""
+
+    def handler(_query: dict[str, list[str]]) -> Response:
+        action()
+        return _json({"status": "ok"})
+
+    return handler
 
 
 def _limit(query: dict[str, list[str]], most: int) -> int | None:

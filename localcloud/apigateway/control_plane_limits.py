@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from werkzeug.wrappers import Response
@@ -115,13 +115,7 @@ class Call:
     admitted: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "at": self.at,
-            "account": self.account,
-            "region": self.region,
-            "operation": self.operation,
-            "admitted": self.admitted,
-        }
+        return asdict(self)
 
 
 class ControlPlaneQuotas:

@@ -10,7 +10,6 @@ is added or removed by ``/binaryMediaTypes/{type}``, the ``/`` in the type escap
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from moto.apigateway.exceptions import BadRequestException
 from moto.apigateway.responses import APIGatewayResponse
 
 from localcloud.apigateway.rest_api_fixes import PatchOps
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer
 
 _fix = fixer(__name__)
 
@@ -42,45 +41,36 @@ def _media_type(path: str) -> str:
 def _fix_binary_media_types() -> None:
     """Wrap CreateRestApi's response handler and RestAPI.apply_patch_operations for binaryMediaTypes."""
 
-    def make_create(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def create_rest_api(self: Any) -> Any:
-            status, headers, body = orig(self)
-            wanted = self._get_param("binaryMediaTypes")
-            if status == 200 and isinstance(wanted, list) and wanted:
-                created = json.loads(body)
-                api = self.backend.apis[created["id"]]
-                api.binaryMediaTypes = [str(t) for t in wanted]
-                body = json.dumps(api.to_dict())
-            return status, headers, body
+    @around(APIGatewayResponse, "create_rest_api")
+    def create_rest_api(orig: Callable[..., Any], self: Any) -> Any:
+        status, headers, body = orig(self)
+        wanted = self._get_param("binaryMediaTypes")
+        if status == 200 and isinstance(wanted, list) and wanted:
+            created = json.loads(body)
+            api = self.backend.apis[created["id"]]
+            api.binaryMediaTypes = [str(t) for t in wanted]
+            body = json.dumps(api.to_dict())
+        return status, headers, body
 
-        return create_rest_api
-
-    def make_patch(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def apply_patch_operations(self: Any, patch_operations: PatchOps) -> None:
-            rest = []
-            types = list(self.binaryMediaTypes or [])
-            for op in patch_operations or []:
-                path, kind = str(op.get("path") or ""), op.get("op")
-                if not path.startswith(BINARY_PREFIX) or kind not in ("add", "remove", "replace"):
-                    rest.append(op)
-                    continue
-                media = _media_type(path)
-                if kind == "add" and media not in types:
-                    types.append(media)
-                elif kind == "remove" and media in types:
-                    types.remove(media)
-                elif kind == "replace":
-                    value = str(op.get("value") or "")
-                    types = [value if t == media else t for t in types]
-            self.binaryMediaTypes = types
-            orig(self, rest)
-
-        return apply_patch_operations
-
-    patch(APIGatewayResponse, "create_rest_api", make_create)
-    patch(apigw_models.RestAPI, "apply_patch_operations", make_patch)
+    @around(apigw_models.RestAPI, "apply_patch_operations")
+    def apply_patch_operations(orig: Callable[..., Any], self: Any, patch_operations: PatchOps) -> None:
+        rest = []
+        types = list(self.binaryMediaTypes or [])
+        for op in patch_operations or []:
+            path, kind = str(op.get("path") or ""), op.get("op")
+            if not path.startswith(BINARY_PREFIX) or kind not in ("add", "remove", "replace"):
+                rest.append(op)
+                continue
+            media = _media_type(path)
+            if kind == "add" and media not in types:
+                types.append(media)
+            elif kind == "remove" and media in types:
+                types.remove(media)
+            elif kind == "replace":
+                value = str(op.get("value") or "")
+                types = [value if t == media else t for t in types]
+        self.binaryMediaTypes = types
+        orig(self, rest)
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,18 +84,9 @@ LAMBDA_AUTHORIZER_URI = re.compile(
     r"function:[^/]+/invocations$"
 )
 USER_POOL_ARN = re.compile(r"^arn:aws[\w-]*:cognito-idp:[\w-]+:\d{12}:userpool/[\w-]+$")
-_WRAPPED = "__localcloud_authorizer_fix__"
-
-
-def _wrap(owner: type, attr: str, make: Callable[[Any], Callable[..., Any]]) -> None:
-    """Like ``registry.patch``, with a marker of its own: these wrap methods that other fixes
-    replaced already (put_method, update_method), which ``_patch`` would leave alone."""
-    current = getattr(owner, attr)
-    if getattr(current, _WRAPPED, False):
-        return
-    new = make(current)
-    setattr(new, _WRAPPED, True)
-    setattr(owner, attr, new)
+# The marker of the wrappers below: they wrap methods other fixes replaced already (put_method,
+# update_method), which carry registry.MARK, so they are installed under a marker of their own.
+_WRAPPED = ("__localcloud_authorizer_fix__",)
 
 
 def check_authorizer(authorizer: Any) -> None:
@@ -176,72 +157,59 @@ def _fix_authorizers() -> None:
     """Validate at CreateAuthorizer and UpdateAuthorizer; keep identityValidationExpression; patch
     /providerARNs (https://docs.aws.amazon.com/apigateway/latest/api/API_CreateAuthorizer.html)."""
 
-    def make_init(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            orig(self, *args, **kwargs)
-            if self.identity_validation_expression is None:
-                self.identity_validation_expression = kwargs.get("identiy_validation_expression")
+    @around(apigw_models.Authorizer, "__init__", markers=_WRAPPED)
+    def __init__(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> None:
+        orig(self, *args, **kwargs)
+        if self.identity_validation_expression is None:
+            self.identity_validation_expression = kwargs.get("identiy_validation_expression")
 
-        return __init__
+    @around(apigw_models.APIGatewayBackend, "create_authorizer", markers=_WRAPPED)
+    def create_authorizer(
+        orig: Callable[..., Any], self: Any, restapi_id: str, name: str, authorizer_type: str, **kwargs: Any
+    ) -> Any:
+        authorizer = apigw_models.Authorizer(
+            None,
+            name,
+            authorizer_type,
+            provider_arns=kwargs.get("provider_arns"),
+            authorizer_uri=kwargs.get("authorizer_uri"),
+            identity_source=kwargs.get("identity_source"),
+            authorizer_result_ttl=kwargs.get("authorizer_result_ttl"),
+        )
+        check_authorizer(authorizer)  # before anything is stored
+        return orig(self, restapi_id, name, authorizer_type, **kwargs)
 
-    def make_create(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def create_authorizer(
-            self: Any, restapi_id: str, name: str, authorizer_type: str, **kwargs: Any
-        ) -> Any:
-            authorizer = apigw_models.Authorizer(
-                None,
-                name,
-                authorizer_type,
-                provider_arns=kwargs.get("provider_arns"),
-                authorizer_uri=kwargs.get("authorizer_uri"),
-                identity_source=kwargs.get("identity_source"),
-                authorizer_result_ttl=kwargs.get("authorizer_result_ttl"),
-            )
-            check_authorizer(authorizer)  # before anything is stored
-            return orig(self, restapi_id, name, authorizer_type, **kwargs)
-
-        return create_authorizer
-
-    def make_apply(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def apply_operations(self: Any, patch_operations: PatchOps) -> Any:
-            before = dict(vars(self))
-            rest = []
-            arns = list(self.provider_arns or [])
-            for op in patch_operations or []:
-                path, kind = str(op.get("path") or ""), op.get("op")
-                if not path.startswith("/providerARNs"):
-                    rest.append(op)
-                    continue
-                member = path[len("/providerARNs/") :].replace("~1", "/").replace("~0", "~") or None
-                value = op.get("value")
-                if kind == "add":
-                    arns.append(str(value or member))
-                elif kind == "remove":
-                    arns = [a for a in arns if a != (member or value)]
-                elif kind == "replace":
-                    arns = [str(value) if a == member else a for a in arns] if member else [str(value)]
-                else:
-                    raise BadRequestException(
-                        f"Invalid patch operation specified. Must be add|remove|replace: {kind}"
-                    )
-            self.provider_arns = arns
-            try:
-                result = orig(self, rest)
-                check_authorizer(self)
-            except Exception:
-                vars(self).clear()
-                vars(self).update(before)  # nothing half-made
-                raise
-            return result
-
-        return apply_operations
-
-    _wrap(apigw_models.Authorizer, "__init__", make_init)
-    _wrap(apigw_models.APIGatewayBackend, "create_authorizer", make_create)
-    _wrap(apigw_models.Authorizer, "apply_operations", make_apply)
+    @around(apigw_models.Authorizer, "apply_operations", markers=_WRAPPED)
+    def apply_operations(orig: Callable[..., Any], self: Any, patch_operations: PatchOps) -> Any:
+        before = dict(vars(self))
+        rest = []
+        arns = list(self.provider_arns or [])
+        for op in patch_operations or []:
+            path, kind = str(op.get("path") or ""), op.get("op")
+            if not path.startswith("/providerARNs"):
+                rest.append(op)
+                continue
+            member = path[len("/providerARNs/") :].replace("~1", "/").replace("~0", "~") or None
+            value = op.get("value")
+            if kind == "add":
+                arns.append(str(value or member))
+            elif kind == "remove":
+                arns = [a for a in arns if a != (member or value)]
+            elif kind == "replace":
+                arns = [str(value) if a == member else a for a in arns] if member else [str(value)]
+            else:
+                raise BadRequestException(
+                    f"Invalid patch operation specified. Must be add|remove|replace: {kind}"
+                )
+        self.provider_arns = arns
+        try:
+            result = orig(self, rest)
+            check_authorizer(self)
+        except Exception:
+            vars(self).clear()
+            vars(self).update(before)  # nothing half-made
+            raise
+        return result
 
 
 def check_method_authorization(api: Any, method: Any) -> None:
@@ -274,46 +242,43 @@ def _fix_method_authorization() -> None:
     """Check the method's authorization after PutMethod/UpdateMethod built it, undoing the change
     when it fails (https://docs.aws.amazon.com/apigateway/latest/api/API_PutMethod.html)."""
 
-    def make_put(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def put_method(
-            self: Any, function_id: str, resource_id: str, method_type: str, *args: Any, **kwargs: Any
-        ) -> Any:
-            resource = self.get_resource(function_id, resource_id)
-            previous = resource.resource_methods.get(method_type)
-            method = orig(self, function_id, resource_id, method_type, *args, **kwargs)
-            try:
-                check_method_authorization(self.get_rest_api(function_id), method)
-            except BadRequestException:
-                if previous is None:
-                    resource.resource_methods.pop(method_type, None)
-                else:
-                    resource.resource_methods[method_type] = previous
-                raise
-            return method
+    @around(apigw_models.APIGatewayBackend, "put_method", markers=_WRAPPED)
+    def put_method(
+        orig: Callable[..., Any],
+        self: Any,
+        function_id: str,
+        resource_id: str,
+        method_type: str,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        resource = self.get_resource(function_id, resource_id)
+        previous = resource.resource_methods.get(method_type)
+        method = orig(self, function_id, resource_id, method_type, *args, **kwargs)
+        try:
+            check_method_authorization(self.get_rest_api(function_id), method)
+        except BadRequestException:
+            if previous is None:
+                resource.resource_methods.pop(method_type, None)
+            else:
+                resource.resource_methods[method_type] = previous
+            raise
+        return method
 
-        return put_method
-
-    def make_update(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def update_method(
-            self: Any, function_id: str, resource_id: str, method_type: str, ops: PatchOps
-        ) -> Any:
-            method = self.get_method(function_id, resource_id, method_type)
-            before = dict(vars(method))
-            updated = orig(self, function_id, resource_id, method_type, ops)
-            try:
-                check_method_authorization(self.get_rest_api(function_id), updated)
-            except BadRequestException:
-                vars(method).clear()
-                vars(method).update(before)
-                raise
-            return updated
-
-        return update_method
-
-    _wrap(apigw_models.APIGatewayBackend, "put_method", make_put)
-    _wrap(apigw_models.APIGatewayBackend, "update_method", make_update)
+    @around(apigw_models.APIGatewayBackend, "update_method", markers=_WRAPPED)
+    def update_method(
+        orig: Callable[..., Any], self: Any, api_id: str, resource_id: str, method_type: str, ops: PatchOps
+    ) -> Any:
+        method = self.get_method(api_id, resource_id, method_type)
+        before = dict(vars(method))
+        updated = orig(self, api_id, resource_id, method_type, ops)
+        try:
+            check_method_authorization(self.get_rest_api(api_id), updated)
+        except BadRequestException:
+            vars(method).clear()
+            vars(method).update(before)
+            raise
+        return updated
 
 
 # --------------------------------------------------------------------------------------------
@@ -351,25 +316,16 @@ def check_integration_timeout(value: Any) -> None:
 def _fix_integration_timeout() -> None:
     """Check timeoutInMillis before moto stores it, on both calls that set it."""
 
-    def make_put(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def put_integration(self: Any, *args: Any, **kwargs: Any) -> Any:
-            check_integration_timeout(kwargs.get("timeout_in_millis"))
-            return orig(self, *args, **kwargs)
+    @around(apigw_models.APIGatewayBackend, "put_integration", markers=_WRAPPED)
+    def put_integration(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        check_integration_timeout(kwargs.get("timeout_in_millis"))
+        return orig(self, *args, **kwargs)
 
-        return put_integration
-
-    def make_update(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def update_integration(
-            self: Any, function_id: str, resource_id: str, method_type: str, ops: PatchOps
-        ) -> Any:
-            for op in ops or []:
-                if op.get("path") == "/timeoutInMillis" and op.get("op") in ("replace", "add"):
-                    check_integration_timeout(op.get("value"))
-            return orig(self, function_id, resource_id, method_type, ops)
-
-        return update_integration
-
-    _wrap(apigw_models.APIGatewayBackend, "put_integration", make_put)
-    _wrap(apigw_models.APIGatewayBackend, "update_integration", make_update)
+    @around(apigw_models.APIGatewayBackend, "update_integration", markers=_WRAPPED)
+    def update_integration(
+        orig: Callable[..., Any], self: Any, api_id: str, resource_id: str, method_type: str, ops: PatchOps
+    ) -> Any:
+        for op in ops or []:
+            if op.get("path") == "/timeoutInMillis" and op.get("op") in ("replace", "add"):
+                check_integration_timeout(op.get("value"))
+        return orig(self, api_id, resource_id, method_type, ops)

@@ -5,7 +5,6 @@ unlike AWS; each fix names what moto does and what AWS does.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +13,7 @@ from moto.apigateway import models as apigw_models
 from moto.apigateway.exceptions import BadRequestException, ConflictException, NotFoundException
 from moto.apigateway.responses import APIGatewayResponse
 
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer, replace
 
 _fix = fixer(__name__)
 
@@ -122,6 +121,39 @@ def _method_parts(path: str) -> tuple[str, str, str]:
     return parts[2], parts[4], parts[6]
 
 
+def _integration_of(method: Any) -> Any:
+    """The method's integration; NotFoundException when it has none, as API Gateway answers."""
+    integration = method.method_integration
+    if integration is None:
+        raise _NotFound("Invalid Integration identifier specified")
+    return integration
+
+
+def _add_update(
+    name: str,
+    target: Callable[[Any], Any],
+    fields: tuple[PatchFields, PatchFields, dict[str, str]],
+) -> None:
+    """Add ``name`` (``update_method``, ``update_integration``) to moto's backend and response class:
+    the patch operations on ``target(method)`` (the fields: scalars, maps, lists of
+    :func:`_apply_patch`), answered with the updated object."""
+
+    @replace(apigw_models.APIGatewayBackend, name)
+    def backend_update(
+        self: Any, function_id: str, resource_id: str, method_type: str, patch_operations: PatchOps
+    ) -> Any:
+        updated = target(self.get_method(function_id, resource_id, method_type))
+        _apply_patch(updated, patch_operations, *fields)
+        return updated
+
+    @replace(APIGatewayResponse, name)
+    def respond(self: Any) -> Any:
+        api_id, resource_id, method_type = _method_parts(self.path)
+        patch_operations = self._get_param("patchOperations")
+        updated = getattr(self.backend, name)(api_id, resource_id, method_type, patch_operations)
+        return 200, {}, json.dumps(updated.to_json())
+
+
 # --------------------------------------------------------------------------------------------
 # 1. API Gateway update_method
 # --------------------------------------------------------------------------------------------
@@ -150,28 +182,11 @@ _METHOD_MAPS: PatchFields = {
 def _fix_update_method() -> None:
     """moto 5.2.5 has no ``update_method``: add it to the backend and to the response class."""
 
-    def backend_update_method(
-        self: Any, function_id: str, resource_id: str, method_type: str, patch_operations: PatchOps
-    ) -> Any:
-        method = self.get_method(function_id, resource_id, method_type)
-        _apply_patch(
-            method,
-            patch_operations,
-            _METHOD_SCALARS,
-            _METHOD_MAPS,
-            {"/authorizationScopes": "authorization_scopes"},
-        )
-        return method
-
-    def update_method(self: Any) -> Any:
-        api_id, resource_id, method_type = _method_parts(self.path)
-        method = self.backend.update_method(
-            api_id, resource_id, method_type, self._get_param("patchOperations")
-        )
-        return 200, {}, json.dumps(method.to_json())
-
-    patch(apigw_models.APIGatewayBackend, "update_method", lambda _orig: backend_update_method)
-    patch(APIGatewayResponse, "update_method", lambda _orig: update_method)
+    _add_update(
+        "update_method",
+        _as_is,
+        (_METHOD_SCALARS, _METHOD_MAPS, {"/authorizationScopes": "authorization_scopes"}),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,30 +221,11 @@ _INTEGRATION_MAPS: PatchFields = {
 def _fix_update_integration() -> None:
     """moto 5.2.5 has no ``update_integration``: add it to the backend and to the response class."""
 
-    def backend_update_integration(
-        self: Any, function_id: str, resource_id: str, method_type: str, patch_operations: PatchOps
-    ) -> Any:
-        integration = self.get_method(function_id, resource_id, method_type).method_integration
-        if integration is None:
-            raise _NotFound("Invalid Integration identifier specified")
-        _apply_patch(
-            integration,
-            patch_operations,
-            _INTEGRATION_SCALARS,
-            _INTEGRATION_MAPS,
-            {"/cacheKeyParameters": "cache_key_parameters"},
-        )
-        return integration
-
-    def update_integration(self: Any) -> Any:
-        api_id, resource_id, method_type = _method_parts(self.path)
-        integration = self.backend.update_integration(
-            api_id, resource_id, method_type, self._get_param("patchOperations")
-        )
-        return 200, {}, json.dumps(integration.to_json())
-
-    patch(apigw_models.APIGatewayBackend, "update_integration", lambda _orig: backend_update_integration)
-    patch(APIGatewayResponse, "update_integration", lambda _orig: update_integration)
+    _add_update(
+        "update_integration",
+        _integration_of,
+        (_INTEGRATION_SCALARS, _INTEGRATION_MAPS, {"/cacheKeyParameters": "cache_key_parameters"}),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,18 +246,13 @@ def _fix_put_method_conflict() -> None:
     re-puts methods through the backend on purpose.
     """
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def put_method(self: Any) -> Any:
-            api_id, resource_id, method_type = _method_parts(self.path)
-            resource = self.backend.get_resource(api_id, resource_id)
-            if method_type in resource.resource_methods:
-                raise ConflictException("Method already exists for this resource")
-            return orig(self)
-
-        return put_method
-
-    patch(APIGatewayResponse, "put_method", make)
+    @around(APIGatewayResponse, "put_method")
+    def put_method(orig: Callable[..., Any], self: Any) -> Any:
+        api_id, resource_id, method_type = _method_parts(self.path)
+        resource = self.backend.get_resource(api_id, resource_id)
+        if method_type in resource.resource_methods:
+            raise ConflictException("Method already exists for this resource")
+        return orig(self)
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,41 +272,32 @@ def _fix_put_method_conflict() -> None:
 def _fix_create_deployment_stage() -> None:
     """moto's ``RestAPI.create_deployment`` rebuilds the stage and drops tracingEnabled."""
 
-    def make_model(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def create_deployment(
-            self: Any, name: str, description: str = "", stage_variables: Any = None
-        ) -> Any:
-            existing = self.stages.get(name) if name else None
-            deployment = orig(self, name, description, stage_variables)
-            if existing is not None:
-                existing.deployment_id = deployment.id
-                existing.variables = {**(existing.variables or {}), **(stage_variables or {})}
-                self.stages[name] = existing
-            return deployment
+    @around(apigw_models.RestAPI, "create_deployment")
+    def create_deployment(
+        orig: Callable[..., Any], self: Any, name: str, description: str = "", stage_variables: Any = None
+    ) -> Any:
+        existing = self.stages.get(name) if name else None
+        deployment = orig(self, name, description, stage_variables)
+        if existing is not None:
+            existing.deployment_id = deployment.id
+            existing.variables = {**(existing.variables or {}), **(stage_variables or {})}
+            self.stages[name] = existing
+        return deployment
 
-        return create_deployment
-
-    def make_response(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def create_deployment(self: Any) -> Any:
-            api = self.backend.get_rest_api(self.path.replace("/restapis/", "", 1).split("/")[0])
-            name = self._get_param("stageName")
-            is_new_stage = bool(name) and name not in api.stages
-            result = orig(self)
-            if name:
-                stage = api.stages[name]
-                tracing = self._get_param("tracingEnabled")
-                if tracing is not None:
-                    stage.tracing_enabled = _as_bool(tracing)
-                if is_new_stage and self._get_param("stageDescription"):
-                    stage.description = self._get_param("stageDescription")
-            return result
-
-        return create_deployment
-
-    patch(apigw_models.RestAPI, "create_deployment", make_model)
-    patch(APIGatewayResponse, "create_deployment", make_response)
+    @around(APIGatewayResponse, "create_deployment")
+    def create_deployment_response(orig: Callable[..., Any], self: Any) -> Any:
+        api = self.backend.get_rest_api(self.path.replace("/restapis/", "", 1).split("/")[0])
+        name = self._get_param("stageName")
+        is_new_stage = bool(name) and name not in api.stages
+        result = orig(self)
+        if name:
+            stage = api.stages[name]
+            tracing = self._get_param("tracingEnabled")
+            if tracing is not None:
+                stage.tracing_enabled = _as_bool(tracing)
+            if is_new_stage and self._get_param("stageDescription"):
+                stage.description = self._get_param("stageDescription")
+        return result
 
 
 @_fix(
@@ -328,30 +310,17 @@ def _fix_create_deployment_stage() -> None:
 )
 def _fix_missing_children() -> None:
     """moto returns None (then crashes or answers '{}') where AWS answers NotFoundException."""
-    cls = apigw_models.APIGatewayBackend
 
-    def make_get_integration(_orig: Any) -> Callable[..., Any]:
-        def get_integration(self: Any, function_id: str, resource_id: str, method_type: str) -> Any:
-            integration = self.get_method(function_id, resource_id, method_type).method_integration
-            if integration is None:
-                raise _NotFound("Invalid Integration identifier specified")
-            return integration
+    @replace(apigw_models.APIGatewayBackend, "get_integration")
+    def get_integration(self: Any, function_id: str, resource_id: str, method_type: str) -> Any:
+        return _integration_of(self.get_method(function_id, resource_id, method_type))
 
-        return get_integration
-
-    def make_method_response(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def method_response(self: Any, *args: Any, **kwargs: Any) -> Any:
-            result = orig(self, *args, **kwargs)
-            if result is None:
-                raise _NotFound("Invalid Response status code specified")
-            return result
-
-        return method_response
-
-    patch(cls, "get_integration", make_get_integration)
-    patch(cls, "get_method_response", make_method_response)
-    patch(cls, "delete_method_response", make_method_response)
+    @around(apigw_models.APIGatewayBackend, "get_method_response", "delete_method_response")
+    def method_response(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = orig(self, *args, **kwargs)
+        if result is None:
+            raise _NotFound("Invalid Response status code specified")
+        return result
 
 
 @_fix(
@@ -366,6 +335,7 @@ def _fix_update_responses() -> None:
     """moto 5.2.5 implements none of update_method_response, update_integration_response,
     update_gateway_response: add them to the response class."""
 
+    @replace(APIGatewayResponse, "update_method_response")
     def update_method_response(self: Any) -> Any:
         api_id, resource_id, method_type = _method_parts(self.path)
         response = self.backend.get_method_response(api_id, resource_id, method_type, self.path.split("/")[8])
@@ -380,6 +350,7 @@ def _fix_update_responses() -> None:
         )
         return 200, {}, json.dumps(response.to_json())
 
+    @replace(APIGatewayResponse, "update_integration_response")
     def update_integration_response(self: Any) -> Any:
         api_id, resource_id, method_type = _method_parts(self.path)
         response = self.backend.get_integration_response(
@@ -400,6 +371,7 @@ def _fix_update_responses() -> None:
         response.response_templates = response.response_templates or {}
         return 200, {}, json.dumps(response.to_json())
 
+    @replace(APIGatewayResponse, "update_gateway_response")
     def update_gateway_response(self: Any) -> Any:
         parts = self.path.rstrip("/").split("/")
         api = self.backend.get_rest_api(parts[-3])
@@ -417,10 +389,6 @@ def _fix_update_responses() -> None:
         )
         return 200, {}, json.dumps(response.to_json())
 
-    patch(APIGatewayResponse, "update_method_response", lambda _orig: update_method_response)
-    patch(APIGatewayResponse, "update_integration_response", lambda _orig: update_integration_response)
-    patch(APIGatewayResponse, "update_gateway_response", lambda _orig: update_gateway_response)
-
 
 @_fix(
     "apigateway-usage-plan-rate-limit",
@@ -431,17 +399,12 @@ def _fix_update_responses() -> None:
 def _fix_usage_plan_rate_limit() -> None:
     """moto's ``UsagePlan.apply_patch_operations`` parses rateLimit with int()."""
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def apply_patch_operations(self: Any, patch_operations: PatchOps) -> None:
-            rest = []
-            for op in patch_operations or []:
-                if op.get("path") == "/throttle/rateLimit" and op.get("op") in ("add", "replace"):
-                    self.throttle["rateLimit"] = float(op["value"])
-                else:
-                    rest.append(op)
-            orig(self, rest)
-
-        return apply_patch_operations
-
-    patch(apigw_models.UsagePlan, "apply_patch_operations", make)
+    @around(apigw_models.UsagePlan, "apply_patch_operations")
+    def apply_patch_operations(orig: Callable[..., Any], self: Any, patch_operations: PatchOps) -> None:
+        rest = []
+        for op in patch_operations or []:
+            if op.get("path") == "/throttle/rateLimit" and op.get("op") in ("add", "replace"):
+                self.throttle["rateLimit"] = float(op["value"])
+            else:
+                rest.append(op)
+        orig(self, rest)

@@ -380,25 +380,6 @@ def find_caller(access_key: str, account_id: str) -> Caller | None:
     return None
 
 
-def _documents(raw: list[Any]) -> list[dict[str, Any]]:
-    from urllib.parse import unquote
-
-    parsed = []
-    for document in raw:
-        text = document if isinstance(document, str) else json.dumps(document)
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = json.loads(unquote(text))
-        if isinstance(value, dict):
-            parsed.append(value)
-    return parsed
-
-
-def _managed(policies: Any) -> list[Any]:
-    return [v.document for managed in policies.values() for v in managed.versions if v.is_default_version]
-
-
 def _user_caller(backend: Any, account: str, partition: str, key: Any) -> Caller | None:
     try:
         user = backend.get_user(key.user_name)
@@ -406,10 +387,10 @@ def _user_caller(backend: Any, account: str, partition: str, key: Any) -> Caller
         return None
 
     def policies() -> list[dict[str, Any]]:
-        raw: list[Any] = list(user.policies.values()) + _managed(user.managed_policies)
+        raw: list[Any] = list(user.policies.values()) + iam_policy.default_versions(user.managed_policies)
         for group in backend.get_groups_for_user(user.name):
-            raw += list(group.policies.values()) + _managed(group.managed_policies)
-        return _documents(raw)
+            raw += list(group.policies.values()) + iam_policy.default_versions(group.managed_policies)
+        return iam_policy.parse_documents(raw)
 
     arn = f"arn:{partition}:iam::{account}:user{user.path}{user.name}"
     return Caller(key.secret_access_key, arn, user.id, account, policies)

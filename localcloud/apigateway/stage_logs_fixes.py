@@ -10,7 +10,6 @@ with ``amazon-apigateway-``. Tested in ``tests/localcloud/test_stage_observer.py
 from __future__ import annotations
 
 import copy
-import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from moto.apigateway import models as apigw_models
 from moto.apigateway.exceptions import BadRequestException
 
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer
 
 _fix = fixer(__name__)
 
@@ -58,18 +57,13 @@ def check_access_log_settings(settings: dict[str, Any] | None) -> None:
 def _fix_access_log_settings() -> None:
     """moto's Stage.apply_operations sets accessLogSettings fields without checking them."""
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def apply_operations(self: Any, patch_operations: list[dict[str, Any]]) -> Any:
-            before = copy.deepcopy(self.access_log_settings)
-            result = orig(self, patch_operations)
-            try:
-                check_access_log_settings(self.access_log_settings)
-            except BadRequestException:
-                self.access_log_settings = before
-                raise
-            return result
-
-        return apply_operations
-
-    patch(apigw_models.Stage, "apply_operations", make)
+    @around(apigw_models.Stage, "apply_operations")
+    def apply_operations(orig: Callable[..., Any], self: Any, patch_operations: list[dict[str, Any]]) -> Any:
+        before = copy.deepcopy(self.access_log_settings)
+        result = orig(self, patch_operations)
+        try:
+            check_access_log_settings(self.access_log_settings)
+        except BadRequestException:
+            self.access_log_settings = before
+            raise
+        return result

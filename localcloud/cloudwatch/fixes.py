@@ -27,7 +27,7 @@ from moto.logs import models as logs_models
 
 from localcloud.cloudwatch import metrics, statistics
 from localcloud.cloudwatch.alarm_history import record_history
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer, patch, replace
 
 _fix = fixer(__name__)
 
@@ -80,36 +80,33 @@ def _fix_alarm_initial_state() -> None:
 
         return put_metric_alarm
 
-    def make_update_state(_orig: Any) -> Callable[..., Any]:
-        def update_state(self: Any, reason: str, reason_data: str | None, state_value: str) -> None:
-            old_state, old_reason = self.state_value, self.state_reason
-            self.state_reason = reason
-            self.state_reason_data = reason_data
-            self.state_value = state_value
-            self.state_updated_timestamp = utcnow()
-            if old_state == state_value:
-                return
-            new_state: dict[str, Any] = {"stateValue": state_value, "stateReason": reason}
-            try:
-                if reason_data:
-                    new_state["stateReasonData"] = json.loads(reason_data)
-            except ValueError:
-                pass
-            record_history(
-                self,
-                "StateUpdate",
-                f"Alarm updated from {old_state} to {state_value}",
-                {
-                    "version": "1.0",
-                    "oldState": {"stateValue": old_state, "stateReason": old_reason},
-                    "newState": new_state,
-                },
-            )
-
-        return update_state
+    @replace(cw_models.Alarm, "update_state")
+    def update_state(self: Any, reason: str, reason_data: str | None, state_value: str) -> None:
+        old_state, old_reason = self.state_value, self.state_reason
+        self.state_reason = reason
+        self.state_reason_data = reason_data
+        self.state_value = state_value
+        self.state_updated_timestamp = utcnow()
+        if old_state == state_value:
+            return
+        new_state: dict[str, Any] = {"stateValue": state_value, "stateReason": reason}
+        try:
+            if reason_data:
+                new_state["stateReasonData"] = json.loads(reason_data)
+        except ValueError:
+            pass
+        record_history(
+            self,
+            "StateUpdate",
+            f"Alarm updated from {old_state} to {state_value}",
+            {
+                "version": "1.0",
+                "oldState": {"stateValue": old_state, "stateReason": old_reason},
+                "newState": new_state,
+            },
+        )
 
     patch(cw_models.CloudWatchBackend, "put_metric_alarm", make)
-    patch(cw_models.Alarm, "update_state", make_update_state)
 
 
 @_fix(
@@ -121,6 +118,7 @@ def _fix_alarm_initial_state() -> None:
 def _fix_describe_alarm_history() -> None:
     """moto has no describe_alarm_history: answer it from the AWS-shaped items the fixes record."""
 
+    @replace(CloudWatchResponse, "describe_alarm_history")
     def describe_alarm_history(self: Any) -> Any:
         name = self._get_param("AlarmName")
         kind = self._get_param("HistoryItemType")
@@ -141,8 +139,6 @@ def _fix_describe_alarm_history() -> None:
                 items.append(item)
         items.sort(key=lambda i: i["Timestamp"], reverse=self._get_param("ScanBy") != "TimestampAscending")
         return ActionResult({"AlarmHistoryItems": items[:limit]})
-
-    patch(CloudWatchResponse, "describe_alarm_history", lambda _orig: describe_alarm_history)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,26 +187,21 @@ def check_alarm_periods(period: Any, evaluation_periods: Any, metrics_queries: l
 def _fix_alarm_period() -> None:
     """moto validates no period: check them at the API surface, as AWS does, before storing."""
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def put_metric_alarm(self: Any) -> Any:
-            if not self._get_param("AlarmRule"):  # composite alarms have no period
-                check_alarm_periods(
-                    self._get_param("Period"),
-                    self._get_param("EvaluationPeriods"),
-                    self._get_param("Metrics", []),
-                )
-                if self._get_param("ExtendedStatistic"):
-                    _check_stat(self._get_param("ExtendedStatistic"), "ExtendedStatistic", standard=False)
-                for index, query in enumerate(self._get_param("Metrics", []) or [], 1):
-                    if query.get("MetricStat"):
-                        where = f"Metrics.member.{index}.MetricStat.Stat"
-                        _check_stat(query["MetricStat"].get("Stat"), where, standard=True)
-            return orig(self)
-
-        return put_metric_alarm
-
-    patch(CloudWatchResponse, "put_metric_alarm", make)
+    @around(CloudWatchResponse, "put_metric_alarm")
+    def put_metric_alarm(orig: Callable[..., Any], self: Any) -> Any:
+        if not self._get_param("AlarmRule"):  # composite alarms have no period
+            check_alarm_periods(
+                self._get_param("Period"),
+                self._get_param("EvaluationPeriods"),
+                self._get_param("Metrics", []),
+            )
+            if self._get_param("ExtendedStatistic"):
+                _check_stat(self._get_param("ExtendedStatistic"), "ExtendedStatistic", standard=False)
+            for index, query in enumerate(self._get_param("Metrics", []) or [], 1):
+                if query.get("MetricStat"):
+                    where = f"Metrics.member.{index}.MetricStat.Stat"
+                    _check_stat(query["MetricStat"].get("Stat"), where, standard=True)
+        return orig(self)
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,6 +222,7 @@ def _fix_alarm_period() -> None:
 def _fix_metric_statistics() -> None:
     """moto's backend matches dimensions as a subset and its response drops ExtendedStatistics."""
 
+    @replace(cw_models.CloudWatchBackend, "get_metric_statistics")
     def backend_get_metric_statistics(
         self: Any,
         namespace: str,
@@ -262,6 +254,7 @@ def _fix_metric_statistics() -> None:
                 points.append(point)
         return points
 
+    @replace(CloudWatchResponse, "get_metric_statistics")
     def get_metric_statistics(self: Any) -> Any:
         statistic_names = self._get_param("Statistics", [])
         extended = self._get_param("ExtendedStatistics") or []
@@ -285,9 +278,6 @@ def _fix_metric_statistics() -> None:
             point.extended_statistics = {k: v for k, v in values.items() if v is not None} or None
         return ActionResult({"Label": name, "Datapoints": points})
 
-    patch(cw_models.CloudWatchBackend, "get_metric_statistics", lambda _orig: backend_get_metric_statistics)
-    patch(CloudWatchResponse, "get_metric_statistics", lambda _orig: get_metric_statistics)
-
 
 @_fix(
     "cloudwatch-metric-data",
@@ -300,59 +290,55 @@ def _fix_metric_statistics() -> None:
 def _fix_metric_data() -> None:
     """moto's GetMetricData MetricStat and math queries are replaced (Insights queries stay moto's)."""
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def get_metric_data(
-            self: Any,
-            queries: list[dict[str, Any]],
-            start_time: dt.datetime,
-            end_time: dt.datetime,
-            scan_by: str = "TimestampAscending",
-        ) -> list[dict[str, Any]]:
-            insights = [q for q in queries if str(q.get("Expression", "")).startswith("SELECT")]
-            for index, query in enumerate(queries, 1):
-                if "MetricStat" in query:
-                    where = f"MetricDataQueries.member.{index}.MetricStat.Stat"
-                    _check_stat(query["MetricStat"].get("Stat"), where, standard=True)
-            if insights:
-                returned = orig(self, insights, start_time, end_time, scan_by)  # also validates the times
-            else:  # moto's would first look at every datum ever put, for nothing
-                _check_times(start_time, end_time)
-                returned = []
-            start = statistics.naive_utc(start_time).replace(microsecond=0)
-            end = statistics.naive_utc(end_time).replace(microsecond=0)
-            series: dict[str, dict[dt.datetime, float]] = {}
-            for query in queries:
-                if "MetricStat" in query:
-                    series[query["Id"]] = _metric_stat_series(self, query["MetricStat"], start, end)
-            for query in queries:
-                if "Expression" in query and query not in insights:
-                    try:
-                        series[query["Id"]] = statistics.evaluate_expression(query["Expression"], series)
-                    except statistics.UnsupportedExpression:
-                        series[query["Id"]] = {}
-            for query in queries:
-                if query in insights or query.get("ReturnData", True) in (False, "false"):
-                    continue
-                values = sorted(series[query["Id"]].items(), reverse=scan_by == "TimestampDescending")
-                stat = query.get("MetricStat") or {}
-                label = query.get("Label") or (
-                    f"{stat['Metric']['MetricName']} {stat['Stat']}" if stat else query["Id"]
-                )
-                returned.append(
-                    {
-                        "id": query["Id"],
-                        "label": label,
-                        "values": [v for _t, v in values],
-                        "timestamps": [t for t, _v in values],
-                        "status_code": "Complete",
-                    }
-                )
-            return returned  # type: ignore[no-any-return]
-
-        return get_metric_data
-
-    patch(cw_models.CloudWatchBackend, "get_metric_data", make)
+    @around(cw_models.CloudWatchBackend, "get_metric_data")
+    def get_metric_data(
+        orig: Callable[..., Any],
+        self: Any,
+        queries: list[dict[str, Any]],
+        start_time: dt.datetime,
+        end_time: dt.datetime,
+        scan_by: str = "TimestampAscending",
+    ) -> list[dict[str, Any]]:
+        insights = [q for q in queries if str(q.get("Expression", "")).startswith("SELECT")]
+        for index, query in enumerate(queries, 1):
+            if "MetricStat" in query:
+                where = f"MetricDataQueries.member.{index}.MetricStat.Stat"
+                _check_stat(query["MetricStat"].get("Stat"), where, standard=True)
+        if insights:
+            returned = orig(self, insights, start_time, end_time, scan_by)  # also validates the times
+        else:  # moto's would first look at every datum ever put, for nothing
+            _check_times(start_time, end_time)
+            returned = []
+        start = statistics.naive_utc(start_time).replace(microsecond=0)
+        end = statistics.naive_utc(end_time).replace(microsecond=0)
+        series: dict[str, dict[dt.datetime, float]] = {}
+        for query in queries:
+            if "MetricStat" in query:
+                series[query["Id"]] = _metric_stat_series(self, query["MetricStat"], start, end)
+        for query in queries:
+            if "Expression" in query and query not in insights:
+                try:
+                    series[query["Id"]] = statistics.evaluate_expression(query["Expression"], series)
+                except statistics.UnsupportedExpression:
+                    series[query["Id"]] = {}
+        for query in queries:
+            if query in insights or query.get("ReturnData", True) in (False, "false"):
+                continue
+            values = sorted(series[query["Id"]].items(), reverse=scan_by == "TimestampDescending")
+            stat = query.get("MetricStat") or {}
+            label = query.get("Label") or (
+                f"{stat['Metric']['MetricName']} {stat['Stat']}" if stat else query["Id"]
+            )
+            returned.append(
+                {
+                    "id": query["Id"],
+                    "label": label,
+                    "values": [v for _t, v in values],
+                    "timestamps": [t for t, _v in values],
+                    "status_code": "Complete",
+                }
+            )
+        return returned  # type: ignore[no-any-return]
 
 
 def _check_times(start_time: dt.datetime, end_time: dt.datetime) -> None:
@@ -425,18 +411,15 @@ def _fix_json_number_lists() -> None:
     other list (or one holding something else) goes through moto's own code."""
     from moto.core.serialize import BaseJSONSerializer
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def serialize_list(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
-            fast = _number_list(self, value, shape.member)
-            if fast is None:
-                orig(self, serialized, value, shape, key)
-            else:
-                self._default_serialize(serialized, fast, shape, key)
-
-        return serialize_list
-
-    patch(BaseJSONSerializer, "_serialize_type_list", make)
+    @around(BaseJSONSerializer, "_serialize_type_list")
+    def serialize_list(
+        orig: Callable[..., Any], self: Any, serialized: Any, value: Any, shape: Any, key: str
+    ) -> None:
+        fast = _number_list(self, value, shape.member)
+        if fast is None:
+            orig(self, serialized, value, shape, key)
+        else:
+            self._default_serialize(serialized, fast, shape, key)
 
 
 def _number_list(serializer: Any, value: Any, member: Any) -> list[Any] | None:
@@ -469,22 +452,17 @@ def _number_list(serializer: Any, value: Any, member: Any) -> list[Any] | None:
 def _fix_set_alarm_state_actions() -> None:
     """moto's set_alarm_state only changes the state: run the actions through alarms.run_actions."""
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def set_alarm_state(
-            self: Any, alarm_name: str, reason: str, reason_data: str, state_value: str
-        ) -> None:
-            alarm = self.alarms.get(alarm_name)
-            old_state = alarm.state_value if alarm is not None else None
-            orig(self, alarm_name, reason, reason_data, state_value)
-            if alarm is not None and old_state != state_value:
-                from localcloud.cloudwatch import alarms
+    @around(cw_models.CloudWatchBackend, "set_alarm_state")
+    def set_alarm_state(
+        orig: Callable[..., Any], self: Any, alarm_name: str, reason: str, reason_data: str, state_value: str
+    ) -> None:
+        alarm = self.alarms.get(alarm_name)
+        old_state = alarm.state_value if alarm is not None else None
+        orig(self, alarm_name, reason, reason_data, state_value)
+        if alarm is not None and old_state != state_value:
+            from localcloud.cloudwatch import alarms
 
-                alarms.run_actions(self, alarm, old_state or "INSUFFICIENT_DATA")
-
-        return set_alarm_state
-
-    patch(cw_models.CloudWatchBackend, "set_alarm_state", make)
+            alarms.run_actions(self, alarm, old_state or "INSUFFICIENT_DATA")
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,14 +480,9 @@ def _fix_set_alarm_state_actions() -> None:
 def _fix_embedded_metric_format() -> None:
     """moto's LogStream.put_log_events stores events only: extract EMF metrics (metrics.py) after it."""
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def put_log_events(self: Any, log_events: list[dict[str, Any]]) -> str:
-            token: str = orig(self, log_events)
-            messages = [str(event.get("message", "")) for event in log_events]
-            metrics.extract_emf(self.account_id, self.region, messages)
-            return token
-
-        return put_log_events
-
-    patch(logs_models.LogStream, "put_log_events", make)
+    @around(logs_models.LogStream, "put_log_events")
+    def put_log_events(orig: Callable[..., Any], self: Any, log_events: list[dict[str, Any]]) -> str:
+        token: str = orig(self, log_events)
+        messages = [str(event.get("message", "")) for event in log_events]
+        metrics.extract_emf(self.account_id, self.region, messages)
+        return token

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 from moto.logs import models as logs_models
 from moto.logs.exceptions import InvalidParameterException
 
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer
 
 _fix = fixer(__name__)
 
@@ -49,23 +48,17 @@ def _check_retention(days: Any) -> None:
 )
 def _fix_log_retention() -> None:
     """moto's logs backend stores any retentionInDays; AWS accepts only its fixed list."""
-    cls = logs_models.LogsBackend
 
-    def make_put(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def put_retention_policy(self: Any, log_group_name: str, retention_in_days: Any) -> None:
-            _check_retention(retention_in_days)
-            orig(self, log_group_name, retention_in_days)
+    @around(logs_models.LogsBackend, "put_retention_policy")
+    def put_retention_policy(
+        orig: Callable[..., Any], self: Any, log_group_name: str, retention_in_days: Any
+    ) -> None:
+        _check_retention(retention_in_days)
+        orig(self, log_group_name, retention_in_days)
 
-        return put_retention_policy
-
-    def make_create(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def create_log_group(self: Any, log_group_name: str, tags: Any, **kwargs: Any) -> Any:
-            _check_retention(kwargs.get("RetentionInDays"))
-            return orig(self, log_group_name, tags, **kwargs)
-
-        return create_log_group
-
-    patch(cls, "put_retention_policy", make_put)
-    patch(cls, "create_log_group", make_create)
+    @around(logs_models.LogsBackend, "create_log_group")
+    def create_log_group(
+        orig: Callable[..., Any], self: Any, log_group_name: str, tags: Any, **kwargs: Any
+    ) -> Any:
+        _check_retention(kwargs.get("RetentionInDays"))
+        return orig(self, log_group_name, tags, **kwargs)

@@ -377,20 +377,28 @@ def _json_pattern(text: str, budget: _Budget) -> Callable[[str], bool]:
     return match
 
 
-def _json_or(parser: _Parser, depth: int) -> Predicate:
-    terms = [_json_and(parser, depth)]
-    while parser.peek().text == "||" and parser.peek().kind == "op":
+def _json_joined(
+    parser: _Parser,
+    depth: int,
+    operator: str,
+    operand: Callable[[_Parser, int], Predicate],
+    combine: Callable[[Any], bool],
+) -> Predicate:
+    """Operands joined by ``operator`` (``||``, ``&&``): one operand as it is, more combined by
+    ``combine`` (``any``, ``all``) of their values."""
+    operands = [operand(parser, depth)]
+    while parser.peek().text == operator and parser.peek().kind == "op":
         parser.take()
-        terms.append(_json_and(parser, depth))
-    return terms[0] if len(terms) == 1 else (lambda doc: any(term(doc) for term in terms))
+        operands.append(operand(parser, depth))
+    return operands[0] if len(operands) == 1 else (lambda doc: combine(each(doc) for each in operands))
+
+
+def _json_or(parser: _Parser, depth: int) -> Predicate:
+    return _json_joined(parser, depth, "||", _json_and, any)
 
 
 def _json_and(parser: _Parser, depth: int) -> Predicate:
-    factors = [_json_factor(parser, depth)]
-    while parser.peek().text == "&&" and parser.peek().kind == "op":
-        parser.take()
-        factors.append(_json_factor(parser, depth))
-    return factors[0] if len(factors) == 1 else (lambda doc: all(factor(doc) for factor in factors))
+    return _json_joined(parser, depth, "&&", _json_factor, all)
 
 
 def _json_factor(parser: _Parser, depth: int) -> Predicate:

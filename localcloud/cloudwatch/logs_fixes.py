@@ -8,7 +8,6 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ from moto.logs import models as logs_models
 from moto.logs.exceptions import InvalidParameterException
 
 from localcloud.cloudwatch import logs_filter
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer, replace
 
 _fix = fixer(__name__)
 
@@ -42,32 +41,28 @@ def checked_pattern(pattern: str | None) -> logs_filter.FilterPattern:
 def _fix_filter_log_events() -> None:
     """moto's LogStream.filter_log_events uses its EventMessageFilter: use logs_filter instead."""
 
-    def make_backend(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def filter_log_events(self: Any, log_group_name: str, *args: Any, **kwargs: Any) -> Any:
-            pattern = kwargs.get("filter_pattern", args[5] if len(args) > 5 else None)
-            checked_pattern(pattern)  # refuse a bad pattern even for a group with no events
-            return orig(self, log_group_name, *args, **kwargs)
+    @around(logs_models.LogsBackend, "filter_log_events")
+    def filter_log_events(
+        orig: Callable[..., Any], self: Any, log_group_name: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        pattern = kwargs.get("filter_pattern", args[5] if len(args) > 5 else None)
+        checked_pattern(pattern)  # refuse a bad pattern even for a group with no events
+        return orig(self, log_group_name, *args, **kwargs)
 
-        return filter_log_events
-
-    def make_stream(_orig: Any) -> Callable[..., Any]:
-        def filter_log_events(self: Any, start_time: int, end_time: int, filter_pattern: str) -> list[dict]:
-            pattern = checked_pattern(filter_pattern)
-            events: list[dict[str, Any]] = []
-            for event in sorted(self.events, key=lambda e: e.timestamp):
-                if start_time and event.timestamp < start_time:
-                    continue
-                if end_time and event.timestamp > end_time:
-                    continue
-                if not pattern.matches(event.message):
-                    continue
-                found = event.to_filter_dict()
-                found["logStreamName"] = self.log_stream_name
-                events.append(found)
-            return events
-
-        return filter_log_events
-
-    patch(logs_models.LogsBackend, "filter_log_events", make_backend)
-    patch(logs_models.LogStream, "filter_log_events", make_stream)
+    @replace(logs_models.LogStream, "filter_log_events")
+    def stream_filter_log_events(
+        self: Any, start_time: int, end_time: int, filter_pattern: str
+    ) -> list[dict]:
+        pattern = checked_pattern(filter_pattern)
+        events: list[dict[str, Any]] = []
+        for event in sorted(self.events, key=lambda e: e.timestamp):
+            if start_time and event.timestamp < start_time:
+                continue
+            if end_time and event.timestamp > end_time:
+                continue
+            if not pattern.matches(event.message):
+                continue
+            found = event.to_filter_dict()
+            found["logStreamName"] = self.log_stream_name
+            events.append(found)
+        return events

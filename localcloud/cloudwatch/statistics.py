@@ -276,28 +276,23 @@ def _provided(
     return found
 
 
-def metric_buckets(
+def _buckets(
     backend: Any,
-    namespace: str | None,
-    name: str | None,
-    dimensions: Iterable[Any],
+    key: MetricKey,
     unit: str | None,
     windows: Sequence[tuple[dt.datetime, dt.datetime]],
+    provided: list[Any],
 ) -> list[list[Any]]:
     """`bucket(metric_data(...), windows)` for windows in time order, by two binary searches per
-    window on the index's time-ordered data instead of a look at every datum."""
-    if not windows:
-        return []
-    wanted = dimension_pairs(dimensions)
-    stamps, data = _index_of(backend).series(backend.metric_data, (namespace, name, wanted))
+    window on the index's time-ordered data instead of a look at every datum; ``provided`` is
+    moto's own service metrics of the metric over all the windows."""
+    stamps, data = _index_of(backend).series(backend.metric_data, key)
     out = []
     for start, end in windows:
         chunk = data[bisect.bisect_left(stamps, start) : bisect.bisect_left(stamps, end)]
         out.append([d for d in chunk if d.unit == unit] if unit else chunk)
-    provided = _provided(backend, namespace, name, wanted, unit, windows[0][0], windows[-1][1])
-    if provided:
-        for index, found in enumerate(bucket(provided, windows)):
-            out[index] = out[index] + found
+    for index, found in enumerate(bucket(provided, windows)):
+        out[index] = out[index] + found
     return out
 
 
@@ -310,15 +305,16 @@ def metric_statistics(
     windows: Sequence[tuple[dt.datetime, dt.datetime]],
     stat: str,
 ) -> list[float | None]:
-    """`statistic` of each window's data points (None where it has none): what `metric_buckets`
-    then `statistic` answer, with each period's value kept by the index until data is put in it."""
+    """`statistic` of each window's data points (None where it has none): the statistic of each
+    window's bucket, with each period's value kept by the index until data is put in it."""
     if not windows:
         return []
-    wanted = dimension_pairs(dimensions)
-    if _provided(backend, namespace, name, wanted, unit, windows[0][0], windows[-1][1]):
-        buckets = metric_buckets(backend, namespace, name, dimensions, unit, windows)
+    key: MetricKey = (namespace, name, dimension_pairs(dimensions))
+    provided = _provided(backend, namespace, name, key[2], unit, windows[0][0], windows[-1][1])
+    if provided:
+        buckets = _buckets(backend, key, unit, windows, provided)
         return [statistic(b, stat) if b else None for b in buckets]
-    return _index_of(backend).statistics(backend.metric_data, (namespace, name, wanted), unit, windows, stat)
+    return _index_of(backend).statistics(backend.metric_data, key, unit, windows, stat)
 
 
 def percentile_of(stat: str) -> float | None:

@@ -26,7 +26,7 @@ from moto.cognitoidp import models as cognito_models
 from moto.cognitoidp import urls as cognito_urls
 from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
 
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer
 
 _fix = fixer(__name__)
 
@@ -67,23 +67,17 @@ def find_pool(pool_id: str) -> Any | None:
 def _fix_pool_keys() -> None:
     """A key per pool: made with the pool, used by create_jwt, served by the JWKS endpoint."""
 
-    def make_init(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            orig(self, *args, **kwargs)
-            pool_key(self)
+    @around(cognito_models.CognitoIdpUserPool, "__init__")
+    def __init__(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> None:
+        orig(self, *args, **kwargs)
+        pool_key(self)
 
-        return __init__
-
-    def make_create_jwt(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def create_jwt(self: Any, *args: Any, **kwargs: Any) -> tuple[str, int]:
-            key = pool_key(self)
-            token, expires_in = orig(self, *args, **kwargs)  # signed by json_web_key, kid "dummy"
-            claims = jwt.decode(token, key).claims
-            return jwt.encode({"kid": key.kid, "alg": "RS256"}, claims, key), expires_in
-
-        return create_jwt
+    @around(cognito_models.CognitoIdpUserPool, "create_jwt")
+    def create_jwt(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> tuple[str, int]:
+        key = pool_key(self)
+        token, expires_in = orig(self, *args, **kwargs)  # signed by json_web_key, kid "dummy"
+        claims = jwt.decode(token, key).claims
+        return jwt.encode({"kid": key.kid, "alg": "RS256"}, claims, key), expires_in
 
     def make_jwks(orig: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(orig)
@@ -98,8 +92,6 @@ def _fix_pool_keys() -> None:
 
         return staticmethod(serve_json_web_key)
 
-    patch(cognito_models.CognitoIdpUserPool, "__init__", make_init)
-    patch(cognito_models.CognitoIdpUserPool, "create_jwt", make_create_jwt)
     _patch_static(CognitoIdpJsonWebKeyResponse, "serve_json_web_key", make_jwks)
     # moto's URL table holds the function itself (taken at import): point it at the new one.
     for pattern, handler in list(cognito_urls.url_paths.items()):

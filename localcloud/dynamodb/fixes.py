@@ -43,7 +43,6 @@ from __future__ import annotations
 import collections
 import copy
 import datetime as dt
-import functools
 import json
 import math
 import os
@@ -74,7 +73,7 @@ from moto.dynamodb.models.table import (
 )
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer, replace
 
 _fix = fixer(__name__)
 
@@ -274,75 +273,59 @@ def _period_days(table: Any) -> int:
 def _fix_item_history() -> None:
     """Wrap the three places every item write of moto's DynamoDB goes through."""
 
-    def make_put(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
-            item = orig(self, *args, **kwargs)
-            _record(self, item)
-            return item
+    @around(Table, "put_item")
+    def put_item(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = orig(self, *args, **kwargs)
+        _record(self, item)
+        return item
 
-        return put_item
+    @around(Table, "delete_item")
+    def delete_item(orig: Callable[..., Any], self: Any, hash_key: Any, range_key: Any) -> Any:
+        item = orig(self, hash_key, range_key)
+        if item is not None:
+            _record(self, None, (item.hash_key, item.range_key))
+        return item
 
-    def make_delete(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
-            item = orig(self, hash_key, range_key)
-            if item is not None:
-                _record(self, None, (item.hash_key, item.range_key))
-            return item
+    @around(DynamoDBBackend, "update_item")
+    def update_item(orig: Callable[..., Any], self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        # moto changes the stored item in place: record its state after the update.
+        item = orig(self, table_name, *args, **kwargs)
+        _record(self.get_table(table_name), item)
+        return item
 
-        return delete_item
+    @around(DynamoDBBackend, "update_continuous_backups")
+    def update_continuous_backups(
+        orig: Callable[..., Any], self: Any, table_name: str, spec: dict[str, Any]
+    ) -> Any:
+        orig(self, table_name, spec)
+        table = self.get_table(table_name)
+        if spec.get("PointInTimeRecoveryEnabled"):
+            if history_of(table) is None:
+                setattr(table, HISTORY_ATTR, TableHistory(iter(table.all_items()), time.time()))
+        else:
+            setattr(table, HISTORY_ATTR, None)
+        return _describe_backups(table)
 
-    def make_update(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
-            # moto changes the stored item in place: record its state after the update.
-            item = orig(self, table_name, *args, **kwargs)
-            _record(self.get_table(table_name), item)
-            return item
+    @around(DynamoDBBackend, "describe_continuous_backups")
+    def describe_continuous_backups(orig: Callable[..., Any], self: Any, table_name: str) -> Any:
+        orig(self, table_name)  # moto's own not-found answer
+        return _describe_backups(self.get_table(table_name))
 
-        return update_item
-
-    def make_update_backups(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def update_continuous_backups(self: Any, table_name: str, spec: dict[str, Any]) -> Any:
-            orig(self, table_name, spec)
-            table = self.get_table(table_name)
-            if spec.get("PointInTimeRecoveryEnabled"):
-                if history_of(table) is None:
-                    setattr(table, HISTORY_ATTR, TableHistory(iter(table.all_items()), time.time()))
-            else:
-                setattr(table, HISTORY_ATTR, None)
-            return _describe_backups(table)
-
-        return update_continuous_backups
-
-    def make_describe_backups(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def describe_continuous_backups(self: Any, table_name: str) -> Any:
-            orig(self, table_name)  # moto's own not-found answer
-            return _describe_backups(self.get_table(table_name))
-
-        return describe_continuous_backups
-
-    def make_backup_init(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def __init__(
-            self: Any, account_id: str, region_name: str, name: str, table: Any, *a: Any, **kw: Any
-        ) -> None:
-            # The backup is a deep copy of the table: its items, not its history. The table keeps
-            # its history throughout (a write meanwhile is recorded); the copy's is dropped.
-            orig(self, account_id, region_name, name, table, *a, **kw)
-            self.table.__dict__.pop(HISTORY_ATTR, None)
-
-        return __init__
-
-    patch(Table, "put_item", make_put)
-    patch(Table, "delete_item", make_delete)
-    patch(DynamoDBBackend, "update_item", make_update)
-    patch(DynamoDBBackend, "update_continuous_backups", make_update_backups)
-    patch(DynamoDBBackend, "describe_continuous_backups", make_describe_backups)
-    patch(Backup, "__init__", make_backup_init)
+    @around(Backup, "__init__")
+    def __init__(
+        orig: Callable[..., Any],
+        self: Any,
+        account_id: str,
+        region_name: str,
+        name: str,
+        table: Any,
+        *a: Any,
+        **kw: Any,
+    ) -> None:
+        # The backup is a deep copy of the table: its items, not its history. The table keeps
+        # its history throughout (a write meanwhile is recorded); the copy's is dropped.
+        orig(self, account_id, region_name, name, table, *a, **kw)
+        self.table.__dict__.pop(HISTORY_ATTR, None)
 
 
 def _describe_backups(table: Any) -> dict[str, Any]:
@@ -535,45 +518,32 @@ def _table_names(body: Mapping[str, Any]) -> set[str]:
 def _fix_restores() -> None:
     """Replace moto's restore calls by AWS's, and report a restored table CREATING for a while."""
 
+    @replace(DynamoHandler, "restore_table_to_point_in_time")
     def restore_pitr_response(self: Any) -> Any:
         return DynamoResult(restore_to_point_in_time(self.dynamodb_backend, self.body).describe())
 
-    def make_restore_backup(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def restore_table_from_backup(self: Any) -> Any:
-            body = self.body
-            backup = self.dynamodb_backend.get_backup(body.get("BackupArn"))
-            orig(self)
-            restored = self.dynamodb_backend.tables[body.get("TargetTableName")]
-            _copy_settings(restored, backup.table, body)
-            return DynamoResult(restored.describe())
+    @around(DynamoHandler, "restore_table_from_backup")
+    def restore_table_from_backup(orig: Callable[..., Any], self: Any) -> Any:
+        body = self.body
+        backup = self.dynamodb_backend.get_backup(body.get("BackupArn"))
+        orig(self)
+        restored = self.dynamodb_backend.tables[body.get("TargetTableName")]
+        _copy_settings(restored, backup.table, body)
+        return DynamoResult(restored.describe())
 
-        return restore_table_from_backup
+    def describe(orig: Callable[..., Any], self: Any, base_key: str = "TableDescription") -> dict[str, Any]:
+        return _mark_creating(self, orig(self, base_key=base_key))
 
-    def make_describe(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def describe(self: Any, base_key: str = "TableDescription") -> dict[str, Any]:
-            return _mark_creating(self, orig(self, base_key=base_key))
+    @around(DynamoHandler, *_ITEM_OPERATIONS)
+    def item_operation(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        tables = self.dynamodb_backend.tables
+        for name in _table_names(getattr(self, "body", None) or {}):
+            if name in tables and _restoring(tables[name]):
+                raise ResourceNotFoundException(
+                    f"Requested resource not found: Table: {name} is being restored (status CREATING)"
+                )
+        return orig(self, *args, **kwargs)
 
-        return describe
-
-    def make_item_operation(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def item_operation(self: Any, *args: Any, **kwargs: Any) -> Any:
-            tables = self.dynamodb_backend.tables
-            for name in _table_names(getattr(self, "body", None) or {}):
-                if name in tables and _restoring(tables[name]):
-                    raise ResourceNotFoundException(
-                        f"Requested resource not found: Table: {name} is being restored (status CREATING)"
-                    )
-            return orig(self, *args, **kwargs)
-
-        return item_operation
-
-    patch(DynamoHandler, "restore_table_to_point_in_time", lambda _orig: restore_pitr_response)
-    patch(DynamoHandler, "restore_table_from_backup", make_restore_backup)
     for cls in (Table, RestoredTable, RestoredPITTable):
         if "describe" in cls.__dict__:
-            patch(cls, "describe", make_describe)
-    for name in _ITEM_OPERATIONS:
-        patch(DynamoHandler, name, make_item_operation)
+            around(cls, "describe")(describe)

@@ -39,7 +39,6 @@ marks unused, or deletes. Registered in ``localcloud.fidelity.FIXES`` like every
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import threading
@@ -58,7 +57,7 @@ from moto.ec2.models import vpcs as vpc_models
 from moto.ec2.responses.vpcs import VPCs
 from moto.ec2.utils import random_private_ip
 
-from localcloud.registry import MARK, fixer, patch
+from localcloud.registry import MARK, around, fixer, patch
 
 _fix = fixer(__name__)
 
@@ -188,17 +187,6 @@ def _check_vpc_config(account_id: str, region: str, config: Any) -> None:
         )
 
 
-def _stack(owner: type, attr: str, make: Callable[[Any], Any], marker: str) -> None:
-    """Wrap an attribute another fix may have wrapped already; idempotent by `marker`."""
-    current = getattr(owner, attr)
-    if getattr(current, marker, False):
-        return
-    new = make(current)
-    setattr(new, marker, True)
-    setattr(new, MARK, True)  # registry.patch's marker: it never wraps this again
-    setattr(owner, attr, new)
-
-
 class _VpcConfigProperty(property):
     """A property that can carry the fix marker (plain property objects take no attributes)."""
 
@@ -229,40 +217,30 @@ def _fix_lambda_vpc() -> None:
 
         return _VpcConfigProperty(vpc_config)
 
-    def make_put(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def put_function(self: Any, fn: Any) -> None:
-            _check_vpc_config(fn.account_id, fn.region, getattr(fn, "_vpc_config", None))
-            orig(self, fn)
-            sync(fn.account_id, fn.region)
+    @around(lambda_models.LambdaStorage, "put_function")
+    def put_function(orig: Callable[..., Any], self: Any, fn: Any) -> None:
+        _check_vpc_config(fn.account_id, fn.region, getattr(fn, "_vpc_config", None))
+        orig(self, fn)
+        sync(fn.account_id, fn.region)
 
-        return put_function
+    @around(lambda_models.LambdaStorage, "del_function")
+    def del_function(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> None:
+        orig(self, *args, **kwargs)
+        sync(self.account_id, self.region_name)
 
-    def make_delete(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def del_function(self: Any, *args: Any, **kwargs: Any) -> None:
-            orig(self, *args, **kwargs)
-            sync(self.account_id, self.region_name)
-
-        return del_function
-
-    def make_update(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
-            if "VpcConfig" in config_updates:
-                _check_vpc_config(self.account_id, self.region, config_updates["VpcConfig"])
-            result: dict[str, Any] = orig(self, config_updates)
-            sync(self.account_id, self.region)
-            return result
-
-        return update_configuration
+    # update_configuration already carries fidelity's "lambda-function-configuration" fix, which
+    # carries registry.MARK: this one wraps it, under a marker of its own.
+    @around(lambda_models.LambdaFunction, "update_configuration", markers=("_localcloud_vpc_update", MARK))
+    def update_configuration(
+        orig: Callable[..., Any], self: Any, config_updates: dict[str, Any]
+    ) -> dict[str, Any]:
+        if "VpcConfig" in config_updates:
+            _check_vpc_config(self.account_id, self.region, config_updates["VpcConfig"])
+        result: dict[str, Any] = orig(self, config_updates)
+        sync(self.account_id, self.region)
+        return result
 
     patch(lambda_models.LambdaFunction, "vpc_config", make_property)
-    patch(lambda_models.LambdaStorage, "put_function", make_put)
-    patch(lambda_models.LambdaStorage, "del_function", make_delete)
-    # update_configuration already carries fidelity's "lambda-function-configuration" fix, and _patch
-    # installs one fix per attribute: this one wraps it, under its own marker.
-    _stack(lambda_models.LambdaFunction, "update_configuration", make_update, "_localcloud_vpc_update")
 
 
 @_fix(
@@ -275,40 +253,29 @@ def _fix_lambda_vpc() -> None:
 def _fix_dependency_violation() -> None:
     """Wraps EC2's describe and delete of interfaces, groups and subnets; ``sync`` runs first."""
 
-    def make_describe(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def get_all_network_interfaces(self: Any, *args: Any, **kwargs: Any) -> Any:
-            sync(self.account_id, self.region_name)
-            return orig(self, *args, **kwargs)
+    @around(eni_models.NetworkInterfaceBackend, "get_all_network_interfaces")
+    def get_all_network_interfaces(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        sync(self.account_id, self.region_name)
+        return orig(self, *args, **kwargs)
 
-        return get_all_network_interfaces
+    @around(sg_models.SecurityGroupBackend, "delete_security_group")
+    def delete_security_group(
+        orig: Callable[..., Any], self: Any, name: str | None = None, group_id: str | None = None
+    ) -> None:
+        sync(self.account_id, self.region_name)
+        target = group_id or (self.get_security_group_by_name_or_id(name).id if name else None)
+        if target and any(target in {g.id for g in eni._group_set} for eni in list(self.enis.values())):
+            raise DependencyViolationError(f"resource {target} has a dependent object")
+        return orig(self, name=name, group_id=group_id)  # type: ignore[no-any-return]
 
-    def make_delete_group(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def delete_security_group(self: Any, name: str | None = None, group_id: str | None = None) -> None:
-            sync(self.account_id, self.region_name)
-            target = group_id or (self.get_security_group_by_name_or_id(name).id if name else None)
-            if target and any(target in {g.id for g in eni._group_set} for eni in list(self.enis.values())):
-                raise DependencyViolationError(f"resource {target} has a dependent object")
-            return orig(self, name=name, group_id=group_id)  # type: ignore[no-any-return]
-
-        return delete_security_group
-
-    def make_delete_subnet(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def delete_subnet(self: Any, subnet_id: str) -> Any:
-            sync(self.account_id, self.region_name)
-            if any(eni.subnet.id == subnet_id for eni in list(self.enis.values())):
-                raise DependencyViolationError(
-                    f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
-                )
-            return orig(self, subnet_id)
-
-        return delete_subnet
-
-    patch(eni_models.NetworkInterfaceBackend, "get_all_network_interfaces", make_describe)
-    patch(sg_models.SecurityGroupBackend, "delete_security_group", make_delete_group)
-    patch(subnet_models.SubnetBackend, "delete_subnet", make_delete_subnet)
+    @around(subnet_models.SubnetBackend, "delete_subnet")
+    def delete_subnet(orig: Callable[..., Any], self: Any, subnet_id: str) -> Any:
+        sync(self.account_id, self.region_name)
+        if any(eni.subnet.id == subnet_id for eni in list(self.enis.values())):
+            raise DependencyViolationError(
+                f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
+            )
+        return orig(self, subnet_id)
 
 
 @_fix(
@@ -321,39 +288,32 @@ def _fix_dependency_violation() -> None:
 def _fix_endpoint_modify() -> None:
     """Wraps the backend keeps routes in step with route tables; the response reads ``ResetPolicy``."""
 
-    def make_backend(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def modify_vpc_endpoint(self: Any, vpc_id: str, *args: Any, **kwargs: Any) -> None:
-            endpoint = self.describe_vpc_endpoints(vpc_end_point_ids=[vpc_id])[0]
-            before = set(endpoint.route_table_ids or [])
-            orig(self, vpc_id, *args, **kwargs)
-            after = set(endpoint.route_table_ids or [])
-            prefix_list = endpoint.destination_prefix_list_id
-            if not prefix_list or str(endpoint.vpc_endpoint_type or "gateway").lower() != "gateway":
-                return
-            for table in sorted(after - before):
-                self.create_route(table, None, gateway_id=endpoint.id, destination_prefix_list_id=prefix_list)
-            for table in sorted(before - after):
-                with contextlib.suppress(Exception):  # a route removed by hand: the association goes anyway
-                    self.delete_route(table, prefix_list)
+    @around(vpc_models.VPCBackend, "modify_vpc_endpoint")
+    def modify_vpc_endpoint(
+        orig: Callable[..., Any], self: Any, vpc_id: str, *args: Any, **kwargs: Any
+    ) -> None:
+        endpoint = self.describe_vpc_endpoints(vpc_end_point_ids=[vpc_id])[0]
+        before = set(endpoint.route_table_ids or [])
+        orig(self, vpc_id, *args, **kwargs)
+        after = set(endpoint.route_table_ids or [])
+        prefix_list = endpoint.destination_prefix_list_id
+        if not prefix_list or str(endpoint.vpc_endpoint_type or "gateway").lower() != "gateway":
+            return
+        for table in sorted(after - before):
+            self.create_route(table, None, gateway_id=endpoint.id, destination_prefix_list_id=prefix_list)
+        for table in sorted(before - after):
+            with contextlib.suppress(Exception):  # a route removed by hand: the association goes anyway
+                self.delete_route(table, prefix_list)
 
-        return modify_vpc_endpoint
-
-    def make_response(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def modify_vpc_endpoint(self: Any) -> Any:
-            result = orig(self)
-            if str(self._get_param("ResetPolicy", "")).lower() == "true":
-                endpoint = self.ec2_backend.describe_vpc_endpoints(
-                    vpc_end_point_ids=[self._get_param("VpcEndpointId")]
-                )[0]
-                endpoint.policy_document = json.dumps(vpc_models.VPCEndPoint.DEFAULT_POLICY)
-            return result
-
-        return modify_vpc_endpoint
-
-    patch(vpc_models.VPCBackend, "modify_vpc_endpoint", make_backend)
-    patch(VPCs, "modify_vpc_endpoint", make_response)
+    @around(VPCs, "modify_vpc_endpoint")
+    def modify_vpc_endpoint_response(orig: Callable[..., Any], self: Any) -> Any:
+        result = orig(self)
+        if str(self._get_param("ResetPolicy", "")).lower() == "true":
+            endpoint = self.ec2_backend.describe_vpc_endpoints(
+                vpc_end_point_ids=[self._get_param("VpcEndpointId")]
+            )[0]
+            endpoint.policy_document = json.dumps(vpc_models.VPCEndPoint.DEFAULT_POLICY)
+        return result
 
 
 @_fix(
@@ -365,19 +325,15 @@ def _fix_endpoint_modify() -> None:
 def _fix_tags_of_deleted() -> None:
     """Wraps the five deletes (after any other fix on them) to drop the resource's tags."""
 
-    def dropping(ids_of: Callable[..., list[str]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-            @functools.wraps(orig)
-            def delete(self: Any, *args: Any, **kwargs: Any) -> Any:
-                ids = ids_of(self, *args, **kwargs)
-                result = orig(self, *args, **kwargs)
-                for resource_id in ids:
-                    self.tags.pop(resource_id, None)
-                return result
+    def dropping(ids_of: Callable[..., list[str]]) -> Callable[..., Any]:
+        def delete(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+            ids = ids_of(self, *args, **kwargs)
+            result = orig(self, *args, **kwargs)
+            for resource_id in ids:
+                self.tags.pop(resource_id, None)
+            return result
 
-            return delete
-
-        return make
+        return delete
 
     def group_ids(self: Any, name: str | None = None, group_id: str | None = None) -> list[str]:
         if group_id:
@@ -385,19 +341,16 @@ def _fix_tags_of_deleted() -> None:
         group = self.get_security_group_by_name_or_id(name) if name else None
         return [group.id] if group is not None else []
 
-    marker = "_localcloud_drops_tags"
-    _stack(vpc_models.VPCBackend, "delete_vpc", dropping(lambda _s, vpc_id: [vpc_id]), marker)
-    _stack(subnet_models.SubnetBackend, "delete_subnet", dropping(lambda _s, subnet_id: [subnet_id]), marker)
-    _stack(sg_models.SecurityGroupBackend, "delete_security_group", dropping(group_ids), marker)
-    _stack(
-        route_table_models.RouteBackend,
-        "delete_route_table",
-        dropping(lambda _s, route_table_id: [route_table_id]),
-        marker,
+    # Each of these may carry another fix already (and registry.MARK): a marker of their own.
+    stacked = ("_localcloud_drops_tags", MARK)
+    around(vpc_models.VPCBackend, "delete_vpc", markers=stacked)(dropping(lambda _s, vpc_id: [vpc_id]))
+    around(subnet_models.SubnetBackend, "delete_subnet", markers=stacked)(
+        dropping(lambda _s, subnet_id: [subnet_id])
     )
-    _stack(
-        vpc_models.VPCBackend,
-        "delete_vpc_endpoints",
-        dropping(lambda _s, vpce_ids=None: list(vpce_ids or [])),
-        marker,
+    around(sg_models.SecurityGroupBackend, "delete_security_group", markers=stacked)(dropping(group_ids))
+    around(route_table_models.RouteBackend, "delete_route_table", markers=stacked)(
+        dropping(lambda _s, route_table_id: [route_table_id])
+    )
+    around(vpc_models.VPCBackend, "delete_vpc_endpoints", markers=stacked)(
+        dropping(lambda _s, vpce_ids=None: list(vpce_ids or []))
     )

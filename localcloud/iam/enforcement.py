@@ -56,7 +56,6 @@ identity-based policy``).
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 import threading
@@ -125,8 +124,6 @@ def session_for(access_key_id: str) -> Session | None:
 def role_policies(session: Session) -> list[dict[str, Any]]:
     """The role's inline and attached (default version) policy documents, as moto holds them now;
     none when the role does not exist (everything is then implicitly denied)."""
-    from urllib.parse import unquote
-
     from moto.iam.models import iam_backends
 
     backend = iam_backends[session.account_id][session.partition]
@@ -134,19 +131,8 @@ def role_policies(session: Session) -> list[dict[str, Any]]:
         role = backend.get_role_by_arn(session.role_arn)
     except Exception:
         return []
-    documents: list[Any] = list(role.policies.values())
-    for managed in role.managed_policies.values():
-        documents.extend(v.document for v in managed.versions if v.is_default_version)
-    parsed: list[dict[str, Any]] = []
-    for document in documents:
-        text = document if isinstance(document, str) else json.dumps(document)
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = json.loads(unquote(text))
-        if isinstance(value, dict):
-            parsed.append(value)
-    return parsed
+    documents: list[Any] = list(role.policies.values()) + iam_policy.default_versions(role.managed_policies)
+    return iam_policy.parse_documents(documents)
 
 
 # -- the request ------------------------------------------------------------------------------------
@@ -164,13 +150,8 @@ def _credential(environ: Mapping[str, Any]) -> tuple[str, str, str] | None:
 
 
 def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
-    """The request's JSON body; ``wsgi.input`` is replaced so that moto reads the same bytes."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(body)
+    """The request's JSON body, read by ``iam_s3_sts.request_body`` (moto reads the same bytes)."""
+    body = iam_s3_sts.request_body(environ)
     try:
         value = json.loads(body or b"{}")
     except ValueError:

@@ -28,10 +28,12 @@ and SCPs are not evaluated.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import unquote
 
 Decision = Literal["allow", "explicit_deny", "implicit_deny"]
 
@@ -70,20 +72,21 @@ def _matches_any(patterns: Iterable[Any], value: str, ignore_case: bool) -> bool
     return any(wildcard_match(str(p), value, ignore_case=ignore_case) for p in patterns)
 
 
-def _action_applies(statement: Mapping[str, Any], action: str) -> bool:
-    if "Action" in statement:
-        return _matches_any(_as_list(statement["Action"]), action, True)
-    if "NotAction" in statement:
-        return not _matches_any(_as_list(statement["NotAction"]), action, True)
+def _element_applies(statement: Mapping[str, Any], element: str, value: str, ignore_case: bool) -> bool:
+    """Does ``element`` (``Action``, ``Resource``) or its ``Not...`` form match ``value``?"""
+    if element in statement:
+        return _matches_any(_as_list(statement[element]), value, ignore_case)
+    if "Not" + element in statement:
+        return not _matches_any(_as_list(statement["Not" + element]), value, ignore_case)
     return False
+
+
+def _action_applies(statement: Mapping[str, Any], action: str) -> bool:
+    return _element_applies(statement, "Action", action, True)
 
 
 def _resource_applies(statement: Mapping[str, Any], resource: str) -> bool:
-    if "Resource" in statement:
-        return _matches_any(_as_list(statement["Resource"]), resource, False)
-    if "NotResource" in statement:
-        return not _matches_any(_as_list(statement["NotResource"]), resource, False)
-    return False
+    return _element_applies(statement, "Resource", resource, False)
 
 
 _STRING_OPS = {
@@ -150,6 +153,26 @@ def action_applies(statement: Mapping[str, Any], action: str) -> bool:
 def conditions_hold(statement: Mapping[str, Any], context: Mapping[str, Any], deny: bool) -> bool:
     """Does the statement's ``Condition`` hold in ``context``? Deny-safe on unmodelled operators."""
     return _conditions_hold(statement, context, deny)
+
+
+def default_versions(managed_policies: Mapping[str, Any]) -> list[Any]:
+    """The document of the default version of each attached managed policy (moto's IAM objects)."""
+    return [v.document for p in managed_policies.values() for v in p.versions if v.is_default_version]
+
+
+def parse_documents(raw: Iterable[Any]) -> list[dict[str, Any]]:
+    """Policy documents as IAM holds them (a dict, JSON text or URL-encoded JSON text) as dicts;
+    a document that is not a JSON object is left out."""
+    parsed = []
+    for document in raw:
+        text = document if isinstance(document, str) else json.dumps(document)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = json.loads(unquote(text))
+        if isinstance(value, dict):
+            parsed.append(value)
+    return parsed
 
 
 def statements(policies: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -227,16 +227,22 @@ _STS_STAR = ("GetAccessKeyInfo", "DecodeAuthorizationMessage")
 NO_SESSION_CALLS = ("GetSessionToken", "GetFederationToken")
 
 
-def _form(environ: dict[str, Any]) -> dict[str, str]:
-    """The query-protocol parameters (query string and form body); ``wsgi.input`` is replaced so
+def request_body(environ: dict[str, Any]) -> bytes:
+    """The request's body (none for a missing or bad Content-Length); ``wsgi.input`` is replaced so
     that moto reads the same bytes."""
-    params = {k: v[-1] for k, v in parse_qs(str(environ.get("QUERY_STRING", ""))).items()}
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    body: bytes = environ["wsgi.input"].read(length) if length > 0 else b""
     environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _form(environ: dict[str, Any]) -> dict[str, str]:
+    """The query-protocol parameters (query string and form body), read by :func:`request_body`."""
+    params = {k: v[-1] for k, v in parse_qs(str(environ.get("QUERY_STRING", ""))).items()}
+    body = request_body(environ)
     params.update({k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()})
     return params
 

@@ -32,6 +32,7 @@ import ipaddress
 import json
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from localcloud.ec2.lambda_vpc import vpc_config_of
@@ -160,22 +161,32 @@ def blocked(
     if not subnet_ids:
         return None
     ec2 = _ec2(account_id, region)
-    service_name = f"com.amazonaws.{region}.{service}"
+    call = _Call(f"com.amazonaws.{region}.{service}", pairs, role_arn, account_id, context)
     if service in ("dynamodb", "s3"):
-        return _gateway_path(ec2, subnet_ids, group_ids, service_name, pairs, role_arn, account_id, context)
-    return _interface_path(ec2, subnet_ids, service_name, pairs, role_arn, account_id, context)
+        return _gateway_path(ec2, subnet_ids, group_ids, call)
+    return _interface_path(ec2, subnet_ids, call)
 
 
-def _gateway_path(
-    ec2: Any,
-    subnet_ids: list[str],
-    group_ids: list[str],
-    service_name: str,
-    pairs: list[tuple[str, str]],
-    role_arn: str,
-    account_id: str,
-    context: Mapping[str, Any],
-) -> str | None:
+@dataclass(frozen=True)
+class _Call:
+    """The function's call to a service, as the endpoints on its way judge it."""
+
+    service_name: str
+    pairs: list[tuple[str, str]]
+    role_arn: str
+    account_id: str
+    context: Mapping[str, Any]
+
+    def refusal(self, endpoint: Any) -> str | None:
+        """Why the endpoint's policy refuses the call, or None when it allows it."""
+        refused = endpoint_allows(endpoint, self.pairs, self.role_arn, self.account_id, self.context)
+        if refused is None:
+            return None
+        return f"the policy of endpoint {endpoint.id} does not allow {refused[0]} on {refused[1]}"
+
+
+def _gateway_path(ec2: Any, subnet_ids: list[str], group_ids: list[str], call: _Call) -> str | None:
+    service_name = call.service_name
     prefix_list = _prefix_list(ec2, service_name)
     if prefix_list is None:
         return f"no prefix list {service_name}"
@@ -192,23 +203,16 @@ def _gateway_path(
                 f"endpoint for {service_name}"
             )
         for endpoint in endpoints:
-            refused = endpoint_allows(endpoint, pairs, role_arn, account_id, context)
-            if refused is not None:
-                return f"the policy of endpoint {endpoint.id} does not allow {refused[0]} on {refused[1]}"
+            refusal = call.refusal(endpoint)
+            if refusal is not None:
+                return refusal
     if not _egress_allows(ec2, group_ids, prefix_list):
         return f"no security group of the function allows TCP {HTTPS} out to {prefix_list.id}"
     return None
 
 
-def _interface_path(
-    ec2: Any,
-    subnet_ids: list[str],
-    service_name: str,
-    pairs: list[tuple[str, str]],
-    role_arn: str,
-    account_id: str,
-    context: Mapping[str, Any],
-) -> str | None:
+def _interface_path(ec2: Any, subnet_ids: list[str], call: _Call) -> str | None:
+    service_name = call.service_name
     vpc_id = ec2.get_subnet(subnet_ids[0]).vpc_id
     for endpoint in list(ec2.vpc_end_points.values()):
         if (
@@ -218,10 +222,7 @@ def _interface_path(
             and str(endpoint.state).lower() == "available"
             and endpoint.private_dns_enabled
         ):
-            refused = endpoint_allows(endpoint, pairs, role_arn, account_id, context)
-            if refused is None:
-                return None
-            return f"the policy of endpoint {endpoint.id} does not allow {refused[0]} on {refused[1]}"
+            return call.refusal(endpoint)
     return (
         f"VPC {vpc_id} has no interface endpoint with private DNS for {service_name} (and no NAT is modelled)"
     )

@@ -4,7 +4,6 @@ KMSKeyArn) and AddPermission's duplicate StatementId, as AWS answers them.
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from moto.awslambda import models as lambda_models
 from moto.awslambda.exceptions import InvalidParameterValueException, LambdaClientError
 from moto.awslambda.policy import Policy
 
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer
 
 _fix = fixer(__name__)
 
@@ -65,61 +64,52 @@ def _fix_lambda_configuration() -> None:
     """moto's LambdaFunction drops DeadLetterConfig/LoggingConfig and ignores four update fields."""
     cls = lambda_models.LambdaFunction
 
-    def make_init(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def __init__(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-            orig(self, account_id, spec, *args, **kwargs)
-            self.dead_letter_config = (spec.get("DeadLetterConfig") or {}).get("TargetArn") or None
-            self.logging_config = _logging_config(self.function_name, spec.get("LoggingConfig"), None)
-            self.logs_group_name = self.logging_config["LogGroup"]
+    @around(cls, "__init__")
+    def __init__(
+        orig: Callable[..., Any], self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> None:
+        orig(self, account_id, spec, *args, **kwargs)
+        self.dead_letter_config = (spec.get("DeadLetterConfig") or {}).get("TargetArn") or None
+        self.logging_config = _logging_config(self.function_name, spec.get("LoggingConfig"), None)
+        self.logs_group_name = self.logging_config["LogGroup"]
 
-        return __init__
+    @around(cls, "get_configuration")
+    def get_configuration(orig: Callable[..., Any], self: Any, on_create: bool = False) -> dict[str, Any]:
+        config: dict[str, Any] = orig(self, on_create=on_create)
+        target = getattr(self, "dead_letter_config", None)
+        if target:
+            config["DeadLetterConfig"] = {"TargetArn": target}
+        config["LoggingConfig"] = dict(
+            getattr(self, "logging_config", None) or _logging_config(self.function_name, None, None)
+        )
+        # The fix "lambda-revision-ids" (fidelity_lambda.py) keeps it; one wrapper reports it.
+        config["RevisionId"] = revision_id(self)
+        return config
 
-    def make_get_configuration(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def get_configuration(self: Any, on_create: bool = False) -> dict[str, Any]:
-            config: dict[str, Any] = orig(self, on_create=on_create)
-            target = getattr(self, "dead_letter_config", None)
-            if target:
-                config["DeadLetterConfig"] = {"TargetArn": target}
-            config["LoggingConfig"] = dict(
-                getattr(self, "logging_config", None) or _logging_config(self.function_name, None, None)
+    @around(cls, "update_configuration")
+    def update_configuration(
+        orig: Callable[..., Any], self: Any, config_updates: dict[str, Any]
+    ) -> dict[str, Any]:
+        # New objects, never in-place edits: published versions share these (copy.copy).
+        if "LoggingConfig" in config_updates:
+            current = getattr(self, "logging_config", None)
+            self.logging_config = _logging_config(
+                self.function_name, config_updates["LoggingConfig"], current
             )
-            # The fix "lambda-revision-ids" (fidelity_lambda.py) keeps it; one wrapper reports it.
-            config["RevisionId"] = revision_id(self)
-            return config
-
-        return get_configuration
-
-    def make_update_configuration(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
-            # New objects, never in-place edits: published versions share these (copy.copy).
-            if "LoggingConfig" in config_updates:
-                current = getattr(self, "logging_config", None)
-                self.logging_config = _logging_config(
-                    self.function_name, config_updates["LoggingConfig"], current
-                )
-                self.logs_group_name = self.logging_config["LogGroup"]
-            if "TracingConfig" in config_updates:
-                self.tracing_config = {
-                    "Mode": (config_updates["TracingConfig"] or {}).get("Mode") or "PassThrough"
-                }
-            if "DeadLetterConfig" in config_updates:
-                self.dead_letter_config = (config_updates["DeadLetterConfig"] or {}).get("TargetArn") or None
-            if "KMSKeyArn" in config_updates:
-                self.kms_key_arn = config_updates["KMSKeyArn"] or None
-            if (config_updates.get("EphemeralStorage") or {}).get("Size") is not None:
-                # moto's setter refuses more than 10240; botocore, less than 512.
-                self.ephemeral_storage = int(config_updates["EphemeralStorage"]["Size"])
-            updated: dict[str, Any] = orig(self, config_updates)
-            return updated
-
-        return update_configuration
-
-    patch(cls, "__init__", make_init)
-    patch(cls, "get_configuration", make_get_configuration)
-    patch(cls, "update_configuration", make_update_configuration)
+            self.logs_group_name = self.logging_config["LogGroup"]
+        if "TracingConfig" in config_updates:
+            self.tracing_config = {
+                "Mode": (config_updates["TracingConfig"] or {}).get("Mode") or "PassThrough"
+            }
+        if "DeadLetterConfig" in config_updates:
+            self.dead_letter_config = (config_updates["DeadLetterConfig"] or {}).get("TargetArn") or None
+        if "KMSKeyArn" in config_updates:
+            self.kms_key_arn = config_updates["KMSKeyArn"] or None
+        if (config_updates.get("EphemeralStorage") or {}).get("Size") is not None:
+            # moto's setter refuses more than 10240; botocore, less than 512.
+            self.ephemeral_storage = int(config_updates["EphemeralStorage"]["Size"])
+        updated: dict[str, Any] = orig(self, config_updates)
+        return updated
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,17 +133,12 @@ class ResourceConflictException(LambdaClientError):
 def _fix_duplicate_statement_id() -> None:
     """moto's ``Policy.add_statement`` accepts a duplicate Sid; AWS refuses it."""
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def add_statement(self: Any, raw: str, qualifier: str | None = None) -> Any:
-            sid = json.loads(raw).get("StatementId")
-            if sid and any(statement.get("Sid") == sid for statement in self.statements):
-                raise ResourceConflictException(
-                    f"The statement id ({sid}) provided already exists. Please provide a new statement id, "
-                    "or remove the existing statement."
-                )
-            return orig(self, raw, qualifier)
-
-        return add_statement
-
-    patch(Policy, "add_statement", make)
+    @around(Policy, "add_statement")
+    def add_statement(orig: Callable[..., Any], self: Any, raw: str, qualifier: str | None = None) -> Any:
+        sid = json.loads(raw).get("StatementId")
+        if sid and any(statement.get("Sid") == sid for statement in self.statements):
+            raise ResourceConflictException(
+                f"The statement id ({sid}) provided already exists. Please provide a new statement id, "
+                "or remove the existing statement."
+            )
+        return orig(self, raw, qualifier)

@@ -16,6 +16,7 @@ import functools
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -30,7 +31,7 @@ from moto.awslambda.responses import LambdaResponse
 from moto.awslambda.utils import make_function_arn
 
 from localcloud.lambda_.config_fixes import ResourceConflictException, revision_id
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer, replace
 
 _fix = fixer(__name__)
 
@@ -121,6 +122,17 @@ def _check_routing(backend: Any, function_name: str, primary: str, routing_confi
             raise UnknownFunctionException(_function_arn(backend, name, str(version))) from None
 
 
+@dataclass(frozen=True)
+class _AliasWrite:
+    """The arguments of moto's ``LambdaBackend.create_alias`` and ``update_alias``, by keyword or place."""
+
+    name: str
+    function_name: str
+    function_version: str
+    description: str
+    routing_config: Any
+
+
 @_fix(
     "lambda-alias-routing-config",
     "CreateAlias and UpdateAlias store any RoutingConfig: a weight of 1.5, two additional versions, "
@@ -141,65 +153,40 @@ def _fix_alias_routing() -> None:
     against the versions the alias would point at after the call."""
     backend_cls = lambda_models.LambdaBackend
 
-    def make_create(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def create_alias(
-            self: Any,
-            name: str,
-            function_name: str,
-            function_version: str,
-            description: str,
-            routing_config: Any,
-        ) -> Any:
-            self.get_function(function_name, function_version)  # 404 for a missing primary, as before
-            try:
-                existing = self.get_alias(name, function_name)
-            except LambdaClientError:
-                existing = None
-            if existing is not None:
-                raise ResourceConflictException(f"Alias already exists: {existing.arn}")
-            _check_routing(self, function_name, function_version, routing_config)
-            return orig(self, name, function_name, function_version, description, routing_config)
+    @around(backend_cls, "create_alias")
+    def create_alias(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = _AliasWrite(*args, **kwargs)
+        self.get_function(call.function_name, call.function_version)  # 404 for a missing primary, as before
+        try:
+            existing = self.get_alias(call.name, call.function_name)
+        except LambdaClientError:
+            existing = None
+        if existing is not None:
+            raise ResourceConflictException(f"Alias already exists: {existing.arn}")
+        _check_routing(self, call.function_name, call.function_version, call.routing_config)
+        return orig(self, *args, **kwargs)
 
-        return create_alias
+    @around(backend_cls, "update_alias")
+    def update_alias(orig: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = _AliasWrite(*args, **kwargs)
+        alias = self.get_alias(call.name, call.function_name)
+        primary = call.function_version or alias.function_version
+        resulting = call.routing_config if call.routing_config is not None else alias.routing_config
+        _check_routing(self, call.function_name, primary, resulting)
+        updated = orig(self, *args, **kwargs)
+        new_revision(updated)
+        return updated
 
-    def make_update(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def update_alias(
-            self: Any,
-            name: str,
-            function_name: str,
-            function_version: str,
-            description: str,
-            routing_config: Any,
-        ) -> Any:
-            alias = self.get_alias(name, function_name)
-            primary = function_version or alias.function_version
-            resulting = routing_config if routing_config is not None else alias.routing_config
-            _check_routing(self, function_name, primary, resulting)
-            updated = orig(self, name, function_name, function_version, description, routing_config)
-            new_revision(updated)
-            return updated
-
-        return update_alias
-
-    def make_update_response(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def update_alias(self: Any) -> Any:
-            expected = (json.loads(self.body or "{}") or {}).get("RevisionId")
-            if expected:
-                function_name = unquote(self.path.rsplit("/")[-3])
-                alias_name = unquote(self.path.rsplit("/", 2)[-1])
-                alias = self.backend.get_alias(alias_name, function_name)
-                if expected != alias.revision_id:
-                    raise PreconditionFailedException(REVISION_MISMATCH)
-            return orig(self)
-
-        return update_alias
-
-    patch(backend_cls, "create_alias", make_create)
-    patch(backend_cls, "update_alias", make_update)
-    patch(LambdaResponse, "update_alias", make_update_response)
+    @around(LambdaResponse, "update_alias")
+    def update_alias_response(orig: Callable[..., Any], self: Any) -> Any:
+        expected = (json.loads(self.body or "{}") or {}).get("RevisionId")
+        if expected:
+            function_name = unquote(self.path.rsplit("/")[-3])
+            alias_name = unquote(self.path.rsplit("/", 2)[-1])
+            alias = self.backend.get_alias(alias_name, function_name)
+            if expected != alias.revision_id:
+                raise PreconditionFailedException(REVISION_MISMATCH)
+        return orig(self)
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,6 +204,29 @@ def _only_latest(function_name: str, qualifier: str | None) -> None:
     _, qualifier = _name_and_qualifier(function_name, qualifier)
     if qualifier and qualifier.upper() != "$LATEST":
         raise InvalidParameterValueException(ONLY_LATEST)
+
+
+def _revised(
+    orig: Callable[..., Any],
+    self: Any,
+    function_name: str,
+    qualifier: str,
+    body: dict[str, Any],
+    *,
+    code: bool,
+) -> Any:
+    """An update of $LATEST's code or configuration under the RevisionId precondition: a new revision
+    (but for a dry run of the code), answered in the result (but when the code is published: the
+    version's answer is its own)."""
+    _only_latest(function_name, qualifier)
+    latest = self.get_function(function_name)
+    _check_revision(latest, body)
+    result = orig(self, function_name, qualifier, body)
+    if not (code and body.get("DryRun")):
+        new_revision(latest)
+        if isinstance(result, dict) and not (code and body.get("Publish")):
+            result["RevisionId"] = revision_id(latest)
+    return result
 
 
 @_fix(
@@ -239,81 +249,38 @@ def _fix_revisions() -> None:
     itself is reported by the configuration wrapper of the fix "lambda-function-configuration"."""
     backend_cls = lambda_models.LambdaBackend
 
-    def make_create(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def create_function(self: Any, spec: dict[str, Any]) -> Any:
-            fn = orig(self, spec)
-            revision_id(self.get_function(fn.function_name))
-            return fn
+    @around(backend_cls, "create_function")
+    def create_function(orig: Callable[..., Any], self: Any, spec: dict[str, Any]) -> Any:
+        fn = orig(self, spec)
+        revision_id(self.get_function(fn.function_name))
+        return fn
 
-        return create_function
+    around(backend_cls, "update_function_code")(functools.partial(_revised, code=True))
+    around(backend_cls, "update_function_configuration")(functools.partial(_revised, code=False))
 
-    def make_update_code(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def update_function_code(self: Any, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
-            _only_latest(function_name, qualifier)
-            latest = self.get_function(function_name)
-            _check_revision(latest, body)
-            result = orig(self, function_name, qualifier, body)
-            if not body.get("DryRun"):
-                new_revision(latest)
-                if isinstance(result, dict) and not body.get("Publish"):
-                    result["RevisionId"] = revision_id(latest)
-            return result
+    @around(backend_cls, "publish_version")
+    def publish_version(
+        orig: Callable[..., Any], self: Any, function_name: str, description: str = ""
+    ) -> Any:
+        before = {id(v) for v in self.list_versions_by_function(_name_and_qualifier(function_name, None)[0])}
+        version = orig(self, function_name, description)
+        if version is not None and id(version) not in before:
+            new_revision(version)  # a new snapshot has its own RevisionId
+        return version
 
-        return update_function_code
-
-    def make_update_configuration(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def update_function_configuration(
-            self: Any, function_name: str, qualifier: str, body: dict[str, Any]
-        ) -> Any:
-            _only_latest(function_name, qualifier)
-            latest = self.get_function(function_name)
-            _check_revision(latest, body)
-            result = orig(self, function_name, qualifier, body)
-            new_revision(latest)
-            if isinstance(result, dict):
-                result["RevisionId"] = revision_id(latest)
-            return result
-
-        return update_function_configuration
-
-    def make_publish(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def publish_version(self: Any, function_name: str, description: str = "") -> Any:
-            before = {
-                id(v) for v in self.list_versions_by_function(_name_and_qualifier(function_name, None)[0])
-            }
-            version = orig(self, function_name, description)
-            if version is not None and id(version) not in before:
-                new_revision(version)  # a new snapshot has its own RevisionId
-            return version
-
-        return publish_version
-
-    def make_publish_response(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def publish_version(self: Any) -> Any:
-            body = json.loads(self.body or "{}") or {}
-            latest = self.backend.get_function(unquote(self.path.split("/")[-2]))
-            expected_sha = body.get("CodeSha256")
-            current_sha = getattr(latest, "code_sha_256", "") or ""
-            if expected_sha and expected_sha != current_sha:
-                raise InvalidParameterValueException(
-                    f"CodeSHA256 ({expected_sha}) is different from current CodeSHA256 in $LATEST "
-                    f"({current_sha}). Please try again with the CodeSHA256 in $LATEST."
-                )
-            _check_revision(latest, body)
-            return orig(self)
-
-        return publish_version
-
-    patch(backend_cls, "create_function", make_create)
-    patch(backend_cls, "update_function_code", make_update_code)
-    patch(backend_cls, "update_function_configuration", make_update_configuration)
-    patch(backend_cls, "publish_version", make_publish)
-    patch(LambdaResponse, "publish_version", make_publish_response)
+    @around(LambdaResponse, "publish_version")
+    def publish_version_response(orig: Callable[..., Any], self: Any) -> Any:
+        body = json.loads(self.body or "{}") or {}
+        latest = self.backend.get_function(unquote(self.path.split("/")[-2]))
+        expected_sha = body.get("CodeSha256")
+        current_sha = getattr(latest, "code_sha_256", "") or ""
+        if expected_sha and expected_sha != current_sha:
+            raise InvalidParameterValueException(
+                f"CodeSHA256 ({expected_sha}) is different from current CodeSHA256 in $LATEST "
+                f"({current_sha}). Please try again with the CodeSHA256 in $LATEST."
+            )
+        _check_revision(latest, body)
+        return orig(self)
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,27 +310,24 @@ def _aliases_using(backend: Any, name: str, version: str) -> list[str]:
 def _fix_delete_version() -> None:
     """moto's ``del_function`` deletes what the qualifier names, checking nothing."""
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def delete_function(self: Any, function_name: str, qualifier: str | None = None) -> None:
-            name, named = _name_and_qualifier(function_name, qualifier)
-            if named and named.upper() == "$LATEST":
-                raise InvalidParameterValueException(
-                    "$LATEST version cannot be deleted without deleting the function."
+    @around(lambda_models.LambdaBackend, "delete_function")
+    def delete_function(
+        orig: Callable[..., Any], self: Any, function_name: str, qualifier: str | None = None
+    ) -> None:
+        name, named = _name_and_qualifier(function_name, qualifier)
+        if named and named.upper() == "$LATEST":
+            raise InvalidParameterValueException(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
+        if named and _DIGITS.match(named):
+            self.get_function(name, named)  # 404 for a version that does not exist, as before
+            users = _aliases_using(self, name, named)
+            if users:
+                raise ResourceConflictException(
+                    "Unable to delete version because the following aliases reference it: "
+                    f"[{', '.join(users)}]"
                 )
-            if named and _DIGITS.match(named):
-                self.get_function(name, named)  # 404 for a version that does not exist, as before
-                users = _aliases_using(self, name, named)
-                if users:
-                    raise ResourceConflictException(
-                        "Unable to delete version because the following aliases reference it: "
-                        f"[{', '.join(users)}]"
-                    )
-            orig(self, function_name, qualifier)
-
-        return delete_function
-
-    patch(lambda_models.LambdaBackend, "delete_function", make)
+        orig(self, function_name, qualifier)
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,23 +370,18 @@ def _fix_code_from_s3() -> None:
     """moto reads a missing S3 key as no code at all; AWS refuses the call."""
     from moto.awslambda.models import _s3_content
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def _set_function_code(self: Any, updated_spec: dict[str, Any]) -> None:
-            from_s3 = "S3Bucket" in updated_spec and "S3Key" in updated_spec
-            dry_run = updated_spec is not self.code and updated_spec.get("DryRun")
-            if not from_s3 or dry_run:
-                orig(self, updated_spec)
-                return
-            version = updated_spec.get("S3ObjectVersion")
-            found = _s3_object(self, updated_spec["S3Bucket"], updated_spec["S3Key"], version)
+    @around(lambda_models.LambdaFunction, "_set_function_code")
+    def _set_function_code(orig: Callable[..., Any], self: Any, updated_spec: dict[str, Any]) -> None:
+        from_s3 = "S3Bucket" in updated_spec and "S3Key" in updated_spec
+        dry_run = updated_spec is not self.code and updated_spec.get("DryRun")
+        if not from_s3 or dry_run:
             orig(self, updated_spec)
-            if version:
-                self.code_bytes, self.code_size, self.code_sha_256, self.code_digest = _s3_content(found)
-
-        return _set_function_code
-
-    patch(lambda_models.LambdaFunction, "_set_function_code", make)
+            return
+        version = updated_spec.get("S3ObjectVersion")
+        found = _s3_object(self, updated_spec["S3Bucket"], updated_spec["S3Key"], version)
+        orig(self, updated_spec)
+        if version:
+            self.code_bytes, self.code_size, self.code_sha_256, self.code_digest = _s3_content(found)
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,29 +399,25 @@ def _fix_code_from_s3() -> None:
 def _fix_version_numbers() -> None:
     """moto derives the number from the count of the versions still there."""
 
-    def make(_orig: Callable[..., Any]) -> Callable[..., Any]:
-        def publish_version(self: Any, name_or_arn: str, description: str = "") -> Any:
-            function = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
-            group = self._functions.get(function.function_name)
-            if not group or not group["latest"]:
-                return None
-            versions = group["versions"]
-            if versions and not function.code_or_config_updated:
-                return versions[-1]  # nothing changed since the last publish: that version (as moto)
-            function.code_or_config_updated = False
-            number = max([int(v.version) for v in versions] + [int(group.get("highest_version", 0))]) + 1
-            group["highest_version"] = number
-            fn = copy.copy(group["latest"])
-            fn.set_version(number)
-            if description:
-                fn.description = description
-            versions.append(fn)
-            self._arns[fn.function_arn] = fn
-            return fn
-
-        return publish_version
-
-    patch(lambda_models.LambdaStorage, "publish_version", make)
+    @replace(lambda_models.LambdaStorage, "publish_version")
+    def publish_version(self: Any, name_or_arn: str, description: str = "") -> Any:
+        function = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
+        group = self._functions.get(function.function_name)
+        if not group or not group["latest"]:
+            return None
+        versions = group["versions"]
+        if versions and not function.code_or_config_updated:
+            return versions[-1]  # nothing changed since the last publish: that version (as moto)
+        function.code_or_config_updated = False
+        number = max([int(v.version) for v in versions] + [int(group.get("highest_version", 0))]) + 1
+        group["highest_version"] = number
+        fn = copy.copy(group["latest"])
+        fn.set_version(number)
+        if description:
+            fn.description = description
+        versions.append(fn)
+        self._arns[fn.function_arn] = fn
+        return fn
 
 
 # --------------------------------------------------------------------------------------------
@@ -528,15 +483,9 @@ def _fix_reserved_environment_keys() -> None:
 
     # Wrapped at the response layer: the backend methods already carry the RevisionId fix, and a
     # second fix on one attribute would be skipped by _patch's idempotence marker.
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def handler(self: Any) -> Any:
-            environment = (self.json_body or {}).get("Environment")
-            _refuse_reserved_keys(environment)
-            _refuse_oversized_environment(environment)
-            return orig(self)
-
-        return handler
-
-    patch(LambdaResponse, "create_function", make)
-    patch(LambdaResponse, "update_function_configuration", make)
+    @around(LambdaResponse, "create_function", "update_function_configuration")
+    def handler(orig: Callable[..., Any], self: Any) -> Any:
+        environment = (self.json_body or {}).get("Environment")
+        _refuse_reserved_keys(environment)
+        _refuse_oversized_environment(environment)
+        return orig(self)

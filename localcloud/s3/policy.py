@@ -31,7 +31,6 @@ key (aws:SourceIp, aws:PrincipalArn...) is absent from the context.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import ipaddress
 import json
 import logging
@@ -43,7 +42,7 @@ from moto.s3 import models as s3_models
 from moto.s3.exceptions import S3ClientError
 from moto.s3.responses import S3Response
 
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer
 
 _fix = fixer(__name__)
 
@@ -190,29 +189,20 @@ def _effective_policy(policy: bytes) -> str:
 def _fix_policy_conditions() -> None:
     """moto's ``FakeBucket.get_permission`` hands the whole policy to an evaluator without conditions."""
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def get_permission(self: Any, action: str, resource: str) -> Any:
-            from moto.iam.access_control import IAMPolicy, PermissionResult
+    @around(s3_models.FakeBucket, "get_permission")
+    def get_permission(orig: Callable[..., Any], self: Any, action: str, resource: str) -> Any:
+        from moto.iam.access_control import IAMPolicy, PermissionResult
 
-            if self.policy is None:
-                return PermissionResult.NEUTRAL
-            return IAMPolicy(_effective_policy(self.policy)).is_action_permitted(action, resource)
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(_effective_policy(self.policy)).is_action_permitted(action, resource)
 
-        return get_permission
-
-    def make_key_response(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def _key_response(self: Any, request: Any, full_url: str) -> Any:
-            response = orig(self, request, full_url)
-            if isinstance(response, tuple) and response[0] == 403 and not response[2]:
-                raise AccessDenied()  # S3's error document, not moto's empty 403
-            return response
-
-        return _key_response
-
-    patch(s3_models.FakeBucket, "get_permission", make)
-    patch(S3Response, "_key_response", make_key_response)
+    @around(S3Response, "_key_response")
+    def _key_response(orig: Callable[..., Any], self: Any, request: Any, full_url: str) -> Any:
+        response = orig(self, request, full_url)
+        if isinstance(response, tuple) and response[0] == 403 and not response[2]:
+            raise AccessDenied()  # S3's error document, not moto's empty 403
+        return response
 
 
 def check_policy(policy: bytes | str) -> None:
@@ -241,13 +231,8 @@ def check_policy(policy: bytes | str) -> None:
 def _fix_malformed_policy() -> None:
     """moto's ``put_bucket_policy`` stores the body unchecked."""
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def put_bucket_policy(self: Any, bucket_name: str, policy: bytes) -> None:
-            self.get_bucket(bucket_name)  # NoSuchBucket first, as before
-            check_policy(policy)
-            orig(self, bucket_name, policy)
-
-        return put_bucket_policy
-
-    patch(s3_models.S3Backend, "put_bucket_policy", make)
+    @around(s3_models.S3Backend, "put_bucket_policy")
+    def put_bucket_policy(orig: Callable[..., Any], self: Any, bucket_name: str, policy: bytes) -> None:
+        self.get_bucket(bucket_name)  # NoSuchBucket first, as before
+        check_policy(policy)
+        orig(self, bucket_name, policy)

@@ -50,7 +50,6 @@ policies (``Policy``, ``PolicyArns``), session tags (``sts:TagSession``), ``sts:
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import re
 import threading
@@ -69,7 +68,7 @@ from werkzeug.wrappers import Response
 from localcloud import time_scale
 from localcloud.iam import policy as iam_policy
 from localcloud.query_errors import STS_NAMESPACE, query_error
-from localcloud.registry import fixer, patch
+from localcloud.registry import around, fixer
 
 _fix = fixer(__name__)
 
@@ -368,24 +367,19 @@ def _fix_assume_role() -> None:
     """moto's ``TokenResponse.assume_role`` asks nothing; the runtime's in-process sessions for
     functions (``iam_enforcement.function_credentials``) go to the backend directly and stay as they are."""
 
-    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def assume_role(self: Any) -> Any:
-            role_arn = str(self._get_param("RoleArn") or "")
-            params = {name: self._get_param(name) for name in ("RoleArn", "ExternalId", "RoleSessionName")}
-            check_parameters(params)
-            requested = parse_duration(self._get_param("DurationSeconds"))
-            caller = caller_of(self.get_access_key(), self.current_account)
-            role = check_assume_role(caller, role_arn, params, self.region)
-            duration = check_duration(requested, role, caller.role_arn is not None)
-            result = orig(self)
-            session = result.result["Credentials"]
-            session.expiration = utcnow() + dt.timedelta(seconds=duration * session_time_scale())
-            return result
-
-        return assume_role
-
-    patch(TokenResponse, "assume_role", make)
+    @around(TokenResponse, "assume_role")
+    def assume_role(orig: Callable[..., Any], self: Any) -> Any:
+        role_arn = str(self._get_param("RoleArn") or "")
+        params = {name: self._get_param(name) for name in ("RoleArn", "ExternalId", "RoleSessionName")}
+        check_parameters(params)
+        requested = parse_duration(self._get_param("DurationSeconds"))
+        caller = caller_of(self.get_access_key(), self.current_account)
+        role = check_assume_role(caller, role_arn, params, self.region)
+        duration = check_duration(requested, role, caller.role_arn is not None)
+        result = orig(self)
+        session = result.result["Credentials"]
+        session.expiration = utcnow() + dt.timedelta(seconds=duration * session_time_scale())
+        return result
 
 
 # -- the request hook ------------------------------------------------------------------------------
