@@ -18,6 +18,11 @@ RUNTIME      := $(RUNTIME_LIBS)/.installed
 # processes on two cores halve its wall time (tests/conftest.py gives each its own Redis database;
 # pytest-django its own test database). PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 2
+# Python's bytecode cache on, whatever the shell says: with PYTHONDONTWRITEBYTECODE set, every
+# pytest process rewrites the asserts of all ~200 test modules again (about 10 s of CPU each) and
+# every process a test starts (a local cloud, a worker, manage.py) compiles the project again.
+# __pycache__/ is ignored by git, and artifacts leave it out (provisioning/bundle.py).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: venv test test-fast lint up down bench browser clean screenshots
 
