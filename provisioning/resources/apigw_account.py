@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..aws import error_code
+from ..aws import error_code, tag_map, unless_absent
 from ..names import APIGW_CLOUDWATCH_ROLE, MANAGED_BY, PROJECT
 from .base import Context, FieldDiff, Observed, Resource, key_value_list, retry_until
 from .role import repair_role_tags
@@ -118,15 +118,12 @@ class ApiGatewayAccount(Resource):
 
     def observe(self, ctx: Context) -> Observed | None:
         iam = ctx.client("iam")
-        try:
-            role = iam.get_role(RoleName=APIGW_CLOUDWATCH_ROLE)["Role"]
-        except Exception as exc:
-            if error_code(exc) == "NoSuchEntity":
-                return None
-            raise
+        role = unless_absent(lambda: iam.get_role(RoleName=APIGW_CLOUDWATCH_ROLE)["Role"], "NoSuchEntity")
+        if role is None:
+            return None
         state: dict[str, Any] = {
             **statement_fields("trust", role.get("AssumeRolePolicyDocument")),
-            "tags": {t["Key"]: t["Value"] for t in role.get("Tags", [])},
+            "tags": tag_map(role.get("Tags", [])),
         }
         inline = sorted(iam.list_role_policies(RoleName=APIGW_CLOUDWATCH_ROLE)["PolicyNames"])
         state["inline_policies"] = inline
