@@ -337,6 +337,12 @@ class VpcModeResource(Resource):
         return found
 
 
+def lowest_id(found: list[dict[str, Any]], id_key: str) -> dict[str, Any] | None:
+    """The one of `found` with the lowest id, or None: a run that died after its create and the
+    re-run can leave two, and every read adopts the same one."""
+    return min(found, key=lambda item: item[id_key], default=None)
+
+
 # --- the VPC ---------------------------------------------------------------------------------------
 class Vpc(VpcModeResource):
     """envport's own VPC: DNS support and hostnames on, nothing attached to reach the internet."""
@@ -349,11 +355,10 @@ class Vpc(VpcModeResource):
         return f"{ctx.names.base}-vpc"
 
     def observe(self, ctx: Context) -> Observed | None:
-        vpcs = self.tagged(ctx, "describe_vpcs", "Vpcs")
-        if not vpcs:
+        vpc = lowest_id(self.tagged(ctx, "describe_vpcs", "Vpcs"), "VpcId")
+        if vpc is None:
             return None
         ec2 = ctx.client("ec2")
-        vpc = sorted(vpcs, key=lambda v: v["VpcId"])[0]
         vid = vpc["VpcId"]
         gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vid]}])
         nats = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vid]}])["NatGateways"]
@@ -732,10 +737,9 @@ class RouteTable(VpcModeResource):
         return f"{ctx.names.base}-private"
 
     def observe(self, ctx: Context) -> Observed | None:
-        tables = self.tagged(ctx, "describe_route_tables", "RouteTables")
-        if not tables:
+        table = lowest_id(self.tagged(ctx, "describe_route_tables", "RouteTables"), "RouteTableId")
+        if table is None:
             return None
-        table = sorted(tables, key=lambda t: t["RouteTableId"])[0]
         associations = {
             a["SubnetId"]: a["RouteTableAssociationId"]
             for a in table.get("Associations", [])

@@ -14,22 +14,13 @@ and an update removes them: anything granted besides this policy is, by definiti
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..aws import error_code, paged_items, tag_map, tolerating_absent, unless_absent
 from ..names import Names
-from .base import (
-    UNKNOWN,
-    Context,
-    FieldDiff,
-    InstanceResource,
-    Observed,
-    always,
-    repair_tags_through,
-    user_tags,
-)
+from .base import UNKNOWN, Context, FieldDiff, InstanceResource, Observed, always, sync_tags, user_tags
 from .data_access import INDEX_ACTIONS, TABLE_ACTIONS, data_grants
 from .network import eni_statements
 
@@ -227,7 +218,7 @@ class FunctionRole(InstanceResource[RoleInstance], default=FUNCTION_ROLE):
         if TRUST_FIELD in changed:
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust_policy()))
         if "tags" in changed:
-            repair_role_tags(iam, name, observed.state.get("tags"), desired["tags"])
+            sync_tags(observed, desired, iam.tag_role, iam.untag_role, RoleName=name)
         if any(field.startswith(STATEMENT_PREFIX) for field in changed):
             self._put_policy(ctx, self._policy_document(ctx))
         if "OtherInlinePolicies" in changed:
@@ -276,8 +267,3 @@ class FunctionRole(InstanceResource[RoleInstance], default=FUNCTION_ROLE):
 def _ignore_missing(call: Any, **kwargs: Any) -> None:
     with tolerating_absent("NoSuchEntity"):
         call(**kwargs)
-
-
-def repair_role_tags(iam: Any, name: str, found: Mapping[str, str] | None, wanted: Mapping[str, str]) -> None:
-    """`repair_tags` through IAM's own role calls: the function's role and API Gateway's shared one."""
-    repair_tags_through(found, wanted, iam.tag_role, iam.untag_role, RoleName=name)

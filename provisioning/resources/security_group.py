@@ -20,6 +20,7 @@ from .network import (
     VpcModeResource,
     _delete_when_free,
     ec2_tags,
+    lowest_id,
     name_tags,
     retag,
     tag_specs,
@@ -92,10 +93,9 @@ class FunctionSecurityGroup(VpcModeResource):
         return f"{ctx.names.base}-function"
 
     def observe(self, ctx: Context) -> Observed | None:
-        groups = self.tagged(ctx, "describe_security_groups", "SecurityGroups")
-        if not groups:
+        group = lowest_id(self.tagged(ctx, "describe_security_groups", "SecurityGroups"), "GroupId")
+        if group is None:
             return None
-        group = sorted(groups, key=lambda g: g["GroupId"])[0]
         state = {
             "VpcId": group.get("VpcId", MISSING),
             "Ingress": rule_strings(group.get("IpPermissions", [])),

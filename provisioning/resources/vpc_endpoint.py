@@ -28,6 +28,7 @@ from .data_access import data_grants
 from .network import (
     VpcModeResource,
     ec2_tags,
+    lowest_id,
     name_tags,
     retag,
     route_table_ids,
@@ -69,9 +70,9 @@ class DynamoDbEndpoint(VpcModeResource):
     def observe(self, ctx: Context) -> Observed | None:
         endpoints = self.tagged(ctx, "describe_vpc_endpoints", "VpcEndpoints")
         live = [e for e in endpoints if str(e.get("State", "")).lower() in LIVE_STATES]
-        if not live:
+        endpoint = lowest_id(live, "VpcEndpointId")
+        if endpoint is None:
             return None
-        endpoint = sorted(live, key=lambda e: e["VpcEndpointId"])[0]
         document = endpoint.get("PolicyDocument") or "{}"
         try:
             policy = json.loads(document) if isinstance(document, str) else document
