@@ -69,7 +69,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from .aws import AwsClients, error_code
+from .aws import AwsClients, error_code, unless_absent
 from .bundle import (
     DEFAULT_ROOT,
     MAX_DEPTH,
@@ -993,17 +993,19 @@ def stored_checksum(clients: AwsClients, location: S3Location) -> str | None:
     `ExpectedBucketOwner` makes S3 refuse (403) a bucket of the same name in another account,
     so our code never goes to, or comes from, a bucket someone else created under our name.
     """
-    try:
-        head = clients.client("s3").head_object(
+    head = unless_absent(
+        lambda: clients.client("s3").head_object(
             Bucket=location.bucket,
             Key=location.key,
             ExpectedBucketOwner=clients.account_id,
             ChecksumMode="ENABLED",
-        )
-    except Exception as exc:
-        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
+        ),
+        "404",
+        "NoSuchKey",
+        "NotFound",
+    )
+    if head is None:
+        return None
     return str(head.get("ChecksumSHA256") or "") or None
 
 

@@ -18,10 +18,10 @@ import datetime as dt
 import functools
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import botocore.session
@@ -418,3 +418,38 @@ def error_code(exc: BaseException) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
+
+
+_T = TypeVar("_T")
+
+
+def unless_absent(call: Callable[[], _T], *codes: str) -> _T | None:
+    """`call()`, or None when AWS answers with one of `codes`: what it reads is not there."""
+    try:
+        return call()
+    except Exception as exc:
+        if error_code(exc) in codes:
+            return None
+        raise
+
+
+@contextmanager
+def tolerating_absent(*codes: str) -> Iterator[None]:
+    """Run the block, taking an AWS answer with one of `codes` as done: what it deletes or detaches
+    is already gone."""
+    try:
+        yield
+    except Exception as exc:
+        if error_code(exc) not in codes:
+            raise
+
+
+def tag_map(tags: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """Tags from AWS's `[{"Key": ..., "Value": ...}]` shape as a plain mapping."""
+    return {t["Key"]: t["Value"] for t in tags}
+
+
+def paged_items(client: Any, operation: str, key: str, **params: Any) -> Iterator[Any]:
+    """The items under `key` of every page of a paginated read, as the pages arrive."""
+    for page in client.get_paginator(operation).paginate(**params):
+        yield from page.get(key, [])

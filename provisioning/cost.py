@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from .aws import AwsClients, AwsTarget, CallCounts, error_code
+from .aws import AwsClients, AwsTarget, CallCounts, unless_absent
 from .names import INDEX_NAME
 from .pricing import PriceRow, PriceTable
 from .resources.base import Context, Resource
@@ -494,12 +494,9 @@ def read_storage(clients: AwsClients, spec: EnvironmentSpec) -> Storage:
     """One DescribeTable (table and index size, PITR as the spec wants it) and one ListBackups."""
     dynamodb = clients.client("dynamodb")
     name = spec.names.table
-    try:
-        table = dynamodb.describe_table(TableName=name)["Table"]
-    except Exception as exc:
-        if error_code(exc) != "ResourceNotFoundException":
-            raise
-        table = None
+    table = unless_absent(
+        lambda: dynamodb.describe_table(TableName=name)["Table"], "ResourceNotFoundException"
+    )
     index_bytes = sum(
         (Decimal(i.get("IndexSizeBytes", 0)) for i in (table or {}).get("GlobalSecondaryIndexes", [])),
         Decimal(0),

@@ -26,7 +26,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
 from . import tokens
-from .aws import AwsClients, error_code
+from .aws import AwsClients, tolerating_absent
 from .names import Names
 from .spec import EnvironmentSpec
 
@@ -147,11 +147,8 @@ def _cognito(spec: EnvironmentSpec, clients: AwsClients) -> ModeCredentials:
     password = _password()
 
     def cleanup() -> None:
-        try:
+        with tolerating_absent("UserNotFoundException"):
             cognito.admin_delete_user(UserPoolId=pool_id, Username=username)
-        except Exception as exc:
-            if error_code(exc) != "UserNotFoundException":
-                raise
 
     cognito.admin_create_user(
         UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS", TemporaryPassword=_password()

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import http
-from .aws import AwsClients, AwsTarget, CallCounts
+from .aws import AwsClients, AwsTarget, CallCounts, paged_items
 from .checks import Check
 from .credentials import for_mode
 from .http import request_id_of
@@ -99,14 +99,13 @@ def _check(
     ctx = Context(spec=spec, aws=clients, sleep=sleep)
     report = HealthReport(spec.suffix, "down")
     # Exact names, not the prefix: environment "dev1"'s prefix also matches "dev1-x"'s alarms.
-    pages = (
-        clients.client("cloudwatch")
-        .get_paginator("describe_alarms")
-        .paginate(AlarmNames=[alarm_name(spec.names, a.short) for a in ALARMS])
+    alarms = paged_items(
+        clients.client("cloudwatch"),
+        "describe_alarms",
+        "MetricAlarms",
+        AlarmNames=[alarm_name(spec.names, a.short) for a in ALARMS],
     )
-    report.alarms_in_alarm = sorted(
-        a["AlarmName"] for page in pages for a in page.get("MetricAlarms", []) if a["StateValue"] == "ALARM"
-    )
+    report.alarms_in_alarm = sorted(a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM")
     endpoint, key_id = endpoint_and_key(ctx)
     if not endpoint or not key_id:
         report.detail = "no API endpoint or key: the environment is not provisioned"

@@ -36,11 +36,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .aws import AwsClients, CallCounts, error_code
+from .aws import AwsClients, CallCounts, error_code, paged_items
 from .checks import Check
 from .names import HANDLER, LIVE_ALIAS
 from .resources.alarms import ALARMS, alarm_name
-from .spec import EnvironmentSpec, Problem
+from .spec import EnvironmentSpec, Problem, ProblemsError
 from .verify import verify_version
 
 # --- input: strategies, durations, the code to ship ---------------------------------------------
@@ -55,16 +55,10 @@ _HANDLER_FORM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$
 _VERSION = re.compile(r"^[1-9][0-9]*$")
 
 
-class ReleaseInputError(ValueError):
+class ReleaseInputError(ProblemsError):
     """Every problem of a release's or rollback's input at once, found before any AWS call."""
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        lines = [f"{p.field}: {p.value!r} is not allowed; {p.allowed}" for p in problems]
-        super().__init__("invalid release:\n  " + "\n  ".join(lines))
-
-    def as_dicts(self) -> list[dict[str, str]]:
-        return [{"field": p.field, "value": repr(p.value), "allowed": p.allowed} for p in self.problems]
+    what = "release"
 
 
 class ReleaseRefused(RuntimeError):
@@ -368,24 +362,23 @@ def _published_versions(clients: AwsClients, function: str) -> list[int]:
 def _version_tables(clients: AwsClients, function: str) -> dict[int, str]:
     """Each published version and the table it reads (its TABLE_NAME; "" when it has none), from
     the one listing: a version's configuration is frozen when it is published."""
-    paginator = clients.client("lambda").get_paginator("list_versions_by_function")
+    versions = paged_items(
+        clients.client("lambda"), "list_versions_by_function", "Versions", FunctionName=function
+    )
     return {
         int(v["Version"]): str(((v.get("Environment") or {}).get("Variables") or {}).get("TABLE_NAME", ""))
-        for page in paginator.paginate(FunctionName=function)
-        for v in page.get("Versions", [])
+        for v in versions
         if str(v.get("Version", "")).isdigit()
     }
 
 
 def _aliased_versions(clients: AwsClients, function: str) -> set[str]:
     """Every version any alias of the function points at, primary or by weight."""
-    paginator = clients.client("lambda").get_paginator("list_aliases")
     pinned: set[str] = set()
-    for page in paginator.paginate(FunctionName=function):
-        for alias in page.get("Aliases", []):
-            pinned.add(str(alias.get("FunctionVersion")))
-            weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-            pinned.update(str(v) for v in weights)
+    for alias in paged_items(clients.client("lambda"), "list_aliases", "Aliases", FunctionName=function):
+        pinned.add(str(alias.get("FunctionVersion")))
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        pinned.update(str(v) for v in weights)
     return pinned
 
 

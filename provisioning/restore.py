@@ -46,14 +46,14 @@ from typing import Any
 
 from . import backups as backup_engine
 from . import restore_data, retained
-from .aws import AwsClients, CallCounts, error_code
+from .aws import AwsClients, CallCounts, error_code, tolerating_absent, unless_absent
 from .checks import Check
 from .engine import Engine
 from .names import INDEX_PARTITION, INDEX_SORT, LIVE_ALIAS, RESTORED_TABLE_STAMP, TTL_ATTRIBUTE
 from .resources import resources_for
 from .resources.base import Context
 from .resources.data_access import data_grants
-from .spec import EnvironmentSpec, Problem
+from .spec import EnvironmentSpec, Problem, ProblemsError
 from .verify import JOURNEY_PURPOSE, VERSION_JOURNEY_PREFIX, VerifyReport, verify_version
 
 RESTORE, UNDO, CLONE = "restore", "undo", "clone"
@@ -82,16 +82,10 @@ ORDER = (STARTED, RESTORED, SPECCED, MASKED, CHECKED, GRANTED, PUBLISHED, VERIFI
 TERMINAL = (DONE, FAILED)
 
 
-class RestoreInputError(ValueError):
+class RestoreInputError(ProblemsError):
     """Every problem of a restore's input at once, found before any AWS call."""
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        lines = [f"{p.field}: {p.value!r} is not allowed; {p.allowed}" for p in problems]
-        super().__init__("invalid restore:\n  " + "\n  ".join(lines))
-
-    def as_dicts(self) -> list[dict[str, str]]:
-        return [{"field": p.field, "value": repr(p.value), "allowed": p.allowed} for p in self.problems]
+    what = "restore"
 
 
 class RestoreRefused(RuntimeError):
@@ -435,12 +429,10 @@ def converge(
 
 
 def table_exists(clients: AwsClients, table: str) -> dict[str, Any] | None:
-    try:
-        found: dict[str, Any] = clients.client("dynamodb").describe_table(TableName=table)["Table"]
-    except Exception as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return None
-        raise
+    found: dict[str, Any] | None = unless_absent(
+        lambda: clients.client("dynamodb").describe_table(TableName=table)["Table"],
+        "ResourceNotFoundException",
+    )
     return found
 
 
@@ -868,13 +860,10 @@ class _Restore:
     # --- failure ---------------------------------------------------------------------------------
     def _drop_transition_policy(self) -> None:
         iam = self.clients.client("iam")
-        try:
+        with tolerating_absent("NoSuchEntity"):
             iam.delete_role_policy(
                 RoleName=self.spec.names.function_role, PolicyName=transition_policy_name(self.spec)
             )
-        except Exception as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
 
     def _abort(self, exc: Exception) -> None:
         """Before the alias moved: the live table keeps serving, and what the run made goes.

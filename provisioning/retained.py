@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .aws import AwsClients, error_code
+from .aws import AwsClients, tag_map, tolerating_absent, unless_absent
 from .names import Names
 
 RETAINED_UNTIL, REPLACED_BY, REPLACED_AT = "RetainedUntil", "ReplacedBy", "ReplacedAt"
@@ -95,15 +95,10 @@ def own_tables(clients: AwsClients, names: Names) -> list[str]:
 
 def describe_retained(clients: AwsClients, name: str) -> RetainedTable | None:
     ddb = clients.client("dynamodb")
-    try:
-        table = ddb.describe_table(TableName=name)["Table"]
-    except Exception as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return None
-        raise
-    tags = {
-        t["Key"]: t["Value"] for t in ddb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])
-    }
+    table = unless_absent(lambda: ddb.describe_table(TableName=name)["Table"], "ResourceNotFoundException")
+    if table is None:
+        return None
+    tags = tag_map(ddb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", []))
     return RetainedTable(
         name=name,
         status=str(table.get("TableStatus", "")),
@@ -138,13 +133,10 @@ def retain(
 
 def _delete(clients: AwsClients, table: RetainedTable) -> None:
     ddb = clients.client("dynamodb")
-    try:
+    with tolerating_absent("ResourceNotFoundException"):
         if table.deletion_protection:
             ddb.update_table(TableName=table.name, DeletionProtectionEnabled=False)
         ddb.delete_table(TableName=table.name)
-    except Exception as exc:
-        if error_code(exc) != "ResourceNotFoundException":
-            raise
 
 
 def sweep_expired(clients: AwsClients, names: Names, now: dt.datetime | None = None) -> list[str]:

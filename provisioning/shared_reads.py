@@ -147,6 +147,13 @@ def _only(params: dict[str, Any], allowed: Iterable[str]) -> bool:
     return not set(params) - set(allowed)
 
 
+def _wide_when_only(
+    allowed: tuple[str, ...], wide: dict[str, Any]
+) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """A widening's `wide`: the wide call's parameters when the narrow call names only `allowed`."""
+    return lambda p: {**wide} if _only(p, allowed) else None
+
+
 def _tags_match(filters: list[dict[str, Any]], item: dict[str, Any]) -> bool:
     tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
     return all(f["Key"] in tags and (not f.get("Values") or tags[f["Key"]] in f["Values"]) for f in filters)
@@ -231,35 +238,21 @@ def _tag_kept(params: dict[str, Any], tag: dict[str, Any]) -> bool:
 # IAM's one account-wide read of every role with its inline and attached policies.
 _ROLES = {"Filter": ["Role"]}
 
+
+def _from_roles(
+    allowed: tuple[str, ...], answer: Callable[[dict[str, Any], list[Any]], dict[str, Any] | None]
+) -> Widening:
+    """A narrow IAM read about one role, answered from the account's role list."""
+    return Widening(
+        "get_account_authorization_details", "RoleDetailList", _wide_when_only(allowed, _ROLES), _role, answer
+    )
+
+
 WIDENINGS: dict[str, Widening] = {
-    "iam.GetRole": Widening(
-        "get_account_authorization_details",
-        "RoleDetailList",
-        lambda p: _ROLES if _only(p, ("RoleName",)) else None,
-        _role,
-        _role_itself,
-    ),
-    "iam.ListRolePolicies": Widening(
-        "get_account_authorization_details",
-        "RoleDetailList",
-        lambda p: _ROLES if _only(p, ("RoleName",)) else None,
-        _role,
-        _role_policy_names,
-    ),
-    "iam.GetRolePolicy": Widening(
-        "get_account_authorization_details",
-        "RoleDetailList",
-        lambda p: _ROLES if _only(p, ("RoleName", "PolicyName")) else None,
-        _role,
-        _role_policy,
-    ),
-    "iam.ListAttachedRolePolicies": Widening(
-        "get_account_authorization_details",
-        "RoleDetailList",
-        lambda p: _ROLES if _only(p, ("RoleName",)) else None,
-        _role,
-        _attached,
-    ),
+    "iam.GetRole": _from_roles(("RoleName",), _role_itself),
+    "iam.ListRolePolicies": _from_roles(("RoleName",), _role_policy_names),
+    "iam.GetRolePolicy": _from_roles(("RoleName", "PolicyName"), _role_policy),
+    "iam.ListAttachedRolePolicies": _from_roles(("RoleName",), _attached),
     "apigateway.GetApiKeys": Widening(
         "get_api_keys",
         "items",
@@ -274,7 +267,7 @@ WIDENINGS: dict[str, Widening] = {
     "logs.DescribeLogGroups": Widening(
         "describe_log_groups",
         "logGroups",
-        lambda p: {} if _only(p, ("logGroupNamePrefix", "limit")) else None,
+        _wide_when_only(("logGroupNamePrefix", "limit"), {}),
         lambda p, g: g["logGroupName"].startswith(p.get("logGroupNamePrefix", "")),
     ),
     "cloudwatch.DescribeAlarms": Widening(
@@ -302,13 +295,13 @@ WIDENINGS: dict[str, Widening] = {
     "sns.ListSubscriptionsByTopic": Widening(
         "list_subscriptions",
         "Subscriptions",
-        lambda p: {} if _only(p, ("TopicArn",)) else None,
+        _wide_when_only(("TopicArn",), {}),
         lambda p, s: s.get("TopicArn") == p["TopicArn"],
     ),
     "sqs.GetQueueUrl": Widening(
         "list_queues",
         "QueueUrls",
-        lambda p: {"MaxResults": 1000} if _only(p, ("QueueName",)) else None,
+        _wide_when_only(("QueueName",), {"MaxResults": 1000}),
         lambda _p, _u: True,
         _queue_url,
     ),
@@ -340,36 +333,29 @@ def _to_aws(_params: dict[str, Any], _items: list[Any]) -> dict[str, Any] | None
     return None
 
 
+def _absence_from(
+    paginator: str,
+    items: str,
+    allowed: tuple[str, ...],
+    keep: Callable[[dict[str, Any], dict[str, Any]], bool],
+) -> Widening:
+    """An unused mode's resource looked for in an account-wide list: a hit is read from AWS."""
+    return Widening(paginator, items, _wide_when_only(allowed, {}), keep, _to_aws, unused_only=True)
+
+
 # The absence of an unused mode's resource (the authorizer's function, its permission on that
 # function, its role, the signing secret) read from one account-wide list per sweep instead of a
 # read per environment: a function the list does not hold has no policy either. The lists are as
 # old as the sweep's other shared answers (at most `ttl_s`): a leftover made after the list was
 # read is found by the next sweep, and by any single check, which reads it directly.
 WIDENINGS_OF_ABSENCE: dict[str, Widening] = {
-    "lambda.GetFunction": Widening(
-        "list_functions",
-        "Functions",
-        lambda p: {} if _only(p, ("FunctionName", "Qualifier")) else None,
-        _function,
-        _to_aws,
-        unused_only=True,
+    "lambda.GetFunction": _absence_from(
+        "list_functions", "Functions", ("FunctionName", "Qualifier"), _function
     ),
-    "lambda.GetPolicy": Widening(
-        "list_functions",
-        "Functions",
-        lambda p: {} if _only(p, ("FunctionName", "Qualifier")) else None,
-        _function,
-        _to_aws,
-        unused_only=True,
+    "lambda.GetPolicy": _absence_from(
+        "list_functions", "Functions", ("FunctionName", "Qualifier"), _function
     ),
-    "secretsmanager.DescribeSecret": Widening(
-        "list_secrets",
-        "SecretList",
-        lambda p: {} if _only(p, ("SecretId",)) else None,
-        _secret,
-        _to_aws,
-        unused_only=True,
-    ),
+    "secretsmanager.DescribeSecret": _absence_from("list_secrets", "SecretList", ("SecretId",), _secret),
 }
 WIDENINGS.update(WIDENINGS_OF_ABSENCE)
 

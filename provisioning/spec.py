@@ -83,16 +83,25 @@ AUTH_MODES = ("api_key", "token", "cognito", "iam")
 COGNITO_TOKEN_USES = ("id", "access")
 
 
-class SpecError(ValueError):
-    """Every problem of a definition at once: field, value given, what is allowed."""
+class ProblemsError(ValueError):
+    """Every problem of an input at once: field, value given, what is allowed. A subclass names
+    the input in `what` (the message starts "invalid <what>:")."""
+
+    what = "input"
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         lines = [f"{p.field}: {p.value!r} is not allowed; {p.allowed}" for p in problems]
-        super().__init__("invalid environment definition:\n  " + "\n  ".join(lines))
+        super().__init__(f"invalid {self.what}:\n  " + "\n  ".join(lines))
 
     def as_dicts(self) -> list[dict[str, str]]:
         return [{"field": p.field, "value": repr(p.value), "allowed": p.allowed} for p in self.problems]
+
+
+class SpecError(ProblemsError):
+    """Every problem of a definition at once: field, value given, what is allowed."""
+
+    what = "environment definition"
 
 
 @dataclass(frozen=True)
@@ -167,83 +176,41 @@ def throttle_for(reserved_concurrency: int) -> dict[str, int]:
     }
 
 
-PROFILES: dict[str, Settings] = {
-    "dev": Settings(
-        memory_mb=256,
-        timeout_s=10,
-        reserved_concurrency=10,
-        throttle_rate=100,  # throttle_for(10): half the executions at the typical duration
-        throttle_burst=5,  # the other half for a burst
-        quota_per_day=100_000,
-        log_retention_days=7,
-        pitr=False,
-        deletion_protection=False,
-        billing_mode="PAY_PER_REQUEST",
-        read_capacity=5,
-        write_capacity=5,
-        max_read_capacity=20,
-        max_write_capacity=20,
-        log_level="DEBUG",
-        alarm_lambda_errors=10,
-        alarm_lambda_throttles=10,
-        alarm_lambda_p90_ms=5000,
-        alarm_api_5xx=10,
-        alarm_api_4xx=200,
-        alarm_api_p90_ms=5000,
-        alarm_dynamodb_throttles=10,
-        alarm_dynamodb_system_errors=5,
-    ),
-    "staging": Settings(
-        memory_mb=512,
-        timeout_s=10,
-        reserved_concurrency=50,
-        throttle_rate=500,  # throttle_for(50): half the executions at the typical duration
-        throttle_burst=25,  # the other half for a burst
-        quota_per_day=1_000_000,
-        log_retention_days=30,
-        pitr=True,
-        deletion_protection=False,
-        billing_mode="PAY_PER_REQUEST",
-        read_capacity=5,
-        write_capacity=5,
-        max_read_capacity=100,
-        max_write_capacity=100,
-        log_level="INFO",
-        alarm_lambda_errors=5,
-        alarm_lambda_throttles=5,
-        alarm_lambda_p90_ms=3000,
-        alarm_api_5xx=5,
-        alarm_api_4xx=100,
-        alarm_api_p90_ms=3000,
-        alarm_dynamodb_throttles=5,
-        alarm_dynamodb_system_errors=1,
-    ),
-    "prod": Settings(
-        memory_mb=1024,
-        timeout_s=15,
-        reserved_concurrency=100,
-        throttle_rate=1000,  # throttle_for(100): half the executions at the typical duration
-        throttle_burst=50,  # the other half for a burst
-        quota_per_day=10_000_000,
-        log_retention_days=90,
-        pitr=True,
-        deletion_protection=True,
-        billing_mode="PAY_PER_REQUEST",
-        read_capacity=5,
-        write_capacity=5,
-        max_read_capacity=1000,
-        max_write_capacity=1000,
-        log_level="INFO",
-        alarm_lambda_errors=1,
-        alarm_lambda_throttles=1,
-        alarm_lambda_p90_ms=1000,
-        alarm_api_5xx=1,
-        alarm_api_4xx=50,
-        alarm_api_p90_ms=1500,
-        alarm_dynamodb_throttles=1,
-        alarm_dynamodb_system_errors=1,
-    ),
+# Each stage's knobs side by side (R-ENV-2), in STAGES order: dev, staging, prod. The throttle's
+# rate and burst come from the reserved concurrency (throttle_for): half the executions at the
+# typical duration, the other half for a burst.
+_STAGE_KNOBS: dict[str, tuple[Any, Any, Any]] = {
+    "memory_mb": (256, 512, 1024),
+    "timeout_s": (10, 10, 15),
+    "quota_per_day": (100_000, 1_000_000, 10_000_000),
+    "log_retention_days": (7, 30, 90),
+    "pitr": (False, True, True),
+    "deletion_protection": (False, False, True),
+    "billing_mode": ("PAY_PER_REQUEST", "PAY_PER_REQUEST", "PAY_PER_REQUEST"),
+    "read_capacity": (5, 5, 5),
+    "write_capacity": (5, 5, 5),
+    "max_read_capacity": (20, 100, 1000),
+    "max_write_capacity": (20, 100, 1000),
+    "log_level": ("DEBUG", "INFO", "INFO"),
+    "alarm_lambda_errors": (10, 5, 1),
+    "alarm_lambda_throttles": (10, 5, 1),
+    "alarm_lambda_p90_ms": (5000, 3000, 1000),
+    "alarm_api_5xx": (10, 5, 1),
+    "alarm_api_4xx": (200, 100, 50),
+    "alarm_api_p90_ms": (5000, 3000, 1500),
+    "alarm_dynamodb_throttles": (10, 5, 1),
+    "alarm_dynamodb_system_errors": (5, 1, 1),
 }
+_STAGE_RESERVED_CONCURRENCY = (10, 50, 100)
+
+
+def _stage_profile(index: int) -> Settings:
+    knobs: dict[str, Any] = {knob: values[index] for knob, values in _STAGE_KNOBS.items()}
+    knobs.update(throttle_for(_STAGE_RESERVED_CONCURRENCY[index]))
+    return Settings(**knobs)
+
+
+PROFILES: dict[str, Settings] = {stage: _stage_profile(index) for index, stage in enumerate(STAGES)}
 
 # What each override accepts: an inclusive integer range, one of a tuple of choices, or a bool.
 _INT_RANGES: dict[str, tuple[int, int]] = {
@@ -504,17 +471,22 @@ def _no_concurrency_warning(burst: int) -> CapacityWarning:
     )
 
 
+def _fixes(lower: str, needed: int) -> str:
+    """A capacity warning's ways out: `lower` the throttle, or raise the reserved concurrency to
+    `needed` where its range goes that high."""
+    fixes = [lower]
+    if needed <= _INT_RANGES["reserved_concurrency"][1]:
+        fixes.append(f"raise reserved_concurrency to >= {needed}")
+    return " or ".join(fixes)
+
+
 def _burst_warning(burst: int, reserved: int) -> CapacityWarning:
-    fixes = [f"lower throttle_burst to <= {reserved}"]
-    if burst <= _INT_RANGES["reserved_concurrency"][1]:
-        fixes.append(f"raise reserved_concurrency to >= {burst}")
+    fixes = _fixes(f"lower throttle_burst to <= {reserved}", burst)
     return CapacityWarning(
         "burst_over_concurrency",
         f"throttle_burst {burst} admits up to {burst} concurrent requests but reserved_concurrency is "
         f"{reserved}: Lambda throttles the requests beyond {reserved} and API Gateway answers them 500 "
-        "instead of 429, counted by the 5xx alarm. To have clients get 429 instead, "
-        + " or ".join(fixes)
-        + ".",
+        f"instead of 429, counted by the 5xx alarm. To have clients get 429 instead, {fixes}.",
         ("throttle_burst", "reserved_concurrency"),
     )
 
@@ -523,16 +495,13 @@ def _rate_warning(rate: int, reserved: int) -> CapacityWarning:
     typical_ms = round(TYPICAL_DURATION_S * 1000)
     needed = math.ceil(rate * TYPICAL_DURATION_S)
     bound = math.floor(reserved / TYPICAL_DURATION_S)
-    fixes = [f"lower throttle_rate to <= {bound}"]
-    if needed <= _INT_RANGES["reserved_concurrency"][1]:
-        fixes.append(f"raise reserved_concurrency to >= {needed}")
+    fixes = _fixes(f"lower throttle_rate to <= {bound}", needed)
     return CapacityWarning(
         "rate_over_concurrency",
         f"throttle_rate {rate} requests a second of a typical {typical_ms} ms need {needed} concurrent "
         f"executions but reserved_concurrency is {reserved} (at most {bound} requests a second): at "
-        "that rate Lambda throttles the excess and API Gateway answers it 500 instead of 429. "
-        + " or ".join(fixes).capitalize()
-        + ".",
+        f"that rate Lambda throttles the excess and API Gateway answers it 500 instead of 429. "
+        f"{fixes.capitalize()}.",
         ("throttle_rate", "reserved_concurrency"),
     )
 
@@ -725,6 +694,7 @@ __all__ = [
     "CapacityWarning",
     "EnvironmentSpec",
     "Problem",
+    "ProblemsError",
     "Settings",
     "SpecError",
     "build_spec",

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..aws import error_code
+from ..aws import paged_items, tag_map, tolerating_absent, unless_absent
 from ..names import Names
 from ..spec import Settings
 from .base import (
@@ -44,9 +44,8 @@ from .base import (
     Resource,
     compare,
     is_ours,
-    key_value_list,
     ownership_filters,
-    repair_tags,
+    repair_tags_through,
     user_tags,
 )
 
@@ -97,6 +96,10 @@ def _table(n: Names) -> dict[str, str]:
     return {"TableName": n.table}
 
 
+# A latency alarm: the p90 at or above the threshold in 2 of the last 3 periods (one slow period
+# is noise).
+_P90_IN_2_OF_3: dict[str, Any] = {"statistic": "p90", "evaluation_periods": 3, "datapoints": 2}
+
 ALARMS: tuple[AlarmDef, ...] = (
     AlarmDef(
         "lambda-errors",
@@ -124,9 +127,7 @@ ALARMS: tuple[AlarmDef, ...] = (
         "Duration",
         _lambda,
         lambda s: s.alarm_lambda_p90_ms,
-        statistic="p90",
-        evaluation_periods=3,
-        datapoints=2,
+        **_P90_IN_2_OF_3,
         advice="Function {n.function}: p90 duration at or above {t} ms in 2 of the last 3 5-minute "
         "periods. Check DynamoDB latency and throttles on the dashboard and X-Ray traces for the slow "
         "segment; frequent cold starts point at memory size.",
@@ -158,9 +159,7 @@ ALARMS: tuple[AlarmDef, ...] = (
         "Latency",
         _api,
         lambda s: s.alarm_api_p90_ms,
-        statistic="p90",
-        evaluation_periods=3,
-        datapoints=2,
+        **_P90_IN_2_OF_3,
         advice="API {n.rest_api} stage {n.api_stage}: p90 latency at or above {t} ms in 2 of the last 3 "
         "5-minute periods. If IntegrationLatency on the dashboard is as high, the function is slow (see "
         "its duration alarm); otherwise look at API Gateway throttling and the access log.",
@@ -447,12 +446,10 @@ def _group(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _describe(cloudwatch: Any, prefix: str) -> dict[str, dict[str, Any]]:
-    alarms: dict[str, dict[str, Any]] = {}
-    paginator = cloudwatch.get_paginator("describe_alarms")
-    for page in paginator.paginate(AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"]):
-        for alarm in page.get("MetricAlarms", []):
-            alarms[alarm["AlarmName"]] = alarm
-    return alarms
+    alarms = paged_items(
+        cloudwatch, "describe_alarms", "MetricAlarms", AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"]
+    )
+    return {alarm["AlarmName"]: alarm for alarm in alarms}
 
 
 def _tags_by_arn(ctx: Context, described: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
@@ -461,43 +458,37 @@ def _tags_by_arn(ctx: Context, described: dict[str, dict[str, Any]]) -> dict[str
     filters = ownership_filters(ctx)
     wanted_arns = {a["AlarmArn"] for a in described.values()}
     found: dict[str, dict[str, str]] = {}
-    paginator = tagging.get_paginator("get_resources")
-    for page in paginator.paginate(ResourceTypeFilters=["cloudwatch:alarm"], TagFilters=filters):
-        for mapping in page.get("ResourceTagMappingList", []):
-            if mapping["ResourceARN"] in wanted_arns:
-                found[mapping["ResourceARN"]] = {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
+    mappings = paged_items(
+        tagging,
+        "get_resources",
+        "ResourceTagMappingList",
+        ResourceTypeFilters=["cloudwatch:alarm"],
+        TagFilters=filters,
+    )
+    for mapping in mappings:
+        if mapping["ResourceARN"] in wanted_arns:
+            found[mapping["ResourceARN"]] = tag_map(mapping.get("Tags", []))
     return found
 
 
 def _list_tags(cloudwatch: Any, arn: str) -> dict[str, str]:
-    try:
-        tags = cloudwatch.list_tags_for_resource(ResourceARN=arn).get("Tags", [])
-    except Exception as exc:
-        if error_code(exc) in _NOT_FOUND:  # deleted since DescribeAlarms: its fields still count
-            return {}
-        raise
-    return {t["Key"]: t["Value"] for t in tags}
+    tags = unless_absent(
+        lambda: cloudwatch.list_tags_for_resource(ResourceARN=arn).get("Tags", []), *_NOT_FOUND
+    )
+    return tag_map(tags or [])  # none: deleted since DescribeAlarms, its fields still count
 
 
 # --- writes --------------------------------------------------------------------------------------
 
 
 def _repair_tags(cloudwatch: Any, arn: str, found: Mapping[str, str] | None, wanted: dict[str, str]) -> None:
-    repair_tags(
-        found,
-        wanted,
-        tag=lambda tags: cloudwatch.tag_resource(ResourceARN=arn, Tags=key_value_list(tags)),
-        untag=lambda keys: cloudwatch.untag_resource(ResourceARN=arn, TagKeys=keys),
-    )
+    repair_tags_through(found, wanted, cloudwatch.tag_resource, cloudwatch.untag_resource, ResourceARN=arn)
 
 
 def _delete_alarms(cloudwatch: Any, names: list[str]) -> None:
     for start in range(0, len(names), _DELETE_BATCH):
-        try:
+        with tolerating_absent(*_NOT_FOUND):
             cloudwatch.delete_alarms(AlarmNames=names[start : start + _DELETE_BATCH])
-        except Exception as exc:
-            if error_code(exc) not in _NOT_FOUND:
-                raise
 
 
 __all__ = ["ALARMS", "DYNAMODB_OPERATIONS", "AlarmDef", "Alarms", "alarm_arn", "alarm_arns", "alarm_name"]

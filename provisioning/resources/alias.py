@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..aws import error_code
+from ..aws import error_code, tolerating_absent, unless_absent
 from ..names import LIVE_ALIAS, qualified_arn
 from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed, Resource, retry_until, wait_for
 from .function import LATEST_CONFIG, Function
@@ -76,12 +76,12 @@ class LiveAlias(Resource):
     def observe(self, ctx: Context) -> Observed | None:
         """GetAlias, then the configuration of the version it points at (one read each)."""
         client = ctx.client("lambda")
-        try:
-            alias = client.get_alias(FunctionName=ctx.names.function, Name=LIVE_ALIAS)
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":  # no alias, or no function at all
-                return None
-            raise
+        alias = unless_absent(
+            lambda: client.get_alias(FunctionName=ctx.names.function, Name=LIVE_ALIAS),
+            "ResourceNotFoundException",
+        )
+        if alias is None:  # no alias, or no function at all
+            return None
         version = alias["FunctionVersion"]
         try:
             config = client.get_function_configuration(FunctionName=ctx.names.function, Qualifier=version)
@@ -135,13 +135,7 @@ class LiveAlias(Resource):
                 Description=_description(ctx),
             )
         except Exception as exc:
-            if error_code(exc) != "ResourceConflictException":
-                raise
-            # Created by a run we did not see finish: adopt it rather than fail.
-            observed = self.observe(ctx)
-            if observed is None:
-                raise
-            return self._point(ctx, version, observed)
+            return self._point(ctx, version, self.existing(ctx, exc, "ResourceConflictException"))
         return _attrs(alias["AliasArn"], alias["FunctionVersion"])
 
     def update(
@@ -155,11 +149,8 @@ class LiveAlias(Resource):
 
     def delete(self, ctx: Context, observed: Observed) -> None:
         """The alias goes with the function too; deleting it first keeps teardown explicit."""
-        try:
+        with tolerating_absent("ResourceNotFoundException"):
             ctx.client("lambda").delete_alias(FunctionName=ctx.names.function, Name=LIVE_ALIAS)
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
 
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
         """R-ENV-4: which version serves the environment, and the ARN that serves it."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..aws import paged_items
 from .base import Context, repair_tags
 
 NOT_FOUND = "NotFoundException"
@@ -22,10 +23,7 @@ def apigateway_arn(ctx: Context, path: str) -> str:
 
 def all_items(client: Any, operation: str, **kwargs: Any) -> list[dict[str, Any]]:
     """Every item of a paginated API Gateway read, in the largest pages it allows (fewest calls)."""
-    items: list[dict[str, Any]] = []
-    for page in client.get_paginator(operation).paginate(**kwargs, PaginationConfig={"PageSize": 500}):
-        items.extend(page.get("items", []))
-    return items
+    return list(paged_items(client, operation, "items", **kwargs, PaginationConfig={"PageSize": 500}))
 
 
 def repair_apigw_tags(

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..aws import error_code
+from ..aws import error_code, tag_map, unless_absent
 from ..names import APIGW_CLOUDWATCH_ROLE, MANAGED_BY, PROJECT
-from .base import Context, FieldDiff, Observed, Resource, key_value_list, retry_until
-from .role import repair_role_tags
+from .base import Context, FieldDiff, Observed, Resource, key_value_list, retry_until, sync_tags
 
 ROLE_DESCRIPTION = "API Gateway writes execution and access logs to CloudWatch as this role (envport)"
 
@@ -118,15 +117,12 @@ class ApiGatewayAccount(Resource):
 
     def observe(self, ctx: Context) -> Observed | None:
         iam = ctx.client("iam")
-        try:
-            role = iam.get_role(RoleName=APIGW_CLOUDWATCH_ROLE)["Role"]
-        except Exception as exc:
-            if error_code(exc) == "NoSuchEntity":
-                return None
-            raise
+        role = unless_absent(lambda: iam.get_role(RoleName=APIGW_CLOUDWATCH_ROLE)["Role"], "NoSuchEntity")
+        if role is None:
+            return None
         state: dict[str, Any] = {
             **statement_fields("trust", role.get("AssumeRolePolicyDocument")),
-            "tags": {t["Key"]: t["Value"] for t in role.get("Tags", [])},
+            "tags": tag_map(role.get("Tags", [])),
         }
         inline = sorted(iam.list_role_policies(RoleName=APIGW_CLOUDWATCH_ROLE)["PolicyNames"])
         state["inline_policies"] = inline
@@ -179,7 +175,7 @@ class ApiGatewayAccount(Resource):
                 RoleName=APIGW_CLOUDWATCH_ROLE, PolicyDocument=json.dumps(trust_policy())
             )
         if "tags" in fields:
-            repair_role_tags(iam, APIGW_CLOUDWATCH_ROLE, observed.state.get("tags"), shared_tags())
+            sync_tags(observed, desired, iam.tag_role, iam.untag_role, RoleName=APIGW_CLOUDWATCH_ROLE)
         if "inline_policies" in fields or any(name.startswith("statement:") for name in fields):
             self._put_policy(ctx)
             for extra in set(observed.state.get("inline_policies", [])) - {POLICY_NAME}:

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..artifacts import REFERENCED_TAG
-from ..aws import error_code
+from ..aws import error_code, tag_map
 from ..names import ARTIFACT_PREFIX, MANAGED_BY, PROJECT, artifact_bucket
 from .apigw_account import statement_fields
 from .base import MISSING, Context, FieldDiff, Observed, Resource, key_value_list, user_tags
@@ -126,7 +126,7 @@ UNTAGGED_REREADS = 6
 
 def _tags(s3: Any, where: dict[str, Any]) -> dict[str, str]:
     tag_set = _read(lambda: s3.get_bucket_tagging(**where), "NoSuchTagSet", {}).get("TagSet", [])
-    return {t["Key"]: t["Value"] for t in tag_set}
+    return tag_map(tag_set)
 
 
 class ArtifactBucket(Resource):

@@ -12,9 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
-from ..aws import AwsClients
+from ..aws import AwsClients, error_code
 from ..names import MANAGED_BY, Names
 from ..spec import EnvironmentSpec
 
@@ -213,6 +213,21 @@ class Resource:
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
         return {}
 
+    def existing(self, ctx: Context, conflict: Exception, *codes: str) -> Observed:
+        """What a create call found already there (made by a run we did not see finish), observed
+        so it is adopted rather than failed on or duplicated. Re-raises `conflict` when its error
+        code is not one of `codes` (any, when none are named) or nothing is there after all."""
+        if codes and error_code(conflict) not in codes:
+            raise conflict
+        observed = self.observe(ctx)
+        if observed is None:
+            raise conflict
+        return observed
+
+    def converge(self, ctx: Context, desired: dict[str, Any], observed: Observed) -> dict[str, Any]:
+        """Update what is live to `desired` by the differences the comparison finds."""
+        return self.update(ctx, desired, observed, self.diff(ctx, desired, observed))
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.key}>"
 
@@ -240,8 +255,22 @@ class InstanceResource(Resource, Generic[InstanceT]):
     dependencies and whether it is wanted; the subclass gives the AWS type's behaviour."""
 
     instance: InstanceT
+    # The instance a bare constructor call makes (`Function()` is the API's function), given as
+    # the class keyword `default=`; its key and dependencies are the class's too.
+    default: ClassVar[Instance | None] = None
 
-    def __init__(self, instance: InstanceT) -> None:
+    def __init_subclass__(cls, default: Instance | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if default is not None:
+            cls.default = default
+            cls.key = default.key
+            cls.depends_on = default.depends_on
+
+    def __init__(self, instance: InstanceT | None = None) -> None:
+        if instance is None:
+            if self.default is None:
+                raise TypeError(f"{type(self).__name__} has no default instance: name one")
+            instance = cast("InstanceT", self.default)
         self.instance = instance
         self.key = instance.key
         self.depends_on = instance.depends_on
@@ -313,6 +342,40 @@ def repair_tags(
 def key_value_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     """Tags in the `[{"Key": ..., "Value": ...}]` shape most AWS APIs take, in a stable order."""
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def repair_tags_through(
+    found: Mapping[str, str] | None,
+    wanted: Mapping[str, str],
+    tag: Callable[..., Any],
+    untag: Callable[..., Any],
+    *,
+    tags_as: Callable[[dict[str, str]], Any] = key_value_list,
+    **where: Any,
+) -> TagChanges:
+    """`repair_tags` through a service's tag call taking `Tags` (in the shape `tags_as` makes:
+    AWS's key-value list unless told) and its untag call taking `TagKeys`, each beside the
+    resource's identifier given as `where` (`ResourceArn=arn`, `RoleName=name`...)."""
+    return repair_tags(
+        found,
+        wanted,
+        tag=lambda tags: tag(**where, Tags=tags_as(tags)),
+        untag=lambda keys: untag(**where, TagKeys=keys),
+    )
+
+
+def sync_tags(
+    observed: Observed,
+    desired: Mapping[str, Any],
+    tag: Callable[..., Any],
+    untag: Callable[..., Any],
+    *,
+    tags_as: Callable[[dict[str, str]], Any] = key_value_list,
+    **where: Any,
+) -> TagChanges:
+    """`repair_tags_through` from the tags `observe` found to those `desired` asks for."""
+    found = observed.state.get("tags")
+    return repair_tags_through(found, desired["tags"], tag, untag, tags_as=tags_as, **where)
 
 
 def user_tags(tags: Mapping[str, str] | None) -> dict[str, str]:

@@ -20,7 +20,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from ..aws import error_code
+from ..aws import tolerating_absent, unless_absent
 from ..names import Names
 from .alarms import PERIOD, alarm_arns
 from .base import Context, FieldDiff, Observed, Resource
@@ -49,12 +49,11 @@ class Dashboard(Resource):
         return ctx.names.dashboard
 
     def observe(self, ctx: Context) -> Observed | None:
-        try:
-            found = ctx.client("cloudwatch").get_dashboard(DashboardName=ctx.names.dashboard)
-        except Exception as exc:
-            if error_code(exc) in _NOT_FOUND:
-                return None
-            raise
+        found = unless_absent(
+            lambda: ctx.client("cloudwatch").get_dashboard(DashboardName=ctx.names.dashboard), *_NOT_FOUND
+        )
+        if found is None:
+            return None
         try:
             body = json.loads(found.get("DashboardBody") or "{}")
         except ValueError:
@@ -75,11 +74,8 @@ class Dashboard(Resource):
         return self._put(ctx)
 
     def delete(self, ctx: Context, observed: Observed) -> None:
-        try:
+        with tolerating_absent(*_NOT_FOUND):
             ctx.client("cloudwatch").delete_dashboards(DashboardNames=[observed.attrs["name"]])
-        except Exception as exc:
-            if error_code(exc) not in _NOT_FOUND:
-                raise
 
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
         """A link to the dashboard where one can be opened: AWS's console shows AWS's dashboards,
@@ -135,81 +131,51 @@ def _header(ctx: Context) -> dict[str, Any]:
     return {"type": "text", "width": 24, "height": 2, "properties": {"markdown": markdown}}
 
 
+# A line of a graph: (namespace, metric, dimension pairs, stat, label).
+_Line = tuple[str, str, tuple[str, ...], str, str]
+
+
 def _metric_widgets(n: Names, region: str) -> list[dict[str, Any]]:
     fn = ("FunctionName", n.function)
-    api = ("ApiName", n.rest_api, "Stage", n.api_stage)
-    table = ("TableName", n.table)
+    lambda_ = ("AWS/Lambda", fn)
+    api = ("AWS/ApiGateway", ("ApiName", n.rest_api, "Stage", n.api_stage))
+    table = ("AWS/DynamoDB", ("TableName", n.table))
     per_op = [("TableName", n.table, "Operation", op) for op in ITEM_OPERATIONS]
-    return [
-        _graph(
-            region,
-            "Lambda: invocations, errors, throttles",
-            [
-                ("AWS/Lambda", "Invocations", fn, "Sum", "Invocations"),
-                ("AWS/Lambda", "Errors", fn, "Sum", "Errors"),
-                ("AWS/Lambda", "Throttles", fn, "Sum", "Throttles"),
-            ],
-        ),
-        _graph(
-            region,
+
+    def lines(source: tuple[str, tuple[str, ...]], stat: str, *labelled: tuple[str, str]) -> list[_Line]:
+        namespace, dims = source
+        return [(namespace, metric, dims, stat, label) for metric, label in labelled]
+
+    def per_operation(metric: str, stat: str) -> list[_Line]:
+        return [("AWS/DynamoDB", metric, dims, stat, dims[3]) for dims in per_op]
+
+    lambda_counts = [(metric, metric) for metric in ("Invocations", "Errors", "Throttles")]
+    api_counts = [("Count", "Requests"), ("4XXError", "4XX"), ("5XXError", "5XX")]
+    latencies = [(metric, f"{metric} p90") for metric in ("Latency", "IntegrationLatency")]
+    consumed = [("ConsumedReadCapacityUnits", "Read units"), ("ConsumedWriteCapacityUnits", "Write units")]
+    graphs: list[tuple[str, list[_Line]]] = [
+        ("Lambda: invocations, errors, throttles", lines(lambda_, "Sum", *lambda_counts)),
+        (
             "Lambda: duration (ms)",
             [("AWS/Lambda", "Duration", fn, stat, stat) for stat in ("p50", "p90", "p99")],
         ),
-        _graph(
-            region,
+        (
             "Lambda: concurrent executions",
-            [
-                ("AWS/Lambda", "ConcurrentExecutions", fn, "Maximum", "ConcurrentExecutions (max)"),
-            ],
+            lines(lambda_, "Maximum", ("ConcurrentExecutions", "ConcurrentExecutions (max)")),
         ),
-        _graph(
-            region,
-            "API Gateway: requests and errors",
-            [
-                ("AWS/ApiGateway", "Count", api, "Sum", "Requests"),
-                ("AWS/ApiGateway", "4XXError", api, "Sum", "4XX"),
-                ("AWS/ApiGateway", "5XXError", api, "Sum", "5XX"),
-            ],
-        ),
-        _graph(
-            region,
-            "API Gateway: latency p90 (ms)",
-            [
-                ("AWS/ApiGateway", "Latency", api, "p90", "Latency p90"),
-                ("AWS/ApiGateway", "IntegrationLatency", api, "p90", "IntegrationLatency p90"),
-            ],
-        ),
-        _graph(
-            region,
-            "DynamoDB: consumed capacity",
-            [
-                ("AWS/DynamoDB", "ConsumedReadCapacityUnits", table, "Sum", "Read units"),
-                ("AWS/DynamoDB", "ConsumedWriteCapacityUnits", table, "Sum", "Write units"),
-            ],
-        ),
-        _graph(
-            region,
-            "DynamoDB: throttled requests",
-            [("AWS/DynamoDB", "ThrottledRequests", dims, "Sum", dims[3]) for dims in per_op],
-            stacked=True,
-        ),
-        _graph(
-            region,
-            "DynamoDB: successful request latency (ms)",
-            [("AWS/DynamoDB", "SuccessfulRequestLatency", dims, "Average", dims[3]) for dims in per_op],
-        ),
-        _graph(
-            region,
-            "DynamoDB: system errors",
-            [("AWS/DynamoDB", "SystemErrors", dims, "Sum", dims[3]) for dims in per_op],
-            stacked=True,
-        ),
+        ("API Gateway: requests and errors", lines(api, "Sum", *api_counts)),
+        ("API Gateway: latency p90 (ms)", lines(api, "p90", *latencies)),
+        ("DynamoDB: consumed capacity", lines(table, "Sum", *consumed)),
+        ("DynamoDB: throttled requests", per_operation("ThrottledRequests", "Sum")),
+        ("DynamoDB: successful request latency (ms)", per_operation("SuccessfulRequestLatency", "Average")),
+        ("DynamoDB: system errors", per_operation("SystemErrors", "Sum")),
     ]
+    # Per-operation counts stack: their sum is the table's total.
+    stacked = {"DynamoDB: throttled requests", "DynamoDB: system errors"}
+    return [_graph(region, title, graph_lines, stacked=title in stacked) for title, graph_lines in graphs]
 
 
-def _graph(
-    region: str, title: str, lines: list[tuple[str, str, tuple[str, ...], str, str]], stacked: bool = False
-) -> dict[str, Any]:
+def _graph(region: str, title: str, lines: list[_Line], stacked: bool = False) -> dict[str, Any]:
     """A time-series widget; each line is (namespace, metric, dimension pairs, stat, label)."""
     metrics = [
         [namespace, metric, *dims, {"stat": stat, "label": label}]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..aws import error_code
-from .base import Context, FieldDiff, Observed, Resource, repair_tags, retry_until, user_tags
+from ..aws import error_code, tolerating_absent
+from .base import Context, FieldDiff, Observed, Resource, retry_until, sync_tags, user_tags
 
 RETENTION_SECONDS = 14 * 24 * 60 * 60
 # Attribute name -> the value we want, as SQS reports it (every attribute value is a string).
@@ -76,20 +76,12 @@ class DeadLetterQueue(Resource):
         if attributes:
             sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
         if "tags" in changed:
-            repair_tags(
-                observed.state.get("tags"),
-                desired["tags"],
-                tag=lambda tags: sqs.tag_queue(QueueUrl=url, Tags=tags),
-                untag=lambda keys: sqs.untag_queue(QueueUrl=url, TagKeys=keys),
-            )
+            sync_tags(observed, desired, sqs.tag_queue, sqs.untag_queue, QueueUrl=url, tags_as=dict)
         return dict(observed.attrs)
 
     def delete(self, ctx: Context, observed: Observed) -> None:
-        try:
+        with tolerating_absent(*_NOT_FOUND):
             ctx.client("sqs").delete_queue(QueueUrl=observed.attrs["url"])
-        except Exception as exc:
-            if error_code(exc) not in _NOT_FOUND:
-                raise
 
 
 __all__ = ["QUEUE_ATTRIBUTES", "RETENTION_SECONDS", "DeadLetterQueue"]

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..artifacts import Artifact, S3Location, code_sha256, default_artifact, require_stored, upload_artifact
-from ..aws import error_code
+from ..aws import error_code, tolerating_absent, unless_absent
 from ..names import INDEX_NAME, Names
 from .base import (
     MISSING,
@@ -45,8 +45,8 @@ from .base import (
     InstanceResource,
     Observed,
     always,
-    repair_tags,
     retry_until,
+    sync_tags,
     user_tags,
     wait_for,
 )
@@ -180,15 +180,10 @@ API_FUNCTION = FunctionInstance(
 )
 
 
-class Function(InstanceResource[FunctionInstance]):
+class Function(InstanceResource[FunctionInstance], default=API_FUNCTION):
     """A Lambda function of the environment; `Function()` is the API's (API_FUNCTION)."""
 
-    key = API_FUNCTION.key
     kind = "lambda-function"
-    depends_on = API_FUNCTION.depends_on
-
-    def __init__(self, instance: FunctionInstance = API_FUNCTION) -> None:
-        super().__init__(instance)
 
     def name(self, ctx: Context) -> str:
         return self.instance.function_name(ctx.names)
@@ -196,12 +191,12 @@ class Function(InstanceResource[FunctionInstance]):
     # --- read ---
     def observe(self, ctx: Context) -> Observed | None:
         """One GetFunction: configuration, code hash, tags and concurrency in one read."""
-        try:
-            response = ctx.client("lambda").get_function(FunctionName=self.name(ctx))
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise
+        response = unless_absent(
+            lambda: ctx.client("lambda").get_function(FunctionName=self.name(ctx)),
+            "ResourceNotFoundException",
+        )
+        if response is None:
+            return None
         if self.instance is API_FUNCTION:
             # The alias compares its version with $LATEST: this read already holds it (LATEST_CONFIG).
             ctx.remember(LATEST_CONFIG, response["Configuration"])
@@ -253,13 +248,7 @@ class Function(InstanceResource[FunctionInstance]):
         try:
             config = _retrying(ctx, lambda: client.create_function(**params))
         except Exception as exc:
-            if error_code(exc) != "ResourceConflictException":
-                raise
-            # Created by a run we did not see finish: adopt it rather than fail or duplicate.
-            observed = self.observe(ctx)
-            if observed is None:
-                raise
-            return self.update(ctx, desired, observed, self.diff(ctx, desired, observed))
+            return self.converge(ctx, desired, self.existing(ctx, exc, "ResourceConflictException"))
         _wait_ready(ctx, name)
         if "ReservedConcurrentExecutions" in desired:
             _set_concurrency(ctx, name, desired["ReservedConcurrentExecutions"])
@@ -282,11 +271,8 @@ class Function(InstanceResource[FunctionInstance]):
             _set_concurrency(ctx, name, desired["ReservedConcurrentExecutions"])
         if "tags" in changed:
             arn = attrs["arn"]
-            repair_tags(
-                observed.state.get("tags"),
-                desired["tags"],
-                tag=lambda tags: client.tag_resource(Resource=arn, Tags=tags),
-                untag=lambda keys: client.untag_resource(Resource=arn, TagKeys=keys),
+            sync_tags(
+                observed, desired, client.tag_resource, client.untag_resource, Resource=arn, tags_as=dict
             )
         return attrs
 
@@ -301,11 +287,8 @@ class Function(InstanceResource[FunctionInstance]):
 
     def delete(self, ctx: Context, observed: Observed) -> None:
         """Deleting the function also drops its concurrency setting; its log group is its own resource."""
-        try:
+        with tolerating_absent("ResourceNotFoundException"):
             ctx.client("lambda").delete_function(FunctionName=self.name(ctx))
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
 
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
         """R-ENV-4."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..aws import error_code
-from .base import Context, FieldDiff, Observed, Resource, ownership_filters, repair_tags
+from ..aws import error_code, paged_items, tolerating_absent
+from .base import Context, FieldDiff, Observed, Resource, ownership_filters, sync_tags
 
 ROLE_TAG = "envport:purpose"
 ROLE_VALUE = "environment-key"
@@ -94,16 +94,18 @@ class KmsKey(Resource):
     def _find_orphan(self, ctx: Context) -> dict[str, Any] | None:
         """A key of this environment whose alias was never made (the run died in between)."""
         tagging = ctx.client("resourcegroupstaggingapi")
-        pages = tagging.get_paginator("get_resources").paginate(
+        items = paged_items(
+            tagging,
+            "get_resources",
+            "ResourceTagMappingList",
             ResourceTypeFilters=["kms:key"],
             TagFilters=[*ownership_filters(ctx), {"Key": ROLE_TAG, "Values": [ROLE_VALUE]}],
         )
-        for page in pages:
-            for item in page.get("ResourceTagMappingList", []):
-                described = ctx.client("kms").describe_key(KeyId=item["ResourceARN"])
-                meta: dict[str, Any] = described["KeyMetadata"]
-                if meta["KeyState"] == "Enabled":
-                    return meta
+        for item in items:
+            described = ctx.client("kms").describe_key(KeyId=item["ResourceARN"])
+            meta: dict[str, Any] = described["KeyMetadata"]
+            if meta["KeyState"] == "Enabled":
+                return meta
         return None
 
     def create(self, ctx: Context, desired: dict[str, Any]) -> dict[str, Any]:
@@ -143,11 +145,8 @@ class KmsKey(Resource):
         if "KeyRotationEnabled" in fields:
             kms.enable_key_rotation(KeyId=key_id)
         if "tags" in fields:
-            repair_tags(
-                observed.state["tags"],
-                desired["tags"],
-                tag=lambda tags: kms.tag_resource(KeyId=key_id, Tags=_kms_tags(tags)),
-                untag=lambda keys: kms.untag_resource(KeyId=key_id, TagKeys=keys),
+            sync_tags(
+                observed, desired, kms.tag_resource, kms.untag_resource, KeyId=key_id, tags_as=_kms_tags
             )
         return {**observed.attrs, "alias_exists": True}
 
@@ -155,11 +154,8 @@ class KmsKey(Resource):
         """KMS never deletes at once: the alias goes now, the key after the 7-day minimum window."""
         kms = ctx.client("kms")
         if observed.attrs.get("alias_exists"):
-            try:
+            with tolerating_absent("NotFoundException"):
                 kms.delete_alias(AliasName=ctx.names.kms_alias)
-            except Exception as exc:
-                if error_code(exc) != "NotFoundException":
-                    raise
         kms.schedule_key_deletion(KeyId=observed.attrs["id"], PendingWindowInDays=7)
 
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..aws import error_code
+from ..aws import error_code, tolerating_absent
 from ..names import Names
 from .base import Context, FieldDiff, InstanceResource, Observed, always, repair_tags
 
@@ -83,11 +83,8 @@ class LogGroup(InstanceResource[LogGroupInstance]):
         return observed.attrs
 
     def delete(self, ctx: Context, observed: Observed) -> None:
-        try:
+        with tolerating_absent("ResourceNotFoundException"):
             ctx.client("logs").delete_log_group(logGroupName=observed.attrs["name"])
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
 
 
 def function_log_group() -> LogGroup:

@@ -32,9 +32,9 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from ..aws import error_code
+from ..aws import error_code, paged_items, tag_map, tolerating_absent, unless_absent
 from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed, Resource, key_value_list, user_tags
 
 VPC_CIDR = "10.0.0.0/16"
@@ -79,11 +79,10 @@ def network_leftovers(ctx: Context) -> frozenset[str]:
             {"Name": "value", "Values": sorted(set(wanted.values()))},
         ]
         found: dict[str, tuple[str, set[str]]] = {}
-        for page in ctx.client("ec2").get_paginator("describe_tags").paginate(Filters=filters):
-            for tag in page.get("Tags", []):
-                if wanted.get(tag.get("Key", "")) == tag.get("Value"):
-                    entry = found.setdefault(tag["ResourceId"], (tag.get("ResourceType", ""), set()))
-                    entry[1].add(tag["Key"])
+        for tag in paged_items(ctx.client("ec2"), "describe_tags", "Tags", Filters=filters):
+            if wanted.get(tag.get("Key", "")) == tag.get("Value"):
+                entry = found.setdefault(tag["ResourceId"], (tag.get("ResourceType", ""), set()))
+                entry[1].add(tag["Key"])
         return frozenset(kind for kind, keys in found.values() if keys == set(wanted))
 
     kinds: frozenset[str] = ctx.cached("network_leftovers", read)
@@ -115,7 +114,7 @@ def tag_filters(ctx: Context, name: str | None = None) -> list[dict[str, Any]]:
 
 
 def ec2_tags(item: dict[str, Any]) -> dict[str, str]:
-    return user_tags({t["Key"]: t["Value"] for t in item.get("Tags") or []})
+    return user_tags(tag_map(item.get("Tags") or []))
 
 
 def retag(ctx: Context, resource_id: str, found: Any, wanted: dict[str, str]) -> None:
@@ -201,13 +200,12 @@ def eni_statements(ctx: Context) -> list[dict[str, Any]]:
 # --- waiting for Lambda to release its interfaces (R-NET-4) -------------------------------------------
 def lambda_enis(ctx: Context, filters: list[dict[str, Any]]) -> list[str]:
     """Ids of Lambda's requester-managed interfaces matching `filters` (a subnet or a group)."""
-    found: list[str] = []
-    paginator = ctx.client("ec2").get_paginator("describe_network_interfaces")
-    for page in paginator.paginate(Filters=filters):
-        for eni in page.get("NetworkInterfaces", []):
-            if str(eni.get("Description", "")).startswith(LAMBDA_ENI_DESCRIPTION):
-                found.append(eni["NetworkInterfaceId"])
-    return sorted(found)
+    enis = paged_items(ctx.client("ec2"), "describe_network_interfaces", "NetworkInterfaces", Filters=filters)
+    return sorted(
+        eni["NetworkInterfaceId"]
+        for eni in enis
+        if str(eni.get("Description", "")).startswith(LAMBDA_ENI_DESCRIPTION)
+    )
 
 
 def wait_for_lambda_enis(ctx: Context, key: str, what: str, filters: list[dict[str, Any]]) -> None:
@@ -268,8 +266,7 @@ def retire_vpc_versions(ctx: Context, key: str) -> None:
     def retire() -> list[str]:
         client, name = ctx.client("lambda"), ctx.names.function
         try:
-            pages = client.get_paginator("list_versions_by_function").paginate(FunctionName=name)
-            versions = [v for page in pages for v in page.get("Versions", [])]
+            versions = list(paged_items(client, "list_versions_by_function", "Versions", FunctionName=name))
         except Exception as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 return []  # no function: no version holds anything
@@ -286,11 +283,8 @@ def retire_vpc_versions(ctx: Context, key: str) -> None:
                 "converge the alias (apply) before the network can go"
             )
         for version in in_vpc:
-            try:
+            with tolerating_absent("ResourceNotFoundException"):
                 client.delete_function(FunctionName=name, Qualifier=version)
-            except Exception as exc:
-                if error_code(exc) != "ResourceNotFoundException":
-                    raise
         return in_vpc
 
     retired: list[str] = ctx.cached("retired_vpc_versions", retire)
@@ -324,27 +318,47 @@ def _delete_when_free(
                 raise
 
 
-# --- the VPC ---------------------------------------------------------------------------------------
-class Vpc(Resource):
-    """envport's own VPC: DNS support and hostnames on, nothing attached to reach the internet."""
+class VpcModeResource(Resource):
+    """A resource only vpc mode wants (R-NET-1), found by its Name and the ownership tags."""
 
-    key = "vpc"
-    kind = "ec2-vpc"
-
-    def name(self, ctx: Context) -> str:
-        return f"{ctx.names.base}-vpc"
+    ec2_type: ClassVar[str]  # its kind as `network_leftovers` names it: "vpc", "route-table"...
 
     def wanted(self, ctx: Context) -> bool:
         return vpc_mode(ctx)
 
+    def tagged(self, ctx: Context, describe: str, items: str) -> list[dict[str, Any]]:
+        """What EC2's `describe` call lists under `items` with this resource's Name and the
+        ownership tags; nothing, without a read, outside vpc mode when none of its kind is left."""
+        if absent_outside_vpc_mode(ctx, self.ec2_type):
+            return []
+        found: list[dict[str, Any]] = getattr(ctx.client("ec2"), describe)(
+            Filters=tag_filters(ctx, self.name(ctx))
+        )[items]
+        return found
+
+
+def lowest_id(found: list[dict[str, Any]], id_key: str) -> dict[str, Any] | None:
+    """The one of `found` with the lowest id, or None: a run that died after its create and the
+    re-run can leave two, and every read adopts the same one."""
+    return min(found, key=lambda item: item[id_key], default=None)
+
+
+# --- the VPC ---------------------------------------------------------------------------------------
+class Vpc(VpcModeResource):
+    """envport's own VPC: DNS support and hostnames on, nothing attached to reach the internet."""
+
+    key = "vpc"
+    kind = "ec2-vpc"
+    ec2_type = "vpc"
+
+    def name(self, ctx: Context) -> str:
+        return f"{ctx.names.base}-vpc"
+
     def observe(self, ctx: Context) -> Observed | None:
-        if absent_outside_vpc_mode(ctx, "vpc"):
+        vpc = lowest_id(self.tagged(ctx, "describe_vpcs", "Vpcs"), "VpcId")
+        if vpc is None:
             return None
         ec2 = ctx.client("ec2")
-        vpcs = ec2.describe_vpcs(Filters=tag_filters(ctx, self.name(ctx)))["Vpcs"]
-        if not vpcs:
-            return None
-        vpc = sorted(vpcs, key=lambda v: v["VpcId"])[0]
         vid = vpc["VpcId"]
         gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vid]}])
         nats = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vid]}])["NatGateways"]
@@ -414,11 +428,8 @@ class Vpc(Resource):
                 ctx.client("ec2").modify_vpc_attribute(VpcId=vid, **{name: {"Value": True}})
 
     def delete(self, ctx: Context, observed: Observed) -> None:
-        try:
+        with tolerating_absent("InvalidVpcID.NotFound"):
             ctx.client("ec2").delete_vpc(VpcId=observed.attrs["id"])
-        except Exception as exc:
-            if error_code(exc) != "InvalidVpcID.NotFound":
-                raise
 
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
         return {"vpc_id": attrs.get("id")}
@@ -437,12 +448,11 @@ class AdoptedVpc(Resource):
 
     def observe(self, ctx: Context) -> Observed | None:
         vid = ctx.spec.settings.vpc_id
-        try:
-            vpcs = ctx.client("ec2").describe_vpcs(VpcIds=[vid])["Vpcs"]
-        except Exception as exc:
-            if error_code(exc) == "InvalidVpcID.NotFound":
-                return None
-            raise
+        vpcs = unless_absent(
+            lambda: ctx.client("ec2").describe_vpcs(VpcIds=[vid])["Vpcs"], "InvalidVpcID.NotFound"
+        )
+        if vpcs is None:
+            return None
         if not vpcs:
             return None
         support = Vpc._attribute(ctx, vid, "enableDnsSupport")
@@ -618,12 +628,11 @@ class AdoptedSubnets(Resource):
 
     def observe(self, ctx: Context) -> Observed | None:
         ids = list(ctx.spec.settings.subnet_ids)
-        try:
-            subnets = ctx.client("ec2").describe_subnets(SubnetIds=ids)["Subnets"]
-        except Exception as exc:
-            if error_code(exc) == "InvalidSubnetID.NotFound":
-                return None
-            raise
+        subnets = unless_absent(
+            lambda: ctx.client("ec2").describe_subnets(SubnetIds=ids)["Subnets"], "InvalidSubnetID.NotFound"
+        )
+        if subnets is None:
+            return None
         by_id = {s["SubnetId"]: s for s in subnets}
         ordered = [by_id[i] for i in ids if i in by_id]
         zones = sorted({s["AvailabilityZone"] for s in ordered})
@@ -716,28 +725,21 @@ def describe_route(route: dict[str, Any]) -> str:
     return f"{destination} -> {target}"
 
 
-class RouteTable(Resource):
+class RouteTable(VpcModeResource):
     """One private route table for envport's subnets: the local route, and the endpoint's, only."""
 
     key = "route_table"
     kind = "ec2-route-table"
+    ec2_type = "route-table"
     depends_on = ("vpc", "subnets")
 
     def name(self, ctx: Context) -> str:
         return f"{ctx.names.base}-private"
 
-    def wanted(self, ctx: Context) -> bool:
-        return vpc_mode(ctx)
-
     def observe(self, ctx: Context) -> Observed | None:
-        if absent_outside_vpc_mode(ctx, "route-table"):
+        table = lowest_id(self.tagged(ctx, "describe_route_tables", "RouteTables"), "RouteTableId")
+        if table is None:
             return None
-        tables = ctx.client("ec2").describe_route_tables(Filters=tag_filters(ctx, self.name(ctx)))[
-            "RouteTables"
-        ]
-        if not tables:
-            return None
-        table = sorted(tables, key=lambda t: t["RouteTableId"])[0]
         associations = {
             a["SubnetId"]: a["RouteTableAssociationId"]
             for a in table.get("Associations", [])
@@ -815,16 +817,10 @@ class RouteTable(Resource):
     def delete(self, ctx: Context, observed: Observed) -> None:
         ec2 = ctx.client("ec2")
         for association in observed.attrs.get("associations", {}).values():
-            try:
+            with tolerating_absent("InvalidAssociationID.NotFound"):
                 ec2.disassociate_route_table(AssociationId=association)
-            except Exception as exc:
-                if error_code(exc) != "InvalidAssociationID.NotFound":
-                    raise
-        try:
+        with tolerating_absent("InvalidRouteTableID.NotFound"):
             ec2.delete_route_table(RouteTableId=observed.attrs["id"])
-        except Exception as exc:
-            if error_code(exc) != "InvalidRouteTableID.NotFound":
-                raise
 
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
         return {"route_table_ids": attrs.get("ids")}

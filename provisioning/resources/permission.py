@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..aws import error_code
+from ..aws import error_code, tolerating_absent
 from ..names import LIVE_ALIAS, Names, qualified_arn
 from .base import PRESENT, UNKNOWN, Context, FieldDiff, InstanceResource, Observed, always
 
@@ -90,16 +90,11 @@ API_PERMISSION = PermissionInstance(
 )
 
 
-class InvokePermission(InstanceResource[PermissionInstance]):
+class InvokePermission(InstanceResource[PermissionInstance], default=API_PERMISSION):
     """`lambda add_permission` for API Gateway, scoped to one SourceArn of this API;
     `InvokePermission()` is the one on the API function's `live` alias (API_PERMISSION)."""
 
-    key = API_PERMISSION.key
     kind = "lambda-permission"
-    depends_on = API_PERMISSION.depends_on
-
-    def __init__(self, instance: PermissionInstance = API_PERMISSION) -> None:
-        super().__init__(instance)
 
     def name(self, ctx: Context) -> str:
         """The statement's Sid, on the function (or alias) it lets API Gateway invoke."""
@@ -197,11 +192,8 @@ class InvokePermission(InstanceResource[PermissionInstance]):
             self._remove(ctx, self.instance.legacy_sid(ctx.names), None)
 
     def _remove(self, ctx: Context, sid: str, qualifier: str | None) -> None:
-        try:
+        with tolerating_absent("ResourceNotFoundException"):
             ctx.client("lambda").remove_permission(**self._where(ctx, qualifier), StatementId=sid)
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
 
     def _statements(self, ctx: Context, qualifier: str | None) -> list[dict[str, Any]]:
         """The statements of the function's (or the alias's) policy; none when there is no

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..aws import error_code
+from ..aws import tolerating_absent, unless_absent
 from ..names import qualified_arn
 from . import rest_api_parts as parts
 from .apigw import NOT_FOUND, all_items, apigateway_arn, escape_patch, patch_value, repair_apigw_tags
@@ -138,12 +138,10 @@ class RestApi(Resource):
         return bool(deployed != parts.definition_digest(self.definition(ctx)))
 
     def _stage(self, ctx: Context, api_id: str) -> dict[str, Any] | None:
-        try:
-            return dict(ctx.client("apigateway").get_stage(restApiId=api_id, stageName=ctx.names.api_stage))
-        except Exception as exc:
-            if error_code(exc) == NOT_FOUND:
-                return None
-            raise
+        return unless_absent(
+            lambda: dict(ctx.client("apigateway").get_stage(restApiId=api_id, stageName=ctx.names.api_stage)),
+            NOT_FOUND,
+        )
 
     # --- wanting ---
     def integration_uri(self, ctx: Context) -> str:
@@ -251,11 +249,8 @@ class RestApi(Resource):
         """Duplicates carry this environment's name and tags, so they are provably ours (a run that
         raced another); DeleteRestApi is limited to 1 per 30 s, which the SDK's retries absorb."""
         for api_id in api_ids:
-            try:
+            with tolerating_absent(NOT_FOUND):
                 ctx.client("apigateway").delete_rest_api(restApiId=api_id)
-            except Exception as exc:
-                if error_code(exc) != NOT_FOUND:
-                    raise
 
     def _fix_endpoint(self, ctx: Context, live: LiveApi, found: Any) -> None:
         current = found[0] if isinstance(found, list) and found else "EDGE"
@@ -339,11 +334,8 @@ class RestApi(Resource):
         for authorizer_id in [*unwanted, *live.retired_authorizers]:
             if authorizer_id is None:
                 continue
-            try:
+            with tolerating_absent(NOT_FOUND):
                 apigw.delete_authorizer(restApiId=live.api_id, authorizerId=authorizer_id)
-            except Exception as exc:
-                if error_code(exc) != NOT_FOUND:
-                    raise
 
     def _fix_gateway_responses(
         self, ctx: Context, live: LiveApi, desired: dict[str, Any], by_field: dict[str, FieldDiff]

@@ -14,23 +14,13 @@ and an update removes them: anything granted besides this policy is, by definiti
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..aws import error_code
+from ..aws import error_code, paged_items, tag_map, tolerating_absent, unless_absent
 from ..names import Names
-from .base import (
-    UNKNOWN,
-    Context,
-    FieldDiff,
-    InstanceResource,
-    Observed,
-    always,
-    key_value_list,
-    repair_tags,
-    user_tags,
-)
+from .base import UNKNOWN, Context, FieldDiff, InstanceResource, Observed, always, sync_tags, user_tags
 from .data_access import INDEX_ACTIONS, TABLE_ACTIONS, data_grants
 from .network import eni_statements
 
@@ -146,15 +136,10 @@ FUNCTION_ROLE = RoleInstance(
 )
 
 
-class FunctionRole(InstanceResource[RoleInstance]):
+class FunctionRole(InstanceResource[RoleInstance], default=FUNCTION_ROLE):
     """A Lambda function's execution role; `FunctionRole()` is the API function's (FUNCTION_ROLE)."""
 
-    key = FUNCTION_ROLE.key
     kind = "iam-role"
-    depends_on = FUNCTION_ROLE.depends_on
-
-    def __init__(self, instance: RoleInstance = FUNCTION_ROLE) -> None:
-        super().__init__(instance)
 
     def name(self, ctx: Context) -> str:
         return self.instance.role_name(ctx.names)
@@ -168,17 +153,14 @@ class FunctionRole(InstanceResource[RoleInstance]):
     def observe(self, ctx: Context) -> Observed | None:
         iam = ctx.client("iam")
         name = self.name(ctx)
-        try:
-            role = iam.get_role(RoleName=name)["Role"]
-        except Exception as exc:
-            if error_code(exc) == "NoSuchEntity":
-                return None
-            raise
-        inline = _paged(iam, "list_role_policies", "PolicyNames", RoleName=name)
-        attached = _paged(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
+        role = unless_absent(lambda: iam.get_role(RoleName=name)["Role"], "NoSuchEntity")
+        if role is None:
+            return None
+        inline = list(paged_items(iam, "list_role_policies", "PolicyNames", RoleName=name))
+        attached = list(paged_items(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name))
         state: dict[str, Any] = {
             TRUST_FIELD: canonical(role.get("AssumeRolePolicyDocument") or {}),
-            "tags": user_tags({t["Key"]: t["Value"] for t in role.get("Tags", [])}),
+            "tags": user_tags(tag_map(role.get("Tags", []))),
             "OtherInlinePolicies": sorted(p for p in inline if p != self.policy_name(ctx)),
             "AttachedManagedPolicies": sorted(p["PolicyArn"] for p in attached),
         }
@@ -223,12 +205,7 @@ class FunctionRole(InstanceResource[RoleInstance]):
                 Tags=ctx.tag_list(),
             )["Role"]
         except Exception as exc:
-            if error_code(exc) != "EntityAlreadyExists":
-                raise
-            observed = self.observe(ctx)
-            if observed is None:
-                raise
-            return self.update(ctx, desired, observed, self.diff(ctx, desired, observed))
+            return self.converge(ctx, desired, self.existing(ctx, exc, "EntityAlreadyExists"))
         self._put_policy(ctx, document)
         return {"arn": role["Arn"], "name": role["RoleName"]}
 
@@ -241,7 +218,7 @@ class FunctionRole(InstanceResource[RoleInstance]):
         if TRUST_FIELD in changed:
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust_policy()))
         if "tags" in changed:
-            repair_role_tags(iam, name, observed.state.get("tags"), desired["tags"])
+            sync_tags(observed, desired, iam.tag_role, iam.untag_role, RoleName=name)
         if any(field.startswith(STATEMENT_PREFIX) for field in changed):
             self._put_policy(ctx, self._policy_document(ctx))
         if "OtherInlinePolicies" in changed:
@@ -257,9 +234,11 @@ class FunctionRole(InstanceResource[RoleInstance]):
         iam = ctx.client("iam")
         name = self.name(ctx)
         try:
-            for policy in _paged(iam, "list_role_policies", "PolicyNames", RoleName=name):
+            for policy in list(paged_items(iam, "list_role_policies", "PolicyNames", RoleName=name)):
                 _ignore_missing(iam.delete_role_policy, RoleName=name, PolicyName=policy)
-            for attached in _paged(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name):
+            for attached in list(
+                paged_items(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
+            ):
                 _ignore_missing(iam.detach_role_policy, RoleName=name, PolicyArn=attached["PolicyArn"])
         except Exception as exc:
             if error_code(exc) == "NoSuchEntity":
@@ -285,26 +264,6 @@ class FunctionRole(InstanceResource[RoleInstance]):
         )
 
 
-def _paged(iam: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
-    items: list[Any] = []
-    for page in iam.get_paginator(operation).paginate(**kwargs):
-        items.extend(page.get(key, []))
-    return items
-
-
 def _ignore_missing(call: Any, **kwargs: Any) -> None:
-    try:
+    with tolerating_absent("NoSuchEntity"):
         call(**kwargs)
-    except Exception as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
-
-
-def repair_role_tags(iam: Any, name: str, found: Mapping[str, str] | None, wanted: Mapping[str, str]) -> None:
-    """`repair_tags` through IAM's own role calls: the function's role and API Gateway's shared one."""
-    repair_tags(
-        found,
-        wanted,
-        tag=lambda tags: iam.tag_role(RoleName=name, Tags=key_value_list(tags)),
-        untag=lambda keys: iam.untag_role(RoleName=name, TagKeys=keys),
-    )

@@ -15,17 +15,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..aws import error_code
-from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed, Resource
+from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed
 from .network import (
+    VpcModeResource,
     _delete_when_free,
-    absent_outside_vpc_mode,
     ec2_tags,
+    lowest_id,
     name_tags,
     retag,
-    tag_filters,
     tag_specs,
     vpc_id,
-    vpc_mode,
 )
 
 HTTPS = 443
@@ -84,26 +83,19 @@ def rule_permission(rule: str) -> dict[str, Any]:
     return perm
 
 
-class FunctionSecurityGroup(Resource):
+class FunctionSecurityGroup(VpcModeResource):
     key = "security_group"
     kind = "ec2-security-group"
+    ec2_type = "security-group"
     depends_on = ("vpc",)
 
     def name(self, ctx: Context) -> str:
         return f"{ctx.names.base}-function"
 
-    def wanted(self, ctx: Context) -> bool:
-        return vpc_mode(ctx)
-
     def observe(self, ctx: Context) -> Observed | None:
-        if absent_outside_vpc_mode(ctx, "security-group"):
+        group = lowest_id(self.tagged(ctx, "describe_security_groups", "SecurityGroups"), "GroupId")
+        if group is None:
             return None
-        groups = ctx.client("ec2").describe_security_groups(Filters=tag_filters(ctx, self.name(ctx)))[
-            "SecurityGroups"
-        ]
-        if not groups:
-            return None
-        group = sorted(groups, key=lambda g: g["GroupId"])[0]
         state = {
             "VpcId": group.get("VpcId", MISSING),
             "Ingress": rule_strings(group.get("IpPermissions", [])),

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..aws import error_code
+from ..aws import error_code, tag_map, unless_absent
 from ..tokens import new_key_document
-from .base import MISSING, PRESENT, UNKNOWN, Context, FieldDiff, Observed, Resource, repair_tags
+from .base import MISSING, PRESENT, UNKNOWN, Context, FieldDiff, Observed, Resource, sync_tags, user_tags
 
 NOT_FOUND = "ResourceNotFoundException"
 
@@ -33,21 +33,18 @@ class SigningSecret(Resource):
         return token_mode(ctx)
 
     def observe(self, ctx: Context) -> Observed | None:
-        try:
-            found = ctx.client("secretsmanager").describe_secret(SecretId=ctx.names.signing_secret)
-        except Exception as exc:
-            if error_code(exc) == NOT_FOUND:
-                return None
-            raise
+        found = unless_absent(
+            lambda: ctx.client("secretsmanager").describe_secret(SecretId=ctx.names.signing_secret), NOT_FOUND
+        )
+        if found is None:
+            return None
         if found.get("DeletedDate"):
             return None  # scheduled for deletion: create restores it
         stages = [s for v in (found.get("VersionIdsToStages") or {}).values() for s in v]
         state = {
             "KmsKeyId": found.get("KmsKeyId") or MISSING,
             "CurrentValue": PRESENT if "AWSCURRENT" in stages else MISSING,
-            "tags": {
-                t["Key"]: t["Value"] for t in found.get("Tags") or [] if not t["Key"].startswith("aws:")
-            },
+            "tags": user_tags(tag_map(found.get("Tags") or [])),
         }
         return Observed(state, {"arn": found["ARN"], "name": found["Name"]})
 
@@ -71,10 +68,7 @@ class SigningSecret(Resource):
                 raise
             # Left scheduled for deletion (or made by a run we did not see finish): take it back.
             client.restore_secret(SecretId=ctx.names.signing_secret)
-            observed = self.observe(ctx)
-            if observed is None:
-                raise
-            return self.update(ctx, desired, observed, self.diff(ctx, desired, observed))
+            return self.converge(ctx, desired, self.existing(ctx, exc))
         return {"arn": made["ARN"], "name": made["Name"]}
 
     def update(
@@ -88,14 +82,7 @@ class SigningSecret(Resource):
         if "CurrentValue" in changed:
             client.put_secret_value(SecretId=arn, SecretString=new_key_document())
         if "tags" in changed:
-            repair_tags(
-                observed.state.get("tags"),
-                desired["tags"],
-                tag=lambda tags: client.tag_resource(
-                    SecretId=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
-                ),
-                untag=lambda keys: client.untag_resource(SecretId=arn, TagKeys=keys),
-            )
+            sync_tags(observed, desired, client.tag_resource, client.untag_resource, SecretId=arn)
         return dict(observed.attrs)
 
     def delete(self, ctx: Context, observed: Observed) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..aws import error_code
+from ..aws import error_code, tag_map, tolerating_absent, unless_absent
 from ..names import INDEX_NAME, INDEX_PARTITION, INDEX_SORT, TTL_ATTRIBUTE
-from .base import UNKNOWN, Context, Observed, Resource, key_value_list, repair_tags, wait_for
+from .base import UNKNOWN, Context, Observed, Resource, sync_tags, wait_for
 
 TARGET_UTILISATION = 70.0
 _DIMENSIONS = {
@@ -83,19 +83,18 @@ class Table(Resource):
     # --- observe -------------------------------------------------------------------------
     def observe(self, ctx: Context) -> Observed | None:
         ddb = ctx.client("dynamodb")
-        try:
-            table = ddb.describe_table(TableName=ctx.names.table)["Table"]
-        except Exception as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise
+        table = unless_absent(
+            lambda: ddb.describe_table(TableName=ctx.names.table)["Table"], "ResourceNotFoundException"
+        )
+        if table is None:
+            return None
         if table.get("TableStatus") == "DELETING":
             return None
         arn = table["TableArn"]
         sse = table.get("SSEDescription") or {}
         pitr = ddb.describe_continuous_backups(TableName=ctx.names.table)["ContinuousBackupsDescription"]
         ttl = ddb.describe_time_to_live(TableName=ctx.names.table)["TimeToLiveDescription"]
-        tags = {t["Key"]: t["Value"] for t in ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])}
+        tags = tag_map(ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", []))
         state: dict[str, Any] = {
             "KeySchema": ",".join(f"{k['AttributeName']}:{k['KeyType']}" for k in table["KeySchema"]),
             "BillingMode": (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED"),
@@ -287,12 +286,7 @@ class Table(Resource):
             self._wait_active(ctx)
         if "tags" in fields:
             arn = observed.attrs["arn"]
-            repair_tags(
-                observed.state["tags"],
-                desired["tags"],
-                tag=lambda tags: ddb.tag_resource(ResourceArn=arn, Tags=key_value_list(tags)),
-                untag=lambda keys: ddb.untag_resource(ResourceArn=arn, TagKeys=keys),
-            )
+            sync_tags(observed, desired, ddb.tag_resource, ddb.untag_resource, ResourceArn=arn)
         self._converge_extras(ctx, desired, observed.state)
         return observed.attrs
 
@@ -338,11 +332,8 @@ class Table(Resource):
             # The engine refuses a protected spec before this; a stale live flag is lifted here.
             ddb.update_table(TableName=name, DeletionProtectionEnabled=False)
             self._wait_active(ctx)
-        try:
+        with tolerating_absent("ResourceNotFoundException"):
             ddb.delete_table(TableName=name)
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
 
     def _holds_items(self, ctx: Context) -> bool:
         page = ctx.client("dynamodb").scan(TableName=ctx.names.table, Limit=1, Select="COUNT")

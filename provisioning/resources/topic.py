@@ -25,19 +25,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..aws import error_code
-from .base import (
-    MISSING,
-    PRESENT,
-    UNKNOWN,
-    Context,
-    FieldDiff,
-    Observed,
-    Resource,
-    key_value_list,
-    repair_tags,
-    user_tags,
-)
+from ..aws import paged_items, tag_map, tolerating_absent, unless_absent
+from .base import MISSING, PRESENT, UNKNOWN, Context, FieldDiff, Observed, Resource, sync_tags, user_tags
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +53,11 @@ class AlarmTopic(Resource):
         """Three reads on the deterministic ARN; CreateTopic is never used as a lookup (it mutates)."""
         sns = ctx.client("sns")
         arn = ctx.topic_arn
-        try:
-            attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
-        except Exception as exc:
-            if error_code(exc) in _NOT_FOUND:
-                return None
-            raise
+        attributes = unless_absent(lambda: sns.get_topic_attributes(TopicArn=arn)["Attributes"], *_NOT_FOUND)
+        if attributes is None:
+            return None
         subscriptions = _email_subscriptions(sns, arn)
-        tags = {t["Key"]: t["Value"] for t in sns.list_tags_for_resource(ResourceArn=arn).get("Tags", [])}
+        tags = tag_map(sns.list_tags_for_resource(ResourceArn=arn).get("Tags", []))
         state: dict[str, Any] = {
             "KmsMasterKeyId": attributes.get("KmsMasterKeyId", ""),
             "tags": user_tags(tags),
@@ -110,12 +96,7 @@ class AlarmTopic(Resource):
                 TopicArn=arn, AttributeName="KmsMasterKeyId", AttributeValue=desired["KmsMasterKeyId"]
             )
         if "tags" in changed:
-            repair_tags(
-                observed.state.get("tags"),
-                desired["tags"],
-                tag=lambda tags: sns.tag_resource(ResourceArn=arn, Tags=key_value_list(tags)),
-                untag=lambda keys: sns.untag_resource(ResourceArn=arn, TagKeys=keys),
-            )
+            sync_tags(observed, desired, sns.tag_resource, sns.untag_resource, ResourceArn=arn)
         for name, finding in changed.items():
             if not name.startswith(SUBSCRIPTION):
                 continue
@@ -128,11 +109,8 @@ class AlarmTopic(Resource):
 
     def delete(self, ctx: Context, observed: Observed) -> None:
         """DeleteTopic removes the topic's subscriptions with it, and is idempotent."""
-        try:
+        with tolerating_absent(*_NOT_FOUND):
             ctx.client("sns").delete_topic(TopicArn=observed.attrs["arn"])
-        except Exception as exc:
-            if error_code(exc) not in _NOT_FOUND:
-                raise
 
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
         return {"alarm_topic_arn": attrs.get("arn", ctx.topic_arn)}
@@ -147,13 +125,12 @@ def _addresses(state: dict[str, Any]) -> list[str]:
 def _email_subscriptions(sns: Any, topic_arn: str) -> dict[str, str]:
     """address -> SubscriptionArn ("PendingConfirmation" while unconfirmed) of the e-mail subscribers."""
     found: dict[str, str] = {}
-    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
-        for sub in page.get("Subscriptions", []):
-            if sub.get("Protocol") != PROTOCOL or sub.get("SubscriptionArn") in _GONE:
-                continue
-            # A confirmed ARN wins over a pending duplicate: it is the one that can be unsubscribed.
-            if found.get(sub["Endpoint"], PENDING) == PENDING:
-                found[sub["Endpoint"]] = sub["SubscriptionArn"]
+    for sub in paged_items(sns, "list_subscriptions_by_topic", "Subscriptions", TopicArn=topic_arn):
+        if sub.get("Protocol") != PROTOCOL or sub.get("SubscriptionArn") in _GONE:
+            continue
+        # A confirmed ARN wins over a pending duplicate: it is the one that can be unsubscribed.
+        if found.get(sub["Endpoint"], PENDING) == PENDING:
+            found[sub["Endpoint"]] = sub["SubscriptionArn"]
     return found
 
 
@@ -168,11 +145,8 @@ def _unsubscribe(sns: Any, address: str, subscription_arn: str) -> None:
         # unless it is confirmed. It stays reported as drift until then.
         log.warning("cannot unsubscribe %s yet: its subscription is pending confirmation", address)
         return
-    try:
+    with tolerating_absent(*_NOT_FOUND):
         sns.unsubscribe(SubscriptionArn=subscription_arn)
-    except Exception as exc:
-        if error_code(exc) not in _NOT_FOUND:
-            raise
 
 
 __all__ = ["PENDING", "AlarmTopic", "subscription_key"]

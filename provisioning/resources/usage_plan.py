@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..aws import error_code
+from ..aws import error_code, tolerating_absent
 from .apigw import NOT_FOUND, all_items, apigateway_arn, patch_value, repair_apigw_tags
 from .base import UNKNOWN, Context, FieldDiff, Observed, Resource, compare, oldest_of_mine, user_tags
 
@@ -248,11 +248,8 @@ class UsagePlan(Resource):
                 raise
 
     def _delete_key(self, ctx: Context, key_id: str) -> None:
-        try:
+        with tolerating_absent(NOT_FOUND):
             ctx.client("apigateway").delete_api_key(apiKey=key_id)
-        except Exception as exc:
-            if error_code(exc) != NOT_FOUND:
-                raise
 
     def outputs(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
         """Ids only: the key's value is fetched by whoever needs it, when they need it (R-ENV-4)."""

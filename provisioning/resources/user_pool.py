@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..aws import error_code
-from .base import MISSING, PRESENT, Context, FieldDiff, Observed, Resource, is_ours, repair_tags, user_tags
+from ..aws import tolerating_absent
+from .base import MISSING, PRESENT, Context, FieldDiff, Observed, Resource, is_ours, sync_tags, user_tags
 
 PASSWORD_POLICY = {
     "MinimumLength": 14,
@@ -139,11 +139,13 @@ class UserPool(Resource):
         if any(f.startswith("PasswordPolicy.") or f == "AllowAdminCreateUserOnly" for f in changed):
             cognito.update_user_pool(UserPoolId=attrs["id"], UserPoolTags=ctx.tag_dict, **_pool_settings())
         elif "tags" in changed:
-            repair_tags(
-                observed.state.get("tags"),
-                desired["tags"],
-                tag=lambda tags: cognito.tag_resource(ResourceArn=attrs["arn"], Tags=tags),
-                untag=lambda keys: cognito.untag_resource(ResourceArn=attrs["arn"], TagKeys=keys),
+            sync_tags(
+                observed,
+                desired,
+                cognito.tag_resource,
+                cognito.untag_resource,
+                ResourceArn=attrs["arn"],
+                tags_as=dict,
             )
         if "client" in changed or "client.secret" in changed:
             if attrs.get("client_id"):  # a client with a secret cannot lose it: replace it
@@ -160,11 +162,8 @@ class UserPool(Resource):
 
     def delete(self, ctx: Context, observed: Observed) -> None:
         """Deleting the pool deletes its client and users (and the journey's, if any was left)."""
-        try:
+        with tolerating_absent(NOT_FOUND):
             ctx.client("cognito-idp").delete_user_pool(UserPoolId=observed.attrs["id"])
-        except Exception as exc:
-            if error_code(exc) != NOT_FOUND:
-                raise
 
     def _create_client(self, ctx: Context, pool_id: str) -> str:
         made = ctx.client("cognito-idp").create_user_pool_client(

@@ -23,18 +23,17 @@ import uuid
 from typing import Any
 
 from ..aws import error_code
-from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed, Resource
+from .base import MISSING, UNKNOWN, Context, FieldDiff, Observed
 from .data_access import data_grants
 from .network import (
-    absent_outside_vpc_mode,
+    VpcModeResource,
     ec2_tags,
+    lowest_id,
     name_tags,
     retag,
     route_table_ids,
-    tag_filters,
     tag_specs,
     vpc_id,
-    vpc_mode,
 )
 from .role import POLICY_VERSION, STATEMENT_PREFIX, statement_fields
 from .security_group import dynamodb_service
@@ -59,27 +58,21 @@ def endpoint_policy(ctx: Context) -> dict[str, Any]:
     }
 
 
-class DynamoDbEndpoint(Resource):
+class DynamoDbEndpoint(VpcModeResource):
     key = "dynamodb_endpoint"
     kind = "ec2-vpc-endpoint"
+    ec2_type = "vpc-endpoint"
     depends_on = ("vpc", "subnets", "route_table")
 
     def name(self, ctx: Context) -> str:
         return f"{ctx.names.base}-dynamodb"
 
-    def wanted(self, ctx: Context) -> bool:
-        return vpc_mode(ctx)
-
     def observe(self, ctx: Context) -> Observed | None:
-        if absent_outside_vpc_mode(ctx, "vpc-endpoint"):
-            return None
-        endpoints = ctx.client("ec2").describe_vpc_endpoints(Filters=tag_filters(ctx, self.name(ctx)))[
-            "VpcEndpoints"
-        ]
+        endpoints = self.tagged(ctx, "describe_vpc_endpoints", "VpcEndpoints")
         live = [e for e in endpoints if str(e.get("State", "")).lower() in LIVE_STATES]
-        if not live:
+        endpoint = lowest_id(live, "VpcEndpointId")
+        if endpoint is None:
             return None
-        endpoint = sorted(live, key=lambda e: e["VpcEndpointId"])[0]
         document = endpoint.get("PolicyDocument") or "{}"
         try:
             policy = json.loads(document) if isinstance(document, str) else document
