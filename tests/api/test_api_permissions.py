@@ -96,8 +96,17 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.fixture(scope="module")
+def checked_zip():
+    """The artifact's zip, checked once: the check runs the handler in a sandboxed child (a tenth
+    of a second), and every case of the matrix registers the same bytes."""
+    from provisioning.artifacts import artifact_from_bytes
+
+    return artifact_from_bytes(_zip(), handler="app.handle", source="test")
+
+
 @pytest.fixture
-def world(make_env, users):
+def world(make_env, users, checked_zip):
     """pr1 (a ready preview, its last run finished), pr2 (new), live1 (ready, protection lifted),
     and one artifact."""
     from portal.services import releases
@@ -109,11 +118,7 @@ def world(make_env, users):
     live1 = make_env("live1", "prod", status="ready", overrides={"deletion_protection": False})
     run = run_service.request_deployment(Actor.cli(), pr1, "verify")
     Deployment.objects.filter(pk=run.pk).update(status="succeeded")
-    from provisioning.artifacts import artifact_from_bytes
-
-    artifact = releases.register_artifact(
-        Actor.cli(), artifact_from_bytes(_zip(), handler="app.handle", source="test")
-    )
+    artifact = releases.register_artifact(Actor.cli(), checked_zip)
     return {"pr1": pr1, "live1": live1, "run": run, "artifact": artifact}
 
 
