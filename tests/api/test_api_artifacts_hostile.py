@@ -61,6 +61,7 @@ def test_the_source_bomb_is_a_json_400_at_once(operator: Any) -> None:
     assert not Artifact.objects.exists()
 
 
+@pytest.mark.heavy
 def test_the_zip_bomb_is_a_json_400(operator: Any) -> None:
     """Issue 17 case: a 245 KB zip bomb cost 490 MB; refused from its headers."""
     buffer = io.BytesIO()

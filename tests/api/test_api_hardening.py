@@ -463,6 +463,7 @@ def test_the_wait_bounds_follow_the_production_servers_threads(settings: Any) ->
 
 
 # --- item 6: failed authentications are rate limited per address ------------------------------
+@pytest.mark.heavy
 def test_failed_api_authentications_are_limited_per_address(token: Any, settings: Any) -> None:
     """Issue 17: "failed authentications are never throttled". Past the limit an address gets a
     JSON 429 with Retry-After, even with a good token; another address is not affected, and the

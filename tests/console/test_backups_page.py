@@ -18,6 +18,7 @@ from provisioning.resources.table import Table
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.heavy
 def test_the_environment_page_links_the_backups_and_the_page_takes_and_lists_them(
     login: Any, make_env: Any, moto_target: None
 ) -> None:

@@ -191,6 +191,7 @@ def test_scoped_methods_take_an_access_token_with_one_of_their_scopes(env):
 
 
 # R-AUTH-3
+@pytest.mark.heavy
 def test_each_pool_signs_with_its_own_key_served_as_its_jwks(cloud, env):
     """Each user pool's tokens carry its own kid and verify with the JWKS served for that pool only.
     https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-tokens-verifying-a-jwt.html"""

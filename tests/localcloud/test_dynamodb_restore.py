@@ -123,6 +123,7 @@ def _past_lag() -> None:
 
 
 # R-REC-1
+@pytest.mark.heavy
 def test_point_in_time_restore_returns_the_items_as_they_were_at_that_time(ddb: Any) -> None:
     """Issue 20 item 5: RestoreTableToPointInTime returns the items as they were at RestoreDateTime
     (API_RestoreTableToPointInTime.html: "restores your table data to the state based on the
@@ -296,6 +297,7 @@ def test_describe_continuous_backups_reports_a_moving_consistent_window(ddb: Any
     assert pitr == {"PointInTimeRecoveryStatus": "DISABLED"}
 
 
+@pytest.mark.heavy
 def test_the_history_is_bounded_and_the_window_says_so(ddb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 20 item 5: the history keeps at most LOCALCLOUD_PITR_MAX_VERSIONS versions per table;
     older versions fold into the base image and EarliestRestorableDateTime moves forward, so a

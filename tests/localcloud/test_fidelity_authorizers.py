@@ -151,6 +151,7 @@ def test_update_authorizer_patches_provider_arns_and_keeps_the_limits(apigw) -> 
 
 
 # R-AUTH-1
+@pytest.mark.heavy
 def test_methods_need_a_valid_authorizer_of_the_right_kind(apigw) -> None:
     """PutMethod/UpdateMethod: CUSTOM needs a TOKEN or REQUEST authorizer of the API and
     COGNITO_USER_POOLS a Cognito one; an unknown authorizationType is refused; a refused update leaves

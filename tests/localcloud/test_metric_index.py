@@ -94,6 +94,7 @@ def test_buckets_by_binary_search_match_windows() -> None:
     assert [len(b) for b in statistics.bucket(data, windows)] == [2, 1, 1]
 
 
+@pytest.mark.heavy
 def test_get_metric_data_still_refuses_an_empty_or_reversed_range(cloudwatch: Any) -> None:
     """Without Metrics Insights queries moto's own get_metric_data is no longer called (it looked at
     every datum ever put); its check of StartTime and EndTime is kept (GetMetricData reference:

@@ -458,6 +458,7 @@ def test_a_trickling_receiver_is_cut_off_at_the_deadline(settings, raw):
     assert 2 <= trickler.bytes_sent <= 4  # it kept sending: only the deadline stopped the attempt
 
 
+@pytest.mark.heavy
 def test_a_receiver_that_stalls_the_tls_handshake_is_cut_off_at_the_deadline(settings, raw):
     """The deadline covers the TLS handshake too: a receiver that accepts the connection and never
     answers the ClientHello ends the attempt when the deadline passes."""

@@ -268,6 +268,7 @@ def _statements(function: str) -> list[dict[str, Any]]:
     return list(json.loads(_c("lambda").get_policy(FunctionName=function)["Policy"])["Statement"])
 
 
+@pytest.mark.heavy
 def test_every_method_invokes_the_alias_and_only_the_api_may(mocked_aws: None) -> None:
     # R-REL-2, R-API-1
     spec = _spec()

@@ -344,6 +344,7 @@ def test_method_without_api_key_is_drift_repaired_by_one_patch_and_one_deploymen
     assert converge(RestApi(), ctx).action is Action.NOOP
 
 
+@pytest.mark.heavy
 def test_stage_throttling_tamper_is_repaired_by_update_stage_without_deployment(ctx: Context) -> None:
     # R-API-2, R-API-4: stage settings need no new deployment
     api_id = _api(ctx)
@@ -447,6 +448,7 @@ def test_changed_throttling_updates_the_stage_only(ctx: Context) -> None:
     assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == (200.0, 400)
 
 
+@pytest.mark.heavy
 def test_changed_cors_origin_patches_preflights_and_gateway_responses_and_deploys_once(ctx: Context) -> None:
     # R-API-3: the one origin a MOCK preflight can return
     api_id = _api(ctx)
@@ -570,6 +572,7 @@ def test_a_second_tagged_copy_is_reported_and_removed(ctx: Context) -> None:
     assert [a["id"] for a in apigw.get_rest_apis()["items"]] == [kept]
 
 
+@pytest.mark.heavy
 def test_rest_api_remove_leaves_nothing_and_is_repeatable(ctx: Context) -> None:
     # R-OPS-4
     _api(ctx)
@@ -679,6 +682,7 @@ def test_key_left_by_a_crashed_run_is_adopted_and_an_untagged_namesake_ignored(c
     assert converge(UsagePlan(), ctx).action is Action.NOOP
 
 
+@pytest.mark.heavy
 def test_usage_plan_remove_leaves_nothing_and_is_repeatable(ctx: Context) -> None:
     # R-OPS-4: the plan loses its stages first (AWS refuses otherwise), then plan and key go
     _plan(ctx)
@@ -761,6 +765,7 @@ def test_permission_remove_is_repeatable(ctx: Context) -> None:
 # --- everything together -------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_second_converge_of_the_whole_api_side_makes_no_mutating_call(ctx: Context) -> None:
     # R-OPS-1: above all no CreateDeployment, UpdateUsagePlan or UpdateAccount
     resources = [ApiGatewayAccount(), RestApi(), UsagePlan(), LiveAlias(), InvokePermission()]

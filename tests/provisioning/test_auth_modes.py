@@ -313,6 +313,7 @@ def test_switching_modes_converges_and_teardown_removes_every_auth_resource(
     assert not {"envport-auth1-authz-role", "envport-auth1-fn-role"} & roles
 
 
+@pytest.mark.heavy
 def test_plan_shows_what_a_mode_switch_would_do_without_doing_it(mocked_aws: None, aws: AwsClients) -> None:
     assert _engine(_spec("api_key"), aws).apply().ok
     plan = _engine(_spec("token"), aws).plan()

@@ -433,6 +433,7 @@ def test_function_created_with_every_requirement_value(deps: Context, key_arn: s
     }  # fmt: skip
 
 
+@pytest.mark.heavy
 def test_function_second_run_is_one_read_and_no_upload(fn: Context) -> None:  # R-OPS-1, R-FN-2
     run = _context(fn)
     before = run.aws.recorder.snapshot()
@@ -508,6 +509,7 @@ def test_function_back_to_a_stored_artifact_uploads_nothing(fn: Context, tmp_pat
     assert calls["s3.HeadObject"] == 1
 
 
+@pytest.mark.heavy
 def test_function_runs_the_artifact_its_spec_names(fn: Context, tmp_path: Path) -> None:  # R-REL-1
     """An environment whose release chose an artifact keeps it on the next provision: the spec
     names it by SHA-256 and the engine deploys it from the bucket, without its bytes."""
@@ -574,6 +576,7 @@ def test_function_drift_is_reported_and_repaired_in_one_update(fn: Context) -> N
     assert after.action is Action.NOOP, after.diffs
 
 
+@pytest.mark.heavy
 def test_function_create_retries_while_iam_role_is_not_assumable(
     deps: Context, session: boto3.Session
 ) -> None:
@@ -639,6 +642,7 @@ def test_function_update_waits_until_successful(fn: Context) -> None:
     assert polls[0] == 2
 
 
+@pytest.mark.heavy
 def test_function_failed_state_is_raised_with_its_reason(deps: Context) -> None:
     _fake_state(deps, [{"State": "Failed", "StateReason": "The KMS key is disabled"}])
     with pytest.raises(RuntimeError, match="The KMS key is disabled"):

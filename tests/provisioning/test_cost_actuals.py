@@ -59,6 +59,7 @@ def test_actuals_of_the_last_full_days_beside_the_estimate() -> None:
     assert compared["difference"] == pytest.approx(1.75 - 1.6386, abs=1e-4)
 
 
+@pytest.mark.heavy
 @mock_aws
 def test_no_cost_under_the_tag_is_not_available_and_says_why() -> None:
     """Issue 21 item 4: a tag not activated for cost allocation (or an environment not billed yet)

@@ -188,6 +188,7 @@ def test_table_delete_backs_up_items_unless_declined(ctx: Context) -> None:
     assert remove(Table(), ctx).action is Action.NOOP
 
 
+@pytest.mark.heavy
 def test_log_groups_have_retention_and_tags(ctx: Context) -> None:
     # R-FN-7, R-API-4, R-ENV-2
     for make in (function_log_group, access_log_group):

@@ -429,6 +429,7 @@ def test_protected_prod_refuses_destroy_before_any_call(cloud: None) -> None:
     assert engine.clients.recorder.since(before).total == 0
 
 
+@pytest.mark.heavy
 def test_events_report_each_step(cloud: None) -> None:
     events: list[StepEvent] = []
     result = _engine(_spec(), on_event=events.append).apply()

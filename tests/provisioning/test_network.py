@@ -151,6 +151,7 @@ def test_vpc_mode_makes_private_subnets_and_no_way_out(aws: AwsClients, provisio
     assert config["VpcId"] == vpc
 
 
+@pytest.mark.heavy
 def test_the_endpoint_policy_grants_exactly_what_the_role_grants_on_the_table(
     aws: AwsClients, provisioned: Any
 ) -> None:

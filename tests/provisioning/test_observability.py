@@ -330,6 +330,7 @@ def test_tampered_alarm_fields_are_reported_and_repaired(built: Context) -> None
     assert assess(Alarms(), built)[0].action is Action.NOOP
 
 
+@pytest.mark.heavy
 def test_tag_only_drift_uses_tag_resource_not_put(built: Context) -> None:
     arn = built.arn("cloudwatch", "alarm:" + alarm_name(built.names, "api-4xx"))
     cw().tag_resource(ResourceARN=arn, Tags=[{"Key": "Owner", "Value": "someone-else"}])

@@ -159,6 +159,7 @@ def _redis_limiter(prefix: str, scale: float) -> RateLimiter:
 
 
 # R-FLEET-1
+@pytest.mark.heavy
 def test_an_operator_overtakes_two_sweeping_threads_through_redis() -> None:
     """Two sweeps hammer one bucket; an operator's calls still go at the bucket's rate, not behind
     the sweeps' queue (each sweep would otherwise wait its turn among the others)."""

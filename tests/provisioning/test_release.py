@@ -271,6 +271,7 @@ def test_releasing_the_serving_artifact_makes_no_mutating_call(env: Env) -> None
     assert serving(env.spec, env.clients).code_sha256 == env.codes[0].sha256_b64
 
 
+@pytest.mark.heavy
 def test_an_environment_without_the_alias_or_with_a_split_alias_is_refused_unchanged(env: Env) -> None:
     # R-REL-2, R-REL-5
     code = _artifact(2)
@@ -372,6 +373,7 @@ def test_an_alarm_in_alarm_during_the_bake_rolls_back_and_notifies(env: Env) -> 
     _no_api_gateway(result.calls)
 
 
+@pytest.mark.heavy
 def test_a_canary_failing_in_alternate_minutes_rolls_back_when_awss_rules_say(env: Env) -> None:
     """Issue 22, done when: a release whose canary produces errors only in alternate minutes is decided
     the same way as AWS's rules decide it. The Errors alarm as provisioned (Sum over 5 minutes >= the
@@ -524,6 +526,7 @@ def test_an_interrupt_mid_bake_restores_traffic_and_goes_on(env: Env) -> None:
 
 
 # --- rollback and retention ----------------------------------------------------------------------
+@pytest.mark.heavy
 def test_rollback_on_demand_to_the_previous_or_an_earlier_version(env: Env) -> None:
     # R-REL-6, R-REL-2
     for n in (2, 3):

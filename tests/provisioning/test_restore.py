@@ -186,6 +186,7 @@ def test_a_failed_journey_leaves_the_live_table_serving_and_removes_what_was_mad
     assert again.state.phase == FAILED and again.calls.mutating == 0  # ended once
 
 
+@pytest.mark.heavy
 def test_backups_of_another_account_and_unknown_backups_are_refused_before_any_change(
     aws: AwsClients, provisioned: EnvironmentSpec
 ) -> None:

@@ -69,6 +69,7 @@ def names(spec: EnvironmentSpec) -> Any:
 
 
 # R-OBS-1
+@pytest.mark.heavy
 def test_every_chart_from_one_get_metric_data(aws: AwsClients, names: Any) -> None:
     """issue 19 item 1: API Gateway, Lambda (with each version's share) and DynamoDB charts, all
     series from ONE GetMetricData; alarm bands from ONE DescribeAlarmHistory."""
