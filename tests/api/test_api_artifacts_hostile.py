@@ -77,6 +77,7 @@ def test_the_zip_bomb_is_a_json_400(operator: Any) -> None:
     assert "entry 'blob.bin' is 262144000 bytes unzipped" in problems[0]
 
 
+@pytest.mark.heavy
 def test_a_deeply_nested_expression_is_a_json_400_not_a_500_page(operator: Any) -> None:
     """Issue 17 case: a deeply nested expression gave a 500 HTML page (MemoryError)."""
     data = zip_of({"app.py": HANDLER + "x = " + "-" * 200_000 + "1\n"})

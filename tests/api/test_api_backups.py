@@ -45,6 +45,7 @@ def _url(name: str) -> str:
     return f"/api/v1/environments/{name}/backups/"
 
 
+@pytest.mark.heavy
 def test_operators_back_up_non_prod_admins_prod_viewers_list(world: Any, token: Any, api: Any) -> None:
     """Issue 20 item 1: POST takes a backup (201) for an operator on non-prod and an admin on
     prod; an operator on prod and a viewer get 403; GET lists it for a viewer (200)."""

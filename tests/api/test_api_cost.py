@@ -29,6 +29,7 @@ def _estimated(make_env: Any, suffix: str, **fields: Any) -> CostEstimate:
     return record
 
 
+@pytest.mark.heavy
 def test_viewers_read_an_environments_cost_and_the_schema_declares_every_key(
     moto_target: None, make_env: Any, token: Any, api: Any
 ) -> None:

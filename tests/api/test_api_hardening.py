@@ -255,6 +255,7 @@ def _declared_answer(schema: dict[str, Any], path: str, method: str, status: int
     return dict(content["application/json"]["schema"])
 
 
+@pytest.mark.heavy
 def test_the_schema_declares_every_key_the_answers_carry(
     client: Client, make_env: Any, users: Any, dispatched: Any, engine: Any, settings: Any
 ) -> None:

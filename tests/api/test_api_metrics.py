@@ -100,6 +100,7 @@ def test_cloudwatch_down_is_502(make_env, token, api, settings):
     assert "could not read the metrics of dev1 from CloudWatch" in answer.json()["error"]
 
 
+@pytest.mark.heavy
 def test_the_schema_documents_the_endpoint(client):
     schema = yaml.safe_load(client.get("/api/v1/schema/").content)
     validate(schema)

@@ -31,6 +31,7 @@ def _api_paths() -> set[str]:
     return found
 
 
+@pytest.mark.heavy
 def test_the_schema_validates_and_names_every_endpoint(client):
     response = client.get("/api/v1/schema/")
     assert response.status_code == 200
@@ -58,6 +59,7 @@ def test_the_docs_load_nothing_from_elsewhere(client):
             assert finders.find(source.removeprefix("/static/")), source
 
 
+@pytest.mark.heavy
 def test_answers_match_the_schema(client, make_env, users, dispatched, engine):
     """The documents the views serve are the shapes the schema promises (nullable fields included)."""
     from openapi_schema_validator import OAS30Validator

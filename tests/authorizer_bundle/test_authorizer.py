@@ -148,6 +148,7 @@ def test_handler_reads_the_key_from_secrets_manager_once_and_logs_no_token(
     assert all(good.split()[1] not in json.dumps(line) for line in lines)
 
 
+@pytest.mark.heavy
 def test_a_foreign_key_signed_by_envport_tokens_is_denied(secret: str) -> None:
     other = "Bearer " + tokens.sign(tokens.claims_for(NAMES, subject="eve", ttl_s=60), b"o" * 32)
     assert _effect(handler.lambda_handler(_event(other), None)) == "Deny"

@@ -98,6 +98,7 @@ def test_the_overview_shows_a_cost_column_and_a_total_in_constant_queries(
     assert "<strong>Idle:</strong> no request in 7 days" in env_page.content.decode()
 
 
+@pytest.mark.heavy
 def test_the_environment_page_shows_its_cost_lines_with_their_sources(
     moto_target: None, make_env: Any, login: Any
 ) -> None:

@@ -26,6 +26,7 @@ def _fresh() -> None:
     service._keys.clear()
 
 
+@pytest.mark.heavy
 def test_a_viewer_reads_the_logs_page_with_its_live_tail(
     moto_target: None, login: Any, make_env: Any
 ) -> None:

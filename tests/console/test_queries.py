@@ -119,6 +119,7 @@ def _count(client, url: str) -> int:
     return len(ctx.captured_queries)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     "page",
     [

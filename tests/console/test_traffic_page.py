@@ -85,6 +85,7 @@ def test_a_range_not_allowed_is_a_400_page_listing_them(make_env, login):
     assert "<script>x</script>" not in html
 
 
+@pytest.mark.heavy
 def test_the_environment_page_has_a_panel_that_calls_nothing(make_env, login, moto_target):
     """issue 19 item 1: the environment page links to the traffic page and shows the last hour
     from the cache only (no AWS call when the page is shown)."""

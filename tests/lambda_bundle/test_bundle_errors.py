@@ -256,6 +256,7 @@ def test_missing_table_name_setting_is_500_without_detail(
     _assert_generic_500(call("GET", "/items"), "TABLE_NAME")
 
 
+@pytest.mark.heavy
 def test_malformed_events_still_get_a_json_answer(table: str) -> None:
     # R-FN-8 the handler never raises, whatever API Gateway (or a test invoke) sends.
     for event in ({}, None, "not an event", {"httpMethod": 5, "path": ["x"], "headers": "h"}):

@@ -100,6 +100,7 @@ def test_list_queries_the_index_newest_first_and_never_scans(table: str) -> None
     assert len(items2) == 1 and position2 is None
 
 
+@pytest.mark.heavy
 def test_list_uses_the_configured_index(monkeypatch: pytest.MonkeyPatch) -> None:
     with mock_aws():
         create_items_table(index_name="byTime")

@@ -99,6 +99,7 @@ def stamp(epoch: float) -> str:
 # -- clock-aligned periods ----------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_values_either_side_of_a_minute_boundary_are_two_datapoints(cw: Any) -> None:
     """Issue 22, period alignment: 4 values just before and 4 just after a minute boundary formed one
     Sum of 8 and a `Sum >= 6` alarm went to ALARM; on AWS they are two datapoints of 4 and it stays OK.
@@ -313,6 +314,7 @@ def test_state_reason_and_data_are_in_awss_format(cw: Any) -> None:
     assert new_state["stateReason"] == described["StateReason"] and new_state["stateReasonData"] == data
 
 
+@pytest.mark.heavy
 def test_an_ok_reason_lists_only_the_datapoints_that_did_not_breach(cw: Any) -> None:
     """Issue 22, texts: an OK reason said "0 out of 3 … were not greater" while listing breaching values.
     AWS's sentence counts and lists the datapoints it is about, most recent first, with the minimum for

@@ -97,6 +97,7 @@ def test_every_call_counts_against_the_total_of_10_per_second_burst_40(quota_clo
         sqs.list_queues()
 
 
+@pytest.mark.heavy
 def test_the_time_scale_speeds_the_quota_clock_up() -> None:
     with LocalCloud(port=0, quotas="aws", quota_time_scale=10) as cloud:  # 1 per 3 s -> 1 per 0.3 s
         client = _apigw(cloud, "444444444444")

@@ -195,6 +195,7 @@ def test_point_in_time_restore_returns_the_items_as_they_were_at_that_time(ddb: 
     assert sorted(_items(ddb, latest)) == ["b1", "b2", "corrupted", "kept", "new"]
 
 
+@pytest.mark.heavy
 def test_items_written_before_recovery_was_enabled_are_the_base_of_the_history(ddb: Any) -> None:
     """Issue 20 item 5: items already in the table when recovery is enabled are restorable from
     that moment (PointInTimeRecovery_Howitworks.html: restore to any time from
@@ -335,6 +336,7 @@ def test_the_history_ages_out_after_the_recovery_period() -> None:
     assert len(history) == 0 and history.items_at(earliest) == {("k", None): {"id": {"S": "k"}}}
 
 
+@pytest.mark.heavy
 def test_a_failed_transaction_leaves_no_version(ddb: Any) -> None:
     """Issue 20 item 5: a cancelled TransactWriteItems writes nothing, so a restore after it
     returns the items as they were (API_TransactWriteItems.html: "all or nothing")."""
@@ -453,6 +455,7 @@ def test_restore_from_backup_returns_the_backups_items_and_takes_time(
     _assert_copies_only_what_aws_copies(ddb, table, target)
 
 
+@pytest.mark.heavy
 def test_restore_overrides_replace_what_is_copied(ddb: Any) -> None:
     """Issue 20 item 5: SSESpecificationOverride and BillingModeOverride set the restored table's
     encryption and billing mode (API_RestoreTableToPointInTime.html, request parameters)."""

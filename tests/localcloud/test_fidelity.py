@@ -450,6 +450,7 @@ def test_add_permission_with_existing_statement_id_conflicts(client: ClientFacto
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_log_retention_outside_allowed_list_is_rejected(client: ClientFactory) -> None:
     logs = client("logs")
     logs.create_log_group(logGroupName="/aws/lambda/crud-fn")
@@ -536,6 +537,7 @@ def test_update_stage_method_settings_access_logs_tracing(client: ClientFactory)
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_create_deployment_keeps_existing_stage_and_sets_tracing_on_new_one(client: ClientFactory) -> None:
     ag = client("apigateway")
     api_id, _ = api_with_mock_get(ag)
@@ -818,6 +820,7 @@ def test_embedded_metric_format_log_events_become_metrics(client: ClientFactory)
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 @both_modes
 def test_integration_timeout_outside_50_to_29000_ms_is_refused(client: ClientFactory) -> None:
     """Issue 22 case: timeoutInMillis outside 50..29,000 was accepted. API_PutIntegration.html

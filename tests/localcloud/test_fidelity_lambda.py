@@ -351,6 +351,7 @@ def test_delete_of_a_version_an_alias_uses_is_refused(client: ClientFactory) -> 
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_code_from_a_missing_s3_object_is_refused(client: ClientFactory) -> None:
     """FunctionCode S3Bucket/S3Key name an object that must exist; S3ObjectVersion picks a version of it
     (https://docs.aws.amazon.com/lambda/latest/api/API_FunctionCode.html)."""
@@ -517,6 +518,7 @@ ENV_TOO_LARGE = (
 )
 
 
+@pytest.mark.heavy
 def test_environment_variables_over_4_kb_are_refused(client: ClientFactory) -> None:
     """Issue 22 case: environment variables over 4 KB in total were accepted. Lambda quotas
     (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): "Function environment

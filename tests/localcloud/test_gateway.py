@@ -183,6 +183,7 @@ def test_api_key_is_enforced_live_from_usage_plans(env):
         )
 
 
+@pytest.mark.heavy
 def test_the_other_api_key_works_on_its_own_api(env):
     response = http(env.other.url("/x"), headers={"x-api-key": env.keys.other_api["value"]})
     assert response.status == 200
@@ -294,6 +295,7 @@ def test_missing_lambda_permission_gives_500(cloud, env):
     assert records(cloud, env.fns.no_permission) == []
 
 
+@pytest.mark.heavy
 def test_stage_throttling_answers_429_beyond_the_burst(kit):
     api = kit.api("throttled")
     api.mock("/m", "GET", {"X-Mock": "yes"})

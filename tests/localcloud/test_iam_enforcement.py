@@ -179,6 +179,7 @@ def _denied(call: Any) -> str:
     return str(error["Error"]["Message"])
 
 
+@pytest.mark.heavy
 def test_a_function_session_is_denied_with_aws_error_shape(cloud: LocalCloud, setup: dict[str, Any]) -> None:
     _put_policy(cloud, setup["role"], _allow(["dynamodb:GetItem", "dynamodb:PutItem"], setup["arn"]))
     client, table = setup["client"], setup["table"]

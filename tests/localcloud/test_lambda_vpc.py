@@ -103,6 +103,7 @@ def _lambda_enis(ec2: Any) -> list[dict[str, Any]]:
 
 
 # R-NET-1
+@pytest.mark.heavy
 def test_vpc_config_reports_the_vpc_of_its_subnets(aws: dict[str, Any]) -> None:
     """https://docs.aws.amazon.com/lambda/latest/api/API_VpcConfigResponse.html: VpcId is the ID of
     the VPC the function's subnets belong to (moto answered a constant)."""
@@ -272,6 +273,7 @@ def test_dynamodb_is_reachable_only_through_route_group_and_endpoint_policy(aws:
     assert "has no route" in str(_blocked("fn-ok"))
 
 
+@pytest.mark.heavy
 def test_a_function_outside_any_vpc_is_not_checked(aws: dict[str, Any]) -> None:
     """https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc-internet.html: by default a
     function runs in a Lambda-managed VPC with internet access to AWS's public endpoints."""

@@ -101,6 +101,7 @@ def test_nothing_is_sent_before_the_run_commits_nor_for_unmatched_rules(
     assert pending  # the hook waits for the commit
 
 
+@pytest.mark.heavy
 def test_a_failing_receiver_is_retried_with_backoff_and_recorded(
     webhook, receiver, make_env, engine, eager_celery, django_capture_on_commit_callbacks, settings
 ):

@@ -43,6 +43,7 @@ def _provision_table(env: Environment) -> str:
     return name
 
 
+@pytest.mark.heavy
 def test_roles_decide_who_lists_and_who_backs_up(make_env: Any, moto_target: None) -> None:
     """Issue 20 item 1: viewers list; operators back up non-prod but not prod; admins back up prod;
     each refusal is Forbidden before any AWS call and leaves no backup."""

@@ -121,6 +121,7 @@ def test_an_environment_budget_notifies_at_80_and_100_percent_once_a_month(
     assert CostAlert.objects.filter(key=f"budget:{budget.pk}:{next_month:%Y-%m}:80").exists()
 
 
+@pytest.mark.heavy
 def test_a_cost_centre_budget_sums_its_environments(
     moto_target: None,
     make_env: Any,

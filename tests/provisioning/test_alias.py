@@ -93,6 +93,7 @@ def _mutating(ctx: Context, before: Any) -> dict[str, int]:
 # --- the alias alone --------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_create_publishes_version_1_and_points_live_at_it(ctx: Context) -> None:
     # R-REL-2
     _function(ctx)
@@ -171,6 +172,7 @@ def test_a_run_interrupted_after_publishing_makes_no_second_version(ctx: Context
     assert [a["Name"] for a in aliases] == [LIVE_ALIAS]
 
 
+@pytest.mark.heavy
 def test_an_alias_made_by_a_run_we_did_not_see_finish_is_adopted(ctx: Context) -> None:
     # R-OPS-1: create finds the alias already there (ResourceConflict) and repoints it
     _function(ctx)

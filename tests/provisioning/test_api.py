@@ -111,6 +111,7 @@ def _resource_ids(api_id: str) -> dict[str, str]:
 # --- API Gateway account (R-IAM-3) ---------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_account_role_trusts_only_apigateway_and_is_the_account_setting(ctx: Context) -> None:
     # R-IAM-3
     outcome = converge(ApiGatewayAccount(), ctx)
@@ -289,6 +290,7 @@ def test_rest_api_values_after_create(ctx: Context) -> None:
     }
 
 
+@pytest.mark.heavy
 def test_rest_api_create_and_noop_call_counts(ctx: Context) -> None:
     # R-OPS-1: a second run reads 4 times and changes nothing; in particular it does not redeploy
     converge(ApiGatewayAccount(), ctx)
@@ -506,6 +508,7 @@ def test_missing_and_extra_methods_are_drift_fixed_with_one_deployment(ctx: Cont
     assert converge(RestApi(), ctx).action is Action.NOOP
 
 
+@pytest.mark.heavy
 def test_definition_changed_but_never_deployed_is_deployed_by_the_next_run(ctx: Context) -> None:
     # R-OPS-1: a run that died between changing a method and CreateDeployment
     api_id = _api(ctx)
@@ -592,6 +595,7 @@ def _plan(ctx: Context) -> tuple[str, dict[str, Any]]:
     return api_id, outcome.attrs
 
 
+@pytest.mark.heavy
 def test_usage_plan_values_after_create(ctx: Context) -> None:
     # R-API-2, R-ENV-3, R-ENV-4
     api_id, attrs = _plan(ctx)
@@ -703,6 +707,7 @@ def _statement(ctx: Context) -> dict[str, Any]:
     return statement
 
 
+@pytest.mark.heavy
 def test_permission_is_scoped_to_this_api_and_stage(ctx: Context) -> None:
     # R-API-1: never SourceArn '*'; R-REL-2: on the alias API Gateway invokes
     api_id = _api(ctx)

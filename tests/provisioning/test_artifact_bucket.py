@@ -300,6 +300,7 @@ def test_a_stored_artifact_is_fetched_verified_for_promotion(bucket: Context) ->
         require_stored(bucket.aws, "0" * 64)
 
 
+@pytest.mark.heavy
 def test_unreferenced_artifacts_are_tagged_for_the_lifecycle_rule(bucket: Context) -> None:  # R-REL-1
     artifact = default_artifact()
     location = upload_artifact(bucket.aws, artifact)

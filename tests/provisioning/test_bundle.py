@@ -240,6 +240,7 @@ def test_real_bundle_builds_and_holds_the_handler() -> None:  # R-FN-1, R-FN-2
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in bundle.files)
 
 
+@pytest.mark.heavy
 def test_real_bundle_imports_from_the_zip_alone(tmp_path: Path) -> None:  # R-FN-2
     """Extract the zip where nothing of the repository is on the path, and import the handler;
     Powertools comes from the zip (PYTHONPATH wins over the venv's copy)."""

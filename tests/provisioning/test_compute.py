@@ -376,6 +376,7 @@ def test_role_delete_removes_policies_first_and_is_repeatable(ctx: Context, key_
 # =============================================================================================
 
 
+@pytest.mark.heavy
 def test_function_created_with_every_requirement_value(deps: Context, key_arn: str) -> None:
     # R-FN-1, R-FN-2, R-FN-3, R-FN-4, R-FN-5, R-FN-6, R-FN-7, R-ENV-3, R-ENV-4, R-REL-1
     ctx = deps
@@ -498,6 +499,7 @@ def test_function_changed_bundle_is_uploaded_once(fn: Context, tmp_path: Path) -
     assert converge(Function(), _context(run, artifact=other)).action is Action.NOOP
 
 
+@pytest.mark.heavy
 def test_function_back_to_a_stored_artifact_uploads_nothing(fn: Context, tmp_path: Path) -> None:
     # R-REL-1, R-FN-2: the same bytes are never uploaded twice; going back is one code update.
     converge(Function(), _context(fn, artifact=_artifact_from(tmp_path, "v2")))
@@ -649,6 +651,7 @@ def test_function_failed_state_is_raised_with_its_reason(deps: Context) -> None:
         converge(Function(), deps)
 
 
+@pytest.mark.heavy
 def test_function_crash_after_create_is_finished_not_duplicated(
     deps: Context, session: boto3.Session
 ) -> None:

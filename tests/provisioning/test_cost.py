@@ -269,6 +269,7 @@ def test_refresh_refuses_a_price_ten_times_off() -> None:
     assert "unit mismatch" in dict(report.kept)["lambda.duration.x86_64"]
 
 
+@pytest.mark.heavy
 def test_refresh_keeps_the_bundled_table_when_the_api_does_not_answer(mocked_aws: None) -> None:
     """Issue 21 item 1: where the account (here moto, which has no Price List API) does not answer,
     the bundled table stays, with a clear message; nothing is written."""

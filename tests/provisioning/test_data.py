@@ -122,6 +122,7 @@ def test_table_noop_then_pitr_change_touches_only_pitr(ctx: Context) -> None:
     assert mutating == {"dynamodb.UpdateContinuousBackups": 1}
 
 
+@pytest.mark.heavy
 def test_table_drift_is_reported_and_repaired(ctx: Context) -> None:
     # R-OPS-2
     converge(KmsKey(), ctx)

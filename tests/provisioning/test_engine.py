@@ -210,6 +210,7 @@ def test_second_apply_makes_no_mutating_call(cloud: None) -> None:
     assert engine.plan().changes == []
 
 
+@pytest.mark.heavy
 def test_plan_is_read_only_and_lists_creates(cloud: None) -> None:
     # R-OPS-1
     result = _engine(_spec()).plan()

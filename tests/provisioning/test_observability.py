@@ -457,6 +457,7 @@ def test_dashboard_drift_is_short_and_readable(built: Context) -> None:  # R-OBS
     assert cw().get_dashboard(DashboardName=built.names.dashboard)["DashboardBody"] == body_json(built)
 
 
+@pytest.mark.heavy
 def test_delete_leaves_nothing_and_is_rerunnable(built: Context) -> None:  # R-OPS-4
     other = "envport-dev1-x-api-5xx"
     cw().put_metric_alarm(

@@ -325,6 +325,7 @@ def test_a_release_resumed_mid_bake_finishes_the_bake_and_ends_once(env: Env) ->
     assert again.outcome == PROMOTED and again.calls.mutating == 0
 
 
+@pytest.mark.heavy
 def test_the_alias_is_the_truth_when_the_worker_died_before_recording_a_shift(env: Env) -> None:
     # R-REL-5
     clock = Clock()
@@ -341,6 +342,7 @@ def test_the_alias_is_the_truth_when_the_worker_died_before_recording_a_shift(en
     assert env.alias() == ("2", {})
 
 
+@pytest.mark.heavy
 def test_an_alarm_in_alarm_during_the_bake_rolls_back_and_notifies(env: Env) -> None:
     # R-REL-4
     name = alarm_name(env.spec.names, "lambda-errors")
@@ -560,6 +562,7 @@ def test_rollback_of_a_split_alias_returns_to_its_primary(env: Env) -> None:
     assert env.alias() == ("1", {})
 
 
+@pytest.mark.heavy
 def test_a_promotion_deletes_old_versions_but_never_one_an_alias_points_at(env: Env) -> None:
     # R-REL-6
     for n in range(2, 7):
@@ -587,6 +590,7 @@ def test_a_promotion_deletes_old_versions_but_never_one_an_alias_points_at(env: 
     assert env.alias() == ("7", {})
 
 
+@pytest.mark.heavy
 def test_a_rollback_never_goes_to_a_version_that_reads_a_table_a_restore_replaced(env: Env) -> None:
     """After a restore the environment serves from a new physical table; the versions published
     before it read the replaced one, so a rollback to one would serve the replaced table's items."""

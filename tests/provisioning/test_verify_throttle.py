@@ -60,6 +60,7 @@ def test_a_429_is_resent_after_a_growing_pause(stage: type[_Throttled]) -> None:
     assert pauses == [0.2, 0.4] and stage.seen == 3
 
 
+@pytest.mark.heavy
 def test_a_stage_that_keeps_throttling_is_reported_as_429(stage: type[_Throttled]) -> None:
     stage.throttled = 100
     pauses: list[float] = []
