@@ -204,6 +204,8 @@ def test_a_function_session_is_denied_with_aws_error_shape(cloud: LocalCloud, se
 def test_an_explicit_deny_names_itself(cloud: LocalCloud, setup: dict[str, Any]) -> None:
     _put_policy(cloud, setup["role"], _allow("dynamodb:*", "*"), _deny("dynamodb:DeleteItem", setup["arn"]))
     client, table = setup["client"], setup["table"]
+    # The item the refused delete would remove (an earlier test may have written it already).
+    client.put_item(TableName=table, Item={"id": {"S": "a"}, "k": {"S": "x"}})
     message = _denied(lambda: client.delete_item(TableName=table, Key={"id": {"S": "a"}}))
     assert message.endswith(
         f"dynamodb:DeleteItem on resource: {setup['arn']} with an explicit deny in an identity-based policy"
