@@ -34,7 +34,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,10 +60,17 @@ def _count(by_operation: dict[str, int], counted: Callable[[str], bool]) -> int:
     return sum(n for op, n in by_operation.items() if counted(op))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _printed_url(log: Path, timeout: float) -> str:
+    """The URL the local cloud prints once it listens (`export AWS_ENDPOINT_URL=...`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = (
+            re.search(r"AWS_ENDPOINT_URL=(\S+)", log.read_text(errors="replace")) if log.exists() else None
+        )
+        if found:
+            return found.group(1)
+        time.sleep(0.2)
+    raise SystemExit(f"the local cloud printed no URL in {timeout:.0f} s; its log: {log}")
 
 
 def _env(args: argparse.Namespace, endpoint: str) -> dict[str, str]:
@@ -172,13 +178,39 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per phase, seconds")
     args = parser.parse_args()
+    if args.workers < 2:  # with one, the sweep's runs would wait in their queue until --timeout
+        parser.error(f"--workers is {args.workers}: at least 2 (worker 0 takes operators' runs only)")
 
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
     _ensure_database(args.database_url)
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    folder = Path(tempfile.mkdtemp(prefix="envport-fleet-"))
+    fleet = Fleet(folder)
+    # The local cloud binds a port of its own choosing (--port 0) and prints its URL: no port is
+    # found free here and then bound there, which another process could take in between.
+    fleet.start(
+        "localcloud",
+        [
+            sys.executable,
+            "-m",
+            "localcloud",
+            "--port",
+            "0",
+            "--quotas",
+            "aws",
+            "--quota-time-scale",
+            str(args.time_scale),
+            "--log-level",
+            "WARNING",
+        ],
+        _env(args, ""),
+    )
+    try:
+        endpoint = _printed_url(folder / "localcloud.log", 60)
+    except BaseException:
+        fleet.stop()
+        raise
     env = _env(args, endpoint)
     os.environ.update(env)
     subprocess.run(
@@ -196,28 +228,9 @@ def main() -> int:
     from portal.services import schedules
     from portal.services.base import Actor
 
-    folder = Path(tempfile.mkdtemp(prefix="envport-fleet-"))
-    fleet = Fleet(folder)
     cli = Actor.cli()
     result: dict[str, Any] = {"envs": args.envs, "workers": args.workers, "time_scale": args.time_scale}
     try:
-        fleet.start(
-            "localcloud",
-            [
-                sys.executable,
-                "-m",
-                "localcloud",
-                "--port",
-                str(port),
-                "--quotas",
-                "aws",
-                "--quota-time-scale",
-                str(args.time_scale),
-                "--log-level",
-                "WARNING",
-            ],
-            env,
-        )
         _wait_until("the local cloud", lambda: _up(endpoint), 60)
         # One worker serves only operators' runs (README "Workers"), the others both queues.
         for i in range(args.workers):
