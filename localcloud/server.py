@@ -108,9 +108,9 @@ class LocalCloud:
                 return self
             # Fidelity fixes first (moto 5.2.5 gaps), then our deployment snapshots wrap whatever
             # create_deployment is installed.
-            from localcloud import fidelity
+            from localcloud.fidelity import apply as apply_fidelity
 
-            fidelity.apply()
+            apply_fidelity()
             from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
             from localcloud.apigateway import snapshots

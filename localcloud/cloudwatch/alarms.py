@@ -58,8 +58,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud import time_scale
 from localcloud.cloudwatch import statistics
+from localcloud.time_scale import from_env as scale_from_env
+from localcloud.time_scale import parse as parse_scale
 
 logger = logging.getLogger("localcloud.alarms")
 
@@ -98,11 +99,11 @@ _SCALE_EXAMPLE = "0.05 = a 300 s period lasts 15 s"
 
 def parse_time_scale(value: Any, source: str = TIME_SCALE_ENV) -> float:
     """A time scale: a number greater than 0 and at most 1 (1 = AWS's timing)."""
-    return time_scale.parse(value, source, _SCALE_EXAMPLE)
+    return parse_scale(value, source, _SCALE_EXAMPLE)
 
 
 def time_scale_from_env() -> float:
-    return time_scale.from_env(TIME_SCALE_ENV, _SCALE_EXAMPLE)
+    return scale_from_env(TIME_SCALE_ENV, _SCALE_EXAMPLE)
 
 
 # -- notifications ---------------------------------------------------------------------------------

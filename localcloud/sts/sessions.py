@@ -65,10 +65,11 @@ from moto.sts.responses import TokenResponse
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from localcloud import time_scale
 from localcloud.iam import policy as iam_policy
 from localcloud.query_errors import STS_NAMESPACE, query_error
 from localcloud.registry import around, fixer
+from localcloud.time_scale import from_env as scale_from_env
+from localcloud.time_scale import parse as parse_scale
 
 _fix = fixer(__name__)
 
@@ -94,11 +95,11 @@ _SCALE_EXAMPLE = "0.01 = a 900 s session lasts 9 s"
 
 def parse_time_scale(value: Any, source: str = SESSION_TIME_SCALE_ENV) -> float:
     """A time scale: a number greater than 0 and at most 1 (1 = AWS's timing)."""
-    return time_scale.parse(value, source, _SCALE_EXAMPLE)
+    return parse_scale(value, source, _SCALE_EXAMPLE)
 
 
 def _scale_from_env() -> float:
-    return time_scale.from_env(SESSION_TIME_SCALE_ENV, _SCALE_EXAMPLE)
+    return scale_from_env(SESSION_TIME_SCALE_ENV, _SCALE_EXAMPLE)
 
 
 _scale_lock = threading.Lock()
