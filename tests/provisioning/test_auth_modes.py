@@ -339,6 +339,7 @@ def test_signing_key_is_never_read_back_into_a_plan(mocked_aws: None, aws: AwsCl
     """The key is generated on create and kept in the secret only: no plan, drift or output holds it."""
     spec = _spec("token")
     result = _engine(spec, aws).apply()
+    assert result.ok, result.error
     value = _c("secretsmanager").get_secret_value(SecretId=spec.names.signing_secret)["SecretString"]
     key = json.loads(value)["key"]
     assert len(tokens.key_from_document(value)) == 32
