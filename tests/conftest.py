@@ -19,6 +19,11 @@ for _key, _value in {
     os.environ[_key] = _value
 for _key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_key, None)
+# moto builds EC2's backend with 1,301 public AMIs (each with a volume and a snapshot) whenever
+# it resets one, which every moto fixture and local cloud does on start and stop: about 0.35 s
+# of CPU per test whose environment touched EC2 (the network resource always does). Nothing here
+# launches an instance or reads an image.
+os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
 
 # Under pytest-xdist each worker process gets a Redis database of its own (the quota, shared-read
 # and worker tests flush or fill theirs), unless the caller chose one. pytest-django already gives
