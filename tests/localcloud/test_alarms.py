@@ -326,7 +326,14 @@ def test_evaluator_fires_and_clears_errors_and_p90_alarms_through_the_gateway(
     # The data ages out of the evaluation range (2 + 2 periods of 3 s, evaluated once they end).
     assert wait_for(lambda: states() == {errors: "OK", slow: "OK"}, timeout=45), states()
 
-    sent = [(n["alarm_name"], n["new_state"]) for n in fast_alarms.notifications() if n["action"] == topic]
+    # A state is visible before its notification is recorded (the topic is published to first, as
+    # AWS runs actions after the change): wait for the second OK of each alarm to be recorded.
+    def sent_to_topic() -> list[tuple[str, str]]:
+        recorded = fast_alarms.notifications()
+        return [(n["alarm_name"], n["new_state"]) for n in recorded if n["action"] == topic]
+
+    assert wait_for(lambda: len(sent_to_topic()) >= 6), sent_to_topic()
+    sent = sent_to_topic()
     assert sent.count((errors, "ALARM")) == 1 and sent.count((slow, "ALARM")) == 1
     endpoint = http(f"{fast_alarms.endpoint_url}/_localcloud/notifications?alarm={errors}").json()
     assert [n["new_state"] for n in endpoint["notifications"]] == ["OK", "ALARM", "OK"]
