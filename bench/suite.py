@@ -4,14 +4,16 @@ went (the tests' own durations, summed by package folder under tests/, and the s
     python bench/suite.py [--runs 1] -- -n 2 -m "not slow and not sweep and not heavy"
 
 Each run writes its JUnit XML to build/bench-suite/ (--label names it). Prints one JSON object as
-its last line: `wall_s` (median over the runs), every run's wall time and outcome counts, and from
-the last run `by_folder_s` and `slowest`.
+its last line: `wall_s` and `cpu_s` (medians over the runs; CPU is user plus system time of pytest
+and every process it waited for), every run's figures and outcome counts, and from the last run
+`by_folder_s` and `slowest`. On N cores a run cannot take less than `cpu_s / N`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,6 +49,12 @@ def _read(report: Path) -> dict[str, Any]:
     }
 
 
+def _children_cpu() -> float:
+    """User plus system seconds of the processes this one has waited for, theirs included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -63,11 +71,14 @@ def main() -> None:
         report = OUT / f"{args.label}-{n}.xml"
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
         command += extra
+        before = _children_cpu()
         start = time.perf_counter()
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - start
+        cpu = _children_cpu() - before
         details = _read(report) if report.exists() else {}
-        runs.append({"wall_s": round(wall, 1), "exit": done.returncode, **details.get("counts", {})})
+        counts = details.get("counts", {})
+        runs.append({"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "exit": done.returncode, **counts})
         tail = done.stdout.strip().splitlines()[-1:] or [done.stderr[-2000:]]
         print(tail[0], file=sys.stderr)
     print(
@@ -76,6 +87,7 @@ def main() -> None:
                 "label": args.label,
                 "pytest_args": extra,
                 "wall_s": round(statistics.median(r["wall_s"] for r in runs), 1),
+                "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 1),
                 "runs": runs,
                 "by_folder_s": details.get("by_folder_s", {}),
                 "slowest": details.get("slowest", []),
