@@ -14,10 +14,12 @@ WHEELS     := $(WHEELHOUSE)/.downloaded
 # instead of the local cloud's own boto3 (localcloud/lambda_/sandbox.py).
 RUNTIME_LIBS := var/lambda-runtime/python3.12
 RUNTIME      := $(RUNTIME_LIBS)/.installed
-# pytest-xdist processes: most of the suite waits on local-cloud processes, not on the CPU, so two
-# processes on two cores halve its wall time (tests/conftest.py gives each its own Redis database;
-# pytest-django its own test database). PYTEST_WORKERS=0 runs it in one process.
-PYTEST_WORKERS ?= 2
+# pytest-xdist processes: much of the suite waits on local-cloud processes, workers and browsers,
+# not on the CPU, so a third process on two cores keeps both busy while one of them waits
+# (docs/performance.md, "The test suite": 504 s with two here, 430 to 455 s with three, 546 s
+# with four). tests/conftest.py gives each its own Redis database, pytest-django its own test
+# database. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 3
 # Python's bytecode cache on, whatever the shell says: with PYTHONDONTWRITEBYTECODE set, every
 # pytest process rewrites the asserts of all ~200 test modules again (about 10 s of CPU each) and
 # every process a test starts (a local cloud, a worker, manage.py) compiles the project again.
