@@ -42,13 +42,13 @@ def _say_which_broker(**_: object) -> None:
 @worker_ready.connect
 def _start_heartbeat(sender: object = None, **_: object) -> None:
     """The worker heartbeat /readyz reads (portal/health.py)."""
-    from portal import health
+    from portal.health import start_heartbeat
 
-    health.start_heartbeat(str(getattr(sender, "hostname", None) or f"celery@{os.uname().nodename}"))
+    start_heartbeat(str(getattr(sender, "hostname", None) or f"celery@{os.uname().nodename}"))
 
 
 @worker_shutdown.connect
 def _stop_heartbeat(**_: object) -> None:
-    from portal import health
+    from portal.health import stop_heartbeat
 
-    health.stop_heartbeat()
+    stop_heartbeat()

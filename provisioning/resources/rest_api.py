@@ -22,7 +22,6 @@ from typing import Any
 
 from ..aws import tolerating_absent, unless_absent
 from ..names import qualified_arn
-from . import rest_api_parts as parts
 from .apigw import NOT_FOUND, all_items, apigateway_arn, escape_patch, patch_value, repair_apigw_tags
 from .authorizer import authorizer_arn
 from .base import (
@@ -36,7 +35,33 @@ from .base import (
     oldest_of_mine,
     user_tags,
 )
-from .rest_api_parts import MethodSpec
+from .rest_api_parts import (
+    GATEWAY_HEADER,
+    GATEWAY_RESPONSE_TYPES,
+    METHOD_HEADER,
+    STAGE_PREFIX,
+    Access,
+    MethodSpec,
+    allowed_origin,
+    authorizer_key,
+    cognito_access,
+    definition_digest,
+    definition_fields,
+    flatten_authorizers,
+    flatten_gateway_responses,
+    flatten_resources,
+    flatten_stage,
+    is_definition_field,
+    lambda_integration_uri,
+    method_key,
+    method_specs,
+    parse_method_key,
+    split_method_key,
+    stage_description,
+    stage_fields,
+    stage_patch_ops,
+    token_access,
+)
 from .user_pool import ACCESS_SCOPE
 
 
@@ -103,10 +128,10 @@ class RestApi(Resource):
             ),
             "tags": user_tags(found.get("tags")),
             "duplicates": duplicates,
-            **parts.flatten_authorizers(authorizers, self.authorizer_name(ctx)),
-            **parts.flatten_resources(resources, ids_to_names),
-            **parts.flatten_gateway_responses(gateway),
-            **parts.flatten_stage(stage),
+            **flatten_authorizers(authorizers, self.authorizer_name(ctx)),
+            **flatten_resources(resources, ids_to_names),
+            **flatten_gateway_responses(gateway),
+            **flatten_stage(stage),
         }
         return ObservedApi(state=state, attrs=self._attrs(ctx, live), live=live)
 
@@ -134,8 +159,8 @@ class RestApi(Resource):
             for method in (resource.get("resourceMethods") or {}).values()
         ):
             return True
-        deployed = parts.flatten_stage(stage).get("stage.deployedDefinition")
-        return bool(deployed != parts.definition_digest(self.definition(ctx)))
+        deployed = flatten_stage(stage).get("stage.deployedDefinition")
+        return bool(deployed != definition_digest(self.definition(ctx)))
 
     def _stage(self, ctx: Context, api_id: str) -> dict[str, Any] | None:
         return unless_absent(
@@ -151,30 +176,30 @@ class RestApi(Resource):
         An API that still targets the unqualified function (made before aliases) moves in one
         provision: a `/uri` patch per method and one deployment, like any definition change.
         """
-        return parts.lambda_integration_uri(ctx.aws.partition, ctx.region, qualified_arn(ctx.function_arn))
+        return lambda_integration_uri(ctx.aws.partition, ctx.region, qualified_arn(ctx.function_arn))
 
     def origin(self, ctx: Context) -> str:
-        return parts.allowed_origin(ctx.spec.cors_origins)
+        return allowed_origin(ctx.spec.cors_origins)
 
     def authorizer_name(self, ctx: Context) -> str | None:
         mode = ctx.spec.settings.auth
         return ctx.names.api_authorizer(mode) if mode in ("token", "cognito") else None
 
-    def access(self, ctx: Context) -> parts.Access:
+    def access(self, ctx: Context) -> Access:
         """R-AUTH-1: the mode's authorizer and the CRUD methods' authorization."""
         settings, name = ctx.spec.settings, self.authorizer_name(ctx)
         if settings.auth == "token" and name:
-            uri = parts.lambda_integration_uri(ctx.aws.partition, ctx.region, authorizer_arn(ctx))
-            return parts.token_access(name, uri, settings.auth_ttl_s)
+            uri = lambda_integration_uri(ctx.aws.partition, ctx.region, authorizer_arn(ctx))
+            return token_access(name, uri, settings.auth_ttl_s)
         if settings.auth == "cognito" and name:
             scopes = (ACCESS_SCOPE,) if settings.cognito_token_use == "access" else ()
-            return parts.cognito_access(name, ctx.attr("user_pool", "arn"), settings.auth_ttl_s, scopes)
+            return cognito_access(name, ctx.attr("user_pool", "arn"), settings.auth_ttl_s, scopes)
         if settings.auth == "iam":
-            return parts.Access("AWS_IAM")
-        return parts.Access()
+            return Access("AWS_IAM")
+        return Access()
 
     def definition(self, ctx: Context) -> dict[str, Any]:
-        return parts.definition_fields(self.integration_uri(ctx), self.origin(ctx), self.access(ctx))
+        return definition_fields(self.integration_uri(ctx), self.origin(ctx), self.access(ctx))
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         definition = self.definition(ctx)
@@ -184,13 +209,13 @@ class RestApi(Resource):
             "tags": ctx.tag_dict,
             "duplicates": [],
             **definition,
-            **parts.stage_fields(
+            **stage_fields(
                 # Access logs want the log group ARN without the trailing ':*'.
                 log_group_arn=ctx.log_group_arn(ctx.names.access_log_group),
                 rate=settings.throttle_rate,
                 burst=settings.throttle_burst,
                 tags=ctx.tag_dict,
-                digest=parts.definition_digest(definition),
+                digest=definition_digest(definition),
             ),
         }
 
@@ -231,17 +256,17 @@ class RestApi(Resource):
         self._fix_resources(ctx, live, by_field)
         access = self.access(ctx)
         self._fix_authorizer(ctx, live, access, by_field)
-        for spec in parts.method_specs(self.integration_uri(ctx), self.origin(ctx), access):
+        for spec in method_specs(self.integration_uri(ctx), self.origin(ctx), access):
             mine = {
-                parts.split_method_key(f)[1]: d
+                split_method_key(f)[1]: d
                 for f, d in by_field.items()
-                if f.startswith(spec.key) and parts.split_method_key(f)[0] == spec.key
+                if f.startswith(spec.key) and split_method_key(f)[0] == spec.key
             }
             if mine:
                 MethodFixer(apigw, live, spec).fix(mine)
         self._delete_authorizers(ctx, live, by_field)  # only once no method names them
         self._fix_gateway_responses(ctx, live, desired, by_field)
-        redeploy = not live.stage_exists or any(parts.is_definition_field(f) for f in by_field)
+        redeploy = not live.stage_exists or any(is_definition_field(f) for f in by_field)
         self._fix_stage(ctx, live, desired, by_field, redeploy)
         return self._attrs(ctx, live)
 
@@ -281,20 +306,20 @@ class RestApi(Resource):
             if not any(path.startswith(other + "/") for other in extras):  # deleting a parent removes it
                 apigw.delete_resource(restApiId=live.api_id, resourceId=live.resource_ids[path])
         for name, d in by_field.items():
-            if name.startswith("method:") and d.wanted == MISSING and not parts.split_method_key(name)[1]:
-                verb, path = parts.parse_method_key(name)
+            if name.startswith("method:") and d.wanted == MISSING and not split_method_key(name)[1]:
+                verb, path = parse_method_key(name)
                 apigw.delete_method(
                     restApiId=live.api_id, resourceId=live.resource_ids[path], httpMethod=verb
                 )
 
     def _fix_authorizer(
-        self, ctx: Context, live: LiveApi, access: parts.Access, by_field: dict[str, FieldDiff]
+        self, ctx: Context, live: LiveApi, access: Access, by_field: dict[str, FieldDiff]
     ) -> None:
         """Create the mode's authorizer, or patch the fields that differ (before the methods name it)."""
         if not access.authorizer:
             return
         apigw = ctx.client("apigateway")
-        k = parts.authorizer_key(access.authorizer)
+        k = authorizer_key(access.authorizer)
         wanted = access.definition
         if UNKNOWN in (
             v for value in wanted.values() for v in (value if isinstance(value, list) else [value])
@@ -341,12 +366,12 @@ class RestApi(Resource):
         self, ctx: Context, live: LiveApi, desired: dict[str, Any], by_field: dict[str, FieldDiff]
     ) -> None:
         """PutGatewayResponse replaces the whole customisation, so one call per type that differs."""
-        for rtype in parts.GATEWAY_RESPONSE_TYPES:
+        for rtype in GATEWAY_RESPONSE_TYPES:
             prefix = f"gateway_response:{rtype}."
             if not any(name.startswith(prefix) for name in by_field):
                 continue
             params = {
-                parts.GATEWAY_HEADER + name.removeprefix(prefix): value
+                GATEWAY_HEADER + name.removeprefix(prefix): value
                 for name, value in desired.items()
                 if name.startswith(prefix)
             }
@@ -365,7 +390,7 @@ class RestApi(Resource):
         """At most one CreateDeployment and one UpdateStage; settings-only changes deploy nothing."""
         apigw = ctx.client("apigateway")
         stage = ctx.names.api_stage
-        description = parts.stage_description(desired["stage.deployedDefinition"])
+        description = stage_description(desired["stage.deployedDefinition"])
         deployment_id = None
         if redeploy:
             # Without stageName: the stage is created or repointed below, keeping its settings.
@@ -383,12 +408,12 @@ class RestApi(Resource):
             settings = [
                 n
                 for n in desired
-                if n.startswith(parts.STAGE_PREFIX)
+                if n.startswith(STAGE_PREFIX)
                 and n not in ("stage.tracingEnabled", "stage.tags", "stage.deployedDefinition")
             ]
-            ops = parts.stage_patch_ops(desired, settings)
+            ops = stage_patch_ops(desired, settings)
         else:
-            ops = parts.stage_patch_ops(desired, [n for n in by_field if n.startswith(parts.STAGE_PREFIX)])
+            ops = stage_patch_ops(desired, [n for n in by_field if n.startswith(STAGE_PREFIX)])
             if deployment_id is not None:
                 ops.append({"op": "replace", "path": "/deploymentId", "value": deployment_id})
                 ops.append({"op": "replace", "path": "/description", "value": description})
@@ -439,7 +464,7 @@ def _with_ok_integration_response(resources: list[dict[str, Any]]) -> set[str]:
         for verb, method in (resource.get("resourceMethods") or {}).items():
             integration = (method or {}).get("methodIntegration") or {}
             if "200" in (integration.get("integrationResponses") or {}):
-                out.add(parts.method_key(verb, resource["path"]))
+                out.add(method_key(verb, resource["path"]))
     return out
 
 
@@ -496,7 +521,7 @@ class MethodFixer:
         self.apigw.put_method_response(
             **self.ids,
             statusCode=code,
-            responseParameters={parts.METHOD_HEADER + h: False for h in headers},
+            responseParameters={METHOD_HEADER + h: False for h in headers},
         )
 
     def _put_integration(self) -> None:
@@ -510,7 +535,7 @@ class MethodFixer:
         self.apigw.put_integration_response(
             **self.ids,
             statusCode=code,
-            responseParameters={parts.METHOD_HEADER + h: v for h, v in values.items()},
+            responseParameters={METHOD_HEADER + h: v for h, v in values.items()},
         )
 
     def _patch_method(self, diffs: dict[str, FieldDiff]) -> None:
@@ -577,8 +602,8 @@ class MethodFixer:
         elif d.found == MISSING:
             self._put_method_response(code)
         else:
-            found = {parts.METHOD_HEADER + h: False for h in d.found}
-            wanted = {parts.METHOD_HEADER + h: False for h in d.wanted}
+            found = {METHOD_HEADER + h: False for h in d.found}
+            wanted = {METHOD_HEADER + h: False for h in d.wanted}
             ops = _map_ops("/responseParameters", found, wanted, keep_values=True)
             if ops:
                 self.apigw.update_method_response(**self.ids, statusCode=code, patchOperations=ops)
@@ -592,7 +617,7 @@ class MethodFixer:
         for name, d in diffs.items():
             if not name.startswith("response."):
                 continue
-            path = "/responseParameters/" + escape_patch(parts.METHOD_HEADER + name.removeprefix("response."))
+            path = "/responseParameters/" + escape_patch(METHOD_HEADER + name.removeprefix("response."))
             if d.wanted == MISSING:
                 ops.append({"op": "remove", "path": path})
             else:

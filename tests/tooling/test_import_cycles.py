@@ -4,10 +4,17 @@ quota table and the two function bundles.
 `lint-imports` checks the local cloud too (an ``acyclic_siblings`` contract in pyproject.toml: no
 cycle between its service packages, nor between the modules of one package); this test looks at
 modules, every package of the project, and names each cycle it finds.
+
+grimp reads ``from pkg import submodule`` as an import of ``pkg.submodule`` alone, but Python runs
+``pkg/__init__.py`` for it and reads the name from the package: the statement depends on the
+package as well (a 7-module cycle in the local cloud went through ``from localcloud import
+time_scale`` unseen). `_package_edges` adds those edges from the source.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,9 +34,11 @@ def _cycles(package: str) -> list[frozenset[str]]:
         sys.path.insert(0, str(ROOT))
     graph = grimp.build_graph(package, cache_dir=None)
     modules = sorted(graph.modules)
+    extra = _package_edges(package, set(graph.modules))
 
     def edges(module: str) -> Iterable[str]:
-        return sorted(m for m in graph.find_modules_directly_imported_by(module) if m in graph.modules)
+        direct = {m for m in graph.find_modules_directly_imported_by(module) if m in graph.modules}
+        return sorted(direct | extra.get(module, set()))
 
     index: dict[str, int] = {}
     low: dict[str, int] = {}
@@ -74,6 +83,35 @@ def _cycles(package: str) -> list[frozenset[str]]:
     return found
 
 
+def _package_edges(package: str, modules: set[str]) -> dict[str, set[str]]:
+    """module -> the packages it names in ``from <package> import <submodule>`` (relative forms
+    included), read from the source."""
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.origin is not None, package
+    root = Path(spec.origin).parent
+    found: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = [package, *path.relative_to(root).with_suffix("").parts]
+        is_package = parts[-1] == "__init__"
+        module = ".".join(parts[:-1] if is_package else parts)
+        if module not in modules:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = module.split(".")[: len(module.split(".")) - node.level + (1 if is_package else 0)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            if source == module or source not in modules:
+                continue
+            if any(f"{source}.{alias.name}" in modules for alias in node.names):
+                found.setdefault(module, set()).add(source)
+    return found
+
+
 def _describe(cycle: frozenset[str]) -> str:
     return " <-> ".join(sorted(cycle))
 
@@ -95,3 +133,19 @@ def test_the_cycle_finder_finds_a_ring(tmp_path: Path, monkeypatch: pytest.Monke
     (package / "d.py").write_text("from ringpkg import a\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert _cycles("ringpkg") == [frozenset({"ringpkg.a", "ringpkg.b", "ringpkg.c"})]
+
+
+def test_from_a_package_import_a_submodule_depends_on_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``from pkg import sub`` runs ``pkg/__init__.py``: a package whose ``__init__`` imports a
+    module that does so is a cycle, though each statement names a submodule (absolute or relative)."""
+    for name, importer in (("abspkg", "from abspkg import clock\n"), ("relpkg", "from . import clock\n")):
+        package = tmp_path / name
+        package.mkdir()
+        (package / "__init__.py").write_text(f"from {name}.server import serve\n")
+        (package / "server.py").write_text(importer + "def serve():\n    return clock\n")
+        (package / "clock.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _cycles("abspkg") == [frozenset({"abspkg", "abspkg.server"})]
+    assert _cycles("relpkg") == [frozenset({"relpkg", "relpkg.server"})]
