@@ -23,6 +23,7 @@ virtual memory, which Python's allocator reserves far beyond what it uses.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -30,6 +31,7 @@ REQUEST_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6,291,456 bytes
 ASYNC_REQUEST_PAYLOAD_LIMIT = 1024 * 1024  # 1,048,576 bytes (InvocationType=Event)
 RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100  # 6,291,556 bytes
 MEMORY_POLL_S = 0.02
+IDLE_POLL_S = 1.0
 
 
 class RequestTooLarge(Exception):
@@ -84,9 +86,14 @@ def out_of_memory_error(request_id: str | None) -> dict[str, str]:
     }
 
 
-def watch_memory(pid: int, limit_mb: int, alive: Any, on_exceeded: Any) -> None:
+def watch_memory(pid: int, limit_mb: int, alive: Any, on_exceeded: Any, busy: threading.Event) -> None:
     """Poll ``pid``'s peak RSS until ``alive()`` is false; call ``on_exceeded()`` once it passes
-    ``limit_mb`` (run in a daemon thread per worker)."""
+    ``limit_mb`` (run in a daemon thread per worker).
+
+    Every ``MEMORY_POLL_S`` while ``busy`` is set (the init phase, an invocation); between
+    invocations, when Lambda freezes the environment, once every ``IDLE_POLL_S`` or as soon as the
+    next invocation starts. A warm worker's watcher used to wake fifty times a second while idle,
+    in the process that runs the local cloud."""
     while alive():
         peak = peak_rss_mb(pid)
         if peak is None:
@@ -94,4 +101,7 @@ def watch_memory(pid: int, limit_mb: int, alive: Any, on_exceeded: Any) -> None:
         if peak > limit_mb:
             on_exceeded()
             return
-        time.sleep(MEMORY_POLL_S)
+        if busy.is_set():
+            time.sleep(MEMORY_POLL_S)
+        else:
+            busy.wait(IDLE_POLL_S)

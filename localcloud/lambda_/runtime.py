@@ -225,6 +225,8 @@ class Worker:
         self._log_sink = log_sink
         self.oom = False  # set when the memory watchdog killed the worker
         self.tmp_dir = env.get("TMPDIR")
+        self.busy = threading.Event()  # the init phase or an invocation: memory is watched closely
+        self.busy.set()
         self.proc = subprocess.Popen(
             sandbox.worker_command(
                 WORKER_SCRIPT, task_root, env["LAMBDA_RUNTIME_DIR"], spec.ephemeral_storage * 1024 * 1024
@@ -242,7 +244,8 @@ class Worker:
 
     # -- memory -------------------------------------------------------------------------------
     def _watch_memory(self) -> None:
-        lambda_limits.watch_memory(self.pid, self.spec.memory_size, self.alive, self.kill_for_memory)
+        limit = self.spec.memory_size
+        lambda_limits.watch_memory(self.pid, limit, self.alive, self.kill_for_memory, self.busy)
 
     def kill_for_memory(self) -> None:
         """Stop an environment that used more than its configured memory, as Lambda does."""
@@ -296,6 +299,7 @@ class Worker:
         """Wait for the worker's init; returns (init_ms, error object or None)."""
         try:
             message = self._answers.get(timeout=INIT_TIMEOUT_S)
+            self.busy.clear()
         except queue.Empty:
             self.kill()
             return INIT_TIMEOUT_S * 1000, {
@@ -315,6 +319,7 @@ class Worker:
     def invoke(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """Send one invocation; returns the worker's answer. Raises TimeoutError or _WorkerGone."""
         assert self.proc.stdin is not None
+        self.busy.set()
         try:
             self.proc.stdin.write(json.dumps(request).encode("utf-8") + b"\n")
             self.proc.stdin.flush()
@@ -324,6 +329,8 @@ class Worker:
             answer = self._answers.get(timeout=timeout_s)
         except queue.Empty:
             raise TimeoutError from None
+        finally:
+            self.busy.clear()
         if answer is None:
             raise _WorkerGone(f"exit status {self._exit_code()}")
         return answer
