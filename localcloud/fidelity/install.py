@@ -16,6 +16,7 @@ from localcloud.cloudwatch import log_retention, logs_fixes
 from localcloud.cognito import fixes as cognito_fixes
 from localcloud.dynamodb import fixes as dynamodb_fixes
 from localcloud.ec2 import lambda_vpc
+from localcloud.kms import fixes as kms_fixes
 from localcloud.lambda_ import config_fixes
 from localcloud.lambda_ import fixes as lambda_fixes
 from localcloud.registry import Fix, fixes_of
@@ -30,6 +31,7 @@ MODULES = (
     cloudwatch_fixes,
     cognito_fixes,
     dynamodb_fixes,
+    kms_fixes,
     lambda_fixes,
     logs_fixes,
     stage_logs_fixes,

@@ -1,0 +1,1 @@
+"""KMS: moto's key table made safe for the requests the local cloud answers at once."""
