@@ -22,6 +22,7 @@ from localcloud.lambda_ import fixes as lambda_fixes
 from localcloud.registry import Fix, fixes_of
 from localcloud.s3 import policy as s3_policy
 from localcloud.sts import sessions as sts_sessions
+from localcloud.tagging import fixes as tagging_fixes
 
 MODULES = (
     rest_api_fixes,
@@ -38,6 +39,7 @@ MODULES = (
     sts_sessions,
     lambda_vpc,
     s3_policy,
+    tagging_fixes,
 )
 
 FIXES: list[Fix] = [fix for module in MODULES for fix in fixes_of(module.__name__)]
