@@ -13,6 +13,8 @@ import pytest
 
 from localcloud.lambda_ import limits
 
+PID = -4242  # no process has it: the stand-in's reads are told apart from real workers' watchers
+
 
 class _Process:
     """A stand-in for the worker: its peak RSS as the watcher reads it, and whether it was killed."""
@@ -21,8 +23,13 @@ class _Process:
         self.peak_mb = peak_mb
         self.reads = 0
         self.killed = threading.Event()
+        self._real = limits.peak_rss_mb
 
-    def peak(self, _pid: int) -> int:
+    def peak(self, pid: int) -> int | None:
+        """The stand-in's peak; a real worker's watcher in this process (a local cloud another test
+        left running) still reads its own."""
+        if pid != PID:
+            return self._real(pid)
         self.reads += 1
         return self.peak_mb
 
@@ -33,7 +40,7 @@ class _Process:
 def _watch(process: _Process, busy: threading.Event, monkeypatch: pytest.MonkeyPatch) -> threading.Thread:
     monkeypatch.setattr(limits, "peak_rss_mb", process.peak)
     thread = threading.Thread(
-        target=limits.watch_memory, args=(1, 128, process.alive, process.killed.set, busy), daemon=True
+        target=limits.watch_memory, args=(PID, 128, process.alive, process.killed.set, busy), daemon=True
     )
     thread.start()
     return thread
