@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -37,44 +39,45 @@ class _Process:
         return not self.killed.is_set()
 
 
-def _watch(process: _Process, busy: threading.Event, monkeypatch: pytest.MonkeyPatch) -> threading.Thread:
+@dataclass
+class _Watched:
+    process: _Process
+    busy: threading.Event
+    thread: threading.Thread
+
+
+@pytest.fixture
+def watched(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Watched]:
+    """A watcher over a stand-in worker of 64 MB under a 128 MB limit, idle; stopped after the test."""
+    process = _Process(peak_mb=64)
+    busy = threading.Event()
     monkeypatch.setattr(limits, "peak_rss_mb", process.peak)
     thread = threading.Thread(
         target=limits.watch_memory, args=(PID, 128, process.alive, process.killed.set, busy), daemon=True
     )
     thread.start()
-    return thread
-
-
-def test_an_idle_worker_is_read_about_once_a_second_and_a_busy_one_every_20_ms(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    process = _Process(peak_mb=64)
-    busy = threading.Event()
-    thread = _watch(process, busy, monkeypatch)
-    time.sleep(0.5)
-    idle_reads = process.reads
-    busy.set()
-    time.sleep(0.5)
-    busy_reads = process.reads - idle_reads
+    yield _Watched(process, busy, thread)
     process.killed.set()
     busy.set()
     thread.join(timeout=5)
+
+
+def test_an_idle_worker_is_read_about_once_a_second_and_a_busy_one_every_20_ms(watched: _Watched) -> None:
+    time.sleep(0.5)
+    idle_reads = watched.process.reads
+    watched.busy.set()
+    time.sleep(0.5)
+    busy_reads = watched.process.reads - idle_reads
     assert idle_reads <= 2, idle_reads
     assert busy_reads >= 5, busy_reads  # 25 at 20 ms; a loaded machine reads fewer
 
 
-def test_an_invocation_starting_wakes_the_watcher_at_once_and_an_excess_is_killed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    process = _Process(peak_mb=64)
-    busy = threading.Event()
-    thread = _watch(process, busy, monkeypatch)
+def test_an_invocation_starting_wakes_the_watcher_at_once_and_an_excess_is_killed(watched: _Watched) -> None:
     time.sleep(0.2)  # idle: waiting out its second
-    process.peak_mb = 256
+    watched.process.peak_mb = 256
     started = time.monotonic()
-    busy.set()
-    assert process.killed.wait(timeout=limits.IDLE_POLL_S / 2), "not woken by the invocation"
+    watched.busy.set()
+    assert watched.process.killed.wait(timeout=limits.IDLE_POLL_S / 2), "not woken by the invocation"
     assert time.monotonic() - started < limits.IDLE_POLL_S / 2
-    thread.join(timeout=5)
-    assert not thread.is_alive()
+    watched.thread.join(timeout=5)
+    assert not watched.thread.is_alive()
